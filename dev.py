@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine with only python3:
+
+    python3 dev.py demo     # create .venv, install graphc, run the demo
+    python3 dev.py test     # create .venv, install graphc[test], run the whole test suite
+
+Extra arguments after ``test`` go to pytest. The environment is reused when pyproject.toml
+has not changed since it was installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("GRAPHC_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_env(extras: str) -> None:
+    stamp = VENV / f".graphc-installed-{extras or 'base'}"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == want and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print(f"[dev] creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    target = f".[{extras}]" if extras else "."
+    print(f"[dev] installing graphc{'[' + extras + ']' if extras else ''} (editable)", flush=True)
+    subprocess.check_call([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], cwd=ROOT)
+    subprocess.check_call([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", target], cwd=ROOT)
+    stamp.write_text(want)
+
+
+def main(argv: list) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        ensure_env("")
+        return subprocess.call([str(PYTHON), "-m", "graphc", "demo", *rest], cwd=ROOT)
+    ensure_env("test")
+    env = dict(os.environ, GRAPHC_VALIDATE="1")
+    code = subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT, env=env)
+    if code == 5:  # pytest: no tests were collected; that is a failure, not a pass
+        print("[dev] no tests were collected", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

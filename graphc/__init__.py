@@ -1,0 +1,51 @@
+"""graphc: a static computation-graph compiler with sessions.
+
+    import graphc as gc
+    x = gc.placeholder(gc.float32, shape=(None, 784), name="x")
+    ...
+    with gc.Session() as sess:
+        sess.run(fetches, feed_dict={x: batch})
+"""
+__version__ = "0.1.0"
+
+from . import dtypes  # noqa: F401
+from .dtypes import DType, as_dtype, bool_, float32, float64, int8, int32, int64, uint8  # noqa: F401
+from .errors import (  # noqa: F401
+    CompileError, DTypeError, FailedPreconditionError, FeedError, FetchError, GraphcError, GraphError,
+    InvalidArgumentError, ShapeError,
+)
+from .graph import (  # noqa: F401
+    Graph, GraphKeys, Operation, Tensor, control_dependencies, get_default_graph, name_scope,
+    reset_default_graph,
+)
+from .shapes import TensorShape  # noqa: F401
+from .ops import catalog as _catalog  # noqa: F401  (registers every op)
+from .ops.source import (  # noqa: F401
+    constant, convert_to_tensor, fill, ones, ones_like, placeholder, placeholder_with_default, rank, shape,
+    size, zeros, zeros_like,
+)
+from .ops.source import range_ as range  # noqa: F401,A001
+from .ops.elementwise import (  # noqa: F401
+    abs, add, cast, ceil, clip_by_value, cos, divide, equal, erf, exp, expm1, floor, floor_div, floordiv,
+    floormod, greater, greater_equal, is_finite, is_nan, isfinite, isnan, less, less_equal, log, log1p,
+    logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod, multiply, neg, negative,
+    not_equal, pow, reciprocal, round, rsqrt, sigmoid, sign, sin, sqrt, square, squared_difference,
+    subtract, tanh, to_float, truediv, where,
+)
+from .ops.reduce import (  # noqa: F401
+    argmax, argmin, reduce_all, reduce_any, reduce_logsumexp, reduce_max, reduce_mean, reduce_min,
+    reduce_prod, reduce_sum,
+)
+from .ops.shape import (  # noqa: F401
+    broadcast_to, concat, expand_dims, gather, one_hot, pad, reshape, split, squeeze, stack, tile,
+    transpose, unstack,
+)
+from .ops.linalg import matmul  # noqa: F401
+from .ops.control import group, identity, no_op, stop_gradient  # noqa: F401
+from .ops.random import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
+from .ops.state import (  # noqa: F401
+    Variable, assign, assign_add, assign_sub, global_variables, global_variables_initializer,
+    trainable_variables, variables_initializer,
+)
+from . import init, nn  # noqa: F401
+from .runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401

@@ -1,0 +1,59 @@
+"""The backend interface and the table of backends by device name."""
+from __future__ import annotations
+
+import importlib
+import threading
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import CompileError
+from ..optimizer.program import Program
+
+
+class Executable(ABC):
+    """A Program compiled for one backend. ``run`` returns the values of ``program.fetches``."""
+
+    program: Program
+
+    @abstractmethod
+    def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
+        ...
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def compile(self, program: Program) -> Executable:
+        ...
+
+
+# device name -> "module:Class"; modules are imported on first use so that importing graphc
+# does not pay for numba.
+_BACKENDS = {
+    "reference": "graphc.codegen.reference:ReferenceBackend",
+}
+_instances: dict = {}
+_lock = threading.Lock()
+
+
+def register_backend(device: str, target: str) -> None:
+    _BACKENDS[device] = target
+
+
+def available_devices() -> list:
+    return sorted(_BACKENDS)
+
+
+def get_backend(device: str) -> Backend:
+    with _lock:
+        if device in _instances:
+            return _instances[device]
+        if device not in _BACKENDS:
+            raise CompileError(f"unknown device {device!r}; available devices: {', '.join(available_devices())}")
+        module_name, cls_name = _BACKENDS[device].split(":")
+        backend = getattr(importlib.import_module(module_name), cls_name)()
+        _instances[device] = backend
+        return backend

@@ -1,0 +1,90 @@
+"""The reference backend: interprets a Program with each op's NumPy reference.
+
+It is slow and simple on purpose; it is the oracle the compiled backends are checked
+against. Before each op it re-runs the op's inference on the concrete input shapes, so a
+run-time mismatch on ``None`` dims is reported with the op's name and the user's line, and
+after each op it checks the result against that inference.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..dtypes import as_dtype
+from ..errors import GraphcError, InferenceError, InvalidArgumentError
+from ..optimizer.program import Instr, Program
+from ..shapes import TensorType, format_shape
+from .backend import Backend, Executable
+
+
+def describe_values(program: Program, ins: Instr, arrays: Sequence[np.ndarray]) -> str:
+    parts = []
+    for v, a in zip(ins.inputs, arrays):
+        parts.append(f"{program.name_of(v)} {a.dtype}{format_shape(a.shape)}")
+    return ", ".join(parts) or "none"
+
+
+def runtime_error(program: Program, ins: Instr, arrays, message: str) -> InvalidArgumentError:
+    origin = ins.origin
+    label = f"{origin.op} '{origin.name}'" if origin else ins.op
+    where = f"\n  created at {origin.location}" if origin else ""
+    return InvalidArgumentError(f"{label} at run time: {message}\n  inputs: "
+                                f"{describe_values(program, ins, arrays)}{where}")
+
+
+def concrete_types(arrays) -> list:
+    return [TensorType(as_dtype(a.dtype), a.shape) for a in arrays]
+
+
+def evaluate(ins: Instr, arrays, ctx, program: Program):
+    """Run one instr with its reference implementation, checking shapes before and after."""
+    opdef = ins.opdef
+    try:
+        expected = list(opdef.infer(concrete_types(arrays), ins.attrs))
+    except InferenceError as e:
+        raise runtime_error(program, ins, arrays, str(e)) from None
+    try:
+        outs = opdef.reference(arrays, ins.attrs, ctx)
+    except GraphcError:
+        raise
+    except Exception as e:  # a bad value at run time: an index out of range, a bad power, ...
+        raise runtime_error(program, ins, arrays, f"{type(e).__name__}: {e}") from e
+    outs = [np.asarray(o) for o in outs]
+    for o, t in zip(outs, expected):
+        if o.dtype != t.dtype.np or o.shape != tuple(t.shape):
+            raise GraphcError(f"internal error: the reference of {ins.op} returned {o.dtype}{o.shape}, "
+                              f"inference says {t}")
+    return outs
+
+
+class ReferenceExecutable(Executable):
+    def __init__(self, program: Program):
+        self.program = program
+        last_use: dict = {}
+        for i, ins in enumerate(program.instrs):
+            for v in ins.inputs:
+                last_use[v] = i
+        keep = set(program.fetches)
+        # values to drop from the environment after instr i: keeps peak memory near the real need
+        self._dead_after = [[v for v in ins.inputs if last_use.get(v) == i and v not in keep]
+                            for i, ins in enumerate(program.instrs)]
+
+    def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
+        program = self.program
+        env = dict(zip(program.feeds, feeds))
+        with np.errstate(all="ignore"):
+            for ins, dead in zip(program.instrs, self._dead_after):
+                arrays = [env[v] for v in ins.inputs]
+                outs = evaluate(ins, arrays, ctx, program)
+                env.update(zip(ins.outputs, outs))
+                for v in dead:
+                    env.pop(v, None)
+        return [env[v] for v in program.fetches]
+
+
+class ReferenceBackend(Backend):
+    name = "reference"
+
+    def compile(self, program: Program) -> Executable:
+        return ReferenceExecutable(program)

@@ -1,0 +1,61 @@
+"""Shared plumbing for op builder functions: picking the graph, making nodes, promotion."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ..attrs import Attrs
+from ..errors import DTypeError, GraphError
+from ..graph import Graph, Operation, Tensor, get_default_graph, user_location
+
+
+def is_symbolic(value) -> bool:
+    from .state import Variable
+    return isinstance(value, (Tensor, Variable))
+
+
+def graph_of(*values, op_type: str = "op") -> Graph:
+    """The graph the symbolic values live in (all must agree), else the default graph."""
+    found: Optional[Graph] = None
+    first = None
+    for v in values:
+        if isinstance(v, (list, tuple)):
+            for item in v:
+                if is_symbolic(item):
+                    g = item.graph
+                    if found is None:
+                        found, first = g, item
+                    elif g is not found:
+                        _mixed(op_type, first, item)
+            continue
+        if is_symbolic(v):
+            if found is None:
+                found, first = v.graph, v
+            elif v.graph is not found:
+                _mixed(op_type, first, v)
+    return found if found is not None else get_default_graph()
+
+
+def _mixed(op_type: str, a, b):
+    raise GraphError(
+        f"{op_type} at {user_location()}: cannot mix tensors from two graphs: "
+        f"'{a.name}' is in {a.graph!r} and '{b.name}' is in {b.graph!r}")
+
+
+def make(op_type: str, inputs: Sequence[Tensor] = (), attrs=None, name: Optional[str] = None,
+         graph: Optional[Graph] = None) -> Operation:
+    graph = graph or graph_of(*inputs, op_type=op_type)
+    return graph.create_op(op_type, inputs, Attrs(attrs or {}), name)
+
+
+def make1(op_type: str, inputs: Sequence[Tensor] = (), attrs=None, name: Optional[str] = None,
+          graph: Optional[Graph] = None) -> Tensor:
+    return make(op_type, inputs, attrs, name, graph).outputs[0]
+
+
+def dtype_error(op_type: str, message: str) -> DTypeError:
+    return DTypeError(f"{op_type} at {user_location()}: {message}")
+
+
+def shape_error(op_type: str, message: str):
+    from ..errors import ShapeError
+    return ShapeError(f"{op_type} at {user_location()}: {message}")

@@ -1,0 +1,495 @@
+"""Neural-network ops: activations, softmax, losses, convolution, pooling, normalization,
+dropout. Activations are elementwise primitives (exact gradients, one formula per backend);
+losses and normalizations that are plain algebra are composed from other ops so that the
+optimizer can fuse them."""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Optional
+
+import numpy as np
+import scipy.special as sps
+from numpy.lib.stride_tricks import as_strided
+
+from .. import dtypes as dt
+from ..errors import DTypeMismatch, ShapeMismatch
+from ..graph import Tensor
+from ..shapes import TensorType, merge_dims, normalize_axis
+from ._build import dtype_error, is_symbolic, make1, shape_error
+from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, cast, define_elementwise, divide, exp,
+                          greater_equal, log1p, multiply, negative, pow, rsqrt, square, squared_difference,
+                          subtract, where)
+from .elementwise import abs as abs_
+from .reduce import reduce_mean, reduce_sum
+from .registry import define, single
+from .source import convert_to_tensor, promote
+
+# --- activations ----------------------------------------------------------------------------
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _gelu(x, attrs):
+    if attrs["approximate"]:
+        inner = x.dtype.type(_SQRT_2_OVER_PI) * (x + x.dtype.type(0.044715) * x * x * x)
+        return x.dtype.type(0.5) * x * (1 + np.tanh(inner))
+    return x.dtype.type(0.5) * x * (1 + sps.erf(x * x.dtype.type(1 / math.sqrt(2))))
+
+
+def _elu(x, attrs):
+    alpha = x.dtype.type(attrs["alpha"])
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def _leaky_relu(x, attrs):
+    return np.where(x > 0, x, x.dtype.type(attrs["alpha"]) * x)
+
+
+define_elementwise("relu", 1, lambda x, a: np.maximum(x, x.dtype.type(0)), NUMERIC, family="nn",
+                   doc="max(x, 0); NaN propagates.")
+define_elementwise("leaky_relu", 1, _leaky_relu, FLOAT, family="nn", doc="x if x > 0 else alpha * x.")
+define_elementwise("elu", 1, _elu, FLOAT, family="nn", doc="x if x > 0 else alpha * (exp(x) - 1).")
+define_elementwise("softplus", 1, lambda x, a: np.logaddexp(x.dtype.type(0), x), FLOAT, family="nn",
+                   doc="log(1 + exp(x)), computed without overflow.")
+define_elementwise("gelu", 1, _gelu, FLOAT, family="nn",
+                   doc="x * Phi(x); `approximate` selects the tanh form.")
+
+
+def relu(features, name: Optional[str] = None) -> Tensor:
+    x = convert_to_tensor(features)
+    return make1("relu", (_to_accepted("relu", x, NUMERIC),), None, name or "Relu")
+
+
+def leaky_relu(features, alpha: float = 0.2, name: Optional[str] = None) -> Tensor:
+    x = _to_accepted("leaky_relu", convert_to_tensor(features), FLOAT)
+    return make1("leaky_relu", (x,), {"alpha": float(alpha)}, name or "LeakyRelu")
+
+
+def elu(features, alpha: float = 1.0, name: Optional[str] = None) -> Tensor:
+    x = _to_accepted("elu", convert_to_tensor(features), FLOAT)
+    return make1("elu", (x,), {"alpha": float(alpha)}, name or "Elu")
+
+
+def softplus(features, name: Optional[str] = None) -> Tensor:
+    x = _to_accepted("softplus", convert_to_tensor(features), FLOAT)
+    return make1("softplus", (x,), None, name or "Softplus")
+
+
+def gelu(features, approximate: bool = False, name: Optional[str] = None) -> Tensor:
+    x = _to_accepted("gelu", convert_to_tensor(features), FLOAT)
+    return make1("gelu", (x,), {"approximate": bool(approximate)}, name or "Gelu")
+
+
+def relu6(features, name: Optional[str] = None) -> Tensor:
+    from .elementwise import clip_by_value
+    return clip_by_value(features, 0, 6, name=name or "Relu6")
+
+
+def silu(features, name: Optional[str] = None) -> Tensor:
+    from .elementwise import sigmoid
+    x = convert_to_tensor(features)
+    return multiply(x, sigmoid(x), name=name or "silu")
+
+
+swish = silu
+
+
+# --- softmax ------------------------------------------------------------------------------
+def _infer_softmax(inputs, attrs):
+    (x,) = inputs
+    if not x.dtype.is_floating:
+        raise DTypeMismatch(f"expects floating logits, got {x.dtype.name}")
+    if not 0 <= attrs["axis"] < x.rank:
+        raise ShapeMismatch(f"axis {attrs['axis']} out of range for rank {x.rank}")
+    return [x]
+
+
+def _shifted(x, axis):
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    return x - np.where(np.isfinite(m), m, np.zeros_like(m))
+
+
+def _ref_softmax(x, attrs):
+    e = np.exp(_shifted(x, attrs["axis"]))
+    return e / np.sum(e, axis=attrs["axis"], keepdims=True)
+
+
+def _ref_log_softmax(x, attrs):
+    s = _shifted(x, attrs["axis"])
+    return s - np.log(np.sum(np.exp(s), axis=attrs["axis"], keepdims=True))
+
+
+define("softmax", "nn", _infer_softmax, single(_ref_softmax), doc="exp(x) / sum(exp(x)) along `axis`, stably.")
+define("log_softmax", "nn", _infer_softmax, single(_ref_log_softmax), doc="x - logsumexp(x) along `axis`.")
+
+
+def _softmax_builder(op, default_name):
+    def build(logits, axis=None, name: Optional[str] = None) -> Tensor:
+        x = _to_accepted(op, convert_to_tensor(logits), FLOAT)
+        axis = -1 if axis is None else axis
+        try:
+            axis = normalize_axis(axis, x.ndim)
+        except ShapeMismatch as e:
+            raise shape_error(op, f"{e} (logits '{x.name}' have shape {x.shape})") from None
+        return make1(op, (x,), {"axis": axis}, name or default_name)
+    build.__name__ = op
+    return build
+
+
+softmax = _softmax_builder("softmax", "Softmax")
+log_softmax = _softmax_builder("log_softmax", "LogSoftmax")
+
+
+# --- cross-entropies ---------------------------------------------------------------------------
+def _infer_softmax_xent(inputs, attrs):
+    labels, logits = inputs
+    if not logits.dtype.is_floating or labels.dtype is not logits.dtype:
+        raise DTypeMismatch(f"labels and logits must be one floating dtype, got {labels.dtype.name} "
+                            f"and {logits.dtype.name}")
+    axis = attrs["axis"]
+    if labels.rank != logits.rank:
+        raise ShapeMismatch(f"labels shape {labels.shape} and logits shape {logits.shape} differ")
+    shape = [merge_dims(a, b, "labels and logits shapes differ") for a, b in zip(labels.shape, logits.shape)]
+    if not 0 <= axis < logits.rank:
+        raise ShapeMismatch(f"axis {axis} out of range for rank {logits.rank}")
+    return [TensorType(logits.dtype, shape[:axis] + shape[axis + 1:])]
+
+
+def _ref_softmax_xent(labels, logits, attrs):
+    logp = _ref_log_softmax(logits, attrs)
+    terms = np.where(labels == 0, np.zeros_like(logp), labels * logp)
+    return -np.sum(terms, axis=attrs["axis"])
+
+
+define("softmax_cross_entropy_with_logits", "nn", _infer_softmax_xent, single(_ref_softmax_xent),
+       doc="-sum(labels * log_softmax(logits)) along `axis`; a zero label contributes 0.")
+
+
+def softmax_cross_entropy_with_logits(labels=None, logits=None, axis: int = -1, name: Optional[str] = None) -> Tensor:
+    if labels is None or logits is None:
+        raise TypeError("softmax_cross_entropy_with_logits needs labels= and logits=")
+    _, (lab, lg) = promote("softmax_cross_entropy_with_logits", labels, logits)
+    lab, lg = (_to_accepted("softmax_cross_entropy_with_logits", t, FLOAT) for t in (lab, lg))
+    try:
+        axis = normalize_axis(axis, lg.ndim)
+    except ShapeMismatch as e:
+        raise shape_error("softmax_cross_entropy_with_logits", str(e)) from None
+    return make1("softmax_cross_entropy_with_logits", (lab, lg), {"axis": axis},
+                 name or "softmax_cross_entropy_with_logits")
+
+
+softmax_cross_entropy_with_logits_v2 = softmax_cross_entropy_with_logits
+
+
+def _infer_sparse_xent(inputs, attrs):
+    labels, logits = inputs
+    if not labels.dtype.is_integer:
+        raise DTypeMismatch(f"labels must be integer class indices, got {labels.dtype.name}")
+    if not logits.dtype.is_floating:
+        raise DTypeMismatch(f"logits must be floating, got {logits.dtype.name}")
+    if logits.rank < 1 or labels.rank != logits.rank - 1:
+        raise ShapeMismatch(f"labels must have the shape of logits without the last axis: labels "
+                            f"{labels.shape}, logits {logits.shape}")
+    shape = [merge_dims(a, b, "labels and logits batch shapes differ") for a, b in zip(labels.shape, logits.shape)]
+    return [TensorType(logits.dtype, shape)]
+
+
+def _ref_sparse_xent(labels, logits, attrs):
+    classes = logits.shape[-1]
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)].flat[0]
+        raise IndexError(f"label {bad} is out of range [0, {classes})")
+    logp = _ref_log_softmax(logits, {"axis": logits.ndim - 1})
+    return -np.take_along_axis(logp, labels[..., None].astype(np.int64), axis=-1)[..., 0]
+
+
+define("sparse_softmax_cross_entropy_with_logits", "nn", _infer_sparse_xent, single(_ref_sparse_xent),
+       doc="-log_softmax(logits)[label] over the last axis; a label outside [0, classes) is an error.")
+
+
+def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name: Optional[str] = None) -> Tensor:
+    if labels is None or logits is None:
+        raise TypeError("sparse_softmax_cross_entropy_with_logits needs labels= and logits=")
+    lab = convert_to_tensor(labels)
+    lg = _to_accepted("sparse_softmax_cross_entropy_with_logits", convert_to_tensor(logits), FLOAT)
+    return make1("sparse_softmax_cross_entropy_with_logits", (lab, lg), None,
+                 name or "SparseSoftmaxCrossEntropyWithLogits")
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name: Optional[str] = None) -> Tensor:
+    """max(x, 0) - x * z + log(1 + exp(-|x|)), TensorFlow's stable form."""
+    if labels is None or logits is None:
+        raise TypeError("sigmoid_cross_entropy_with_logits needs labels= and logits=")
+    _, (z, x) = promote("sigmoid_cross_entropy_with_logits", labels, logits)
+    z, x = (_to_accepted("sigmoid_cross_entropy_with_logits", t, FLOAT) for t in (z, x))
+    return add(subtract(relu(x), multiply(x, z)), log1p(exp(negative(abs_(x)))),
+               name=name or "logistic_loss")
+
+
+def l2_loss(t, name: Optional[str] = None) -> Tensor:
+    """sum(t ** 2) / 2."""
+    x = _to_accepted("l2_loss", convert_to_tensor(t), FLOAT)
+    return multiply(reduce_sum(square(x)), 0.5, name=name or "L2Loss")
+
+
+def bias_add(value, bias, data_format: str = "NHWC", name: Optional[str] = None) -> Tensor:
+    """value + bias, where bias is 1-D and matches the last (channel) axis of value."""
+    if data_format not in ("NHWC", "N...C", None):
+        raise shape_error("bias_add", f"only channels-last data_format is supported, got {data_format!r}")
+    v, b = convert_to_tensor(value), convert_to_tensor(bias)
+    if b.ndim != 1:
+        raise shape_error("bias_add", f"bias '{b.name}' must be 1-D, got shape {b.shape}")
+    if v.ndim < 1:
+        raise shape_error("bias_add", f"value '{v.name}' must have rank >= 1")
+    try:
+        merge_dims(v.shape[-1], b.shape[0], "")
+    except ShapeMismatch:
+        raise shape_error("bias_add", f"bias '{b.name}' of size {b.shape[0]} does not match the last "
+                          f"axis of '{v.name}' (shape {v.shape})") from None
+    if v.dtype is not b.dtype:
+        raise dtype_error("bias_add", f"value '{v.name}' is {v.dtype.name} but bias '{b.name}' is {b.dtype.name}")
+    return add(v, b, name=name or "BiasAdd")
+
+
+# --- convolution and pooling ------------------------------------------------------------------
+def conv_output_size(size, kernel, stride, dilation, padding):
+    """Output size and (before, after) padding for one spatial axis, exactly as TensorFlow."""
+    if size is None:
+        return None, None
+    effective = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + effective - size, 0)
+        return out, (total // 2, total - total // 2)
+    if size < effective:
+        raise ShapeMismatch(f"the input size {size} is smaller than the effective kernel size {effective} "
+                            "with VALID padding")
+    return (size - effective) // stride + 1, (0, 0)
+
+
+def _pair(value, what, op):
+    """TensorFlow accepts an int, a pair, or an NHWC 4-list [1, h, w, 1]."""
+    if isinstance(value, numbers.Integral):
+        return (int(value), int(value))
+    v = tuple(int(x) for x in value)
+    if len(v) == 2:
+        return v
+    if len(v) == 4:
+        if v[0] != 1 or v[3] != 1:
+            raise shape_error(op, f"{what} {v} must not cover the batch or channel axis (use [1, h, w, 1])")
+        return v[1:3]
+    raise shape_error(op, f"{what} must be an int, a pair, or [1, h, w, 1]; got {value!r}")
+
+
+def _check_padding(padding, op):
+    p = str(padding).upper()
+    if p not in ("SAME", "VALID"):
+        raise shape_error(op, f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    return p
+
+
+def _windows(x, kernel, strides, dilations, padding, pad_value):
+    """A (N, OH, OW, KH, KW, C) strided view of the padded NHWC input."""
+    n, h, w, c = x.shape
+    oh, ph = conv_output_size(h, kernel[0], strides[0], dilations[0], padding)
+    ow, pw = conv_output_size(w, kernel[1], strides[1], dilations[1], padding)
+    xp = np.pad(x, ((0, 0), ph, pw, (0, 0)), constant_values=pad_value)
+    s = xp.strides
+    return as_strided(xp, (n, oh, ow, kernel[0], kernel[1], c),
+                      (s[0], s[1] * strides[0], s[2] * strides[1], s[1] * dilations[0], s[2] * dilations[1], s[3]),
+                      writeable=False)
+
+
+def _infer_conv2d(inputs, attrs):
+    x, f = inputs
+    if not x.dtype.is_floating or f.dtype is not x.dtype:
+        raise DTypeMismatch(f"input and filter must be one floating dtype, got {x.dtype.name} and {f.dtype.name}")
+    if x.rank != 4 or f.rank != 4:
+        raise ShapeMismatch(f"conv2d needs a 4-D NHWC input and a 4-D HWIO filter, got {x.shape} and {f.shape}")
+    merge_dims(x.shape[3], f.shape[2], f"input channels {x.shape[3]} do not match filter in-channels {f.shape[2]}")
+    if f.shape[0] is None or f.shape[1] is None:
+        raise ShapeMismatch("the filter's spatial size must be known")
+    oh, _ = conv_output_size(x.shape[1], f.shape[0], attrs["strides"][0], attrs["dilations"][0], attrs["padding"])
+    ow, _ = conv_output_size(x.shape[2], f.shape[1], attrs["strides"][1], attrs["dilations"][1], attrs["padding"])
+    return [TensorType(x.dtype, (x.shape[0], oh, ow, f.shape[3]))]
+
+
+def _ref_conv2d(x, f, attrs):
+    win = _windows(x, f.shape[:2], attrs["strides"], attrs["dilations"], attrs["padding"], 0)
+    return np.tensordot(win, f, axes=([3, 4, 5], [0, 1, 2])).astype(x.dtype)
+
+
+define("conv2d", "nn", _infer_conv2d, single(_ref_conv2d),
+       doc="2-D convolution (cross-correlation), NHWC input, HWIO filter, TensorFlow padding.")
+
+
+def conv2d(input, filters, strides=1, padding="VALID", data_format="NHWC", dilations=1,
+           name: Optional[str] = None) -> Tensor:
+    if data_format != "NHWC":
+        raise shape_error("conv2d", f"only NHWC is supported, got data_format={data_format!r}")
+    _, (x, f) = promote("conv2d", input, filters)
+    x, f = (_to_accepted("conv2d", t, FLOAT) for t in (x, f))
+    attrs = {"strides": _pair(strides, "strides", "conv2d"), "dilations": _pair(dilations, "dilations", "conv2d"),
+             "padding": _check_padding(padding, "conv2d")}
+    if min(attrs["strides"]) < 1 or min(attrs["dilations"]) < 1:
+        raise shape_error("conv2d", f"strides and dilations must be >= 1, got {attrs}")
+    if max(attrs["strides"]) > 1 and max(attrs["dilations"]) > 1:
+        raise shape_error("conv2d", "strides > 1 together with dilations > 1 is not supported (as in TensorFlow)")
+    return make1("conv2d", (x, f), attrs, name or "Conv2D")
+
+
+def _infer_pool(kind):
+    def infer(inputs, attrs):
+        (x,) = inputs
+        if x.rank != 4:
+            raise ShapeMismatch(f"{kind} pooling needs a 4-D NHWC input, got shape {x.shape}")
+        if kind == "avg" and not x.dtype.is_floating:
+            raise DTypeMismatch(f"avg_pool2d needs a floating input, got {x.dtype.name}")
+        if kind == "max" and x.dtype.is_bool:
+            raise DTypeMismatch("max_pool2d needs a numeric input, got bool")
+        k, s, p = attrs["ksize"], attrs["strides"], attrs["padding"]
+        oh, _ = conv_output_size(x.shape[1], k[0], s[0], 1, p)
+        ow, _ = conv_output_size(x.shape[2], k[1], s[1], 1, p)
+        return [TensorType(x.dtype, (x.shape[0], oh, ow, x.shape[3]))]
+    return infer
+
+
+def _ref_max_pool(x, attrs):
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    win = _windows(x, attrs["ksize"], attrs["strides"], (1, 1), attrs["padding"], low)
+    return win.max(axis=(3, 4), initial=low)
+
+
+def _ref_avg_pool(x, attrs):
+    win = _windows(x, attrs["ksize"], attrs["strides"], (1, 1), attrs["padding"], 0)
+    ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=x.dtype)
+    count = _windows(ones, attrs["ksize"], attrs["strides"], (1, 1), attrs["padding"], 0).sum(axis=(3, 4))
+    return (win.sum(axis=(3, 4)) / count).astype(x.dtype)
+
+
+define("max_pool2d", "nn", _infer_pool("max"), single(_ref_max_pool),
+       doc="Max over each window (NHWC); SAME padding never wins the max.")
+define("avg_pool2d", "nn", _infer_pool("avg"), single(_ref_avg_pool),
+       doc="Mean over each window (NHWC); SAME padding is left out of the count, as in TensorFlow.")
+
+
+def _pool_builder(op, default_name):
+    def build(input, ksize, strides, padding="VALID", data_format="NHWC", name: Optional[str] = None) -> Tensor:
+        if data_format != "NHWC":
+            raise shape_error(op, f"only NHWC is supported, got data_format={data_format!r}")
+        x = convert_to_tensor(input)
+        if op == "avg_pool2d":
+            x = _to_accepted(op, x, FLOAT)
+        attrs = {"ksize": _pair(ksize, "ksize", op), "strides": _pair(strides, "strides", op),
+                 "padding": _check_padding(padding, op)}
+        if min(attrs["ksize"]) < 1 or min(attrs["strides"]) < 1:
+            raise shape_error(op, f"ksize and strides must be >= 1, got {attrs}")
+        return make1(op, (x,), attrs, name or default_name)
+    build.__name__ = op
+    return build
+
+
+max_pool2d = _pool_builder("max_pool2d", "MaxPool")
+avg_pool2d = _pool_builder("avg_pool2d", "AvgPool")
+max_pool = max_pool2d
+avg_pool = avg_pool2d
+
+
+# --- normalization ------------------------------------------------------------------------
+def _infer_window_sum(inputs, attrs):
+    (x,) = inputs
+    if not x.dtype.is_numeric:
+        raise DTypeMismatch(f"expects a numeric tensor, got {x.dtype.name}")
+    if not 0 <= attrs["axis"] < x.rank:
+        raise ShapeMismatch(f"axis {attrs['axis']} out of range for rank {x.rank}")
+    return [x]
+
+
+def _ref_window_sum(x, attrs):
+    r, axis = attrs["radius"], attrs["axis"]
+    pads = [(0, 0)] * x.ndim
+    pads[axis] = (r, r)
+    xp = np.pad(x, pads)
+    n = x.shape[axis]
+    out = np.zeros_like(x)
+    for shift in range(2 * r + 1):
+        out += np.take(xp, np.arange(shift, shift + n), axis=axis)
+    return out
+
+
+define("window_sum", "nn", _infer_window_sum, single(_ref_window_sum),
+       doc="Sum over a centred window of `radius` along `axis` (zeros beyond the edges); used by LRN.")
+
+
+def local_response_normalization(input, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
+                                 beta: float = 0.5, name: Optional[str] = None) -> Tensor:
+    """TensorFlow's LRN over the last axis: x / (bias + alpha * sum_{|j-c|<=r} x_j^2) ** beta.
+
+    Caffe's ACROSS_CHANNELS LRN with ``local_size=n, alpha=a, beta=b, k=k`` is
+    ``depth_radius=(n-1)//2, alpha=a/n, beta=b, bias=k``.
+    """
+    x = _to_accepted("local_response_normalization", convert_to_tensor(input), FLOAT)
+    sq = make1("window_sum", (square(x),), {"radius": int(depth_radius), "axis": x.ndim - 1}, "sqr_sum")
+    return multiply(x, pow(add(multiply(sq, alpha), bias), -beta), name=name or "LRN")
+
+
+lrn = local_response_normalization
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name: Optional[str] = None) -> Tensor:
+    """(x - mean) * scale / sqrt(variance + eps) + offset, with the given statistics."""
+    x = convert_to_tensor(x)
+    inv = rsqrt(add(variance, variance_epsilon))
+    if scale is not None:
+        inv = multiply(inv, scale)
+    shift = negative(multiply(mean, inv)) if offset is None else subtract(offset, multiply(mean, inv))
+    return add(multiply(x, cast(inv, x.dtype) if inv.dtype is not x.dtype else inv), shift,
+               name=name or "batchnorm")
+
+
+def moments(x, axes, keepdims: bool = False, name: Optional[str] = None):
+    """(mean, variance) of ``x`` over ``axes``."""
+    from .control import stop_gradient
+    from .shape import squeeze
+    x = convert_to_tensor(x)
+    mean = reduce_mean(x, axes, keepdims=True)
+    variance = reduce_mean(squared_difference(x, stop_gradient(mean)), axes, keepdims=True)
+    if not keepdims:
+        axes_t = (axes,) if isinstance(axes, int) else tuple(axes)
+        mean, variance = squeeze(mean, axes_t), squeeze(variance, axes_t)
+    return mean, variance
+
+
+def dropout(x, rate=0.5, noise_shape=None, seed=None, training=True, name: Optional[str] = None) -> Tensor:
+    """Zero each element with probability ``rate`` and scale the rest by 1/(1-rate).
+
+    ``training`` may be a Python bool or a bool tensor (e.g. a placeholder with default); when
+    it is false the input passes through unchanged.
+    """
+    from .random import random_uniform_like, random_uniform
+    x = _to_accepted("dropout", convert_to_tensor(x), FLOAT)
+    if training is False:
+        return x
+    if not is_symbolic(rate):
+        if not 0 <= float(rate) < 1:
+            raise shape_error("dropout", f"rate must be in [0, 1), got {rate}")
+        if float(rate) == 0:
+            return x
+    if noise_shape is None:
+        u = random_uniform_like(x, seed=seed)
+    else:
+        dims = [d if n is None else n for n, d in zip(noise_shape, x.shape)]
+        if any(d is None for d in dims):
+            raise shape_error("dropout", f"noise_shape {noise_shape} leaves an unknown dim for '{x.name}' "
+                              f"of shape {x.shape}")
+        u = random_uniform(dims, dtype=x.dtype, seed=seed)
+    keep = greater_equal(u, rate)
+    scale = divide(1.0, subtract(1.0, rate)) if is_symbolic(rate) else 1.0 / (1.0 - float(rate))
+    dropped = multiply(where(keep, x, 0.0), scale, name=(name or "dropout") + "_apply")
+    if training is True:
+        return dropped
+    flag = convert_to_tensor(training)
+    if not flag.dtype.is_bool or flag.ndim != 0:
+        raise dtype_error("dropout", f"training must be a Python bool or a scalar bool tensor, got '{flag.name}' "
+                          f"{flag.dtype.name}{flag.shape}")
+    return where(flag, dropped, x, name=name or "dropout")

@@ -1,0 +1,189 @@
+"""Reductions over any set of axes, with keepdims.
+
+Accumulation types follow NumPy: integer and bool sums and products accumulate in int64,
+integer means are float64. The builders cast before reducing, so every primitive reduction
+has one input and output dtype. Reducing an empty axis gives the reduction's identity:
+0 for sum, 1 for prod, NaN for mean, -inf/+inf (or the integer limits) for max/min.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import dtypes as dt
+from ..errors import DTypeMismatch, ShapeMismatch
+from ..graph import Tensor
+from ..shapes import TensorType, normalize_axes, normalize_axis
+from ._build import dtype_error, make1, shape_error
+from .elementwise import cast
+from .registry import define
+from .source import convert_to_tensor
+
+# name -> accepted dtype kinds; codegen and autodiff read this table.
+REDUCTIONS: dict[str, str] = {}
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _identity(kind: str, dtype: np.dtype):
+    if kind == "max":
+        return -np.inf if dtype.kind == "f" else (False if dtype.kind == "b" else np.iinfo(dtype).min)
+    if kind == "min":
+        return np.inf if dtype.kind == "f" else (True if dtype.kind == "b" else np.iinfo(dtype).max)
+    raise ValueError(kind)
+
+
+def _ref_logsumexp(x, axes, keepdims):
+    m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
+    shift = np.where(np.isfinite(m), m, np.zeros_like(m))
+    out = np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True)) + shift
+    return out if keepdims else np.squeeze(out, axis=axes)
+
+
+_REFERENCE = {
+    "reduce_sum": lambda x, ax, kd: np.sum(x, axis=ax, keepdims=kd, dtype=x.dtype),
+    "reduce_prod": lambda x, ax, kd: np.prod(x, axis=ax, keepdims=kd, dtype=x.dtype),
+    "reduce_mean": lambda x, ax, kd: (np.mean(x, axis=ax, keepdims=kd, dtype=x.dtype)
+                                      if x.size else np.full(reduced_shape(x.shape, ax, kd), np.nan, x.dtype)),
+    "reduce_max": lambda x, ax, kd: np.max(x, axis=ax, keepdims=kd, initial=_identity("max", x.dtype)),
+    "reduce_min": lambda x, ax, kd: np.min(x, axis=ax, keepdims=kd, initial=_identity("min", x.dtype)),
+    "reduce_logsumexp": _ref_logsumexp,
+    "reduce_any": lambda x, ax, kd: np.any(x, axis=ax, keepdims=kd),
+    "reduce_all": lambda x, ax, kd: np.all(x, axis=ax, keepdims=kd),
+}
+
+_ACCEPTS = {
+    "reduce_sum": "numeric", "reduce_prod": "numeric", "reduce_mean": "float",
+    "reduce_max": "any", "reduce_min": "any", "reduce_logsumexp": "float",
+    "reduce_any": "bool", "reduce_all": "bool",
+}
+
+
+def _check(accepts: str, dtype) -> bool:
+    return {"numeric": dtype.is_numeric, "float": dtype.is_floating,
+            "bool": dtype.is_bool, "any": True}[accepts]
+
+
+def _make_reduction(name: str):
+    accepts = _ACCEPTS[name]
+
+    def infer(inputs, attrs):
+        (x,) = inputs
+        if not _check(accepts, x.dtype):
+            raise DTypeMismatch(f"expects a {accepts} tensor, got {x.dtype.name}")
+        axes = attrs["axes"]
+        if any(not 0 <= a < x.rank for a in axes):
+            raise ShapeMismatch(f"axes {axes} out of range for rank {x.rank}")
+        return [TensorType(x.dtype, reduced_shape(x.shape, axes, attrs["keepdims"]))]
+
+    fn = _REFERENCE[name]
+
+    def reference(inputs, attrs, ctx=None):
+        x = inputs[0]
+        out = fn(x, attrs["axes"], attrs["keepdims"])
+        return (np.asarray(out, dtype=x.dtype),)
+
+    REDUCTIONS[name] = accepts
+    define(name, "reduce", infer, reference, doc=f"{name} over `axes` (sorted, non-negative), with keepdims.")
+
+
+for _name in _REFERENCE:
+    _make_reduction(_name)
+
+
+def _prepare(op: str, x: Tensor) -> Tensor:
+    """Cast to the type the reduction accumulates in (NumPy's rules)."""
+    accepts = _ACCEPTS[op]
+    if op in ("reduce_sum", "reduce_prod") and (x.dtype.is_integer or x.dtype.is_bool):
+        return cast(x, dt.int64)
+    if op == "reduce_mean" and not x.dtype.is_floating:
+        return cast(x, dt.float64)
+    if accepts == "float" and not x.dtype.is_floating:
+        return cast(x, dt.float_result_type(x.dtype))
+    if accepts == "bool" and not x.dtype.is_bool:
+        return cast(x, dt.bool_)
+    if accepts == "numeric" and x.dtype.is_bool:
+        raise dtype_error(op, f"expects a numeric tensor, got '{x.name}' of dtype bool")
+    return x
+
+
+def _reduction_builder(op: str, default_name: str):
+    def build(input_tensor, axis=None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+        x = _prepare(op, convert_to_tensor(input_tensor))
+        try:
+            axes = normalize_axes(axis, x.ndim)
+        except ShapeMismatch as e:
+            raise shape_error(op, f"{e} (input '{x.name}' has shape {x.shape})") from None
+        return make1(op, (x,), {"axes": axes, "keepdims": bool(keepdims)}, name or default_name)
+    build.__name__ = op
+    build.__doc__ = (f"{op}(input_tensor, axis=None, keepdims=False): reduce over `axis` "
+                     "(None for all, an int, or a tuple; negative counts from the end).")
+    return build
+
+
+reduce_sum = _reduction_builder("reduce_sum", "Sum")
+reduce_prod = _reduction_builder("reduce_prod", "Prod")
+reduce_mean = _reduction_builder("reduce_mean", "Mean")
+reduce_max = _reduction_builder("reduce_max", "Max")
+reduce_min = _reduction_builder("reduce_min", "Min")
+reduce_logsumexp = _reduction_builder("reduce_logsumexp", "ReduceLogSumExp")
+reduce_any = _reduction_builder("reduce_any", "Any")
+reduce_all = _reduction_builder("reduce_all", "All")
+
+
+# --- argmax / argmin ----------------------------------------------------------------------
+def _make_arg(name: str, np_fn):
+    def infer(inputs, attrs):
+        (x,) = inputs
+        axis = attrs["axis"]
+        if axis is None:
+            shape = (1,) * x.rank if attrs["keepdims"] else ()
+        else:
+            if not 0 <= axis < x.rank:
+                raise ShapeMismatch(f"axis {axis} out of range for rank {x.rank}")
+            shape = reduced_shape(x.shape, (axis,), attrs["keepdims"])
+            if x.shape[axis] == 0:
+                raise ShapeMismatch(f"cannot take {name} over the empty axis {axis}")
+        return [TensorType(attrs["output_type"], shape)]
+
+    def reference(inputs, attrs, ctx=None):
+        x = inputs[0]
+        if x.size == 0 or (attrs["axis"] is not None and x.shape[attrs["axis"]] == 0):
+            raise ValueError(f"{name} of an empty tensor is undefined")
+        out = np_fn(x, axis=attrs["axis"], keepdims=attrs["keepdims"])
+        return (np.asarray(out, dtype=attrs["output_type"].np),)
+
+    define(name, "reduce", infer, reference,
+           doc=f"Index of the {name[3:]} along `axis` (None: over the flattened tensor); "
+               "the first one wins ties, and NaN counts as the extreme (NumPy).")
+
+
+_make_arg("argmax", np.argmax)
+_make_arg("argmin", np.argmin)
+
+
+def _arg_builder(op: str, default_name: str):
+    def build(input, axis=None, output_type=dt.int64, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+        x = convert_to_tensor(input)
+        if axis is not None:
+            try:
+                axis = normalize_axis(axis, x.ndim)
+            except ShapeMismatch as e:
+                raise shape_error(op, f"{e} (input '{x.name}' has shape {x.shape})") from None
+        output_type = dt.as_dtype(output_type)
+        if not output_type.is_integer:
+            raise dtype_error(op, f"output_type must be an integer dtype, got {output_type.name}")
+        return make1(op, (x,), {"axis": axis, "keepdims": bool(keepdims), "output_type": output_type},
+                     name or default_name)
+    build.__name__ = op
+    build.__doc__ = f"{op}(input, axis=None, output_type=int64, keepdims=False)."
+    return build
+
+
+argmax = _arg_builder("argmax", "ArgMax")
+argmin = _arg_builder("argmin", "ArgMin")

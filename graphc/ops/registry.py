@@ -1,0 +1,71 @@
+"""The op registry: every op is defined once, here in ``graphc/ops/``, by an :class:`OpDef`.
+
+An OpDef holds the op's type and shape inference and its NumPy reference implementation.
+Gradient rules live in ``graphc/autodiff`` and kernels in ``graphc/codegen``; each of those
+keeps its own table keyed by op name, and the registry test checks that every op is covered.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..attrs import Attrs
+from ..shapes import TensorType
+
+InferFn = Callable[[Sequence[TensorType], Attrs], Sequence[TensorType]]
+# reference(inputs, attrs, ctx) -> outputs. ``ctx`` is the run's context (session state) for
+# stateful ops and None when an op is evaluated outside a run (constant folding).
+ReferenceFn = Callable[[Sequence[np.ndarray], Attrs, object], Sequence[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    family: str
+    infer: InferFn
+    reference: ReferenceFn
+    # Reads or writes session state (variables, random counters): never folded, merged or dropped.
+    stateful: bool = False
+    random: bool = False
+    # One output, computed element by element over the broadcast of its inputs.
+    elementwise: bool = False
+    # Inputs whose data is never read, only their run-time shape (e.g. the ``like`` of zeros_like).
+    shape_only_inputs: Callable[[Attrs, int], tuple] = field(default=lambda attrs, n: ())
+    # Has no outputs and exists only for ordering or naming (no_op, variable declarations).
+    structural: bool = False
+    doc: str = ""
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def register(opdef: OpDef) -> OpDef:
+    if opdef.name in OPS:
+        raise ValueError(f"op {opdef.name!r} is registered twice")
+    OPS[opdef.name] = opdef
+    return opdef
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op type {name!r}") from None
+
+
+def define(name: str, family: str, infer: InferFn, reference: ReferenceFn, **flags) -> OpDef:
+    return register(OpDef(name=name, family=family, infer=infer, reference=reference, **flags))
+
+
+def single(fn: Callable[..., np.ndarray]) -> ReferenceFn:
+    """Adapt ``fn(*inputs, attrs)`` returning one array into the reference signature."""
+    def reference(inputs, attrs, ctx=None):
+        return (fn(*inputs, attrs),)
+    reference.__name__ = getattr(fn, "__name__", "reference")
+    return reference
+
+
+def find_opdef(name: str) -> Optional[OpDef]:
+    return OPS.get(name)

@@ -1,0 +1,542 @@
+"""Shape ops: reshape, transpose, expand/squeeze, broadcast, concat/split/stack, tile, pad,
+slicing (``__getitem__``), gather and one_hot."""
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .. import dtypes as dt
+from ..dtypes import as_dtype
+from ..errors import DTypeMismatch, ShapeMismatch
+from ..graph import Tensor
+from ..shapes import TensorShape, TensorType, merge_dims, normalize_axis
+from ._build import dtype_error, graph_of, is_symbolic, make, make1, shape_error
+from .registry import define, single
+from .shape_spec import is_dim_ref, resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
+from .source import constant, convert_to_tensor, promote
+
+
+def _shape_only_after_first(attrs, n):
+    return tuple(range(1, n))
+
+
+# --- reshape ------------------------------------------------------------------------------
+def _infer_reshape(inputs, attrs):
+    x = inputs[0]
+    spec = attrs["shape"]
+    dims = []
+    for e in spec:
+        if e == -1:
+            dims.append(-1)
+        else:
+            dims.append(spec_dims_static((e,), inputs)[0])
+    known_in = TensorShape(x.shape).num_elements()
+    known_out = [d for d in dims if d not in (-1, None)]
+    prod_out = int(np.prod(known_out)) if known_out else 1
+    if -1 in dims:
+        if known_in is not None and None not in dims:
+            if prod_out == 0 or known_in % prod_out:
+                raise ShapeMismatch(f"cannot reshape a tensor of {known_in} elements into {_fmt_spec(spec)}")
+            dims[dims.index(-1)] = known_in // prod_out
+        else:
+            dims[dims.index(-1)] = None
+    elif known_in is not None and None not in dims and known_in != prod_out:
+        raise ShapeMismatch(f"cannot reshape a tensor of {known_in} elements into shape {tuple(dims)}")
+    return [TensorType(x.dtype, dims)]
+
+
+def _fmt_spec(spec):
+    return "(" + ", ".join(f"dim {e[2]} of input {e[1]}" if is_dim_ref(e) else str(e) for e in spec) + ")"
+
+
+def _ref_reshape(inputs, attrs, ctx=None):
+    return (np.reshape(inputs[0], spec_to_concrete(attrs["shape"], inputs)),)
+
+
+define("reshape", "shape", _infer_reshape, _ref_reshape, shape_only_inputs=_shape_only_after_first,
+       doc="Reshape to a shape spec (ints, one -1, or dims of shape-source inputs).")
+
+
+def reshape(tensor, shape, name: Optional[str] = None) -> Tensor:
+    """Reshape ``tensor``. ``shape`` may hold one -1, and entries taken from ``gc.shape(...)``."""
+    x = convert_to_tensor(tensor)
+    spec, sources = resolve_shape_spec(shape, "reshape", first_input=1, allow_infer=True)
+    return make1("reshape", (x, *sources), {"shape": spec}, name or "Reshape")
+
+
+def reshape_like(x, like, name: Optional[str] = None) -> Tensor:
+    """Reshape ``x`` to the run-time shape of ``like``."""
+    x, like = convert_to_tensor(x), convert_to_tensor(like)
+    spec, sources = spec_like(like, first_input=1)
+    return make1("reshape", (x, *sources), {"shape": spec}, name or "Reshape")
+
+
+# --- transpose ----------------------------------------------------------------------------
+def _infer_transpose(inputs, attrs):
+    (x,) = inputs
+    perm = attrs["perm"]
+    if sorted(perm) != list(range(x.rank)):
+        raise ShapeMismatch(f"perm {perm} is not a permutation of the {x.rank} axes")
+    return [TensorType(x.dtype, tuple(x.shape[p] for p in perm))]
+
+
+define("transpose", "shape", _infer_transpose, single(lambda x, a: np.transpose(x, a["perm"])),
+       doc="Permute axes.")
+
+
+def transpose(a, perm=None, name: Optional[str] = None) -> Tensor:
+    x = convert_to_tensor(a)
+    perm = tuple(range(x.ndim))[::-1] if perm is None else tuple(
+        normalize_axis_or_raise("transpose", p, x.ndim) for p in perm)
+    return make1("transpose", (x,), {"perm": perm}, name or "transpose")
+
+
+def normalize_axis_or_raise(op: str, axis, rank: int) -> int:
+    try:
+        return normalize_axis(int(axis) if isinstance(axis, numbers.Integral) else axis, rank)
+    except ShapeMismatch as e:
+        raise shape_error(op, str(e)) from None
+
+
+# --- expand_dims / squeeze --------------------------------------------------------------
+def _infer_expand_dims(inputs, attrs):
+    (x,) = inputs
+    axis = attrs["axis"]
+    if not 0 <= axis <= x.rank:
+        raise ShapeMismatch(f"axis {axis} out of range for rank {x.rank}")
+    return [TensorType(x.dtype, x.shape[:axis] + (1,) + x.shape[axis:])]
+
+
+define("expand_dims", "shape", _infer_expand_dims, single(lambda x, a: np.expand_dims(x, a["axis"])),
+       doc="Insert a size-1 axis.")
+
+
+def expand_dims(input, axis, name: Optional[str] = None) -> Tensor:
+    x = convert_to_tensor(input)
+    return make1("expand_dims", (x,), {"axis": normalize_axis_or_raise("expand_dims", axis, x.ndim + 1)},
+                 name or "ExpandDims")
+
+
+def _infer_squeeze(inputs, attrs):
+    (x,) = inputs
+    axes = attrs["axes"]
+    for a in axes:
+        if not 0 <= a < x.rank:
+            raise ShapeMismatch(f"axis {a} out of range for rank {x.rank}")
+        if x.shape[a] not in (1, None):
+            raise ShapeMismatch(f"cannot squeeze axis {a} of size {x.shape[a]}")
+    return [TensorType(x.dtype, tuple(d for i, d in enumerate(x.shape) if i not in axes))]
+
+
+define("squeeze", "shape", _infer_squeeze, single(lambda x, a: np.squeeze(x, axis=a["axes"])),
+       doc="Remove size-1 axes.")
+
+
+def squeeze(input, axis=None, name: Optional[str] = None) -> Tensor:
+    """Remove size-1 axes: the listed ones, or (axis=None) every axis statically known to be 1."""
+    x = convert_to_tensor(input)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+        axes = tuple(sorted({normalize_axis_or_raise("squeeze", a, x.ndim) for a in axes}))
+    return make1("squeeze", (x,), {"axes": axes}, name or "Squeeze")
+
+
+# --- broadcast_to ---------------------------------------------------------------------------
+def _infer_broadcast_to(inputs, attrs):
+    x = inputs[0]
+    target = spec_dims_static(attrs["shape"], inputs)
+    if len(target) < x.rank:
+        raise ShapeMismatch(f"cannot broadcast shape {x.shape} to the lower rank shape {target}")
+    offset = len(target) - x.rank
+    out = list(target)
+    for i, d in enumerate(x.shape):
+        t = target[offset + i]
+        if d == 1 or d == t:
+            continue
+        if d is None:
+            continue
+        if t is None:
+            out[offset + i] = d
+            continue
+        raise ShapeMismatch(f"cannot broadcast shape {x.shape} to {target}")
+    return [TensorType(x.dtype, out)]
+
+
+define("broadcast_to", "shape", _infer_broadcast_to,
+       lambda xs, a, ctx=None: (np.broadcast_to(xs[0], spec_to_concrete(a["shape"], xs)),),
+       shape_only_inputs=_shape_only_after_first, doc="Broadcast to a shape spec.")
+
+
+def broadcast_to(input, shape, name: Optional[str] = None) -> Tensor:
+    x = convert_to_tensor(input)
+    spec, sources = resolve_shape_spec(shape, "broadcast_to", first_input=1)
+    return make1("broadcast_to", (x, *sources), {"shape": spec}, name or "BroadcastTo")
+
+
+# --- concat / stack / split ---------------------------------------------------------------
+def _infer_concat(inputs, attrs):
+    if not inputs:
+        raise ShapeMismatch("needs at least one input")
+    if len({t.dtype for t in inputs}) != 1:
+        raise DTypeMismatch("inputs must have one dtype")
+    rank = inputs[0].rank
+    axis = attrs["axis"]
+    if any(t.rank != rank for t in inputs):
+        raise ShapeMismatch(f"inputs must have one rank, got shapes {', '.join(str(t.shape) for t in inputs)}")
+    if not 0 <= axis < rank:
+        raise ShapeMismatch(f"axis {axis} out of range for rank {rank}")
+    out = list(inputs[0].shape)
+    total = 0
+    for t in inputs:
+        for i, d in enumerate(t.shape):
+            if i != axis:
+                out[i] = merge_dims(out[i], d, f"dimension {i} differs between inputs")
+        total = None if total is None or t.shape[axis] is None else total + t.shape[axis]
+    out[axis] = total
+    return [TensorType(inputs[0].dtype, out)]
+
+
+define("concat", "shape", _infer_concat, lambda xs, a, ctx=None: (np.concatenate(xs, axis=a["axis"]),),
+       doc="Join tensors along an existing axis.")
+
+
+def concat(values, axis, name: Optional[str] = None) -> Tensor:
+    values = list(values)
+    if not values:
+        raise shape_error("concat", "needs at least one tensor")
+    _, tensors = promote("concat", *values)
+    if len(tensors) == 1:
+        return tensors[0]
+    return make1("concat", tensors, {"axis": normalize_axis_or_raise("concat", axis, tensors[0].ndim)},
+                 name or "concat")
+
+
+def stack(values, axis: int = 0, name: Optional[str] = None) -> Tensor:
+    values = list(values)
+    if not values:
+        raise shape_error("stack", "needs at least one tensor")
+    _, tensors = promote("stack", *values)
+    axis = normalize_axis_or_raise("stack", axis, tensors[0].ndim + 1)
+    expanded = [expand_dims(t, axis) for t in tensors]
+    if len(expanded) == 1:
+        return expanded[0]
+    return make1("concat", expanded, {"axis": axis}, name or "stack")
+
+
+def _split_sizes(dim, attrs):
+    num, sizes = attrs["num"], attrs["sizes"]
+    if num is not None:
+        if dim is None:
+            return [None] * num
+        if dim % num:
+            raise ShapeMismatch(f"cannot split a dimension of size {dim} into {num} equal parts")
+        return [dim // num] * num
+    sizes = list(sizes)
+    if -1 in sizes:
+        rest = sum(s for s in sizes if s != -1)
+        if dim is None:
+            sizes[sizes.index(-1)] = None
+        else:
+            if rest > dim:
+                raise ShapeMismatch(f"split sizes {tuple(attrs['sizes'])} exceed the dimension size {dim}")
+            sizes[sizes.index(-1)] = dim - rest
+    elif dim is not None and sum(sizes) != dim:
+        raise ShapeMismatch(f"split sizes {tuple(sizes)} do not add up to the dimension size {dim}")
+    return sizes
+
+
+def _infer_split(inputs, attrs):
+    (x,) = inputs
+    axis = attrs["axis"]
+    if not 0 <= axis < x.rank:
+        raise ShapeMismatch(f"axis {axis} out of range for rank {x.rank}")
+    sizes = _split_sizes(x.shape[axis], attrs)
+    return [TensorType(x.dtype, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in sizes]
+
+
+def _ref_split(inputs, attrs, ctx=None):
+    x = inputs[0]
+    sizes = _split_sizes(x.shape[attrs["axis"]], attrs)
+    bounds = np.cumsum(sizes)[:-1]
+    return tuple(np.split(x, bounds, axis=attrs["axis"]))
+
+
+define("split", "shape", _infer_split, _ref_split, doc="Split along an axis into `num` equal parts or `sizes`.")
+
+
+def split(value, num_or_size_splits, axis: int = 0, num=None, name: Optional[str] = None) -> list:
+    x = convert_to_tensor(value)
+    axis = normalize_axis_or_raise("split", axis, x.ndim)
+    if isinstance(num_or_size_splits, numbers.Integral):
+        if num_or_size_splits < 1:
+            raise shape_error("split", f"num_or_size_splits must be >= 1, got {num_or_size_splits}")
+        attrs = {"axis": axis, "num": int(num_or_size_splits), "sizes": None}
+    else:
+        sizes = tuple(int(s) for s in num_or_size_splits)
+        if sizes.count(-1) > 1 or any(s < -1 for s in sizes):
+            raise shape_error("split", f"invalid split sizes {sizes}: sizes must be >= 0, with at most one -1")
+        attrs = {"axis": axis, "num": None, "sizes": sizes}
+    return list(make("split", (x,), attrs, name or "split").outputs)
+
+
+def unstack(value, num=None, axis: int = 0, name: Optional[str] = None) -> list:
+    x = convert_to_tensor(value)
+    axis = normalize_axis_or_raise("unstack", axis, x.ndim)
+    n = x.shape[axis] if num is None else num
+    if n is None:
+        raise shape_error("unstack", f"cannot unstack an axis of unknown size; pass num= ('{x.name}' "
+                          f"has shape {x.shape})")
+    return [squeeze(p, axis) for p in split(x, n, axis, name=name or "unstack")]
+
+
+# --- tile / pad -------------------------------------------------------------------------------
+def _infer_tile(inputs, attrs):
+    (x,) = inputs
+    mult = attrs["multiples"]
+    if len(mult) != x.rank:
+        raise ShapeMismatch(f"multiples {mult} must have one entry per axis (rank {x.rank})")
+    return [TensorType(x.dtype, tuple(None if d is None else d * m for d, m in zip(x.shape, mult)))]
+
+
+define("tile", "shape", _infer_tile, single(lambda x, a: np.tile(x, a["multiples"])),
+       doc="Repeat the tensor `multiples[i]` times along axis i.")
+
+
+def tile(input, multiples, name: Optional[str] = None) -> Tensor:
+    x = convert_to_tensor(input)
+    if is_symbolic(multiples):
+        raise shape_error("tile", "multiples must be Python ints")
+    mult = tuple(int(m) for m in multiples)
+    if any(m < 0 for m in mult):
+        raise shape_error("tile", f"multiples must be >= 0, got {mult}")
+    return make1("tile", (x,), {"multiples": mult}, name or "Tile")
+
+
+_PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmetric"}
+
+
+def _infer_pad(inputs, attrs):
+    (x,) = inputs
+    pads, mode = attrs["paddings"], attrs["mode"]
+    if len(pads) != x.rank:
+        raise ShapeMismatch(f"paddings must have one (before, after) pair per axis (rank {x.rank})")
+    out = []
+    for d, (b, a) in zip(x.shape, pads):
+        if d is not None and mode == "REFLECT" and max(b, a) > d - 1:
+            raise ShapeMismatch(f"REFLECT padding {(b, a)} must be smaller than the dimension size {d}")
+        if d is not None and mode == "SYMMETRIC" and max(b, a) > d:
+            raise ShapeMismatch(f"SYMMETRIC padding {(b, a)} must not exceed the dimension size {d}")
+        out.append(None if d is None else d + b + a)
+    return [TensorType(x.dtype, out)]
+
+
+def _ref_pad(inputs, attrs, ctx=None):
+    x = inputs[0]
+    mode = _PAD_MODES[attrs["mode"]]
+    if mode == "constant":
+        return (np.pad(x, attrs["paddings"], mode=mode,
+                       constant_values=np.asarray(attrs["constant_values"]).astype(x.dtype)),)
+    return (np.pad(x, attrs["paddings"], mode=mode),)
+
+
+define("pad", "shape", _infer_pad, _ref_pad,
+       doc="Pad each axis by (before, after); modes CONSTANT, REFLECT, SYMMETRIC (TensorFlow's).")
+
+
+def pad(tensor, paddings, mode: str = "CONSTANT", constant_values=0, name: Optional[str] = None) -> Tensor:
+    x = convert_to_tensor(tensor)
+    mode = str(mode).upper()
+    if mode not in _PAD_MODES:
+        raise shape_error("pad", f"mode must be one of {', '.join(_PAD_MODES)}, got {mode!r}")
+    if is_symbolic(paddings) or is_symbolic(constant_values):
+        raise shape_error("pad", "paddings and constant_values must be Python values")
+    pads = tuple((int(b), int(a)) for b, a in paddings)
+    if any(b < 0 or a < 0 for b, a in pads):
+        raise shape_error("pad", f"paddings must be >= 0, got {pads}")
+    cv = np.asarray(constant_values).astype(x.dtype.np).item()
+    return make1("pad", (x,), {"paddings": pads, "mode": mode, "constant_values": cv}, name or "Pad")
+
+
+# --- slicing ----------------------------------------------------------------------------------
+def _slice_len(dim, start, stop, step):
+    return len(range(*slice(start, stop, step).indices(dim)))
+
+
+def _infer_strided_slice(inputs, attrs):
+    (x,) = inputs
+    out = []
+    axis = 0
+    for entry in attrs["index"]:
+        kind = entry[0]
+        if kind == "new":
+            out.append(1)
+            continue
+        if axis >= x.rank:
+            raise ShapeMismatch(f"too many indices for a tensor of rank {x.rank}")
+        d = x.shape[axis]
+        if kind == "int":
+            i = entry[1]
+            if d is not None and not -d <= i < d:
+                raise ShapeMismatch(f"index {i} is out of range for axis {axis} of size {d}")
+        else:
+            _, start, stop, step = entry
+            if d is not None:
+                out.append(_slice_len(d, start, stop, step))
+            elif start is None and stop is None and step in (None, 1, -1):
+                out.append(None)
+            else:
+                out.append(None)
+        axis += 1
+    out.extend(x.shape[axis:])
+    return [TensorType(x.dtype, out)]
+
+
+def index_tuple(index_spec) -> tuple:
+    out = []
+    for entry in index_spec:
+        if entry[0] == "new":
+            out.append(None)
+        elif entry[0] == "int":
+            out.append(entry[1])
+        else:
+            out.append(slice(entry[1], entry[2], entry[3]))
+    return tuple(out)
+
+
+define("strided_slice", "shape", _infer_strided_slice,
+       single(lambda x, a: x[index_tuple(a["index"])]),
+       doc="Basic NumPy indexing: ints, slices (any step), new axes; Ellipsis is expanded at build time.")
+
+
+def _as_int(v, what):
+    if v is None:
+        return None
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    raise shape_error("getitem", f"slice {what} must be a Python int or None, got {v!r} "
+                      "(tensor slice bounds are not supported; use gc.gather)")
+
+
+def getitem(x, key) -> Tensor:
+    """NumPy-style indexing of a tensor: ints, slices with any step, Ellipsis, None, and at
+    most one integer tensor (or list of ints) index, which gathers along its axis."""
+    from .state import Variable
+    if isinstance(x, Variable):
+        x = x._as_tensor()
+    key = key if isinstance(key, tuple) else (key,)
+    consuming = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if sum(1 for k in key if k is Ellipsis) > 1:
+        raise shape_error("getitem", "an index can only have a single Ellipsis")
+    if consuming > x.ndim:
+        raise shape_error("getitem", f"too many indices ({consuming}) for '{x.name}' of rank {x.ndim}")
+    entries = []
+    gather_at = None
+    gather_index = None
+    for k in key:
+        if k is Ellipsis:
+            entries.extend([("slice", None, None, None)] * (x.ndim - consuming))
+        elif k is None:
+            entries.append(("new",))
+        elif isinstance(k, slice):
+            step = _as_int(k.step, "step")
+            if step == 0:
+                raise shape_error("getitem", "slice step cannot be zero")
+            entries.append(("slice", _as_int(k.start, "start"), _as_int(k.stop, "stop"), step))
+        elif isinstance(k, numbers.Integral) and not isinstance(k, bool):
+            entries.append(("int", int(k)))
+        elif is_symbolic(k) or isinstance(k, (list, np.ndarray)):
+            if gather_at is not None:
+                raise shape_error("getitem", "only one tensor (or list) index is supported")
+            idx = convert_to_tensor(k) if is_symbolic(k) else constant(np.asarray(k), graph=x.graph)
+            if not idx.dtype.is_integer:
+                raise dtype_error("getitem", f"tensor index '{idx.name}' must be integer, got {idx.dtype.name} "
+                                  "(boolean masks are not supported: their result shape depends on data)")
+            gather_at = len(entries)
+            gather_index = idx
+            entries.append(("slice", None, None, None))
+        else:
+            raise shape_error("getitem", f"unsupported index {k!r}")
+    out = x
+    if any(e != ("slice", None, None, None) for e in entries):
+        out = make1("strided_slice", (x,), {"index": tuple(entries)}, "strided_slice")
+    if gather_at is not None:
+        axis = sum(1 for e in entries[:gather_at] if e[0] != "int")
+        out = gather(out, gather_index, axis=axis)
+    return out
+
+
+# --- gather / one_hot -------------------------------------------------------------------------
+def _infer_gather(inputs, attrs):
+    params, indices = inputs
+    axis = attrs["axis"]
+    if not indices.dtype.is_integer:
+        raise DTypeMismatch(f"indices must be integer, got {indices.dtype.name}")
+    if not 0 <= axis < params.rank:
+        raise ShapeMismatch(f"axis {axis} out of range for params of rank {params.rank}")
+    return [TensorType(params.dtype, params.shape[:axis] + indices.shape + params.shape[axis + 1:])]
+
+
+def check_indices(indices: np.ndarray, size: int, what: str) -> None:
+    if indices.size and (indices.min() < -size or indices.max() >= size):
+        bad = indices[(indices < -size) | (indices >= size)].flat[0]
+        raise IndexError(f"index {bad} is out of range for {what} of size {size}")
+
+
+def _ref_gather(inputs, attrs, ctx=None):
+    params, indices = inputs
+    axis = attrs["axis"]
+    check_indices(indices, params.shape[axis], f"axis {axis}")
+    return (np.take(params, indices, axis=axis),)
+
+
+define("gather", "shape", _infer_gather, _ref_gather,
+       doc="Take slices along `axis` at integer `indices` (negative indices count from the end).")
+
+
+def gather(params, indices, axis: int = 0, name: Optional[str] = None) -> Tensor:
+    p = convert_to_tensor(params)
+    i = indices if is_symbolic(indices) else constant(np.asarray(indices), graph=p.graph)
+    i = convert_to_tensor(i)
+    if not i.dtype.is_integer:
+        raise dtype_error("gather", f"indices '{i.name}' must be integer, got {i.dtype.name}")
+    return make1("gather", (p, i), {"axis": normalize_axis_or_raise("gather", axis, p.ndim)}, name or "GatherV2")
+
+
+def _infer_one_hot(inputs, attrs):
+    (indices,) = inputs
+    if not indices.dtype.is_integer:
+        raise DTypeMismatch(f"indices must be integer, got {indices.dtype.name}")
+    axis = attrs["axis"]
+    if not 0 <= axis <= indices.rank:
+        raise ShapeMismatch(f"axis {axis} out of range")
+    return [TensorType(attrs["dtype"], indices.shape[:axis] + (attrs["depth"],) + indices.shape[axis:])]
+
+
+def _ref_one_hot(inputs, attrs, ctx=None):
+    indices = inputs[0]
+    hot = np.expand_dims(indices, -1) == np.arange(attrs["depth"])
+    out = np.where(hot, attrs["on_value"], attrs["off_value"]).astype(attrs["dtype"].np)
+    return (np.moveaxis(out, -1, attrs["axis"]),)
+
+
+define("one_hot", "shape", _infer_one_hot, _ref_one_hot,
+       doc="One-hot encoding; indices outside [0, depth) give all off_value (TensorFlow's rule).")
+
+
+def one_hot(indices, depth: int, on_value=1, off_value=0, axis: int = -1, dtype=dt.float32,
+            name: Optional[str] = None) -> Tensor:
+    i = convert_to_tensor(indices)
+    if not i.dtype.is_integer:
+        raise dtype_error("one_hot", f"indices '{i.name}' must be integer, got {i.dtype.name}")
+    if is_symbolic(depth) or not isinstance(depth, numbers.Integral) or depth < 0:
+        raise shape_error("one_hot", f"depth must be a non-negative Python int, got {depth!r}")
+    dtype = as_dtype(dtype)
+    on = np.asarray(on_value).astype(dtype.np).item()
+    off = np.asarray(off_value).astype(dtype.np).item()
+    axis = normalize_axis_or_raise("one_hot", axis, i.ndim + 1)
+    return make1("one_hot", (i,), {"depth": int(depth), "on_value": on, "off_value": off, "axis": axis,
+                                   "dtype": dtype}, name or "one_hot")

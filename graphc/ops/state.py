@@ -1,0 +1,250 @@
+"""Variables: state that lives in a Session and persists across runs.
+
+A Variable is declared by a structural ``variable`` op; ``read_variable`` yields its value and
+``assign`` / ``assign_add`` / ``assign_sub`` write it. Within one run, a read happens before
+every write to the same variable unless it (transitively) depends on that write, so
+``sess.run([train, loss])`` sees the values from before the update. Using a variable inside
+``gc.control_dependencies`` creates a fresh read that runs after those dependencies, which is
+what TensorFlow 1.x users expect.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..dtypes import as_dtype
+from ..errors import DTypeMismatch, ShapeError, ShapeMismatch
+from ..graph import GraphKeys, Operation, Tensor, TensorOperators, get_default_graph, user_location
+from ..shapes import TensorShape, TensorType, format_shape
+from ._build import is_symbolic, make, make1
+from .registry import define
+from .source import convert_to_tensor, promote
+
+
+def _infer_variable(inputs, attrs):
+    return []
+
+
+def _infer_read(inputs, attrs):
+    return [TensorType(attrs["dtype"], attrs["shape"])]
+
+
+def _infer_assign(inputs, attrs):
+    (value,) = inputs
+    if value.dtype is not attrs["dtype"]:
+        raise DTypeMismatch(f"value has dtype {value.dtype.name}, variable '{attrs['var']}' is {attrs['dtype'].name}")
+    if not TensorShape(attrs["shape"]).is_compatible_with(value.shape):
+        raise ShapeMismatch(f"value of shape {format_shape(value.shape)} does not match variable "
+                            f"'{attrs['var']}' of shape {format_shape(attrs['shape'])}")
+    return [TensorType(attrs["dtype"], attrs["shape"])]
+
+
+def _ref_read(inputs, attrs, ctx):
+    return (ctx.read_variable(attrs["var"]).copy(),)
+
+
+def _assigner(combine):
+    def reference(inputs, attrs, ctx):
+        value = inputs[0]
+        if combine is not None:
+            value = combine(ctx.read_variable(attrs["var"]), value)
+        ctx.write_variable(attrs["var"], np.array(value, dtype=attrs["dtype"].np, copy=True))
+        return (ctx.read_variable(attrs["var"]).copy(),)
+    return reference
+
+
+define("variable", "state", _infer_variable, lambda xs, a, ctx=None: (), structural=True,
+       doc="Declares a variable (attrs: dtype, shape). Its storage lives in the Session.")
+define("read_variable", "state", _infer_read, _ref_read, stateful=True, doc="The variable's current value.")
+define("assign", "state", _infer_assign, _assigner(None), stateful=True, doc="var = value; yields the new value.")
+define("assign_add", "state", _infer_assign, _assigner(np.add), stateful=True, doc="var += value.")
+define("assign_sub", "state", _infer_assign, _assigner(np.subtract), stateful=True, doc="var -= value.")
+
+VARIABLE_WRITES = ("assign", "assign_add", "assign_sub")
+
+
+class Variable(TensorOperators):
+    """A trainable (or not) value that persists in a Session across runs.
+
+    ``gc.Variable(initial_value, name=None, trainable=True, dtype=None)``. ``initial_value``
+    may be a tensor (e.g. ``gc.init.glorot_uniform(shape)``), a NumPy or Python value, or a
+    callable returning one. Its shape must be fully known.
+    """
+
+    __slots__ = ("_op", "_read", "_initializer", "_initial_value", "trainable", "dtype", "_shape")
+
+    def __init__(self, initial_value=None, name: Optional[str] = None, trainable: bool = True,
+                 dtype=None, shape=None, collections=None):
+        if initial_value is None:
+            raise ValueError(f"gc.Variable at {user_location()}: initial_value is required")
+        graph = initial_value.graph if is_symbolic(initial_value) else get_default_graph()
+        with graph.control_dependencies(None):
+            base = graph.unique_name(name or "Variable")
+            with graph.name_scope(base + "/"):
+                if callable(initial_value) and not is_symbolic(initial_value):
+                    initial_value = initial_value(shape, dtype) if _takes_shape(initial_value) else initial_value()
+                if is_symbolic(initial_value):
+                    init = convert_to_tensor(initial_value)
+                else:
+                    init = convert_to_tensor(initial_value, dtype=dtype, name="initial_value", graph=graph)
+                if dtype is not None and init.dtype is not as_dtype(dtype):
+                    from .elementwise import cast
+                    init = cast(init, dtype)
+            if not init.shape.is_fully_defined():
+                raise ShapeError(f"gc.Variable '{base}' at {user_location()}: the initial value has shape "
+                                 f"{format_shape(init.shape)}; variables need a fully known shape")
+            self.dtype = init.dtype
+            self._shape = init.shape
+            self.trainable = bool(trainable)
+            attrs = {"var": base, "dtype": self.dtype, "shape": tuple(self._shape)}
+            self._op = graph.create_op("variable", (), {"dtype": self.dtype, "shape": tuple(self._shape)}, base,
+                                       exact_name=True)
+            with graph.name_scope(base + "/"):
+                self._read = make1("read_variable", (), attrs, "read", graph=graph)
+                self._initializer = make("assign", (init,), attrs, "Assign", graph=graph)
+        self._initial_value = init
+        graph.add_to_collection(f"__variable__/{base}", self)
+        for key in collections or [GraphKeys.GLOBAL_VARIABLES]:
+            graph.add_to_collection(key, self)
+        if self.trainable and GraphKeys.TRAINABLE_VARIABLES not in (collections or []):
+            graph.add_to_collection(GraphKeys.TRAINABLE_VARIABLES, self)
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def op(self) -> Operation:
+        return self._op
+
+    @property
+    def name(self) -> str:
+        """TensorFlow-style ``"W:0"``; ``var.op.name`` is ``"W"``."""
+        return f"{self._op.name}:0"
+
+    @property
+    def var_name(self) -> str:
+        return self._op.name
+
+    @property
+    def graph(self):
+        return self._op.graph
+
+    @property
+    def shape(self) -> TensorShape:
+        return self._shape
+
+    def get_shape(self) -> TensorShape:
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def location(self) -> str:
+        return self._op.location
+
+    @property
+    def initializer(self) -> Operation:
+        return self._initializer
+
+    @property
+    def initial_value(self) -> Tensor:
+        return self._initial_value
+
+    # -- reading ----------------------------------------------------------------------------
+    def value(self) -> Tensor:
+        """The variable's read tensor (``W/read:0``)."""
+        return self._read
+
+    def read_value(self) -> Tensor:
+        """A fresh read that honours the current control dependencies."""
+        attrs = dict(self._read.op.attrs)
+        return make1("read_variable", (), attrs, f"{self._op.name}/read", graph=self.graph)
+
+    def _as_tensor(self) -> Tensor:
+        return self.read_value() if self.graph.has_control_dependencies else self._read
+
+    def reads(self) -> list:
+        """Every read of this variable in the graph (gradients sum over them)."""
+        return [op.outputs[0] for op in self.graph.get_operations()
+                if op.type == "read_variable" and op.attrs["var"] == self._op.name]
+
+    # -- writing ------------------------------------------------------------------------------
+    def _write(self, op_type: str, value, name):
+        _, (v,) = promote(op_type, value, to=self.dtype)
+        attrs = dict(self._read.op.attrs)
+        return make1(op_type, (v,), attrs, name or f"{self._op.name}/{op_type.title().replace('_', '')}",
+                     graph=self.graph)
+
+    def assign(self, value, name: Optional[str] = None) -> Tensor:
+        return self._write("assign", value, name)
+
+    def assign_add(self, delta, name: Optional[str] = None) -> Tensor:
+        return self._write("assign_add", delta, name)
+
+    def assign_sub(self, delta, name: Optional[str] = None) -> Tensor:
+        return self._write("assign_sub", delta, name)
+
+    # -- session helpers ------------------------------------------------------------------------
+    def eval(self, session=None):
+        return self._read.eval(session=session)
+
+    def load(self, value, session=None) -> None:
+        """Set the variable's value in ``session`` without adding ops to the graph."""
+        from ..runtime.session import _session_or_default
+        _session_or_default(session, self).load_variable(self, value)
+
+    def __repr__(self) -> str:
+        return f"<gc.Variable '{self._op.name}' shape={format_shape(self._shape)} dtype={self.dtype.name}>"
+
+
+def _takes_shape(fn) -> bool:
+    from ..init import Initializer
+    return isinstance(fn, Initializer)
+
+
+def _variables(key: str, graph=None) -> list:
+    return (graph or get_default_graph()).get_collection(key)
+
+
+def global_variables(graph=None) -> list:
+    return _variables(GraphKeys.GLOBAL_VARIABLES, graph)
+
+
+def trainable_variables(graph=None) -> list:
+    return _variables(GraphKeys.TRAINABLE_VARIABLES, graph)
+
+
+def variables_initializer(var_list, name: str = "init") -> Operation:
+    from .control import group, no_op
+    var_list = list(var_list)
+    if not var_list:
+        return no_op(name=name)
+    return group(*[v.initializer for v in var_list], name=name)
+
+
+def global_variables_initializer() -> Operation:
+    return variables_initializer(global_variables(), name="init")
+
+
+def assign(ref: Variable, value, name: Optional[str] = None) -> Tensor:
+    return _as_variable(ref, "assign").assign(value, name)
+
+
+def assign_add(ref: Variable, value, name: Optional[str] = None) -> Tensor:
+    return _as_variable(ref, "assign_add").assign_add(value, name)
+
+
+def assign_sub(ref: Variable, value, name: Optional[str] = None) -> Tensor:
+    return _as_variable(ref, "assign_sub").assign_sub(value, name)
+
+
+def _as_variable(ref, op):
+    if not isinstance(ref, Variable):
+        raise TypeError(f"gc.{op} at {user_location()}: expects a gc.Variable, got {ref!r}")
+    return ref
+
+
+def variable_for(graph, name: str) -> Optional[Variable]:
+    found = graph.get_collection(f"__variable__/{name}")
+    return found[0] if found else None

@@ -1,0 +1,247 @@
+"""The Program: an immutable, SSA, straight-line form of the part of a graph a run needs.
+
+The user's Graph is append-only and never touched by compilation. ``lower`` prunes it to
+what the fetches need (fed tensors cut the graph), numbers every value, drops structural
+nodes (no_op, variable declarations), and orders variable effects: a read happens before a
+write to the same variable unless it depends on that write. Passes are pure functions
+``Program -> Program``; backends compile Programs.
+
+Values are ints. A value is either a feed (``Program.feeds``) or an output of exactly one
+Instr. ``Instr.after`` holds values whose producers must run before the instr even though
+it does not read them; only stateful instrs carry such edges.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping, Optional, Sequence
+
+from ..attrs import Attrs
+from ..errors import FeedError, GraphcError
+from ..graph import Graph, Operation, Tensor
+from ..ops.registry import get_op
+from ..shapes import TensorType, format_shape
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The user's node an instr came from, for error messages."""
+
+    name: str
+    op: str
+    location: str
+
+    def __str__(self) -> str:
+        return f"{self.op} '{self.name}' (created at {self.location})"
+
+
+@dataclass(frozen=True)
+class Instr:
+    op: str
+    inputs: tuple
+    outputs: tuple
+    attrs: Attrs
+    after: tuple = ()
+    origin: Optional[Origin] = None
+
+    @property
+    def opdef(self):
+        return get_op(self.op)
+
+
+@dataclass(frozen=True)
+class Program:
+    instrs: tuple
+    types: Mapping[int, TensorType]
+    feeds: tuple
+    fetches: tuple
+    # value -> the user's tensor name ("x:0"), for messages and explain()
+    names: Mapping[int, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "types", MappingProxyType(dict(self.types)))
+        object.__setattr__(self, "names", MappingProxyType(dict(self.names)))
+
+    def producers(self) -> dict:
+        """value -> index of the instr that produces it."""
+        return {v: i for i, ins in enumerate(self.instrs) for v in ins.outputs}
+
+    def consumers(self) -> dict:
+        """value -> indices of the instrs that read it (data inputs only)."""
+        out: dict[int, list] = {}
+        for i, ins in enumerate(self.instrs):
+            for v in ins.inputs:
+                out.setdefault(v, []).append(i)
+        return out
+
+    def name_of(self, value: int) -> str:
+        return self.names.get(value, f"%{value}")
+
+    def validate(self, where: str = "program") -> None:
+        """Check SSA form, ordering and that every instr's types still follow its inference."""
+        defined = set(self.feeds)
+        for ins in self.instrs:
+            for v in ins.inputs + ins.after:
+                if v not in defined:
+                    raise GraphcError(f"{where}: {ins.op} uses %{v} before it is defined")
+            in_types = [self.types[v] for v in ins.inputs]
+            try:
+                out_types = list(ins.opdef.infer(in_types, ins.attrs))
+            except Exception as e:  # a rewrite produced something its op rejects
+                raise GraphcError(f"{where}: {ins.op} from {ins.origin} no longer type-checks: {e}") from None
+            if len(out_types) != len(ins.outputs):
+                raise GraphcError(f"{where}: {ins.op} declares {len(ins.outputs)} outputs, infers {len(out_types)}")
+            for v, t in zip(ins.outputs, out_types):
+                if v in defined:
+                    raise GraphcError(f"{where}: %{v} is defined twice")
+                have = self.types[v]
+                if have.dtype is not t.dtype or not have.shape.is_compatible_with(t.shape):
+                    raise GraphcError(f"{where}: {ins.op} output %{v} is recorded as {have} but infers {t}")
+                defined.add(v)
+        for v in self.fetches:
+            if v not in defined:
+                raise GraphcError(f"{where}: fetched %{v} is never defined")
+
+    def format(self) -> str:
+        lines = [f"program: {len(self.feeds)} feed(s), {len(self.instrs)} instr(s), "
+                 f"fetches {', '.join(f'%{v}' for v in self.fetches) or 'none'}"]
+        for v in self.feeds:
+            lines.append(f"  %{v} = feed {self.name_of(v)}  {self.types[v]}")
+        for ins in self.instrs:
+            outs = ", ".join(f"%{v}" for v in ins.outputs) or "_"
+            args = ", ".join(f"%{v}" for v in ins.inputs)
+            attrs = "" if not ins.attrs else f" {ins.attrs!r}"
+            after = f" after {', '.join(f'%{v}' for v in ins.after)}" if ins.after else ""
+            types = ", ".join(str(self.types[v]) for v in ins.outputs)
+            where = f"  # {ins.origin.name} @ {ins.origin.location}" if ins.origin else ""
+            lines.append(f"  {outs} = {ins.op}({args}){attrs}{after}  {types}{where}")
+        return "\n".join(lines)
+
+    __str__ = format
+
+
+VARIABLE_WRITES = frozenset({"assign", "assign_add", "assign_sub"})
+
+
+def _missing_feed_error(placeholders: Sequence[Operation]) -> FeedError:
+    lines = [f"  '{p.outputs[0].name}' {p.outputs[0].dtype.name}{format_shape(p.outputs[0].shape)} "
+             f"(created at {p.location})" for p in placeholders]
+    noun = "placeholder" if len(placeholders) == 1 else "placeholders"
+    return FeedError(f"you must feed a value for {len(placeholders)} {noun} the fetches depend on:\n"
+                     + "\n".join(lines))
+
+
+def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
+    """Prune ``graph`` to what ``targets`` (Tensors and Operations) need and number it.
+
+    ``fed`` tensors become the Program's feeds, in that order; their producers are not run
+    unless something else needs them. Raises FeedError naming every placeholder that is
+    needed but not fed.
+    """
+    fed_ids = {t: i for i, t in enumerate(fed)}
+    # -- which ops are needed -----------------------------------------------------------
+    needed: set = set()
+    stack = []
+    for t in targets:
+        if isinstance(t, Tensor):
+            if t not in fed_ids:
+                stack.append(t.op)
+        else:
+            stack.append(t)
+    while stack:
+        op = stack.pop()
+        if op in needed:
+            continue
+        needed.add(op)
+        stack.extend(t.op for t in op.inputs if t not in fed_ids and t.op not in needed)
+        stack.extend(c for c in op.control_inputs if c not in needed)
+
+    ordered = sorted(needed, key=lambda op: op._id)
+    missing = [op for op in ordered if op.type == "placeholder"]
+    if missing:
+        raise _missing_feed_error(missing)
+
+    # -- number values ------------------------------------------------------------------------
+    value_of: dict = dict(fed_ids)
+    types = {i: t.type for t, i in fed_ids.items()}
+    names = {i: t.name for t, i in fed_ids.items()}
+    next_id = len(fed_ids)
+    for op in ordered:
+        for t in op.outputs:
+            if t not in value_of:
+                value_of[t] = next_id
+                types[next_id] = t.type
+                names[next_id] = t.name
+                next_id += 1
+
+    # -- effect ordering ---------------------------------------------------------------------
+    # writes_before[op]: bitmask of the variable writes that are ancestors of op.
+    writes = [op for op in ordered if op.type in VARIABLE_WRITES]
+    write_bit = {op: 1 << i for i, op in enumerate(writes)}
+    writes_before: dict = {}
+    for op in ordered:
+        mask = 0
+        preds = [t.op for t in op.inputs if t not in fed_ids] + list(op.control_inputs)
+        for p in preds:
+            mask |= writes_before.get(p, 0) | write_bit.get(p, 0)
+        writes_before[op] = mask
+    after: dict = {op: set() for op in ordered}
+    reads_of: dict = {}
+    for op in ordered:
+        if op.type == "read_variable":
+            reads_of.setdefault(op.attrs["var"], []).append(op)
+    for op in ordered:
+        if op.type in VARIABLE_WRITES or op.type == "read_variable":
+            after[op].update(w for w in writes if writes_before[op] & write_bit[w])
+    for w in writes:
+        for r in reads_of.get(w.attrs["var"], ()):
+            if not writes_before[r] & write_bit[w]:
+                after[w].add(r)
+
+    # -- order: data edges and effect edges, ties broken by creation order ----------------------
+    producer = {t: t.op for op in ordered for t in op.outputs}
+    deps: dict = {}
+    for op in ordered:
+        d = {producer[t] for t in op.inputs if t not in fed_ids}
+        d |= {c for c in op.control_inputs}
+        d |= after[op]
+        deps[op] = d & needed
+    indegree = {op: len(deps[op]) for op in ordered}
+    dependents: dict = {op: [] for op in ordered}
+    for op in ordered:
+        for d in deps[op]:
+            dependents[d].append(op)
+    heap = [(op._id, op) for op in ordered if indegree[op] == 0]
+    heapq.heapify(heap)
+    schedule = []
+    while heap:
+        _, op = heapq.heappop(heap)
+        schedule.append(op)
+        for nxt in dependents[op]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(heap, (nxt._id, nxt))
+    if len(schedule) != len(ordered):
+        stuck = sorted({op.attrs["var"] for op in ordered if indegree[op] and "var" in op.attrs})
+        raise GraphcError(
+            "the fetched ops order reads and writes of variable(s) " + ", ".join(map(repr, stuck))
+            + " in a cycle (control dependencies contradict read-before-write); add explicit "
+            "gc.control_dependencies to say which comes first")
+
+    # -- emit ------------------------------------------------------------------------------------
+    instrs = []
+    for op in schedule:
+        if get_op(op.type).structural:
+            continue
+        after_values = tuple(sorted(value_of[a.outputs[0]] for a in after[op] if a.outputs))
+        instrs.append(Instr(
+            op=op.type,
+            inputs=tuple(value_of[t] for t in op.inputs),
+            outputs=tuple(value_of[t] for t in op.outputs),
+            attrs=op.attrs,
+            after=after_values,
+            origin=Origin(op.name, op.type, op.location),
+        ))
+    fetches = tuple(value_of[t] for t in targets if isinstance(t, Tensor))
+    return Program(tuple(instrs), types, tuple(range(len(fed_ids))), fetches, names)

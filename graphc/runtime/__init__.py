@@ -1,0 +1,1 @@
+"""Sessions, their variable storage and the fetch/feed plumbing."""

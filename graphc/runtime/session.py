@@ -1,0 +1,271 @@
+"""Session: runs fetches of a graph, caching one compiled executable per (fetches, feeds)."""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import FailedPreconditionError, FeedError, FetchError, GraphcError
+from ..graph import Graph, Operation, Tensor, get_default_graph
+from ..ops.state import Variable, variable_for
+from ..shapes import format_shape
+from ..codegen.backend import get_backend
+from ..optimizer.program import lower
+from . import nest
+from .state import SessionState
+
+
+class _ThreadSessions(threading.local):
+    def __init__(self):
+        self.stack: list = []
+
+
+_default_sessions = _ThreadSessions()
+
+
+def get_default_session() -> Optional["Session"]:
+    return _default_sessions.stack[-1] if _default_sessions.stack else None
+
+
+def _session_or_default(session, obj) -> "Session":
+    session = session or get_default_session()
+    if session is None:
+        raise ValueError(f"cannot evaluate {getattr(obj, 'name', obj)!r}: no session was given and there is no "
+                         "default session; pass session=, or use `with gc.Session() as sess:`")
+    return session
+
+
+class _Runner:
+    """One compiled (fetches, feeds) combination."""
+
+    __slots__ = ("executable", "positions")
+
+    def __init__(self, executable, positions):
+        self.executable = executable
+        self.positions = positions  # per fetch leaf: index into the executable's outputs, or None
+
+    def __call__(self, feeds: Sequence[np.ndarray], state: SessionState) -> list:
+        outputs = self.executable.run(feeds, state)
+        return [None if p is None else _owned(outputs[p], feeds) for p in self.positions]
+
+
+def _owned(arr, feeds):
+    """Results never alias a feed or another array the caller could change under us."""
+    arr = np.asarray(arr)
+    if arr.base is not None or any(arr is f for f in feeds):
+        arr = arr.copy()
+    return arr[()] if arr.ndim == 0 else arr
+
+
+class Session:
+    """``gc.Session(graph=None, device="reference", optimize=2)``.
+
+    Holds variable values between runs. ``run(fetches, feed_dict)`` accepts any nesting of
+    lists, tuples, namedtuples and dicts of Tensors, Operations, Variables and tensor names.
+    """
+
+    def __init__(self, graph: Optional[Graph] = None, device: str = "reference", optimize: int = 2,
+                 config=None):
+        self.graph = graph if graph is not None else get_default_graph()
+        if not isinstance(self.graph, Graph):
+            raise TypeError(f"graph must be a gc.Graph, got {graph!r}")
+        self.device = device
+        self._backend = get_backend(device)
+        if optimize not in (0, 1, 2):
+            raise ValueError(f"optimize must be 0, 1 or 2, got {optimize!r}")
+        self.optimize = optimize
+        self._state = SessionState(self._describe_variable)
+        self._runners: dict = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._runners.clear()
+            self._state.variables.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Session":
+        _default_sessions.stack.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if _default_sessions.stack and _default_sessions.stack[-1] is self:
+            _default_sessions.stack.pop()
+        self.close()
+
+    @contextlib.contextmanager
+    def as_default(self):
+        _default_sessions.stack.append(self)
+        try:
+            yield self
+        finally:
+            _default_sessions.stack.pop()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise FailedPreconditionError("attempted to use a closed Session")
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        self._check_open()
+        leaves, rebuild = nest.flatten(fetches)
+        targets = [self._resolve_fetch(f) for f in leaves]
+        feed_tensors, feed_values = self._resolve_feeds(feed_dict)
+        runner = self._runner(targets, feed_tensors)
+        return rebuild(runner(feed_values, self._state))
+
+    def make_callable(self, fetches, feed_list=None, accept_options: bool = False):
+        """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
+        skipping the per-call resolution and cache lookup of ``run``."""
+        self._check_open()
+        leaves, rebuild = nest.flatten(fetches)
+        targets = [self._resolve_fetch(f) for f in leaves]
+        feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
+        if len(set(feed_tensors)) != len(feed_tensors):
+            raise FeedError("feed_list names the same tensor twice")
+        order = sorted(range(len(feed_tensors)), key=lambda i: _tensor_key(feed_tensors[i]))
+        runner = self._runner(targets, [feed_tensors[i] for i in order])
+        convert = self._convert_feed
+        state = self._state
+        n = len(feed_tensors)
+
+        def call(*values):
+            if self._closed:
+                self._check_open()
+            if len(values) != n:
+                raise TypeError(f"this callable takes {n} feed value(s) (for "
+                                f"{', '.join(t.name for t in feed_tensors) or 'nothing'}), got {len(values)}")
+            arrays = [convert(feed_tensors[i], values[i]) for i in order]
+            return rebuild(runner(arrays, state))
+
+        return call
+
+    def _runner(self, targets: list, feed_tensors: list) -> _Runner:
+        unique = list(dict.fromkeys(t for t in targets))
+        key = (tuple(unique), tuple(feed_tensors))
+        runner = self._runners.get(key)
+        if runner is None:
+            with self._lock:
+                self._check_open()
+                runner = self._runners.get(key)
+                if runner is None:
+                    runner = self._compile(unique, targets, feed_tensors)
+                    self._runners[key] = runner
+        return runner
+
+    def _compile(self, unique: list, targets: list, feed_tensors: list) -> _Runner:
+        program = lower(self.graph, unique, feed_tensors)
+        executable = self._backend.compile(program)
+        tensor_targets = [t for t in unique if isinstance(t, Tensor)]
+        index = {t: i for i, t in enumerate(tensor_targets)}
+        positions = [index[t] if isinstance(t, Tensor) else None for t in targets]
+        return _Runner(executable, positions)
+
+    # -- fetches and feeds ----------------------------------------------------------------
+    def _resolve_fetch(self, fetch):
+        if fetch is None:
+            raise FetchError("a fetch is None; fetch a Tensor, Operation, Variable or tensor name")
+        try:
+            return self.graph.as_graph_element(fetch)
+        except (GraphcError, TypeError) as e:
+            where = f" (created at {fetch.location})" if hasattr(fetch, "location") else ""
+            raise FetchError(f"cannot fetch {getattr(fetch, 'name', fetch)!r}{where}: {e}") from None
+
+    def _resolve_feed_key(self, key) -> Tensor:
+        if isinstance(key, Variable):
+            key = key.value()
+        if isinstance(key, str):
+            try:
+                key = self.graph.as_graph_element(key)
+            except GraphcError as e:
+                raise FeedError(f"unknown feed key {key!r}: {e}") from None
+        if isinstance(key, Operation):
+            raise FeedError(f"cannot feed operation '{key.name}' (created at {key.location}); feed one of its "
+                            "output tensors")
+        if not isinstance(key, Tensor):
+            raise FeedError(f"feed_dict key {key!r} is not a gc.Tensor, gc.Variable or tensor name")
+        if key.graph is not self.graph:
+            raise FeedError(f"feed key '{key.name}' (created at {key.location}) belongs to {key.graph!r}, but "
+                            f"this session runs {self.graph!r}")
+        return key
+
+    def _resolve_feeds(self, feed_dict) -> tuple:
+        if not feed_dict:
+            return [], []
+        if not hasattr(feed_dict, "items"):
+            raise FeedError(f"feed_dict must be a dict, got {type(feed_dict).__name__}")
+        pairs = {}
+        for key, value in feed_dict.items():
+            tensor = self._resolve_feed_key(key)
+            if tensor in pairs:
+                raise FeedError(f"tensor '{tensor.name}' is fed twice (by two keys naming it)")
+            pairs[tensor] = self._convert_feed(tensor, value)
+        ordered = sorted(pairs, key=_tensor_key)
+        return ordered, [pairs[t] for t in ordered]
+
+    def _convert_feed(self, tensor: Tensor, value) -> np.ndarray:
+        from ..ops._build import is_symbolic
+        where = f"created at {tensor.location}"
+        if is_symbolic(value):
+            raise FeedError(f"the value fed for '{tensor.name}' ({where}) is the symbolic tensor "
+                            f"{value.name!r}; feed NumPy arrays or Python values (fetch it first)")
+        try:
+            arr = np.asarray(value)
+        except Exception as e:
+            raise FeedError(f"cannot convert the value fed for '{tensor.name}' ({where}) to an array: {e}") from None
+        expected = f"{tensor.dtype.name}{format_shape(tensor.shape)}"
+        if arr.dtype == object or arr.dtype.kind in "USVMm":
+            raise FeedError(f"cannot feed a value of type {arr.dtype} for '{tensor.name}', which expects "
+                            f"{expected} ({where})")
+        target = tensor.dtype.np
+        if arr.dtype != target:
+            if not np.can_cast(arr.dtype, target, casting="same_kind"):
+                raise FeedError(f"cannot feed a value of dtype {arr.dtype} for '{tensor.name}', which expects "
+                                f"{expected} ({where}): converting would lose information")
+            if target.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
+                info = np.iinfo(target)
+                if arr.min() < info.min or arr.max() > info.max:
+                    raise FeedError(f"the value fed for '{tensor.name}' has entries outside the range of "
+                                    f"{tensor.dtype.name} ({where})")
+            arr = arr.astype(target)
+        if not tensor.shape.is_compatible_with(arr.shape):
+            raise FeedError(f"cannot feed a value of shape {format_shape(arr.shape)} for '{tensor.name}', "
+                            f"which has shape {format_shape(tensor.shape)} ({where})")
+        return np.ascontiguousarray(arr)
+
+    # -- variables ----------------------------------------------------------------------------
+    def _describe_variable(self, name: str) -> str:
+        var = variable_for(self.graph, name)
+        return f"'{name}' (created at {var.location})" if var is not None else f"'{name}'"
+
+    def load_variable(self, var: Variable, value) -> None:
+        self._check_open()
+        if var.graph is not self.graph:
+            raise FeedError(f"variable '{var.var_name}' belongs to {var.graph!r}, not to this session's graph")
+        arr = self._convert_feed(var.value(), value)
+        self._state.write_variable(var.var_name, np.array(arr, copy=True))
+
+
+def _tensor_key(t: Tensor):
+    return (t.op._id, t.value_index)
+
+
+class InteractiveSession(Session):
+    """A Session that makes itself the default on creation, for notebooks and shells."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _default_sessions.stack.append(self)
+
+    def close(self) -> None:
+        if self in _default_sessions.stack:
+            _default_sessions.stack.remove(self)
+        super().close()
