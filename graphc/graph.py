@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Files inside the package that are user code (they build graphs as a user would).
+_USER_CODE_IN_PACKAGE = {os.path.join(_PACKAGE_DIR, "demo.py")}
 _graph_ids = itertools.count(1)
 
 
@@ -33,8 +35,9 @@ def user_location(skip_frames: int = 1) -> str:
     """``file:line`` of the first stack frame outside the graphc package: the user's line."""
     frame = sys._getframe(skip_frames)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not (os.path.abspath(filename).startswith(_PACKAGE_DIR) or filename.startswith("<frozen")
+        filename = os.path.abspath(frame.f_code.co_filename)
+        inside = filename.startswith(_PACKAGE_DIR) and filename not in _USER_CODE_IN_PACKAGE
+        if not (inside or frame.f_code.co_filename.startswith("<frozen")
                 or os.path.basename(filename) == "contextlib.py"):
             break
         frame = frame.f_back

@@ -13,25 +13,23 @@ def is_symbolic(value) -> bool:
     return isinstance(value, (Tensor, Variable))
 
 
+def _graph_member(value) -> bool:
+    return is_symbolic(value) or isinstance(value, Operation)
+
+
 def graph_of(*values, op_type: str = "op") -> Graph:
-    """The graph the symbolic values live in (all must agree), else the default graph."""
+    """The graph the symbolic values (tensors, variables, operations; lists of them) live in.
+    All must agree; with none, the default graph."""
     found: Optional[Graph] = None
     first = None
     for v in values:
-        if isinstance(v, (list, tuple)):
-            for item in v:
-                if is_symbolic(item):
-                    g = item.graph
-                    if found is None:
-                        found, first = g, item
-                    elif g is not found:
-                        _mixed(op_type, first, item)
-            continue
-        if is_symbolic(v):
+        for item in (v if isinstance(v, (list, tuple)) else (v,)):
+            if not _graph_member(item):
+                continue
             if found is None:
-                found, first = v.graph, v
-            elif v.graph is not found:
-                _mixed(op_type, first, v)
+                found, first = item.graph, item
+            elif item.graph is not found:
+                _mixed(op_type, first, item)
     return found if found is not None else get_default_graph()
 
 

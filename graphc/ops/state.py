@@ -14,12 +14,12 @@ from typing import Optional
 import numpy as np
 
 from ..dtypes import as_dtype
-from ..errors import DTypeMismatch, ShapeError, ShapeMismatch
+from ..errors import DTypeError, DTypeMismatch, ShapeError, ShapeMismatch
 from ..graph import GraphKeys, Operation, Tensor, TensorOperators, get_default_graph, user_location
-from ..shapes import TensorShape, TensorType, format_shape
+from ..shapes import TensorShape, TensorType, broadcast_shapes, format_shape
 from ._build import is_symbolic, make, make1
 from .registry import define
-from .source import convert_to_tensor, promote
+from .source import convert_to_tensor
 
 
 def _infer_variable(inputs, attrs):
@@ -31,13 +31,20 @@ def _infer_read(inputs, attrs):
 
 
 def _infer_assign(inputs, attrs):
+    """The value must broadcast to the variable's shape without changing it (NumPy's rule
+    for ``v[...] = value`` and ``v += value``)."""
     (value,) = inputs
     if value.dtype is not attrs["dtype"]:
         raise DTypeMismatch(f"value has dtype {value.dtype.name}, variable '{attrs['var']}' is {attrs['dtype'].name}")
-    if not TensorShape(attrs["shape"]).is_compatible_with(value.shape):
-        raise ShapeMismatch(f"value of shape {format_shape(value.shape)} does not match variable "
+    target = TensorShape(attrs["shape"])
+    try:
+        fits = value.rank <= target.rank and broadcast_shapes(target, value.shape) == target
+    except ShapeMismatch:
+        fits = False
+    if not fits:
+        raise ShapeMismatch(f"value of shape {format_shape(value.shape)} does not fit variable "
                             f"'{attrs['var']}' of shape {format_shape(attrs['shape'])}")
-    return [TensorType(attrs["dtype"], attrs["shape"])]
+    return [TensorType(attrs["dtype"], target)]
 
 
 def _ref_read(inputs, attrs, ctx):
@@ -49,6 +56,7 @@ def _assigner(combine):
         value = inputs[0]
         if combine is not None:
             value = combine(ctx.read_variable(attrs["var"]), value)
+        value = np.broadcast_to(value, attrs["shape"])
         ctx.write_variable(attrs["var"], np.array(value, dtype=attrs["dtype"].np, copy=True))
         return (ctx.read_variable(attrs["var"]).copy(),)
     return reference
@@ -171,7 +179,13 @@ class Variable(TensorOperators):
 
     # -- writing ------------------------------------------------------------------------------
     def _write(self, op_type: str, value, name):
-        _, (v,) = promote(op_type, value, to=self.dtype)
+        if is_symbolic(value):
+            v = convert_to_tensor(value)
+            if v.dtype is not self.dtype:
+                raise DTypeError(f"{op_type} at {user_location()}: variable '{self.var_name}' is "
+                                 f"{self.dtype.name} but the value '{v.name}' is {v.dtype.name} (use gc.cast)")
+        else:
+            v = convert_to_tensor(value, dtype=self.dtype, graph=self.graph)
         attrs = dict(self._read.op.attrs)
         return make1(op_type, (v,), attrs, name or f"{self._op.name}/{op_type.title().replace('_', '')}",
                      graph=self.graph)

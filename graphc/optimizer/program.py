@@ -171,7 +171,8 @@ def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
         for t in op.outputs:
             if t not in value_of:
                 value_of[t] = next_id
-                types[next_id] = t.type
+                # An unfed placeholder_with_default is its default: it has the default's type.
+                types[next_id] = op.inputs[0].type if op.type == "placeholder_with_default" else t.type
                 names[next_id] = t.name
                 next_id += 1
 
@@ -236,10 +237,10 @@ def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
             continue
         after_values = tuple(sorted(value_of[a.outputs[0]] for a in after[op] if a.outputs))
         instrs.append(Instr(
-            op=op.type,
+            op="identity" if op.type == "placeholder_with_default" else op.type,
             inputs=tuple(value_of[t] for t in op.inputs),
             outputs=tuple(value_of[t] for t in op.outputs),
-            attrs=op.attrs,
+            attrs=Attrs() if op.type == "placeholder_with_default" else op.attrs,
             after=after_values,
             origin=Origin(op.name, op.type, op.location),
         ))

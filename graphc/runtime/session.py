@@ -239,7 +239,8 @@ class Session:
         if not tensor.shape.is_compatible_with(arr.shape):
             raise FeedError(f"cannot feed a value of shape {format_shape(arr.shape)} for '{tensor.name}', "
                             f"which has shape {format_shape(tensor.shape)} ({where})")
-        return np.ascontiguousarray(arr)
+        # np.ascontiguousarray would turn a 0-d array into 1-d
+        return arr if arr.flags.c_contiguous else np.array(arr, order="C")
 
     # -- variables ----------------------------------------------------------------------------
     def _describe_variable(self, name: str) -> str:

@@ -1,0 +1,64 @@
+"""Shared fixtures. Op and graph tests run through ``evaluate``, which is parametrized over
+every device (and, once the optimizer lands, every optimization level): new backends extend
+``DEVICES`` instead of copying tests."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRAPHC_VALIDATE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import graphc as gc  # noqa: E402
+from support import DEVICES, assert_close  # noqa: E402,F401
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture
+def graph():
+    """A fresh graph, installed as the default for the test."""
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+@pytest.fixture
+def evaluate(graph, device):
+    """``evaluate(fetches, feed_dict=None)``: run on the test's device in a new Session,
+    initializing the graph's variables first. On a compiled device the same fetches also
+    run on the reference backend and must agree with it."""
+    def run(fetches, feed_dict=None, *, session_kwargs=None):
+        results = _run_on(graph, device, fetches, feed_dict, session_kwargs or {})
+        if device != "reference":
+            reference = _run_on(graph, "reference", fetches, feed_dict, session_kwargs or {})
+            _assert_same_structure_close(results, reference)
+        return results
+    return run
+
+
+def _run_on(graph, device, fetches, feed_dict, session_kwargs):
+    with gc.Session(graph=graph, device=device, **session_kwargs) as sess:
+        variables = gc.global_variables(graph)
+        if variables:
+            sess.run(gc.variables_initializer(variables))
+        return sess.run(fetches, feed_dict)
+
+
+def _assert_same_structure_close(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same_structure_close(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same_structure_close(x, y)
+    elif a is None:
+        assert b is None
+    else:
+        assert_close(a, np.asarray(b))

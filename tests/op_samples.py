@@ -1,0 +1,220 @@
+"""One or more small samples per op: how to build it from input tensors, inputs, and the
+NumPy expression it must equal. The registry test requires a sample (or a stated exemption)
+for every registered op, runs every sample on every device, and later issues reuse the
+samples for gradient checks."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import scipy.special as sps
+
+import graphc as gc
+
+rng = np.random.default_rng(1234)
+
+
+def rand(*shape, low=-2.0, high=2.0, dtype=np.float64):
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+@dataclass
+class Sample:
+    build: Callable          # (*input_tensors) -> Tensor
+    inputs: list             # NumPy arrays fed through placeholders
+    expected: Callable       # (*arrays) -> NumPy array
+    # Indices of inputs that gradients are taken with respect to (None: all float inputs).
+    wrt: tuple = None
+    note: str = ""
+    # Tolerance of finite-difference checks; raised where an op's curvature needs it.
+    grad_tol: float = 1e-6
+    extra: dict = field(default_factory=dict)
+
+
+def _unary(fn_gc, fn_np, low=-2.0, high=2.0, shape=(3, 4)):
+    return [Sample(fn_gc, [rand(*shape, low=low, high=high)], fn_np)]
+
+
+def _binary(fn_gc, fn_np, low=-2.0, high=2.0):
+    return [
+        Sample(fn_gc, [rand(3, 4, low=low, high=high), rand(3, 4, low=low, high=high)], fn_np),
+        Sample(fn_gc, [rand(3, 1, low=low, high=high), rand(1, 4, low=low, high=high)], fn_np, note="broadcast"),
+        Sample(fn_gc, [rand(4, low=low, high=high), rand(2, 4, low=low, high=high)], fn_np, note="broadcast"),
+    ]
+
+
+def _conv_ref(x, f, stride, pad):
+    n, h, w, c = x.shape
+    kh, kw, _, o = f.shape
+    if pad == "SAME":
+        oh, ow = -(-h // stride), -(-w // stride)
+        ph = max((oh - 1) * stride + kh - h, 0)
+        pw = max((ow - 1) * stride + kw - w, 0)
+        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    else:
+        oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    out = np.zeros((n, oh, ow, o))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.tensordot(patch, f, axes=([1, 2, 3], [0, 1, 2]))
+    return out
+
+
+def _pool_ref(x, k, stride, kind):
+    n, h, w, c = x.shape
+    oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
+    out = np.zeros((n, oh, ow, c))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
+            out[:, i, j, :] = patch.max(axis=(1, 2)) if kind == "max" else patch.mean(axis=(1, 2))
+    return out
+
+
+def _log_softmax(x, axis=-1):
+    return x - sps.logsumexp(x, axis=axis, keepdims=True)
+
+
+_gelu_exact = lambda x: 0.5 * x * (1 + sps.erf(x / math.sqrt(2)))  # noqa: E731
+_gelu_tanh = lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))  # noqa: E731
+
+SAMPLES = {
+    # sources
+    "const": [Sample(lambda: gc.constant(np.arange(6.0).reshape(2, 3)), [], lambda: np.arange(6.0).reshape(2, 3))],
+    "placeholder_with_default": [Sample(lambda x: gc.placeholder_with_default(x, (None, 4)), [rand(3, 4)],
+                                        lambda x: x)],
+    "fill": [Sample(lambda v: gc.fill((2, 3), v), [np.array(1.5)], lambda v: np.full((2, 3), 1.5))],
+    "shape": [Sample(lambda x: gc.shape(x), [rand(3, 4)], lambda x: np.array([3, 4]))],
+    # elementwise unary
+    "negative": _unary(gc.negative, np.negative),
+    "abs": _unary(gc.abs, np.abs),
+    "sign": _unary(gc.sign, np.sign),
+    "exp": _unary(gc.exp, np.exp),
+    "expm1": _unary(gc.expm1, np.expm1),
+    "log": _unary(gc.log, np.log, 0.1, 3.0),
+    "log1p": _unary(gc.log1p, np.log1p, -0.5, 3.0),
+    "sqrt": _unary(gc.sqrt, np.sqrt, 0.1, 3.0),
+    "rsqrt": _unary(gc.rsqrt, lambda x: 1 / np.sqrt(x), 0.1, 3.0),
+    "square": _unary(gc.square, np.square),
+    "reciprocal": _unary(gc.reciprocal, lambda x: 1 / x, 0.5, 3.0),
+    "sin": _unary(gc.sin, np.sin),
+    "cos": _unary(gc.cos, np.cos),
+    "tanh": _unary(gc.tanh, np.tanh),
+    "sigmoid": _unary(gc.sigmoid, sps.expit),
+    "erf": _unary(gc.erf, sps.erf),
+    "floor": _unary(gc.floor, np.floor),
+    "ceil": _unary(gc.ceil, np.ceil),
+    "round": _unary(gc.round, np.round),
+    "logical_not": [Sample(gc.logical_not, [rand(3, 4) > 0], np.logical_not)],
+    "isnan": [Sample(gc.isnan, [np.array([0.0, np.nan, np.inf])], np.isnan)],
+    "isfinite": [Sample(gc.isfinite, [np.array([0.0, np.nan, -np.inf])], np.isfinite)],
+    "cast": [Sample(lambda x: gc.cast(x, gc.int32), [rand(3, 4, low=-5, high=5)], lambda x: x.astype(np.int32))],
+    # elementwise binary
+    "add": _binary(gc.add, np.add),
+    "subtract": _binary(gc.subtract, np.subtract),
+    "multiply": _binary(gc.multiply, np.multiply),
+    "divide": _binary(gc.divide, np.divide, 0.5, 2.0),
+    "floordiv": _binary(gc.floordiv, np.floor_divide, 0.5, 4.0),
+    "mod": _binary(gc.mod, np.mod, 0.5, 4.0),
+    "pow": _binary(gc.pow, np.power, 0.5, 2.0),
+    "maximum": _binary(gc.maximum, np.maximum),
+    "minimum": _binary(gc.minimum, np.minimum),
+    "equal": [Sample(gc.equal, [np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])], np.equal)],
+    "not_equal": [Sample(gc.not_equal, [np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])], np.not_equal)],
+    "less": _binary(gc.less, np.less),
+    "less_equal": _binary(gc.less_equal, np.less_equal),
+    "greater": _binary(gc.greater, np.greater),
+    "greater_equal": _binary(gc.greater_equal, np.greater_equal),
+    "logical_and": [Sample(gc.logical_and, [rand(3, 4) > 0, rand(3, 4) > 0], np.logical_and)],
+    "logical_or": [Sample(gc.logical_or, [rand(3, 4) > 0, rand(1, 4) > 0], np.logical_or)],
+    # other elementwise
+    "where": [Sample(gc.where, [rand(3, 4) > 0, rand(3, 4), rand(1, 4)], np.where, wrt=(1, 2))],
+    "clip_by_value": [Sample(gc.clip_by_value, [rand(3, 4), np.array(-1.0), np.array(1.0)],
+                             lambda x, lo, hi: np.clip(x, lo, hi), wrt=(0,))],
+    # reductions
+    "reduce_sum": [Sample(lambda x: gc.reduce_sum(x, axis=1), [rand(3, 4)], lambda x: x.sum(1)),
+                   Sample(lambda x: gc.reduce_sum(x, axis=(0, 2), keepdims=True), [rand(2, 3, 4)],
+                          lambda x: x.sum((0, 2), keepdims=True))],
+    "reduce_mean": [Sample(lambda x: gc.reduce_mean(x, axis=-1), [rand(3, 4)], lambda x: x.mean(-1)),
+                    Sample(lambda x: gc.reduce_mean(x), [rand(2, 3, 4)], lambda x: x.mean())],
+    "reduce_max": [Sample(lambda x: gc.reduce_max(x, axis=0), [rand(3, 4)], lambda x: x.max(0))],
+    "reduce_min": [Sample(lambda x: gc.reduce_min(x, axis=(0, 1)), [rand(3, 4, 2)], lambda x: x.min((0, 1)))],
+    "reduce_prod": [Sample(lambda x: gc.reduce_prod(x, axis=1), [rand(3, 4, low=0.5, high=1.5)], lambda x: x.prod(1))],
+    "reduce_logsumexp": [Sample(lambda x: gc.reduce_logsumexp(x, axis=1), [rand(3, 4)],
+                                lambda x: sps.logsumexp(x, axis=1))],
+    "reduce_any": [Sample(lambda x: gc.reduce_any(x, axis=1), [rand(3, 4) > 1], lambda x: x.any(1))],
+    "reduce_all": [Sample(lambda x: gc.reduce_all(x, axis=0), [rand(3, 4) > -1], lambda x: x.all(0))],
+    "argmax": [Sample(lambda x: gc.argmax(x, axis=1), [rand(3, 4)], lambda x: x.argmax(1))],
+    "argmin": [Sample(lambda x: gc.argmin(x, axis=0), [rand(3, 4)], lambda x: x.argmin(0))],
+    # shape
+    "reshape": [Sample(lambda x: gc.reshape(x, (4, -1)), [rand(2, 3, 2)], lambda x: x.reshape(4, -1))],
+    "transpose": [Sample(lambda x: gc.transpose(x, (2, 0, 1)), [rand(2, 3, 4)], lambda x: x.transpose(2, 0, 1))],
+    "expand_dims": [Sample(lambda x: gc.expand_dims(x, -1), [rand(3, 4)], lambda x: x[..., None])],
+    "squeeze": [Sample(lambda x: gc.squeeze(x, 1), [rand(3, 1, 4)], lambda x: x[:, 0])],
+    "broadcast_to": [Sample(lambda x: gc.broadcast_to(x, (2, 3, 4)), [rand(3, 1)],
+                            lambda x: np.broadcast_to(x, (2, 3, 4)))],
+    "concat": [Sample(lambda a, b: gc.concat([a, b], axis=1), [rand(2, 3), rand(2, 2)],
+                      lambda a, b: np.concatenate([a, b], 1))],
+    "split": [Sample(lambda x: gc.split(x, [1, -1], axis=1)[1], [rand(2, 5)], lambda x: x[:, 1:])],
+    "tile": [Sample(lambda x: gc.tile(x, (2, 3)), [rand(2, 3)], lambda x: np.tile(x, (2, 3)))],
+    "pad": [Sample(lambda x: gc.pad(x, ((1, 2), (0, 1))), [rand(2, 3)], lambda x: np.pad(x, ((1, 2), (0, 1)))),
+            Sample(lambda x: gc.pad(x, ((2, 1), (1, 1)), mode="REFLECT"), [rand(3, 4)],
+                   lambda x: np.pad(x, ((2, 1), (1, 1)), mode="reflect"))],
+    "strided_slice": [Sample(lambda x: x[1:, ::-2, None, 1], [rand(3, 5, 2)], lambda x: x[1:, ::-2, None, 1])],
+    "gather": [Sample(lambda x: gc.gather(x, np.array([[2, 0], [2, -1]]), axis=1), [rand(3, 4)],
+                      lambda x: np.take(x, [[2, 0], [2, -1]], axis=1))],
+    "one_hot": [Sample(lambda i: gc.one_hot(i, 4, dtype=gc.float64), [np.array([0, 3, 5, 1])],
+                       lambda i: (i[:, None] == np.arange(4)).astype(np.float64))],
+    # linalg
+    "matmul": [Sample(gc.matmul, [rand(3, 4), rand(4, 2)], np.matmul),
+               Sample(lambda a, b: gc.matmul(a, b, transpose_a=True, transpose_b=True), [rand(2, 4, 3), rand(2, 4)],
+                      lambda a, b: np.swapaxes(a, -1, -2) @ b.T, note="batched, transposed")],
+    # control
+    "identity": [Sample(gc.identity, [rand(3)], lambda x: x)],
+    "stop_gradient": [Sample(gc.stop_gradient, [rand(3)], lambda x: x)],
+    # nn
+    "relu": _unary(gc.nn.relu, lambda x: np.maximum(x, 0)),
+    "leaky_relu": _unary(lambda x: gc.nn.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x)),
+    "elu": _unary(gc.nn.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
+    "softplus": _unary(gc.nn.softplus, lambda x: np.log1p(np.exp(x))),
+    "gelu": [Sample(gc.nn.gelu, [rand(3, 4)], _gelu_exact),
+             Sample(lambda x: gc.nn.gelu(x, approximate=True), [rand(3, 4)], _gelu_tanh)],
+    "softmax": [Sample(lambda x: gc.nn.softmax(x, axis=0), [rand(3, 4)], lambda x: sps.softmax(x, axis=0))],
+    "log_softmax": [Sample(gc.nn.log_softmax, [rand(3, 4)], _log_softmax)],
+    "softmax_cross_entropy_with_logits": [Sample(
+        lambda lab, lg: gc.nn.softmax_cross_entropy_with_logits(labels=lab, logits=lg),
+        [sps.softmax(rand(3, 4), axis=-1), rand(3, 4)],
+        lambda lab, lg: -(lab * _log_softmax(lg)).sum(-1))],
+    "sparse_softmax_cross_entropy_with_logits": [Sample(
+        lambda lab, lg: gc.nn.sparse_softmax_cross_entropy_with_logits(labels=lab, logits=lg),
+        [np.array([0, 3, 1]), rand(3, 4)],
+        lambda lab, lg: -_log_softmax(lg)[np.arange(3), lab], wrt=(1,))],
+    "conv2d": [Sample(lambda x, f: gc.nn.conv2d(x, f, strides=2, padding="SAME"), [rand(2, 5, 6, 3), rand(3, 2, 3, 4)],
+                      lambda x, f: _conv_ref(x, f, 2, "SAME")),
+               Sample(lambda x, f: gc.nn.conv2d(x, f, strides=1, padding="VALID"), [rand(1, 5, 4, 2), rand(2, 3, 2, 3)],
+                      lambda x, f: _conv_ref(x, f, 1, "VALID"))],
+    "max_pool2d": [Sample(lambda x: gc.nn.max_pool2d(x, 2, 2, "VALID"), [rand(2, 5, 4, 3)],
+                          lambda x: _pool_ref(x, 2, 2, "max"))],
+    "avg_pool2d": [Sample(lambda x: gc.nn.avg_pool2d(x, 3, 1, "VALID"), [rand(2, 5, 4, 3)],
+                          lambda x: _pool_ref(x, 3, 1, "avg"))],
+    "window_sum": [Sample(lambda x: gc.nn.lrn(x, depth_radius=1, bias=1.0, alpha=0.5, beta=0.75), [rand(2, 3, 5)],
+                          lambda x: x / (1.0 + 0.5 * np.stack(
+                              [np.sum(x[..., max(0, c - 1):c + 2] ** 2, -1) for c in range(5)], -1)) ** 0.75)],
+}
+
+# Ops with no standalone sample, and where they are tested instead.
+EXEMPT = {
+    "placeholder": "fed values; tests/runtime/test_session.py",
+    "no_op": "structural; tests/test_graph.py",
+    "variable": "structural; tests/test_state.py",
+    "read_variable": "session state; tests/test_state.py",
+    "assign": "session state; tests/test_state.py",
+    "assign_add": "session state; tests/test_state.py",
+    "assign_sub": "session state; tests/test_state.py",
+    "random_uniform": "random streams; tests/ops/test_random.py",
+    "random_standard_normal": "random streams; tests/ops/test_random.py",
+    "truncated_standard_normal": "random streams; tests/ops/test_random.py",
+}
