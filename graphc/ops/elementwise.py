@@ -64,7 +64,10 @@ def _to_accepted(op: str, x: Tensor, accepts: str) -> Tensor:
     if _ACCEPTS[accepts](x.dtype):
         return x
     if accepts == FLOAT:
-        return cast(x, dt.float_result_type(x.dtype))
+        # NumPy's true division computes every integer or bool pair in float64 (int8/int8 ->
+        # float64), while its float functions follow the input size (np.exp(int8) -> float16,
+        # widened to float32). reciprocal is 1/x.
+        return cast(x, dt.float64 if op in ("divide", "reciprocal") else dt.float_result_type(x.dtype))
     if accepts == BOOL:
         return cast(x, dt.bool_)
     raise dtype_error(op, f"expects {_ACCEPT_WORDS[accepts]} tensor, got '{x.name}' of dtype {x.dtype.name}")

@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import dtypes as dt
 from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor
-from ..shapes import TensorType, merge_dims, normalize_axis
+from ..shapes import TensorShape, TensorType, merge_dims, normalize_axis
 from ._build import dtype_error, is_symbolic, make1, shape_error
 from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, cast, define_elementwise, divide, exp,
                           greater_equal, log1p, multiply, negative, pow, rsqrt, square, squared_difference,
@@ -248,6 +248,11 @@ def bias_add(value, bias, data_format: str = "NHWC", name: Optional[str] = None)
                           f"axis of '{v.name}' (shape {v.shape})") from None
     if v.dtype is not b.dtype:
         raise dtype_error("bias_add", f"value '{v.name}' is {v.dtype.name} but bias '{b.name}' is {b.dtype.name}")
+    if v.shape[-1] is None:
+        # The channel dim is only known at run time: broadcast_to checks it matches the bias.
+        from .shape import broadcast_to
+        from .source import shape as shape_of
+        b = broadcast_to(b, shape_of(v)[-1:])
     return add(v, b, name=name or "BiasAdd")
 
 
@@ -443,8 +448,7 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
     if scale is not None:
         inv = multiply(inv, scale)
     shift = negative(multiply(mean, inv)) if offset is None else subtract(offset, multiply(mean, inv))
-    return add(multiply(x, cast(inv, x.dtype) if inv.dtype is not x.dtype else inv), shift,
-               name=name or "batchnorm")
+    return add(multiply(x, inv), shift, name=name or "batchnorm")
 
 
 def moments(x, axes, keepdims: bool = False, name: Optional[str] = None):
@@ -493,3 +497,130 @@ def dropout(x, rate=0.5, noise_shape=None, seed=None, training=True, name: Optio
         raise dtype_error("dropout", f"training must be a Python bool or a scalar bool tensor, got '{flag.name}' "
                           f"{flag.dtype.name}{flag.shape}")
     return where(flag, dropped, x, name=name or "dropout")
+
+
+# --- adjoints of convolution and pooling (used by gradients) -----------------------------------
+def _spatial_plan(h, w, kernel, strides, dilations, padding):
+    oh, ph = conv_output_size(h, kernel[0], strides[0], dilations[0], padding)
+    ow, pw = conv_output_size(w, kernel[1], strides[1], dilations[1], padding)
+    return oh, ow, ph, pw
+
+
+def _scatter_windows(values_at, shape, kernel, strides, dilations, padding, dtype):
+    """Sum ``values_at(i, j)`` (N, OH, OW, C) into a padded (N, H, W, C) buffer at kernel tap
+    (i, j) of every window, then crop the padding: the adjoint of taking windows."""
+    n, h, w, c = shape
+    oh, ow, ph, pw = _spatial_plan(h, w, kernel, strides, dilations, padding)
+    out = np.zeros((n, h + ph[0] + ph[1], w + pw[0] + pw[1], c), dtype=dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            r0, c0 = i * dilations[0], j * dilations[1]
+            out[:, r0:r0 + strides[0] * (oh - 1) + 1:strides[0], c0:c0 + strides[1] * (ow - 1) + 1:strides[1], :] \
+                += values_at(i, j)
+    return out[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
+
+
+def _check_conv_grad_shapes(x_shape, f_shape, g_shape, attrs):
+    oh, _ = conv_output_size(x_shape[1], f_shape[0], attrs["strides"][0], attrs["dilations"][0], attrs["padding"])
+    ow, _ = conv_output_size(x_shape[2], f_shape[1], attrs["strides"][1], attrs["dilations"][1], attrs["padding"])
+    want = (x_shape[0], oh, ow, f_shape[3])
+    for a, b in zip(want, g_shape):
+        if a is not None and b is not None and a != b:
+            raise ShapeMismatch(f"gradient of shape {tuple(g_shape)} does not match the conv output {want}")
+    merge_dims(x_shape[3], f_shape[2], "input channels do not match the filter")
+
+
+def _infer_conv_backprop_input(inputs, attrs):
+    g, f, like = inputs
+    _check_conv_grad_shapes(like.shape, f.shape, g.shape, attrs)
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _ref_conv_backprop_input(g, f, like, attrs):
+    return _scatter_windows(lambda i, j: g @ f[i, j].T, like.shape, f.shape[:2], attrs["strides"],
+                            attrs["dilations"], attrs["padding"], g.dtype)
+
+
+def _infer_conv_backprop_filter(inputs, attrs):
+    x, g, like = inputs
+    _check_conv_grad_shapes(x.shape, like.shape, g.shape, attrs)
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _ref_conv_backprop_filter(x, g, like, attrs):
+    win = _windows(x, like.shape[:2], attrs["strides"], attrs["dilations"], attrs["padding"], 0)
+    return np.tensordot(win, g, axes=([0, 1, 2], [0, 1, 2])).astype(g.dtype)
+
+
+define("conv2d_backprop_input", "nn", _infer_conv_backprop_input, single(_ref_conv_backprop_input),
+       shape_only_inputs=lambda attrs, n: (2,),
+       doc="Gradient of conv2d for its input: inputs (grad, filter, input-like); same attrs as conv2d.")
+define("conv2d_backprop_filter", "nn", _infer_conv_backprop_filter, single(_ref_conv_backprop_filter),
+       shape_only_inputs=lambda attrs, n: (2,),
+       doc="Gradient of conv2d for its filter: inputs (input, grad, filter-like); same attrs as conv2d.")
+
+
+def _pool_argmax(x, attrs):
+    """Per window, the flat tap index (row-major in the window) of the first maximum."""
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    win = _windows(x, attrs["ksize"], attrs["strides"], (1, 1), attrs["padding"], low)
+    n, oh, ow, kh, kw, c = win.shape
+    flat = np.moveaxis(win, 5, 3).reshape(n, oh, ow, c, kh * kw)
+    return np.argmax(flat, axis=-1)
+
+
+def _infer_max_pool_grad(inputs, attrs):
+    x, g = inputs
+    (y,) = _infer_pool("max")([x], attrs)
+    if not y.shape.is_compatible_with(g.shape):
+        raise ShapeMismatch(f"gradient of shape {g.shape} does not match the pool output {y.shape}")
+    return [TensorType(g.dtype, x.shape)]
+
+
+def _ref_max_pool_grad(x, g, attrs):
+    arg = _pool_argmax(x, attrs)
+    kw = attrs["ksize"][1]
+    return _scatter_windows(lambda i, j: np.where(arg == i * kw + j, g, 0).astype(g.dtype), x.shape,
+                            attrs["ksize"], attrs["strides"], (1, 1), attrs["padding"], g.dtype)
+
+
+def _infer_max_pool_grad_grad(inputs, attrs):
+    x, gg = inputs
+    if not TensorShape(x.shape).is_compatible_with(gg.shape):
+        raise ShapeMismatch(f"shapes {x.shape} and {gg.shape} differ")
+    (y,) = _infer_pool("max")([x], attrs)
+    return [TensorType(gg.dtype, y.shape)]
+
+
+def _ref_max_pool_grad_grad(x, gg, attrs):
+    arg = _pool_argmax(x, attrs)
+    win = _windows(gg, attrs["ksize"], attrs["strides"], (1, 1), attrs["padding"], 0)
+    n, oh, ow, kh, kw, c = win.shape
+    flat = np.moveaxis(win, 5, 3).reshape(n, oh, ow, c, kh * kw)
+    return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+
+
+def _infer_avg_pool_grad(inputs, attrs):
+    g, like = inputs
+    (y,) = _infer_pool("avg")([like], attrs)
+    if not y.shape.is_compatible_with(g.shape):
+        raise ShapeMismatch(f"gradient of shape {g.shape} does not match the pool output {y.shape}")
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _ref_avg_pool_grad(g, like, attrs):
+    ones = np.ones((1,) + like.shape[1:3] + (1,), dtype=g.dtype)
+    count = _windows(ones, attrs["ksize"], attrs["strides"], (1, 1), attrs["padding"], 0).sum(axis=(3, 4))
+    share = g / count
+    return _scatter_windows(lambda i, j: share, like.shape, attrs["ksize"], attrs["strides"], (1, 1),
+                            attrs["padding"], g.dtype)
+
+
+define("max_pool2d_grad", "nn", _infer_max_pool_grad, single(_ref_max_pool_grad),
+       doc="Gradient of max_pool2d: inputs (input, grad); each window's grad goes to its first maximum.")
+define("max_pool2d_grad_grad", "nn", _infer_max_pool_grad_grad, single(_ref_max_pool_grad_grad),
+       doc="Gradient of max_pool2d_grad for its grad input: inputs (input, grad-of-input-shape); picks "
+           "each window's value at the window's first maximum.")
+define("avg_pool2d_grad", "nn", _infer_avg_pool_grad, single(_ref_avg_pool_grad),
+       shape_only_inputs=lambda attrs, n: (1,),
+       doc="Gradient of avg_pool2d: inputs (grad, input-like); spreads each grad over its window's count.")

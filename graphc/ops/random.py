@@ -15,10 +15,10 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..dtypes import as_dtype
-from ..errors import DTypeMismatch
-from ..graph import Tensor, get_default_graph
+from ..errors import DTypeMismatch, InvalidArgumentError
+from ..graph import Tensor, get_default_graph, user_location
 from ..shapes import TensorType
-from ._build import dtype_error, graph_of, make1
+from ._build import dtype_error, graph_of, is_symbolic, make1
 from .registry import define
 from .shape_spec import resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
 from .source import convert_to_tensor
@@ -146,6 +146,9 @@ def random_uniform(shape, minval=0, maxval=None, dtype=dt.float32, seed=None, na
     if dtype.is_integer:
         if maxval is None:
             raise dtype_error("random_uniform", f"an integer dtype ({dtype.name}) needs maxval")
+        if not is_symbolic(minval) and not is_symbolic(maxval) and not minval < maxval:
+            raise InvalidArgumentError(f"random_uniform at {user_location()}: {dtype.name} draws need "
+                                       f"minval < maxval, got minval={minval}, maxval={maxval}")
         u = _standard("random_uniform", shape, dt.float64, seed, name or "random_uniform")
         return cast(add(floor(multiply(u, float(maxval - minval))), float(minval)), dtype)
     if not dtype.is_floating:

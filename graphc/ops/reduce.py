@@ -187,3 +187,37 @@ def _arg_builder(op: str, default_name: str):
 
 argmax = _arg_builder("argmax", "ArgMax")
 argmin = _arg_builder("argmin", "ArgMin")
+
+
+# --- sum_to: the adjoint of broadcasting ---------------------------------------------------
+def sum_to_axes(shape, target) -> tuple:
+    """Axes of ``shape`` to sum so that it broadcasts back to ``target`` (concrete shapes)."""
+    lead = len(shape) - len(target)
+    return tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target) if d == 1 and shape[lead + i] != 1)
+
+
+def _infer_sum_to(inputs, attrs):
+    g, like = inputs
+    if g.rank < like.rank:
+        raise ShapeMismatch(f"cannot sum shape {g.shape} down to the higher-rank shape {like.shape}")
+    lead = g.rank - like.rank
+    for i, d in enumerate(like.shape):
+        gd = g.shape[lead + i]
+        if d is not None and gd is not None and d != 1 and d != gd:
+            raise ShapeMismatch(f"shape {like.shape} does not broadcast to {g.shape}")
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _ref_sum_to(inputs, attrs, ctx=None):
+    g, like = inputs
+    axes = sum_to_axes(g.shape, like.shape)
+    out = np.sum(g, axis=axes, keepdims=True, dtype=g.dtype) if axes else g
+    return (np.reshape(out, like.shape),)
+
+
+define("sum_to", "reduce", _infer_sum_to, _ref_sum_to, shape_only_inputs=lambda attrs, n: (1,),
+       doc="Sum the first input down to the run-time shape of the second (the adjoint of broadcasting).")
+
+
+def sum_to(g, like, name: Optional[str] = None) -> Tensor:
+    return make1("sum_to", (convert_to_tensor(g), convert_to_tensor(like)), None, name or "SumTo")

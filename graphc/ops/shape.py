@@ -227,7 +227,10 @@ def stack(values, axis: int = 0, name: Optional[str] = None) -> Tensor:
     return make1("concat", expanded, {"axis": axis}, name or "stack")
 
 
-def _split_sizes(dim, attrs):
+def _split_sizes(dim, attrs, shapes):
+    """Sizes of the parts. ``sizes`` entries are ints, one -1, or ``("dim", i, axis)`` of a
+    shape-source input (used by concat's gradient when input sizes are only known at run
+    time); ``shapes`` are the shapes of all inputs."""
     num, sizes = attrs["num"], attrs["sizes"]
     if num is not None:
         if dim is None:
@@ -235,37 +238,50 @@ def _split_sizes(dim, attrs):
         if dim % num:
             raise ShapeMismatch(f"cannot split a dimension of size {dim} into {num} equal parts")
         return [dim // num] * num
-    sizes = list(sizes)
+    sizes = [shapes[e[1]][e[2]] if is_dim_ref(e) else e for e in sizes]
+    known = [s for s in sizes if s not in (-1, None)]
     if -1 in sizes:
-        rest = sum(s for s in sizes if s != -1)
-        if dim is None:
-            sizes[sizes.index(-1)] = None
+        i = sizes.index(-1)
+        if dim is None or None in sizes:
+            sizes[i] = None
         else:
-            if rest > dim:
+            if sum(known) > dim:
                 raise ShapeMismatch(f"split sizes {tuple(attrs['sizes'])} exceed the dimension size {dim}")
-            sizes[sizes.index(-1)] = dim - rest
-    elif dim is not None and sum(sizes) != dim:
+            sizes[i] = dim - sum(known)
+    elif dim is not None and None not in sizes and sum(sizes) != dim:
         raise ShapeMismatch(f"split sizes {tuple(sizes)} do not add up to the dimension size {dim}")
     return sizes
 
 
 def _infer_split(inputs, attrs):
-    (x,) = inputs
+    x = inputs[0]
     axis = attrs["axis"]
     if not 0 <= axis < x.rank:
         raise ShapeMismatch(f"axis {axis} out of range for rank {x.rank}")
-    sizes = _split_sizes(x.shape[axis], attrs)
+    sizes = _split_sizes(x.shape[axis], attrs, [t.shape for t in inputs])
     return [TensorType(x.dtype, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in sizes]
 
 
 def _ref_split(inputs, attrs, ctx=None):
     x = inputs[0]
-    sizes = _split_sizes(x.shape[attrs["axis"]], attrs)
+    sizes = _split_sizes(x.shape[attrs["axis"]], attrs, [a.shape for a in inputs])
     bounds = np.cumsum(sizes)[:-1]
     return tuple(np.split(x, bounds, axis=attrs["axis"]))
 
 
-define("split", "shape", _infer_split, _ref_split, doc="Split along an axis into `num` equal parts or `sizes`.")
+define("split", "shape", _infer_split, _ref_split, shape_only_inputs=_shape_only_after_first,
+       doc="Split along an axis into `num` equal parts or `sizes` (ints, one -1, or dims of shape sources).")
+
+
+def split_like(value, likes, axis: int, name: Optional[str] = None) -> list:
+    """Split ``value`` along ``axis`` into parts as long as each of ``likes`` is along it."""
+    x = convert_to_tensor(value)
+    sizes = tuple(t.shape[axis] if t.shape[axis] is not None else ("dim", 1 + i, axis) for i, t in enumerate(likes))
+    sources = tuple(likes) if any(is_dim_ref(e) for e in sizes) else ()
+    if not sources:
+        return split(x, [int(s) for s in sizes], axis, name=name)
+    attrs = {"axis": axis, "num": None, "sizes": sizes}
+    return list(make("split", (x, *sources), attrs, name or "split").outputs)
 
 
 def split(value, num_or_size_splits, axis: int = 0, num=None, name: Optional[str] = None) -> list:
@@ -540,3 +556,103 @@ def one_hot(indices, depth: int, on_value=1, off_value=0, axis: int = -1, dtype=
     axis = normalize_axis_or_raise("one_hot", axis, i.ndim + 1)
     return make1("one_hot", (i,), {"depth": int(depth), "on_value": on, "off_value": off, "axis": axis,
                                    "dtype": dtype}, name or "one_hot")
+
+
+# --- adjoints used by gradients --------------------------------------------------------------
+def _infer_scatter_add(inputs, attrs):
+    updates, indices, like = inputs
+    axis = attrs["axis"]
+    if not indices.dtype.is_integer:
+        raise DTypeMismatch(f"indices must be integer, got {indices.dtype.name}")
+    if not 0 <= axis < like.rank:
+        raise ShapeMismatch(f"axis {axis} out of range for rank {like.rank}")
+    want = like.shape[:axis] + indices.shape + like.shape[axis + 1:]
+    if not TensorShape(updates.shape).is_compatible_with(want):
+        raise ShapeMismatch(f"updates of shape {updates.shape} do not match {TensorShape(want)}")
+    return [TensorType(updates.dtype, like.shape)]
+
+
+def _ref_scatter_add(inputs, attrs, ctx=None):
+    updates, indices, like = inputs
+    axis = attrs["axis"]
+    size = like.shape[axis]
+    check_indices(indices, size, f"axis {axis}")
+    out = np.zeros(like.shape, dtype=updates.dtype)
+    np.add.at(out, (slice(None),) * axis + (np.where(indices < 0, indices + size, indices),), updates)
+    return (out,)
+
+
+define("scatter_add", "shape", _infer_scatter_add, _ref_scatter_add, shape_only_inputs=lambda attrs, n: (2,),
+       doc="Zeros shaped like the third input, with `updates` added at `indices` along `axis` (repeats "
+           "accumulate): the adjoint of gather.")
+
+
+def scatter_add(updates, indices, like, axis: int = 0, name: Optional[str] = None) -> Tensor:
+    u, i, l = convert_to_tensor(updates), convert_to_tensor(indices), convert_to_tensor(like)
+    return make1("scatter_add", (u, i, l), {"axis": normalize_axis_or_raise("scatter_add", axis, l.ndim)},
+                 name or "ScatterAdd")
+
+
+def _infer_strided_slice_grad(inputs, attrs):
+    g, like = inputs
+    (expected,) = _infer_strided_slice([like], attrs)
+    if not expected.shape.is_compatible_with(g.shape):
+        raise ShapeMismatch(f"gradient of shape {g.shape} does not match the slice shape {expected.shape}")
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _ref_strided_slice_grad(inputs, attrs, ctx=None):
+    g, like = inputs
+    out = np.zeros(like.shape, dtype=g.dtype)
+    out[index_tuple(attrs["index"])] = g
+    return (out,)
+
+
+define("strided_slice_grad", "shape", _infer_strided_slice_grad, _ref_strided_slice_grad,
+       shape_only_inputs=lambda attrs, n: (1,),
+       doc="Zeros shaped like the second input with the first written at the slice `index`: the adjoint "
+           "of strided_slice.")
+
+
+def _infer_pad_grad(inputs, attrs):
+    (g,) = inputs
+    pads = attrs["paddings"]
+    if len(pads) != g.rank:
+        raise ShapeMismatch(f"paddings must have one pair per axis (rank {g.rank})")
+    out = []
+    for d, (b, a) in zip(g.shape, pads):
+        if d is not None and d - b - a < 0:
+            raise ShapeMismatch(f"dimension {d} is smaller than its padding {(b, a)}")
+        out.append(None if d is None else d - b - a)
+    return [TensorType(g.dtype, out)]
+
+
+def _ref_pad_grad(inputs, attrs, ctx=None):
+    out = inputs[0]
+    mode = attrs["mode"]
+    for axis, (b, a) in enumerate(attrs["paddings"]):
+        n = out.shape[axis] - b - a
+        take = lambda lo, hi: np.take(out, np.arange(lo, hi), axis=axis)  # noqa: E731
+        center = take(b, b + n).copy()
+        if mode != "CONSTANT" and (b or a):
+            shift = 1 if mode == "REFLECT" else 0
+            idx = [slice(None)] * out.ndim
+            if b:
+                idx[axis] = slice(shift, shift + b)
+                center[tuple(idx)] += np.flip(take(0, b), axis=axis)
+            if a:
+                idx[axis] = slice(n - shift - a, n - shift)
+                center[tuple(idx)] += np.flip(take(b + n, b + n + a), axis=axis)
+        out = center
+    return (out,)
+
+
+define("pad_grad", "shape", _infer_pad_grad, _ref_pad_grad,
+       doc="The adjoint of pad: crops the padding away, adding reflected parts back for REFLECT/SYMMETRIC.")
+
+
+def broadcast_like(x, like, name: Optional[str] = None) -> Tensor:
+    """Broadcast ``x`` to the run-time shape of ``like``."""
+    x, like = convert_to_tensor(x), convert_to_tensor(like)
+    spec, sources = spec_like(like, first_input=1)
+    return make1("broadcast_to", (x, *sources), {"shape": spec}, name or "BroadcastTo")
