@@ -47,5 +47,6 @@ from .ops.state import (  # noqa: F401
     Variable, assign, assign_add, assign_sub, global_variables, global_variables_initializer,
     trainable_variables, variables_initializer,
 )
-from . import init, nn  # noqa: F401
+from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
+from . import init, nn, test_utils  # noqa: F401
 from .runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401

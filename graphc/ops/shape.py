@@ -41,10 +41,30 @@ def _infer_reshape(inputs, attrs):
                 raise ShapeMismatch(f"cannot reshape a tensor of {known_in} elements into {_fmt_spec(spec)}")
             dims[dims.index(-1)] = known_in // prod_out
         else:
-            dims[dims.index(-1)] = None
+            dims[dims.index(-1)] = _infer_minus_one_from_own_dims(x, spec, dims)
     elif known_in is not None and None not in dims and known_in != prod_out:
         raise ShapeMismatch(f"cannot reshape a tensor of {known_in} elements into shape {tuple(dims)}")
     return [TensorType(x.dtype, dims)]
+
+
+def _infer_minus_one_from_own_dims(x, spec, dims):
+    """The -1 of a spec whose unknown dims are copies of the input's own dims (entries
+    ``("dim", 0, axis)``): those cancel out of the element count. None if still unknown."""
+    rest_in = dict(enumerate(x.shape))
+    rest_out = []
+    for e, d in zip(spec, dims):
+        if d == -1:
+            continue
+        if is_dim_ref(e) and e[1] == 0 and e[2] % x.rank in rest_in:
+            del rest_in[e[2] % x.rank]
+        else:
+            rest_out.append(d)
+    if None in rest_in.values() or None in rest_out:
+        return None
+    n_in, n_out = int(np.prod(list(rest_in.values()))), int(np.prod(rest_out))
+    if n_out == 0 or n_in % n_out:
+        raise ShapeMismatch(f"cannot reshape a tensor of shape {x.shape} into {_fmt_spec(spec)}")
+    return n_in // n_out
 
 
 def _fmt_spec(spec):
@@ -63,6 +83,11 @@ def reshape(tensor, shape, name: Optional[str] = None) -> Tensor:
     """Reshape ``tensor``. ``shape`` may hold one -1, and entries taken from ``gc.shape(...)``."""
     x = convert_to_tensor(tensor)
     spec, sources = resolve_shape_spec(shape, "reshape", first_input=1, allow_infer=True)
+    if x in sources:  # dims copied from x itself refer to input 0, so inference can cancel them
+        k = 1 + sources.index(x)
+        spec = tuple(e if not is_dim_ref(e) else ("dim", 0, e[2]) if e[1] == k
+                     else ("dim", e[1] - (e[1] > k), e[2]) for e in spec)
+        sources = tuple(t for t in sources if t is not x)
     return make1("reshape", (x, *sources), {"shape": spec}, name or "Reshape")
 
 
@@ -209,10 +234,10 @@ def concat(values, axis, name: Optional[str] = None) -> Tensor:
     if not values:
         raise shape_error("concat", "needs at least one tensor")
     _, tensors = promote("concat", *values)
+    axis = normalize_axis_or_raise("concat", axis, tensors[0].ndim)
     if len(tensors) == 1:
         return tensors[0]
-    return make1("concat", tensors, {"axis": normalize_axis_or_raise("concat", axis, tensors[0].ndim)},
-                 name or "concat")
+    return make1("concat", tensors, {"axis": axis}, name or "concat")
 
 
 def stack(values, axis: int = 0, name: Optional[str] = None) -> Tensor:
@@ -306,6 +331,8 @@ def unstack(value, num=None, axis: int = 0, name: Optional[str] = None) -> list:
     if n is None:
         raise shape_error("unstack", f"cannot unstack an axis of unknown size; pass num= ('{x.name}' "
                           f"has shape {x.shape})")
+    if n == 0:
+        return []
     return [squeeze(p, axis) for p in split(x, n, axis, name=name or "unstack")]
 
 
@@ -352,6 +379,8 @@ def _infer_pad(inputs, attrs):
 
 def _ref_pad(inputs, attrs, ctx=None):
     x = inputs[0]
+    if x.ndim == 0:  # nothing to pad (np.pad rejects empty paddings)
+        return (x.copy(),)
     mode = _PAD_MODES[attrs["mode"]]
     if mode == "constant":
         return (np.pad(x, attrs["paddings"], mode=mode,
@@ -452,7 +481,8 @@ def getitem(x, key) -> Tensor:
     entries = []
     gather_at = None
     gather_index = None
-    for k in key:
+    gather_key_pos = None
+    for pos, k in enumerate(key):
         if k is Ellipsis:
             entries.extend([("slice", None, None, None)] * (x.ndim - consuming))
         elif k is None:
@@ -472,6 +502,7 @@ def getitem(x, key) -> Tensor:
                 raise dtype_error("getitem", f"tensor index '{idx.name}' must be integer, got {idx.dtype.name} "
                                   "(boolean masks are not supported: their result shape depends on data)")
             gather_at = len(entries)
+            gather_key_pos = pos
             gather_index = idx
             entries.append(("slice", None, None, None))
         else:
@@ -482,6 +513,12 @@ def getitem(x, key) -> Tensor:
     if gather_at is not None:
         axis = sum(1 for e in entries[:gather_at] if e[0] != "int")
         out = gather(out, gather_index, axis=axis)
+        # NumPy: when int indices and the array index are not side by side, the index dims go first
+        adv = [j for j, k in enumerate(key) if j == gather_key_pos
+               or (isinstance(k, numbers.Integral) and not isinstance(k, bool))]
+        if axis and adv[-1] - adv[0] + 1 != len(adv):
+            moved = list(range(axis, axis + gather_index.ndim))
+            out = transpose(out, moved + [d for d in range(out.ndim) if d not in moved])
     return out
 
 

@@ -96,7 +96,8 @@ def resolve_shape_spec(dims, op_type: str, first_input: int, allow_infer: bool =
                                      "scalar integer tensor")
                 entries.append(_resolve_scalar(d))
             elif d is None:
-                entries.append(_UNKNOWN)
+                raise ShapeError(f"{op_type} at {user_location()}: None is not a dimension here; use -1 or a "
+                                 "dim from gc.shape(...)")
             else:
                 entries.append(int(d))
     elif isinstance(dims, (int, np.integer)):
@@ -106,29 +107,33 @@ def resolve_shape_spec(dims, op_type: str, first_input: int, allow_infer: bool =
 
     sources: list[Tensor] = []
     spec = []
-    unknown = 0
     for e in entries:
         if e is _UNKNOWN:
-            unknown += 1
-            spec.append(-1)
-        elif isinstance(e, tuple):
+            # A dim that depends on tensor data: the output shape could not be planned from
+            # input shapes, so it is refused rather than guessed.
+            raise ShapeError(
+                f"{op_type} at {user_location()}: cannot tell the shape {_describe(dims)} at build time; "
+                "each dim must be an int" + (", -1" if allow_infer else "") + " or derived from gc.shape(...)")
+        if isinstance(e, tuple):
             tensor, axis = e
             if tensor not in sources:
                 sources.append(tensor)
             spec.append(("dim", first_input + sources.index(tensor), axis))
         else:
             if e < 0 and not (allow_infer and e == -1):
-                raise ShapeError(f"{op_type} at {user_location()}: invalid dimension {e} in shape {dims!r}")
+                raise ShapeError(f"{op_type} at {user_location()}: invalid dimension {e} in shape {_describe(dims)}")
             spec.append(e)
-    if unknown and not allow_infer:
-        raise ShapeError(
-            f"{op_type} at {user_location()}: cannot tell the shape {dims!r} at build time; graphc needs "
-            "each dim to be an int or derived from gc.shape(...)")
     if spec.count(-1) > 1:
         raise ShapeError(
-            f"{op_type} at {user_location()}: shape {dims!r} leaves more than one dim unknown; at most one "
+            f"{op_type} at {user_location()}: shape {_describe(dims)} has more than one -1; at most one "
             "may be -1 (the others must be ints or come from gc.shape(...))")
     return tuple(spec), tuple(sources)
+
+
+def _describe(dims) -> str:
+    if isinstance(dims, Tensor):
+        return f"'{dims.name}'"
+    return "[" + ", ".join(f"'{d.name}'" if isinstance(d, Tensor) else repr(d) for d in dims) + "]"
 
 
 def spec_dims_static(spec: Sequence, input_types: Sequence) -> TensorShape:

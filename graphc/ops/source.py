@@ -280,8 +280,11 @@ def shape(x, out_type=dt.int64, name: Optional[str] = None) -> Tensor:
 
 
 def size(x, out_type=dt.int64, name: Optional[str] = None) -> Tensor:
+    from .elementwise import cast
     from .reduce import reduce_prod
-    return reduce_prod(shape(x, out_type), name=name or "Size")
+    out_type = as_dtype(out_type)
+    # reduce_prod accumulates integers in int64 (NumPy's rule); give back the asked-for type
+    return cast(reduce_prod(shape(x, out_type), name=name or "Size"), out_type)
 
 
 def rank(x, name: Optional[str] = None) -> Tensor:

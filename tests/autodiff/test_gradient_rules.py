@@ -1,0 +1,41 @@
+"""Every op has a gradient rule or is marked non-differentiable, and every rule agrees with
+central finite differences in float64 on the op's samples (several shapes, broadcasting)."""
+import numpy as np
+import pytest
+
+from graphc.autodiff.rules import GRADIENTS, NON_DIFFERENTIABLE
+from graphc.ops.registry import OPS
+from graphc.test_utils import check_gradients
+from op_samples import SAMPLES
+
+
+def test_every_op_has_a_rule_or_a_non_differentiable_mark():
+    problems = []
+    for name in sorted(OPS):
+        has_rule, marked = name in GRADIENTS, name in NON_DIFFERENTIABLE
+        if has_rule == marked:
+            problems.append(f"{name}: {'both a rule and a mark' if has_rule else 'neither a gradient rule nor a mark'}")
+    assert not problems, "\n".join(problems)
+    assert not (set(GRADIENTS) | NON_DIFFERENTIABLE) - set(OPS)
+
+
+DIFFERENTIABLE_WITH_SAMPLES = sorted(op for op in GRADIENTS if op in SAMPLES)
+
+
+def test_every_differentiable_op_is_checked():
+    missing = sorted(op for op in GRADIENTS if op not in SAMPLES)
+    assert not missing, f"differentiable ops without samples to check: {missing}"
+
+
+@pytest.mark.parametrize("op_name", DIFFERENTIABLE_WITH_SAMPLES)
+def test_gradient_matches_finite_differences(op_name, device):
+    checked = 0
+    for sample in SAMPLES[op_name]:
+        if not sample.grad:
+            continue
+        options = dict(eps=1e-6, rtol=1e-5, atol=1e-7)
+        options.update(sample.extra)
+        report = check_gradients(sample.build, sample.inputs, wrt=sample.wrt, device=device, **options)
+        assert report.checked > 0
+        checked += 1
+    assert checked
