@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One entry point for a fresh machine with only python3:
 
-    python3 dev.py demo     # create .venv, install graphc, run the demo
+    python3 dev.py demo     # create .venv, install graphc[demo], run the demo
     python3 dev.py test     # create .venv, install graphc[test], run the whole test suite
 
 Extra arguments after ``test`` go to pytest. The environment is reused when pyproject.toml
@@ -43,7 +43,7 @@ def main(argv: list) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     if command == "demo":
-        ensure_env("")
+        ensure_env("demo")
         return subprocess.call([str(PYTHON), "-m", "graphc", "demo", *rest], cwd=ROOT)
     ensure_env("test")
     env = dict(os.environ, GRAPHC_VALIDATE="1")

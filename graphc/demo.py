@@ -1,51 +1,49 @@
-"""The demo: build a logistic-regression graph, run it through a Session, show what happened."""
+"""The demo: train a LeNet-style CNN on the digits dataset and report what happened."""
 from __future__ import annotations
 
 import time
 
-import numpy as np
 
-
-def run_demo(device=None) -> int:
+def run_demo(device=None, epochs: int = 20) -> int:
     import graphc as gc
+    from graphc import datasets, zoo
     from graphc.optimizer.program import lower
 
-    rng = np.random.default_rng(0)
-    n, features, classes = 256, 20, 3
-    centers = rng.normal(0, 3, size=(classes, features)).astype(np.float32)
-    labels = rng.integers(0, classes, size=n)
-    data = (centers[labels] + rng.normal(0, 1, size=(n, features))).astype(np.float32)
+    try:
+        x_train, y_train, x_test, y_test = datasets.load_digits()
+    except ImportError as e:
+        print(f"graphc demo: {e}")
+        return 1
+    print(f"graphc {gc.__version__} demo: a LeNet-style CNN on scikit-learn's 8x8 digits "
+          f"({len(x_train)} training images, {len(x_test)} held out)")
 
-    graph = gc.Graph()
-    with graph.as_default():
-        gc.set_random_seed(0)
-        x = gc.placeholder(gc.float32, shape=(None, features), name="x")
-        y = gc.placeholder(gc.int64, shape=(None,), name="y")
-        with gc.name_scope("logreg"):
-            W = gc.Variable(gc.init.glorot_uniform((features, classes)), name="W")
-            b = gc.Variable(gc.zeros((classes,)), name="b")
-            logits = gc.nn.bias_add(x @ W, b)
-        loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-        accuracy = gc.reduce_mean(gc.cast(gc.equal(gc.argmax(logits, axis=1), y), gc.float32))
-        init = gc.global_variables_initializer()
-
-    print(f"graphc {gc.__version__} demo: logistic regression on {n} synthetic points, "
-          f"{features} features, {classes} classes")
-    print(f"graph: {len(graph.get_operations())} nodes; logits {logits.name} {logits.dtype.name}{logits.shape}")
-    program = lower(graph, [loss, accuracy], [x, y])
-    print(f"a run of [loss, accuracy] needs {len(program.instrs)} of them (pruned, fed x and y):")
-    print("\n".join("  " + line for line in program.format().splitlines()[1:]))
+    model = zoo.lenet(seed=0)
+    graph = model.graph
+    print(f"graph: {len(graph.get_operations())} nodes, {len(gc.global_variables(graph))} variables "
+          f"(weights and Adam slots); the logits are {model.logits.name} {model.logits.dtype.name}{model.logits.shape}")
+    step_program = lower(graph, [model.train_op, model.loss], [model.x, model.labels])
+    print(f"one training step runs {len(step_program.instrs)} ops of the graph (forward, gradients, "
+          f"Adam updates); the first ones:")
+    for line in step_program.format().splitlines()[3:8]:
+        print("   " + line.strip())
 
     kwargs = {} if device is None else {"device": device}
     with gc.Session(graph=graph, **kwargs) as sess:
-        sess.run(init)
-        t0 = time.perf_counter()
-        l, acc = sess.run([loss, accuracy], feed_dict={x: data, y: labels})
-        t1 = time.perf_counter()
-        print(f"session device={sess.device!r}: loss={float(l):.4f} accuracy={float(acc):.3f} "
-              f"(untrained weights; first run {1e3 * (t1 - t0):.1f} ms incl. compile)")
-        W_value = sess.run(W)
-        print(f"W is {W_value.dtype}{W_value.shape}, glorot-uniform in "
-              f"[{W_value.min():+.3f}, {W_value.max():+.3f}]")
-    print("training, export and the numba backends arrive with the next issues.")
+        sess.run(model.init)
+        print(f"training on device={sess.device!r}:")
+        start = time.perf_counter()
+
+        def report(epoch, loss):
+            if epoch % 3 == 2 or epoch == 0:
+                acc = zoo.evaluate_accuracy(model, sess, x_test, y_test)
+                print(f"  epoch {epoch + 1:2d}/{epochs}  loss {loss:.4f}  held-out accuracy {acc:.3f}")
+            else:
+                print(f"  epoch {epoch + 1:2d}/{epochs}  loss {loss:.4f}")
+
+        zoo.train(model, sess, x_train, y_train, epochs, on_epoch=report)
+        elapsed = time.perf_counter() - start
+        accuracy = zoo.evaluate_accuracy(model, sess, x_test, y_test)
+        steps = int(sess.run(model.global_step))
+        print(f"trained {steps} steps in {elapsed:.1f} s; final held-out accuracy {accuracy:.4f}")
+    print("the numba backends and export arrive with the next issues.")
     return 0

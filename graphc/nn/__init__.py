@@ -6,3 +6,4 @@ from ..ops.nn import (  # noqa: F401
     relu, relu6, sigmoid_cross_entropy_with_logits, silu, softmax, softmax_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits_v2, softplus, sparse_softmax_cross_entropy_with_logits, swish,
 )
+from . import layers  # noqa: F401,E402
