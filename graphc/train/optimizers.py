@@ -44,7 +44,7 @@ class Optimizer:
     """Base class. Subclasses define ``_slots`` (names of per-variable state) and
     ``_update(var, grad, slots, step)`` returning the update op for one variable.
 
-    Options every optimizer takes:
+    Options every optimizer takes (applied in this order, as Caffe's solvers do):
       * ``weight_decay``: L2 decay added to each gradient (``g + weight_decay * var``), as
         Caffe's solvers do;
       * ``clip_norm``: rescale all gradients together so their global norm is at most this;

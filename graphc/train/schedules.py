@@ -38,7 +38,7 @@ def caffe_learning_rate(policy: str, base_lr: float, global_step, gamma: Optiona
     - exp:       base_lr * gamma ^ iter
     - inv:       base_lr * (1 + gamma * iter) ^ (-power)
     - multistep: base_lr * gamma ^ (number of stepvalues <= iter)
-    - poly:      base_lr * (1 - iter / max_iter) ^ power
+    - poly:      base_lr * (1 - iter / max_iter) ^ power   (0 after max_iter)
     - sigmoid:   base_lr / (1 + exp(-gamma * (iter - stepsize)))
     """
     need = {"step": ("gamma", "stepsize"), "exp": ("gamma",), "inv": ("gamma", "power"),
@@ -101,7 +101,7 @@ def piecewise_constant(x, boundaries: Sequence, values: Sequence, dtype=dt.float
     if len(values) != len(boundaries) + 1:
         raise ScheduleError(f"piecewise_constant at {user_location()}: needs one more value than boundaries, "
                             f"got {len(values)} values and {len(boundaries)} boundaries")
-    if list(boundaries) != sorted(boundaries):
+    if any(later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
         raise ScheduleError(f"piecewise_constant at {user_location()}: boundaries must increase, got {boundaries}")
     step = convert_to_tensor(x)
     out = constant(values[-1], dtype=dtype)
