@@ -122,12 +122,15 @@ def _backprop(ys: Sequence[Tensor], seeds: Sequence[Tensor], targets: set, stop:
                         stack.append((t.op, False))
                 continue
             reaches_target[node] = any(
-                t not in stop and (t in targets or reaches_target.get(t.op, False)) for t in node.inputs)
+                t in targets or (t not in stop and reaches_target.get(t.op, False)) for t in node.inputs)
         return reaches_target[op]
 
     pending: dict = {}
+    stopped: dict = {}  # gradients reaching an x that is also in stop_gradients: kept, not propagated
     for y, g in zip(ys, seeds):
         if y in stop:
+            if y in targets:
+                stopped.setdefault(y, []).append(g)
             continue
         pending.setdefault(y, []).append(g)
 
@@ -163,7 +166,11 @@ def _backprop(ys: Sequence[Tensor], seeds: Sequence[Tensor], targets: set, stop:
             raise GraphcError(f"internal error: the gradient rule of {op.type} returned {len(in_grads)} "
                               f"gradients for {len(op.inputs)} inputs")
         for t, g in zip(op.inputs, in_grads):
-            if g is None or t in stop or not t.dtype.is_floating:
+            if g is None or not t.dtype.is_floating:
+                continue
+            if t in stop:
+                if t in targets:
+                    stopped.setdefault(t, []).append(g)
                 continue
             if t in targets or t.op in on_path:
                 pending.setdefault(t, []).append(g)
@@ -171,4 +178,6 @@ def _backprop(ys: Sequence[Tensor], seeds: Sequence[Tensor], targets: set, stop:
         g = _accumulate(gs)
         if g is not None:
             grads[t] = _accumulate([grads.get(t), g])
+    for t, gs in stopped.items():
+        grads[t] = _accumulate([grads.get(t)] + gs)
     return grads

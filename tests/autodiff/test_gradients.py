@@ -46,6 +46,19 @@ def test_gradients_sum_over_several_ys(graph, evaluate):
     assert_close(got_both, np.cos(x0) + 3 * x0 ** 2)
 
 
+def test_repeated_ys_and_xs_and_y_as_its_own_x(graph, evaluate):
+    x0 = rand(3)
+    x = f64((3,), "x")
+    y = gc.reduce_sum(x * x)
+    g_y, g_x1, g_x2 = gc.gradients(y, [y, x, x])
+    (g_twice,) = gc.gradients([y, y], x)
+    got = evaluate([g_y, g_x1, g_x2, g_twice], {x: x0})
+    assert float(got[0]) == 1.0
+    assert_close(got[1], 2 * x0)
+    assert_close(got[2], 2 * x0)
+    assert_close(got[3], 4 * x0)
+
+
 def test_grad_ys_seed_non_scalar_ys(graph, evaluate):
     x0, w0, u0, u1 = rand(2, 3), rand(3, 4), rand(2, 4), rand(2, 3)
     x = f64((2, 3), "x")
@@ -228,6 +241,21 @@ def test_broadcast_gradients_with_dims_resolved_at_run_time(graph, evaluate):
     assert_close(got_b, (b0 * w0).sum(0, keepdims=True) - 4.0 / 12)
 
 
+def test_shape_op_gradients_with_dims_resolved_at_run_time(graph, device):
+    a0, b0, c0, s0 = rand(3, 2), rand(1, 2), rand(3, 1), rand(3, 4)
+    m0, n0 = rand(1, 2, 3), rand(4, 3, 2)
+    a, b = f64((None, 2), "a"), f64((None, 2), "b")
+    c, s = f64((None, 1), "c"), f64((None, 4), "s")
+    m, n = f64((None, 2, 3), "m"), f64((None, 3, 2), "n")
+    ys = [gc.reduce_mean(gc.tanh(gc.concat([a, b * b], 0)), -1),   # mean over a None-sized count
+          gc.tile(gc.sin(a), [2, 3]),
+          gc.broadcast_to(c, gc.shape(s)) * s,
+          gc.matmul(m, n)]                                          # batch (1,) broadcast to (4,)
+    report = check_gradients(ys, xs=[a, b, c, s, m, n],
+                             feed_dict={a: a0, b: b0, c: c0, s: s0, m: m0, n: n0}, device=device)
+    assert report.ok and report.checked == 6 + 2 + 3 + 12 + 6 + 24
+
+
 def test_gather_and_slice_gradients_accumulate_repeats(graph, evaluate):
     x0, m0 = rand(4, 3), rand(3, 5)
     x = f64((4, 3), "x")
@@ -282,7 +310,7 @@ def test_dropout_gradient_is_mask_times_scale(graph, evaluate):
     assert_close(got_g, got_y / x0)
 
 
-def test_dropout_gradient_with_a_fixed_mask_matches_finite_differences(graph, device):
+def test_dropout_gradient_with_a_fixed_mask_matches_finite_differences(graph, evaluate, device):
     x0 = away_from_zero(3, 4)
     x = f64((3, 4), "x")
     y = gc.nn.dropout(gc.tanh(x), rate=0.5, seed=11) * x
@@ -293,8 +321,7 @@ def test_dropout_gradient_with_a_fixed_mask_matches_finite_differences(graph, de
     assert report.ok and report.checked == 12
     # and the analytic gradient is the mask's: d/dx (m * 2 * tanh(x) * x)
     (g,) = gc.gradients(gc.reduce_sum(y), x)
-    with gc.Session(graph=graph, device=device) as sess:
-        got = sess.run(g, {x: x0, noise: u0})
+    got = evaluate(g, {x: x0, noise: u0})
     mask = (u0 >= 0.5) * 2.0
     assert_close(got, mask * ((1 - np.tanh(x0) ** 2) * x0 + np.tanh(x0)))
 
@@ -512,6 +539,11 @@ def test_bad_grad_ys_are_errors(graph):
         gc.gradients(y, x, grad_ys=gc.ones((3, 2), dtype=gc.float64))
     with pytest.raises(gc.GradientError, match="empty"):
         gc.gradients([], x)
+    other = gc.Graph()
+    with other.as_default():
+        elsewhere = f64((2, 3), "elsewhere")
+    with pytest.raises(gc.GraphError, match="two graphs"):
+        gc.gradients(s, elsewhere)
     assert gc.gradients(s, x)[0] is not None                 # the graph is still usable
 
 

@@ -117,15 +117,14 @@ def test_conv2d_input_gradient_is_linear_in_the_filter(graph, evaluate):
     assert_close(got_gx2, np.zeros(x0.shape))
 
 
-def test_second_order_through_run_time_broadcasting(graph, device):
+def test_second_order_through_run_time_broadcasting(graph, evaluate, device):
     a0, b0, r0 = rand(1, 3), rand(4, 3), rand(1, 3)
     a, b = f64((None, 3), "a"), f64((None, 3), "b")
     (ga,) = gc.gradients(gc.reduce_sum(a * b * b), a)       # sum over rows of b^2, shape of a
     report = check_gradients(ga * r0, xs=[a, b], feed_dict={a: a0, b: b0}, device=device)
     assert report.ok and report.checked == 15
     (gb,) = gc.gradients(gc.reduce_sum(ga * r0), b)
-    with gc.Session(graph=graph, device=device) as sess:
-        got_ga, got_gb = sess.run([ga, gb], {a: a0, b: b0})
+    got_ga, got_gb = evaluate([ga, gb], {a: a0, b: b0})
     assert_close(got_ga, (b0 ** 2).sum(0, keepdims=True))
     assert_close(got_gb, 2 * b0 * r0)
 
@@ -184,9 +183,16 @@ def test_jvp_matches_numpy_jacobian_vector_products(graph, evaluate):
     assert_close(got[4], np.float64(np.sum(2 * y0 * d * (w0 @ vx0))))
 
 
-def test_jvp_edge_cases(graph):
+def test_jvp_edge_cases(graph, evaluate):
     x, u = f64((2,), "x"), f64((2,), "u")
     assert gc.jvp(gc.tanh(x), u, np.ones(2)) == [None]
+    # a y that does not depend on x, next to one that does, gets zeros of its own shape
+    j_x, j_u = gc.jvp([gc.sin(x), gc.reshape(u, (1, 2)) * 3.0], x, np.array([2.0, -1.0]))
+    assert tuple(j_u.shape) == (1, 2)
+    x0 = np.array([0.5, 1.5])
+    got_x, got_u = evaluate([j_x, j_u], {x: x0, u: np.ones(2)})
+    assert_close(got_x, np.cos(x0) * np.array([2.0, -1.0]))
+    assert_close(got_u, np.zeros((1, 2)))
     with pytest.raises(gc.GradientError, match="1 xs but 2 vs"):
         gc.jvp(gc.tanh(x), x, [np.ones(2), np.ones(2)])
 
