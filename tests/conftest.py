@@ -11,12 +11,17 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import graphc as gc  # noqa: E402
-from support import DEVICES, assert_close  # noqa: E402,F401
+from support import DEVICES, OPT_LEVELS, assert_close  # noqa: E402,F401
 
 
-@pytest.fixture(params=DEVICES)
-def device(request):
-    return request.param
+@pytest.fixture(params=[(d, level) for d in DEVICES for level in OPT_LEVELS],
+                ids=[f"{d}-O{level}" for d in DEVICES for level in OPT_LEVELS])
+def device(request, monkeypatch):
+    """The device name; every Session the test makes also takes the parametrized
+    optimization level (through GRAPHC_OPTIMIZE), so each graph test runs at every level."""
+    name, level = request.param
+    monkeypatch.setenv("GRAPHC_OPTIMIZE", str(level))
+    return name
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ import numpy as np
 
 # Devices every op and graph test runs on. Later backends add themselves here.
 DEVICES = ("reference",)
+# Optimization levels every graph test runs at; results must not depend on the level.
+OPT_LEVELS = (0, 2)
 
 FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.75, 1e-40, -1e-310, 1e30, -1e30,
                np.inf, -np.inf, np.nan]

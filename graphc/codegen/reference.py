@@ -1,9 +1,12 @@
 """The reference backend: interprets a Program with each op's NumPy reference.
 
 It is slow and simple on purpose; it is the oracle the compiled backends are checked
-against. Before each op it re-runs the op's inference on the concrete input shapes, so a
-run-time mismatch on ``None`` dims is reported with the op's name and the user's line, and
-after each op it checks the result against that inference.
+against. It runs the kernel groups in their planned order, interpreting their members, and
+stores every materialized value in the buffer the memory plan gave it, so a wrong plan
+(two live values in one buffer) shows up as wrong results. Before each op it re-runs the
+op's inference on the concrete input shapes, so a run-time mismatch on ``None`` dims is
+reported with the op's name and the user's line, and after each op it checks the result
+against that inference.
 """
 from __future__ import annotations
 
@@ -61,26 +64,53 @@ def evaluate(ins: Instr, arrays, ctx, program: Program):
 class ReferenceExecutable(Executable):
     def __init__(self, program: Program):
         self.program = program
+        groups = program.groups
+        if groups is None:
+            from ..optimizer.fusion import trivial_groups
+            groups = trivial_groups(program)
+        self.groups = groups
+        self.plan = program.buffers
         last_use: dict = {}
-        for i, ins in enumerate(program.instrs):
-            for v in ins.inputs:
-                last_use[v] = i
+        for k, g in enumerate(groups):
+            for v in g.inputs:
+                last_use[v] = k
         keep = set(program.fetches)
-        # values to drop from the environment after instr i: keeps peak memory near the real need
-        self._dead_after = [[v for v in ins.inputs if last_use.get(v) == i and v not in keep]
-                            for i, ins in enumerate(program.instrs)]
+        # values to drop after group k: keeps memory near what the program really needs
+        self._dead_after = [[v for v in g.inputs if last_use.get(v) == k and v not in keep]
+                            for k, g in enumerate(groups)]
 
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
         program = self.program
+        instrs = program.instrs
+        plan = self.plan
         env = dict(zip(program.feeds, feeds))
+        arena: dict = {}
         with np.errstate(all="ignore"):
-            for ins, dead in zip(program.instrs, self._dead_after):
-                arrays = [env[v] for v in ins.inputs]
-                outs = evaluate(ins, arrays, ctx, program)
-                env.update(zip(ins.outputs, outs))
+            for g, dead in zip(self.groups, self._dead_after):
+                for i in g.members:
+                    ins = instrs[i]
+                    arrays = [env[v] for v in ins.inputs]
+                    env.update(zip(ins.outputs, evaluate(ins, arrays, ctx, program)))
+                if plan is not None:
+                    for v in g.outputs:
+                        b = plan.buffer_of.get(v)
+                        if b is not None:
+                            env[v] = _store(arena, b, env[v])
                 for v in dead:
                     env.pop(v, None)
         return [env[v] for v in program.fetches]
+
+
+def _store(arena: dict, buffer: int, value: np.ndarray) -> np.ndarray:
+    """Copy ``value`` into planned buffer ``buffer`` (grown on demand) and return the view."""
+    nbytes = value.nbytes
+    raw = arena.get(buffer)
+    if raw is None or raw.nbytes < nbytes:
+        raw = np.empty(max(nbytes, 1), dtype=np.uint8)
+        arena[buffer] = raw
+    view = raw[:nbytes].view(value.dtype).reshape(value.shape)
+    np.copyto(view, value)
+    return view
 
 
 class ReferenceBackend(Backend):

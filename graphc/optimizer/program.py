@@ -58,6 +58,10 @@ class Program:
     fetches: tuple
     # value -> the user's tensor name ("x:0"), for messages and explain()
     names: Mapping[int, str] = field(default_factory=dict)
+    # Set by the fusion pass: the kernel groups, in execution order (optimizer/fusion.py).
+    groups: Optional[tuple] = None
+    # Set by the memory-planning pass (optimizer/memory.py).
+    buffers: Optional[object] = None
 
     def __post_init__(self):
         object.__setattr__(self, "types", MappingProxyType(dict(self.types)))

@@ -309,9 +309,10 @@ def _(m):
 
 @rule("reshape_to_same_shape", "reshape", "expand_dims", "squeeze", "broadcast_to")
 def _(m):
-    """reshape/expand_dims/squeeze/broadcast_to that cannot change a fully known shape -> x"""
+    """reshape/expand_dims/squeeze/broadcast_to that cannot change a fully known shape -> x
+    (not when the target shape comes from another tensor: then the op also checks it at run time)"""
     x = m.inputs[0]
-    if _static_equal(m.type(x).shape, m.type(m.out).shape):
+    if len(m.inputs) == 1 and _static_equal(m.type(x).shape, m.type(m.out).shape):
         return x
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from typing import Optional, Sequence
 
@@ -12,7 +13,9 @@ from ..graph import Graph, Operation, Tensor, get_default_graph
 from ..ops.state import Variable, variable_for
 from ..shapes import format_shape
 from ..codegen.backend import get_backend
+from ..optimizer.pipeline import PASS_NAMES, Optimized, explain_text, optimize
 from ..optimizer.program import lower
+from ..optimizer.symbolic import SymbolicShapes
 from . import nest
 from .state import SessionState
 
@@ -60,22 +63,28 @@ def _owned(arr, feeds):
 
 
 class Session:
-    """``gc.Session(graph=None, device="reference", optimize=2)``.
+    """``gc.Session(graph=None, device="reference", optimize=2, disable_passes=())``.
 
     Holds variable values between runs. ``run(fetches, feed_dict)`` accepts any nesting of
     lists, tuples, namedtuples and dicts of Tensors, Operations, Variables and tensor names.
     """
 
-    def __init__(self, graph: Optional[Graph] = None, device: str = "reference", optimize: int = 2,
-                 config=None):
+    def __init__(self, graph: Optional[Graph] = None, device: str = "reference", optimize: Optional[int] = None,
+                 config=None, disable_passes=()):
         self.graph = graph if graph is not None else get_default_graph()
         if not isinstance(self.graph, Graph):
             raise TypeError(f"graph must be a gc.Graph, got {graph!r}")
         self.device = device
         self._backend = get_backend(device)
+        if optimize is None:  # GRAPHC_OPTIMIZE sets the default level (e.g. 0 to debug a model)
+            optimize = int(os.environ.get("GRAPHC_OPTIMIZE", "2"))
         if optimize not in (0, 1, 2):
             raise ValueError(f"optimize must be 0, 1 or 2, got {optimize!r}")
         self.optimize = optimize
+        self.disable_passes = frozenset(disable_passes)
+        unknown = self.disable_passes - PASS_NAMES
+        if unknown:
+            raise ValueError(f"unknown pass name(s) {sorted(unknown)}; passes are {sorted(PASS_NAMES)}")
         self._state = SessionState(self._describe_variable)
         self._runners: dict = {}
         self._lock = threading.RLock()
@@ -161,13 +170,43 @@ class Session:
                     self._runners[key] = runner
         return runner
 
-    def _compile(self, unique: list, targets: list, feed_tensors: list) -> _Runner:
+    def _optimized(self, unique: list, feed_tensors: list, keep_stages: bool = False) -> Optimized:
         program = lower(self.graph, unique, feed_tensors)
-        executable = self._backend.compile(program)
+        return optimize(program, self.optimize, self.disable_passes, keep_stages=keep_stages)
+
+    def _compile(self, unique: list, targets: list, feed_tensors: list) -> _Runner:
+        optimized = self._optimized(unique, feed_tensors)
+        executable = self._backend.compile(optimized.program)
+        executable.optimized = optimized
         tensor_targets = [t for t in unique if isinstance(t, Tensor)]
         index = {t: i for i, t in enumerate(tensor_targets)}
         positions = [index[t] if isinstance(t, Tensor) else None for t in targets]
         return _Runner(executable, positions)
+
+    def explain(self, fetches, feed_dict=None, file=None, print_result: bool = True) -> str:
+        """Show how ``fetches`` compile: the program after each pass, the kernel groups and the
+        buffer plan (with sizes for the shapes in ``feed_dict``, if given). Prints it (to
+        ``file`` or stdout) and returns the text."""
+        self._check_open()
+        leaves, _ = nest.flatten(fetches)
+        targets = list(dict.fromkeys(self._resolve_fetch(f) for f in leaves))
+        feed_tensors, feed_values = self._resolve_feeds(feed_dict)
+        optimized = self._optimized(targets, feed_tensors, keep_stages=True)
+        binding = None
+        if feed_values:
+            sym = SymbolicShapes(optimized.program)
+            binding = {}
+            for v, value in zip(optimized.program.feeds, feed_values):
+                for d, n in zip(sym.shape(v), np.shape(value)):
+                    if isinstance(d, tuple):
+                        binding[d] = n
+            needed = {d for v in optimized.program.types for d in sym.shape(v) if isinstance(d, tuple)}
+            if not needed <= set(binding):
+                binding = None
+        text = f"explain: device={self.device!r} optimize={self.optimize}\n" + explain_text(optimized, binding)
+        if print_result:
+            print(text, file=file)
+        return text
 
     # -- fetches and feeds ----------------------------------------------------------------
     def _resolve_fetch(self, fetch):

@@ -1,0 +1,260 @@
+"""Fusion: partition a Program into kernel groups, each of which becomes one kernel.
+
+Group kinds:
+  * ``elementwise``: elementwise ops over one iteration space (every member's output has
+    the same symbolic shape); inputs from outside may broadcast into it.
+  * ``reduce``: one reduction (the root) with an elementwise prologue in its input space and
+    epilogues in its output space or, row by row, in its input space (softmax and layer norm
+    are two of these each).
+  * ``matmul`` / ``conv``: the product with an elementwise epilogue (bias add, activation).
+  * ``single``: any other op, alone.
+  * ``view``: no kernel at all: constants, variable reads and reshapes share a buffer.
+
+Groups are convex (no path leaves a group and comes back), so they can run one after the
+other in a topological order. Cost rules from NUMBA_NOTES.md: fusing cheap, memory-bound
+ops pays; without SVML, transcendentals do not vectorize, so a group takes at most
+``MAX_TRANSCENDENTALS`` of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import networkx as nx
+
+from ..ops.reduce import REDUCTIONS
+from .program import Program, VARIABLE_WRITES
+from .symbolic import SymbolicShapes
+
+MAX_GROUP_OPS = 64
+MAX_TRANSCENDENTALS = 8
+VIEW_OPS = frozenset({"const", "read_variable", "reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
+TRANSCENDENTAL_OPS = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sigmoid", "erf", "sin", "cos", "pow",
+                                "softplus", "gelu", "elu"})
+ROOT_KINDS = {"matmul": "matmul", "conv2d": "conv"}
+ROOT_KINDS.update({op: "reduce" for op in REDUCTIONS})
+
+
+@dataclass(frozen=True)
+class KernelGroup:
+    kind: str
+    members: tuple      # instr indices, in program order
+    inputs: tuple       # values read from outside the group
+    outputs: tuple      # values the group must materialize (used outside, fetched, or effects)
+    root: Optional[int] = None  # instr index of the reduction / matmul / conv
+
+    @property
+    def is_kernel(self) -> bool:
+        return self.kind != "view"
+
+
+def _is_elementwise(program: Program, ins) -> bool:
+    if ins.opdef.elementwise:
+        return True
+    if ins.op in VARIABLE_WRITES:  # a variable update is an elementwise store of the new value
+        value_t = program.types[ins.inputs[0]]
+        return tuple(value_t.shape) == tuple(ins.attrs["shape"])
+    return False
+
+
+def _kind(program: Program, ins) -> str:
+    if ins.op in VIEW_OPS:
+        return "view"
+    if ins.op in ROOT_KINDS:
+        return ROOT_KINDS[ins.op]
+    if _is_elementwise(program, ins):
+        return "elementwise"
+    return "single"
+
+
+class _Partition:
+    """Union of instrs into groups, with the quotient DAG kept up to date."""
+
+    def __init__(self, program: Program, sym: SymbolicShapes):
+        self.program = program
+        self.sym = sym
+        instrs = program.instrs
+        self.n = len(instrs)
+        self.group = list(range(self.n))
+        self.members = {i: [i] for i in range(self.n)}
+        self.kind = {i: _kind(program, ins) for i, ins in enumerate(instrs)}
+        self.root = {i: (i if self.kind[i] in ("reduce", "matmul", "conv") else None) for i in range(self.n)}
+        self.space = {i: sym.shape(ins.outputs[0]) if ins.outputs else () for i, ins in enumerate(instrs)}
+        self.transcendentals = {i: int(ins.op in TRANSCENDENTAL_OPS) for i, ins in enumerate(instrs)}
+        producer = program.producers()
+        self.producer = producer
+        self.succ = {i: set() for i in range(self.n)}
+        self.pred = {i: set() for i in range(self.n)}
+        for i, ins in enumerate(instrs):
+            for v in ins.inputs + ins.after:
+                j = producer.get(v)
+                if j is not None and j != i:
+                    self.succ[j].add(i)
+                    self.pred[i].add(j)
+
+    def find(self, i: int) -> int:
+        return self.group[i]
+
+    def reachable(self, start: int, target: int, skip: int) -> bool:
+        """Is ``target`` reachable from ``start`` without passing through group ``skip``?"""
+        stack, seen = [start], {start}
+        while stack:
+            g = stack.pop()
+            if g == target:
+                return True
+            for s in self.succ[g]:
+                if s not in seen and s != skip:
+                    seen.add(s)
+                    stack.append(s)
+        return False
+
+    def convex_merge_ok(self, a: int, b: int) -> bool:
+        for x, y in ((a, b), (b, a)):
+            for s in self.succ[x]:
+                if s != y and self.reachable(s, y, skip=x):
+                    return False
+        return True
+
+    def merge(self, a: int, b: int, kind: str, root: Optional[int]) -> int:
+        """Merge group b into group a."""
+        for i in self.members[b]:
+            self.group[i] = a
+        self.members[a].extend(self.members.pop(b))
+        self.kind[a] = kind
+        self.root[a] = root
+        self.transcendentals[a] += self.transcendentals.pop(b)
+        for s in self.succ.pop(b):
+            self.pred[s].discard(b)
+            if s != a:
+                self.succ[a].add(s)
+                self.pred[s].add(a)
+        for p in self.pred.pop(b):
+            self.succ[p].discard(b)
+            if p != a:
+                self.pred[a].add(p)
+                self.succ[p].add(a)
+        self.succ[a].discard(a)
+        self.pred[a].discard(a)
+        del self.space[b], self.root[b], self.kind[b]
+        return a
+
+    def try_merge(self, a: int, b: int, kind: str, root: Optional[int]) -> bool:
+        if a == b:
+            return True
+        if len(self.members[a]) + len(self.members[b]) > MAX_GROUP_OPS:
+            return False
+        if self.transcendentals[a] + self.transcendentals[b] > MAX_TRANSCENDENTALS:
+            return False
+        if not self.convex_merge_ok(a, b):
+            return False
+        self.merge(a, b, kind, root)
+        return True
+
+    def producer_groups(self, i: int) -> list:
+        ins = self.program.instrs[i]
+        out = []
+        for v in ins.inputs:
+            j = self.producer.get(v)
+            if j is not None:
+                g = self.find(j)
+                if g not in out:
+                    out.append(g)
+        return out
+
+
+def fuse(program: Program) -> tuple:
+    """Program -> Program with ``groups`` set; returns (program, Counter-like dict of merges)."""
+    sym = SymbolicShapes(program)
+    part = _Partition(program, sym)
+    instrs = program.instrs
+    merges = {"elementwise": 0, "prologue": 0, "epilogue": 0}
+
+    # 1. elementwise chains and trees over one iteration space
+    for i, ins in enumerate(instrs):
+        if part.kind.get(part.find(i)) != "elementwise":
+            continue
+        for g in part.producer_groups(i):
+            mine = part.find(i)
+            if g == mine or part.kind.get(g) != "elementwise" or part.space[g] != part.space[mine]:
+                continue
+            if part.try_merge(g, mine, "elementwise", None):
+                merges["elementwise"] += 1
+
+    # 2. reductions absorb the elementwise groups that produce their input
+    for i, ins in enumerate(instrs):
+        if part.kind.get(part.find(i)) != "reduce" or part.root.get(part.find(i)) != i:
+            continue
+        in_space = sym.shape(ins.inputs[0])
+        j = part.producer.get(ins.inputs[0])
+        if j is None:
+            continue
+        g = part.find(j)
+        if part.kind.get(g) == "elementwise" and part.space[g] == in_space:
+            if part.try_merge(part.find(i), g, "reduce", i):
+                merges["prologue"] += 1
+
+    # 3. elementwise groups that consume a reduction / matmul / conv become its epilogue
+    for i, ins in enumerate(instrs):
+        mine = part.find(i)
+        if part.kind.get(mine) != "elementwise":
+            continue
+        for g in part.producer_groups(i):
+            mine = part.find(i)
+            kind = part.kind.get(g)
+            if kind not in ("reduce", "matmul", "conv") or g == mine:
+                continue
+            root = part.root[g]
+            root_ins = instrs[root]
+            spaces = {sym.shape(root_ins.outputs[0])}
+            if kind == "reduce":
+                spaces.add(sym.shape(root_ins.inputs[0]))  # row epilogue, in the input space
+            if part.space[mine] in spaces and part.try_merge(g, mine, kind, root):
+                merges["epilogue"] += 1
+                break
+
+    groups = _finish(program, part)
+    return Program(program.instrs, program.types, program.feeds, program.fetches, program.names, groups,
+                   None), {f"fuse_{k}": v for k, v in merges.items() if v}
+
+
+def _finish(program: Program, part: _Partition) -> tuple:
+    """KernelGroups in a topological order of the quotient DAG (ties: earliest member)."""
+    graph = nx.DiGraph()
+    for g in part.members:
+        graph.add_node(g)
+    for g, succs in part.succ.items():
+        for s in succs:
+            graph.add_edge(g, s)
+    order = list(nx.lexicographical_topological_sort(graph, key=lambda g: min(part.members[g])))
+    group_of = {i: part.find(i) for i in range(part.n)}
+    consumers = program.consumers()
+    needed_outside = set(program.fetches)
+    for ins in program.instrs:
+        needed_outside.update(ins.after)
+    groups = []
+    for g in order:
+        members = tuple(sorted(part.members[g]))
+        member_set = set(members)
+        inputs, outputs = [], []
+        for i in members:
+            ins = program.instrs[i]
+            for v in ins.inputs:
+                j = part.producer.get(v)
+                if (j is None or j not in member_set) and v not in inputs:
+                    inputs.append(v)
+            for v in ins.outputs:
+                outside = any(group_of[c] != g for c in consumers.get(v, ()))
+                if outside or v in needed_outside or ins.opdef.stateful:
+                    outputs.append(v)
+        groups.append(KernelGroup(part.kind[g], members, tuple(inputs), tuple(outputs), part.root[g]))
+    return tuple(groups)
+
+
+def trivial_groups(program: Program) -> tuple:
+    """One group per instr (optimization levels below 2)."""
+    part = _Partition(program, SymbolicShapes(program))
+    return _finish(program, part)
+
+
+def count_kernels(program: Program) -> int:
+    return sum(1 for g in program.groups if g.is_kernel)

@@ -1,0 +1,205 @@
+"""Memory planning: which materialized values share a buffer.
+
+Liveness runs over the kernel groups in execution order. A value's buffer is free for reuse
+after the last group that reads it (or any view of it). Outputs of an elementwise group may
+take over a same-sized input buffer that dies in that group (in place). Feeds, constants
+and variables live outside the plan; fetched values get buffers that are never reused.
+
+Sizes are symbolic (an integer times a product of symbolic dims), so the plan holds for any
+batch size; ``peak_bytes`` / ``naive_bytes`` evaluate it for concrete dims.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from ..errors import GraphcError
+from .fusion import KernelGroup
+from .program import Program
+from .symbolic import SymbolicShapes
+
+EXTERNAL_OPS = frozenset({"const", "read_variable", "assign", "assign_add", "assign_sub"})
+VIEW_OPS = frozenset({"reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
+
+
+@dataclass(frozen=True)
+class SymSize:
+    """``coef * product(symbols)`` bytes."""
+
+    coef: int
+    symbols: tuple
+
+    def evaluate(self, binding: Mapping) -> int:
+        n = self.coef
+        for s in self.symbols:
+            n *= binding[s]
+        return n
+
+    def __str__(self) -> str:
+        return " * ".join([str(self.coef)] + [f"s{s[1]}" for s in self.symbols]) + " bytes"
+
+
+@dataclass(frozen=True)
+class BufferPlan:
+    buffer_of: Mapping           # planned value -> buffer id
+    capacity: Mapping            # buffer id -> SymSize
+    alias_of: Mapping            # view value -> the value whose buffer it shares
+    inplace: tuple               # (output value, input value) pairs written in place
+    sizes: Mapping               # planned value -> SymSize
+    pinned: frozenset            # buffers never reused (fetched values)
+    live: Mapping = field(default_factory=dict)  # planned value -> (first group, last group)
+
+    def peak_bytes(self, binding: Mapping) -> int:
+        return sum(c.evaluate(binding) for c in self.capacity.values())
+
+    def naive_bytes(self, binding: Mapping) -> int:
+        return sum(s.evaluate(binding) for s in self.sizes.values())
+
+    def root(self, v: int) -> int:
+        while v in self.alias_of:
+            v = self.alias_of[v]
+        return v
+
+    def format(self, program: Program, binding: Optional[Mapping] = None) -> str:
+        lines = [f"buffer plan: {len(self.sizes)} planned values in {len(self.capacity)} buffers"
+                 f" ({len(self.inplace)} written in place)"]
+        if binding is not None:
+            peak, naive = self.peak_bytes(binding), self.naive_bytes(binding)
+            saved = 100.0 * (1 - peak / naive) if naive else 0.0
+            lines.append(f"  planned peak {peak:,} bytes vs {naive:,} without planning ({saved:.0f}% less)")
+        by_buffer: dict = {}
+        for v, b in self.buffer_of.items():
+            by_buffer.setdefault(b, []).append(v)
+        for b in sorted(by_buffer):
+            cap = self.capacity[b]
+            size = f"{cap.evaluate(binding):,} bytes" if binding is not None else str(cap)
+            pin = " (fetched: never reused)" if b in self.pinned else ""
+            values = ", ".join(f"%{v}[{self.live[v][0]}..{self.live[v][1]}]" for v in sorted(by_buffer[b]))
+            lines.append(f"  buffer {b}: {size}{pin}: {values}")
+        return "\n".join(lines)
+
+
+def _size(program: Program, sym: SymbolicShapes, v: int) -> SymSize:
+    coef = program.types[v].dtype.itemsize
+    symbols = []
+    for d in sym.shape(v):
+        if isinstance(d, tuple):
+            symbols.append(d)
+        else:
+            coef *= d
+    return SymSize(coef, tuple(sorted(symbols)))
+
+
+def plan_memory(program: Program, reuse: bool = True):
+    """Program with groups -> Program with ``buffers`` set; returns (program, stats)."""
+    groups = program.groups
+    if groups is None:
+        raise GraphcError("plan_memory needs kernel groups (run fusion first)")
+    sym = SymbolicShapes(program)
+    instrs = program.instrs
+    producer_group: dict = {}
+    for k, g in enumerate(groups):
+        for i in g.members:
+            for v in instrs[i].outputs:
+                producer_group[v] = k
+
+    alias_of: dict = {}
+    external: set = set(program.feeds)
+    planned: list = []
+    for k, g in enumerate(groups):
+        for i in g.members:
+            ins = instrs[i]
+            if g.kind == "view" and ins.op in VIEW_OPS:
+                alias_of[ins.outputs[0]] = ins.inputs[0]
+            elif ins.op in EXTERNAL_OPS:
+                external.update(ins.outputs)
+        if g.kind != "view":
+            planned.extend(v for v in g.outputs if v not in external and v not in alias_of)
+
+    def root(v):
+        while v in alias_of:
+            v = alias_of[v]
+        return v
+
+    last_use: dict = {}
+    for k, g in enumerate(groups):
+        for v in g.inputs:
+            r = root(v)
+            last_use[r] = max(last_use.get(r, -1), k)
+    end = len(groups)
+    fetched_roots = {root(v) for v in program.fetches}
+    for r in fetched_roots:
+        last_use[r] = end
+
+    sizes = {v: _size(program, sym, v) for v in planned}
+    buffer_of: dict = {}
+    capacity: dict = {}
+    pinned: set = set()
+    free: list = []
+    inplace: list = []
+    live: dict = {}
+    next_buffer = 0
+    for k, g in enumerate(groups):
+        if g.kind == "view":
+            continue
+        outs = [v for v in g.outputs if v in sizes]
+        dying_inputs = [root(v) for v in g.inputs if root(v) in buffer_of and last_use.get(root(v)) == k
+                        and root(v) not in fetched_roots]
+        taken: set = set()
+        # Element i of an output may overwrite element i of an input of the same shape: true in
+        # elementwise groups and in the input (row) space of a reduction, where every member
+        # reads its operands at the index it writes.
+        row_space = sym.shape(instrs[g.root].inputs[0]) if g.kind == "reduce" else None
+        for v in outs:
+            live[v] = (k, last_use.get(v, k))
+            need = sizes[v]
+            chosen = None
+            in_place_ok = g.kind == "elementwise" or (row_space is not None and sym.shape(v) == row_space)
+            if reuse and in_place_ok and v not in fetched_roots:
+                for u in dying_inputs:
+                    b = buffer_of[u]
+                    if b not in taken and sizes[u] == need and sym.shape(u) == sym.shape(v):
+                        chosen = b
+                        inplace.append((v, u))
+                        break
+            if chosen is None and reuse and v not in fetched_roots:
+                fits = [(capacity[b].coef, b) for b in free
+                        if capacity[b].symbols == need.symbols and capacity[b].coef >= need.coef]
+                if fits:
+                    chosen = min(fits)[1]
+                    free.remove(chosen)
+            if chosen is None:
+                chosen = next_buffer
+                next_buffer += 1
+                capacity[chosen] = need
+            elif capacity[chosen].coef < need.coef:
+                capacity[chosen] = need
+            buffer_of[v] = chosen
+            taken.add(chosen)
+            if v in fetched_roots:
+                pinned.add(chosen)
+        # buffers whose value dies here become free after this group
+        for v in set(root(x) for x in g.inputs) | set(outs):
+            if v in buffer_of and last_use.get(v, k) <= k and v not in fetched_roots:
+                b = buffer_of[v]
+                holders = [u for u, bb in buffer_of.items() if bb == b and live.get(u, (0, -1))[1] > k]
+                if not holders and b not in free and b not in taken - {buffer_of[v]}:
+                    free.append(b)
+    plan = BufferPlan(buffer_of, capacity, alias_of, tuple(inplace), sizes, frozenset(pinned), live)
+    stats = {"buffers": len(capacity), "planned_values": len(sizes), "inplace": len(inplace)}
+    return Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
+                   program.groups, plan), stats
+
+
+def check_plan(program: Program) -> None:
+    """No two values that share a buffer are alive at once (in-place pairs meet at one group)."""
+    plan = program.buffers
+    by_buffer: dict = {}
+    for v, b in plan.buffer_of.items():
+        by_buffer.setdefault(b, []).append(v)
+    inplace = set(plan.inplace)
+    for b, values in by_buffer.items():
+        spans = sorted((plan.live[v], v) for v in values)
+        for (s1, v1), (s2, v2) in zip(spans, spans[1:]):
+            if s2[0] < s1[1] or (s2[0] == s1[1] and (v2, v1) not in inplace):
+                raise GraphcError(f"memory plan: %{v1} (groups {s1}) and %{v2} (groups {s2}) overlap in buffer {b}")

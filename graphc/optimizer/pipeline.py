@@ -1,0 +1,153 @@
+"""The pass pipeline: optimization levels, per-pass reports, validation and explain().
+
+Levels:
+  0: pruning only (done by lowering);
+  1: canonicalize, constant folding, CSE, algebraic simplification, stabilization;
+  2: level 1, then fusion into kernel groups and memory planning (the default).
+Any pass can be switched off by name. With ``GRAPHC_VALIDATE=1`` every pass's result is
+type-checked, and a pass that breaks the program fails compilation naming the pass.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from ..errors import CompileError, GraphcError
+from . import passes
+from .fusion import count_kernels, fuse, trivial_groups
+from .memory import check_plan, plan_memory
+from .program import Program
+
+# (name, minimum level, function). Passes may appear more than once (clean-up runs).
+PIPELINE = (
+    ("canonicalize", 1, passes.canonicalize),
+    ("constant_fold", 1, passes.constant_fold),
+    ("cse", 1, passes.cse),
+    ("simplify", 1, passes.algebraic_simplify),
+    ("stabilize", 1, passes.stabilization),
+    ("constant_fold", 1, passes.constant_fold),
+    ("cse", 1, passes.cse),
+    ("fuse", 2, fuse),
+    ("plan_memory", 2, plan_memory),
+)
+PASS_NAMES = frozenset(name for name, _, _ in PIPELINE)
+
+
+@dataclass
+class PassReport:
+    name: str
+    nodes_before: int
+    nodes_after: int
+    rewrites: Counter
+    seconds: float
+
+    def __str__(self) -> str:
+        rewrites = ", ".join(f"{k} x{v}" for k, v in sorted(self.rewrites.items())) or "no rewrites"
+        return (f"{self.name}: {self.nodes_before} -> {self.nodes_after} instrs ({rewrites}; "
+                f"{1e3 * self.seconds:.1f} ms)")
+
+
+@dataclass
+class Optimized:
+    """What the optimizer hands a backend: the final Program (with groups and, at level 2,
+    a buffer plan) and what each pass did."""
+
+    program: Program
+    reports: list = field(default_factory=list)
+    stages: list = field(default_factory=list)  # (pass name, Program) when kept for explain()
+
+    @property
+    def kernel_count(self) -> int:
+        return count_kernels(self.program)
+
+
+def validation_enabled() -> bool:
+    return os.environ.get("GRAPHC_VALIDATE", "") not in ("", "0")
+
+
+def optimize(program: Program, level: int = 2, disabled: Iterable[str] = (), validate: Optional[bool] = None,
+             keep_stages: bool = False) -> Optimized:
+    disabled = frozenset(disabled)
+    unknown = disabled - PASS_NAMES
+    if unknown:
+        raise CompileError(f"unknown pass name(s) {sorted(unknown)}; passes are {sorted(PASS_NAMES)}")
+    if level not in (0, 1, 2):
+        raise CompileError(f"optimization level must be 0, 1 or 2, got {level!r}")
+    validate = validation_enabled() if validate is None else validate
+    result = Optimized(program)
+    if keep_stages:
+        result.stages.append(("lower", program))
+    for name, min_level, fn in PIPELINE:
+        if level < min_level or name in disabled:
+            continue
+        before = len(program.instrs)
+        start = time.perf_counter()
+        try:
+            program, rewrites = fn(program)
+        except GraphcError:
+            raise
+        except Exception as e:  # a bug in a pass must say which pass
+            raise CompileError(f"pass {name!r} failed: {type(e).__name__}: {e}") from e
+        report = PassReport(name, before, len(program.instrs), Counter(rewrites), time.perf_counter() - start)
+        result.reports.append(report)
+        if validate:
+            _validate(program, name)
+        if keep_stages:
+            result.stages.append((name, program))
+    if program.groups is None:
+        program = Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
+                          trivial_groups(program), None)
+    result.program = program
+    return result
+
+
+def _validate(program: Program, name: str) -> None:
+    try:
+        program.validate(where=f"after pass {name!r}")
+        if program.groups is not None:
+            covered = sorted(i for g in program.groups for i in g.members)
+            if covered != list(range(len(program.instrs))):
+                raise GraphcError(f"after pass {name!r}: kernel groups do not cover every instr exactly once")
+        if program.buffers is not None:
+            check_plan(program)
+    except CompileError:
+        raise
+    except GraphcError as e:
+        raise CompileError(f"pass {name!r} produced an invalid program: {e}") from None
+
+
+def explain_text(optimized: Optimized, binding=None) -> str:
+    """A readable account: the program after each pass, the kernel groups, the buffer plan."""
+    out = []
+    stages = optimized.stages or [("final", optimized.program)]
+    report_iter = iter(optimized.reports)
+    for name, program in stages:
+        if name == "lower":
+            out.append(f"=== lowered (pruned to what the fetches need): {len(program.instrs)} instrs ===")
+        else:
+            report = next(report_iter, None)
+            out.append(f"=== after {report if report is not None else name} ===")
+        out.append(program.format())
+    program = optimized.program
+    out.append(f"=== kernel groups: {count_kernels(program)} kernels ===")
+    for k, g in enumerate(program.groups):
+        ops = [program.instrs[i].op for i in g.members]
+        if g.kind == "view":
+            continue
+        origin = program.instrs[g.root if g.root is not None else g.members[-1]].origin
+        where = f"  # {origin.name} @ {origin.location}" if origin else ""
+        ins = ", ".join(f"%{v}" for v in g.inputs)
+        outs = ", ".join(f"%{v}" for v in g.outputs)
+        out.append(f"  kernel {k}: {g.kind} [{' '.join(ops)}] ({ins}) -> ({outs}){where}")
+    views = [program.instrs[i].op for g in program.groups if g.kind == "view" for i in g.members]
+    if views:
+        counts = Counter(views)
+        out.append("  no kernel (views and constants): " + ", ".join(f"{op} x{n}" for op, n in sorted(counts.items())))
+    if program.buffers is not None:
+        out.append("=== " + program.buffers.format(program, binding).replace("\n", "\n", 1))
+    else:
+        out.append("=== buffer plan: none (memory planning is off; every value gets its own buffer) ===")
+    return "\n".join(out)
