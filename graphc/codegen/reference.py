@@ -72,11 +72,11 @@ class ReferenceExecutable(Executable):
         self.plan = program.buffers
         last_use: dict = {}
         for k, g in enumerate(groups):
-            for v in g.inputs:
+            for v in g.inputs + g.shape_inputs:
                 last_use[v] = k
         keep = set(program.fetches)
         # values to drop after group k: keeps memory near what the program really needs
-        self._dead_after = [[v for v in g.inputs if last_use.get(v) == k and v not in keep]
+        self._dead_after = [[v for v in g.inputs + g.shape_inputs if last_use.get(v) == k and v not in keep]
                             for k, g in enumerate(groups)]
 
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:

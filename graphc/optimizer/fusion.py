@@ -9,6 +9,9 @@ Group kinds:
   * ``matmul`` / ``conv``: the product with an elementwise epilogue (bias add, activation).
   * ``single``: any other op, alone.
   * ``view``: no kernel at all: constants, variable reads and reshapes share a buffer.
+  * ``shape``: no kernel at all: small values computed only from run-time *shapes* (the
+    count a mean divides by, ``gc.shape(x)[0]``); a backend computes them once per set of
+    concrete input shapes.
 
 Groups are convex (no path leaves a group and comes back), so they can run one after the
 other in a topological order. Cost rules from NUMBA_NOTES.md: fusing cheap, memory-bound
@@ -39,17 +42,23 @@ ROOT_KINDS.update({op: "reduce" for op in REDUCTIONS})
 class KernelGroup:
     kind: str
     members: tuple      # instr indices, in program order
-    inputs: tuple       # values read from outside the group
-    outputs: tuple      # values the group must materialize (used outside, fetched, or effects)
+    inputs: tuple       # values whose data the group reads from outside
+    outputs: tuple      # values the group must materialize (read outside, fetched, or effects)
     root: Optional[int] = None  # instr index of the reduction / matmul / conv
+    shape_inputs: tuple = ()    # values from outside of which only the run-time shape is used
 
     @property
     def is_kernel(self) -> bool:
-        return self.kind != "view"
+        return self.kind not in ("view", "shape")
+
+
+# Ops that read at most one data input, broadcast into their output: fusable like elementwise ops.
+BROADCASTING_OPS = frozenset({"broadcast_to", "fill"})
+SHAPE_VALUE_MAX_ELEMENTS = 64
 
 
 def _is_elementwise(program: Program, ins) -> bool:
-    if ins.opdef.elementwise:
+    if ins.opdef.elementwise or ins.op in BROADCASTING_OPS:
         return True
     if ins.op in VARIABLE_WRITES:  # a variable update is an elementwise store of the new value
         value_t = program.types[ins.inputs[0]]
@@ -57,7 +66,33 @@ def _is_elementwise(program: Program, ins) -> bool:
     return False
 
 
-def _kind(program: Program, ins) -> str:
+def shape_values(program: Program) -> set:
+    """Values that depend only on run-time shapes (and constants), and are small."""
+    found: set = set()
+    producer = {}
+    for ins in program.instrs:
+        opdef = ins.opdef
+        if ins.op == "const":
+            for v in ins.outputs:
+                producer[v] = "const"
+            continue
+        if opdef.stateful or opdef.random or not ins.outputs:
+            continue
+        shape_only = set(opdef.shape_only_inputs(ins.attrs, len(ins.inputs)))
+        data = [v for i, v in enumerate(ins.inputs) if i not in shape_only]
+        small = all(program.types[v].shape.is_fully_defined()
+                    and (program.types[v].shape.num_elements() or 0) <= SHAPE_VALUE_MAX_ELEMENTS
+                    for v in ins.outputs)
+        derived = ins.op == "shape" or (data and all(v in found or producer.get(v) == "const" for v in data)
+                                        and any(v in found for v in data))
+        if small and derived:
+            found.update(ins.outputs)
+    return found
+
+
+def _kind(program: Program, ins, shape_derived=frozenset()) -> str:
+    if ins.outputs and all(v in shape_derived for v in ins.outputs):
+        return "shape"
     if ins.op in VIEW_OPS:
         return "view"
     if ins.op in ROOT_KINDS:
@@ -77,7 +112,8 @@ class _Partition:
         self.n = len(instrs)
         self.group = list(range(self.n))
         self.members = {i: [i] for i in range(self.n)}
-        self.kind = {i: _kind(program, ins) for i, ins in enumerate(instrs)}
+        derived = shape_values(program)
+        self.kind = {i: _kind(program, ins, derived) for i, ins in enumerate(instrs)}
         self.root = {i: (i if self.kind[i] in ("reduce", "matmul", "conv") else None) for i in range(self.n)}
         self.space = {i: sym.shape(ins.outputs[0]) if ins.outputs else () for i, ins in enumerate(instrs)}
         self.transcendentals = {i: int(ins.op in TRANSCENDENTAL_OPS) for i, ins in enumerate(instrs)}
@@ -151,9 +187,14 @@ class _Partition:
         return True
 
     def producer_groups(self, i: int) -> list:
+        """Groups producing the data this instr reads (inputs read only for their shape don't
+        count: a kernel does not need them computed, only their shape known)."""
         ins = self.program.instrs[i]
+        shape_only = set(ins.opdef.shape_only_inputs(ins.attrs, len(ins.inputs)))
         out = []
-        for v in ins.inputs:
+        for k, v in enumerate(ins.inputs):
+            if k in shape_only:
+                continue
             j = self.producer.get(v)
             if j is not None:
                 g = self.find(j)
@@ -227,7 +268,12 @@ def _finish(program: Program, part: _Partition) -> tuple:
             graph.add_edge(g, s)
     order = list(nx.lexicographical_topological_sort(graph, key=lambda g: min(part.members[g])))
     group_of = {i: part.find(i) for i in range(part.n)}
-    consumers = program.consumers()
+    data_readers: dict = {}  # value -> instrs that read its data (not just its shape)
+    for i, ins in enumerate(program.instrs):
+        shape_only = set(ins.opdef.shape_only_inputs(ins.attrs, len(ins.inputs)))
+        for k, v in enumerate(ins.inputs):
+            if k not in shape_only:
+                data_readers.setdefault(v, []).append(i)
     needed_outside = set(program.fetches)
     for ins in program.instrs:
         needed_outside.update(ins.after)
@@ -235,18 +281,24 @@ def _finish(program: Program, part: _Partition) -> tuple:
     for g in order:
         members = tuple(sorted(part.members[g]))
         member_set = set(members)
-        inputs, outputs = [], []
+        inputs, shape_inputs, outputs = [], [], []
         for i in members:
             ins = program.instrs[i]
-            for v in ins.inputs:
+            shape_only = set(ins.opdef.shape_only_inputs(ins.attrs, len(ins.inputs)))
+            for k, v in enumerate(ins.inputs):
                 j = part.producer.get(v)
-                if (j is None or j not in member_set) and v not in inputs:
-                    inputs.append(v)
+                if j is not None and j in member_set:
+                    continue
+                target = shape_inputs if k in shape_only else inputs
+                if v not in target:
+                    target.append(v)
             for v in ins.outputs:
-                outside = any(group_of[c] != g for c in consumers.get(v, ()))
+                outside = any(group_of[c] != g for c in data_readers.get(v, ()))
                 if outside or v in needed_outside or ins.opdef.stateful:
                     outputs.append(v)
-        groups.append(KernelGroup(part.kind[g], members, tuple(inputs), tuple(outputs), part.root[g]))
+        shape_inputs = [v for v in shape_inputs if v not in inputs]
+        groups.append(KernelGroup(part.kind[g], members, tuple(inputs), tuple(outputs), part.root[g],
+                                  tuple(shape_inputs)))
     return tuple(groups)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from ..errors import GraphcError
-from .fusion import KernelGroup
+from .fusion import KernelGroup, trivial_groups
 from .program import Program
 from .symbolic import SymbolicShapes
 
@@ -92,9 +92,10 @@ def _size(program: Program, sym: SymbolicShapes, v: int) -> SymSize:
 
 def plan_memory(program: Program, reuse: bool = True):
     """Program with groups -> Program with ``buffers`` set; returns (program, stats)."""
+    if program.groups is None:  # fusion is off: one kernel per op
+        program = Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
+                          trivial_groups(program), None)
     groups = program.groups
-    if groups is None:
-        raise GraphcError("plan_memory needs kernel groups (run fusion first)")
     sym = SymbolicShapes(program)
     instrs = program.instrs
     producer_group: dict = {}
@@ -111,9 +112,9 @@ def plan_memory(program: Program, reuse: bool = True):
             ins = instrs[i]
             if g.kind == "view" and ins.op in VIEW_OPS:
                 alias_of[ins.outputs[0]] = ins.inputs[0]
-            elif ins.op in EXTERNAL_OPS:
+            elif ins.op in EXTERNAL_OPS or g.kind == "shape":
                 external.update(ins.outputs)
-        if g.kind != "view":
+        if g.is_kernel:
             planned.extend(v for v in g.outputs if v not in external and v not in alias_of)
 
     def root(v):
@@ -140,7 +141,7 @@ def plan_memory(program: Program, reuse: bool = True):
     live: dict = {}
     next_buffer = 0
     for k, g in enumerate(groups):
-        if g.kind == "view":
+        if not g.is_kernel:
             continue
         outs = [v for v in g.outputs if v in sizes]
         dying_inputs = [root(v) for v in g.inputs if root(v) in buffer_of and last_use.get(root(v)) == k

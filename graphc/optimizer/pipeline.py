@@ -9,6 +9,7 @@ type-checked, and a pass that breaks the program fails compilation naming the pa
 """
 from __future__ import annotations
 
+import difflib
 import os
 import time
 from collections import Counter
@@ -120,34 +121,44 @@ def _validate(program: Program, name: str) -> None:
 
 
 def explain_text(optimized: Optimized, binding=None) -> str:
-    """A readable account: the program after each pass, the kernel groups, the buffer plan."""
+    """A readable account: the lowered program, what each pass changed (as a diff of
+    instrs), the final program, the kernel groups and the buffer plan."""
     out = []
     stages = optimized.stages or [("final", optimized.program)]
     report_iter = iter(optimized.reports)
+    previous = None
     for name, program in stages:
-        if name == "lower":
+        lines = program.format().splitlines()
+        if previous is None:
             out.append(f"=== lowered (pruned to what the fetches need): {len(program.instrs)} instrs ===")
+            out.extend(lines)
         else:
             report = next(report_iter, None)
-            out.append(f"=== after {report if report is not None else name} ===")
-        out.append(program.format())
+            out.append(f"=== {report if report is not None else name} ===")
+            diff = [d for d in difflib.unified_diff(previous[1:], lines[1:], lineterm="", n=0)
+                    if d[:1] in "+-" and not d.startswith(("+++", "---"))]
+            out.extend(diff if diff else ["  (no change to the instrs)"])
+        previous = lines
     program = optimized.program
+    if len(stages) > 1:
+        out.append(f"=== final program: {len(program.instrs)} instrs ===")
+        out.extend(program.format().splitlines())
     out.append(f"=== kernel groups: {count_kernels(program)} kernels ===")
     for k, g in enumerate(program.groups):
-        ops = [program.instrs[i].op for i in g.members]
-        if g.kind == "view":
+        if not g.is_kernel:
             continue
+        ops = [program.instrs[i].op for i in g.members]
         origin = program.instrs[g.root if g.root is not None else g.members[-1]].origin
         where = f"  # {origin.name} @ {origin.location}" if origin else ""
         ins = ", ".join(f"%{v}" for v in g.inputs)
         outs = ", ".join(f"%{v}" for v in g.outputs)
         out.append(f"  kernel {k}: {g.kind} [{' '.join(ops)}] ({ins}) -> ({outs}){where}")
-    views = [program.instrs[i].op for g in program.groups if g.kind == "view" for i in g.members]
-    if views:
-        counts = Counter(views)
-        out.append("  no kernel (views and constants): " + ", ".join(f"{op} x{n}" for op, n in sorted(counts.items())))
+    for kind, label in (("view", "views and constants"), ("shape", "computed from shapes alone")):
+        ops = Counter(program.instrs[i].op for g in program.groups if g.kind == kind for i in g.members)
+        if ops:
+            out.append(f"  no kernel ({label}): " + ", ".join(f"{op} x{n}" for op, n in sorted(ops.items())))
     if program.buffers is not None:
-        out.append("=== " + program.buffers.format(program, binding).replace("\n", "\n", 1))
+        out.append("=== " + program.buffers.format(program, binding))
     else:
         out.append("=== buffer plan: none (memory planning is off; every value gets its own buffer) ===")
     return "\n".join(out)

@@ -1,0 +1,140 @@
+"""Fusion: kernel counts of known graphs, convexity, epilogues, cost limits, and equal
+results with fusion on and off."""
+import networkx as nx
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import zoo
+from graphc.optimizer import fusion
+from graphc.optimizer.pipeline import optimize
+from graphc.optimizer.program import lower
+
+# The pinned kernel counts of one training step (forward, gradients, Adam updates) of the
+# zoo models; docs/OPTIMIZER.md explains them. A change here is a deliberate decision.
+MLP_STEP_KERNELS = 16
+LENET_STEP_KERNELS = 32
+
+
+def _optimized(graph, fetches, feeds, **kwargs):
+    return optimize(lower(graph, fetches, feeds), 2, **kwargs)
+
+
+def _kernel_ops(opt):
+    p = opt.program
+    return [[p.instrs[i].op for i in g.members] for g in p.groups if g.is_kernel]
+
+
+@pytest.fixture
+def x(graph):
+    return gc.placeholder(gc.float32, (None, 16), name="x")
+
+
+def test_gelu_is_one_kernel(graph, x):
+    tanh_form = 0.5 * x * (1.0 + gc.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
+    erf_form = x * 0.5 * (1.0 + gc.erf(x / 1.4142135))
+    for y in (tanh_form, erf_form, gc.nn.gelu(x), gc.nn.gelu(x, approximate=True)):
+        assert _optimized(graph, [y], [x]).kernel_count == 1
+
+
+def test_softmax_is_at_most_two_kernels(graph, x):
+    m = gc.reduce_max(x, axis=-1, keepdims=True)
+    e = gc.exp(x - m)
+    composite = e / gc.reduce_sum(e, axis=-1, keepdims=True)
+    assert _optimized(graph, [composite], [x]).kernel_count <= 2
+    assert _optimized(graph, [gc.nn.softmax(x)], [x]).kernel_count <= 2
+
+
+def test_layer_norm_is_at_most_two_kernels(graph, x):
+    gamma = gc.Variable(gc.ones((16,)), name="gamma")
+    beta = gc.Variable(gc.zeros((16,)), name="beta")
+    mean = gc.reduce_mean(x, -1, keepdims=True)
+    var = gc.reduce_mean(gc.square(x - mean), -1, keepdims=True)
+    layer_norm = (x - mean) * gc.rsqrt(var + 1e-5) * gamma + beta
+    assert _optimized(graph, [layer_norm], [x]).kernel_count <= 2
+    m, v = gc.nn.moments(x, [-1], keepdims=True)
+    assert _optimized(graph, [gc.nn.batch_normalization(x, m, v, beta, gamma, 1e-5)], [x]).kernel_count <= 2
+
+
+def test_matmul_and_conv_take_bias_and_activation_epilogues(graph, x):
+    W = gc.Variable(gc.zeros((16, 8)), name="W")
+    b = gc.Variable(gc.zeros((8,)), name="b")
+    dense = gc.nn.relu(gc.nn.bias_add(x @ W, b))
+    ops = _kernel_ops(_optimized(graph, [dense], [x]))
+    assert ops == [["matmul", "add", "relu"]]
+    img = gc.placeholder(gc.float32, (None, 6, 6, 3), name="img")
+    f = gc.Variable(gc.zeros((3, 3, 3, 4)), name="f")
+    c = gc.Variable(gc.zeros((4,)), name="c")
+    conv = gc.tanh(gc.nn.conv2d(img, f, padding="SAME") + c)
+    assert _kernel_ops(_optimized(graph, [conv], [img])) == [["conv2d", "add", "tanh"]]
+
+
+def test_elementwise_tree_with_broadcast_inputs_is_one_kernel(graph, x):
+    row = gc.placeholder(gc.float32, (16,), name="row")
+    col = gc.placeholder(gc.float32, (None, 1), name="col")
+    y = gc.maximum(x * row + col, 0.0) - gc.abs(x) / (row + 1.0)
+    opt = _optimized(graph, [y], [x, row, col])
+    # row + 1.0 lives in another iteration space (16,) and is its own kernel
+    assert opt.kernel_count == 2
+    assert sorted(len(ops) for ops in _kernel_ops(opt)) == [1, 6]
+
+
+def test_transcendental_heavy_chains_are_split(graph, x):
+    y = x
+    for _ in range(3 * fusion.MAX_TRANSCENDENTALS):
+        y = gc.tanh(y)
+    opt = _optimized(graph, [y], [x])
+    assert opt.kernel_count == 3
+    assert all(sum(op in fusion.TRANSCENDENTAL_OPS for op in ops) <= fusion.MAX_TRANSCENDENTALS
+               for ops in _kernel_ops(opt))
+
+
+def test_groups_are_convex_and_topologically_ordered():
+    for build in (zoo.mlp, zoo.lenet):
+        m = build()
+        program = _optimized(m.graph, [m.train_op, m.loss, m.accuracy], [m.x, m.labels]).program
+        group_of = {i: k for k, g in enumerate(program.groups) for i in g.members}
+        producers = program.producers()
+        quotient = nx.DiGraph()
+        quotient.add_nodes_from(range(len(program.groups)))
+        for i, ins in enumerate(program.instrs):
+            for v in ins.inputs + ins.after:
+                if v in producers and group_of[producers[v]] != group_of[i]:
+                    quotient.add_edge(group_of[producers[v]], group_of[i])
+                    assert group_of[producers[v]] < group_of[i], "groups must run after what they read"
+        assert nx.is_directed_acyclic_graph(quotient)  # convex groups make the quotient a DAG
+
+
+@pytest.mark.parametrize("build, expected", [(zoo.mlp, MLP_STEP_KERNELS), (zoo.lenet, LENET_STEP_KERNELS)])
+def test_training_step_kernel_counts_are_pinned(build, expected):
+    m = build()
+    opt = _optimized(m.graph, [m.train_op, m.loss], [m.x, m.labels])
+    assert opt.kernel_count == expected, "\n".join(map(str, _kernel_ops(opt)))
+
+
+def test_fusion_off_gives_one_kernel_per_op(graph, x):
+    y = gc.tanh(x * 2.0 + 1.0)
+    assert _optimized(graph, [y], [x]).kernel_count == 1
+    assert _optimized(graph, [y], [x], disabled=("fuse",)).kernel_count == 3
+
+
+def test_symbolic_dims_unify_and_check(graph):
+    from graphc.optimizer.symbolic import SymbolicShapes
+    a = gc.placeholder(gc.float32, (None, 3), name="a")
+    b = gc.placeholder(gc.float32, (None, 3), name="b")
+    program = lower(graph, [gc.exp(a + b)], [a, b])
+    sym = SymbolicShapes(program)
+    assert sym.shape(0) == sym.shape(1)  # broadcasting assumes the two batch dims are equal
+    assert sym.check_bindings({0: (4, 3), 1: (4, 3)}) is None
+    assert "assumed equal" in sym.check_bindings({0: (1, 3), 1: (4, 3)})
+
+
+def test_fused_results_equal_unfused_with_broadcast_on_none_dims(graph):
+    """A size-1 run-time dim broadcast against a None dim is legal NumPy; fused or not,
+    the answer is the same."""
+    a = gc.placeholder(gc.float32, (None, 3), name="a")
+    b = gc.placeholder(gc.float32, (None, 3), name="b")
+    y = gc.tanh(a * b + a)
+    feeds = {a: np.arange(12, dtype=np.float32).reshape(4, 3) / 10, b: np.ones((1, 3), np.float32)}
+    with gc.Session(graph=graph, optimize=0) as s0, gc.Session(graph=graph, optimize=2) as s2:
+        np.testing.assert_allclose(s2.run(y, feeds), s0.run(y, feeds), rtol=1e-6)
