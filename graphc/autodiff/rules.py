@@ -466,7 +466,8 @@ def _(op, grads):
     axis = op.attrs["axis"]
     g = sh.expand_dims(grads[0], axis)
     d_logits = nn.softmax(logits, axis) * reduce.reduce_sum(labels, axis, keepdims=True) - labels
-    return [ew.negative(g) * nn.log_softmax(logits, axis), g * d_logits]
+    return [unbroadcast(ew.negative(g) * nn.log_softmax(logits, axis), labels, [logits]),
+            unbroadcast(g * d_logits, logits, [labels])]
 
 
 @grad("sparse_softmax_cross_entropy_with_logits")

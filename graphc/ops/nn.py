@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import dtypes as dt
 from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor
-from ..shapes import TensorShape, TensorType, merge_dims, normalize_axis
+from ..shapes import TensorShape, TensorType, broadcast_shapes, merge_dims, normalize_axis
 from ._build import dtype_error, is_symbolic, make1, shape_error
 from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, cast, define_elementwise, divide, exp,
                           greater_equal, log1p, multiply, negative, pow, rsqrt, square, squared_difference,
@@ -148,8 +148,11 @@ def _infer_softmax_xent(inputs, attrs):
                             f"and {logits.dtype.name}")
     axis = attrs["axis"]
     if labels.rank != logits.rank:
-        raise ShapeMismatch(f"labels shape {labels.shape} and logits shape {logits.shape} differ")
-    shape = [merge_dims(a, b, "labels and logits shapes differ") for a, b in zip(labels.shape, logits.shape)]
+        raise ShapeMismatch(f"labels shape {labels.shape} and logits shape {logits.shape} have different ranks")
+    try:
+        shape = broadcast_shapes(labels.shape, logits.shape)
+    except ShapeMismatch:
+        raise ShapeMismatch(f"labels shape {labels.shape} does not broadcast with logits shape {logits.shape}") from None
     if not 0 <= axis < logits.rank:
         raise ShapeMismatch(f"axis {axis} out of range for rank {logits.rank}")
     return [TensorType(logits.dtype, shape[:axis] + shape[axis + 1:])]
@@ -157,12 +160,14 @@ def _infer_softmax_xent(inputs, attrs):
 
 def _ref_softmax_xent(labels, logits, attrs):
     logp = _ref_log_softmax(logits, attrs)
+    labels, logp = np.broadcast_arrays(labels, logp)
     terms = np.where(labels == 0, np.zeros_like(logp), labels * logp)
     return -np.sum(terms, axis=attrs["axis"])
 
 
 define("softmax_cross_entropy_with_logits", "nn", _infer_softmax_xent, single(_ref_softmax_xent),
-       doc="-sum(labels * log_softmax(logits)) along `axis`; a zero label contributes 0.")
+       doc="-sum(labels * log_softmax(logits)) along `axis`, labels broadcasting against logits as "
+           "NumPy does; a zero label contributes 0.")
 
 
 def softmax_cross_entropy_with_logits(labels=None, logits=None, axis: int = -1, name: Optional[str] = None) -> Tensor:

@@ -1,8 +1,11 @@
 """Algebraic simplification as a table of rewrite rules.
 
 Rules never change results, NaN and inf included: x*0 -> 0 and x-x -> 0 are absent on
-purpose (inf*0 is NaN, inf-inf is NaN). A rule that drops an operand checks that the operand
-cannot change the result's shape through broadcasting.
+purpose (inf*0 is NaN, inf-inf is NaN), and so is pulling a scalar constant out of a matmul
+(matmul(a*c, b) -> matmul(a, b)*c overflows where the original does not). A rule that drops
+an operand checks that the operand cannot change the result's shape through broadcasting,
+and a rule never drops an op's run-time shape check. The one liberty taken, as in XLA: the
+sign of a zero may differ (x + 0 -> x keeps -0.0 where IEEE gives +0.0).
 """
 from __future__ import annotations
 
@@ -48,6 +51,12 @@ def keeps_shape(m: Match, kept: int) -> bool:
             if cd != 1 and cd != kd:
                 return False
     return True
+
+
+def _broadcasts_into(small, big) -> bool:
+    """``small`` certainly broadcasts into ``big`` without a run-time check."""
+    return len(small) <= len(big) and all(d == 1 or (d is not None and d == b)
+                                          for d, b in zip(small[::-1], big[::-1]))
 
 
 def _scalar(m: Match, v: int, value) -> bool:
@@ -124,8 +133,8 @@ def _(m):
     if c is None or c.size == 0 or not np.all(c == c.flat[0]) or not keeps_shape(m, x):
         return None
     v = float(c.flat[0])
-    if v == 0 or not np.isfinite(v):
-        return None
+    if v == 0 or not np.isfinite(v) or abs(v) < np.finfo(m.type(x).dtype.np).tiny:
+        return None  # 1/v of a subnormal power of two overflows
     mantissa, _ = np.frexp(abs(v))
     if mantissa != 0.5:
         return None
@@ -189,15 +198,14 @@ def _(m):
 
 @rule("pow_half", "pow")
 def _(m):
-    """x ** 0.5 -> sqrt(x), x ** -0.5 -> rsqrt(x), x ** -1 -> 1/x (floating x)"""
+    """x ** 0.5 -> sqrt(x), x ** -1 -> 1/x (floating x). Not x ** -0.5 -> rsqrt(x): NumPy
+    gives (-inf) ** -0.5 = 0 and (-0.0) ** -0.5 = inf, rsqrt gives NaN and -inf."""
     e = _pow_exponent(m)
     x = m.inputs[0]
     if not m.type(x).dtype.is_floating:
         return None
     if e == 0.5:
         return m.emit1("sqrt", (x,))
-    if e == -0.5:
-        return m.emit1("rsqrt", (x,))
     if e == -1.0:
         return m.emit1("reciprocal", (x,))
 
@@ -270,7 +278,8 @@ def _(m):
 def _(m):
     """where(c, x, x) -> x, when c cannot widen x"""
     c, x, y = m.inputs
-    if x == y and _static_equal(m.type(x).shape, m.type(m.out).shape):
+    if x == y and _static_equal(m.type(x).shape, m.type(m.out).shape) \
+            and _broadcasts_into(m.type(c).shape, m.type(x).shape):
         return x
 
 
@@ -303,7 +312,9 @@ def _spec_is_static(spec) -> bool:
 def _(m):
     """reshape(reshape(x, a), b) -> reshape(x, b) when b is static"""
     p = _unary_producer(m, m.inputs[0], "reshape")
-    if p is not None and len(m.inputs) == 1 and _spec_is_static(m.attrs["shape"]):
+    # only when the inner reshape cannot fail at run time (its input's shape is fully known)
+    if p is not None and len(m.inputs) == 1 and len(p.inputs) == 1 and _spec_is_static(m.attrs["shape"]) \
+            and m.type(p.inputs[0]).shape.is_fully_defined():
         return m.emit1("reshape", (p.inputs[0],), {"shape": m.attrs["shape"]})
 
 
@@ -394,20 +405,3 @@ def _(m):
         return m.emit1("matmul", (pa.inputs[0], b), {"transpose_a": not ta, "transpose_b": tb})
     if pb is not None and _swaps_last_two(pb.attrs["perm"]):
         return m.emit1("matmul", (a, pb.inputs[0]), {"transpose_a": ta, "transpose_b": not tb})
-
-
-@rule("matmul_pull_out_scalar", "matmul")
-def _(m):
-    """matmul(a * c, b) -> matmul(a, b) * c for a scalar constant c (and for b)"""
-    a, b = m.inputs
-    for i, v in enumerate((a, b)):
-        p = _unary_producer(m, v, "multiply")
-        if p is None or m.uses(v) != 1:
-            continue
-        for j in (0, 1):
-            c = m.const(p.inputs[j])
-            other = p.inputs[1 - j]
-            if c is not None and c.size == 1 and m.type(other).shape == m.type(v).shape:
-                inner = (other, b) if i == 0 else (a, other)
-                product = m.emit1("matmul", inner, dict(m.attrs))
-                return m.emit1("multiply", (product, m.const_like(c.reshape(()), m.type(m.out).dtype)))

@@ -92,7 +92,8 @@ def _cross_entropy_parts(m: Match, product: int):
     for i in (0, 1):
         ls = _producer(m, p.inputs[i], "log_softmax")
         labels = p.inputs[1 - i]
-        if ls is not None and m.type(labels).shape == m.type(ls.outputs[0]).shape \
+        # the fused op broadcasts labels against logits exactly as the multiply did
+        if ls is not None and m.type(labels).rank == m.type(ls.outputs[0]).rank \
                 and m.type(labels).dtype is m.type(ls.outputs[0]).dtype:
             return labels, ls.inputs[0], ls.attrs["axis"]
     return None
