@@ -105,7 +105,24 @@ class Operation:
         return f"<gc.Operation '{self.name}' type={self.type} at {self.location}>"
 
 
-class TensorOperators:
+class StaticShape:
+    """The static-shape accessors of anything that converts to a tensor (``self._shape``)."""
+
+    __slots__ = ()
+
+    @property
+    def shape(self) -> TensorShape:
+        return self._shape
+
+    def get_shape(self) -> TensorShape:
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+
+class TensorOperators(StaticShape):
     """Python operators for anything that converts to a tensor (Tensor, Variable).
 
     ``==`` and ``!=`` keep Python identity semantics so tensors can be dict keys (as in
@@ -210,17 +227,6 @@ class Tensor(TensorOperators):
     @property
     def name(self) -> str:
         return f"{self.op.name}:{self.value_index}"
-
-    @property
-    def shape(self) -> TensorShape:
-        return self._shape
-
-    def get_shape(self) -> TensorShape:
-        return self._shape
-
-    @property
-    def ndim(self) -> int:
-        return len(self._shape)
 
     @property
     def type(self) -> TensorType:

@@ -37,3 +37,83 @@ def assert_close(actual, expected, rtol=None, atol=None, check_dtype=True):
                                    atol=default_atol if atol is None else atol, equal_nan=True)
     else:
         np.testing.assert_array_equal(actual, expected)
+
+
+# --- case tables: many fetches checked in one run (compiled backends pay per graph) -------------
+import os  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+class Feeds:
+    """Makes placeholders and remembers what to feed them."""
+
+    def __init__(self):
+        self.feed_dict = {}
+
+    def __call__(self, value, shape=None):
+        import graphc as gc
+        value = np.asarray(value)
+        p = gc.placeholder(gc.as_dtype(value.dtype), tuple(value.shape) if shape is None else shape)
+        self.feed_dict[p] = value
+        return p
+
+
+class Cases(dict):
+    """name -> (tensor, expected array, expected static shape or None for expected.shape)."""
+
+    def add(self, name, tensor, expected, static=None):
+        assert name not in self, name
+        self[name] = (tensor, np.asarray(expected), static)
+
+
+def check(evaluate, cases: Cases, feeds: Feeds = None, rtol=None, atol=None):
+    """Run every case in one session run; check dtype, static shape and value of each."""
+    out = evaluate({k: c[0] for k, c in cases.items()}, feeds.feed_dict if feeds else None)
+    for k, (t, expected, static) in cases.items():
+        want_static = tuple(expected.shape) if static is None else tuple(static)
+        assert t.dtype.np == expected.dtype, f"case {k!r}: static dtype {t.dtype} != {expected.dtype}"
+        assert tuple(t.shape) == want_static, f"case {k!r}: static shape {t.shape} != {want_static}"
+        try:
+            assert_close(out[k], expected, rtol=rtol, atol=atol)
+        except AssertionError as e:
+            raise AssertionError(f"case {k!r}: {e}") from None
+    return out
+
+
+def _caller_file(depth: int = 2) -> str:
+    return os.path.basename(sys._getframe(depth).f_code.co_filename)
+
+
+def build_error(exc, fn, *fragments):
+    """``fn()`` (written on the caller's line) raises ``exc`` naming the fragments and the
+    caller's file:line."""
+    frame = sys._getframe(1)
+    where = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    with pytest.raises(exc) as info:
+        fn()
+    msg = str(info.value)
+    assert where in msg, msg
+    for f in fragments:
+        assert f in msg, f"{f!r} not in {msg!r}"
+    return msg
+
+
+def made_here(value):
+    """``(value, "file:line" of the caller)``: where the node was made."""
+    frame = sys._getframe(1)
+    return value, f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def run_error(evaluate, fetch, feed_dict, where, *fragments):
+    """Running ``fetch`` raises InvalidArgumentError naming the fragments and ``where`` (the
+    node's file:line from made_here)."""
+    import graphc as gc
+    with pytest.raises(gc.InvalidArgumentError) as info:
+        evaluate(fetch, feed_dict)
+    msg = str(info.value)
+    assert where in msg, msg
+    for f in fragments:
+        assert f in msg, f"{f!r} not in {msg!r}"
+    return msg

@@ -137,17 +137,6 @@ class Variable(TensorOperators):
         return self._op.graph
 
     @property
-    def shape(self) -> TensorShape:
-        return self._shape
-
-    def get_shape(self) -> TensorShape:
-        return self._shape
-
-    @property
-    def ndim(self) -> int:
-        return len(self._shape)
-
-    @property
     def location(self) -> str:
         return self._op.location
 

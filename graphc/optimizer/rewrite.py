@@ -169,6 +169,21 @@ class Rule:
     doc: str = ""
 
 
+def rule_table():
+    """``(rules, rule)``: a list and a decorator ``@rule(name, *ops)`` that fills it, one Rule
+    per op, documented by the function's docstring."""
+    rules: list = []
+
+    def rule(name: str, *ops: str):
+        def register(fn):
+            for op in ops:
+                rules.append(Rule(name, op, fn, (fn.__doc__ or "").strip()))
+            return fn
+        return register
+
+    return rules, rule
+
+
 def rules_by_op(rules: Iterable[Rule]) -> dict:
     table: dict = {}
     for r in rules:

@@ -12,17 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.reduce import REDUCTIONS
-from .rewrite import Match, Rule
+from .rewrite import Match, rule_table
 
-RULES: list = []
-
-
-def rule(name: str, *ops: str):
-    def register(fn):
-        for op in ops:
-            RULES.append(Rule(name, op, fn, (fn.__doc__ or "").strip()))
-        return fn
-    return register
+RULES, rule = rule_table()
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -69,22 +61,25 @@ def _unary_producer(m: Match, v: int, op: str):
 
 
 # --- identities -------------------------------------------------------------------------------------------
+def _drop_identity_operand(m: Match, identity, commutative: bool):
+    """``x op e -> x`` (and ``e op x -> x`` if commutative) for the op's identity element e."""
+    x, y = m.inputs
+    if _scalar(m, y, identity) and keeps_shape(m, x):
+        return x
+    if commutative and _scalar(m, x, identity) and keeps_shape(m, y):
+        return y
+
+
 @rule("add_zero", "add")
 def _(m):
     """x + 0 -> x, 0 + x -> x"""
-    x, y = m.inputs
-    if _scalar(m, y, 0) and keeps_shape(m, x):
-        return x
-    if _scalar(m, x, 0) and keeps_shape(m, y):
-        return y
+    return _drop_identity_operand(m, 0, commutative=True)
 
 
 @rule("subtract_zero", "subtract")
 def _(m):
     """x - 0 -> x"""
-    x, y = m.inputs
-    if _scalar(m, y, 0) and keeps_shape(m, x):
-        return x
+    return _drop_identity_operand(m, 0, commutative=False)
 
 
 @rule("zero_minus", "subtract")
@@ -98,11 +93,7 @@ def _(m):
 @rule("multiply_one", "multiply")
 def _(m):
     """x * 1 -> x, 1 * x -> x"""
-    x, y = m.inputs
-    if _scalar(m, y, 1) and keeps_shape(m, x):
-        return x
-    if _scalar(m, x, 1) and keeps_shape(m, y):
-        return y
+    return _drop_identity_operand(m, 1, commutative=True)
 
 
 @rule("multiply_minus_one", "multiply")
@@ -120,9 +111,7 @@ def _(m):
 @rule("divide_one", "divide")
 def _(m):
     """x / 1 -> x"""
-    x, y = m.inputs
-    if _scalar(m, y, 1) and keeps_shape(m, x):
-        return x
+    return _drop_identity_operand(m, 1, commutative=False)
 
 
 @rule("divide_by_power_of_two", "divide")

@@ -3,17 +3,9 @@ with their stable forms. Unlike the algebraic rules these do change results wher
 form overflows: that is their purpose."""
 from __future__ import annotations
 
-from .rewrite import Match, Rule
+from .rewrite import Match, rule_table
 
-RULES: list = []
-
-
-def rule(name: str, *ops: str):
-    def register(fn):
-        for op in ops:
-            RULES.append(Rule(name, op, fn, (fn.__doc__ or "").strip()))
-        return fn
-    return register
+RULES, rule = rule_table()
 
 
 def _producer(m: Match, v: int, op: str):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from support import assert_close, float_edges
+from support import Cases, Feeds, assert_close, build_error, check, float_edges, made_here, run_error  # noqa: F401
 
 THIS_FILE = os.path.basename(__file__)
 
@@ -38,70 +38,6 @@ def sample(shape, dtype, seed=0) -> np.ndarray:
     if dtype == np.int64:
         return rng.integers(-2**40, 2**40, shape).astype(dtype)
     return rng.integers(-2**31, 2**31, shape).astype(dtype)
-
-
-class Feeds:
-    """Makes placeholders and remembers what to feed them."""
-
-    def __init__(self):
-        self.feed_dict = {}
-
-    def __call__(self, value, shape=None):
-        value = np.asarray(value)
-        p = gc.placeholder(gc.as_dtype(value.dtype), tuple(value.shape) if shape is None else shape)
-        self.feed_dict[p] = value
-        return p
-
-
-class Cases(dict):
-    """name -> (tensor, expected array, expected static shape or None for expected.shape)."""
-
-    def add(self, name, tensor, expected, static=None):
-        assert name not in self, name
-        self[name] = (tensor, np.asarray(expected), static)
-
-
-def check(evaluate, cases: Cases, feeds: Feeds = None):
-    """Run every case in one session run; check dtype, static shape and value of each."""
-    out = evaluate({k: c[0] for k, c in cases.items()}, feeds.feed_dict if feeds else None)
-    for k, (t, expected, static) in cases.items():
-        want_static = tuple(expected.shape) if static is None else tuple(static)
-        assert t.dtype.np == expected.dtype, f"case {k!r}: static dtype {t.dtype} != {expected.dtype}"
-        assert tuple(t.shape) == want_static, f"case {k!r}: static shape {t.shape} != {want_static}"
-        try:
-            assert_close(out[k], expected)
-        except AssertionError as e:
-            raise AssertionError(f"case {k!r}: {e}") from None
-    return out
-
-
-def build_error(exc, fn, *fragments):
-    """``fn()`` (written on the caller's line) raises ``exc`` naming the fragments and the caller's
-    file:line."""
-    line = sys._getframe(1).f_lineno
-    with pytest.raises(exc) as info:
-        fn()
-    msg = str(info.value)
-    assert f"{THIS_FILE}:{line}" in msg, msg
-    for f in fragments:
-        assert f in msg, f"{f!r} not in {msg!r}"
-    return msg
-
-
-def made_here(value):
-    """``(value, line of the caller)``: the line where the node was made."""
-    return value, sys._getframe(1).f_lineno
-
-
-def run_error(evaluate, fetch, feed_dict, line, *fragments):
-    """Running ``fetch`` raises InvalidArgumentError naming the fragments and the node's line."""
-    with pytest.raises(gc.InvalidArgumentError) as info:
-        evaluate(fetch, feed_dict)
-    msg = str(info.value)
-    assert f"{THIS_FILE}:{line}" in msg, msg
-    for f in fragments:
-        assert f in msg, f"{f!r} not in {msg!r}"
-    return msg
 
 
 # --- constant / fill / zeros / ones -------------------------------------------------------------
