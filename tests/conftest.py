@@ -11,11 +11,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import graphc as gc  # noqa: E402
-from support import DEVICES, OPT_LEVELS, assert_close  # noqa: E402,F401
+from support import CONFIGS, assert_close  # noqa: E402,F401
 
 
-@pytest.fixture(params=[(d, level) for d in DEVICES for level in OPT_LEVELS],
-                ids=[f"{d}-O{level}" for d in DEVICES for level in OPT_LEVELS])
+@pytest.fixture(params=CONFIGS, ids=[f"{d}-O{level}" for d, level in CONFIGS])
 def device(request, monkeypatch):
     """The device name; every Session the test makes also takes the parametrized
     optimization level (through GRAPHC_OPTIMIZE), so each graph test runs at every level."""

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-# Devices every op and graph test runs on. Later backends add themselves here.
-DEVICES = ("reference",)
-# Optimization levels every graph test runs at; results must not depend on the level.
-OPT_LEVELS = (0, 2)
+# (device, optimization level) pairs every op and graph test runs on. The reference backend
+# runs at every level (results must not depend on it); compiled backends run at the default
+# level and are compared with the reference on every call of the ``evaluate`` fixture.
+CONFIGS = (("reference", 0), ("reference", 2), ("cpu", 2))
+DEVICES = tuple(dict.fromkeys(d for d, _ in CONFIGS))
 
 FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.75, 1e-40, -1e-310, 1e30, -1e30,
                np.inf, -np.inf, np.nan]

@@ -34,6 +34,7 @@ class Backend(ABC):
 # does not pay for numba.
 _BACKENDS = {
     "reference": "graphc.codegen.reference:ReferenceBackend",
+    "cpu": "graphc.codegen.cpu:CpuBackend",
 }
 _instances: dict = {}
 _lock = threading.Lock()

@@ -51,7 +51,13 @@ class _Runner:
 
     def __call__(self, feeds: Sequence[np.ndarray], state: SessionState) -> list:
         outputs = self.executable.run(feeds, state)
+        if getattr(self.executable, "fresh_outputs", False):  # new arrays every run: no copies needed
+            return [None if p is None else _scalar_or_array(outputs[p]) for p in self.positions]
         return [None if p is None else _owned(outputs[p], feeds) for p in self.positions]
+
+
+def _scalar_or_array(arr):
+    return arr[()] if arr.ndim == 0 else arr
 
 
 def _owned(arr, feeds):

@@ -1,0 +1,199 @@
+"""The on-disk kernel cache: generated source, content-addressed, compiled once per machine.
+
+A generated kernel is written to ``<cache>/g_<hash>.py``, where the hash covers the source,
+the graphc, numba and llvmlite versions and the target CPU; numba compiles it at import with
+explicit signatures and ``cache=True``, so a second process loads machine code from numba's
+cache next to the file instead of compiling. Files are written atomically (temporary file,
+fsync, rename); each ends with the hash of its own text, so a truncated or edited file is
+detected and rewritten. A numba cache entry that fails to load is deleted and rebuilt. Writing
+and importing happen under a file lock, so concurrent cold processes compile once.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import llvmlite
+import numba
+
+from ...errors import CompileError
+
+STATS = {"compiled": 0, "loaded": 0, "rebuilt": 0}
+_lock = threading.Lock()
+_modules: dict = {}
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("GRAPHC_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "graphc"
+
+
+def kernel_dir() -> Path:
+    d = cache_root() / "kernels"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _target() -> str:
+    try:
+        from llvmlite import binding as llvm
+        cpu = llvm.get_host_cpu_name()
+    except Exception:  # pragma: no cover - llvmlite always has it
+        cpu = "unknown"
+    return f"{platform.machine()}-{cpu}"
+
+
+_VERSION_KEY = None
+
+
+def version_key() -> str:
+    """Everything compiled code depends on besides its own source: the versions, the target,
+    and the helper modules generated kernels call (numba's cache does not track those)."""
+    global _VERSION_KEY
+    if _VERSION_KEY is None:
+        import graphc
+        from .. import vmath
+        from . import runtime
+        helpers = hashlib.sha256()
+        for module in (runtime, vmath):
+            helpers.update(Path(module.__file__).read_bytes())
+        _VERSION_KEY = (f"graphc={graphc.__version__} numba={numba.__version__} llvmlite={llvmlite.__version__} "
+                        f"python={sys.version_info[0]}.{sys.version_info[1]} target={_target()} "
+                        f"helpers={helpers.hexdigest()[:16]}")
+    return _VERSION_KEY
+
+
+def _footer(body: str) -> str:
+    return f"# sha256: {hashlib.sha256(body.encode()).hexdigest()}\n"
+
+
+def _intact(path: Path) -> bool:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    body, sep, last = text.rpartition("# sha256: ")
+    return bool(sep) and last == _footer(body)[len("# sha256: "):]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX: no cross-process lock
+        yield
+        return
+    with open(path, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _numba_cache_files(path: Path) -> list:
+    pycache = path.parent / "__pycache__"
+    if not pycache.is_dir():
+        return []
+    return [p for p in pycache.iterdir() if p.name.startswith(path.stem + ".")]
+
+
+def _import(path: Path, name: str):
+    # numba's cache finds a function's globals by importing its module by name, so the module
+    # must be registered under a stable name before it runs
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def load(source: str):
+    """The module compiled from ``source`` (defining ``kernel``), from memory, from the disk
+    cache, or compiled now."""
+    digest = hashlib.sha256((version_key() + "\n" + source).encode()).hexdigest()
+    with _lock:
+        if digest in _modules:
+            return _modules[digest]
+        directory = kernel_dir()
+        path = directory / f"g_{digest[:40]}.py"
+        body = f"# graphc generated kernel ({version_key()}); do not edit\n{source}\n"
+        with file_lock(directory / f"g_{digest[:40]}.lock"):
+            if not path.exists() or not _intact(path):
+                if path.exists():
+                    STATS["rebuilt"] += 1
+                    for stale in _numba_cache_files(path):
+                        stale.unlink(missing_ok=True)
+                _atomic_write(path, body + _footer(body))
+            name = f"graphc_generated_{digest[:24]}"
+            try:
+                module = _import(path, name)
+            except Exception as first:
+                stale = _numba_cache_files(path)
+                if not stale:
+                    raise CompileError(f"numba could not compile the generated kernel {path}: "
+                                       f"{type(first).__name__}: {first}") from first
+                # a damaged numba cache entry: drop it and compile again
+                STATS["rebuilt"] += 1
+                for f in stale:
+                    f.unlink(missing_ok=True)
+                try:
+                    module = _import(path, name)
+                except Exception as e:
+                    raise CompileError(f"numba could not compile the generated kernel {path}: "
+                                       f"{type(e).__name__}: {e}") from e
+        stats = module.kernel.stats
+        if sum(stats.cache_hits.values()):
+            STATS["loaded"] += 1
+        else:
+            STATS["compiled"] += 1
+        _modules[digest] = module
+        return module
+
+
+def info() -> dict:
+    root = cache_root()
+    d = root / "kernels"
+    files = list(d.glob("g_*.py")) if d.is_dir() else []
+    size = sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) if d.is_dir() else 0
+    return {"directory": str(d), "programs": len(files), "bytes": size, "versions": version_key()}
+
+
+def clear() -> int:
+    d = cache_root() / "kernels"
+    if not d.is_dir():
+        return 0
+    n = len(list(d.glob("g_*.py")))
+    shutil.rmtree(d)
+    with _lock:
+        _modules.clear()
+    return n

@@ -1,0 +1,228 @@
+"""Generates the CPU code of a Program: one small numba function per kernel group, and a
+plain-Python driver that calls them in order.
+
+Kernel source is canonical: it names nothing after the program (no value ids; every size is
+a parameter), so the same group structure anywhere (the Adam update of each variable, the
+same layer in another model, the same op in another test) is the same source, compiled once
+and cached on disk by content (cache.py). Small functions also compile much faster in numba
+than one large one.
+
+Every value lives in a flat, C-contiguous 1-D array; reshapes are free.
+
+Two modes:
+  * ``fast``: broadcasting patterns are fixed at compile time from symbolic shapes (a dim that
+    is the same symbol as the iteration space's is taken as equal), so inner loops have unit
+    or zero strides and vectorize. The executable checks the assumption for each new set of
+    concrete shapes (``SymbolicShapes.check_bindings``).
+  * ``general``: every stride is computed at run time. Correct for any shapes; used for the
+    rare shapes that break the fast mode's assumption.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ...dtypes import DType
+from ...errors import CompileError
+from ...optimizer.fusion import KernelGroup
+from ...optimizer.memory import plan_memory
+from ...optimizer.program import Program, VARIABLE_WRITES
+from ...optimizer.symbolic import SymbolicShapes
+from . import scalar
+from .source import SourceWriter, product
+
+FASTMATH = frozenset({"reassoc", "contract"})
+VIEW_OPS = frozenset({"reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
+
+
+class KernelContext:
+    """Builds one kernel's source. Emitters (kernels.py, ops.py) ask it for the arrays and
+    sizes they use; it turns each into a parameter, in order of first use. Parameters are
+    upper case (A3, N4, R5); names made with ``uid`` are lower case, so they never clash."""
+
+    def __init__(self, program: Program, sym: SymbolicShapes, mode: str, literals: Dict[int, str],
+                 storage_alias: Dict[int, int]):
+        self.p = program
+        self.instrs = program.instrs
+        self.types = program.types
+        self.sym = sym
+        self.mode = mode
+        self.literals = literals
+        self.producer = program.producers()
+        self._alias = storage_alias   # value -> value whose array it shares (views)
+        self.params: List[Tuple] = []  # ("in", v) | ("out", v) | ("var", name) | ("dim", v, k) | ("rng",)
+        self._param_names: dict = {}
+        self.flat: dict = {}
+        self.raise_codes: dict = {}
+        self.rng_streams: list = []
+        self._uid = 0
+        self._lids: dict = {}
+        self.body = SourceWriter(1)
+
+    # -- naming ---------------------------------------------------------------------------------------
+    def uid(self, prefix: str) -> str:
+        self._uid += 1
+        return f"{prefix}{self._uid}"
+
+    def lid(self, v: int) -> int:
+        """A kernel-local id for value ``v`` (so the source does not depend on value ids)."""
+        if v not in self._lids:
+            self._lids[v] = len(self._lids)
+        return self._lids[v]
+
+    def _param(self, key: Tuple, prefix: str) -> str:
+        if key not in self._param_names:
+            self._param_names[key] = f"{prefix}{len(self.params)}"
+            self.params.append(key)
+        return self._param_names[key]
+
+    # -- types and sizes ---------------------------------------------------------------------------------
+    def dtype(self, v: int) -> DType:
+        return self.types[v].dtype
+
+    def rank(self, v: int) -> int:
+        return self.types[v].rank
+
+    def dim(self, v: int, k: int) -> str:
+        return self._param(("dim", v, k), "N")
+
+    def dims(self, v: int) -> list:
+        return [self.dim(v, k) for k in range(self.rank(v))]
+
+    def size(self, v: int) -> str:
+        return f"({product(self.dims(v))})"
+
+    # -- arrays ------------------------------------------------------------------------------------------
+    def array(self, v: int) -> str:
+        """The flat array holding ``v``'s data, as a parameter (or a kernel-local array)."""
+        if v in self.flat:
+            return self.flat[v]
+        return self._param(("in", v), "A")
+
+    def define_output(self, v: int, w: SourceWriter) -> str:
+        """The flat array the kernel writes ``v`` into (the driver provides it)."""
+        if v not in self.flat:
+            self.flat[v] = self._param(("out", v), "A")
+        return self.flat[v]
+
+    def var_array(self, name: str) -> str:
+        return self._param(("var", name), "A")
+
+    def temp(self, v: int, w: SourceWriter) -> str:
+        name = self.uid("tmp")
+        w(f"{name} = np.empty({self.size(v)}, np.{self.dtype(v).np.name})")
+        return name
+
+    def is_literal(self, v: int) -> bool:
+        return v in self.literals
+
+    def raise_code(self, i: int, message: str) -> int:
+        code = len(self.raise_codes)
+        self.raise_codes[code] = (i, message)
+        return code
+
+    def rng_slot(self, stream: int) -> str:
+        """``r[3k + 2]``: the run counter of this kernel's k-th random op; ``r[3k]`` and
+        ``r[3k + 1]`` hold its graph and op seeds."""
+        self.rng_streams.append(stream)
+        return f"{self._param(('rng',), 'R')}[{3 * (len(self.rng_streams) - 1) + 2}]"
+
+    def source(self) -> str:
+        names = [self._param_names[k] for k in self.params]
+        head = SourceWriter()
+        head(f"def _kernel({', '.join(names)}):")
+        head.extend(self.body)
+        if not self.body.lines:
+            head("    pass")
+        head("    return 0")
+        return head.text()
+
+
+@dataclass
+class KernelCall:
+    """One kernel of the program and what to pass it."""
+
+    source: str
+    params: List[Tuple]
+    raise_codes: Dict
+    rng_streams: List
+    label: str
+    param_types: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Generated:
+    calls: List[KernelCall]
+    literals: Dict
+    alias: Dict                # view value -> value it shares an array with
+    read_copies: Dict          # read_variable value -> var name, read before a write: copied
+    fetch_values: tuple
+
+
+class ProgramCodegen:
+    def __init__(self, program: Program, mode: str = "fast"):
+        if program.groups is None:
+            raise CompileError("the CPU backend needs kernel groups (the optimizer always provides them)")
+        if program.buffers is None:
+            program = plan_memory(program, reuse=False)[0]
+        self.p = program
+        self.mode = mode
+        self.sym = SymbolicShapes(program)
+        self.group_of = {i: k for k, g in enumerate(program.groups) for i in g.members}
+
+    def generate(self) -> Generated:
+        from . import kernels
+        p = self.p
+        literals: dict = {}
+        alias: dict = {}
+        read_copies: dict = {}
+        calls: List[KernelCall] = []
+        for k, g in enumerate(p.groups):
+            if g.kind == "view":
+                for i in g.members:
+                    ins = p.instrs[i]
+                    out = ins.outputs[0]
+                    if ins.op == "const":
+                        value = ins.attrs["value"]
+                        if value.size == 1:
+                            literals[out] = scalar.literal(value.reshape(()).item(), ins.outputs and p.types[out].dtype)
+                    elif ins.op == "read_variable":
+                        if self._read_needs_copy(i):
+                            read_copies[out] = ins.attrs["var"]
+                    elif ins.op in VIEW_OPS:
+                        alias[out] = ins.inputs[0]
+                        if ins.inputs[0] in literals:
+                            literals[out] = literals[ins.inputs[0]]
+                    else:
+                        raise CompileError(f"the CPU backend has no view for op {ins.op!r}")
+                continue
+            if g.kind == "shape":
+                continue
+            ctx = KernelContext(p, self.sym, self.mode, literals, alias)
+            emitter = kernels.GROUP_EMITTERS.get(g.kind)
+            ops = " ".join(p.instrs[i].op for i in g.members)
+            if emitter is None:
+                raise CompileError(f"the CPU backend cannot compile a {g.kind!r} group [{ops}]")
+            emitter(ctx, g)
+            calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
+                                    f"kernel {k}: {g.kind} [{ops}]"))
+        return Generated(calls, literals, alias, read_copies, tuple(p.fetches))
+
+    def _read_needs_copy(self, i: int) -> bool:
+        """A variable read shares the variable's storage unless a write to that variable runs
+        while the read value is still needed (then it must be a snapshot)."""
+        p = self.p
+        ins = p.instrs[i]
+        var, out = ins.attrs["var"], ins.outputs[0]
+        plan = p.buffers
+        k_read = self.group_of[i]
+        users = [self.group_of[j] for j, other in enumerate(p.instrs)
+                 if any(x == out or plan.root(x) == out for x in other.inputs)]
+        last = max(users, default=k_read)
+        if any(f == out or plan.root(f) == out for f in p.fetches):
+            last = len(p.groups)
+        writes = [self.group_of[j] for j, other in enumerate(p.instrs)
+                  if other.op in VARIABLE_WRITES and other.attrs["var"] == var]
+        return any(k_read <= w < last for w in writes)

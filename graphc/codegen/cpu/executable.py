@@ -1,0 +1,322 @@
+"""The CPU executable: compiled kernels, a generated Python driver that calls them in order,
+and per set of concrete feed shapes a plan (every size, the arena of planned buffers, the
+values computed from shapes alone)."""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ...errors import InferenceError, InvalidArgumentError
+from ...optimizer.program import Program, VARIABLE_WRITES
+from ...optimizer.symbolic import SymbolicShapes
+from ...shapes import TensorType
+from ..backend import Executable
+from ..reference import evaluate as reference_evaluate, runtime_error
+from . import cache
+from .codegen import FASTMATH, ProgramCodegen
+from .source import SourceWriter
+
+_RAISED = re.compile(r"graphc:(\d+)")
+
+
+def _numba_array(dtype) -> str:
+    name = "boolean" if np.dtype(dtype) == np.bool_ else np.dtype(dtype).name
+    return f'types.Array(types.{name}, 1, "C")'
+
+
+def kernel_module_source(source: str, param_types) -> str:
+    header = ["import math", "import numpy as np", "from numba import njit, types",
+              "from graphc.codegen.cpu import runtime as rt"]
+    if "vm." in source:
+        header.append("from graphc.codegen import vmath as vm")
+    flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
+    return ("\n".join(header) + "\n\n\n" + source + "\n\n\n"
+            + f"_ARGS = ({', '.join(param_types)}{',' if len(param_types) == 1 else ''})\n"
+            + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={flags})(_kernel)\n")
+
+
+class _Plan:
+    __slots__ = ("dims", "sizes", "fetch_shapes", "arena_bytes", "shape_values", "general", "free", "shapes")
+
+    def __init__(self):
+        self.free: list = []
+
+
+class CpuExecutable(Executable):
+    fresh_outputs = True
+
+    def __init__(self, program: Program, mode: str = "fast"):
+        self.program = program
+        self.mode = mode
+        gen = ProgramCodegen(program, mode).generate()
+        self.generated = gen
+        var_dtypes = {ins.attrs["var"]: ins.attrs["dtype"].np for ins in program.instrs if "var" in ins.attrs}
+        self.kernels = []
+        for call in gen.calls:
+            types_ = []
+            for key in call.params:
+                if key[0] in ("in", "out"):
+                    types_.append(_numba_array(program.types[key[1]].dtype.np))
+                elif key[0] == "var":
+                    types_.append(_numba_array(var_dtypes[key[1]]))
+                elif key[0] == "rng":
+                    types_.append(_numba_array(np.int64))
+                else:
+                    types_.append("types.int64")
+            self.kernels.append(cache.load(kernel_module_source(call.source, types_)).kernel)
+        self._sym = SymbolicShapes(program) if mode == "fast" else None
+        self._plans: dict = {}
+        self._general = None
+        self._general_lock = threading.Lock()
+        instrs = program.instrs
+        self._var_needed = sorted({ins.attrs["var"] for ins in instrs
+                                   if ins.op in ("read_variable", "assign_add", "assign_sub")})
+        self._var_created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
+                             for ins in instrs if ins.op == "assign" and ins.attrs["var"] not in self._var_needed}
+        self._shape_members = {i for g in program.groups if g.kind == "shape" for i in g.members}
+        self._build_driver()
+
+    # -- the driver ---------------------------------------------------------------------------------------
+    def _storage(self, v: int) -> tuple:
+        """Where value ``v``'s data lives: (kind, key)."""
+        gen, p = self.generated, self.program
+        while v in gen.alias:
+            v = gen.alias[v]
+        if v in self._feed_index:
+            return ("feed", self._feed_index[v])
+        ins = self._producer_ins.get(v)
+        if ins is not None and ins.op == "read_variable":
+            return ("copy", v) if v in gen.read_copies else ("var", ins.attrs["var"])
+        if ins is not None and ins.op in VARIABLE_WRITES:
+            return ("var", ins.attrs["var"])
+        if ins is not None and ins.op == "const":
+            return ("const", v)
+        if ins is not None and self._producer_group_kind.get(v) == "shape":
+            return ("shape", v)
+        buf = p.buffers.buffer_of.get(v) if p.buffers is not None else None
+        if buf is not None and buf not in p.buffers.pinned:
+            return ("arena", v)
+        return ("fresh", v)
+
+    def _build_driver(self) -> None:
+        p, gen = self.program, self.generated
+        self._feed_index = {v: i for i, v in enumerate(p.feeds)}
+        self._producer_ins = {v: ins for ins in p.instrs for v in ins.outputs}
+        self._producer_group_kind = {v: g.kind for g in p.groups for i in g.members for v in p.instrs[i].outputs}
+        fixed: list = []          # what P holds: ("dim", v, k) | ("size", v) | ("const", v) | ("shape", v) | ("arena", v)
+        fixed_index: dict = {}
+        var_names: list = []
+
+        def slot(key) -> str:
+            if key not in fixed_index:
+                fixed_index[key] = len(fixed)
+                fixed.append(key)
+            return f"P[{fixed_index[key]}]"
+
+        def var(name) -> str:
+            if name not in var_names:
+                var_names.append(name)
+            return f"V[{var_names.index(name)}]"
+
+        w = SourceWriter(1)
+        made = set()
+
+        def expr(v: int) -> str:
+            kind, key = self._storage(v)
+            if kind == "feed":
+                return f"F[{key}]"
+            if kind == "var":
+                return var(key)
+            if kind in ("copy", "fresh"):
+                if key not in made:
+                    raise AssertionError(f"%{key} used before it is made")
+                return f"b{key}"
+            return slot((kind, key))
+
+        def ensure_fresh(v: int) -> None:
+            kind, key = self._storage(v)
+            if kind == "fresh" and key not in made:
+                w(f"b{key} = np.empty({slot(('size', key))}, np.{p.types[key].dtype.np.name})")
+                made.add(key)
+
+        call_index = 0
+        for g in p.groups:
+            if g.kind == "view":
+                for i in g.members:
+                    ins = p.instrs[i]
+                    if ins.op == "read_variable" and ins.outputs[0] in gen.read_copies:
+                        v = ins.outputs[0]
+                        w(f"b{v} = {var(ins.attrs['var'])}.copy()")
+                        made.add(v)
+                continue
+            if g.kind == "shape":
+                continue
+            call = gen.calls[call_index]
+            args = []
+            for key in call.params:
+                if key[0] == "in":
+                    args.append(expr(key[1]))
+                elif key[0] == "out":
+                    ensure_fresh(key[1])
+                    args.append(expr(key[1]))
+                elif key[0] == "var":
+                    args.append(var(key[1]))
+                elif key[0] == "rng":
+                    args.append(f"RNG[{call_index}]")
+                else:
+                    args.append(slot(key))
+            w(f"step = {call_index}")
+            w(f"K[{call_index}]({', '.join(args)})")
+            call_index += 1
+        outs = []
+        for v in p.fetches:
+            if v in gen.literals and self._storage(v)[0] == "const":
+                outs.append(f"np.full(1, {gen.literals[v]})")
+                continue
+            kind, key = self._storage(v)
+            e = expr(v)
+            outs.append(e if kind == "fresh" and key == v else f"{e}.copy()")
+        src = SourceWriter()
+        src("def driver(F, V, P, RNG, K):")
+        src("    step = -1")
+        src("    try:")
+        body = SourceWriter(2)
+        body.lines = ["    " + line for line in w.lines]
+        src.extend(body)
+        src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})" if outs else "        return ()")
+        src("    except ValueError as e:")
+        src("        e.graphc_step = step")
+        src("        raise")
+        namespace = {"np": np}
+        exec(compile(src.text(), f"<graphc driver {id(self)}>", "exec"), namespace)
+        self._driver = namespace["driver"]
+        self.driver_source = src.text()
+        self._fixed = fixed
+        self._var_names = var_names
+        self._rng_calls = [(i, c.rng_streams) for i, c in enumerate(gen.calls)]
+        self._kernels = tuple(self.kernels)
+
+    # -- per-signature plans ------------------------------------------------------------------------------
+    def _make_plan(self, feeds: Sequence[np.ndarray]) -> _Plan:
+        program = self.program
+        shapes = {v: f.shape for v, f in zip(program.feeds, feeds)}
+        values = {}
+        for i, ins in enumerate(program.instrs):
+            if ins.op == "const":
+                values[ins.outputs[0]] = ins.attrs["value"]
+            in_types = [TensorType(program.types[v].dtype, shapes[v]) for v in ins.inputs]
+            try:
+                out_types = ins.opdef.infer(in_types, ins.attrs)
+            except InferenceError as e:
+                dummies = [np.broadcast_to(np.zeros((), program.types[v].dtype.np), shapes[v]) for v in ins.inputs]
+                raise runtime_error(program, ins, dummies, str(e)) from None
+            for v, t in zip(ins.outputs, out_types):
+                shapes[v] = tuple(t.shape)
+            if i in self._shape_members:
+                arrays = [values[v] if v in values else np.broadcast_to(np.zeros((), program.types[v].dtype.np),
+                                                                       shapes[v]) for v in ins.inputs]
+                for v, out in zip(ins.outputs, reference_evaluate(ins, arrays, None, program)):
+                    values[v] = out
+        plan = _Plan()
+        plan.general = self.mode == "fast" and self._sym.check_bindings(shapes) is not None
+        plan.dims = {}
+        plan.sizes = {v: int(np.prod(s, dtype=np.int64)) for v, s in shapes.items()}
+        plan.fetch_shapes = [shapes[v] for v in program.fetches]
+        plan.shape_values = {v: np.ascontiguousarray(values[v]).reshape(-1) for v in values}
+        buffers = program.buffers
+        nbytes: dict = {}
+        if buffers is not None:
+            for v, b in buffers.buffer_of.items():
+                nbytes[b] = max(nbytes.get(b, 0), plan.sizes[v] * program.types[v].dtype.itemsize)
+        plan.arena_bytes = nbytes
+        plan.shapes = shapes
+        return plan
+
+    def _fixed_values(self, plan: _Plan) -> list:
+        """P for one arena: sizes, constants, shape values and views into fresh buffers."""
+        program = self.program
+        buffers = {b: np.empty(max(n, 1), np.uint8) for b, n in plan.arena_bytes.items()}
+        out = []
+        for key in self._fixed:
+            kind, v = key[0], key[1]
+            if kind == "dim":
+                out.append(plan.shapes[v][key[2]])
+            elif kind == "size":
+                out.append(plan.sizes[v])
+            elif kind in ("const", "shape"):
+                arr = plan.shape_values[v]
+                out.append(arr if arr.flags.writeable else arr.copy())
+            else:  # arena
+                dt = program.types[v].dtype.np
+                raw = buffers[program.buffers.buffer_of[v]]
+                out.append(raw[:plan.sizes[v] * dt.itemsize].view(dt))
+        return out
+
+    def _general_executable(self):
+        with self._general_lock:
+            if self._general is None:
+                self._general = CpuExecutable(self.program, mode="general")
+            return self._general
+
+    # -- running ------------------------------------------------------------------------------------------
+    def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
+        key = tuple(f.shape for f in feeds)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._make_plan(feeds)
+            self._plans[key] = plan
+        if plan.general:
+            return self._general_executable().run(feeds, ctx)
+        variables = ctx.variables
+        for name in self._var_needed:
+            if name not in variables:
+                ctx.read_variable(name)  # raises the uninitialized-variable error
+        for name, (shape, dtype) in self._var_created.items():
+            if name not in variables:
+                ctx.write_variable(name, np.zeros(shape, dtype))
+        try:
+            fixed = plan.free.pop()
+        except IndexError:
+            fixed = self._fixed_values(plan)
+        flat_feeds = [f.reshape(-1) if f.flags.writeable else f.reshape(-1).copy() for f in feeds]
+        var_arrays = [variables[n].reshape(-1) for n in self._var_names]
+        rng = [None] * len(self._kernels)
+        for i, streams in self._rng_calls:
+            if streams:
+                seeds = []
+                for s, (g_seed, o_seed) in zip(streams, self._seeds_of(i)):
+                    seeds.extend((g_seed, o_seed, ctx.next_random_counter(s)))
+                rng[i] = np.array(seeds, np.int64)
+        try:
+            outs = self._driver(flat_feeds, var_arrays, fixed, rng, self._kernels)
+        except ValueError as e:
+            raise self._raised(e) from None
+        finally:
+            plan.free.append(fixed)
+        return [o.reshape(s) for o, s in zip(outs, plan.fetch_shapes)]
+
+    def _seeds_of(self, call: int) -> list:
+        seeds = getattr(self, "_seed_cache", None)
+        if seeds is None:
+            seeds = {}
+            by_stream = {ins.attrs["stream"]: ins.attrs["seed"] for ins in self.program.instrs if ins.opdef.random}
+            for i, c in enumerate(self.generated.calls):
+                seeds[i] = [by_stream[s] for s in c.rng_streams]
+            self._seed_cache = seeds
+        return seeds[call]
+
+    def _raised(self, e: ValueError) -> Exception:
+        m = _RAISED.fullmatch(str(e.args[0])) if e.args else None
+        step = getattr(e, "graphc_step", -1)
+        if m is None or step < 0:
+            return e
+        i, message = self.generated.calls[step].raise_codes[int(m.group(1))]
+        message = message.format(*e.args[1:])
+        ins = self.program.instrs[i]
+        origin = ins.origin
+        label = f"{origin.op} '{origin.name}'" if origin else ins.op
+        where = f"\n  created at {origin.location}" if origin else ""
+        return InvalidArgumentError(f"{label} at run time: {message}{where}")

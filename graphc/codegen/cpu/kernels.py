@@ -1,0 +1,364 @@
+"""What each kind of kernel group computes, as loops (see loops.py for the indexing)."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ...errors import CompileError
+from ...optimizer.program import VARIABLE_WRITES
+from . import scalar
+from .loops import Operand, classify, contiguous_strides, nest, strides_for
+from .source import SourceWriter, product
+
+
+def data_inputs(ins) -> list:
+    shape_only = set(ins.opdef.shape_only_inputs(ins.attrs, len(ins.inputs)))
+    return [v for k, v in enumerate(ins.inputs) if k not in shape_only]
+
+
+def element_expression(cg, ins, args: Sequence[str]) -> str:
+    data = data_inputs(ins)
+    in_dtype = cg.dtype(data[1] if ins.op == "where" else data[0]) if data else cg.dtype(ins.outputs[0])
+    return scalar.expression(ins.op, ins.attrs, args, in_dtype, cg.dtype(ins.outputs[0]))
+
+
+# --- elementwise ------------------------------------------------------------------------------------------
+def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, stores: set,
+                      known: Optional[Dict[int, str]] = None) -> None:
+    """One loop over the space of value ``space`` computing ``members`` element by element;
+    values produced outside come from their arrays (broadcast as their shapes say), values in
+    ``stores`` are written to their arrays. Every load of an element happens before any store
+    of that element, so an output may share its array with an input (in place)."""
+    instrs = cg.instrs
+    produced = {v for i in members for v in instrs[i].outputs}
+    external: List[int] = []
+    for i in members:
+        for u in data_inputs(instrs[i]):
+            if u not in produced and u not in external and not cg.is_literal(u):
+                external.append(u)
+    writes = {}  # assign output value -> var array
+    for i in members:
+        ins = instrs[i]
+        if ins.op in VARIABLE_WRITES:
+            writes[ins.outputs[0]] = cg.var_array(ins.attrs["var"])
+    targets = {}
+    for v in sorted(stores & produced):
+        if v in writes:
+            continue
+        targets[v] = cg.define_output(v, w)
+
+    kinds = {u: classify(cg, u, space) for u in external}
+    flat = cg.mode == "fast" and all(len(set(k)) <= 1 and "r" not in k for k in kinds.values())
+
+    def body(w: SourceWriter, offsets) -> None:
+        scalars = dict(known or {})
+        for u in external:
+            name = f"x{cg.lid(u)}"
+            w(f"{name} = {cg.array(u)}[{offsets[u]}]")
+            scalars[u] = name
+        out_off = offsets["out"]
+        for i in members:
+            ins = instrs[i]
+            args = [scalars.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
+            if any(a is None for a in args):
+                raise CompileError(f"internal error: {ins.op} reads a value the kernel does not have")
+            out = ins.outputs[0]
+            if ins.op in VARIABLE_WRITES:
+                var = writes[out]
+                new = scalar.combine_assign(ins.op, f"{var}[{out_off}]", args[0])
+                w(f"t{cg.lid(out)} = np.{cg.dtype(out).np.name}({new})")
+                w(f"{var}[{out_off}] = t{cg.lid(out)}")
+            else:
+                w(f"t{cg.lid(out)} = {element_expression(cg, ins, args)}")
+            scalars[out] = f"t{cg.lid(out)}"
+            if out in targets:
+                w(f"{targets[out]}[{out_off}] = t{cg.lid(out)}")
+
+    if flat:
+        n = cg.size(space)
+        scalar_inputs = [u for u in external if kinds[u] and kinds[u][0] == "b"]
+        for u in scalar_inputs:
+            w(f"x{cg.lid(u)}_0 = {cg.array(u)}[0]")
+        idx = cg.uid("i")
+        with w.block(f"for {idx} in range({n}):"):
+            offsets = {u: ("0" if u in scalar_inputs else idx) for u in external}
+            offsets["out"] = idx
+            body(w, offsets)
+    else:
+        operands = {u: Operand(cg.array(u), strides_for(cg, w, u, space, cg.mode)) for u in external}
+        operands["out"] = Operand("", contiguous_strides(cg, space))
+        nest(cg, w, cg.dims(space), operands, body)
+    for out, var in writes.items():
+        cg.flat[out] = var
+
+
+def emit_elementwise(cg, g) -> None:
+    space = cg.instrs[g.members[-1]].outputs[0]
+    emit_members_over(cg, cg.body, g.members, space, set(g.outputs))
+
+
+# --- reductions ------------------------------------------------------------------------------------------
+_INIT = {"reduce_sum": 0, "reduce_mean": 0, "reduce_prod": 1, "reduce_any": False, "reduce_all": True}
+
+
+def _init_literal(op: str, dtype) -> str:
+    if op in _INIT:
+        return scalar.literal(_INIT[op], dtype)
+    if op in ("reduce_max", "reduce_logsumexp"):
+        low = -np.inf if dtype.is_floating else (False if dtype.is_bool else np.iinfo(dtype.np).min)
+        return scalar.literal(low, dtype)
+    if op == "reduce_min":
+        high = np.inf if dtype.is_floating else (True if dtype.is_bool else np.iinfo(dtype.np).max)
+        return scalar.literal(high, dtype)
+    raise CompileError(f"no reduction identity for {op}")
+
+
+def _combine(op: str, acc: str, v: str, dtype) -> str:
+    t = f"np.{dtype.np.name}"
+    return {"reduce_sum": f"{t}({acc} + {v})", "reduce_mean": f"{t}({acc} + {v})",
+            "reduce_prod": f"{t}({acc} * {v})", "reduce_max": f"rt.maximum({acc}, {v})",
+            "reduce_min": f"rt.minimum({acc}, {v})", "reduce_any": f"({acc} or {v})",
+            "reduce_all": f"({acc} and {v})", "reduce_logsumexp": f"rt.maximum({acc}, {v})"}[op]
+
+
+def _roles(cg, g):
+    """Split a reduce group's members into prologue, the root, and epilogues that depend on it."""
+    root = g.root
+    root_out = cg.instrs[root].outputs[0]
+    depends = {root_out}
+    prologue, post, row = [], [], []
+    in_space = cg.sym.shape(cg.instrs[root].inputs[0])
+    for i in g.members:
+        if i == root:
+            continue
+        ins = cg.instrs[i]
+        in_row_space = cg.sym.shape(ins.outputs[0]) == in_space
+        if any(u in depends for u in ins.inputs):
+            depends.update(ins.outputs)
+            (row if in_row_space else post).append(i)
+        else:  # independent of the reduction: computed with it, or with the epilogue it feeds
+            (prologue if in_row_space else post).append(i)
+    return prologue, post, row
+
+
+def emit_reduce(cg, g) -> None:
+    w = cg.body
+    instrs = cg.instrs
+    root = instrs[g.root]
+    op = root.op
+    x, out = root.inputs[0], root.outputs[0]
+    dtype = cg.dtype(out)
+    axes = root.attrs["axes"]
+    prologue, post, row = _roles(cg, g)
+    stores = set(g.outputs)
+    rank = cg.rank(x)
+    in_dims = cg.dims(x)
+    count = f"({product([in_dims[a] for a in axes])})"
+
+    # the accumulator lives in the root's output array (or a temporary)
+    acc = cg.define_output(out, w) if out in stores else cg.temp(out, w)
+    cg.flat[out] = acc
+    n_out = cg.size(out)
+    q = cg.uid("q")
+    with w.block(f"for {q} in range({n_out}):"):
+        w(f"{acc}[{q}] = {_init_literal(op, dtype)}")
+
+    # out offset along every dim of the input space: 0 on reduced axes
+    out_dims = cg.dims(out)
+    kept = [k for k in range(rank) if k not in axes]
+    out_strides = []
+    for k in range(rank):
+        if k in axes:
+            out_strides.append("0")
+        else:
+            j = k if root.attrs["keepdims"] else kept.index(k)
+            out_strides.append(product(out_dims[j + 1:]))
+
+    def accumulate(extra_pass: Optional[str] = None):
+        members = prologue
+        produced = {v for i in members for v in instrs[i].outputs}
+        external = []
+        for i in members:
+            for u in data_inputs(instrs[i]):
+                if u not in produced and u not in external and not cg.is_literal(u):
+                    external.append(u)
+        if x not in produced and x not in external and not cg.is_literal(x):
+            external.append(x)
+        targets = {v: cg.define_output(v, w) for v in sorted(stores & produced)} if extra_pass is None else {}
+        operands = {u: Operand(cg.array(u), strides_for(cg, w, u, x, cg.mode)) for u in external}
+        operands["acc"] = Operand(acc, out_strides)
+        operands["in"] = Operand("", contiguous_strides(cg, x))
+
+        def body(w, offsets):
+            scalars = {}
+            for u in external:
+                w(f"x{cg.lid(u)} = {cg.array(u)}[{offsets[u]}]")
+                scalars[u] = f"x{cg.lid(u)}"
+            for i in members:
+                ins = instrs[i]
+                args = [scalars.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
+                o = ins.outputs[0]
+                w(f"t{cg.lid(o)} = {element_expression(cg, ins, args)}")
+                scalars[o] = f"t{cg.lid(o)}"
+                if o in targets:
+                    w(f"{targets[o]}[{offsets['in']}] = t{cg.lid(o)}")
+            v = scalars.get(x, cg.literals.get(x))
+            a = f"{acc}[{offsets['acc']}]"
+            if extra_pass is None:
+                w(f"{a} = {_combine(op, a, v, dtype)}")
+            else:  # logsumexp's second pass: sum exp(v - shift)
+                w(f"{extra_pass}[{offsets['acc']}] += np.{dtype.np.name}(math.exp({v} - {shift_of(offsets['acc'])}))")
+
+        nest(cg, w, in_dims, operands, body)
+
+    def shift_of(o):
+        return f"(({acc}[{o}]) if np.isfinite({acc}[{o}]) else {scalar.literal(0, dtype)})"
+
+    accumulate()
+    if op == "reduce_logsumexp":
+        sums = cg.uid("sums")
+        w(f"{sums} = np.zeros({n_out}, np.{dtype.np.name})")
+        accumulate(extra_pass=sums)
+        with w.block(f"for {q} in range({n_out}):"):
+            w(f"{acc}[{q}] = np.{dtype.np.name}(math.log({sums}[{q}]) + {shift_of(q)})")
+    elif op == "reduce_mean":
+        with w.block(f"for {q} in range({n_out}):"):
+            w(f"{acc}[{q}] = np.{dtype.np.name}({acc}[{q}] / {count})")
+
+    if post:
+        emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores | _needed_by(cg, row, post))
+    if row:
+        emit_members_over(cg, w, prologue + row, x, stores & {v for i in row for v in instrs[i].outputs})
+
+
+def _needed_by(cg, consumers, producers) -> set:
+    """Outputs of ``producers`` that ``consumers`` read (they must be stored to be re-read)."""
+    made = {v for i in producers for v in cg.instrs[i].outputs}
+    return {u for i in consumers for u in cg.instrs[i].inputs if u in made}
+
+
+# --- matmul -----------------------------------------------------------------------------------------
+def _target(cg, w, g, root_out) -> str:
+    """Where a product is written: its own output array, an epilogue output of the same
+    shape and dtype (the epilogue then runs in place), or a temporary."""
+    if root_out in g.outputs:
+        return cg.define_output(root_out, w)
+    for v in g.outputs:
+        if v != root_out and cg.dtype(v) is cg.dtype(root_out) and cg.sym.same_shape(v, root_out) \
+                and cg.instrs[cg.producer[v]].op not in VARIABLE_WRITES:
+            return cg.define_output(v, w)
+    return cg.temp(root_out, w)
+
+
+def emit_matmul(cg, g) -> None:
+    w = cg.body
+    root = cg.instrs[g.root]
+    a, b = root.inputs
+    out = root.outputs[0]
+    ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
+    target = _target(cg, w, g, out)
+    cg.flat[out] = target
+    ra, rb, ro = cg.rank(a), cg.rank(b), cg.rank(out)
+    da, db, do = cg.dims(a), cg.dims(b), cg.dims(out)
+    m, n = do[-2], do[-1]
+    k = da[-2] if ta else da[-1]
+    floating = cg.dtype(out).is_floating
+
+    def mat(arr, rows, cols, offset, transpose):
+        view = f"{arr}[{offset}:{offset} + {rows} * {cols}].reshape(({rows}, {cols}))"
+        return view + (".T" if transpose else "")
+
+    if floating and ra == 2 and rb == 2:
+        A = mat(cg.array(a), da[0], da[1], "0", ta)
+        B = mat(cg.array(b), db[0], db[1], "0", tb)
+        w(f"np.dot({A}, {B}, {target}.reshape(({m}, {n})))")
+    elif floating and rb == 2 and not ta:
+        rows = product(da[:-1])
+        A = f"{cg.array(a)}.reshape(({rows}, {da[-1]}))"
+        B = mat(cg.array(b), db[0], db[1], "0", tb)
+        w(f"np.dot({A}, {B}, {target}.reshape(({rows}, {n})))")
+    else:
+        # batched (with broadcast batch dims) or integer: one product per batch element
+        batch_dims = do[:-2]
+        ops = {}
+        for name, v, d in (("a", a, da), ("b", b, db)):
+            batch = cg.rank(v) - 2
+            mat_size = product(d[-2:])
+            strides = []
+            for kk in range(len(batch_dims)):
+                j = kk - (len(batch_dims) - batch)
+                if j < 0:
+                    strides.append("0")
+                else:
+                    s = cg.uid(f"bs{name}")
+                    w(f"{s} = 0 if {d[j]} == 1 else {product(d[j + 1:-2] + [mat_size])}")
+                    strides.append(s)
+            ops[name] = Operand(cg.array(v), strides)
+        ops["out"] = Operand(target, [product(do[kk + 1:]) for kk in range(len(batch_dims))])
+
+        def body(w, off):
+            if floating:
+                A = mat(cg.array(a), da[-2], da[-1], off["a"], ta)
+                B = mat(cg.array(b), db[-2], db[-1], off["b"], tb)
+                w(f"np.dot({A}, {B}, {target}[{off['out']}:{off['out']} + {m} * {n}].reshape(({m}, {n})))")
+            else:
+                _integer_matmul(cg, w, a, b, target, off, m, n, k, da, db, ta, tb)
+
+        nest(cg, w, batch_dims, ops, body)
+    epilogue = [i for i in g.members if i != g.root]
+    if epilogue:
+        emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
+
+
+def _integer_matmul(cg, w, a, b, target, off, m, n, k, da, db, ta, tb):
+    A, B = cg.array(a), cg.array(b)
+    i, j, kk = cg.uid("mi"), cg.uid("mj"), cg.uid("mk")
+    acc = cg.uid("macc")
+    t = f"np.{cg.dtype(a).np.name}"
+    with w.block(f"for {i} in range({m}):"):
+        with w.block(f"for {j} in range({n}):"):
+            w(f"{acc} = {t}(0)")
+            a_idx = f"{off['a']} + {kk} * {da[-1]} + {i}" if ta else f"{off['a']} + {i} * {da[-1]} + {kk}"
+            b_idx = f"{off['b']} + {j} * {db[-1]} + {kk}" if tb else f"{off['b']} + {kk} * {db[-1]} + {j}"
+            with w.block(f"for {kk} in range({k}):"):
+                w(f"{acc} = {t}({acc} + {A}[{a_idx}] * {B}[{b_idx}])")
+            w(f"{target}[{off['out']} + {i} * {n} + {j}] = {acc}")
+
+
+# --- convolution --------------------------------------------------------------------------------------
+def emit_conv(cg, g) -> None:
+    from .ops import im2col
+    w = cg.body
+    root = cg.instrs[g.root]
+    x, f = root.inputs
+    out = root.outputs[0]
+    target = _target(cg, w, g, out)
+    cg.flat[out] = target
+    cols, rows, width = im2col(cg, w, root, x, f)
+    dx, df, do = cg.dims(x), cg.dims(f), cg.dims(out)
+    w(f"np.dot({cols}.reshape(({rows}, {width})), {cg.array(f)}.reshape(({width}, {df[3]})), "
+      f"{target}.reshape(({rows}, {df[3]})))")
+    epilogue = [i for i in g.members if i != g.root]
+    if epilogue:
+        emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
+
+
+def emit_single(cg, g) -> None:
+    from .ops import SINGLE
+    (i,) = g.members
+    ins = cg.instrs[i]
+    emitter = SINGLE.get(ins.op)
+    if emitter is None:
+        origin = f" ('{ins.origin.name}', created at {ins.origin.location})" if ins.origin else ""
+        raise CompileError(f"the CPU backend has no kernel for op {ins.op!r}{origin}")
+    emitter(cg, cg.body, i, ins)
+
+
+GROUP_EMITTERS = {
+    "elementwise": emit_elementwise,
+    "reduce": emit_reduce,
+    "matmul": emit_matmul,
+    "conv": emit_conv,
+    "single": emit_single,
+}

@@ -1,0 +1,99 @@
+"""Loop nests over an iteration space, with per-operand offsets (the indexing half of the
+code generator; codegen.py decides storage, kernels.py what each element computes)."""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Sequence
+
+from .source import SourceWriter, product
+
+
+def classify(cg, u: int, space: int) -> List[str]:
+    """Per dim of ``space``: 'e' if operand ``u`` runs along it (the same static size or the
+    same symbol: the executable checks symbols on concrete shapes), 'b' if it is broadcast
+    (missing, or a static 1), 'r' if only the run-time sizes can tell."""
+    su, ss = cg.sym.shape(u), cg.sym.shape(space)
+    offset = len(ss) - len(su)
+    out = []
+    for k, d in enumerate(ss):
+        j = k - offset
+        if j < 0 or (su[j] == 1 and d != 1):
+            out.append("b")
+        elif su[j] == d:
+            out.append("e")
+        else:
+            out.append("r")
+    return out
+
+
+class Operand:
+    """How to read (or write) one array in a loop nest over a space."""
+
+    def __init__(self, name: str, strides: Sequence[str]):
+        self.name = name          # flat array variable
+        self.strides = list(strides)  # one source expression per space dim ("0", "1", or a local)
+
+
+def strides_for(cg, w: SourceWriter, u: int, space: int, mode: str) -> List[str]:
+    """Strides of operand ``u`` along each dim of ``space`` (0 where broadcast)."""
+    rank_s, rank_u = cg.rank(space), cg.rank(u)
+    offset = rank_s - rank_u
+    dims_u = [cg.dim(u, j) for j in range(rank_u)]
+    kinds = classify(cg, u, space) if mode == "fast" else None
+    strides = []
+    for k in range(rank_s):
+        j = k - offset
+        if j < 0:
+            strides.append("0")
+            continue
+        contiguous = product(dims_u[j + 1:])
+        if mode == "fast" and kinds[k] != "r":
+            strides.append("0" if kinds[k] == "b" else contiguous)
+        else:
+            name = cg.uid("st")
+            w(f"{name} = 0 if {dims_u[j]} == 1 else {contiguous}")
+            strides.append(name)
+    return strides
+
+
+def contiguous_strides(cg, space: int) -> List[str]:
+    dims = [cg.dim(space, k) for k in range(cg.rank(space))]
+    return [product(dims[k + 1:]) for k in range(len(dims))]
+
+
+def nest(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operand],
+         body: Callable[[SourceWriter, Dict[object, str]], None]) -> None:
+    """Nested loops over ``dims``; ``body`` gets, per operand key, the offset expression of
+    the current element. A rank-0 space runs the body once with offsets 0."""
+    if not dims:
+        body(w, {key: "0" for key in operands})
+        return
+    level_offsets = {key: None for key in operands}
+
+    def open_level(k: int) -> None:
+        idx = cg.uid("i")
+        w.lines.append("    " * w.level + f"for {idx} in range({dims[k]}):")
+        w.level += 1
+        last = k == len(dims) - 1
+        for key, op in operands.items():
+            stride = op.strides[k]
+            prev = level_offsets[key]
+            term = None if stride == "0" else (idx if stride == "1" else f"{idx} * {stride}")
+            if prev is None and term is None:
+                expr = "0"
+            elif prev is None:
+                expr = term
+            elif term is None:
+                expr = prev
+            else:
+                expr = f"{prev} + {term}"
+            if last or expr in ("0",) or expr == prev:
+                level_offsets[key] = expr
+            else:
+                name = cg.uid("o")
+                w(f"{name} = {expr}")
+                level_offsets[key] = name
+
+    for k in range(len(dims)):
+        open_level(k)
+    body(w, dict(level_offsets))
+    w.level -= len(dims)

@@ -1,0 +1,716 @@
+"""Kernels for ops that are not fused: each emits explicit loops over flat arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import CompileError
+from . import scalar
+from .kernels import emit_members_over
+from .loops import Operand, nest
+from .source import product
+
+SINGLE: dict = {}
+
+
+def kernel(*names):
+    def register(fn):
+        for n in names:
+            SINGLE[n] = fn
+        return fn
+    return register
+
+
+def _t(cg, v) -> str:
+    return f"np.{cg.dtype(v).np.name}"
+
+
+def _axis_split(dims, axis):
+    """(outer, length, inner) of a flat array around ``axis``."""
+    return product(dims[:axis]), dims[axis], product(dims[axis + 1:])
+
+
+def _raise(cg, w, i, message, *values):
+    """Raise from the kernel; ``message`` has a ``{}`` for each run-time value passed."""
+    code = cg.raise_code(i, message)
+    w(f'raise ValueError("graphc:{code}"{"".join(", " + v for v in values)})')
+
+
+# --- softmax family --------------------------------------------------------------------------------------
+@kernel("softmax", "log_softmax")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    outer, length, inner = _axis_split(cg.dims(x), ins.attrs["axis"])
+    t = _t(cg, x)
+    o, j, l = cg.uid("o"), cg.uid("j"), cg.uid("l")
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {j} in range({inner}):"):
+            base = f"{o} * {length} * {inner} + {j}"
+            w(f"m = {scalar.literal(-np.inf, cg.dtype(x))}")
+            with w.block(f"for {l} in range({length}):"):
+                w(f"m = rt.maximum(m, {X}[{base} + {l} * {inner}])")
+            w(f"m = m if np.isfinite(m) else {t}(0)")
+            w(f"s = {t}(0)")
+            with w.block(f"for {l} in range({length}):"):
+                if ins.op == "softmax":
+                    w(f"e = {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
+                    w(f"{Y}[{base} + {l} * {inner}] = e")
+                    w("s += e")
+                else:
+                    w(f"s += {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
+            if ins.op == "softmax":
+                with w.block(f"for {l} in range({length}):"):
+                    w(f"{Y}[{base} + {l} * {inner}] = {t}({Y}[{base} + {l} * {inner}] / s)")
+            else:
+                w(f"ls = {t}(math.log(s))")
+                with w.block(f"for {l} in range({length}):"):
+                    w(f"{Y}[{base} + {l} * {inner}] = {t}({X}[{base} + {l} * {inner}] - m - ls)")
+
+
+@kernel("softmax_cross_entropy_with_logits")
+def _(cg, w, i, ins):
+    labels, logits = ins.inputs
+    out = ins.outputs[0]
+    axis = ins.attrs["axis"]
+    Y = cg.define_output(out, w)
+    r = cg.rank(logits)
+    dl, dz = cg.dims(labels), cg.dims(logits)
+    t = _t(cg, logits)
+    # broadcast dims and run-time strides of both operands
+    bd = []
+    for k in range(r):
+        name = cg.uid("bd")
+        w(f"{name} = max({dl[k]}, {dz[k]})")
+        bd.append(name)
+    strides = {}
+    for key, d in (("l", dl), ("z", dz)):
+        strides[key] = []
+        for k in range(r):
+            s = cg.uid(f"s{key}")
+            w(f"{s} = 0 if {d[k]} == 1 else {product(d[k + 1:])}")
+            strides[key].append(s)
+    rest = [k for k in range(r) if k != axis]
+    out_dims = [bd[k] for k in rest]
+    ops = {"l": Operand(cg.array(labels), [strides["l"][k] for k in rest]),
+           "z": Operand(cg.array(logits), [strides["z"][k] for k in rest]),
+           "out": Operand(Y, [product(out_dims[n + 1:]) for n in range(len(rest))])}
+    L, Z = cg.array(labels), cg.array(logits)
+
+    def body(w, off):
+        l = cg.uid("l")
+        sz, sl = strides["z"][axis], strides["l"][axis]
+        w(f"m = {scalar.literal(-np.inf, cg.dtype(logits))}")
+        with w.block(f"for {l} in range({bd[axis]}):"):
+            w(f"m = rt.maximum(m, {Z}[{off['z']} + {l} * {sz}])")
+        w(f"m = m if np.isfinite(m) else {t}(0)")
+        w(f"s = {t}(0)")
+        with w.block(f"for {l} in range({bd[axis]}):"):
+            w(f"s += {t}(math.exp({Z}[{off['z']} + {l} * {sz}] - m))")
+        w(f"ls = {t}(math.log(s))")
+        w(f"acc = {t}(0)")
+        with w.block(f"for {l} in range({bd[axis]}):"):
+            w(f"lab = {L}[{off['l']} + {l} * {sl}]")
+            with w.block("if lab != 0:"):
+                w(f"acc += lab * ({Z}[{off['z']} + {l} * {sz}] - m - ls)")
+        w(f"{Y}[{off['out']}] = {t}(-acc)")
+
+    nest(cg, w, out_dims, ops, body)
+
+
+@kernel("sparse_softmax_cross_entropy_with_logits")
+def _(cg, w, i, ins):
+    labels, logits = ins.inputs
+    out = ins.outputs[0]
+    Y, L, Z = cg.define_output(out, w), cg.array(labels), cg.array(logits)
+    dz = cg.dims(logits)
+    classes = dz[-1]
+    t = _t(cg, logits)
+    r, c = cg.uid("r"), cg.uid("c")
+    with w.block(f"for {r} in range({cg.size(labels)}):"):
+        w(f"lab = {L}[{r}]")
+        with w.block(f"if lab < 0 or lab >= {classes}:"):
+            _raise(cg, w, i, "label {} is out of range [0, {})", "lab", classes)
+        w(f"base = {r} * {classes}")
+        w(f"m = {scalar.literal(-np.inf, cg.dtype(logits))}")
+        with w.block(f"for {c} in range({classes}):"):
+            w(f"m = rt.maximum(m, {Z}[base + {c}])")
+        w(f"m = m if np.isfinite(m) else {t}(0)")
+        w(f"s = {t}(0)")
+        with w.block(f"for {c} in range({classes}):"):
+            w(f"s += {t}(math.exp({Z}[base + {c}] - m))")
+        w(f"{Y}[{r}] = {t}((m - {Z}[base + lab]) + math.log(s))")  # m - z first: exact for huge logits
+
+
+@kernel("argmax", "argmin")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    axis = ins.attrs["axis"]
+    dims = cg.dims(x)
+    if axis is None:
+        outer, length, inner = "1", cg.size(x), "1"
+    else:
+        outer, length, inner = _axis_split(dims, axis)
+    better = ">" if ins.op == "argmax" else "<"
+    o, j, l = cg.uid("o"), cg.uid("j"), cg.uid("l")
+    with w.block(f"if {length} == 0:"):
+        _raise(cg, w, i, f"{ins.op} of an empty axis is undefined")
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {j} in range({inner}):"):
+            base = f"{o} * {length} * {inner} + {j}"
+            w(f"best = {X}[{base}]")
+            w("at = 0")
+            with w.block(f"for {l} in range(1, {length}):"):
+                w(f"v = {X}[{base} + {l} * {inner}]")
+                with w.block(f"if best == best and (v {better} best or v != v):"):
+                    w("best = v")
+                    w(f"at = {l}")
+            w(f"{Y}[{o} * {inner} + {j}] = {_t(cg, out)}(at)")
+
+
+# --- data movement -----------------------------------------------------------------------------------------
+@kernel("transpose")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    dx = cg.dims(x)
+    perm = ins.attrs["perm"]
+    in_strides = [product(dx[k + 1:]) for k in range(len(dx))]
+    ops = {"x": Operand(X, [in_strides[p] for p in perm]),
+           "y": Operand(Y, [product(cg.dims(out)[k + 1:]) for k in range(len(perm))])}
+    nest(cg, w, cg.dims(out), ops, lambda w, off: w(f"{Y}[{off['y']}] = {X}[{off['x']}]"))
+
+
+def _copy_block(cg, w, src_v, src, dst, axis, base_expr, dst_dims, to_dst: bool, accumulate=False):
+    """Copy all of ``src_v`` into ``dst`` at ``base_expr`` along ``axis`` (or back)."""
+    ds = cg.dims(src_v)
+    src_strides = [product(ds[k + 1:]) for k in range(len(ds))]
+    dst_strides = [product(dst_dims[k + 1:]) for k in range(len(dst_dims))]
+    ops = {"s": Operand(src, src_strides), "d": Operand(dst, dst_strides)}
+    shift = f"{base_expr} * {dst_strides[axis]}"
+
+    def body(w, off):
+        d_idx = f"{off['d']} + {shift}"
+        if to_dst:
+            w(f"{dst}[{d_idx}] = {src}[{off['s']}]")
+        else:
+            w(f"{src}[{off['s']}] = {dst}[{d_idx}]")
+
+    nest(cg, w, ds, ops, body)
+
+
+@kernel("concat")
+def _(cg, w, i, ins):
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    axis = ins.attrs["axis"]
+    base = cg.uid("base")
+    w(f"{base} = 0")
+    for v in ins.inputs:
+        _copy_block(cg, w, v, cg.array(v), Y, axis, base, cg.dims(out), to_dst=True)
+        w(f"{base} += {cg.dim(v, axis)}")
+
+
+@kernel("split")
+def _(cg, w, i, ins):
+    x = ins.inputs[0]
+    X = cg.array(x)
+    axis = ins.attrs["axis"]
+    base = cg.uid("base")
+    w(f"{base} = 0")
+    for v in ins.outputs:
+        Y = cg.define_output(v, w)
+        _copy_block(cg, w, v, Y, X, axis, base, cg.dims(x), to_dst=False)
+        w(f"{base} += {cg.dim(v, axis)}")
+
+
+@kernel("tile")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    dx, dy = cg.dims(x), cg.dims(out)
+    r = len(dx)
+    if r == 0:
+        w(f"{Y}[0] = {X}[0]")
+        return
+    idx = [cg.uid("ti") for _ in range(r)]
+    for k in range(r):
+        w.lines.append("    " * w.level + f"for {idx[k]} in range({dy[k]}):")
+        w.level += 1
+    src = " + ".join(f"({idx[k]} % {dx[k]}) * {product(dx[k + 1:])}" for k in range(r))
+    dst = " + ".join(f"{idx[k]} * {product(dy[k + 1:])}" for k in range(r))
+    w(f"{Y}[{dst}] = {X}[{src}]")
+    w.level -= r
+
+
+def _reflect(cg, w, idx, before, n, mode):
+    """Source index along one axis for an output index of a REFLECT/SYMMETRIC pad."""
+    name = cg.uid("src")
+    w(f"{name} = {idx} - {before}")
+    if mode == "REFLECT":
+        w(f"{name} = -{name} if {name} < 0 else {name}")
+        w(f"{name} = 2 * ({n} - 1) - {name} if {name} >= {n} else {name}")
+    else:
+        w(f"{name} = -{name} - 1 if {name} < 0 else {name}")
+        w(f"{name} = 2 * {n} - 1 - {name} if {name} >= {n} else {name}")
+    return name
+
+
+@kernel("pad", "pad_grad")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    mode, pads = ins.attrs["mode"], ins.attrs["paddings"]
+    big, small = (out, x) if ins.op == "pad" else (x, out)
+    db, ds = cg.dims(big), cg.dims(small)
+    r = len(db)
+    if r == 0:
+        w(f"{Y}[0] = {X}[0]")
+        return
+    if ins.op == "pad" and mode == "CONSTANT":
+        q = cg.uid("q")
+        with w.block(f"for {q} in range({cg.size(out)}):"):
+            w(f"{Y}[{q}] = {scalar.literal(ins.attrs['constant_values'], cg.dtype(out))}")
+    if ins.op == "pad_grad" and mode != "CONSTANT":
+        q = cg.uid("q")
+        with w.block(f"for {q} in range({cg.size(out)}):"):
+            w(f"{Y}[{q}] = {_t(cg, out)}(0)")
+    if mode == "CONSTANT":
+        # walk the small array; its element sits at index + before in the big one
+        ops = {"s": Operand(X if ins.op == "pad" else Y, [product(ds[k + 1:]) for k in range(r)]),
+               "b": Operand("", [product(db[k + 1:]) for k in range(r)])}
+        shift = " + ".join(f"{b} * {product(db[k + 1:])}" for k, (b, _) in enumerate(pads))
+        big_arr = Y if ins.op == "pad" else X
+
+        def body(w, off):
+            if ins.op == "pad":
+                w(f"{big_arr}[{off['b']} + {shift}] = {X}[{off['s']}]")
+            else:
+                w(f"{Y}[{off['s']}] = {big_arr}[{off['b']} + {shift}]")
+
+        nest(cg, w, ds, ops, body)
+        return
+    # REFLECT / SYMMETRIC: walk the big array, map each index back into the small one
+    idx = [cg.uid("pi") for _ in range(r)]
+    srcs = []
+    for k in range(r):
+        w.lines.append("    " * w.level + f"for {idx[k]} in range({db[k]}):")
+        w.level += 1
+        srcs.append(_reflect(cg, w, idx[k], pads[k][0], ds[k], mode))
+    big_off = " + ".join(f"{idx[k]} * {product(db[k + 1:])}" for k in range(r))
+    small_off = " + ".join(f"{srcs[k]} * {product(ds[k + 1:])}" for k in range(r))
+    if ins.op == "pad":
+        w(f"{Y}[{big_off}] = {X}[{small_off}]")
+    else:
+        w(f"{Y}[{small_off}] += {X}[{big_off}]")
+    w.level -= r
+
+
+def _slice_plan(cg, w, x, index):
+    """Per output dim: (input dim or None, start expr, step expr); plus the base offset of
+    dims indexed by an int. Python slice semantics are applied to run-time sizes."""
+    dx = cg.dims(x)
+    stride_in = [product(dx[k + 1:]) for k in range(len(dx))]
+    base_terms, out_axes = [], []
+    axis = 0
+    for entry in index:
+        if entry[0] == "new":
+            out_axes.append((None, "0", "0"))
+            continue
+        if entry[0] == "int":
+            pos = cg.uid("pos")
+            w(f"{pos} = {entry[1]} + {dx[axis]} if {entry[1]} < 0 else {entry[1]}")
+            base_terms.append(f"{pos} * {stride_in[axis]}")
+        else:
+            _, start, stop, step = entry
+            st, sp = cg.uid("start"), cg.uid("step")
+            w(f"{st}, {sp} = rt.slice_start_step({dx[axis]}, {start if start is not None else 'None'}, "
+              f"{stop if stop is not None else 'None'}, {step if step is not None else 1})")
+            out_axes.append((axis, st, sp))
+        axis += 1
+    for k in range(axis, len(dx)):
+        out_axes.append((k, "0", "1"))
+    base = " + ".join(base_terms + [f"{st} * {stride_in[a]}" for a, st, _ in out_axes if a is not None]) or "0"
+    strides = [("0" if a is None else f"{sp} * {stride_in[a]}") for a, _, sp in out_axes]
+    return base, strides
+
+
+@kernel("strided_slice", "strided_slice_grad")
+def _(cg, w, i, ins):
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    if ins.op == "strided_slice":
+        x = ins.inputs[0]
+        sliced = out
+        X = cg.array(x)
+    else:
+        g, x = ins.inputs
+        sliced = g
+        X = cg.array(g)
+        q = cg.uid("q")
+        with w.block(f"for {q} in range({cg.size(out)}):"):
+            w(f"{Y}[{q}] = {_t(cg, out)}(0)")
+    base, strides = _slice_plan(cg, w, x, ins.attrs["index"])
+    dsl = cg.dims(sliced)
+    ops = {"src": Operand("", strides), "flat": Operand("", [product(dsl[k + 1:]) for k in range(len(dsl))])}
+
+    def body(w, off):
+        if ins.op == "strided_slice":
+            w(f"{Y}[{off['flat']}] = {X}[{base} + {off['src']}]")
+        else:
+            w(f"{Y}[{base} + {off['src']}] = {X}[{off['flat']}]")
+
+    nest(cg, w, dsl, ops, body)
+
+
+@kernel("gather", "scatter_add")
+def _(cg, w, i, ins):
+    if ins.op == "gather":
+        params, indices = ins.inputs
+        shape_src = params
+    else:
+        updates, indices, shape_src = ins.inputs
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    axis = ins.attrs["axis"]
+    outer, size, inner = _axis_split(cg.dims(shape_src), axis)
+    I = cg.array(indices)
+    n_idx = cg.size(indices)
+    o, t, j = cg.uid("o"), cg.uid("t"), cg.uid("j")
+    if ins.op == "scatter_add":
+        q = cg.uid("q")
+        with w.block(f"for {q} in range({cg.size(out)}):"):
+            w(f"{Y}[{q}] = {_t(cg, out)}(0)")
+    with w.block(f"for {t} in range({n_idx}):"):
+        w(f"ix = {I}[{t}]")
+        with w.block(f"if ix < -{size} or ix >= {size}:"):
+            _raise(cg, w, i, f"index {{}} is out of range for axis {axis} of size {{}}", "ix", size)
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {t} in range({n_idx}):"):
+            w(f"ix = {I}[{t}]")
+            w(f"ix = ix + {size} if ix < 0 else ix")
+            w(f"src = ({o} * {size} + ix) * {inner}")
+            w(f"dst = ({o} * {n_idx} + {t}) * {inner}")
+            with w.block(f"for {j} in range({inner}):"):
+                if ins.op == "gather":
+                    w(f"{Y}[dst + {j}] = {cg.array(params)}[src + {j}]")
+                else:
+                    w(f"{Y}[src + {j}] += {cg.array(updates)}[dst + {j}]")
+
+
+@kernel("one_hot")
+def _(cg, w, i, ins):
+    (indices,) = ins.inputs
+    out = ins.outputs[0]
+    Y, I = cg.define_output(out, w), cg.array(indices)
+    axis, depth = ins.attrs["axis"], ins.attrs["depth"]
+    di = cg.dims(indices)
+    outer, inner = product(di[:axis]), product(di[axis:])
+    on, off = (scalar.literal(ins.attrs[k], cg.dtype(out)) for k in ("on_value", "off_value"))
+    o, d, j = cg.uid("o"), cg.uid("d"), cg.uid("j")
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {d} in range({depth}):"):
+            with w.block(f"for {j} in range({inner}):"):
+                w(f"{Y}[({o} * {depth} + {d}) * {inner} + {j}] = {on} if {I}[{o} * {inner} + {j}] == {d} else {off}")
+
+
+@kernel("sum_to")
+def _(cg, w, i, ins):
+    g, like = ins.inputs
+    out = ins.outputs[0]
+    G, Y = cg.array(g), cg.define_output(out, w)
+    q = cg.uid("q")
+    with w.block(f"for {q} in range({cg.size(out)}):"):
+        w(f"{Y}[{q}] = {_t(cg, out)}(0)")
+    dg, dl = cg.dims(g), cg.dims(like)
+    lead = len(dg) - len(dl)
+    out_strides = []
+    for k in range(len(dg)):
+        j = k - lead
+        if j < 0:
+            out_strides.append("0")
+        else:
+            s = cg.uid("so")
+            w(f"{s} = 0 if {dl[j]} == 1 else {product(dl[j + 1:])}")
+            out_strides.append(s)
+    ops = {"g": Operand(G, [product(dg[k + 1:]) for k in range(len(dg))]), "y": Operand(Y, out_strides)}
+    nest(cg, w, dg, ops, lambda w, off: w(f"{Y}[{off['y']}] += {G}[{off['g']}]"))
+
+
+@kernel("assign", "assign_add", "assign_sub", "broadcast_to", "fill")
+def _(cg, w, i, ins):
+    # the value broadcasts into the output, exactly as in a fused elementwise group
+    emit_members_over(cg, w, [i], ins.outputs[0], set(ins.outputs))
+
+
+@kernel("window_sum")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    outer, length, inner = _axis_split(cg.dims(x), ins.attrs["axis"])
+    radius = ins.attrs["radius"]
+    o, c, j, k = cg.uid("o"), cg.uid("c"), cg.uid("j"), cg.uid("k")
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {c} in range({length}):"):
+            with w.block(f"for {j} in range({inner}):"):
+                w(f"acc = {_t(cg, out)}(0)")
+                with w.block(f"for {k} in range(max(0, {c} - {radius}), min({length}, {c} + {radius} + 1)):"):
+                    w(f"acc += {X}[({o} * {length} + {k}) * {inner} + {j}]")
+                w(f"{Y}[({o} * {length} + {c}) * {inner} + {j}] = acc")
+
+
+# --- random ------------------------------------------------------------------------------------------------
+@kernel("random_uniform", "random_standard_normal", "truncated_standard_normal")
+def _(cg, w, i, ins):
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    # seeds and the run counter arrive in an array (graph seed, op seed, counter), so that
+    # every random op of a kind shares one kernel
+    counter = cg.rng_slot(ins.attrs["stream"])
+    seeds = counter.replace("]", " - 2]"), counter.replace("]", " - 1]")
+    t = _t(cg, out)
+    n = cg.size(out)
+    q = cg.uid("q")
+    w(f"key = rt.stream_key({seeds[0]}, {seeds[1]}, {counter}, 0)")
+    if ins.op == "random_uniform":
+        unit = "rt.unit_f32" if cg.dtype(out).np == np.float32 else "rt.unit_f64"
+        with w.block(f"for {q} in range({n}):"):
+            w(f"{Y}[{q}] = {unit}(rt.bits(key, {q}))")
+    elif ins.op == "random_standard_normal":
+        with w.block(f"for {q} in range({n}):"):
+            w(f"{Y}[{q}] = {t}(rt.normal_pair(key, {q}, {n}))")
+    else:
+        from ...ops.random import TRUNCATED_MAX_ATTEMPTS
+        with w.block(f"for {q} in range({n}):"):
+            w(f"z = rt.normal_pair(key, {q}, {n})")
+            w("attempt = 1")
+            with w.block(f"while abs(z) > 2.0 and attempt < {TRUNCATED_MAX_ATTEMPTS}:"):
+                w(f"z = rt.normal_pair(rt.stream_key({seeds[0]}, {seeds[1]}, {counter}, attempt), {q}, {n})")
+                w("attempt += 1")
+            w(f"{Y}[{q}] = {t}(min(max(z, -2.0), 2.0))")
+
+
+# --- convolution and pooling ----------------------------------------------------------------------------
+def _conv_geometry(cg, w, x, kernel, strides, dilations, padding, out):
+    """Locals for the input/output sizes and the top/left padding (TensorFlow's rule)."""
+    dx, do = cg.dims(x), cg.dims(out)
+    geo = {"N": dx[0], "H": dx[1], "W": dx[2], "C": dx[3], "OH": do[1], "OW": do[2]}
+    for axis, (size, osize, k, s, d) in enumerate(((dx[1], do[1], kernel[0], strides[0], dilations[0]),
+                                                   (dx[2], do[2], kernel[1], strides[1], dilations[1]))):
+        name = cg.uid("pad")
+        if padding == "SAME":
+            w(f"{name} = max(({osize} - 1) * {s} + ({k} - 1) * {d} + 1 - {size}, 0) // 2")
+        else:
+            w(f"{name} = 0")
+        geo["PT" if axis == 0 else "PL"] = name
+    return geo
+
+
+def im2col(cg, w, ins, x, f, like=None):
+    """Write the (N*OH*OW, KH*KW*C) patch matrix of x; returns (name, rows, width)."""
+    a = ins.attrs
+    out = ins.outputs[0] if like is None else like
+    kh, kw = cg.dims(f)[0], cg.dims(f)[1]
+    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
+    rows = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
+    width = f"({kh} * {kw} * {geo['C']})"
+    cols = cg.uid("cols")
+    X = cg.array(x)
+    w(f"{cols} = np.empty({rows} * {width}, np.{cg.dtype(x).np.name})")
+    n, oh, ow, p, q, c = (cg.uid(s) for s in ("n", "oh", "ow", "p", "q", "c"))
+    sh, sw = a["strides"]
+    dh, dw = a["dilations"]
+    with w.block(f"for {n} in range({geo['N']}):"):
+        with w.block(f"for {oh} in range({geo['OH']}):"):
+            with w.block(f"for {ow} in range({geo['OW']}):"):
+                w(f"row = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {width}")
+                with w.block(f"for {p} in range({kh}):"):
+                    w(f"ih = {oh} * {sh} + {p} * {dh} - {geo['PT']}")
+                    with w.block(f"for {q} in range({kw}):"):
+                        w(f"iw = {ow} * {sw} + {q} * {dw} - {geo['PL']}")
+                        w(f"dst = row + ({p} * {kw} + {q}) * {geo['C']}")
+                        with w.block(f"if 0 <= ih < {geo['H']} and 0 <= iw < {geo['W']}:"):
+                            w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {geo['C']}")
+                            with w.block(f"for {c} in range({geo['C']}):"):
+                                w(f"{cols}[dst + {c}] = {X}[src + {c}]")
+                        with w.block("else:"):
+                            with w.block(f"for {c} in range({geo['C']}):"):
+                                w(f"{cols}[dst + {c}] = 0")
+    return cols, rows, width
+
+
+@kernel("conv2d_backprop_filter")
+def _(cg, w, i, ins):
+    x, g, like = ins.inputs
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    cols, rows, width = im2col(cg, w, ins, x, like, like=g)
+    o = cg.dims(like)[3]
+    w(f"np.dot({cols}.reshape(({rows}, {width})).T, {cg.array(g)}.reshape(({rows}, {o})), "
+      f"{Y}.reshape(({width}, {o})))")
+
+
+@kernel("conv2d_backprop_input")
+def _(cg, w, i, ins):
+    g, f, like = ins.inputs
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    a = ins.attrs
+    df = cg.dims(f)
+    kh, kw, o = df[0], df[1], df[3]
+    geo = _conv_geometry(cg, w, like, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
+    rows = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
+    width = f"({kh} * {kw} * {geo['C']})"
+    dcols = cg.uid("dcols")
+    t = _t(cg, out)
+    w(f"{dcols} = np.empty({rows} * {width}, np.{cg.dtype(out).np.name})")
+    w(f"np.dot({cg.array(g)}.reshape(({rows}, {o})), {cg.array(f)}.reshape(({width}, {o})).T, "
+      f"{dcols}.reshape(({rows}, {width})))")
+    z = cg.uid("z")
+    with w.block(f"for {z} in range({cg.size(out)}):"):
+        w(f"{Y}[{z}] = {t}(0)")
+    n, oh, ow, p, q, c = (cg.uid(s) for s in ("n", "oh", "ow", "p", "q", "c"))
+    sh, sw = a["strides"]
+    dh, dw = a["dilations"]
+    with w.block(f"for {n} in range({geo['N']}):"):
+        with w.block(f"for {oh} in range({geo['OH']}):"):
+            with w.block(f"for {ow} in range({geo['OW']}):"):
+                w(f"row = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {width}")
+                with w.block(f"for {p} in range({kh}):"):
+                    w(f"ih = {oh} * {sh} + {p} * {dh} - {geo['PT']}")
+                    with w.block(f"if ih < 0 or ih >= {geo['H']}:"):
+                        w("continue")
+                    with w.block(f"for {q} in range({kw}):"):
+                        w(f"iw = {ow} * {sw} + {q} * {dw} - {geo['PL']}")
+                        with w.block(f"if iw < 0 or iw >= {geo['W']}:"):
+                            w("continue")
+                        w(f"src = row + ({p} * {kw} + {q}) * {geo['C']}")
+                        w(f"dst = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {geo['C']}")
+                        with w.block(f"for {c} in range({geo['C']}):"):
+                            w(f"{Y}[dst + {c}] += {dcols}[src + {c}]")
+
+
+def _pool_loops(cg, w, ins, x, pooled, body_window, after_window=None, setup=None):
+    """Loops over every pooled output element and its window taps inside the input. The
+    callbacks get the writer and a dict of the loop's names (n, oh, ow, c, H, W, C, PT, PL)."""
+    a = ins.attrs
+    kh, kw = a["ksize"]
+    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], (1, 1), a["padding"], pooled)
+    sh, sw = a["strides"]
+    n, oh, ow, c, p, q = (cg.uid(s) for s in ("n", "oh", "ow", "c", "p", "q"))
+    ctx = dict(geo, n=n, oh=oh, ow=ow, c=c, sh=sh, sw=sw, kh=kh, kw=kw)
+    with w.block(f"for {n} in range({geo['N']}):"):
+        with w.block(f"for {oh} in range({geo['OH']}):"):
+            with w.block(f"for {ow} in range({geo['OW']}):"):
+                with w.block(f"for {c} in range({geo['C']}):"):
+                    w(f"out_at = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {geo['C']} + {c}")
+                    if setup:
+                        setup(w, ctx)
+                    _window(cg, w, ctx, body_window)
+                    if after_window:
+                        after_window(w, ctx)
+
+
+def _window(cg, w, ctx, body):
+    """The taps of the current window that fall inside the input (``in_at`` is their index)."""
+    p, q = cg.uid("p"), cg.uid("q")
+    with w.block(f"for {p} in range({ctx['kh']}):"):
+        w(f"ih = {ctx['oh']} * {ctx['sh']} + {p} - {ctx['PT']}")
+        with w.block(f"if ih < 0 or ih >= {ctx['H']}:"):
+            w("continue")
+        with w.block(f"for {q} in range({ctx['kw']}):"):
+            w(f"iw = {ctx['ow']} * {ctx['sw']} + {q} - {ctx['PL']}")
+            with w.block(f"if iw < 0 or iw >= {ctx['W']}:"):
+                w("continue")
+            w(f"in_at = (({ctx['n']} * {ctx['H']} + ih) * {ctx['W']} + iw) * {ctx['C']} + {ctx['c']}")
+            body(w, ctx)
+
+
+def _argmax_window(cg, x):
+    low = scalar.literal(-np.inf if cg.dtype(x).is_floating else np.iinfo(cg.dtype(x).np).min, cg.dtype(x))
+
+    def setup(w, ctx):
+        w(f"best = {low}")
+        w("best_at = -1")
+
+    def body(w, ctx):
+        w(f"v = {cg.array(x)}[in_at]")
+        with w.block("if best_at < 0 or (best == best and (v > best or v != v)):"):
+            w("best = v")
+            w("best_at = in_at")
+    return setup, body
+
+
+def _zero(cg, w, out, Y):
+    z = cg.uid("z")
+    with w.block(f"for {z} in range({cg.size(out)}):"):
+        w(f"{Y}[{z}] = {_t(cg, out)}(0)")
+
+
+@kernel("max_pool2d")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    Y = cg.define_output(out, w)
+    setup, body = _argmax_window(cg, x)
+    _pool_loops(cg, w, ins, x, out, body, lambda w, ctx: w(f"{Y}[out_at] = best"), setup)
+
+
+@kernel("max_pool2d_grad")
+def _(cg, w, i, ins):
+    x, g = ins.inputs
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    _zero(cg, w, out, Y)
+    setup, body = _argmax_window(cg, x)
+    G = cg.array(g)
+
+    def after(w, ctx):
+        with w.block("if best_at >= 0:"):
+            w(f"{Y}[best_at] += {G}[out_at]")
+    _pool_loops(cg, w, ins, x, g, body, after, setup)
+
+
+@kernel("max_pool2d_grad_grad")
+def _(cg, w, i, ins):
+    x, gg = ins.inputs
+    out = ins.outputs[0]
+    Y = cg.define_output(out, w)
+    setup, body = _argmax_window(cg, x)
+    GG = cg.array(gg)
+    _pool_loops(cg, w, ins, x, out, body,
+                lambda w, ctx: w(f"{Y}[out_at] = {GG}[best_at] if best_at >= 0 else {_t(cg, out)}(0)"), setup)
+
+
+@kernel("avg_pool2d")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    Y, X = cg.define_output(out, w), cg.array(x)
+    t = _t(cg, out)
+
+    def setup(w, ctx):
+        w(f"acc = {t}(0)")
+        w("count = 0")
+
+    def body(w, ctx):
+        w(f"acc += {X}[in_at]")
+        w("count += 1")
+
+    _pool_loops(cg, w, ins, x, out, body, lambda w, ctx: w(f"{Y}[out_at] = {t}(acc / count)"), setup)
+
+
+@kernel("avg_pool2d_grad")
+def _(cg, w, i, ins):
+    g, like = ins.inputs
+    out = ins.outputs[0]
+    Y, G = cg.define_output(out, w), cg.array(g)
+    t = _t(cg, out)
+    _zero(cg, w, out, Y)
+
+    def setup(w, ctx):
+        w("count = 0")
+
+    def spread(w, ctx):  # a second walk over the same window hands out equal shares
+        w(f"share = {t}({G}[out_at] / count)")
+        _window(cg, w, ctx, lambda w, ctx: w(f"{Y}[in_at] += share"))
+
+    _pool_loops(cg, w, ins, like, g, lambda w, ctx: w("count += 1"), spread, setup)

@@ -1,0 +1,147 @@
+"""Scalar helpers that generated CPU kernels call (``rt.<name>`` in generated source).
+
+Each follows NumPy's semantics exactly where they differ from Python's or C's (NaN in
+maximum, floor division and remainder of floats, rounding half to even), and is small and
+branch-light so LLVM inlines it into the kernel's loop.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import uint64
+from numba.extending import register_jitable
+
+# --- NaN-propagating extrema (np.maximum / np.minimum) --------------------------------------------
+
+
+@register_jitable
+def maximum(a, b):
+    return a if (a > b or a != a) else b
+
+
+@register_jitable
+def minimum(a, b):
+    return a if (a < b or a != a) else b
+
+
+# --- floor division and remainder (NumPy's npy_divmod) ---------------------------------------------
+
+
+@register_jitable
+def floordiv_float(a, b):
+    if b == 0:
+        return a / b
+    mod = np.fmod(a, b)
+    div = (a - mod) / b
+    if mod != 0:
+        if (b < 0) != (mod < 0):
+            div -= 1.0
+    if div != 0:
+        fl = np.floor(div)  # math.floor would return an integer
+        if div - fl > 0.5:
+            fl += 1.0
+        return fl
+    return math.copysign(0.0, a / b)
+
+
+@register_jitable
+def mod_float(a, b):
+    if b == 0:
+        return np.fmod(a, b)
+    mod = np.fmod(a, b)
+    if mod != 0:
+        if (b < 0) != (mod < 0):
+            mod += b
+    else:
+        mod = math.copysign(0.0, b)
+    return mod
+
+
+@register_jitable
+def floordiv_int(a, b):
+    if b == 0:
+        return a - a  # NumPy gives 0 for integer division by zero
+    if b == -1:  # -a, wrapping for the most negative value as NumPy does
+        return np.int64(np.uint64(0) - np.uint64(a))
+    return a // b
+
+
+@register_jitable
+def mod_int(a, b):
+    if b == 0 or b == -1:
+        return a - a
+    return a % b
+
+
+# --- activations with NumPy-exact special cases -------------------------------------------------------
+
+
+# --- counter-based random numbers (identical to graphc.ops.random) -----------------------------------
+_GOLDEN = uint64(0x9E3779B97F4A7C15)
+_M1 = uint64(0xBF58476D1CE4E5B9)
+_M2 = uint64(0x94D049BB133111EB)
+
+
+@register_jitable
+def mix64(z):
+    z = (z ^ (z >> uint64(30))) * _M1
+    z = (z ^ (z >> uint64(27))) * _M2
+    return z ^ (z >> uint64(31))
+
+
+@register_jitable
+def stream_key(graph_seed, op_seed, counter, attempt):
+    k = mix64(uint64(graph_seed) * _GOLDEN + uint64(op_seed))
+    k = mix64(k ^ mix64(uint64(counter) + _GOLDEN))
+    return mix64(k + uint64(attempt) * _M2)
+
+
+@register_jitable
+def bits(key, index):
+    return mix64(key + uint64(index + 1) * _GOLDEN)
+
+
+@register_jitable
+def unit_f32(b):
+    return np.float32(b >> uint64(40)) * np.float32(2.0 ** -24)
+
+
+@register_jitable
+def unit_f64(b):
+    return np.float64(b >> uint64(11)) * (2.0 ** -53)
+
+
+@register_jitable
+def normal_pair(key, i, n):
+    u1 = unit_f64(bits(key, i))
+    u2 = unit_f64(bits(key, n + i))
+    return math.sqrt(-2.0 * math.log1p(-u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@register_jitable
+def sigmoid(x):
+    # 1 / (1 + exp(-x)) without overflow for large |x|
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@register_jitable
+def slice_start_step(dim, start, stop, step):
+    """The first index and the step of ``range(dim)[start:stop:step]`` (Python semantics);
+    ``None`` bounds arrive as ``None``."""
+    if step > 0:
+        if start is None:
+            first = 0
+        else:
+            first = start + dim if start < 0 else start
+            first = min(max(first, 0), dim)
+    else:
+        if start is None:
+            first = dim - 1
+        else:
+            first = start + dim if start < 0 else start
+            first = min(max(first, -1), dim - 1)
+    return first, step
