@@ -47,7 +47,9 @@ def main(argv: list) -> int:
         return subprocess.call([str(PYTHON), "-m", "graphc", "demo", *rest], cwd=ROOT)
     ensure_env("test")
     env = dict(os.environ, GRAPHC_VALIDATE="1")
-    code = subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT, env=env)
+    # compiling kernels dominates the suite's time: use every core unless told otherwise
+    workers = [] if any(a == "-n" or a.startswith("-n") for a in rest) else ["-n", "auto"]
+    code = subprocess.call([str(PYTHON), "-m", "pytest", *workers, *rest], cwd=ROOT, env=env)
     if code == 5:  # pytest: no tests were collected; that is a failure, not a pass
         print("[dev] no tests were collected", file=sys.stderr)
         return 1

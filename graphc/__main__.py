@@ -11,7 +11,20 @@ def main(argv=None) -> int:
     demo = sub.add_parser("demo", help="build a model graph and run it through a Session")
     demo.add_argument("--device", default=None, help="reference | cpu | cuda (default: the Session default)")
     sub.add_parser("version", help="print the graphc version")
+    cache = sub.add_parser("cache", help="the on-disk kernel cache (GRAPHC_CACHE_DIR)")
+    cache.add_argument("action", choices=("info", "clear"))
     args = parser.parse_args(argv)
+    if args.command == "cache":
+        from .codegen.cpu import cache as kernel_cache
+        if args.action == "info":
+            info = kernel_cache.info()
+            print(f"kernel cache: {info['directory']}")
+            print(f"  {info['programs']} generated kernels, {info['bytes'] / 1e6:.1f} MB on disk (with numba's code)")
+            print(f"  key: {info['versions']}")
+        else:
+            n = kernel_cache.clear()
+            print(f"removed {n} generated kernels from {kernel_cache.cache_root() / 'kernels'}")
+        return 0
     if args.command == "demo":
         from .demo import run_demo
         return run_demo(device=args.device)

@@ -26,6 +26,13 @@ def test_every_op_is_complete():
     assert not problems, "\n".join(problems)
 
 
+def test_every_op_has_a_cpu_kernel():
+    from graphc.codegen.cpu import NOT_COMPILED, supported_ops
+    missing = sorted(set(OPS) - supported_ops() - set(NOT_COMPILED))
+    assert not missing, f"ops without a CPU kernel (add one in graphc/codegen/cpu): {missing}"
+    assert not set(NOT_COMPILED) - set(OPS)
+
+
 def test_samples_name_registered_ops():
     assert not (set(SAMPLES) | set(EXEMPT)) - set(OPS)
 

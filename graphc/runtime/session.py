@@ -69,17 +69,22 @@ def _owned(arr, feeds):
 
 
 class Session:
-    """``gc.Session(graph=None, device="reference", optimize=2, disable_passes=())``.
+    """``gc.Session(graph=None, device="cpu", optimize=2, disable_passes=())``.
+
+    ``device`` is "cpu" (numba kernels), "reference" (the NumPy interpreter every backend is
+    checked against) or "cuda".
 
     Holds variable values between runs. ``run(fetches, feed_dict)`` accepts any nesting of
     lists, tuples, namedtuples and dicts of Tensors, Operations, Variables and tensor names.
     """
 
-    def __init__(self, graph: Optional[Graph] = None, device: str = "reference", optimize: Optional[int] = None,
+    def __init__(self, graph: Optional[Graph] = None, device: Optional[str] = None, optimize: Optional[int] = None,
                  config=None, disable_passes=()):
         self.graph = graph if graph is not None else get_default_graph()
         if not isinstance(self.graph, Graph):
             raise TypeError(f"graph must be a gc.Graph, got {graph!r}")
+        if device is None:  # GRAPHC_DEVICE sets the default device
+            device = os.environ.get("GRAPHC_DEVICE", "cpu")
         self.device = device
         self._backend = get_backend(device)
         if optimize is None:  # GRAPHC_OPTIMIZE sets the default level (e.g. 0 to debug a model)

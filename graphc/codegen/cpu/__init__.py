@@ -1,7 +1,24 @@
-"""The numba CPU backend: each Program becomes one generated, cached numba function."""
+"""The numba CPU backend: each kernel group becomes a small generated numba function."""
 from __future__ import annotations
 
 from ..backend import Backend, Executable
+
+# Ops that never reach the CPU backend, and why.
+NOT_COMPILED = {
+    "placeholder": "always fed: a Program only sees its feed",
+    "placeholder_with_default": "lowering turns it into identity when it is not fed",
+    "no_op": "structural: lowering drops it",
+    "variable": "structural: lowering drops it",
+}
+
+
+def supported_ops() -> frozenset:
+    """Every op the CPU backend has code for (registry test: ops.registry.OPS must be covered)."""
+    from ...ops.reduce import REDUCTIONS
+    from . import ops, scalar
+    from .codegen import VIEW_OPS
+    return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.SINGLE) | VIEW_OPS | frozenset(
+        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"})
 
 
 class CpuBackend(Backend):

@@ -183,7 +183,7 @@ def load(source: str):
 def info() -> dict:
     root = cache_root()
     d = root / "kernels"
-    files = list(d.glob("g_*.py")) if d.is_dir() else []
+    files = list(d.glob("g_*.py")) if d.is_dir() else []  # one file per generated kernel
     size = sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) if d.is_dir() else 0
     return {"directory": str(d), "programs": len(files), "bytes": size, "versions": version_key()}
 

@@ -1,0 +1,96 @@
+"""The on-disk kernel cache: a second process loads instead of compiling, damaged entries
+are rebuilt, concurrent cold processes agree, and the CLI shows and clears it."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PROGRAM = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import graphc as gc
+    from graphc.codegen.cpu import cache
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 4), name="x")
+        y = gc.reduce_sum(gc.tanh(x * 3.0) + 1.0, axis=1)
+    with gc.Session(graph=g, device="cpu") as sess:
+        out = sess.run(y, {x: np.arange(8, dtype=np.float32).reshape(2, 4) / 8})
+    print(json.dumps({"out": out.tolist(), "stats": cache.STATS}))
+""")
+EXPECTED = [float(v) for v in (__import__("numpy").tanh(
+    __import__("numpy").arange(8, dtype="float32").reshape(2, 4) / 8 * 3.0) + 1.0).sum(axis=1)]
+
+
+def _run(cache_dir, code=PROGRAM):
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _start(cache_dir):
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir))
+    return subprocess.Popen([sys.executable, "-c", PROGRAM], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def test_second_process_loads_instead_of_compiling(tmp_path):
+    first = _run(tmp_path)
+    assert first["stats"]["compiled"] >= 1 and first["stats"]["loaded"] == 0
+    second = _run(tmp_path)
+    assert second["stats"]["compiled"] == 0 and second["stats"]["loaded"] == first["stats"]["compiled"]
+    assert second["out"] == pytest.approx(EXPECTED, rel=1e-6) and first["out"] == second["out"]
+
+
+def test_truncated_generated_source_is_rebuilt(tmp_path):
+    _run(tmp_path)
+    sources = list((tmp_path / "kernels").glob("g_*.py"))
+    assert sources
+    for path in sources:
+        path.write_text(path.read_text()[: len(path.read_text()) // 2])
+    again = _run(tmp_path)
+    assert again["stats"]["rebuilt"] >= 1
+    assert again["out"] == pytest.approx(EXPECTED, rel=1e-6)
+
+
+def test_truncated_numba_cache_entry_is_rebuilt(tmp_path):
+    _run(tmp_path)
+    entries = list((tmp_path / "kernels" / "__pycache__").glob("*.nbc"))
+    assert entries
+    for path in entries:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    again = _run(tmp_path)
+    assert again["out"] == pytest.approx(EXPECTED, rel=1e-6)
+    assert again["stats"]["rebuilt"] + again["stats"]["compiled"] >= 1
+
+
+def test_two_cold_processes_at_once_both_give_correct_results(tmp_path):
+    procs = [_start(tmp_path) for _ in range(2)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    for r in results:
+        assert r["out"] == pytest.approx(EXPECTED, rel=1e-6)
+    # under the file lock, whichever comes second loads what the first compiled
+    assert min(r["stats"]["compiled"] for r in results) == 0
+    assert max(r["stats"]["compiled"] for r in results) >= 1
+
+
+def test_cache_cli_info_and_clear(tmp_path):
+    _run(tmp_path)
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    info = subprocess.run([sys.executable, "-m", "graphc", "cache", "info"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert info.returncode == 0 and str(tmp_path) in info.stdout and "generated kernels" in info.stdout
+    assert "numba=" in info.stdout and "llvmlite=" in info.stdout and "graphc=" in info.stdout
+    cleared = subprocess.run([sys.executable, "-m", "graphc", "cache", "clear"], capture_output=True, text=True,
+                             env=env, timeout=120)
+    assert cleared.returncode == 0 and "removed" in cleared.stdout
+    assert not (tmp_path / "kernels").exists()
