@@ -1,0 +1,440 @@
+"""The benchmark workloads, written once per framework.
+
+Every builder returns a zero-argument callable that runs one iteration and blocks until its
+results are ready, or raises ``Unavailable`` when the framework is not installed. Inputs are
+created once, outside the timed call. All workloads are float32.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class Unavailable(Exception):
+    pass
+
+
+def _import(name):
+    try:
+        return __import__(name)
+    except Exception as e:  # ImportError, or a broken install
+        raise Unavailable(f"{name}: {e}") from None
+
+
+SIZES = {
+    "full": {"W1a": 4_194_304, "W1b": (4096, 1024), "W2": (256, 784, 512, 512, 10), "W5": 64},
+    "tiny": {"W1a": 4096, "W1b": (16, 32), "W2": (8, 16, 12, 12, 10), "W5": 2},
+}
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+# --- W1a: GELU (tanh form) ----------------------------------------------------------------------------
+def w1a(framework, n):
+    x = _rng().standard_normal(n).astype(np.float32)
+    c = math.sqrt(2 / math.pi)
+    if framework == "graphc":
+        import graphc as gc
+        g = gc.Graph()
+        with g.as_default():
+            xp = gc.placeholder(gc.float32, (None,), "x")
+            y = gc.nn.gelu(xp, approximate=True)
+        sess = gc.Session(graph=g)
+        f = sess.make_callable(y, [xp])
+        return lambda: f(x)
+    if framework == "numpy":
+        return lambda: 0.5 * x * (1 + np.tanh(np.float32(c) * (x + np.float32(0.044715) * x * x * x)))
+    if framework == "jax":
+        jax = _import("jax")
+        f = jax.jit(lambda v: jax.nn.gelu(v, approximate=True))
+        xj = jax.device_put(x)
+        return lambda: f(xj).block_until_ready()
+    if framework == "torch":
+        torch = _import("torch")
+        xt = torch.from_numpy(x)
+        return lambda: torch.nn.functional.gelu(xt, approximate="tanh")
+    if framework == "tf1":
+        tf = _tf1()
+        g = tf.Graph()
+        with g.as_default():
+            xp = tf.compat.v1.placeholder(tf.float32, (None,))
+            y = tf.nn.gelu(xp, approximate=True)
+        sess = tf.compat.v1.Session(graph=g)
+        return lambda: sess.run(y, {xp: x})
+    if framework == "pytensor":
+        pt = _import("pytensor")
+        import pytensor.tensor as ptt
+        xp = ptt.vector("x", dtype="float32")
+        y = 0.5 * xp * (1 + ptt.tanh(np.float32(c) * (xp + np.float32(0.044715) * xp ** 3)))
+        f = pt.function([xp], y)
+        return lambda: f(x)
+    raise Unavailable(framework)
+
+
+# --- W1b: row layer norm -------------------------------------------------------------------------------
+def w1b(framework, shape):
+    rows, cols = shape
+    rng = _rng()
+    x = rng.standard_normal(shape).astype(np.float32)
+    gamma = rng.standard_normal(cols).astype(np.float32)
+    beta = rng.standard_normal(cols).astype(np.float32)
+    eps = 1e-5
+    if framework == "graphc":
+        import graphc as gc
+        g = gc.Graph()
+        with g.as_default():
+            xp = gc.placeholder(gc.float32, (None, cols), "x")
+            mean = gc.reduce_mean(xp, -1, keepdims=True)
+            var = gc.reduce_mean(gc.square(xp - mean), -1, keepdims=True)
+            y = (xp - mean) * gc.rsqrt(var + eps) * gamma + beta
+        f = gc.Session(graph=g).make_callable(y, [xp])
+        return lambda: f(x)
+    if framework == "numpy":
+        def run():
+            mean = x.mean(-1, keepdims=True)
+            var = ((x - mean) ** 2).mean(-1, keepdims=True)
+            return (x - mean) / np.sqrt(var + np.float32(eps)) * gamma + beta
+        return run
+    if framework == "jax":
+        jax = _import("jax")
+        jnp = jax.numpy
+
+        def ln(v):
+            mean = v.mean(-1, keepdims=True)
+            var = ((v - mean) ** 2).mean(-1, keepdims=True)
+            return (v - mean) * jax.lax.rsqrt(var + eps) * gamma + beta
+        f = jax.jit(ln)
+        xj = jax.device_put(x)
+        return lambda: f(xj).block_until_ready()
+    if framework == "torch":
+        torch = _import("torch")
+        xt, gt, bt = (torch.from_numpy(a) for a in (x, gamma, beta))
+        return lambda: torch.nn.functional.layer_norm(xt, (cols,), gt, bt, eps)
+    if framework == "tf1":
+        tf = _tf1()
+        g = tf.Graph()
+        with g.as_default():
+            xp = tf.compat.v1.placeholder(tf.float32, (None, cols))
+            mean, var = tf.nn.moments(xp, [1], keepdims=True)
+            y = tf.nn.batch_normalization(xp, mean, var, beta, gamma, eps)
+        sess = tf.compat.v1.Session(graph=g)
+        return lambda: sess.run(y, {xp: x})
+    if framework == "pytensor":
+        pt = _import("pytensor")
+        import pytensor.tensor as ptt
+        xp = ptt.matrix("x", dtype="float32")
+        mean = xp.mean(axis=-1, keepdims=True)
+        var = ((xp - mean) ** 2).mean(axis=-1, keepdims=True)
+        f = pt.function([xp], (xp - mean) / ptt.sqrt(var + np.float32(eps)) * gamma + beta)
+        return lambda: f(x)
+    raise Unavailable(framework)
+
+
+# --- W2: MLP training step ----------------------------------------------------------------------------
+def _mlp_data(sizes):
+    batch, d_in, h1, h2, classes = sizes
+    rng = _rng()
+    x = rng.standard_normal((batch, d_in)).astype(np.float32)
+    y = rng.integers(0, classes, batch)
+    weights = []
+    for a, b in ((d_in, h1), (h1, h2), (h2, classes)):
+        weights.append((rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32))
+        weights.append(np.zeros(b, np.float32))
+    return x, y, weights
+
+
+def build_graphc_mlp(sizes, gc=None):
+    """The W2 model in graphc; returns (graph, step callable over (x, y), init op)."""
+    import graphc as gc
+    x_v, y_v, weights = _mlp_data(sizes)
+    batch, d_in, *_ = sizes
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, d_in), "x")
+        y = gc.placeholder(gc.int64, (None,), "y")
+        h = x
+        params = [gc.Variable(w, name=f"p{i}") for i, w in enumerate(weights)]
+        for i in range(0, 6, 2):
+            h = h @ params[i] + params[i + 1]
+            if i < 4:
+                h = gc.nn.relu(h)
+        loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=h))
+        train = gc.train.GradientDescent(0.01).minimize(loss)
+        init = gc.global_variables_initializer()
+    return g, x, y, loss, train, init, x_v, y_v
+
+
+def w2(framework, sizes):
+    x, y, weights = _mlp_data(sizes)
+    lr = 0.01
+    if framework == "graphc":
+        import graphc as gc
+        g, xp, yp, loss, train, init, _, _ = build_graphc_mlp(sizes)
+        sess = gc.Session(graph=g)
+        sess.run(init)
+        f = sess.make_callable([train, loss], [xp, yp])
+        return lambda: f(x, y)
+    if framework == "numpy":
+        w = [a.copy() for a in weights]
+
+        def step():
+            acts = [x]
+            for i in range(0, 6, 2):
+                z = acts[-1] @ w[i] + w[i + 1]
+                acts.append(np.maximum(z, 0) if i < 4 else z)
+            logits = acts[-1]
+            p = np.exp(logits - logits.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            d = p
+            d[np.arange(len(y)), y] -= 1
+            d /= len(y)
+            for i in (4, 2, 0):
+                gw, gb = acts[i // 2].T @ d, d.sum(0)
+                if i:
+                    d = (d @ w[i].T) * (acts[i // 2] > 0)
+                w[i] -= lr * gw
+                w[i + 1] -= lr * gb
+        return step
+    if framework == "jax":
+        jax = _import("jax")
+        jnp = jax.numpy
+
+        def loss_fn(params, xb, yb):
+            h = xb
+            for i in range(0, 6, 2):
+                h = h @ params[i] + params[i + 1]
+                if i < 4:
+                    h = jax.nn.relu(h)
+            logp = jax.nn.log_softmax(h)
+            return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+        @jax.jit
+        def update(params, xb, yb):
+            l, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
+            return [p - lr * g for p, g in zip(params, grads)], l
+
+        state = {"p": [jax.device_put(w) for w in weights]}
+        xj, yj = jax.device_put(x), jax.device_put(y.astype(np.int32))
+
+        def step():
+            state["p"], l = update(state["p"], xj, yj)
+            l.block_until_ready()
+        return step
+    if framework == "torch":
+        torch = _import("torch")
+        params = [torch.tensor(w, requires_grad=True) for w in weights]
+        opt = torch.optim.SGD(params, lr=lr)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            h = xt
+            for i in range(0, 6, 2):
+                h = h @ params[i] + params[i + 1]
+                if i < 4:
+                    h = torch.relu(h)
+            loss = torch.nn.functional.cross_entropy(h, yt)
+            loss.backward()
+            opt.step()
+        return step
+    if framework == "tf1":
+        tf = _tf1()
+        g = tf.Graph()
+        with g.as_default():
+            xp = tf.compat.v1.placeholder(tf.float32, (None, x.shape[1]))
+            yp = tf.compat.v1.placeholder(tf.int64, (None,))
+            vs = [tf.compat.v1.Variable(w) for w in weights]
+            h = xp
+            for i in range(0, 6, 2):
+                h = tf.matmul(h, vs[i]) + vs[i + 1]
+                if i < 4:
+                    h = tf.nn.relu(h)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yp, logits=h))
+            train = tf.compat.v1.train.GradientDescentOptimizer(lr).minimize(loss)
+            init = tf.compat.v1.global_variables_initializer()
+        sess = tf.compat.v1.Session(graph=g)
+        sess.run(init)
+        return lambda: sess.run([train, loss], {xp: x, yp: y})
+    if framework == "pytensor":
+        pt = _import("pytensor")
+        import pytensor.tensor as ptt
+        xp, yp = ptt.matrix("x", dtype="float32"), ptt.vector("y", dtype="int64")
+        shared = [pt.shared(w) for w in weights]
+        h = xp
+        for i in range(0, 6, 2):
+            h = ptt.dot(h, shared[i]) + shared[i + 1]
+            if i < 4:
+                h = ptt.maximum(h, 0)
+        logp = h - ptt.log(ptt.sum(ptt.exp(h - h.max(axis=1, keepdims=True)), axis=1, keepdims=True)) \
+            - h.max(axis=1, keepdims=True)
+        loss = -logp[ptt.arange(yp.shape[0]), yp].mean()
+        grads = pt.grad(loss, shared)
+        f = pt.function([xp, yp], loss, updates=[(s, s - np.float32(lr) * gr) for s, gr in zip(shared, grads)])
+        return lambda: f(x, y)
+    raise Unavailable(framework)
+
+
+# --- W3: call overhead ------------------------------------------------------------------------------------
+def w3(framework, mode):
+    a, b, c = (np.array([v], np.float32) for v in (2.0, 3.0, 4.0))
+    if framework == "graphc":
+        import graphc as gc
+        g = gc.Graph()
+        with g.as_default():
+            ap, bp, cp = (gc.placeholder(gc.float32, (1,), n) for n in "abc")
+            z = ap * bp + cp
+        sess = gc.Session(graph=g)
+        if mode == "run":
+            feed = {ap: a, bp: b, cp: c}
+            sess.run(z, feed)
+            return lambda: sess.run(z, feed)
+        f = sess.make_callable(z, [ap, bp, cp])
+        return lambda: f(a, b, c)
+    if framework == "numpy":
+        return lambda: a * b + c
+    if framework == "jax":
+        jax = _import("jax")
+        f = jax.jit(lambda x, y, w: x * y + w)
+        aj, bj, cj = (jax.device_put(v) for v in (a, b, c))
+        return lambda: f(aj, bj, cj).block_until_ready()
+    if framework == "torch":
+        torch = _import("torch")
+        at, bt, ct = (torch.from_numpy(v) for v in (a, b, c))
+        return lambda: at * bt + ct
+    if framework == "tf1":
+        tf = _tf1()
+        g = tf.Graph()
+        with g.as_default():
+            ap, bp, cp = (tf.compat.v1.placeholder(tf.float32, (1,)) for _ in range(3))
+            z = ap * bp + cp
+        sess = tf.compat.v1.Session(graph=g)
+        feed = {ap: a, bp: b, cp: c}
+        if mode == "run":
+            return lambda: sess.run(z, feed)
+        f = sess.make_callable(z, [ap, bp, cp])
+        return lambda: f(a, b, c)
+    if framework == "pytensor":
+        pt = _import("pytensor")
+        import pytensor.tensor as ptt
+        xs = [ptt.vector(n, dtype="float32") for n in "abc"]
+        f = pt.function(xs, xs[0] * xs[1] + xs[2])
+        return lambda: f(a, b, c)
+    raise Unavailable(framework)
+
+
+# --- W5: LeNet-5 training step -----------------------------------------------------------------------------
+def _lenet_data(batch):
+    rng = _rng()
+    x = rng.random((batch, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+    shapes = [(5, 5, 1, 6), (6,), (5, 5, 6, 16), (16,), (400, 120), (120,), (120, 84), (84,), (84, 10), (10,)]
+    params = [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
+    return x, y, params
+
+
+def w5(framework, batch):
+    x, y, params = _lenet_data(batch)
+    lr = 0.01
+    if framework == "graphc":
+        import graphc as gc
+        g = gc.Graph()
+        with g.as_default():
+            xp = gc.placeholder(gc.float32, (None, 28, 28, 1), "x")
+            yp = gc.placeholder(gc.int64, (None,), "y")
+            v = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
+            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(xp, v[0], padding="SAME") + v[1]), 2, 2)
+            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(h, v[2], padding="VALID") + v[3]), 2, 2)
+            h = gc.reshape(h, (-1, 400))
+            h = gc.nn.relu(h @ v[4] + v[5])
+            h = gc.nn.relu(h @ v[6] + v[7])
+            logits = h @ v[8] + v[9]
+            loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=yp, logits=logits))
+            train = gc.train.GradientDescent(lr).minimize(loss)
+            init = gc.global_variables_initializer()
+        sess = gc.Session(graph=g)
+        sess.run(init)
+        f = sess.make_callable([train, loss], [xp, yp])
+        return lambda: f(x, y)
+    if framework == "torch":
+        torch = _import("torch")
+        F = torch.nn.functional
+        # torch is NCHW with OIHW filters
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        yt = torch.from_numpy(y)
+        ps = [torch.tensor(p.transpose(3, 2, 0, 1).copy() if p.ndim == 4 else p, requires_grad=True) for p in params]
+        opt = torch.optim.SGD(ps, lr=lr)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            h = F.max_pool2d(F.relu(F.conv2d(xt, ps[0], ps[1], padding=2)), 2)
+            h = F.max_pool2d(F.relu(F.conv2d(h, ps[2], ps[3])), 2)
+            h = h.reshape(h.shape[0], -1)
+            h = F.relu(h @ ps[4] + ps[5])
+            h = F.relu(h @ ps[6] + ps[7])
+            loss = F.cross_entropy(h @ ps[8] + ps[9], yt)
+            loss.backward()
+            opt.step()
+        return step
+    if framework == "jax":
+        jax = _import("jax")
+        jnp = jax.numpy
+        lax = jax.lax
+
+        def conv(h, w, padding):
+            return lax.conv_general_dilated(h, w, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+        def pool(h):
+            return lax.reduce_window(h, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+        def loss_fn(p, xb, yb):
+            h = pool(jax.nn.relu(conv(xb, p[0], "SAME") + p[1]))
+            h = pool(jax.nn.relu(conv(h, p[2], "VALID") + p[3]))
+            h = h.reshape(h.shape[0], -1)
+            h = jax.nn.relu(h @ p[4] + p[5])
+            h = jax.nn.relu(h @ p[6] + p[7])
+            logp = jax.nn.log_softmax(h @ p[8] + p[9])
+            return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+        @jax.jit
+        def update(p, xb, yb):
+            l, g = jax.value_and_grad(loss_fn)(p, xb, yb)
+            return [a - lr * b for a, b in zip(p, g)], l
+
+        state = {"p": [jax.device_put(p) for p in params]}
+        xj, yj = jax.device_put(x), jax.device_put(y.astype(np.int32))
+
+        def step():
+            state["p"], l = update(state["p"], xj, yj)
+            l.block_until_ready()
+        return step
+    if framework == "tf1":
+        tf = _tf1()
+        g = tf.Graph()
+        with g.as_default():
+            xp = tf.compat.v1.placeholder(tf.float32, (None, 28, 28, 1))
+            yp = tf.compat.v1.placeholder(tf.int64, (None,))
+            v = [tf.compat.v1.Variable(p) for p in params]
+            h = tf.nn.max_pool2d(tf.nn.relu(tf.nn.conv2d(xp, v[0], 1, "SAME") + v[1]), 2, 2, "VALID")
+            h = tf.nn.max_pool2d(tf.nn.relu(tf.nn.conv2d(h, v[2], 1, "VALID") + v[3]), 2, 2, "VALID")
+            h = tf.reshape(h, (-1, 400))
+            h = tf.nn.relu(tf.matmul(h, v[4]) + v[5])
+            h = tf.nn.relu(tf.matmul(h, v[6]) + v[7])
+            logits = tf.matmul(h, v[8]) + v[9]
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yp, logits=logits))
+            train = tf.compat.v1.train.GradientDescentOptimizer(lr).minimize(loss)
+            init = tf.compat.v1.global_variables_initializer()
+        sess = tf.compat.v1.Session(graph=g)
+        sess.run(init)
+        return lambda: sess.run([train, loss], {xp: x, yp: y})
+    raise Unavailable(framework)
+
+
+def _tf1():
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    tf = _import("tensorflow")
+    tf.compat.v1.disable_eager_execution()
+    return tf
