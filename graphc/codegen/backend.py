@@ -12,6 +12,16 @@ from ..errors import CompileError
 from ..optimizer.program import Program
 
 
+class _Miss:
+    """What a backend's specialized fast path returns when its cheap checks fail."""
+
+    def __repr__(self):
+        return "MISS"
+
+
+MISS = _Miss()
+
+
 class Executable(ABC):
     """A Program compiled for one backend. ``run`` returns the values of ``program.fetches``."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
-import scipy.special as sps
 
 from .. import dtypes as dt
 from ..dtypes import DType, as_dtype
@@ -93,8 +92,13 @@ def binary_builder(op: str, accepts: str, doc: str = ""):
 
 
 # --- unary ------------------------------------------------------------------------------
+def _special():
+    import scipy.special  # imported on first use: it costs ~0.2 s at import time
+    return scipy.special
+
+
 def _sigmoid(x, attrs):
-    return sps.expit(x)
+    return _special().expit(x)
 
 
 def _rsqrt(x, attrs):
@@ -118,7 +122,7 @@ _UNARY = [
     ("cos", lambda x, a: np.cos(x), FLOAT, "same"),
     ("tanh", lambda x, a: np.tanh(x), FLOAT, "same"),
     ("sigmoid", _sigmoid, FLOAT, "same"),
-    ("erf", lambda x, a: sps.erf(x), FLOAT, "same"),
+    ("erf", lambda x, a: _special().erf(x), FLOAT, "same"),
     ("floor", lambda x, a: np.floor(x), NUMERIC, "same"),
     ("ceil", lambda x, a: np.ceil(x), NUMERIC, "same"),
     ("round", lambda x, a: np.round(x), NUMERIC, "same"),

@@ -9,7 +9,6 @@ import numbers
 from typing import Optional
 
 import numpy as np
-import scipy.special as sps
 from numpy.lib.stride_tricks import as_strided
 
 from .. import dtypes as dt
@@ -33,7 +32,8 @@ def _gelu(x, attrs):
     if attrs["approximate"]:
         inner = x.dtype.type(_SQRT_2_OVER_PI) * (x + x.dtype.type(0.044715) * x * x * x)
         return x.dtype.type(0.5) * x * (1 + np.tanh(inner))
-    return x.dtype.type(0.5) * x * (1 + sps.erf(x * x.dtype.type(1 / math.sqrt(2))))
+    from .elementwise import _special
+    return x.dtype.type(0.5) * x * (1 + _special().erf(x * x.dtype.type(1 / math.sqrt(2))))
 
 
 def _elu(x, attrs):

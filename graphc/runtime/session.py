@@ -12,7 +12,7 @@ from ..errors import FailedPreconditionError, FeedError, FetchError, GraphcError
 from ..graph import Graph, Operation, Tensor, get_default_graph
 from ..ops.state import Variable, variable_for
 from ..shapes import format_shape
-from ..codegen.backend import get_backend
+from ..codegen.backend import MISS as _MISS, get_backend
 from ..optimizer.pipeline import PASS_NAMES, Optimized, explain_text, optimize
 from ..optimizer.program import lower
 from ..optimizer.symbolic import SymbolicShapes
@@ -43,21 +43,74 @@ def _session_or_default(session, obj) -> "Session":
 class _Runner:
     """One compiled (fetches, feeds) combination."""
 
-    __slots__ = ("executable", "positions")
+    __slots__ = ("executable", "positions", "fresh")
 
     def __init__(self, executable, positions):
         self.executable = executable
         self.positions = positions  # per fetch leaf: index into the executable's outputs, or None
+        # backends that make new arrays for every run need no defensive copies
+        self.fresh = getattr(executable, "fresh_outputs", False)
 
     def __call__(self, feeds: Sequence[np.ndarray], state: SessionState) -> list:
         outputs = self.executable.run(feeds, state)
-        if getattr(self.executable, "fresh_outputs", False):  # new arrays every run: no copies needed
+        if self.fresh:
             return [None if p is None else _scalar_or_array(outputs[p]) for p in self.positions]
         return [None if p is None else _owned(outputs[p], feeds) for p in self.positions]
 
 
 def _scalar_or_array(arr):
     return arr[()] if arr.ndim == 0 else arr
+
+
+def _is_single(fetches) -> bool:
+    return isinstance(fetches, (Tensor, Operation)) or type(fetches) is str
+
+
+class _FastCall:
+    """Runs one (fetches, feed keys) combination again and again with little Python.
+
+    ``caller_order`` lists the fed tensors in the order values arrive (feed_dict order, or a
+    callable's feed_list); ``program_order`` in the order the executable takes them. When the
+    backend can specialize (the CPU backend), the last seen shapes get a generated function
+    that checks the values cheaply and calls the kernels directly; otherwise, or when those
+    checks fail, values go through the Session's checks and the runner."""
+
+    __slots__ = ("runner", "convert", "rebuild", "single", "session", "special", "perm", "tensors")
+
+    def __init__(self, runner, caller_order, program_order, rebuild, single, session):
+        self.runner = runner
+        position = {t: j for j, t in enumerate(caller_order)}
+        self.convert = [(position[t], session._converter(t)) for t in program_order]
+        self.perm = [program_order.index(t) for t in caller_order]  # caller arg j -> program feed
+        self.rebuild = rebuild
+        self.single = single
+        self.session = session
+        self.special = None
+        self.tensors = program_order
+
+    def __call__(self, values):
+        session = self.session
+        if session._closed:
+            session._check_open()
+        special = self.special
+        if special is not None:
+            out = special(*values)
+            if out is not _MISS:
+                return out if self.single else self._finish(out)
+        arrays = [c(values[i]) for i, c in self.convert]
+        outputs = self.runner(arrays, session._state)
+        self._specialize(arrays)
+        return outputs[0] if self.single else self.rebuild(outputs)
+
+    def _finish(self, executable_outputs):
+        positions = self.runner.positions
+        return self.rebuild([None if p is None else executable_outputs[p] for p in positions])
+
+    def _specialize(self, arrays) -> None:
+        make = getattr(self.runner.executable, "fast_function", None)
+        if make is None or (self.single and self.runner.positions[0] is None):
+            return
+        self.special = make(arrays, self.perm, self.session._state, self.single)
 
 
 def _owned(arr, feeds):
@@ -98,6 +151,7 @@ class Session:
             raise ValueError(f"unknown pass name(s) {sorted(unknown)}; passes are {sorted(PASS_NAMES)}")
         self._state = SessionState(self._describe_variable)
         self._runners: dict = {}
+        self._fast: dict = {}  # (fetch structure, feed keys) -> (runner, feed converters, rebuild)
         self._lock = threading.RLock()
         self._closed = False
 
@@ -106,6 +160,7 @@ class Session:
         with self._lock:
             self._closed = True
             self._runners.clear()
+            self._fast.clear()
             self._state.variables.clear()
 
     @property
@@ -135,12 +190,23 @@ class Session:
 
     # -- running --------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
-        self._check_open()
+        if self._closed:
+            self._check_open()
+        # Fast path: the same fetch structure with the same feed keys as an earlier call.
+        key = _fast_key(fetches, feed_dict)
+        fast = self._fast.get(key) if key is not None else None
+        if fast is not None:
+            values = tuple(feed_dict.values()) if feed_dict else ()
+            return fast(values)
         leaves, rebuild = nest.flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
         runner = self._runner(targets, feed_tensors)
-        return rebuild(runner(feed_values, self._state))
+        result = rebuild(runner(feed_values, self._state))
+        if key is not None:
+            dict_order = [self._resolve_feed_key(k) for k in (feed_dict or {})]
+            self._fast[key] = _FastCall(runner, dict_order, feed_tensors, rebuild, _is_single(fetches), self)
+        return result
 
     def make_callable(self, fetches, feed_list=None, accept_options: bool = False):
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
@@ -153,20 +219,47 @@ class Session:
             raise FeedError("feed_list names the same tensor twice")
         order = sorted(range(len(feed_tensors)), key=lambda i: _tensor_key(feed_tensors[i]))
         runner = self._runner(targets, [feed_tensors[i] for i in order])
-        convert = self._convert_feed
-        state = self._state
+        fast = _FastCall(runner, feed_tensors, [feed_tensors[i] for i in order], rebuild, _is_single(fetches), self)
         n = len(feed_tensors)
 
         def call(*values):
-            if self._closed:
-                self._check_open()
             if len(values) != n:
                 raise TypeError(f"this callable takes {n} feed value(s) (for "
                                 f"{', '.join(t.name for t in feed_tensors) or 'nothing'}), got {len(values)}")
-            arrays = [convert(feed_tensors[i], values[i]) for i in order]
-            return rebuild(runner(arrays, state))
+            return fast(values)
 
         return call
+
+    def _converter(self, tensor: Tensor):
+        """A fast check of a feed value for ``tensor``: a C-contiguous, writable ndarray of the
+        right dtype and shape passes as it is; anything else goes through _convert_feed (which
+        converts it or explains what is wrong)."""
+        dtype = tensor.dtype.np
+        static = tuple(tensor.shape)
+        rank = len(static)
+        known = [(i, d) for i, d in enumerate(static) if d is not None]
+        slow = self._convert_feed
+        ndarray = np.ndarray
+
+        if len(known) == rank:
+            def convert(value):
+                if type(value) is ndarray and value.dtype == dtype and value.shape == static:
+                    flags = value.flags
+                    if flags.c_contiguous and flags.writeable:
+                        return value
+                return slow(tensor, value)
+        else:
+            def convert(value):
+                if type(value) is ndarray and value.dtype == dtype and value.ndim == rank:
+                    shape = value.shape
+                    for i, d in known:
+                        if shape[i] != d:
+                            return slow(tensor, value)
+                    flags = value.flags
+                    if flags.c_contiguous and flags.writeable:
+                        return value
+                return slow(tensor, value)
+        return convert
 
     def _runner(self, targets: list, feed_tensors: list) -> _Runner:
         unique = list(dict.fromkeys(t for t in targets))
@@ -289,8 +382,10 @@ class Session:
         if not tensor.shape.is_compatible_with(arr.shape):
             raise FeedError(f"cannot feed a value of shape {format_shape(arr.shape)} for '{tensor.name}', "
                             f"which has shape {format_shape(tensor.shape)} ({where})")
-        # np.ascontiguousarray would turn a 0-d array into 1-d
-        return arr if arr.flags.c_contiguous else np.array(arr, order="C")
+        # np.ascontiguousarray would turn a 0-d array into 1-d; read-only arrays are copied
+        # because compiled kernels take writable ones
+        flags = arr.flags
+        return arr if flags.c_contiguous and flags.writeable else np.array(arr, order="C")
 
     # -- variables ----------------------------------------------------------------------------
     def _describe_variable(self, name: str) -> str:
@@ -307,6 +402,28 @@ class Session:
 
 def _tensor_key(t: Tensor):
     return (t.op._id, t.value_index)
+
+
+_FAST_LEAVES = (Tensor, Operation, str)
+
+
+def _fast_key(fetches, feed_dict):
+    """A hashable key for a fetch structure made of a single fetch or a flat list/tuple of
+    fetches, with the feed dict's keys in order; None for anything else (slow path)."""
+    if isinstance(fetches, _FAST_LEAVES):
+        fetch_key = fetches
+    elif type(fetches) in (list, tuple):
+        for f in fetches:
+            if not isinstance(f, _FAST_LEAVES):
+                return None
+        fetch_key = (type(fetches), tuple(fetches))
+    else:
+        return None
+    if not feed_dict:
+        return (fetch_key, ())
+    if type(feed_dict) is not dict:
+        return None
+    return (fetch_key, tuple(feed_dict))
 
 
 class InteractiveSession(Session):

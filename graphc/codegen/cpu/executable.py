@@ -13,13 +13,14 @@ from ...errors import InferenceError, InvalidArgumentError
 from ...optimizer.program import Program, VARIABLE_WRITES
 from ...optimizer.symbolic import SymbolicShapes
 from ...shapes import TensorType
-from ..backend import Executable
+from ..backend import MISS, Executable
 from ..reference import evaluate as reference_evaluate, runtime_error
 from . import cache
 from .codegen import FASTMATH, ProgramCodegen
 from .source import SourceWriter
 
 _RAISED = re.compile(r"graphc:(\d+)")
+
 
 
 def _numba_array(dtype) -> str:
@@ -102,6 +103,7 @@ class CpuExecutable(Executable):
         return ("fresh", v)
 
     def _build_driver(self) -> None:
+        """Lay out the run as statements over slots, then render the generic driver."""
         p, gen = self.program, self.generated
         self._feed_index = {v: i for i, v in enumerate(p.feeds)}
         self._producer_ins = {v: ins for ins in p.instrs for v in ins.outputs}
@@ -109,38 +111,31 @@ class CpuExecutable(Executable):
         fixed: list = []          # what P holds: ("dim", v, k) | ("size", v) | ("const", v) | ("shape", v) | ("arena", v)
         fixed_index: dict = {}
         var_names: list = []
+        made = set()
+        statements = []           # ("alloc", v, size_slot, dtype) | ("copy", v, var) | ("call", k, args)
 
-        def slot(key) -> str:
+        def slot(key):
             if key not in fixed_index:
                 fixed_index[key] = len(fixed)
                 fixed.append(key)
-            return f"P[{fixed_index[key]}]"
+            return ("P", fixed_index[key])
 
-        def var(name) -> str:
+        def var(name):
             if name not in var_names:
                 var_names.append(name)
-            return f"V[{var_names.index(name)}]"
+            return ("V", var_names.index(name))
 
-        w = SourceWriter(1)
-        made = set()
-
-        def expr(v: int) -> str:
+        def ref(v: int):
             kind, key = self._storage(v)
             if kind == "feed":
-                return f"F[{key}]"
+                return ("F", key)
             if kind == "var":
                 return var(key)
             if kind in ("copy", "fresh"):
                 if key not in made:
                     raise AssertionError(f"%{key} used before it is made")
-                return f"b{key}"
+                return ("B", key)
             return slot((kind, key))
-
-        def ensure_fresh(v: int) -> None:
-            kind, key = self._storage(v)
-            if kind == "fresh" and key not in made:
-                w(f"b{key} = np.empty({slot(('size', key))}, np.{p.types[key].dtype.np.name})")
-                made.add(key)
 
         call_index = 0
         for g in p.groups:
@@ -148,9 +143,8 @@ class CpuExecutable(Executable):
                 for i in g.members:
                     ins = p.instrs[i]
                     if ins.op == "read_variable" and ins.outputs[0] in gen.read_copies:
-                        v = ins.outputs[0]
-                        w(f"b{v} = {var(ins.attrs['var'])}.copy()")
-                        made.add(v)
+                        statements.append(("copy", ins.outputs[0], var(ins.attrs["var"])))
+                        made.add(ins.outputs[0])
                 continue
             if g.kind == "shape":
                 continue
@@ -158,46 +152,160 @@ class CpuExecutable(Executable):
             args = []
             for key in call.params:
                 if key[0] == "in":
-                    args.append(expr(key[1]))
+                    args.append(ref(key[1]))
                 elif key[0] == "out":
-                    ensure_fresh(key[1])
-                    args.append(expr(key[1]))
+                    kind, root = self._storage(key[1])
+                    if kind == "fresh" and root not in made:
+                        statements.append(("alloc", root, slot(("size", root)), p.types[root].dtype.np.name))
+                        made.add(root)
+                    args.append(ref(key[1]))
                 elif key[0] == "var":
                     args.append(var(key[1]))
                 elif key[0] == "rng":
-                    args.append(f"RNG[{call_index}]")
+                    args.append(("RNG", call_index))
                 else:
                     args.append(slot(key))
-            w(f"step = {call_index}")
-            w(f"K[{call_index}]({', '.join(args)})")
+            statements.append(("call", call_index, args))
             call_index += 1
         outs = []
         for v in p.fetches:
             if v in gen.literals and self._storage(v)[0] == "const":
-                outs.append(f"np.full(1, {gen.literals[v]})")
+                outs.append(("literal", gen.literals[v]))
                 continue
             kind, key = self._storage(v)
-            e = expr(v)
-            outs.append(e if kind == "fresh" and key == v else f"{e}.copy()")
-        src = SourceWriter()
-        src("def driver(F, V, P, RNG, K):")
-        src("    step = -1")
-        src("    try:")
-        body = SourceWriter(2)
-        body.lines = ["    " + line for line in w.lines]
-        src.extend(body)
-        src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})" if outs else "        return ()")
-        src("    except ValueError as e:")
-        src("        e.graphc_step = step")
-        src("        raise")
-        namespace = {"np": np}
-        exec(compile(src.text(), f"<graphc driver {id(self)}>", "exec"), namespace)
-        self._driver = namespace["driver"]
-        self.driver_source = src.text()
+            outs.append(("as_is" if kind == "fresh" and key == v else "copy", ref(v)))
+        self._statements, self._outs = statements, outs
         self._fixed = fixed
         self._var_names = var_names
         self._rng_calls = [(i, c.rng_streams) for i, c in enumerate(gen.calls)]
+        self._has_rng = any(streams for _, streams in self._rng_calls)
         self._kernels = tuple(self.kernels)
+        self._writes_variables = bool(self.generated.calls) and any(
+            ins.op in VARIABLE_WRITES for ins in p.instrs)
+        self._uses_pool = any(k[0] == "arena" for k in fixed)
+        src = self._render(generic=True)
+        namespace = {"np": np}
+        exec(compile(src, f"<graphc driver {id(self)}>", "exec"), namespace)
+        self._driver = namespace["driver"]
+        self.driver_source = src
+
+    def _render(self, generic: bool, plan: "_Plan" = None, order=None, single=None) -> str:
+        """Python source of the driver. The generic one takes (F, V, P, RNG, K) lists; a
+        specialized one (for one plan, i.e. one set of feed shapes) takes the feed values in
+        the caller's order, checks them cheaply, and has every size as a literal."""
+        def r(ref) -> str:
+            kind, i = ref
+            if kind == "B":
+                return f"b{i}"
+            if generic:
+                return f"{kind}[{i}]"
+            if kind in ("F", "V"):
+                return f"{kind.lower()}{i}"
+            if kind == "RNG":
+                return f"RNG[{i}]"
+            key = self._fixed[i]
+            if key[0] in ("dim", "size"):
+                return str(plan.shapes[key[1]][key[2]] if key[0] == "dim" else plan.sizes[key[1]])
+            return f"P[{i}]"
+
+        w = SourceWriter(2)
+        for st in self._statements:
+            if st[0] == "alloc":
+                w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
+            elif st[0] == "copy":
+                w(f"b{st[1]} = {r(st[2])}.copy()")
+            else:
+                w(f"step = {st[1]}")
+                w(f"K[{st[1]}]({', '.join(r(a) for a in st[2])})")
+        outs = []
+        for kind, ref in self._outs:
+            if kind == "literal":
+                outs.append(f"np.full(1, {ref})")
+            else:
+                outs.append(r(ref) if kind == "as_is" else f"{r(ref)}.copy()")
+        src = SourceWriter()
+        if generic:
+            src("def driver(F, V, P, RNG, K):")
+            src("    step = -1")
+            src("    try:")
+            src.extend(w)
+            src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})" if outs else "        return ()")
+            src("    except ValueError as e:")
+            src("        e.graphc_step = step")
+            src("        raise")
+            return src.text()
+        # specialized: values arrive in the caller's order; order[j] is the program feed each is
+        n = len(order)
+        src(f"def fast({', '.join(f'u{j}' for j in range(n))}):")
+        checks = []
+        for j, feed in enumerate(order):
+            checks.append(f"type(u{j}) is ND and u{j}.dtype is DT{j} and u{j}.shape == SH{j}")
+        if checks:
+            src(f"    if not ({' and '.join(checks)}):")
+            src("        return MISS")
+        if self._writes_variables:  # no retry after a partial run: check layout up front
+            for j in range(n):
+                src(f"    fl = u{j}.flags")
+                src("    if not (fl.c_contiguous and fl.writeable):")
+                src("        return MISS")
+        for j, feed in enumerate(order):
+            rank = len(plan.shapes[self.program.feeds[feed]])
+            src(f"    f{feed} = u{j}" + ("" if rank == 1 else ".reshape(-1)"))
+        if self._var_names:
+            src("    variables = CTX.variables")
+            src("    try:")
+            for k, name in enumerate(self._var_names):
+                src(f"        v{k} = variables[{name!r}].reshape(-1)")
+            src("    except KeyError:")
+            src("        return MISS")
+        if self._has_rng:
+            src("    RNG = RNG_ARRAYS(CTX)")
+        if self._uses_pool:
+            src("    P = POOL.pop() if POOL else MAKE()")
+        else:
+            src("    P = FIXED")
+        src("    step = -1")
+        src("    try:")
+        src.extend(w)
+        if single is not None:
+            src(f"        out = {outs[0]}")
+            shape = plan.fetch_shapes[0]
+            src("        return out" + ("" if (len(shape) == 1) else
+                                         ("[()]" if shape == () else f".reshape({shape!r})")))
+        else:
+            outs = [o + ("" if len(s) == 1 else ("[()]" if s == () else f".reshape({s!r})"))
+                    for o, s in zip(outs, plan.fetch_shapes)]
+            src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        if not self._writes_variables:
+            src("    except TypeError:")  # a feed numba cannot take as is: the slow path converts it
+            src("        return MISS")
+        src("    except ValueError as e:")
+        src("        e.graphc_step = step")
+        src("        raise ERR(e) from None")
+        if self._uses_pool:
+            src("    finally:")
+            src("        POOL.append(P)")
+        return src.text()
+
+    def fast_function(self, feeds, order, ctx, single: bool):
+        """A specialized runner for the shapes and dtypes of ``feeds`` (program order), taking
+        values in the caller's order (``order[j]``: the program feed of argument j). It returns
+        the fetched values (a tuple, or the one value if ``single``), or MISS when its cheap
+        checks fail; the caller then takes the general path. None if not available."""
+        plan = self._plans.get(tuple(f.shape for f in feeds))
+        if plan is None or plan.general:
+            return None
+        src = self._render(False, plan, order, single if single else None)
+        namespace = {"np": np, "ND": np.ndarray, "MISS": MISS, "CTX": ctx, "K": self._kernels,
+                     "RNG_ARRAYS": self._rng_arrays, "POOL": plan.free, "MAKE": lambda: self._fixed_values(plan),
+                     "ERR": self._raised}
+        if not self._uses_pool:
+            namespace["FIXED"] = plan.free[-1] if plan.free else self._fixed_values(plan)
+        for j, feed in enumerate(order):
+            namespace[f"DT{j}"] = feeds[feed].dtype
+            namespace[f"SH{j}"] = feeds[feed].shape
+        exec(compile(src, f"<graphc fast path {id(self)}>", "exec"), namespace)
+        return namespace["fast"]
 
     # -- per-signature plans ------------------------------------------------------------------------------
     def _make_plan(self, feeds: Sequence[np.ndarray]) -> _Plan:
@@ -263,13 +371,33 @@ class CpuExecutable(Executable):
 
     # -- running ------------------------------------------------------------------------------------------
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
-        key = tuple(f.shape for f in feeds)
-        plan = self._plans.get(key)
+        """Feeds are C-contiguous, writable arrays of the right dtypes (the Session checks)."""
+        plan = self._plans.get(tuple([f.shape for f in feeds]))
         if plan is None:
             plan = self._make_plan(feeds)
-            self._plans[key] = plan
+            self._plans[tuple(f.shape for f in feeds)] = plan
         if plan.general:
             return self._general_executable().run(feeds, ctx)
+        if self._var_needed or self._var_created:
+            self._check_variables(ctx)
+        try:
+            fixed = plan.free.pop()
+        except IndexError:
+            fixed = self._fixed_values(plan)
+        flat = [f if f.ndim == 1 else f.reshape(-1) for f in feeds]
+        variables = ctx.variables
+        var_arrays = [variables[n].reshape(-1) for n in self._var_names]
+        rng = self._rng_arrays(ctx) if self._has_rng else None
+        try:
+            outs = self._driver(flat, var_arrays, fixed, rng, self._kernels)
+        except ValueError as e:
+            raise self._raised(e) from None
+        finally:
+            plan.free.append(fixed)
+        shapes = plan.fetch_shapes
+        return [o if o.shape == s else o.reshape(s) for o, s in zip(outs, shapes)]
+
+    def _check_variables(self, ctx) -> None:
         variables = ctx.variables
         for name in self._var_needed:
             if name not in variables:
@@ -277,12 +405,8 @@ class CpuExecutable(Executable):
         for name, (shape, dtype) in self._var_created.items():
             if name not in variables:
                 ctx.write_variable(name, np.zeros(shape, dtype))
-        try:
-            fixed = plan.free.pop()
-        except IndexError:
-            fixed = self._fixed_values(plan)
-        flat_feeds = [f.reshape(-1) if f.flags.writeable else f.reshape(-1).copy() for f in feeds]
-        var_arrays = [variables[n].reshape(-1) for n in self._var_names]
+
+    def _rng_arrays(self, ctx) -> list:
         rng = [None] * len(self._kernels)
         for i, streams in self._rng_calls:
             if streams:
@@ -290,13 +414,7 @@ class CpuExecutable(Executable):
                 for s, (g_seed, o_seed) in zip(streams, self._seeds_of(i)):
                     seeds.extend((g_seed, o_seed, ctx.next_random_counter(s)))
                 rng[i] = np.array(seeds, np.int64)
-        try:
-            outs = self._driver(flat_feeds, var_arrays, fixed, rng, self._kernels)
-        except ValueError as e:
-            raise self._raised(e) from None
-        finally:
-            plan.free.append(fixed)
-        return [o.reshape(s) for o, s in zip(outs, plan.fetch_shapes)]
+        return rng
 
     def _seeds_of(self, call: int) -> list:
         seeds = getattr(self, "_seed_cache", None)
