@@ -187,14 +187,16 @@ def _(m):
 
 @rule("pow_half", "pow")
 def _(m):
-    """x ** 0.5 -> sqrt(x), x ** -1 -> 1/x (floating x). Not x ** -0.5 -> rsqrt(x): NumPy
-    gives (-inf) ** -0.5 = 0 and (-0.0) ** -0.5 = inf, rsqrt gives NaN and -inf."""
+    """x ** 0.5 -> sqrt(x) (keeping (-inf) ** 0.5 = inf: where(isfinite(x), sqrt(x), |x|)),
+    x ** -1 -> 1/x (floating x). Not x ** -0.5 -> rsqrt(x): NumPy gives (-inf) ** -0.5 = 0 and
+    (-0.0) ** -0.5 = inf, rsqrt gives NaN and -inf."""
     e = _pow_exponent(m)
     x = m.inputs[0]
     if not m.type(x).dtype.is_floating:
         return None
     if e == 0.5:
-        return m.emit1("sqrt", (x,))
+        # where(isfinite(x), sqrt(x), |x|): NaN stays NaN through abs, +-inf become inf
+        return m.emit1("where", (m.emit1("isfinite", (x,)), m.emit1("sqrt", (x,)), m.emit1("abs", (x,))))
     if e == -1.0:
         return m.emit1("reciprocal", (x,))
 

@@ -19,6 +19,7 @@ Two modes:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -34,6 +35,8 @@ from . import scalar
 from .source import SourceWriter, product
 
 FASTMATH = frozenset({"reassoc", "contract"})
+_TYPED_LITERAL = re.compile(r"np\.(?:float32|float64|int8|int32|int64|uint8|bool_)\("
+                            r"(?:-?np\.(?:inf|nan)|-?[0-9][0-9.e+\-]*|True|False)\)")
 VIEW_OPS = frozenset({"reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
 
 
@@ -130,6 +133,9 @@ class KernelContext:
         return f"{self._param(('rng',), 'R')}[{3 * (len(self.rng_streams) - 1) + 2}]"
 
     def source(self) -> str:
+        """The kernel's module-level constants and function. Typed literals such as
+        ``np.float32(0.5)`` become module constants: numba freezes globals, and a call per
+        literal costs compile time."""
         names = [self._param_names[k] for k in self.params]
         head = SourceWriter()
         head(f"def _kernel({', '.join(names)}):")
@@ -137,7 +143,16 @@ class KernelContext:
         if not self.body.lines:
             head("    pass")
         head("    return 0")
-        return head.text()
+        constants: dict = {}
+
+        def hoist(m) -> str:
+            if m.group(0) not in constants:
+                constants[m.group(0)] = f"_K{len(constants)}"
+            return constants[m.group(0)]
+
+        text = _TYPED_LITERAL.sub(hoist, head.text())
+        defs = "".join(f"{name} = {value}\n" for value, name in constants.items())
+        return (defs + "\n\n" if defs else "") + text
 
 
 @dataclass

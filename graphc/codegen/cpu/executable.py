@@ -271,9 +271,9 @@ class CpuExecutable(Executable):
             src(f"        out = {outs[0]}")
             shape = plan.fetch_shapes[0]
             src("        return out" + ("" if (len(shape) == 1) else
-                                         ("[()]" if shape == () else f".reshape({shape!r})")))
+                                         ("[0]" if shape == () else f".reshape({shape!r})")))
         else:
-            outs = [o + ("" if len(s) == 1 else ("[()]" if s == () else f".reshape({s!r})"))
+            outs = [o + ("" if len(s) == 1 else ("[0]" if s == () else f".reshape({s!r})"))
                     for o, s in zip(outs, plan.fetch_shapes)]
             src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         if not self._writes_variables:

@@ -115,7 +115,7 @@ def _init_literal(op: str, dtype) -> str:
 
 
 def _combine(op: str, acc: str, v: str, dtype) -> str:
-    t = f"np.{dtype.np.name}"
+    t = "" if dtype.is_floating else f"np.{dtype.np.name}"  # integer sums widen in numba: wrap back
     return {"reduce_sum": f"{t}({acc} + {v})", "reduce_mean": f"{t}({acc} + {v})",
             "reduce_prod": f"{t}({acc} * {v})", "reduce_max": f"rt.maximum({acc}, {v})",
             "reduce_min": f"rt.minimum({acc}, {v})", "reduce_any": f"({acc} or {v})",

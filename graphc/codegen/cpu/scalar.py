@@ -279,12 +279,30 @@ def _(a, x, t, o):
     return f"({half} * {v} * ({one} + {_vm('erf', t)}({v} * {literal(1 / math.sqrt(2), t)})))"
 
 
+# Float ops whose numba result already has the input's float type (operands and literals are
+# typed), so no cast is needed; every other op is wrapped in a cast to the output dtype
+# (numba widens int32 + int32 to int64, math.* returns float64, ...). Casts cost compile time.
+_SAME_FLOAT_TYPE = frozenset({
+    "negative", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "square", "reciprocal", "tanh", "sigmoid",
+    "erf", "floor", "ceil", "round", "add", "subtract", "multiply", "divide", "maximum", "minimum", "where",
+    "clip_by_value", "identity", "stop_gradient", "broadcast_to", "fill", "assign", "relu", "leaky_relu",
+    "gelu",
+})
+_NEVER_CAST = frozenset({"isnan", "isfinite", "logical_not", "logical_and", "logical_or", "equal", "not_equal",
+                         "less", "less_equal", "greater", "greater_equal"})
+
+
 def expression(op: str, attrs, args: Sequence[str], in_dtype: DType, out_dtype: DType) -> str:
     """One element of ``op``'s result as Python source."""
     emit = _TABLE.get(op)
     if emit is None:
         raise CompileError(f"the CPU backend has no elementwise kernel for op {op!r}")
-    return _cast(out_dtype, emit(attrs, list(args), in_dtype, out_dtype))
+    expr = emit(attrs, list(args), in_dtype, out_dtype)
+    if op in _NEVER_CAST and out_dtype.is_bool:
+        return expr
+    if out_dtype.is_floating and in_dtype is out_dtype and op in _SAME_FLOAT_TYPE and "math." not in expr:
+        return expr
+    return _cast(out_dtype, expr)
 
 
 def supported() -> frozenset:
