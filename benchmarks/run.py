@@ -114,7 +114,7 @@ print(t1 - t0, t2 - t1)
 """
 
 
-def w4(tiny: bool) -> dict:
+def w4(tiny: bool, python: str) -> dict:
     """Definition to first training step of W2 in a fresh process, cold and warm cache."""
     sys.path.insert(0, str(HERE))
     import workloads as wl
@@ -124,14 +124,14 @@ def w4(tiny: bool) -> dict:
         env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
         runs = []
         for _ in range(2 if tiny else 4):
-            out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+            out = subprocess.run([python, "-c", script], capture_output=True, text=True, env=env, check=True)
             runs.append([float(v) for v in out.stdout.split()])
     return {"W4-cold": {"seconds": runs[0][1]}, "W4-warm": {"seconds": statistics.median(r[1] for r in runs[1:])}}
 
 
-def import_time(tiny: bool) -> dict:
+def import_time(tiny: bool, python: str) -> dict:
     code = "import time; t = time.perf_counter(); import graphc; print(time.perf_counter() - t)"
-    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    times = [float(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
              for _ in range(2 if tiny else 7)]
     return {"import": {"seconds": statistics.median(times)}}
 
@@ -219,14 +219,18 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--notes", default=str(HERE / "NOTES.md"), help="analysis appended to the report")
+    parser.add_argument("--python", action="append", default=[], metavar="FW=PATH",
+                        help="run framework FW under another interpreter (e.g. graphc=.venv/bin/python when "
+                             "the peers live in a separate environment)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.tiny)))
         return 0
+    pythons = dict(item.split("=", 1) for item in args.python)
     results = {}
     for fw in args.frameworks.split(","):
-        cmd = [sys.executable, __file__, "--worker", fw] + (["--tiny"] if args.tiny else [])
+        cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw] + (["--tiny"] if args.tiny else [])
         print(f"[bench] {fw} ...", flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -236,7 +240,8 @@ def main(argv=None) -> int:
         results[fw] = json.loads(proc.stdout.strip().splitlines()[-1])
     if "graphc" in results:
         print("[bench] W4 and import time ...", flush=True)
-        results["graphc-process"] = {**w4(args.tiny), **import_time(args.tiny)}
+        python = pythons.get("graphc", sys.executable)
+        results["graphc-process"] = {**w4(args.tiny, python), **import_time(args.tiny, python)}
     notes = Path(args.notes).read_text() if args.notes and Path(args.notes).exists() and not args.tiny else ""
     text = report(results, args.tiny, notes)
     Path(args.out).write_text(text)

@@ -63,6 +63,7 @@ class KernelContext:
         self._uid = 0
         self._lids: dict = {}
         self.body = SourceWriter(1)
+        self.split = None  # (dim keys whose product is the outer extent, work value) when splittable
 
     # -- naming ---------------------------------------------------------------------------------------
     def uid(self, prefix: str) -> str:
@@ -126,6 +127,18 @@ class KernelContext:
         self.raise_codes[code] = (i, message)
         return code
 
+    def split_bounds(self, extent_dims, work_value: int):
+        """``(lo, hi)`` parameter names bounding the kernel's outermost loop, whose full extent
+        is the product of ``extent_dims`` ((value, axis) pairs): the driver may run disjoint
+        parts ``[lo, hi)`` on several threads. The kernel slices every operand to its part
+        and loops from 0 (a loop starting at a run-time ``lo`` indexes with a possibly
+        negative int, and numba's wraparound check then stops LLVM from vectorizing)."""
+        assert self.split is None, "only one loop per kernel can be split"
+        for v, k in extent_dims:
+            self.dim(v, k)
+        self.split = (tuple(extent_dims), work_value)
+        return self._param(("lo",), "L"), self._param(("hi",), "H")
+
     def rng_slot(self, stream: int) -> str:
         """``r[3k + 2]``: the run counter of this kernel's k-th random op; ``r[3k]`` and
         ``r[3k + 1]`` hold its graph and op seeds."""
@@ -164,7 +177,7 @@ class KernelCall:
     raise_codes: Dict
     rng_streams: List
     label: str
-    param_types: List[str] = field(default_factory=list)
+    split: Optional[Tuple] = None   # (extent dim keys, work value) when the outer loop can be split
 
 
 @dataclass
@@ -222,7 +235,7 @@ class ProgramCodegen:
                 raise CompileError(f"the CPU backend cannot compile a {g.kind!r} group [{ops}]")
             emitter(ctx, g)
             calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
-                                    f"kernel {k}: {g.kind} [{ops}]"))
+                                    f"kernel {k}: {g.kind} [{ops}]", ctx.split))
         return Generated(calls, literals, alias, read_copies, tuple(p.fetches))
 
     def _read_needs_copy(self, i: int) -> bool:

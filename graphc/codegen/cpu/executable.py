@@ -16,6 +16,7 @@ from ...shapes import TensorType
 from ..backend import MISS, Executable
 from ..reference import evaluate as reference_evaluate, runtime_error
 from . import cache
+from . import parallel as PARALLEL
 from .codegen import FASTMATH, ProgramCodegen
 from .source import SourceWriter
 
@@ -163,9 +164,15 @@ class CpuExecutable(Executable):
                     args.append(var(key[1]))
                 elif key[0] == "rng":
                     args.append(("RNG", call_index))
+                elif key[0] in ("lo", "hi"):
+                    args.append((key[0].upper(), 0))
                 else:
                     args.append(slot(key))
-            statements.append(("call", call_index, args))
+            split = None
+            if call.split is not None:
+                extent_dims, work_value = call.split
+                split = ([slot(("dim", v, k)) for v, k in extent_dims], slot(("size", work_value)))
+            statements.append(("call", call_index, args, split))
             call_index += 1
         outs = []
         for v in p.fetches:
@@ -184,7 +191,7 @@ class CpuExecutable(Executable):
             ins.op in VARIABLE_WRITES for ins in p.instrs)
         self._uses_pool = any(k[0] == "arena" for k in fixed)
         src = self._render(generic=True)
-        namespace = {"np": np}
+        namespace = {"np": np, "PAR": PARALLEL.call}
         exec(compile(src, f"<graphc driver {id(self)}>", "exec"), namespace)
         self._driver = namespace["driver"]
         self.driver_source = src
@@ -216,7 +223,22 @@ class CpuExecutable(Executable):
                 w(f"b{st[1]} = {r(st[2])}.copy()")
             else:
                 w(f"step = {st[1]}")
-                w(f"K[{st[1]}]({', '.join(r(a) for a in st[2])})")
+                args, split = st[2], st[3]
+                if split is None:
+                    w(f"K[{st[1]}]({', '.join(r(a) for a in args)})")
+                    continue
+                extent = " * ".join(r(d) for d in split[0]) or "1"
+                lo = next(k for k, a in enumerate(args) if a[0] == "LO")
+                hi = next(k for k, a in enumerate(args) if a[0] == "HI")
+                if not generic:
+                    extent_value = int(np.prod([int(r(d)) for d in split[0]], dtype=np.int64))
+                    if int(r(split[1])) < PARALLEL.MIN_WORK or PARALLEL.THREADS < 2:
+                        plain = [str(extent_value) if a[0] == "HI" else ("0" if a[0] == "LO" else r(a)) for a in args]
+                        w(f"K[{st[1]}]({', '.join(plain)})")
+                        continue
+                    extent = str(extent_value)
+                rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
+                w(f"PAR(K[{st[1]}], {extent}, {r(split[1])}, ({', '.join(rendered)},), {lo}, {hi})")
         outs = []
         for kind, ref in self._outs:
             if kind == "literal":
@@ -296,7 +318,7 @@ class CpuExecutable(Executable):
         if plan is None or plan.general:
             return None
         src = self._render(False, plan, order, single if single else None)
-        namespace = {"np": np, "ND": np.ndarray, "MISS": MISS, "CTX": ctx, "K": self._kernels,
+        namespace = {"np": np, "PAR": PARALLEL.call, "ND": np.ndarray, "MISS": MISS, "CTX": ctx, "K": self._kernels,
                      "RNG_ARRAYS": self._rng_arrays, "POOL": plan.free, "MAKE": lambda: self._fixed_values(plan),
                      "ERR": self._raised}
         if not self._uses_pool:

@@ -8,7 +8,7 @@ import numpy as np
 from ...errors import CompileError
 from ...optimizer.program import VARIABLE_WRITES
 from . import scalar
-from .loops import Operand, classify, contiguous_strides, nest, strides_for
+from .loops import Operand, classify, contiguous_strides, nest, rebase, strides_for
 from .source import SourceWriter, product
 
 
@@ -25,7 +25,7 @@ def element_expression(cg, ins, args: Sequence[str]) -> str:
 
 # --- elementwise ------------------------------------------------------------------------------------------
 def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, stores: set,
-                      known: Optional[Dict[int, str]] = None) -> None:
+                      known: Optional[Dict[int, str]] = None, splittable: bool = False) -> None:
     """One loop over the space of value ``space`` computing ``members`` element by element;
     values produced outside come from their arrays (broadcast as their shapes say), values in
     ``stores`` are written to their arrays. Every load of an element happens before any store
@@ -50,12 +50,15 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
 
     kinds = {u: classify(cg, u, space) for u in external}
     flat = cg.mode == "fast" and all(len(set(k)) <= 1 and "r" not in k for k in kinds.values())
+    names = {u: cg.array(u) for u in external}           # arrays as the loop reads them
+    out_names = dict(targets)
+    out_names.update(writes)
 
     def body(w: SourceWriter, offsets) -> None:
         scalars = dict(known or {})
         for u in external:
             name = f"x{cg.lid(u)}"
-            w(f"{name} = {cg.array(u)}[{offsets[u]}]")
+            w(f"{name} = {names[u]}[{offsets[u]}]")
             scalars[u] = name
         out_off = offsets["out"]
         for i in members:
@@ -65,7 +68,7 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
                 raise CompileError(f"internal error: {ins.op} reads a value the kernel does not have")
             out = ins.outputs[0]
             if ins.op in VARIABLE_WRITES:
-                var = writes[out]
+                var = out_names[out]
                 new = scalar.combine_assign(ins.op, f"{var}[{out_off}]", args[0])
                 w(f"t{cg.lid(out)} = np.{cg.dtype(out).np.name}({new})")
                 w(f"{var}[{out_off}] = t{cg.lid(out)}")
@@ -73,29 +76,52 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
                 w(f"t{cg.lid(out)} = {element_expression(cg, ins, args)}")
             scalars[out] = f"t{cg.lid(out)}"
             if out in targets:
-                w(f"{targets[out]}[{out_off}] = t{cg.lid(out)}")
+                w(f"{out_names[out]}[{out_off}] = t{cg.lid(out)}")
 
     if flat:
         n = cg.size(space)
         scalar_inputs = [u for u in external if kinds[u] and kinds[u][0] == "b"]
-        for u in scalar_inputs:
-            w(f"x{cg.lid(u)}_0 = {cg.array(u)}[0]")
+        if splittable:
+            lo, hi = cg.split_bounds([(space, k) for k in range(cg.rank(space))], space)
+            for u in external:
+                if u not in scalar_inputs:
+                    names[u] = _slice(cg, w, names[u], lo, hi)
+            for v in out_names:
+                out_names[v] = _slice(cg, w, out_names[v], lo, hi)
+            n = f"({hi} - {lo})"
         idx = cg.uid("i")
         with w.block(f"for {idx} in range({n}):"):
             offsets = {u: ("0" if u in scalar_inputs else idx) for u in external}
             offsets["out"] = idx
             body(w, offsets)
     else:
-        operands = {u: Operand(cg.array(u), strides_for(cg, w, u, space, cg.mode)) for u in external}
-        operands["out"] = Operand("", contiguous_strides(cg, space))
-        nest(cg, w, cg.dims(space), operands, body)
+        operands = {u: Operand(names[u], strides_for(cg, w, u, space, cg.mode)) for u in external}
+        out_strides = contiguous_strides(cg, space)
+        for v in out_names:
+            operands[("store", v)] = Operand(out_names[v], out_strides)
+        dims = cg.dims(space)
+        if splittable and dims:
+            bounds = cg.split_bounds([(space, 0)], space)
+            dims = [rebase(cg, w, operands, bounds)] + dims[1:]
+        for u in external:
+            names[u] = operands[u].name
+        for v in out_names:
+            out_names[v] = operands[("store", v)].name
+        operands["out"] = Operand("", out_strides)
+        nest(cg, w, dims, operands, body)
     for out, var in writes.items():
         cg.flat[out] = var
 
 
+def _slice(cg, w, name: str, lo: str, hi: str) -> str:
+    view = cg.uid("part")
+    w(f"{view} = {name}[{lo}:{hi}]")
+    return view
+
+
 def emit_elementwise(cg, g) -> None:
     space = cg.instrs[g.members[-1]].outputs[0]
-    emit_members_over(cg, cg.body, g.members, space, set(g.outputs))
+    emit_members_over(cg, cg.body, g.members, space, set(g.outputs), splittable=True)
 
 
 # --- reductions ------------------------------------------------------------------------------------------
@@ -142,6 +168,128 @@ def _roles(cg, g):
     return prologue, post, row
 
 
+def _externals(cg, members, extra=()) -> list:
+    produced = {v for i in members for v in cg.instrs[i].outputs}
+    external = []
+    for u in [u for i in members for u in data_inputs(cg.instrs[i])] + list(extra):
+        if u not in produced and u not in external and not cg.is_literal(u):
+            external.append(u)
+    return external
+
+
+def _row_kinds(cg, g, root, prologue, post, row):
+    """For the row strategy: per operand of the input (row) space, its (outer, inner) kind,
+    and per operand of the output space its kind; None if some operand mixes kinds."""
+    x, out = root.inputs[0], root.outputs[0]
+    rank, axes = cg.rank(x), root.attrs["axes"]
+    if cg.mode != "fast" or not axes or tuple(axes) != tuple(range(rank - len(axes), rank)):
+        return None
+    split = rank - len(axes)
+    row_kinds = {}
+    for u in _externals(cg, prologue + row, extra=(x,)):
+        k = classify(cg, u, x)
+        outer, inner = set(k[:split]) or {"b"}, set(k[split:])
+        if len(outer) != 1 or len(inner) != 1 or "r" in outer | inner:
+            return None
+        row_kinds[u] = (outer.pop(), inner.pop())
+    out_kinds = {}
+    for u in _externals(cg, post):
+        k = set(classify(cg, u, out)) or {"b"}
+        if len(k) != 1 or "r" in k:
+            return None
+        out_kinds[u] = k.pop()
+    return row_kinds, out_kinds
+
+
+def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
+    """Reductions over trailing axes: one row at a time, a scalar accumulator that LLVM can
+    vectorize, then the epilogues for that row."""
+    w = cg.body
+    instrs = cg.instrs
+    row_kinds, out_kinds = kinds
+    op = root.op
+    x, out = root.inputs[0], root.outputs[0]
+    dtype = cg.dtype(out)
+    rank, axes = cg.rank(x), root.attrs["axes"]
+    dims = cg.dims(x)
+    n_outer, n_inner = product(dims[:rank - len(axes)]), f"({product(dims[rank - len(axes):])})"
+    stores = set(g.outputs)
+    targets = {v: cg.define_output(v, w) for v in sorted(stores)
+               if cg.producer.get(v) is not None and instrs[cg.producer[v]].op not in VARIABLE_WRITES}
+    o, j, base = cg.uid("o"), cg.uid("j"), cg.uid("base")
+    # the outer (row) loop is split across threads: view every operand from the part's start
+    lo, hi = cg.split_bounds([(x, k) for k in range(rank - len(axes))], x)
+    arrays = {}
+    computed = {out} | {v for i in post for v in instrs[i].outputs}  # values a row pass gets as scalars
+    for u in set(_externals(cg, prologue + row, extra=(x,))) - set(cg.literals) - computed:
+        outer_kind = row_kinds[u][0]
+        step = n_inner if row_kinds[u] == ("e", "e") else "1"
+        arrays[u] = _slice(cg, w, cg.array(u), f"{lo} * {step}", f"{hi} * {step}") if outer_kind == "e" \
+            else cg.array(u)
+    for u in set(_externals(cg, post)) - computed - set(cg.literals):
+        arrays[u] = _slice(cg, w, cg.array(u), lo, hi) if out_kinds[u] == "e" else cg.array(u)
+    for v, t in list(targets.items()):
+        step = "1" if cg.sym.same_shape(v, out) or v == out else n_inner
+        targets[v] = _slice(cg, w, t, f"{lo} * {step}", f"{hi} * {step}")
+
+    def index(kind):
+        return {("e", "e"): f"{base} + {j}", ("e", "b"): o, ("b", "e"): j, ("b", "b"): "0"}[kind]
+
+    def pass_over_row(members, on_value=None, store=True, known=None):
+        scalars = dict(known or {})
+        with w.block(f"for {j} in range({n_inner}):"):
+            for u in _externals(cg, members, extra=(x,) if on_value else ()):
+                if u in scalars:
+                    continue
+                w(f"x{cg.lid(u)} = {arrays[u]}[{index(row_kinds[u])}]")
+                scalars[u] = f"x{cg.lid(u)}"
+            for i in members:
+                ins = instrs[i]
+                args = [scalars.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
+                r = ins.outputs[0]
+                w(f"t{cg.lid(r)} = {element_expression(cg, ins, args)}")
+                scalars[r] = f"t{cg.lid(r)}"
+                if store and r in targets:
+                    w(f"{targets[r]}[{base} + {j}] = t{cg.lid(r)}")
+            if on_value is not None:
+                on_value(scalars.get(x, cg.literals.get(x)))
+
+    with w.block(f"for {o} in range({hi} - {lo}):"):
+        w(f"{base} = {o} * {n_inner}")
+        w(f"acc = {_init_literal(op, dtype)}")
+        pass_over_row(prologue, on_value=lambda v: w(f"acc = {_combine(op, 'acc', v, dtype)}"))
+        if op == "reduce_logsumexp":
+            w(f"shift = acc if np.isfinite(acc) else {scalar.literal(0, dtype)}")
+            w(f"acc = {scalar.literal(0, dtype)}")
+            pass_over_row(prologue, on_value=lambda v: w(f"acc += {_vm_exp(dtype)}({v} - shift)"), store=False)
+            w("acc = np.log(acc) + shift")
+        elif op == "reduce_mean":
+            w(f"acc = acc / {n_inner}")
+        result = {out: "acc"}
+        if out in targets:
+            w(f"{targets[out]}[{o}] = acc")
+        for u in _externals(cg, post):
+            if u == out:
+                continue
+            w(f"x{cg.lid(u)} = {arrays[u]}[{o if out_kinds[u] == 'e' else '0'}]")
+            result[u] = f"x{cg.lid(u)}"
+        for i in post:
+            ins = instrs[i]
+            args = [result.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
+            r = ins.outputs[0]
+            w(f"t{cg.lid(r)} = {element_expression(cg, ins, args)}")
+            result[r] = f"t{cg.lid(r)}"
+            if r in targets:
+                w(f"{targets[r]}[{o}] = t{cg.lid(r)}")
+        if row:
+            known = {v: name for v, name in result.items()}
+            pass_over_row(prologue + row, known=known, store=True)
+
+
+def _vm_exp(dtype) -> str:
+    return scalar._vm("exp", dtype)
+
+
 def emit_reduce(cg, g) -> None:
     w = cg.body
     instrs = cg.instrs
@@ -151,6 +299,10 @@ def emit_reduce(cg, g) -> None:
     dtype = cg.dtype(out)
     axes = root.attrs["axes"]
     prologue, post, row = _roles(cg, g)
+    kinds = _row_kinds(cg, g, root, prologue, post, row)
+    if kinds is not None and not any(instrs[i].op in VARIABLE_WRITES for i in g.members):
+        _emit_row_reduce(cg, g, root, prologue, post, row, kinds)
+        return
     stores = set(g.outputs)
     rank = cg.rank(x)
     in_dims = cg.dims(x)

@@ -60,10 +60,23 @@ def contiguous_strides(cg, space: int) -> List[str]:
     return [product(dims[k + 1:]) for k in range(len(dims))]
 
 
+def rebase(cg, w: SourceWriter, operands: Dict[object, Operand], bounds) -> str:
+    """For a loop split to ``[lo, hi)`` along the outermost dim: view every operand that
+    moves along that dim from its part's start, and return the part's extent."""
+    lo, hi = bounds
+    for op in operands.values():
+        if op.name and op.strides and op.strides[0] != "0":
+            view = cg.uid("part")
+            w(f"{view} = {op.name}[{lo} * {op.strides[0]}:]")
+            op.name = view
+    return f"({hi} - {lo})"
+
+
 def nest(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operand],
-         body: Callable[[SourceWriter, Dict[object, str]], None]) -> None:
+         body: Callable[[SourceWriter, Dict[object, str]], None], outer_range: str = None) -> None:
     """Nested loops over ``dims``; ``body`` gets, per operand key, the offset expression of
-    the current element. A rank-0 space runs the body once with offsets 0."""
+    the current element. A rank-0 space runs the body once with offsets 0. ``outer_range``
+    replaces the outermost loop's ``range(...)``."""
     if not dims:
         body(w, {key: "0" for key in operands})
         return
@@ -71,7 +84,8 @@ def nest(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operan
 
     def open_level(k: int) -> None:
         idx = cg.uid("i")
-        w.lines.append("    " * w.level + f"for {idx} in range({dims[k]}):")
+        loop_range = outer_range if (k == 0 and outer_range) else f"range({dims[k]})"
+        w.lines.append("    " * w.level + f"for {idx} in {loop_range}:")
         w.level += 1
         last = k == len(dims) - 1
         for key, op in operands.items():
