@@ -90,6 +90,11 @@ class KernelContext:
         return self.types[v].rank
 
     def dim(self, v: int, k: int) -> str:
+        """Axis ``k`` of ``v``: a literal where the static shape fixes it (so LLVM can unroll
+        and vectorize short loops over channels and filter taps), else a size parameter."""
+        static = self.types[v].shape[k]
+        if static is not None:
+            return str(static)
         return self._param(("dim", v, k), "N")
 
     def dims(self, v: int) -> list:

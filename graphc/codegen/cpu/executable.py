@@ -186,7 +186,7 @@ class CpuExecutable(Executable):
         self._var_names = var_names
         self._rng_calls = [(i, c.rng_streams) for i, c in enumerate(gen.calls)]
         self._has_rng = any(streams for _, streams in self._rng_calls)
-        self._kernels = tuple(self.kernels)
+        self._kernels = list(self.kernels)  # a list so profilers can wrap entries in place
         self._writes_variables = bool(self.generated.calls) and any(
             ins.op in VARIABLE_WRITES for ins in p.instrs)
         self._uses_pool = any(k[0] == "arena" for k in fixed)
