@@ -25,5 +25,7 @@ class CpuBackend(Backend):
     name = "cpu"
 
     def compile(self, program) -> Executable:
+        from . import blas, parallel
         from .executable import CpuExecutable
+        blas.configure(parallel.THREADS)
         return CpuExecutable(program)

@@ -1,0 +1,76 @@
+"""The one BLAS that compiled kernels use, and its thread count.
+
+numba's ``np.dot`` calls SciPy's ``cython_blas``, i.e. the OpenBLAS bundled with SciPy;
+NumPy carries a second OpenBLAS. Compiled programs only ever use SciPy's (the reference
+backend uses NumPy's), so there is one BLAS path per backend. NUMBA_NOTES.md records that
+alternating the two libraries in a hot loop costs 9-40x, because each pool's threads spin
+while the other works: keep NumPy matmuls out of a training loop that runs on ``cpu``.
+
+Thread count, chosen on purpose: SciPy's OpenBLAS gets as many threads as graphc's own
+kernel pool (``GRAPHC_NUM_THREADS``, default all cores). Measured on the 2-core benchmark
+machine (benchmarks/RESULTS.md): W2 4.5 ms with 2 BLAS threads against 8.6-8.9 ms with 1,
+and W5 7.2 ms against 9.6 ms; the two pools never run at once because a program's kernels
+run one after another. A user who sets ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` keeps
+that choice.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import importlib.util
+import os
+import threading
+
+_SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
+_GETTERS = ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
+_lock = threading.Lock()
+_state: dict = {}
+
+
+def _library():
+    spec = importlib.util.find_spec("scipy")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = os.path.dirname(list(spec.submodule_search_locations)[0])
+    for path in sorted(glob.glob(os.path.join(root, "scipy.libs", "libscipy_openblas*.so*"))):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def _function(lib, names):
+    for name in names:
+        fn = getattr(lib, name, None) if lib is not None else None
+        if fn is not None:
+            return fn
+    return None
+
+
+def configure(threads: int) -> dict:
+    """Set SciPy's OpenBLAS to ``threads`` threads (once per process) unless the user chose
+    with an environment variable. Returns what was found and done, for ``info()``."""
+    with _lock:
+        if _state.get("pid") == os.getpid():
+            return dict(_state)
+        _state.clear()
+        _state["pid"] = os.getpid()
+        lib = _library()
+        setter, getter = _function(lib, _SETTERS), _function(lib, _GETTERS)
+        _state["library"] = getattr(lib, "_name", None)
+        user = next((k for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if os.environ.get(k)), None)
+        if setter is not None and user is None:
+            setter.argtypes = [ctypes.c_int]
+            setter(int(threads))
+            _state["set_by"] = "graphc (GRAPHC_NUM_THREADS)"
+        else:
+            _state["set_by"] = user or "unknown library: left as it was"
+        if getter is not None:
+            getter.restype = ctypes.c_int
+            _state["threads"] = int(getter())
+        return dict(_state)
+
+
+def info() -> dict:
+    return {k: v for k, v in _state.items() if k != "pid"}
