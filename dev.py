@@ -3,6 +3,7 @@
 
     python3 dev.py demo     # create .venv, install graphc[demo], run the demo
     python3 dev.py test     # create .venv, install graphc[test], run the whole test suite
+    python3 dev.py bench    # also create .venv-bench with the peers; run benchmarks/run.py
 
 Extra arguments after ``test`` go to pytest. The environment is reused when pyproject.toml
 has not changed since it was installed.
@@ -18,33 +19,46 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("GRAPHC_VENV", ROOT / ".venv"))
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+# The peers live apart: pytensor pins an older numba than graphc is measured with.
+BENCH_VENV = Path(os.environ.get("GRAPHC_BENCH_VENV", ROOT / ".venv-bench"))
 
 
-def ensure_env(extras: str) -> None:
-    stamp = VENV / f".graphc-installed-{extras or 'base'}"
+def _python(env: Path) -> Path:
+    return env / ("Scripts" if os.name == "nt" else "bin") / ("python.exe" if os.name == "nt" else "python")
+
+
+PYTHON = _python(VENV)
+
+
+def ensure_env(extras: str, env: Path = VENV) -> None:
+    python = _python(env)
+    stamp = env / f".graphc-installed-{extras or 'base'}"
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == want and PYTHON.exists():
+    if stamp.exists() and stamp.read_text() == want and python.exists():
         return
-    if not PYTHON.exists():
-        print(f"[dev] creating virtual environment in {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+    if not python.exists():
+        print(f"[dev] creating virtual environment in {env}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(env)
     target = f".[{extras}]" if extras else "."
-    print(f"[dev] installing graphc{'[' + extras + ']' if extras else ''} (editable)", flush=True)
-    subprocess.check_call([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], cwd=ROOT)
-    subprocess.check_call([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", target], cwd=ROOT)
+    print(f"[dev] installing graphc{'[' + extras + ']' if extras else ''} (editable) into {env}", flush=True)
+    subprocess.check_call([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], cwd=ROOT)
+    subprocess.check_call([str(python), "-m", "pip", "install", "--quiet", "-e", target], cwd=ROOT)
     stamp.write_text(want)
 
 
 def main(argv: list) -> int:
-    if not argv or argv[0] not in ("demo", "test"):
+    if not argv or argv[0] not in ("demo", "test", "bench"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
     if command == "demo":
         ensure_env("demo")
         return subprocess.call([str(PYTHON), "-m", "graphc", "demo", *rest], cwd=ROOT)
+    if command == "bench":
+        ensure_env("test")
+        ensure_env("bench", BENCH_VENV)
+        return subprocess.call([str(_python(BENCH_VENV)), "benchmarks/run.py", "--python", f"graphc={PYTHON}",
+                                *rest], cwd=ROOT)
     ensure_env("test")
     env = dict(os.environ, GRAPHC_VALIDATE="1")
     # compiling kernels dominates the suite's time: use every core unless told otherwise

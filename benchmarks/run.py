@@ -244,7 +244,10 @@ def main(argv=None) -> int:
         results["graphc-process"] = {**w4(args.tiny, python), **import_time(args.tiny, python)}
     notes = Path(args.notes).read_text() if args.notes and Path(args.notes).exists() and not args.tiny else ""
     text = report(results, args.tiny, notes)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)  # atomic: a failed run never leaves half a report
     print(text)
     return 0
 

@@ -1,0 +1,27 @@
+"""CI keeps the benchmark script working: one run at tiny sizes, graphc and NumPy only.
+(It asserts that every workload produced a time, never how fast: timings live in
+benchmarks/RESULTS.md.)"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_script_runs_at_tiny_sizes(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tiny", "--frameworks",
+                           "graphc,numpy", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = out.read_text()
+    assert "Sizes: tiny" in text
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in text.splitlines() if line.startswith("| W") or line.startswith("| import")}
+    for name in ("W1a", "W1b", "W2", "W3-run", "W3-callable", "W5"):
+        graphc_cell, numpy_cell = rows[name][0], rows[name][1]
+        assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", graphc_cell), (name, rows[name])
+        if name in ("W1a", "W1b", "W2"):  # the workloads NumPy has a version of
+            assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", numpy_cell), (name, rows[name])
+    for name in ("W4-cold", "W4-warm", "import"):
+        assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", rows[name][0]), (name, rows[name])
