@@ -237,8 +237,13 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
 
     def pass_over_row(members, on_value=None, store=True, known=None):
         scalars = dict(known or {})
+        externals = [u for u in _externals(cg, members, extra=(x,) if on_value else ()) if u not in scalars]
+        for u in externals:  # one value per row: loaded before the loop (stores in it may alias)
+            if row_kinds[u][1] == "b":
+                w(f"x{cg.lid(u)} = {arrays[u]}[{index(row_kinds[u])}]")
+                scalars[u] = f"x{cg.lid(u)}"
         with w.block(f"for {j} in range({n_inner}):"):
-            for u in _externals(cg, members, extra=(x,) if on_value else ()):
+            for u in externals:
                 if u in scalars:
                     continue
                 w(f"x{cg.lid(u)} = {arrays[u]}[{index(row_kinds[u])}]")
