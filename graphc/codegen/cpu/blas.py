@@ -23,6 +23,7 @@ import threading
 
 _SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
+_CORENAMES = ("scipy_openblas_get_corename", "openblas_get_corename")
 _lock = threading.Lock()
 _state: dict = {}
 
@@ -69,6 +70,10 @@ def configure(threads: int) -> dict:
         if getter is not None:
             getter.restype = ctypes.c_int
             _state["threads"] = int(getter())
+        corename = _function(lib, _CORENAMES)
+        if corename is not None:  # which kernel family it runs (OPENBLAS_CORETYPE can force one)
+            corename.restype = ctypes.c_char_p
+            _state["core"] = corename().decode()
         return dict(_state)
 
 
