@@ -3,8 +3,9 @@
     python benchmarks/run.py                 # full sizes, writes benchmarks/RESULTS.md
     python benchmarks/run.py --tiny --out X  # tiny sizes (CI keeps the script working)
 
-Each framework runs in its own subprocess (so thread pools and BLAS libraries do not fight)
-one after the other in the same run. Times are medians; ratios are graphc / best peer.
+Each framework runs in its own subprocess (so thread pools and BLAS libraries do not fight),
+one after the other, in several interleaved rounds (this machine's speed drifts by up to 2x
+from minute to minute). A figure is the median over rounds of each round's median.
 """
 from __future__ import annotations
 
@@ -69,6 +70,21 @@ def worker(framework: str, tiny: bool) -> dict:
             out[name] = {"error": f"{type(e).__name__}: {e}"[:300]}
             continue
         out[name] = {"seconds": _time(fn, min_time=2.0, max_reps=30, tiny=tiny)}
+    return out
+
+
+def _combine_rounds(runs: list) -> dict:
+    """One result per workload: the median over rounds of each round's median; the spread
+    (min, max over rounds) is kept for the report."""
+    out = {"versions": next((r["versions"] for r in runs if r.get("versions")), {})}
+    names = {k for r in runs for k, v in r.items() if isinstance(v, dict) and k != "versions"}
+    for name in names:
+        times = [r[name]["seconds"] for r in runs if "seconds" in r.get(name, {})]
+        if times:
+            out[name] = {"seconds": statistics.median(times), "spread": (min(times), max(times)),
+                         "rounds": len(times)}
+        else:
+            out[name] = next(r[name] for r in runs if name in r)
     return out
 
 
@@ -145,7 +161,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    env = ", ".join(f"{k}={os.environ[k]}" for k in sorted(os.environ)
+                    if k.startswith(("OPENBLAS_", "OMP_", "MKL_", "GRAPHC_", "XLA_")))
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}; environment: {env or 'no thread or BLAS variables set'}")
 
 
 def _fmt(seconds: float) -> str:
@@ -158,8 +177,9 @@ def _fmt(seconds: float) -> str:
 
 def report(results: dict, tiny: bool, notes: str) -> str:
     lines = ["# Benchmark results", "",
-             "Every figure here was measured by `python benchmarks/run.py` in one run, each framework in its own",
-             "process, one after the other. Times are medians; *ratio* is graphc's time over the best peer's.",
+             "Every figure in the table was measured by `python benchmarks/run.py` in one run: each framework in",
+             "its own process, frameworks interleaved over several rounds; a figure is the median over rounds of",
+             "each round's median. *vs* columns are graphc's time over the peer's (below 1: graphc is faster).",
              "Tests never assert timings: performance is recorded here.", "",
              f"Machine: {machine()}", ""]
     versions = {}
@@ -189,7 +209,7 @@ def report(results: dict, tiny: bool, notes: str) -> str:
             # the issue's target is a ratio to one named peer; the best peer is shown as well
             theirs = peers.get(peer)
             vs_peer = f"{mine / theirs:.2f}" if mine and theirs else "n/a"
-            met = "yes" if mine and theirs and mine / theirs <= goal else "no"
+            met = "n/a" if not (mine and theirs) else ("yes" if mine / theirs <= goal else "no")
             target = f"≤ {goal}× {peer}"
         else:
             vs_peer = "n/a"
@@ -209,6 +229,14 @@ def report(results: dict, tiny: bool, notes: str) -> str:
               "overhead of `Session.run` / `make_callable` on z = a*b + c, shape (1,); W4 definition to first W2",
               "step in a fresh process (cold and warm kernel cache); W5 LeNet-5 training step, batch 64, 28×28;",
               "import: `import graphc`. graphc runs with `make_callable` except W3-run.", ""]
+    spreads = []
+    for wname in WORKLOADS:
+        parts = [f"{fw} {_fmt(e['spread'][0])}–{_fmt(e['spread'][1])}" for fw in present
+                 for e in [results[fw].get(wname, {})] if "spread" in e and e.get("rounds", 1) > 1]
+        if parts:
+            spreads.append(f"- {wname}: " + "; ".join(parts))
+    if spreads:
+        lines += ["Spread over rounds (fastest and slowest round median):", ""] + spreads + [""]
     errors = [f"- {fw} {w}: {e.get('error') or e.get('unavailable')}" for fw, r in results.items()
               if isinstance(r, dict) for w, e in r.items() if isinstance(e, dict) and ("error" in e)]
     if errors:
@@ -227,22 +255,27 @@ def main(argv=None) -> int:
     parser.add_argument("--python", action="append", default=[], metavar="FW=PATH",
                         help="run framework FW under another interpreter (e.g. graphc=.venv/bin/python when "
                              "the peers live in a separate environment)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians over rounds")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.tiny)))
         return 0
     pythons = dict(item.split("=", 1) for item in args.python)
-    results = {}
-    for fw in args.frameworks.split(","):
-        cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw] + (["--tiny"] if args.tiny else [])
-        print(f"[bench] {fw} ...", flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            results[fw] = {"versions": {}, "error": proc.stderr[-500:]}
-            print(f"[bench] {fw} failed: {proc.stderr[-300:]}", flush=True)
-            continue
-        results[fw] = json.loads(proc.stdout.strip().splitlines()[-1])
+    frameworks = args.frameworks.split(",")
+    rounds = 1 if args.tiny else args.rounds
+    per_round: dict = {fw: [] for fw in frameworks}
+    for r in range(rounds):  # frameworks interleaved, so a noisy minute hits all of them alike
+        for fw in frameworks:
+            cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw] + (["--tiny"] if args.tiny else [])
+            print(f"[bench] round {r + 1}/{rounds}: {fw} ...", flush=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                per_round[fw].append({"versions": {}, "error": proc.stderr[-500:]})
+                print(f"[bench] {fw} failed: {proc.stderr[-300:]}", flush=True)
+                continue
+            per_round[fw].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = {fw: _combine_rounds(runs) for fw, runs in per_round.items()}
     if "graphc" in results:
         print("[bench] W4 and import time ...", flush=True)
         python = pythons.get("graphc", sys.executable)
