@@ -66,6 +66,8 @@ class CpuExecutable(Executable):
                     types_.append(_numba_array(var_dtypes[key[1]]))
                 elif key[0] == "rng":
                     types_.append(_numba_array(np.int64))
+                elif key[0] == "scratch":
+                    types_.append(_numba_array(np.dtype(key[1])))
                 else:
                     types_.append("types.int64")
             self.kernels.append(cache.load(kernel_module_source(call.source, types_)).kernel)
@@ -110,6 +112,7 @@ class CpuExecutable(Executable):
         self._producer_ins = {v: ins for ins in p.instrs for v in ins.outputs}
         self._producer_group_kind = {v: g.kind for g in p.groups for i in g.members for v in p.instrs[i].outputs}
         fixed: list = []          # what P holds: ("dim", v, k) | ("size", v) | ("const", v) | ("shape", v) | ("arena", v)
+        #                           | ("scratch", dtype, ordinal): shared by every kernel
         fixed_index: dict = {}
         var_names: list = []
         made = set()
@@ -189,7 +192,11 @@ class CpuExecutable(Executable):
         self._kernels = list(self.kernels)  # a list so profilers can wrap entries in place
         self._writes_variables = bool(self.generated.calls) and any(
             ins.op in VARIABLE_WRITES for ins in p.instrs)
-        self._uses_pool = any(k[0] == "arena" for k in fixed)
+        self._scratch_uses: dict = {}
+        for call in gen.calls:
+            for dtype, ordinal, factors in call.scratch_uses:
+                self._scratch_uses.setdefault(("scratch", dtype, ordinal), []).append(factors)
+        self._uses_pool = any(k[0] in ("arena", "scratch") for k in fixed)  # one set per concurrent call
         src = self._render(generic=True)
         namespace = {"np": np, "PAR": PARALLEL.call}
         exec(compile(src, f"<graphc driver {id(self)}>", "exec"), namespace)
@@ -376,6 +383,14 @@ class CpuExecutable(Executable):
                 out.append(plan.shapes[v][key[2]])
             elif kind == "size":
                 out.append(plan.sizes[v])
+            elif kind == "scratch":
+                count = 0
+                for factors in self._scratch_uses[key]:
+                    size = 1
+                    for factor in factors:
+                        size *= factor if isinstance(factor, int) else plan.shapes[factor[0]][factor[1]]
+                    count = max(count, size)
+                out.append(np.empty(count, np.dtype(key[1])))
             elif kind in ("const", "shape"):
                 arr = plan.shape_values[v]
                 out.append(arr if arr.flags.writeable else arr.copy())

@@ -543,9 +543,8 @@ def im2col(cg, w, ins, x, f, like=None):
     geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
     rows = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
     width = f"({kh} * {kw} * {geo['C']})"
-    cols = cg.uid("cols")
     X = cg.array(x)
-    w(f"{cols} = np.empty({rows} * {width}, np.{cg.dtype(x).np.name})")
+    cols = cg.scratch([(x, 0), (out, 1), (out, 2), (f, 0), (f, 1), (x, 3)], cg.dtype(x), w)
     n, oh, ow, p, q, c, j = (cg.uid(s) for s in ("n", "oh", "ow", "p", "q", "c", "j"))
     sh, sw = a["strides"]
     dh, dw = a["dilations"]
@@ -594,9 +593,8 @@ def _(cg, w, i, ins):
     geo = _conv_geometry(cg, w, like, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
     rows = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
     width = f"({kh} * {kw} * {geo['C']})"
-    dcols = cg.uid("dcols")
     t = _t(cg, out)
-    w(f"{dcols} = np.empty({rows} * {width}, np.{cg.dtype(out).np.name})")
+    dcols = cg.scratch([(like, 0), (g, 1), (g, 2), (f, 0), (f, 1), (like, 3)], cg.dtype(out), w)
     w(f"np.dot({cg.array(g)}.reshape(({rows}, {o})), {cg.array(f)}.reshape(({width}, {o})).T, "
       f"{dcols}.reshape(({rows}, {width})))")
     z = cg.uid("z")
