@@ -54,7 +54,7 @@ def configure(threads: int) -> dict:
     with an environment variable. Returns what was found and done, for ``info()``."""
     with _lock:
         if _state.get("pid") == os.getpid():
-            return dict(_state)
+            return info()
         _state.clear()
         _state["pid"] = os.getpid()
         lib = _library()
@@ -74,7 +74,7 @@ def configure(threads: int) -> dict:
         if corename is not None:  # which kernel family it runs (OPENBLAS_CORETYPE can force one)
             corename.restype = ctypes.c_char_p
             _state["core"] = corename().decode()
-        return dict(_state)
+        return info()
 
 
 def info() -> dict:
