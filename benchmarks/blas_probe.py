@@ -27,7 +27,6 @@ def _median_ms(fn, *args, reps=30):
 
 
 def main() -> None:
-    import graphc  # noqa: F401
     from graphc.codegen.cpu import blas, parallel
     print(blas.configure(parallel.THREADS))
     rng = np.random.default_rng(0)

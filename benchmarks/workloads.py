@@ -100,7 +100,6 @@ def w1b(framework, shape):
         return run
     if framework == "jax":
         jax = _import("jax")
-        jnp = jax.numpy
 
         def ln(v):
             mean = v.mean(-1, keepdims=True)

@@ -9,12 +9,12 @@ import gzip
 import io
 import os
 import struct
-import tempfile
 from typing import Optional, Tuple, Union
 
 import numpy as np
 
 from .errors import GraphcError
+from .files import atomic_write
 
 _IDX_TYPES = {
     0x08: np.dtype(np.uint8),
@@ -83,18 +83,7 @@ def write_idx(path: Union[str, os.PathLike], array: np.ndarray, compress: Option
         compress = os.fspath(path).endswith(".gz")
     if compress:
         payload = gzip.compress(payload)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".idx-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, payload)
 
 
 _MNIST_FILES = {

@@ -3,7 +3,7 @@ gc.gradients against central finite differences in float64."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..graph import user_location
-from ..ops import elementwise as ew
 from ..ops import reduce, shape as sh
 from ..ops.control import stop_gradient
 from ..ops.source import convert_to_tensor, zeros_like

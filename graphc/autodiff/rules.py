@@ -373,7 +373,7 @@ def _(op, grads):
 def _(op, grads):
     """Fold each tiled axis into (multiple, size) and sum over the multiples."""
     x = op.inputs[0]
-    spec, sources = [], []
+    spec = []
     for i, (m, d) in enumerate(zip(op.attrs["multiples"], x.shape)):
         spec.append(m)
         spec.append(d if d is not None else ("dim", 1, i))

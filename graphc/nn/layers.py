@@ -7,7 +7,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import init
-from ..graph import get_default_graph, name_scope, user_location
+from ..graph import name_scope, user_location
 from ..errors import ShapeError
 from ..ops import nn as nn_ops
 from ..ops import shape as sh

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Optional
 
 from ..graph import Operation, Tensor, get_default_graph
-from ..shapes import TensorType
 from ._build import graph_of, make, make1
 from .registry import define, single
 from .source import convert_to_tensor

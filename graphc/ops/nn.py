@@ -11,12 +11,11 @@ from typing import Optional
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import dtypes as dt
 from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor
 from ..shapes import TensorShape, TensorType, broadcast_shapes, merge_dims, normalize_axis
 from ._build import dtype_error, is_symbolic, make1, shape_error
-from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, cast, define_elementwise, divide, exp,
+from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, define_elementwise, divide, exp,
                           greater_equal, log1p, multiply, negative, pow, rsqrt, square, squared_difference,
                           subtract, where)
 from .elementwise import abs as abs_

@@ -3,7 +3,7 @@ slicing (``__getitem__``), gather and one_hot."""
 from __future__ import annotations
 
 import numbers
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from ..dtypes import as_dtype
 from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor
 from ..shapes import TensorShape, TensorType, merge_dims, normalize_axis
-from ._build import dtype_error, graph_of, is_symbolic, make, make1, shape_error
+from ._build import dtype_error, is_symbolic, make, make1, shape_error
 from .registry import define, single
 from .shape_spec import is_dim_ref, resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
 from .source import constant, convert_to_tensor, promote

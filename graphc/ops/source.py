@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 

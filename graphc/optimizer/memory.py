@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from ..errors import GraphcError
-from .fusion import KernelGroup, trivial_groups
+from .fusion import trivial_groups
 from .program import Program
 from .symbolic import SymbolicShapes
 

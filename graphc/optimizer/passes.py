@@ -3,11 +3,9 @@ and stabilization. Each is a pure function Program -> (Program, Counter of rewri
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 import numpy as np
 
-from ..ops.registry import get_op
 from . import simplify, stabilize
 from .program import Program
 from .rewrite import Match, ProgramBuilder, Rule, dead_code_elimination, rewrite

@@ -7,7 +7,7 @@ variable in a run), so ``sess.run([train_op, loss])`` reports the loss the step 
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 from .. import dtypes as dt
 from ..errors import GraphcError

@@ -1,6 +1,5 @@
 """Every op has a gradient rule or is marked non-differentiable, and every rule agrees with
 central finite differences in float64 on the op's samples (several shapes, broadcasting)."""
-import numpy as np
 import pytest
 
 from graphc.autodiff.rules import GRADIENTS, NON_DIFFERENTIABLE

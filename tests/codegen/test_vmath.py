@@ -474,7 +474,7 @@ def test_loop_vectorises_without_libm_calls(name, suffix):
     elt = "float" if suffix == "f32" else "double"
     # the loop was vectorised: LLVM's marker, and vector float arithmetic of width >= 2
     assert "llvm.loop.isvectorized" in ir_text
-    assert re.search(rf"@llvm\.fmuladd\.v(\d+)f(32|64)\(", body)
+    assert re.search(r"@llvm\.fmuladd\.v(\d+)f(32|64)\(", body)
     vec_ops = re.findall(rf"= (?:fmul|fadd|fsub|fdiv|select|fcmp \w+) [^\n]*<(\d+) x {elt}>", body)
     widths = {int(w) for w in vec_ops}
     assert widths and max(widths) >= 2, widths

@@ -6,10 +6,8 @@ run time, and each test fetches many products in one run (compiled backends pay 
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
-import pytest
 
 import graphc as gc
 from support import Cases, Feeds, assert_close, build_error, check, made_here, run_error  # noqa: F401

@@ -9,10 +9,8 @@ time, so that an optimizer cannot fold them away."""
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
-import pytest
 
 import graphc as gc
 from support import Cases, Feeds, assert_close, build_error, check, float_edges, made_here, run_error  # noqa: F401

@@ -1,6 +1,5 @@
 """Memory planning: liveness, reuse, in place, pinned fetches, and the savings it reports."""
 import numpy as np
-import pytest
 
 import graphc as gc
 from graphc import zoo

@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import llvmlite
 import numba
 
 from ...errors import CompileError
+from ...files import atomic_write
 
 STATS = {"compiled": 0, "loaded": 0, "rebuilt": 0}
 _lock = threading.Lock()
@@ -87,20 +87,6 @@ def _intact(path: Path) -> bool:
     return bool(sep) and last == _footer(body)[len("# sha256: "):]
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def file_lock(path: Path):
     try:
@@ -153,7 +139,7 @@ def load(source: str):
                     STATS["rebuilt"] += 1
                     for stale in _numba_cache_files(path):
                         stale.unlink(missing_ok=True)
-                _atomic_write(path, body + _footer(body))
+                atomic_write(path, body + _footer(body))
             name = f"graphc_generated_{digest[:24]}"
             try:
                 module = _import(path, name)

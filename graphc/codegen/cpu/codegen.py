@@ -23,11 +23,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 
 from ...dtypes import DType
 from ...errors import CompileError
-from ...optimizer.fusion import KernelGroup
 from ...optimizer.memory import plan_memory
 from ...optimizer.program import Program, VARIABLE_WRITES
 from ...optimizer.symbolic import SymbolicShapes

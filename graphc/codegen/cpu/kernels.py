@@ -212,7 +212,7 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
     dtype = cg.dtype(out)
     rank, axes = cg.rank(x), root.attrs["axes"]
     dims = cg.dims(x)
-    n_outer, n_inner = product(dims[:rank - len(axes)]), f"({product(dims[rank - len(axes):])})"
+    n_inner = f"({product(dims[rank - len(axes):])})"
     stores = set(g.outputs)
     targets = {v: cg.define_output(v, w) for v in sorted(stores)
                if cg.producer.get(v) is not None and instrs[cg.producer[v]].op not in VARIABLE_WRITES}
@@ -416,7 +416,7 @@ def emit_matmul(cg, g) -> None:
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
     target = _target(cg, w, g, out)
     cg.flat[out] = target
-    ra, rb, ro = cg.rank(a), cg.rank(b), cg.rank(out)
+    ra, rb = cg.rank(a), cg.rank(b)
     da, db, do = cg.dims(a), cg.dims(b), cg.dims(out)
     m, n = do[-2], do[-1]
     k = da[-2] if ta else da[-1]
@@ -493,7 +493,7 @@ def emit_conv(cg, g) -> None:
     target = _target(cg, w, g, out)
     cg.flat[out] = target
     cols, rows, width = im2col(cg, w, root, x, f)
-    dx, df, do = cg.dims(x), cg.dims(f), cg.dims(out)
+    df = cg.dims(f)
     w(f"np.dot({cols}.reshape(({rows}, {width})), {cg.array(f)}.reshape(({width}, {df[3]})), "
       f"{target}.reshape(({rows}, {df[3]})))")
     epilogue = [i for i in g.members if i != g.root]

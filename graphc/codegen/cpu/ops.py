@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import CompileError
 from . import scalar
 from .kernels import emit_members_over
 from .loops import Operand, nest
