@@ -23,6 +23,21 @@ def element_expression(cg, ins, args: Sequence[str]) -> str:
     return scalar.expression(ins.op, ins.attrs, args, in_dtype, cg.dtype(ins.outputs[0]))
 
 
+def emit_scalar_members(cg, w: SourceWriter, members: Sequence[int], scalars: dict, targets=None,
+                        at: str = "") -> None:
+    """Each member's expression into a local ``t<id>`` (added to ``scalars``, which maps a
+    value to the local or literal holding it); members in ``targets`` (value -> array) are
+    also stored, at index ``at``."""
+    for i in members:
+        ins = cg.instrs[i]
+        args = [scalars.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
+        r = ins.outputs[0]
+        w(f"t{cg.lid(r)} = {element_expression(cg, ins, args)}")
+        scalars[r] = f"t{cg.lid(r)}"
+        if targets and r in targets:
+            w(f"{targets[r]}[{at}] = t{cg.lid(r)}")
+
+
 # --- elementwise ------------------------------------------------------------------------------------------
 def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, stores: set,
                       known: Optional[Dict[int, str]] = None, splittable: bool = False) -> None:
@@ -248,14 +263,7 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
                     continue
                 w(f"x{cg.lid(u)} = {arrays[u]}[{index(row_kinds[u])}]")
                 scalars[u] = f"x{cg.lid(u)}"
-            for i in members:
-                ins = instrs[i]
-                args = [scalars.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
-                r = ins.outputs[0]
-                w(f"t{cg.lid(r)} = {element_expression(cg, ins, args)}")
-                scalars[r] = f"t{cg.lid(r)}"
-                if store and r in targets:
-                    w(f"{targets[r]}[{base} + {j}] = t{cg.lid(r)}")
+            emit_scalar_members(cg, w, members, scalars, targets if store else None, f"{base} + {j}")
             if on_value is not None:
                 on_value(scalars.get(x, cg.literals.get(x)))
 
@@ -278,14 +286,7 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
                 continue
             w(f"x{cg.lid(u)} = {arrays[u]}[{o if out_kinds[u] == 'e' else '0'}]")
             result[u] = f"x{cg.lid(u)}"
-        for i in post:
-            ins = instrs[i]
-            args = [result.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
-            r = ins.outputs[0]
-            w(f"t{cg.lid(r)} = {element_expression(cg, ins, args)}")
-            result[r] = f"t{cg.lid(r)}"
-            if r in targets:
-                w(f"{targets[r]}[{o}] = t{cg.lid(r)}")
+        emit_scalar_members(cg, w, post, result, targets, o)
         if row:
             known = {v: name for v, name in result.items()}
             pass_over_row(prologue + row, known=known, store=True)
@@ -352,14 +353,7 @@ def emit_reduce(cg, g) -> None:
             for u in external:
                 w(f"x{cg.lid(u)} = {cg.array(u)}[{offsets[u]}]")
                 scalars[u] = f"x{cg.lid(u)}"
-            for i in members:
-                ins = instrs[i]
-                args = [scalars.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
-                o = ins.outputs[0]
-                w(f"t{cg.lid(o)} = {element_expression(cg, ins, args)}")
-                scalars[o] = f"t{cg.lid(o)}"
-                if o in targets:
-                    w(f"{targets[o]}[{offsets['in']}] = t{cg.lid(o)}")
+            emit_scalar_members(cg, w, members, scalars, targets, offsets["in"])
             v = scalars.get(x, cg.literals.get(x))
             a = f"{acc}[{offsets['acc']}]"
             if extra_pass is None:
