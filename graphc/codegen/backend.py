@@ -45,6 +45,7 @@ class Backend(ABC):
 _BACKENDS = {
     "reference": "graphc.codegen.reference:ReferenceBackend",
     "cpu": "graphc.codegen.cpu:CpuBackend",
+    "cuda": "graphc.codegen.cuda:CudaBackend",
 }
 _instances: dict = {}
 _lock = threading.Lock()

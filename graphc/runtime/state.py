@@ -17,12 +17,14 @@ class SessionState:
         self._describe = describe_variable or (lambda name: f"'{name}'")
 
     def read_variable(self, name: str) -> np.ndarray:
+        """The value as a NumPy array (a CUDA session keeps its variables on the device)."""
         try:
-            return self.variables[name]
+            value = self.variables[name]
         except KeyError:
             raise FailedPreconditionError(
                 f"attempting to use uninitialized variable {self._describe(name)}; run "
                 "gc.global_variables_initializer() (or the variable's initializer) first") from None
+        return value.copy_to_host() if hasattr(value, "copy_to_host") else value
 
     def write_variable(self, name: str, value: np.ndarray) -> None:
         self.variables[name] = value

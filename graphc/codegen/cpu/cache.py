@@ -157,8 +157,8 @@ def load(source: str):
                 except Exception as e:
                     raise CompileError(f"numba could not compile the generated kernel {path}: "
                                        f"{type(e).__name__}: {e}") from e
-        stats = module.kernel.stats
-        if sum(stats.cache_hits.values()):
+        stats = getattr(module.kernel, "stats", None)  # a CUDA kernel compiles at its first launch
+        if stats is not None and sum(stats.cache_hits.values()):
             STATS["loaded"] += 1
         else:
             STATS["compiled"] += 1

@@ -64,6 +64,14 @@ class KernelContext:
         self._lids: dict = {}
         self.body = SourceWriter(1)
         self.split = None  # (dim keys whose product is the outer extent, work value) when splittable
+        self.launch = None  # GPU only, see KernelCall.launch
+
+    target = "cpu"  # the CUDA backend's context says "cuda": emitters shared by both ask
+
+    def parallel_loop(self, idx: str, n: str) -> str:
+        """The header of a loop whose iterations are independent: a plain loop on the CPU
+        (the driver may split it), a grid-stride loop on a GPU."""
+        return f"for {idx} in range({n}):"
 
     # -- naming ---------------------------------------------------------------------------------------
     def uid(self, prefix: str) -> str:
@@ -200,6 +208,7 @@ class KernelCall:
     label: str
     split: Optional[Tuple] = None   # (extent dim keys, work value) when the outer loop can be split
     scratch_uses: List = field(default_factory=list)  # (dtype, ordinal, factors): sizes the driver provides
+    launch: Optional[Tuple] = None  # GPU only: (kind, dim keys) the driver sizes the grid from
 
 
 @dataclass
@@ -212,9 +221,19 @@ class Generated:
 
 
 class ProgramCodegen:
+    """Kernel sources for every group of a program. Backends share this walk and the
+    KernelContext bookkeeping; each passes its own context class and group emitters."""
+    context_class = KernelContext
+    backend_name = "CPU"
+
+    def emitters(self) -> dict:
+        from . import kernels
+        return kernels.GROUP_EMITTERS
+
     def __init__(self, program: Program, mode: str = "fast"):
         if program.groups is None:
-            raise CompileError("the CPU backend needs kernel groups (the optimizer always provides them)")
+            raise CompileError(f"the {self.backend_name} backend needs kernel groups (the optimizer always "
+                               "provides them)")
         if program.buffers is None:
             program = plan_memory(program, reuse=False)[0]
         self.p = program
@@ -223,7 +242,7 @@ class ProgramCodegen:
         self.group_of = {i: k for k, g in enumerate(program.groups) for i in g.members}
 
     def generate(self) -> Generated:
-        from . import kernels
+        emitters = self.emitters()
         p = self.p
         literals: dict = {}
         alias: dict = {}
@@ -246,18 +265,19 @@ class ProgramCodegen:
                         if ins.inputs[0] in literals:
                             literals[out] = literals[ins.inputs[0]]
                     else:
-                        raise CompileError(f"the CPU backend has no view for op {ins.op!r}")
+                        raise CompileError(f"the {self.backend_name} backend has no view for op {ins.op!r}")
                 continue
             if g.kind == "shape":
                 continue
-            ctx = KernelContext(p, self.sym, self.mode, literals, alias)
-            emitter = kernels.GROUP_EMITTERS.get(g.kind)
+            ctx = self.context_class(p, self.sym, self.mode, literals, alias)
+            emitter = emitters.get(g.kind)
             ops = " ".join(p.instrs[i].op for i in g.members)
             if emitter is None:
-                raise CompileError(f"the CPU backend cannot compile a {g.kind!r} group [{ops}]")
+                raise CompileError(f"the {self.backend_name} backend cannot compile a {g.kind!r} group [{ops}]")
             emitter(ctx, g)
             calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
-                                    f"kernel {k}: {g.kind} [{ops}]", ctx.split, list(ctx.scratch_uses)))
+                                    f"kernel {k}: {g.kind} [{ops}]", ctx.split, list(ctx.scratch_uses),
+                                    ctx.launch))
         return Generated(calls, literals, alias, read_copies, tuple(p.fetches))
 
     def _read_needs_copy(self, i: int) -> bool:

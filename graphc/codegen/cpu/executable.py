@@ -41,10 +41,48 @@ def kernel_module_source(source: str, param_types) -> str:
 
 
 class _Plan:
-    __slots__ = ("dims", "sizes", "fetch_shapes", "arena_bytes", "shape_values", "general", "free", "shapes")
+    __slots__ = ("dims", "sizes", "fetch_shapes", "arena_bytes", "shape_values", "general", "free", "shapes",
+                 "device")  # device: the CUDA backend's buffers for this plan
 
     def __init__(self):
         self.free: list = []
+
+
+def make_plan(program: Program, feeds: Sequence[np.ndarray], shape_members) -> _Plan:
+    """Concrete shapes, sizes and buffer sizes of every value for one set of feed shapes;
+    values of shape groups (computed here, on the host, with the reference ops)."""
+    shapes = {v: f.shape for v, f in zip(program.feeds, feeds)}
+    values = {}
+    for i, ins in enumerate(program.instrs):
+        if ins.op == "const":
+            values[ins.outputs[0]] = ins.attrs["value"]
+        in_types = [TensorType(program.types[v].dtype, shapes[v]) for v in ins.inputs]
+        try:
+            out_types = ins.opdef.infer(in_types, ins.attrs)
+        except InferenceError as e:
+            dummies = [np.broadcast_to(np.zeros((), program.types[v].dtype.np), shapes[v]) for v in ins.inputs]
+            raise runtime_error(program, ins, dummies, str(e)) from None
+        for v, t in zip(ins.outputs, out_types):
+            shapes[v] = tuple(t.shape)
+        if i in shape_members:
+            arrays = [values[v] if v in values else np.broadcast_to(np.zeros((), program.types[v].dtype.np),
+                                                                   shapes[v]) for v in ins.inputs]
+            for v, out in zip(ins.outputs, reference_evaluate(ins, arrays, None, program)):
+                values[v] = out
+    plan = _Plan()
+    plan.general = False
+    plan.dims = {}
+    plan.sizes = {v: int(np.prod(s, dtype=np.int64)) for v, s in shapes.items()}
+    plan.fetch_shapes = [shapes[v] for v in program.fetches]
+    plan.shape_values = {v: np.ascontiguousarray(values[v]).reshape(-1) for v in values}
+    buffers = program.buffers
+    nbytes: dict = {}
+    if buffers is not None:
+        for v, b in buffers.buffer_of.items():
+            nbytes[b] = max(nbytes.get(b, 0), plan.sizes[v] * program.types[v].dtype.itemsize)
+    plan.arena_bytes = nbytes
+    plan.shapes = shapes
+    return plan
 
 
 class CpuExecutable(Executable):
@@ -338,38 +376,8 @@ class CpuExecutable(Executable):
 
     # -- per-signature plans ------------------------------------------------------------------------------
     def _make_plan(self, feeds: Sequence[np.ndarray]) -> _Plan:
-        program = self.program
-        shapes = {v: f.shape for v, f in zip(program.feeds, feeds)}
-        values = {}
-        for i, ins in enumerate(program.instrs):
-            if ins.op == "const":
-                values[ins.outputs[0]] = ins.attrs["value"]
-            in_types = [TensorType(program.types[v].dtype, shapes[v]) for v in ins.inputs]
-            try:
-                out_types = ins.opdef.infer(in_types, ins.attrs)
-            except InferenceError as e:
-                dummies = [np.broadcast_to(np.zeros((), program.types[v].dtype.np), shapes[v]) for v in ins.inputs]
-                raise runtime_error(program, ins, dummies, str(e)) from None
-            for v, t in zip(ins.outputs, out_types):
-                shapes[v] = tuple(t.shape)
-            if i in self._shape_members:
-                arrays = [values[v] if v in values else np.broadcast_to(np.zeros((), program.types[v].dtype.np),
-                                                                       shapes[v]) for v in ins.inputs]
-                for v, out in zip(ins.outputs, reference_evaluate(ins, arrays, None, program)):
-                    values[v] = out
-        plan = _Plan()
-        plan.general = self.mode == "fast" and self._sym.check_bindings(shapes) is not None
-        plan.dims = {}
-        plan.sizes = {v: int(np.prod(s, dtype=np.int64)) for v, s in shapes.items()}
-        plan.fetch_shapes = [shapes[v] for v in program.fetches]
-        plan.shape_values = {v: np.ascontiguousarray(values[v]).reshape(-1) for v in values}
-        buffers = program.buffers
-        nbytes: dict = {}
-        if buffers is not None:
-            for v, b in buffers.buffer_of.items():
-                nbytes[b] = max(nbytes.get(b, 0), plan.sizes[v] * program.types[v].dtype.itemsize)
-        plan.arena_bytes = nbytes
-        plan.shapes = shapes
+        plan = make_plan(self.program, feeds, self._shape_members)
+        plan.general = self.mode == "fast" and self._sym.check_bindings(plan.shapes) is not None
         return plan
 
     def _fixed_values(self, plan: _Plan) -> list:

@@ -8,7 +8,7 @@ import numpy as np
 from ...errors import CompileError
 from ...optimizer.program import VARIABLE_WRITES
 from . import scalar
-from .loops import Operand, classify, contiguous_strides, nest, rebase, strides_for
+from .loops import decode_offsets, grid_nest, Operand, classify, contiguous_strides, nest, rebase, strides_for
 from .source import SourceWriter, product
 
 
@@ -40,11 +40,13 @@ def emit_scalar_members(cg, w: SourceWriter, members: Sequence[int], scalars: di
 
 # --- elementwise ------------------------------------------------------------------------------------------
 def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, stores: set,
-                      known: Optional[Dict[int, str]] = None, splittable: bool = False) -> None:
+                      known: Optional[Dict[int, str]] = None, splittable: bool = False,
+                      at: Optional[str] = None) -> None:
     """One loop over the space of value ``space`` computing ``members`` element by element;
     values produced outside come from their arrays (broadcast as their shapes say), values in
     ``stores`` are written to their arrays. Every load of an element happens before any store
-    of that element, so an output may share its array with an input (in place)."""
+    of that element, so an output may share its array with an input (in place). With ``at``
+    (a flat index), no loop: just that element (a GPU thread's epilogue)."""
     instrs = cg.instrs
     produced = {v for i in members for v in instrs[i].outputs}
     external: List[int] = []
@@ -104,11 +106,16 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
             for v in out_names:
                 out_names[v] = _slice(cg, w, out_names[v], lo, hi)
             n = f"({hi} - {lo})"
-        idx = cg.uid("i")
-        with w.block(f"for {idx} in range({n}):"):
-            offsets = {u: ("0" if u in scalar_inputs else idx) for u in external}
-            offsets["out"] = idx
+        if at is not None:
+            offsets = {u: ("0" if u in scalar_inputs else at) for u in external}
+            offsets["out"] = at
             body(w, offsets)
+        else:
+            idx = cg.uid("i")
+            with w.block(cg.parallel_loop(idx, n)):
+                offsets = {u: ("0" if u in scalar_inputs else idx) for u in external}
+                offsets["out"] = idx
+                body(w, offsets)
     else:
         operands = {u: Operand(names[u], strides_for(cg, w, u, space, cg.mode)) for u in external}
         out_strides = contiguous_strides(cg, space)
@@ -123,7 +130,10 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
         for v in out_names:
             out_names[v] = operands[("store", v)].name
         operands["out"] = Operand("", out_strides)
-        nest(cg, w, dims, operands, body)
+        if at is not None:
+            body(w, decode_offsets(cg, w, dims, operands, at))
+        else:
+            (grid_nest if cg.target == "cuda" else nest)(cg, w, dims, operands, body)
     for out, var in writes.items():
         cg.flat[out] = var
 

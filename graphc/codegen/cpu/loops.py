@@ -111,3 +111,35 @@ def nest(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operan
         open_level(k)
     body(w, dict(level_offsets))
     w.level -= len(dims)
+
+
+def decode_offsets(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operand],
+                   flat: str) -> Dict[object, str]:
+    """Offsets of every operand at the element whose flat (row-major) index in a space of
+    ``dims`` is ``flat``: the per-dim indices come from divisions, innermost first."""
+    rest = flat
+    index = [None] * len(dims)
+    for k in range(len(dims) - 1, -1, -1):
+        name = cg.uid("d")
+        if k == 0:
+            w(f"{name} = {rest}")
+        else:
+            w(f"{name} = {rest} % {dims[k]}")
+            nxt = cg.uid("r")
+            w(f"{nxt} = {rest} // {dims[k]}")
+            rest = nxt
+        index[k] = name
+    offsets = {}
+    for key, op in operands.items():
+        terms = [index[k] if st == "1" else f"{index[k]} * {st}" for k, st in enumerate(op.strides) if st != "0"]
+        offsets[key] = " + ".join(terms) if terms else "0"
+    return offsets
+
+
+def grid_nest(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operand],
+              body: Callable[[SourceWriter, Dict[object, str]], None]) -> None:
+    """``nest`` for a GPU: one grid-stride loop over the flattened space; each thread
+    decodes its flat index into per-dim indices and forms every operand's offset."""
+    flat = cg.uid("i")
+    with w.block(f"for {flat} in range(cuda.grid(1), {product(dims) if dims else '1'}, cuda.gridsize(1)):"):
+        body(w, decode_offsets(cg, w, dims, operands, flat))

@@ -1,0 +1,237 @@
+"""Running a compiled program on a GPU.
+
+Data stays on the device: variables are uploaded once and then live in the Session as device
+arrays (written in place by update kernels), constants are uploaded once per executable,
+intermediate values live in device arenas laid out by the memory plan (one set per input
+shape signature). Only feeds go up and fetches come down. Runs of one executable are
+serialized (the arenas are shared).
+"""
+from __future__ import annotations
+
+import math
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ...optimizer.program import Program, VARIABLE_WRITES
+from ..backend import Executable
+from ..cpu import cache
+from ..cpu.executable import make_plan
+from . import api
+from .codegen import REDUCE_THREADS, THREADS, CudaProgramCodegen
+from .kernels import TILE
+
+MAX_BLOCKS = 4096          # grid-stride kernels cover any size with at most this many blocks
+SIMULATOR_MAX_BLOCKS = 2   # the simulator runs every thread as a Python thread: keep grids tiny
+
+
+def cuda_module_source(source: str) -> str:
+    header = ["import math", "import numpy as np", "import numba as nb", "from numba import cuda",
+              "from graphc.codegen.cpu import runtime as rt"]
+    # compiled at the first launch, for the argument types of that launch; cache=True keeps
+    # the result on disk next to this file for the next process
+    return "\n".join(header) + "\n\n\n" + source + "\n\n\nkernel = cuda.jit(cache=True)(_kernel)\n"
+
+
+def to_host(value) -> np.ndarray:
+    """A variable's value as a NumPy array, wherever it lives."""
+    return value.copy_to_host() if hasattr(value, "copy_to_host") else value
+
+
+class CudaExecutable(Executable):
+    fresh_outputs = True
+
+    def __init__(self, program: Program):
+        self.cuda = api.cuda()
+        self.program = program
+        gen = CudaProgramCodegen(program, "fast").generate()
+        self.generated = gen
+        self.kernels = [cache.load(cuda_module_source(call.source)).kernel for call in gen.calls]
+        self._shape_members = {i for g in program.groups if g.kind == "shape" for i in g.members}
+        self._shape_values = {v for i in self._shape_members for v in program.instrs[i].outputs}
+        self._producer = {v: ins for ins in program.instrs for v in ins.outputs}
+        self._feed_index = {v: i for i, v in enumerate(program.feeds)}
+        instrs = program.instrs
+        self._var_needed = sorted({ins.attrs["var"] for ins in instrs
+                                   if ins.op in ("read_variable", "assign_add", "assign_sub")})
+        self._var_created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
+                             for ins in instrs if ins.op == "assign" and ins.attrs["var"] not in self._var_needed}
+        self._consts: dict = {}
+        self._plans: dict = {}
+        self._lock = threading.Lock()
+        self._steps = self._schedule()
+
+    # -- where each value lives ---------------------------------------------------------------------
+    def _root(self, v: int) -> int:
+        while v in self.generated.alias:
+            v = self.generated.alias[v]
+        return v
+
+    def _storage(self, v: int) -> tuple:
+        v = self._root(v)
+        if v in self._feed_index:
+            return ("feed", self._feed_index[v])
+        ins = self._producer.get(v)
+        if ins is not None and ins.op == "read_variable":
+            return ("copy", v) if v in self.generated.read_copies else ("var", ins.attrs["var"])
+        if ins is not None and ins.op in VARIABLE_WRITES:
+            return ("var", ins.attrs["var"])
+        if ins is not None and ins.op == "const":
+            return ("const", v)
+        if v in self._shape_values:
+            return ("shape", v)
+        buffers = self.program.buffers
+        if buffers is not None and v in buffers.buffer_of and buffers.buffer_of[v] not in buffers.pinned:
+            return ("arena", v)
+        return ("fresh", v)
+
+    def _schedule(self) -> list:
+        """The run as steps: ("copy", value, var) snapshots a variable read before a write;
+        ("call", k, args) launches kernel k with args given as storage references."""
+        p, gen = self.program, self.generated
+        steps, calls = [], iter(range(len(gen.calls)))
+        for g in p.groups:
+            if g.kind == "view":
+                for i in g.members:
+                    ins = p.instrs[i]
+                    if ins.op == "read_variable" and ins.outputs[0] in gen.read_copies:
+                        steps.append(("copy", ins.outputs[0], ins.attrs["var"]))
+                continue
+            if g.kind == "shape":
+                continue
+            k = next(calls)
+            args = []
+            for key in gen.calls[k].params:
+                if key[0] in ("in", "out"):
+                    args.append(self._storage(key[1]))
+                elif key[0] == "var":
+                    args.append(("var", key[1]))
+                elif key[0] == "dim":
+                    args.append(("dim", key[1], key[2]))
+                elif key[0] == "scratch":
+                    args.append(key)
+                else:
+                    raise AssertionError(f"the CUDA driver cannot pass a {key[0]!r} parameter")
+            steps.append(("call", k, args))
+        return steps
+
+    # -- running --------------------------------------------------------------------------------------
+    def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
+        with self._lock:
+            return self._run(feeds, ctx)
+
+    def _run(self, feeds, ctx) -> list:
+        cuda = self.cuda
+        shapes_key = tuple(f.shape for f in feeds)
+        plan = self._plans.get(shapes_key)
+        if plan is None:
+            plan = make_plan(self.program, feeds, self._shape_members)
+            plan.device = self._device_buffers(plan)
+            self._plans[shapes_key] = plan
+        variables = self._device_variables(ctx)
+        flat_vars = {name: value.reshape(-1) for name, value in variables.items()}
+        device_feeds = [cuda.to_device(np.ascontiguousarray(f).reshape(-1)) for f in feeds]
+        fresh, copies = {}, {}
+
+        def array(ref):
+            kind, key = ref[0], ref[1]
+            if kind == "feed":
+                return device_feeds[key]
+            if kind == "var":
+                return flat_vars[key]
+            if kind == "copy":
+                return copies[key]
+            if kind == "const":
+                return self._const(key)
+            if kind in ("shape", "arena"):
+                return plan.device[key]
+            if kind == "scratch":
+                return plan.device[ref]
+            if key not in fresh:
+                fresh[key] = cuda.device_array(max(plan.sizes[key], 1), self.program.types[key].dtype.np)
+            return fresh[key]
+
+        for step in self._steps:
+            if step[0] == "copy":
+                src = flat_vars[step[2]]
+                dst = cuda.device_array(src.size, src.dtype)
+                dst.copy_to_device(src)
+                copies[step[1]] = dst
+                continue
+            _, k, refs = step
+            args = [plan.shapes[ref[1]][ref[2]] if ref[0] == "dim" else array(ref) for ref in refs]
+            grid, block = self._launch(self.generated.calls[k].launch, plan)
+            self.kernels[k][grid, block](*args)
+        out = []
+        for v, shape in zip(self.program.fetches, plan.fetch_shapes):
+            if v in self.generated.literals and self._storage(v)[0] == "const":
+                out.append(np.asarray(self.program.instrs[self.program.producers()[v]].attrs["value"]).reshape(shape))
+                continue
+            kind = self._storage(v)
+            if kind[0] == "feed":
+                out.append(np.array(feeds[kind[1]]).reshape(shape))
+                continue
+            host = array(kind).copy_to_host()
+            out.append(host[:plan.sizes[v]].reshape(shape))
+        return out
+
+    def _launch(self, launch, plan) -> tuple:
+        kind, v = launch
+        cap = SIMULATOR_MAX_BLOCKS if api.simulated() else MAX_BLOCKS
+        if kind == "flat":
+            return max(1, min(math.ceil(plan.sizes[v] / THREADS), cap)), THREADS
+        if kind == "rows":
+            return max(1, min(plan.sizes[v], cap)), REDUCE_THREADS
+        if kind == "tiles":
+            shape = plan.shapes[v]
+            m, n = shape[-2], shape[-1]
+            batch = int(np.prod(shape[:-2], dtype=np.int64))
+            grid = tuple(max(1, min(math.ceil(e / TILE), cap)) for e in (n, m)) + (max(1, min(batch, cap)),)
+            return grid, (TILE, TILE)
+        raise AssertionError(f"unknown launch kind {kind!r}")
+
+    # -- device storage ----------------------------------------------------------------------------
+    def _device_buffers(self, plan) -> dict:
+        """Per shape signature: the memory plan's buffers as device arenas (a view per value),
+        shape-group values, and the scratch arrays kernels ask for."""
+        cuda, program = self.cuda, self.program
+        device = {}
+        arenas = {b: cuda.device_array(max(n, 1), np.uint8) for b, n in plan.arena_bytes.items()}
+        for v, b in (program.buffers.buffer_of.items() if program.buffers is not None else ()):
+            if self._storage(v)[0] == "arena":
+                dt = program.types[v].dtype.np
+                device[v] = arenas[b][:max(plan.sizes[v], 1) * dt.itemsize].view(dt)
+        for v, value in plan.shape_values.items():
+            device[v] = cuda.to_device(np.ascontiguousarray(value).reshape(-1) if value.size else np.zeros(1, value.dtype))
+        uses: dict = {}
+        for call in self.generated.calls:
+            for dtype, ordinal, factors in call.scratch_uses:
+                size = int(np.prod([f if isinstance(f, int) else plan.shapes[f[0]][f[1]] for f in factors]))
+                key = ("scratch", dtype, ordinal)
+                uses[key] = max(uses.get(key, 0), size)
+        for key, size in uses.items():
+            device[key] = cuda.device_array(max(size, 1), np.dtype(key[1]))
+        return device
+
+    def _const(self, v: int):
+        if v not in self._consts:
+            value = self.program.instrs[self.program.producers()[v]].attrs["value"]
+            flat = np.ascontiguousarray(value).reshape(-1)
+            self._consts[v] = self.cuda.to_device(flat if flat.size else np.zeros(1, flat.dtype))
+        return self._consts[v]
+
+    def _device_variables(self, ctx) -> dict:
+        """The session's variables as device arrays (uploaded the first time a host value is
+        seen, then kept on the device in the session itself)."""
+        variables = ctx.variables
+        for name in self._var_needed:
+            if name not in variables:
+                ctx.read_variable(name)  # raises the uninitialized-variable error
+        for name, (shape, dtype) in self._var_created.items():
+            if name not in variables:
+                variables[name] = np.zeros(shape, dtype)
+        for name, value in list(variables.items()):
+            if isinstance(value, np.ndarray):
+                variables[name] = self.cuda.to_device(np.ascontiguousarray(value))
+        return variables

@@ -1,0 +1,264 @@
+"""What each kernel group computes on a GPU.
+
+Elementwise groups reuse the CPU emitter with a grid-stride loop. Reductions are
+block-level: one block per output element (grid-stride over outputs), each thread
+accumulates a strided share of the reduced elements, then a shared-memory tree combines
+them; the elementwise prologue runs as elements are loaded, the output-space epilogue on
+thread 0, the row epilogue (layer norm, softmax) on every thread over the row again.
+matmul is a 16x16 shared-memory tiled product; conv2d a direct per-output-element loop.
+Both run their elementwise epilogue on the element each thread produced.
+"""
+from __future__ import annotations
+
+from ...errors import CompileError
+from ...optimizer.program import VARIABLE_WRITES
+from ..cpu.kernels import (
+    _combine, _init_literal, _roles, data_inputs, emit_members_over, emit_scalar_members,
+)
+from ..cpu.loops import Operand, decode_offsets, strides_for
+from ..cpu.source import product
+from .codegen import REDUCE_THREADS
+
+TILE = 16
+
+
+def _nb_type(dtype) -> str:
+    return "nb.boolean" if dtype.is_bool else f"nb.{dtype.np.name}"
+
+
+# --- elementwise ------------------------------------------------------------------------------------------
+def emit_elementwise(cg, g) -> None:
+    space = cg.instrs[g.members[-1]].outputs[0]
+    cg.launch = ("flat", space)
+    emit_members_over(cg, cg.body, g.members, space, set(g.outputs))
+
+
+# --- reductions ------------------------------------------------------------------------------------------
+def emit_reduce(cg, g) -> None:
+    w = cg.body
+    instrs = cg.instrs
+    root = instrs[g.root]
+    op = root.op
+    x, out = root.inputs[0], root.outputs[0]
+    dtype = cg.dtype(out)
+    axes = tuple(root.attrs["axes"])
+    rank = cg.rank(x)
+    kept = [k for k in range(rank) if k not in axes]
+    dims = cg.dims(x)
+    n_out, n_red = cg.size(out), f"({product([dims[k] for k in axes]) if axes else '1'})"
+    prologue, post, row = _roles(cg, g)
+    if row and any(instrs[i].op in VARIABLE_WRITES for i in post):
+        raise CompileError("the CUDA backend cannot fuse a variable write into a reduction with a row epilogue")
+    stores = set(g.outputs)
+    cg.launch = ("rows", out)
+    produced = {v for i in prologue + row for v in instrs[i].outputs}
+    row_values = {out} | {v for i in post for v in instrs[i].outputs}  # per-row scalars, never loaded
+    reads = [u for i in prologue + row for u in data_inputs(instrs[i])] + [x]
+    external = [u for u in dict.fromkeys(reads)
+                if u not in produced and u not in row_values and not cg.is_literal(u)]
+    operands = {u: Operand(cg.array(u), strides_for(cg, w, u, x, cg.mode)) for u in external}
+    x_strides = [product(dims[k + 1:]) for k in range(rank)]
+    targets = {v: cg.define_output(v, w) for v in sorted(stores) if v in produced}
+
+    sm, t, o = cg.uid("sm"), cg.uid("tid"), cg.uid("o")  # not "t": member values are t<id>
+    w(f"{sm} = cuda.shared.array({REDUCE_THREADS}, {_nb_type(dtype)})")
+    w(f"{t} = cuda.threadIdx.x")
+
+    def row_offsets(w, r_name):
+        """Offsets of every x-space operand (and of x-space stores, under "at") at row o,
+        reduced element r."""
+        kept_ops = {u: Operand("", [op_.strides[k] for k in kept]) for u, op_ in operands.items()}
+        kept_ops["at"] = Operand("", [x_strides[k] for k in kept])
+        red_ops = {u: Operand("", [op_.strides[k] for k in axes]) for u, op_ in operands.items()}
+        red_ops["at"] = Operand("", [x_strides[k] for k in axes])
+        base = decode_offsets(cg, w, [dims[k] for k in kept], kept_ops, o)
+        step = decode_offsets(cg, w, [dims[k] for k in axes], red_ops, r_name)
+        return {u: f"({base[u]}) + ({step[u]})" for u in kept_ops}
+
+    def pass_over_row(members, on_value=None, known=None, store=False):
+        r_name = cg.uid("j")
+        with w.block(f"for {r_name} in range({t}, {n_red}, cuda.blockDim.x):"):
+            offsets = row_offsets(w, r_name)
+            scalars = dict(known or {})
+            for u in external:
+                if u in scalars:
+                    continue
+                w(f"x{cg.lid(u)} = {operands[u].name}[{offsets[u]}]")
+                scalars[u] = f"x{cg.lid(u)}"
+            emit_scalar_members(cg, w, members, scalars, targets if store else None, offsets["at"])
+            if on_value is not None:
+                on_value(scalars.get(x, cg.literals.get(x)))
+
+    def block_combine(how):
+        w(f"{sm}[{t}] = acc")
+        w("cuda.syncthreads()")
+        s = cg.uid("s")
+        w(f"{s} = {REDUCE_THREADS // 2}")
+        with w.block(f"while {s} > 0:"):
+            with w.block(f"if {t} < {s}:"):
+                w(f"{sm}[{t}] = {how(f'{sm}[{t}]', f'{sm}[{t} + {s}]')}")
+            w("cuda.syncthreads()")
+            w(f"{s} //= 2")
+        w(f"acc = {sm}[0]")
+        w("cuda.syncthreads()")  # every thread has read sm[0] before the next row reuses sm
+
+    with w.block(f"for {o} in range(cuda.blockIdx.x, {n_out}, cuda.gridDim.x):"):
+        w(f"acc = {_init_literal(op, dtype)}")
+        pass_over_row(prologue, on_value=lambda v: w(f"acc = {_combine(op, 'acc', v, dtype)}"), store=True)
+        block_combine(lambda a, b: _combine(op, a, b, dtype))
+        if op == "reduce_logsumexp":
+            zero = f"np.{dtype.np.name}(0)"
+            w(f"shift = acc if math.isfinite(acc) else {zero}")
+            w(f"acc = {zero}")
+            pass_over_row(prologue, on_value=lambda v: w(f"acc += math.exp({v} - shift)"))
+            block_combine(lambda a, b: f"{a} + {b}")
+            w("acc = math.log(acc) + shift")
+        elif op == "reduce_mean":
+            w(f"acc = acc / {n_red}")
+        with w.block(f"if {t} == 0:"):
+            if out in stores:
+                w(f"{cg.define_output(out, w)}[{o}] = acc")
+            if post:
+                emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores, known={out: "acc"}, at=o)
+        if row:
+            # every thread recomputes the per-row scalars the row epilogue needs (no stores)
+            known = {out: "acc"}
+            post_external = [u for i in post for u in data_inputs(instrs[i])
+                             if u not in row_values and not cg.is_literal(u)]
+            if post_external:
+                ops = {u: Operand(cg.array(u), strides_for(cg, w, u, out, cg.mode)) for u in post_external}
+                offs = decode_offsets(cg, w, cg.dims(out), ops, o)
+                for u in dict.fromkeys(post_external):
+                    w(f"x{cg.lid(u)} = {ops[u].name}[{offs[u]}]")
+                    known[u] = f"x{cg.lid(u)}"
+            emit_scalar_members(cg, w, post, known)
+            pass_over_row(prologue + row, known=known, store=True)
+        w("cuda.syncthreads()")
+
+
+# --- matmul ----------------------------------------------------------------------------------------------
+def emit_matmul(cg, g) -> None:
+    w = cg.body
+    root = cg.instrs[g.root]
+    a, b = root.inputs
+    out = root.outputs[0]
+    ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
+    dtype = cg.dtype(out)
+    da, db, do = cg.dims(a), cg.dims(b), cg.dims(out)
+    m, n = do[-2], do[-1]
+    k = da[-2] if ta else da[-1]
+    A, B = cg.array(a), cg.array(b)
+    batch_dims = do[:-2]
+    cg.launch = ("tiles", out)
+    ops = {}
+    for name, v, d in (("a", a, da), ("b", b, db)):
+        batch = cg.rank(v) - 2
+        mat_size = product(d[-2:])
+        strides = []
+        for kk in range(len(batch_dims)):
+            j = kk - (len(batch_dims) - batch)
+            if j < 0:
+                strides.append("0")
+            else:
+                s = cg.uid(f"bs{name}")
+                w(f"{s} = 0 if {d[j]} == 1 else {product(d[j + 1:-2] + [mat_size])}")
+                strides.append(s)
+        ops[name] = Operand("", strides)
+    ops["out"] = Operand("", [product(do[kk + 1:]) for kk in range(len(batch_dims))])
+    t = _nb_type(dtype)
+    zero = f"np.{dtype.np.name}(0)"
+    w(f"sa = cuda.shared.array(({TILE}, {TILE}), {t})")
+    w(f"sb = cuda.shared.array(({TILE}, {TILE}), {t})")
+    w("tx = cuda.threadIdx.x")
+    w("ty = cuda.threadIdx.y")
+    batch = product(batch_dims) if batch_dims else "1"
+    with w.block(f"for bz in range(cuda.blockIdx.z, {batch}, cuda.gridDim.z):"):
+        off = decode_offsets(cg, w, batch_dims, ops, "bz")
+        with w.block(f"for by in range(cuda.blockIdx.y, ({m} + {TILE - 1}) // {TILE}, cuda.gridDim.y):"):
+            with w.block(f"for bx in range(cuda.blockIdx.x, ({n} + {TILE - 1}) // {TILE}, cuda.gridDim.x):"):
+                w(f"row = by * {TILE} + ty")
+                w(f"col = bx * {TILE} + tx")
+                w(f"acc = {zero}")
+                with w.block(f"for kt in range(({k} + {TILE - 1}) // {TILE}):"):
+                    w(f"ka = kt * {TILE} + tx")
+                    a_at = f"{off['a']} + ka * {m} + row" if ta else f"{off['a']} + row * {k} + ka"
+                    w(f"sa[ty, tx] = {A}[{a_at}] if (row < {m} and ka < {k}) else {zero}")
+                    w(f"kb = kt * {TILE} + ty")
+                    b_at = f"{off['b']} + col * {k} + kb" if tb else f"{off['b']} + kb * {n} + col"
+                    w(f"sb[ty, tx] = {B}[{b_at}] if (kb < {k} and col < {n}) else {zero}")
+                    w("cuda.syncthreads()")
+                    with w.block(f"for kk in range({TILE}):"):
+                        w(f"acc = np.{dtype.np.name}(acc + sa[ty, kk] * sb[kk, tx])")
+                    w("cuda.syncthreads()")
+                with w.block(f"if row < {m} and col < {n}:"):
+                    w(f"at = {off['out']} + row * {n} + col")
+                    _store_and_epilogue(cg, w, g, out, "acc", "at")
+
+
+def _store_and_epilogue(cg, w, g, out: int, value: str, at: str) -> None:
+    """The root's value for element ``at`` of its output: stored if needed outside the
+    kernel, then the group's elementwise epilogue on that element."""
+    if out in g.outputs:
+        w(f"{cg.define_output(out, w)}[{at}] = {value}")
+    epilogue = [i for i in g.members if i != g.root]
+    if epilogue:
+        emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs),
+                          known={out: value}, at=at)
+
+
+# --- convolution ------------------------------------------------------------------------------------------
+def emit_conv(cg, g) -> None:
+    from ..cpu.ops import _conv_geometry
+    w = cg.body
+    root = cg.instrs[g.root]
+    x, f = root.inputs
+    out = root.outputs[0]
+    a = root.attrs
+    kh, kw, c_in, c_out = cg.dims(f)
+    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
+    sh, sw = a["strides"]
+    dh, dw = a["dilations"]
+    X, F = cg.array(x), cg.array(f)
+    dtype = cg.dtype(out)
+    cg.launch = ("flat", out)
+    idx = cg.uid("i")
+    with w.block(cg.parallel_loop(idx, cg.size(out))):
+        w(f"oc = {idx} % {c_out}")
+        w(f"rest = {idx} // {c_out}")
+        w(f"ow = rest % {geo['OW']}")
+        w(f"rest = rest // {geo['OW']}")
+        w(f"oh = rest % {geo['OH']}")
+        w(f"nn = rest // {geo['OH']}")
+        w(f"acc = np.{dtype.np.name}(0)")
+        with w.block(f"for p in range({kh}):"):
+            w(f"ih = oh * {sh} + p * {dh} - {geo['PT']}")
+            with w.block(f"if ih < 0 or ih >= {geo['H']}:"):
+                w("continue")
+            with w.block(f"for q in range({kw}):"):
+                w(f"iw = ow * {sw} + q * {dw} - {geo['PL']}")
+                with w.block(f"if iw < 0 or iw >= {geo['W']}:"):
+                    w("continue")
+                w(f"src = ((nn * {geo['H']} + ih) * {geo['W']} + iw) * {c_in}")
+                w(f"tap = (p * {kw} + q) * {c_in}")
+                with w.block(f"for c in range({c_in}):"):
+                    w(f"acc = np.{dtype.np.name}(acc + {X}[src + c] * {F}[(tap + c) * {c_out} + oc])")
+        _store_and_epilogue(cg, w, g, out, "acc", idx)
+
+
+def emit_single(cg, g) -> None:
+    from . import ops
+    ins = cg.instrs[g.members[0]]
+    emitter = ops.SINGLE.get(ins.op)
+    if emitter is None:
+        raise CompileError(f"the CUDA backend has no kernel for op {ins.op!r} yet "
+                           f"(supported single ops: {', '.join(sorted(ops.SINGLE)) or 'none'})")
+    emitter(cg, cg.body, g.members[0], ins)
+
+
+GROUP_EMITTERS = {
+    "elementwise": emit_elementwise,
+    "reduce": emit_reduce,
+    "matmul": emit_matmul,
+    "conv": emit_conv,
+    "single": emit_single,
+}
