@@ -19,6 +19,7 @@ Two modes:
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -65,13 +66,47 @@ class KernelContext:
         self.body = SourceWriter(1)
         self.split = None  # (dim keys whose product is the outer extent, work value) when splittable
         self.launch = None  # GPU only, see KernelCall.launch
+        self.prefills: list = []  # GPU only, see KernelCall.prefills
 
-    target = "cpu"  # the CUDA backend's context says "cuda": emitters shared by both ask
+    # -- what differs between targets -------------------------------------------------------------
+    # Emitters are shared by the CPU and CUDA backends; they say *what* is independent, zeroed
+    # first or accumulated, and the context says how on its target.
+    target = "cpu"  # the CUDA backend's context says "cuda"
 
     def parallel_loop(self, idx: str, n: str) -> str:
         """The header of a loop whose iterations are independent: a plain loop on the CPU
         (the driver may split it), a grid-stride loop on a GPU."""
         return f"for {idx} in range({n}):"
+
+    @contextlib.contextmanager
+    def parallel_nest(self, w: SourceWriter, dims, prefixes=None):
+        """Loops over the index space ``dims`` whose iterations are independent (each writes
+        its own outputs); yields the index names. Nested loops here, one grid-stride loop
+        with decoded indices on a GPU."""
+        names = [self.uid(p) for p in (prefixes or ["i"] * len(dims))]
+        for name, d in zip(names, dims):
+            w.lines.append("    " * w.level + f"for {name} in range({d}):")
+            w.level += 1
+        try:
+            yield names
+        finally:
+            w.level -= len(dims)
+
+    def prefill(self, w: SourceWriter, v: int, array: str, literal: str) -> None:
+        """Set every element of output ``v`` to ``literal`` before the kernel's main loop
+        (on a GPU the driver does it before the launch: threads cannot wait for each other)."""
+        z = self.uid("z")
+        with w.block(f"for {z} in range({self.size(v)}):"):
+            w(f"{array}[{z}] = {literal}")
+
+    def accumulate(self, array: str, index: str, value: str) -> str:
+        """``array[index] += value`` where several iterations may hit the same element."""
+        return f"{array}[{index}] += {value}"
+
+    def raise_error(self, w: SourceWriter, i: int, message: str, *values: str) -> None:
+        """Stop with a run-time error; ``message`` has a ``{}`` for each value."""
+        code = self.raise_code(i, message)
+        w(f'raise ValueError("graphc:{code}"{"".join(", " + v for v in values)})')
 
     # -- naming ---------------------------------------------------------------------------------------
     def uid(self, prefix: str) -> str:
@@ -208,7 +243,8 @@ class KernelCall:
     label: str
     split: Optional[Tuple] = None   # (extent dim keys, work value) when the outer loop can be split
     scratch_uses: List = field(default_factory=list)  # (dtype, ordinal, factors): sizes the driver provides
-    launch: Optional[Tuple] = None  # GPU only: (kind, dim keys) the driver sizes the grid from
+    launch: Optional[Tuple] = None  # GPU only: (kind, value) the driver sizes the grid from
+    prefills: List = field(default_factory=list)  # GPU only: (value, literal) filled before the launch
 
 
 @dataclass
@@ -277,7 +313,7 @@ class ProgramCodegen:
             emitter(ctx, g)
             calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
                                     f"kernel {k}: {g.kind} [{ops}]", ctx.split, list(ctx.scratch_uses),
-                                    ctx.launch))
+                                    ctx.launch, list(ctx.prefills)))
         return Generated(calls, literals, alias, read_copies, tuple(p.fetches))
 
     def _read_needs_copy(self, i: int) -> bool:

@@ -85,6 +85,15 @@ def make_plan(program: Program, feeds: Sequence[np.ndarray], shape_members) -> _
     return plan
 
 
+def program_error(program: Program, i: int, message: str) -> InvalidArgumentError:
+    """A kernel's run-time error, naming the user's op and where it was created."""
+    ins = program.instrs[i]
+    origin = ins.origin
+    label = f"{origin.op} '{origin.name}'" if origin else ins.op
+    where = f"\n  created at {origin.location}" if origin else ""
+    return InvalidArgumentError(f"{label} at run time: {message}{where}")
+
+
 class CpuExecutable(Executable):
     fresh_outputs = True
 
@@ -477,9 +486,4 @@ class CpuExecutable(Executable):
         if m is None or step < 0:
             return e
         i, message = self.generated.calls[step].raise_codes[int(m.group(1))]
-        message = message.format(*e.args[1:])
-        ins = self.program.instrs[i]
-        origin = ins.origin
-        label = f"{origin.op} '{origin.name}'" if origin else ins.op
-        where = f"\n  created at {origin.location}" if origin else ""
-        return InvalidArgumentError(f"{label} at run time: {message}{where}")
+        return program_error(self.program, i, message.format(*e.args[1:]))

@@ -76,7 +76,11 @@ def nest(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operan
          body: Callable[[SourceWriter, Dict[object, str]], None], outer_range: str = None) -> None:
     """Nested loops over ``dims``; ``body`` gets, per operand key, the offset expression of
     the current element. A rank-0 space runs the body once with offsets 0. ``outer_range``
-    replaces the outermost loop's ``range(...)``."""
+    replaces the outermost loop's ``range(...)``. On a GPU: ``grid_nest``."""
+    if cg.target == "cuda":
+        assert outer_range is None
+        grid_nest(cg, w, dims, operands, body)
+        return
     if not dims:
         body(w, {key: "0" for key in operands})
         return

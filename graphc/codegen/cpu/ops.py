@@ -30,8 +30,7 @@ def _axis_split(dims, axis):
 
 def _raise(cg, w, i, message, *values):
     """Raise from the kernel; ``message`` has a ``{}`` for each run-time value passed."""
-    code = cg.raise_code(i, message)
-    w(f'raise ValueError("graphc:{code}"{"".join(", " + v for v in values)})')
+    cg.raise_error(w, i, message, *values)
 
 
 # --- softmax family --------------------------------------------------------------------------------------
@@ -41,29 +40,28 @@ def _(cg, w, i, ins):
     X, Y = cg.array(x), cg.define_output(out, w)
     outer, length, inner = _axis_split(cg.dims(x), ins.attrs["axis"])
     t = _t(cg, x)
-    o, j, l = cg.uid("o"), cg.uid("j"), cg.uid("l")
-    with w.block(f"for {o} in range({outer}):"):
-        with w.block(f"for {j} in range({inner}):"):
-            base = f"{o} * {length} * {inner} + {j}"
-            w(f"m = {scalar.literal(-np.inf, cg.dtype(x))}")
-            with w.block(f"for {l} in range({length}):"):
-                w(f"m = rt.maximum(m, {X}[{base} + {l} * {inner}])")
-            w(f"m = m if np.isfinite(m) else {t}(0)")
-            w(f"s = {t}(0)")
-            with w.block(f"for {l} in range({length}):"):
-                if ins.op == "softmax":
-                    w(f"e = {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
-                    w(f"{Y}[{base} + {l} * {inner}] = e")
-                    w("s += e")
-                else:
-                    w(f"s += {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [outer, inner], ["o", "j"]) as (o, j):
+        base = f"{o} * {length} * {inner} + {j}"
+        w(f"m = {scalar.literal(-np.inf, cg.dtype(x))}")
+        with w.block(f"for {l} in range({length}):"):
+            w(f"m = rt.maximum(m, {X}[{base} + {l} * {inner}])")
+        w(f"m = m if np.isfinite(m) else {t}(0)")
+        w(f"s = {t}(0)")
+        with w.block(f"for {l} in range({length}):"):
             if ins.op == "softmax":
-                with w.block(f"for {l} in range({length}):"):
-                    w(f"{Y}[{base} + {l} * {inner}] = {t}({Y}[{base} + {l} * {inner}] / s)")
+                w(f"e = {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
+                w(f"{Y}[{base} + {l} * {inner}] = e")
+                w("s += e")
             else:
-                w(f"ls = {t}(math.log(s))")
-                with w.block(f"for {l} in range({length}):"):
-                    w(f"{Y}[{base} + {l} * {inner}] = {t}({X}[{base} + {l} * {inner}] - m - ls)")
+                w(f"s += {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
+        if ins.op == "softmax":
+            with w.block(f"for {l} in range({length}):"):
+                w(f"{Y}[{base} + {l} * {inner}] = {t}({Y}[{base} + {l} * {inner}] / s)")
+        else:
+            w(f"ls = {t}(math.log(s))")
+            with w.block(f"for {l} in range({length}):"):
+                w(f"{Y}[{base} + {l} * {inner}] = {t}({X}[{base} + {l} * {inner}] - m - ls)")
 
 
 @kernel("softmax_cross_entropy_with_logits")
@@ -124,8 +122,8 @@ def _(cg, w, i, ins):
     dz = cg.dims(logits)
     classes = dz[-1]
     t = _t(cg, logits)
-    r, c = cg.uid("r"), cg.uid("c")
-    with w.block(f"for {r} in range({cg.size(labels)}):"):
+    c = cg.uid("c")
+    with cg.parallel_nest(w, [cg.size(labels)], ["r"]) as (r,):
         w(f"lab = {L}[{r}]")
         with w.block(f"if lab < 0 or lab >= {classes}:"):
             _raise(cg, w, i, "label {} is out of range [0, {})", "lab", classes)
@@ -151,21 +149,20 @@ def _(cg, w, i, ins):
     else:
         outer, length, inner = _axis_split(dims, axis)
     better = ">" if ins.op == "argmax" else "<"
-    o, j, l = cg.uid("o"), cg.uid("j"), cg.uid("l")
+    l = cg.uid("l")
     with w.block(f"if {length} == 0:"):
         _raise(cg, w, i, f"{ins.op} of an empty axis is undefined")
-    with w.block(f"for {o} in range({outer}):"):
-        with w.block(f"for {j} in range({inner}):"):
-            base = f"{o} * {length} * {inner} + {j}"
-            w(f"best = {X}[{base}]")
-            w("at = 0")
-            with w.block(f"for {l} in range(1, {length}):"):
-                w(f"v = {X}[{base} + {l} * {inner}]")
-                # bitwise, not short-circuit: selects instead of hard-to-predict branches
-                w(f"take = (best == best) & ((v {better} best) | (v != v))")
-                w("best = v if take else best")
-                w(f"at = {l} if take else at")
-            w(f"{Y}[{o} * {inner} + {j}] = {_t(cg, out)}(at)")
+    with cg.parallel_nest(w, [outer, inner], ["o", "j"]) as (o, j):
+        base = f"{o} * {length} * {inner} + {j}"
+        w(f"best = {X}[{base}]")
+        w("at = 0")
+        with w.block(f"for {l} in range(1, {length}):"):
+            w(f"v = {X}[{base} + {l} * {inner}]")
+            # bitwise, not short-circuit: selects instead of hard-to-predict branches
+            w(f"take = (best == best) & ((v {better} best) | (v != v))")
+            w("best = v if take else best")
+            w(f"at = {l} if take else at")
+        w(f"{Y}[{o} * {inner} + {j}] = {_t(cg, out)}(at)")
 
 
 # --- data movement -----------------------------------------------------------------------------------------
@@ -233,14 +230,10 @@ def _(cg, w, i, ins):
     if r == 0:
         w(f"{Y}[0] = {X}[0]")
         return
-    idx = [cg.uid("ti") for _ in range(r)]
-    for k in range(r):
-        w.lines.append("    " * w.level + f"for {idx[k]} in range({dy[k]}):")
-        w.level += 1
-    src = " + ".join(f"({idx[k]} % {dx[k]}) * {product(dx[k + 1:])}" for k in range(r))
-    dst = " + ".join(f"{idx[k]} * {product(dy[k + 1:])}" for k in range(r))
-    w(f"{Y}[{dst}] = {X}[{src}]")
-    w.level -= r
+    with cg.parallel_nest(w, dy, ["ti"] * r) as idx:
+        src = " + ".join(f"({idx[k]} % {dx[k]}) * {product(dx[k + 1:])}" for k in range(r))
+        dst = " + ".join(f"{idx[k]} * {product(dy[k + 1:])}" for k in range(r))
+        w(f"{Y}[{dst}] = {X}[{src}]")
 
 
 def _reflect(cg, w, idx, before, n, mode):
@@ -268,13 +261,9 @@ def _(cg, w, i, ins):
         w(f"{Y}[0] = {X}[0]")
         return
     if ins.op == "pad" and mode == "CONSTANT":
-        q = cg.uid("q")
-        with w.block(f"for {q} in range({cg.size(out)}):"):
-            w(f"{Y}[{q}] = {scalar.literal(ins.attrs['constant_values'], cg.dtype(out))}")
+        cg.prefill(w, out, Y, scalar.literal(ins.attrs['constant_values'], cg.dtype(out)))
     if ins.op == "pad_grad" and mode != "CONSTANT":
-        q = cg.uid("q")
-        with w.block(f"for {q} in range({cg.size(out)}):"):
-            w(f"{Y}[{q}] = {_t(cg, out)}(0)")
+        cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
     if mode == "CONSTANT":
         # walk the small array; its element sits at index + before in the big one
         ops = {"s": Operand(X if ins.op == "pad" else Y, [product(ds[k + 1:]) for k in range(r)]),
@@ -291,19 +280,14 @@ def _(cg, w, i, ins):
         nest(cg, w, ds, ops, body)
         return
     # REFLECT / SYMMETRIC: walk the big array, map each index back into the small one
-    idx = [cg.uid("pi") for _ in range(r)]
-    srcs = []
-    for k in range(r):
-        w.lines.append("    " * w.level + f"for {idx[k]} in range({db[k]}):")
-        w.level += 1
-        srcs.append(_reflect(cg, w, idx[k], pads[k][0], ds[k], mode))
-    big_off = " + ".join(f"{idx[k]} * {product(db[k + 1:])}" for k in range(r))
-    small_off = " + ".join(f"{srcs[k]} * {product(ds[k + 1:])}" for k in range(r))
-    if ins.op == "pad":
-        w(f"{Y}[{big_off}] = {X}[{small_off}]")
-    else:
-        w(f"{Y}[{small_off}] += {X}[{big_off}]")
-    w.level -= r
+    with cg.parallel_nest(w, db, ["pi"] * r) as idx:
+        srcs = [_reflect(cg, w, idx[k], pads[k][0], ds[k], mode) for k in range(r)]
+        big_off = " + ".join(f"{idx[k]} * {product(db[k + 1:])}" for k in range(r))
+        small_off = " + ".join(f"{srcs[k]} * {product(ds[k + 1:])}" for k in range(r))
+        if ins.op == "pad":
+            w(f"{Y}[{big_off}] = {X}[{small_off}]")
+        else:
+            w(cg.accumulate(Y, small_off, f"{X}[{big_off}]"))
 
 
 def _slice_plan(cg, w, x, index):
@@ -347,9 +331,7 @@ def _(cg, w, i, ins):
         g, x = ins.inputs
         sliced = g
         X = cg.array(g)
-        q = cg.uid("q")
-        with w.block(f"for {q} in range({cg.size(out)}):"):
-            w(f"{Y}[{q}] = {_t(cg, out)}(0)")
+        cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
     base, strides = _slice_plan(cg, w, x, ins.attrs["index"])
     dsl = cg.dims(sliced)
     ops = {"src": Operand("", strides), "flat": Operand("", [product(dsl[k + 1:]) for k in range(len(dsl))])}
@@ -376,26 +358,19 @@ def _(cg, w, i, ins):
     outer, size, inner = _axis_split(cg.dims(shape_src), axis)
     I = cg.array(indices)
     n_idx = cg.size(indices)
-    o, t, j = cg.uid("o"), cg.uid("t"), cg.uid("j")
     if ins.op == "scatter_add":
-        q = cg.uid("q")
-        with w.block(f"for {q} in range({cg.size(out)}):"):
-            w(f"{Y}[{q}] = {_t(cg, out)}(0)")
-    with w.block(f"for {t} in range({n_idx}):"):
+        cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
+    with cg.parallel_nest(w, [outer, n_idx, inner], ["o", "t", "j"]) as (o, t, j):
         w(f"ix = {I}[{t}]")
         with w.block(f"if ix < -{size} or ix >= {size}:"):
             _raise(cg, w, i, f"index {{}} is out of range for axis {axis} of size {{}}", "ix", size)
-    with w.block(f"for {o} in range({outer}):"):
-        with w.block(f"for {t} in range({n_idx}):"):
-            w(f"ix = {I}[{t}]")
-            w(f"ix = ix + {size} if ix < 0 else ix")
-            w(f"src = ({o} * {size} + ix) * {inner}")
-            w(f"dst = ({o} * {n_idx} + {t}) * {inner}")
-            with w.block(f"for {j} in range({inner}):"):
-                if ins.op == "gather":
-                    w(f"{Y}[dst + {j}] = {cg.array(params)}[src + {j}]")
-                else:
-                    w(f"{Y}[src + {j}] += {cg.array(updates)}[dst + {j}]")
+        w(f"ix = ix + {size} if ix < 0 else ix")
+        w(f"src = ({o} * {size} + ix) * {inner}")
+        w(f"dst = ({o} * {n_idx} + {t}) * {inner}")
+        if ins.op == "gather":
+            w(f"{Y}[dst + {j}] = {cg.array(params)}[src + {j}]")
+        else:
+            w(cg.accumulate(Y, f"src + {j}", f"{cg.array(updates)}[dst + {j}]"))
 
 
 @kernel("one_hot")
@@ -407,11 +382,8 @@ def _(cg, w, i, ins):
     di = cg.dims(indices)
     outer, inner = product(di[:axis]), product(di[axis:])
     on, off = (scalar.literal(ins.attrs[k], cg.dtype(out)) for k in ("on_value", "off_value"))
-    o, d, j = cg.uid("o"), cg.uid("d"), cg.uid("j")
-    with w.block(f"for {o} in range({outer}):"):
-        with w.block(f"for {d} in range({depth}):"):
-            with w.block(f"for {j} in range({inner}):"):
-                w(f"{Y}[({o} * {depth} + {d}) * {inner} + {j}] = {on} if {I}[{o} * {inner} + {j}] == {d} else {off}")
+    with cg.parallel_nest(w, [outer, depth, inner], ["o", "d", "j"]) as (o, d, j):
+        w(f"{Y}[({o} * {depth} + {d}) * {inner} + {j}] = {on} if {I}[{o} * {inner} + {j}] == {d} else {off}")
 
 
 @kernel("sum_to")
@@ -419,9 +391,7 @@ def _(cg, w, i, ins):
     g, like = ins.inputs
     out = ins.outputs[0]
     G, Y = cg.array(g), cg.define_output(out, w)
-    q = cg.uid("q")
-    with w.block(f"for {q} in range({cg.size(out)}):"):
-        w(f"{Y}[{q}] = {_t(cg, out)}(0)")
+    cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
     dg, dl = cg.dims(g), cg.dims(like)
     lead = len(dg) - len(dl)
     out_strides = []
@@ -434,7 +404,7 @@ def _(cg, w, i, ins):
             w(f"{s} = 0 if {dl[j]} == 1 else {product(dl[j + 1:])}")
             out_strides.append(s)
     ops = {"g": Operand(G, [product(dg[k + 1:]) for k in range(len(dg))]), "y": Operand(Y, out_strides)}
-    nest(cg, w, dg, ops, lambda w, off: w(f"{Y}[{off['y']}] += {G}[{off['g']}]"))
+    nest(cg, w, dg, ops, lambda w, off: w(cg.accumulate(Y, off["y"], f"{G}[{off['g']}]")))
 
 
 @kernel("assign", "assign_add", "assign_sub", "broadcast_to", "fill")
@@ -449,14 +419,12 @@ def _(cg, w, i, ins):
     X, Y = cg.array(x), cg.define_output(out, w)
     outer, length, inner = _axis_split(cg.dims(x), ins.attrs["axis"])
     radius = ins.attrs["radius"]
-    o, c, j, k = cg.uid("o"), cg.uid("c"), cg.uid("j"), cg.uid("k")
-    with w.block(f"for {o} in range({outer}):"):
-        with w.block(f"for {c} in range({length}):"):
-            with w.block(f"for {j} in range({inner}):"):
-                w(f"acc = {_t(cg, out)}(0)")
-                with w.block(f"for {k} in range(max(0, {c} - {radius}), min({length}, {c} + {radius} + 1)):"):
-                    w(f"acc += {X}[({o} * {length} + {k}) * {inner} + {j}]")
-                w(f"{Y}[({o} * {length} + {c}) * {inner} + {j}] = acc")
+    k = cg.uid("k")
+    with cg.parallel_nest(w, [outer, length, inner], ["o", "c", "j"]) as (o, c, j):
+        w(f"acc = {_t(cg, out)}(0)")
+        with w.block(f"for {k} in range(max(0, {c} - {radius}), min({length}, {c} + {radius} + 1)):"):
+            w(f"acc += {X}[({o} * {length} + {k}) * {inner} + {j}]")
+        w(f"{Y}[({o} * {length} + {c}) * {inner} + {j}] = acc")
 
 
 # --- random ------------------------------------------------------------------------------------------------
@@ -470,18 +438,17 @@ def _(cg, w, i, ins):
     seeds = counter.replace("]", " - 2]"), counter.replace("]", " - 1]")
     t = _t(cg, out)
     n = cg.size(out)
-    q = cg.uid("q")
     w(f"key = rt.stream_key({seeds[0]}, {seeds[1]}, {counter}, 0)")
     if ins.op == "random_uniform":
         unit = "rt.unit_f32" if cg.dtype(out).np == np.float32 else "rt.unit_f64"
-        with w.block(f"for {q} in range({n}):"):
+        with cg.parallel_nest(w, [n], ["q"]) as (q,):
             w(f"{Y}[{q}] = {unit}(rt.bits(key, {q}))")
     elif ins.op == "random_standard_normal":
-        with w.block(f"for {q} in range({n}):"):
+        with cg.parallel_nest(w, [n], ["q"]) as (q,):
             w(f"{Y}[{q}] = {t}(rt.normal_pair(key, {q}, {n}))")
     else:
         from ...ops.random import TRUNCATED_MAX_ATTEMPTS
-        with w.block(f"for {q} in range({n}):"):
+        with cg.parallel_nest(w, [n], ["q"]) as (q,):
             w(f"z = rt.normal_pair(key, {q}, {n})")
             w("attempt = 1")
             with w.block(f"while abs(z) > 2.0 and attempt < {TRUNCATED_MAX_ATTEMPTS}:"):
@@ -627,18 +594,14 @@ def _pool_loops(cg, w, ins, x, pooled, body_window, after_window=None, setup=Non
     kh, kw = a["ksize"]
     geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], (1, 1), a["padding"], pooled)
     sh, sw = a["strides"]
-    n, oh, ow, c, p, q = (cg.uid(s) for s in ("n", "oh", "ow", "c", "p", "q"))
-    ctx = dict(geo, n=n, oh=oh, ow=ow, c=c, sh=sh, sw=sw, kh=kh, kw=kw)
-    with w.block(f"for {n} in range({geo['N']}):"):
-        with w.block(f"for {oh} in range({geo['OH']}):"):
-            with w.block(f"for {ow} in range({geo['OW']}):"):
-                with w.block(f"for {c} in range({geo['C']}):"):
-                    w(f"out_at = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {geo['C']} + {c}")
-                    if setup:
-                        setup(w, ctx)
-                    _window(cg, w, ctx, body_window)
-                    if after_window:
-                        after_window(w, ctx)
+    with cg.parallel_nest(w, [geo["N"], geo["OH"], geo["OW"], geo["C"]], ["n", "oh", "ow", "c"]) as (n, oh, ow, c):
+        ctx = dict(geo, n=n, oh=oh, ow=ow, c=c, sh=sh, sw=sw, kh=kh, kw=kw)
+        w(f"out_at = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {geo['C']} + {c}")
+        if setup:
+            setup(w, ctx)
+        _window(cg, w, ctx, body_window)
+        if after_window:
+            after_window(w, ctx)
 
 
 def _window(cg, w, ctx, body):
@@ -673,9 +636,7 @@ def _argmax_window(cg, x):
 
 
 def _zero(cg, w, out, Y):
-    z = cg.uid("z")
-    with w.block(f"for {z} in range({cg.size(out)}):"):
-        w(f"{Y}[{z}] = {_t(cg, out)}(0)")
+    cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
 
 
 @kernel("max_pool2d")
@@ -707,7 +668,7 @@ def _(cg, w, i, ins):
             _window(cg, w, ctx, lambda w, ctx: w(f"{Y}[in_at] = gv if in_at == best_at else {zero}"))
         else:
             with w.block("if best_at >= 0:"):
-                w(f"{Y}[best_at] += {G}[out_at]")
+                w(cg.accumulate(Y, "best_at", f"{G}[out_at]"))
     _pool_loops(cg, w, ins, x, g, body, after, setup)
 
 
@@ -752,6 +713,6 @@ def _(cg, w, i, ins):
 
     def spread(w, ctx):  # a second walk over the same window hands out equal shares
         w(f"share = {t}({G}[out_at] / count)")
-        _window(cg, w, ctx, lambda w, ctx: w(f"{Y}[in_at] += share"))
+        _window(cg, w, ctx, lambda w, ctx: w(cg.accumulate(Y, "in_at", "share")))
 
     _pool_loops(cg, w, ins, like, g, lambda w, ctx: w("count += 1"), spread, setup)

@@ -2,9 +2,11 @@
 with GPU loops (grid-stride) and libdevice math in place of graphc's vectorizable CPU math."""
 from __future__ import annotations
 
+import contextlib
 import re
 
 from ..cpu.codegen import KernelContext, ProgramCodegen
+from ..cpu.source import SourceWriter, product
 
 # CPU spellings that have no CUDA lowering (or a faster libdevice one) -> CUDA spellings
 _CUDA_NAMES = [
@@ -27,6 +29,43 @@ class CudaKernelContext(KernelContext):
 
     def parallel_loop(self, idx: str, n: str) -> str:
         return f"for {idx} in range(cuda.grid(1), {n}, cuda.gridsize(1)):"
+
+    @contextlib.contextmanager
+    def parallel_nest(self, w: SourceWriter, dims, prefixes=None):
+        names = [self.uid(p) for p in (prefixes or ["i"] * len(dims))]
+        flat = self.uid("i")
+        w.lines.append("    " * w.level + f"for {flat} in range(cuda.grid(1), {product(dims) if dims else '1'}, "
+                       f"cuda.gridsize(1)):")
+        w.level += 1
+        rest = flat
+        for k in range(len(dims) - 1, -1, -1):
+            if k == 0:
+                w(f"{names[k]} = {rest}")
+            else:
+                w(f"{names[k]} = {rest} % {dims[k]}")
+                nxt = self.uid("r")
+                w(f"{nxt} = {rest} // {dims[k]}")
+                rest = nxt
+        try:
+            yield names
+        finally:
+            w.level -= 1
+
+    def prefill(self, w: SourceWriter, v: int, array: str, literal: str) -> None:
+        self.prefills.append((v, literal))
+
+    def accumulate(self, array: str, index: str, value: str) -> str:
+        return f"cuda.atomic.add({array}, {index}, {value})"
+
+    def raise_error(self, w: SourceWriter, i: int, message: str, *values: str) -> None:
+        """A GPU thread cannot raise: it records the error (code + 1, then the values) in
+        the kernel's error array, which the driver checks after the run, and stops."""
+        code = self.raise_code(i, message)
+        errors = self._param(("errors",), "E")
+        for k, v in enumerate(values):
+            w(f"{errors}[{k + 1}] = {v}")
+        w(f"{errors}[0] = {code + 1}")
+        w("return")
 
     def split_bounds(self, extent_dims, work_value: int):  # pragma: no cover - emitters never ask on a GPU
         raise AssertionError("GPU kernels are not split across host threads")

@@ -17,7 +17,7 @@ import numpy as np
 from ...optimizer.program import Program, VARIABLE_WRITES
 from ..backend import Executable
 from ..cpu import cache
-from ..cpu.executable import make_plan
+from ..cpu.executable import make_plan, program_error
 from . import api
 from .codegen import REDUCE_THREADS, THREADS, CudaProgramCodegen
 from .kernels import TILE
@@ -32,6 +32,21 @@ def cuda_module_source(source: str) -> str:
     # compiled at the first launch, for the argument types of that launch; cache=True keeps
     # the result on disk next to this file for the next process
     return "\n".join(header) + "\n\n\n" + source + "\n\n\nkernel = cuda.jit(cache=True)(_kernel)\n"
+
+
+_FILL = {}
+
+
+def _fill_kernel():
+    """``fill(array, value)``: every element set to value (outputs some kernels accumulate into)."""
+    if "kernel" not in _FILL:
+        cuda = api.cuda()
+
+        def fill(array, value):
+            for i in range(cuda.grid(1), array.size, cuda.gridsize(1)):
+                array[i] = value
+        _FILL["kernel"] = cuda.jit(fill)
+    return _FILL["kernel"]
 
 
 def to_host(value) -> np.ndarray:
@@ -58,8 +73,10 @@ class CudaExecutable(Executable):
         self._var_created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
                              for ins in instrs if ins.op == "assign" and ins.attrs["var"] not in self._var_needed}
         self._consts: dict = {}
+        self._seeds = {ins.attrs["stream"]: ins.attrs["seed"] for ins in instrs if ins.opdef.random}
         self._plans: dict = {}
         self._lock = threading.Lock()
+        self._raising = [k for k, call in enumerate(gen.calls) if any(key[0] == "errors" for key in call.params)]
         self._steps = self._schedule()
 
     # -- where each value lives ---------------------------------------------------------------------
@@ -111,9 +128,15 @@ class CudaExecutable(Executable):
                     args.append(("dim", key[1], key[2]))
                 elif key[0] == "scratch":
                     args.append(key)
+                elif key[0] == "errors":
+                    args.append(("errors", k))
+                elif key[0] == "rng":
+                    args.append(("rng", k))
                 else:
                     raise AssertionError(f"the CUDA driver cannot pass a {key[0]!r} parameter")
-            steps.append(("call", k, args))
+            prefills = [(self._storage(v), np.dtype(p.types[v].dtype.np).type(eval(literal, {"np": np})))
+                        for v, literal in gen.calls[k].prefills]
+            steps.append(("call", k, args, prefills))
         return steps
 
     # -- running --------------------------------------------------------------------------------------
@@ -133,6 +156,8 @@ class CudaExecutable(Executable):
         flat_vars = {name: value.reshape(-1) for name, value in variables.items()}
         device_feeds = [cuda.to_device(np.ascontiguousarray(f).reshape(-1)) for f in feeds]
         fresh, copies = {}, {}
+        errors = {k: cuda.to_device(np.zeros(4, np.int64)) for k in self._raising}
+        rng = self._rng_arrays(ctx)
 
         def array(ref):
             kind, key = ref[0], ref[1]
@@ -148,6 +173,10 @@ class CudaExecutable(Executable):
                 return plan.device[key]
             if kind == "scratch":
                 return plan.device[ref]
+            if kind == "errors":
+                return errors[key]
+            if kind == "rng":
+                return rng[key]
             if key not in fresh:
                 fresh[key] = cuda.device_array(max(plan.sizes[key], 1), self.program.types[key].dtype.np)
             return fresh[key]
@@ -159,10 +188,17 @@ class CudaExecutable(Executable):
                 dst.copy_to_device(src)
                 copies[step[1]] = dst
                 continue
-            _, k, refs = step
+            _, k, refs, prefills = step
+            for ref, value in prefills:
+                target = array(ref)
+                _fill_kernel()[self._launch(("size", target.size), plan)](target, value)
             args = [plan.shapes[ref[1]][ref[2]] if ref[0] == "dim" else array(ref) for ref in refs]
             grid, block = self._launch(self.generated.calls[k].launch, plan)
             self.kernels[k][grid, block](*args)
+        for k, device_errors in errors.items():
+            found = device_errors.copy_to_host()
+            if found[0]:
+                raise self._error(k, found)
         out = []
         for v, shape in zip(self.program.fetches, plan.fetch_shapes):
             if v in self.generated.literals and self._storage(v)[0] == "const":
@@ -181,6 +217,8 @@ class CudaExecutable(Executable):
         cap = SIMULATOR_MAX_BLOCKS if api.simulated() else MAX_BLOCKS
         if kind == "flat":
             return max(1, min(math.ceil(plan.sizes[v] / THREADS), cap)), THREADS
+        if kind == "size":
+            return max(1, min(math.ceil(v / THREADS), cap)), THREADS
         if kind == "rows":
             return max(1, min(plan.sizes[v], cap)), REDUCE_THREADS
         if kind == "tiles":
@@ -190,6 +228,22 @@ class CudaExecutable(Executable):
             grid = tuple(max(1, min(math.ceil(e / TILE), cap)) for e in (n, m)) + (max(1, min(batch, cap)),)
             return grid, (TILE, TILE)
         raise AssertionError(f"unknown launch kind {kind!r}")
+
+    def _error(self, k: int, found) -> Exception:
+        i, message = self.generated.calls[k].raise_codes[int(found[0]) - 1]
+        return program_error(self.program, i, message.format(*[int(v) for v in found[1:]]))
+
+    def _rng_arrays(self, ctx) -> dict:
+        """Per kernel with random ops: (graph seed, op seed, run counter) per op, on the device."""
+        out = {}
+        for k, call in enumerate(self.generated.calls):
+            if call.rng_streams:
+                seeds = []
+                for stream in call.rng_streams:
+                    seed = self._seeds[stream]
+                    seeds.extend((seed[0], seed[1], ctx.next_random_counter(stream)))
+                out[k] = self.cuda.to_device(np.array(seeds, np.int64))
+        return out
 
     # -- device storage ----------------------------------------------------------------------------
     def _device_buffers(self, plan) -> dict:

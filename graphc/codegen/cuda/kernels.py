@@ -250,8 +250,8 @@ def emit_single(cg, g) -> None:
     ins = cg.instrs[g.members[0]]
     emitter = ops.SINGLE.get(ins.op)
     if emitter is None:
-        raise CompileError(f"the CUDA backend has no kernel for op {ins.op!r} yet "
-                           f"(supported single ops: {', '.join(sorted(ops.SINGLE)) or 'none'})")
+        raise CompileError(f"the CUDA backend has no kernel for op {ins.op!r}")
+    cg.launch = ("flat", ins.outputs[0]) if ins.outputs else ("flat", ins.inputs[0])
     emitter(cg, cg.body, g.members[0], ins)
 
 

@@ -1,9 +1,18 @@
 """CUDA kernels for the ops that are neither elementwise, reductions, matmul nor conv2d.
-Each entry: emitter(cg, w, instr_index, instr); ``cg.launch`` says how the driver sizes
-the grid."""
+
+Most share their emitter with the CPU backend (graphc/codegen/cpu/ops.py): those emitters
+say which loops are independent (``parallel_nest``), what is zeroed first (``prefill``) and
+where iterations accumulate into one element (``accumulate``), and the CUDA context turns
+that into grid-stride loops, fills before the launch and atomics. The convolution
+gradients differ: the CPU computes them with im2col and BLAS, a GPU thread computes one
+output element directly (a gather, so no atomics).
+"""
 from __future__ import annotations
 
-SINGLE: dict = {}
+from ..cpu import ops as cpu_ops
+from ..cpu.ops import _conv_geometry
+
+SINGLE: dict = dict(cpu_ops.SINGLE)
 
 
 def kernel(*names):
@@ -12,3 +21,60 @@ def kernel(*names):
             SINGLE[n] = fn
         return fn
     return register
+
+
+@kernel("conv2d_backprop_input")
+def _(cg, w, i, ins):
+    g, f, like = ins.inputs
+    out = ins.outputs[0]
+    Y, G, F = cg.define_output(out, w), cg.array(g), cg.array(f)
+    a = ins.attrs
+    kh, kw, c_in, c_out = cg.dims(f)
+    geo = _conv_geometry(cg, w, like, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
+    sh, sw = a["strides"]
+    dh, dw = a["dilations"]
+    t = f"np.{cg.dtype(out).np.name}"
+    with cg.parallel_nest(w, [geo["N"], geo["H"], geo["W"], c_in], ["n", "ih", "iw", "c"]) as (n, ih, iw, c):
+        w(f"acc = {t}(0)")
+        with w.block(f"for p in range({kh}):"):
+            w(f"top = {ih} + {geo['PT']} - p * {dh}")
+            with w.block(f"if top < 0 or top % {sh} != 0 or top // {sh} >= {geo['OH']}:"):
+                w("continue")
+            w(f"oh = top // {sh}")
+            with w.block(f"for q in range({kw}):"):
+                w(f"left = {iw} + {geo['PL']} - q * {dw}")
+                with w.block(f"if left < 0 or left % {sw} != 0 or left // {sw} >= {geo['OW']}:"):
+                    w("continue")
+                w(f"ow = left // {sw}")
+                w(f"src = (({n} * {geo['OH']} + oh) * {geo['OW']} + ow) * {c_out}")
+                w(f"tap = ((p * {kw} + q) * {c_in} + {c}) * {c_out}")
+                with w.block(f"for o in range({c_out}):"):
+                    w(f"acc = {t}(acc + {G}[src + o] * {F}[tap + o])")
+        w(f"{Y}[(({n} * {geo['H']} + {ih}) * {geo['W']} + {iw}) * {c_in} + {c}] = acc")
+
+
+@kernel("conv2d_backprop_filter")
+def _(cg, w, i, ins):
+    x, g, like = ins.inputs
+    out = ins.outputs[0]
+    Y, X, G = cg.define_output(out, w), cg.array(x), cg.array(g)
+    a = ins.attrs
+    kh, kw, c_in, c_out = cg.dims(like)
+    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
+    sh, sw = a["strides"]
+    dh, dw = a["dilations"]
+    t = f"np.{cg.dtype(out).np.name}"
+    with cg.parallel_nest(w, [kh, kw, c_in, c_out], ["p", "q", "c", "o"]) as (p, q, c, o):
+        w(f"acc = {t}(0)")
+        with w.block(f"for n in range({geo['N']}):"):
+            with w.block(f"for oh in range({geo['OH']}):"):
+                w(f"ih = oh * {sh} + {p} * {dh} - {geo['PT']}")
+                with w.block(f"if ih < 0 or ih >= {geo['H']}:"):
+                    w("continue")
+                with w.block(f"for ow in range({geo['OW']}):"):
+                    w(f"iw = ow * {sw} + {q} * {dw} - {geo['PL']}")
+                    with w.block(f"if iw < 0 or iw >= {geo['W']}:"):
+                        w("continue")
+                    w(f"acc = {t}(acc + {X}[((n * {geo['H']} + ih) * {geo['W']} + iw) * {c_in} + {c}] * "
+                      f"{G}[((n * {geo['OH']} + oh) * {geo['OW']} + ow) * {c_out} + {o}])")
+        w(f"{Y}[(({p} * {kw} + {q}) * {c_in} + {c}) * {c_out} + {o}] = acc")
