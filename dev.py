@@ -3,10 +3,11 @@
 
     python3 dev.py demo     # create .venv, install graphc[demo], run the demo
     python3 dev.py test     # create .venv, install graphc[test], run the whole test suite
+                            # (then its CUDA pass, under numba's simulator)
     python3 dev.py bench    # also create .venv-bench with the peers; run benchmarks/run.py
 
-Extra arguments after ``test`` go to pytest. The environment is reused when pyproject.toml
-has not changed since it was installed.
+Extra arguments after ``test`` go to pytest (see ``run_tests`` for test paths and ``--cuda``).
+The environment is reused when pyproject.toml has not changed since it was installed.
 """
 from __future__ import annotations
 
@@ -60,15 +61,45 @@ def main(argv: list) -> int:
         return subprocess.call([str(_python(BENCH_VENV)), "benchmarks/run.py", "--python", f"graphc={PYTHON}",
                                 *rest], cwd=ROOT)
     ensure_env("test")
-    env = dict(os.environ, GRAPHC_VALIDATE="1")
+    return run_tests(rest)
+
+
+# The CUDA pass: the op tests, the registry samples, the training-step and state tests and
+# the CUDA backend's own tests, on device="cuda" under numba's simulator (no GPU needed).
+CUDA_SIMULATOR_TESTS = [
+    "tests/ops", "tests/test_registry.py", "tests/codegen/test_cuda.py", "tests/train/test_optimizers.py",
+    "tests/test_state.py", "tests/runtime/test_session.py", "tests/autodiff/test_gradient_rules.py",
+]
+
+
+def run_tests(rest: list) -> int:
+    """Two pytest passes: the whole suite (reference and CPU backends, CUDA kernels lowered
+    to PTX where the toolkit is present), then the CUDA pass under the simulator. Given test
+    paths, only the first pass runs them, or only the CUDA pass with ``--cuda``."""
+    cuda_only = "--cuda" in rest
+    rest = [a for a in rest if a != "--cuda"]
+    paths = [a for a in rest if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
     # compiling kernels dominates the suite's time: use every core unless told otherwise
     workers = [] if any(a == "-n" or a.startswith("-n") for a in rest) else ["-n", "auto"]
-    code = subprocess.call([str(PYTHON), "-m", "pytest", *workers, *rest], cwd=ROOT, env=env)
-    if code == 5:  # pytest: no tests were collected; that is a failure, not a pass
-        print("[dev] no tests were collected", file=sys.stderr)
+    env = dict(os.environ, GRAPHC_VALIDATE="1")
+    passes = []
+    if not cuda_only:
+        passes.append(("cpu", [], env))
+    if cuda_only or not paths:
+        sim_env = dict(env, NUMBA_ENABLE_CUDASIM="1", GRAPHC_TEST_DEVICES="cuda")
+        passes.append(("cuda (simulator)", [] if paths else CUDA_SIMULATOR_TESTS, sim_env))
+    failed = []
+    for name, targets, pass_env in passes:
+        print(f"[dev] test pass: {name}", flush=True)
+        code = subprocess.call([str(PYTHON), "-m", "pytest", *workers, *rest, *targets], cwd=ROOT, env=pass_env)
+        if code == 5:  # pytest: no tests were collected; that is a failure, not a pass
+            print(f"[dev] {name}: no tests were collected", file=sys.stderr)
+        if code != 0:
+            failed.append(f"{name} (exit {code})")
+    if failed:
+        print(f"[dev] failed: {', '.join(failed)}", file=sys.stderr)
         return 1
-    return code
-
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import graphc as gc  # noqa: E402
-from support import CONFIGS, assert_close  # noqa: E402,F401
+from support import CONFIGS, TOLERANCES, assert_close  # noqa: E402,F401
 
 
 @pytest.fixture(params=CONFIGS, ids=[f"{d}-O{level}" for d, level in CONFIGS])
@@ -65,4 +65,13 @@ def _assert_same_structure_close(a, b):
     elif a is None:
         assert b is None
     else:
-        assert_close(a, np.asarray(b))
+        b = np.asarray(b)
+        atol = None
+        if b.dtype.kind == "f" and b.size:
+            # backends sum in different orders (blocked BLAS, GPU trees): the rounding error
+            # of a sum scales with its terms, not with its result, so the absolute tolerance
+            # scales with the largest value around
+            finite = np.abs(b[np.isfinite(b)])
+            scale = max(1.0, float(finite.max())) if finite.size else 1.0
+            atol = TOLERANCES.get(b.dtype, (1e-5, 1e-6))[1] * scale
+        assert_close(a, b, atol=atol)

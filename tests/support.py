@@ -1,12 +1,17 @@
 """Test helpers shared by every test module (``pythonpath = ["tests"]``)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 # (device, optimization level) pairs every op and graph test runs on. The reference backend
 # runs at every level (results must not depend on it); compiled backends run at the default
 # level and are compared with the reference on every call of the ``evaluate`` fixture.
-CONFIGS = (("reference", 0), ("reference", 2), ("cpu", 2))
+# GRAPHC_TEST_DEVICES picks the devices (default "reference,cpu"); the CUDA pass of
+# `dev.py test` runs with "cuda" under numba's simulator.
+_CONFIGS_OF = {"reference": (("reference", 0), ("reference", 2)), "cpu": (("cpu", 2),), "cuda": (("cuda", 2),)}
+CONFIGS = tuple(c for d in os.environ.get("GRAPHC_TEST_DEVICES", "reference,cpu").split(",") for c in _CONFIGS_OF[d])
 DEVICES = tuple(dict.fromkeys(d for d, _ in CONFIGS))
 
 FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.75, 1e-40, -1e-310, 1e30, -1e30,
@@ -41,7 +46,6 @@ def assert_close(actual, expected, rtol=None, atol=None, check_dtype=True):
 
 
 # --- case tables: many fetches checked in one run (compiled backends pay per graph) -------------
-import os  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402

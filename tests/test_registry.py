@@ -33,6 +33,14 @@ def test_every_op_has_a_cpu_kernel():
     assert not set(NOT_COMPILED) - set(OPS)
 
 
+def test_every_op_has_a_cuda_kernel():
+    # the set is built from the CUDA backend's own emitter tables, without importing CUDA
+    from graphc.codegen.cpu import NOT_COMPILED
+    from graphc.codegen.cuda import supported_ops
+    missing = sorted(set(OPS) - supported_ops() - set(NOT_COMPILED))
+    assert not missing, f"ops without a CUDA kernel (add one in graphc/codegen/cuda): {missing}"
+
+
 def test_samples_name_registered_ops():
     assert not (set(SAMPLES) | set(EXEMPT)) - set(OPS)
 

@@ -23,15 +23,42 @@ def element_expression(cg, ins, args: Sequence[str]) -> str:
     return scalar.expression(ins.op, ins.attrs, args, in_dtype, cg.dtype(ins.outputs[0]))
 
 
+def element_guard(cg, w: SourceWriter, i: int, ins, args: Sequence[str]) -> None:
+    """Run-time checks an element needs before its expression: integer powers with a
+    negative exponent are an error in NumPy (a GPU would silently compute garbage)."""
+    if ins.op == "pow" and not cg.dtype(ins.outputs[0]).is_floating and not cg.dtype(ins.outputs[0]).is_bool:
+        with w.block(f"if {args[1]} < 0:"):
+            cg.raise_error(w, i, "integers to negative integer powers are not allowed (exponent {})", args[1])
+
+
+def emit_variable_write(cg, w: SourceWriter, ins, element: str, value: str) -> None:
+    """``t<id>`` = the variable element's new value (assign, assign_add, ...), stored back."""
+    t = f"t{cg.lid(ins.outputs[0])}"
+    w(f"{t} = np.{cg.dtype(ins.outputs[0]).np.name}({scalar.combine_assign(ins.op, element, value)})")
+    w(f"{element} = {t}")
+
+
 def emit_scalar_members(cg, w: SourceWriter, members: Sequence[int], scalars: dict, targets=None,
-                        at: str = "") -> None:
+                        at: str = "", applied=()) -> None:
     """Each member's expression into a local ``t<id>`` (added to ``scalars``, which maps a
     value to the local or literal holding it); members in ``targets`` (value -> array) are
-    also stored, at index ``at``."""
+    also stored, at index ``at``. Variable writes (assign, assign_add, ...) update their
+    variable's element ``at`` in a storing pass (``targets`` given); a pass that does not
+    store, or a member in ``applied`` (updated by an earlier pass over the same elements, in
+    the same thread), reads the new value back instead of applying the update again."""
     for i in members:
         ins = cg.instrs[i]
         args = [scalars.get(u, cg.literals.get(u)) for u in data_inputs(ins)]
         r = ins.outputs[0]
+        if ins.op in VARIABLE_WRITES:
+            element = f"{cg.var_array(ins.attrs['var'])}[{at}]"
+            if targets is None or i in applied:
+                w(f"t{cg.lid(r)} = {element}")
+            else:
+                emit_variable_write(cg, w, ins, element, args[0])
+            scalars[r] = f"t{cg.lid(r)}"
+            continue
+        element_guard(cg, w, i, ins, args)
         w(f"t{cg.lid(r)} = {element_expression(cg, ins, args)}")
         scalars[r] = f"t{cg.lid(r)}"
         if targets and r in targets:
@@ -52,7 +79,7 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
     external: List[int] = []
     for i in members:
         for u in data_inputs(instrs[i]):
-            if u not in produced and u not in external and not cg.is_literal(u):
+            if u not in produced and u not in external and not cg.is_literal(u) and u not in (known or {}):
                 external.append(u)
     writes = {}  # assign output value -> var array
     for i in members:
@@ -85,11 +112,9 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
                 raise CompileError(f"internal error: {ins.op} reads a value the kernel does not have")
             out = ins.outputs[0]
             if ins.op in VARIABLE_WRITES:
-                var = out_names[out]
-                new = scalar.combine_assign(ins.op, f"{var}[{out_off}]", args[0])
-                w(f"t{cg.lid(out)} = np.{cg.dtype(out).np.name}({new})")
-                w(f"{var}[{out_off}] = t{cg.lid(out)}")
+                emit_variable_write(cg, w, ins, f"{out_names[out]}[{out_off}]", args[0])
             else:
+                element_guard(cg, w, i, ins, args)
                 w(f"t{cg.lid(out)} = {element_expression(cg, ins, args)}")
             scalars[out] = f"t{cg.lid(out)}"
             if out in targets:

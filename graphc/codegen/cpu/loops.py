@@ -128,9 +128,9 @@ def decode_offsets(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[obje
         if k == 0:
             w(f"{name} = {rest}")
         else:
-            w(f"{name} = {rest} % {dims[k]}")
+            w(f"{name} = {rest} % ({dims[k]})")
             nxt = cg.uid("r")
-            w(f"{nxt} = {rest} // {dims[k]}")
+            w(f"{nxt} = {rest} // ({dims[k]})")
             rest = nxt
         index[k] = name
     offsets = {}

@@ -25,37 +25,57 @@ def minimum(a, b):
     return a if (a < b or a != a) else b
 
 
+@register_jitable
+def max2(a, b):
+    """Python's ``max(a, b)`` (generated CUDA kernels call this: see cuda/codegen.py)."""
+    return b if b > a else a
+
+
+@register_jitable
+def min2(a, b):
+    """Python's ``min(a, b)``."""
+    return b if b < a else a
+
+
 # --- floor division and remainder (NumPy's npy_divmod) ---------------------------------------------
 
 
-@register_jitable
-def floordiv_float(a, b):
-    if b == 0:
-        return a / b
-    mod = np.fmod(a, b)
-    div = (a - mod) / b
-    if mod != 0:
-        if (b < 0) != (mod < 0):
-            div -= 1.0
-    if div != 0:
-        fl = np.floor(div)  # math.floor would return an integer
-        if div - fl > 0.5:
-            fl += 1.0
-        return fl
-    return math.copysign(0.0, a / b)
+def float_divmod(fmod, floor):
+    """NumPy's float floor division and remainder (npy_divmod), built on the target's
+    ``fmod`` and float-valued ``floor``: numba's CPU ``math.floor`` returns an integer, and
+    its CUDA target has no ``np.fmod`` or ``np.floor`` (cuda/runtime.py builds its own)."""
+    @register_jitable
+    def floordiv_float(a, b):
+        if b == 0:
+            return a / b
+        mod = fmod(a, b)
+        div = (a - mod) / b
+        if mod != 0:
+            if (b < 0) != (mod < 0):
+                div -= 1.0
+        if div != 0:
+            fl = floor(div)
+            if div - fl > 0.5:
+                fl += 1.0
+            return fl
+        return math.copysign(0.0, a / b)
+
+    @register_jitable
+    def mod_float(a, b):
+        if b == 0:
+            return (a - a) / b  # NaN, as np.fmod(a, 0)
+        mod = fmod(a, b)
+        if mod != 0:
+            if (b < 0) != (mod < 0):
+                mod += b
+        else:
+            mod = math.copysign(0.0, b)
+        return mod
+
+    return floordiv_float, mod_float
 
 
-@register_jitable
-def mod_float(a, b):
-    if b == 0:
-        return np.fmod(a, b)
-    mod = np.fmod(a, b)
-    if mod != 0:
-        if (b < 0) != (mod < 0):
-            mod += b
-    else:
-        mod = math.copysign(0.0, b)
-    return mod
+floordiv_float, mod_float = float_divmod(np.fmod, np.floor)
 
 
 @register_jitable
@@ -137,11 +157,11 @@ def slice_start_step(dim, start, stop, step):
             first = 0
         else:
             first = start + dim if start < 0 else start
-            first = min(max(first, 0), dim)
+            first = min2(max2(first, 0), dim)
     else:
         if start is None:
             first = dim - 1
         else:
             first = start + dim if start < 0 else start
-            first = min(max(first, -1), dim - 1)
+            first = min2(max2(first, -1), dim - 1)
     return first, step

@@ -18,6 +18,11 @@ def supported_ops() -> frozenset:
 class CudaBackend(Backend):
     name = "cuda"
 
+    def __init__(self):
+        # fail at gc.Session(device="cuda"), with what to install or set, not at the first run
+        from .api import cuda
+        cuda()
+
     def compile(self, program) -> Executable:
         from .executable import CudaExecutable
         return CudaExecutable(program)

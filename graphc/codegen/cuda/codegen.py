@@ -12,10 +12,27 @@ from ..cpu.source import SourceWriter, product
 _CUDA_NAMES = [
     (re.compile(r"\bvm\.(exp|log|tanh|erf|expm1)_f(?:32|64)\("), r"math.\1("),
     (re.compile(r"\bvm\.sigmoid_f(?:32|64)\("), "rt.sigmoid("),
+    (re.compile(r"\bnp\.rint\("), "rt.rint("),
     (re.compile(r"\bnp\.(sqrt|isnan|isfinite|isinf|floor|ceil|log|exp)\("), r"math.\1("),
+    # numba's CUDA target mistypes the builtin min/max of two scalars when it lowers for a
+    # real device (the simulator runs Python's): two-argument helpers with Python's result
+    (re.compile(r"(?<![.\w])max\("), "rt.max2("),
+    (re.compile(r"(?<![.\w])min\("), "rt.min2("),
 ]
-THREADS = 256          # threads per block of a grid-stride kernel
-REDUCE_THREADS = 128   # threads per block of a block reduction (a power of two)
+
+
+class BlockSizes:
+    """Threads per block: of a grid-stride kernel, of a block reduction (a power of two),
+    and the side of a matmul tile. The simulator runs every thread as a Python thread, so
+    under it blocks are tiny (the same code paths, barriers and shared-memory trees run)."""
+
+    def __init__(self, simulated: bool):
+        self.threads, self.reduce_threads, self.tile = (8, 8, 4) if simulated else (256, 128, 16)
+
+
+def block_sizes() -> BlockSizes:
+    from .api import simulated
+    return BlockSizes(simulated())
 
 
 def cuda_source(text: str) -> str:
@@ -42,9 +59,9 @@ class CudaKernelContext(KernelContext):
             if k == 0:
                 w(f"{names[k]} = {rest}")
             else:
-                w(f"{names[k]} = {rest} % {dims[k]}")
+                w(f"{names[k]} = {rest} % ({dims[k]})")
                 nxt = self.uid("r")
-                w(f"{nxt} = {rest} // {dims[k]}")
+                w(f"{nxt} = {rest} // ({dims[k]})")
                 rest = nxt
         try:
             yield names

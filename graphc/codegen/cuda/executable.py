@@ -15,37 +15,39 @@ from typing import Sequence
 import numpy as np
 
 from ...optimizer.program import Program, VARIABLE_WRITES
+from ...optimizer.symbolic import SymbolicShapes
 from ..backend import Executable
 from ..cpu import cache
 from ..cpu.executable import make_plan, program_error
 from . import api
-from .codegen import REDUCE_THREADS, THREADS, CudaProgramCodegen
-from .kernels import TILE
+from .codegen import CudaProgramCodegen, block_sizes
 
 MAX_BLOCKS = 4096          # grid-stride kernels cover any size with at most this many blocks
 SIMULATOR_MAX_BLOCKS = 2   # the simulator runs every thread as a Python thread: keep grids tiny
 
 
 def cuda_module_source(source: str) -> str:
-    header = ["import math", "import numpy as np", "import numba as nb", "from numba import cuda",
-              "from graphc.codegen.cpu import runtime as rt"]
+    # under the simulator a kernel is Python: give it IEEE math (see simmath)
+    math = "from graphc.codegen.cuda import simmath as math" if api.simulated() else "import math"
+    header = [math, "import numpy as np", "import numba as nb", "from numba import cuda",
+              "from graphc.codegen.cuda import runtime as rt"]
     # compiled at the first launch, for the argument types of that launch; cache=True keeps
     # the result on disk next to this file for the next process
     return "\n".join(header) + "\n\n\n" + source + "\n\n\nkernel = cuda.jit(cache=True)(_kernel)\n"
 
 
+_FILL_SOURCE = """def _kernel(array, value):
+    for i in range(cuda.grid(1), array.size, cuda.gridsize(1)):
+        array[i] = value
+"""
 _FILL = {}
 
 
 def _fill_kernel():
-    """``fill(array, value)``: every element set to value (outputs some kernels accumulate into)."""
+    """``fill(array, value)``: every element set to value (outputs some kernels accumulate
+    into). A generated module like every kernel: the simulator swaps only module globals."""
     if "kernel" not in _FILL:
-        cuda = api.cuda()
-
-        def fill(array, value):
-            for i in range(cuda.grid(1), array.size, cuda.gridsize(1)):
-                array[i] = value
-        _FILL["kernel"] = cuda.jit(fill)
+        _FILL["kernel"] = cache.load(cuda_module_source(_FILL_SOURCE)).kernel
     return _FILL["kernel"]
 
 
@@ -57,10 +59,13 @@ def to_host(value) -> np.ndarray:
 class CudaExecutable(Executable):
     fresh_outputs = True
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, mode: str = "fast"):
         self.cuda = api.cuda()
         self.program = program
-        gen = CudaProgramCodegen(program, "fast").generate()
+        self.mode = mode
+        self._general = None
+        self._sym = SymbolicShapes(program) if mode == "fast" else None
+        gen = CudaProgramCodegen(program, mode).generate()
         self.generated = gen
         self.kernels = [cache.load(cuda_module_source(call.source)).kernel for call in gen.calls]
         self._shape_members = {i for g in program.groups if g.kind == "shape" for i in g.members}
@@ -150,8 +155,15 @@ class CudaExecutable(Executable):
         plan = self._plans.get(shapes_key)
         if plan is None:
             plan = make_plan(self.program, feeds, self._shape_members)
-            plan.device = self._device_buffers(plan)
+            # sizes that break the symbolic assumptions of the fast kernels (a None dim that
+            # turns out to broadcast): kernels that read every size at run time
+            plan.general = self.mode == "fast" and self._sym.check_bindings(plan.shapes) is not None
+            plan.device = None if plan.general else self._device_buffers(plan)
             self._plans[shapes_key] = plan
+        if plan.general:
+            if self._general is None:
+                self._general = CudaExecutable(self.program, mode="general")
+            return self._general._run(feeds, ctx)
         variables = self._device_variables(ctx)
         flat_vars = {name: value.reshape(-1) for name, value in variables.items()}
         device_feeds = [cuda.to_device(np.ascontiguousarray(f).reshape(-1)) for f in feeds]
@@ -215,6 +227,8 @@ class CudaExecutable(Executable):
     def _launch(self, launch, plan) -> tuple:
         kind, v = launch
         cap = SIMULATOR_MAX_BLOCKS if api.simulated() else MAX_BLOCKS
+        sizes = block_sizes()
+        THREADS, REDUCE_THREADS, TILE = sizes.threads, sizes.reduce_threads, sizes.tile
         if kind == "flat":
             return max(1, min(math.ceil(plan.sizes[v] / THREADS), cap)), THREADS
         if kind == "size":
@@ -251,7 +265,8 @@ class CudaExecutable(Executable):
         shape-group values, and the scratch arrays kernels ask for."""
         cuda, program = self.cuda, self.program
         device = {}
-        arenas = {b: cuda.device_array(max(n, 1), np.uint8) for b, n in plan.arena_bytes.items()}
+        # an empty value still gets a one-element view: room for one of the widest dtype
+        arenas = {b: cuda.device_array(max(n, 16), np.uint8) for b, n in plan.arena_bytes.items()}
         for v, b in (program.buffers.buffer_of.items() if program.buffers is not None else ()):
             if self._storage(v)[0] == "arena":
                 dt = program.types[v].dtype.np

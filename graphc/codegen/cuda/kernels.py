@@ -17,10 +17,7 @@ from ..cpu.kernels import (
 )
 from ..cpu.loops import Operand, decode_offsets, strides_for
 from ..cpu.source import product
-from .codegen import REDUCE_THREADS
-
-TILE = 16
-
+from .codegen import block_sizes
 
 def _nb_type(dtype) -> str:
     return "nb.boolean" if dtype.is_bool else f"nb.{dtype.np.name}"
@@ -58,10 +55,13 @@ def emit_reduce(cg, g) -> None:
                 if u not in produced and u not in row_values and not cg.is_literal(u)]
     operands = {u: Operand(cg.array(u), strides_for(cg, w, u, x, cg.mode)) for u in external}
     x_strides = [product(dims[k + 1:]) for k in range(rank)]
-    targets = {v: cg.define_output(v, w) for v in sorted(stores) if v in produced}
+    # variable writes store into their variable (emit_scalar_members), not an output array
+    targets = {v: cg.define_output(v, w) for v in sorted(stores)
+               if v in produced and instrs[cg.producer[v]].op not in VARIABLE_WRITES}
 
     sm, t, o = cg.uid("sm"), cg.uid("tid"), cg.uid("o")  # not "t": member values are t<id>
-    w(f"{sm} = cuda.shared.array({REDUCE_THREADS}, {_nb_type(dtype)})")
+    threads = block_sizes().reduce_threads
+    w(f"{sm} = cuda.shared.array({threads}, {_nb_type(dtype)})")
     w(f"{t} = cuda.threadIdx.x")
 
     def row_offsets(w, r_name):
@@ -75,7 +75,7 @@ def emit_reduce(cg, g) -> None:
         step = decode_offsets(cg, w, [dims[k] for k in axes], red_ops, r_name)
         return {u: f"({base[u]}) + ({step[u]})" for u in kept_ops}
 
-    def pass_over_row(members, on_value=None, known=None, store=False):
+    def pass_over_row(members, on_value=None, known=None, store=False, applied=()):
         r_name = cg.uid("j")
         with w.block(f"for {r_name} in range({t}, {n_red}, cuda.blockDim.x):"):
             offsets = row_offsets(w, r_name)
@@ -85,7 +85,7 @@ def emit_reduce(cg, g) -> None:
                     continue
                 w(f"x{cg.lid(u)} = {operands[u].name}[{offsets[u]}]")
                 scalars[u] = f"x{cg.lid(u)}"
-            emit_scalar_members(cg, w, members, scalars, targets if store else None, offsets["at"])
+            emit_scalar_members(cg, w, members, scalars, targets if store else None, offsets["at"], applied)
             if on_value is not None:
                 on_value(scalars.get(x, cg.literals.get(x)))
 
@@ -93,7 +93,7 @@ def emit_reduce(cg, g) -> None:
         w(f"{sm}[{t}] = acc")
         w("cuda.syncthreads()")
         s = cg.uid("s")
-        w(f"{s} = {REDUCE_THREADS // 2}")
+        w(f"{s} = {threads // 2}")
         with w.block(f"while {s} > 0:"):
             with w.block(f"if {t} < {s}:"):
                 w(f"{sm}[{t}] = {how(f'{sm}[{t}]', f'{sm}[{t} + {s}]')}")
@@ -115,11 +115,12 @@ def emit_reduce(cg, g) -> None:
             w("acc = math.log(acc) + shift")
         elif op == "reduce_mean":
             w(f"acc = acc / {n_red}")
-        with w.block(f"if {t} == 0:"):
-            if out in stores:
-                w(f"{cg.define_output(out, w)}[{o}] = acc")
-            if post:
-                emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores, known={out: "acc"}, at=o)
+        if out in stores or post:
+            with w.block(f"if {t} == 0:"):
+                if out in stores:
+                    w(f"{cg.define_output(out, w)}[{o}] = acc")
+                if post:
+                    emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores, known={out: "acc"}, at=o)
         if row:
             # every thread recomputes the per-row scalars the row epilogue needs (no stores)
             known = {out: "acc"}
@@ -132,7 +133,7 @@ def emit_reduce(cg, g) -> None:
                     w(f"x{cg.lid(u)} = {ops[u].name}[{offs[u]}]")
                     known[u] = f"x{cg.lid(u)}"
             emit_scalar_members(cg, w, post, known)
-            pass_over_row(prologue + row, known=known, store=True)
+            pass_over_row(prologue + row, known=known, store=True, applied=set(prologue))
         w("cuda.syncthreads()")
 
 
@@ -167,6 +168,7 @@ def emit_matmul(cg, g) -> None:
     ops["out"] = Operand("", [product(do[kk + 1:]) for kk in range(len(batch_dims))])
     t = _nb_type(dtype)
     zero = f"np.{dtype.np.name}(0)"
+    TILE = block_sizes().tile
     w(f"sa = cuda.shared.array(({TILE}, {TILE}), {t})")
     w(f"sb = cuda.shared.array(({TILE}, {TILE}), {t})")
     w("tx = cuda.threadIdx.x")

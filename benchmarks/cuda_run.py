@@ -1,0 +1,321 @@
+"""W1a, W1b, W2 and W5 on a GPU: graphc (device="cuda") beside torch and jax on CUDA.
+
+    python benchmarks/cuda_run.py                 # full sizes, writes benchmarks/RESULTS-CUDA.md
+    python benchmarks/cuda_run.py --tiny --out X  # tiny sizes (runs under NUMBA_ENABLE_CUDASIM=1 too)
+
+Data and parameters stay on the device for every framework, so the figures compare kernels
+and per-step overhead, not PCIe copies: graphc's inputs are variables, an elementwise or layer
+norm result is assigned to a variable (nothing is fetched), and a training step fetches only
+its scalar loss, as torch's ``loss.item()`` and jax's ``block_until_ready`` do.
+
+W1a also runs at 2**26 elements and is reported as memory bandwidth (bytes read and written
+over time) against the device's peak, computed from its memory clock and bus width.
+Each framework runs in its own subprocess; rounds interleave them (see run.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import workloads as wl  # noqa: E402
+from run import _fmt, _time, machine  # noqa: E402
+
+FRAMEWORKS = ("graphc", "torch", "jax")
+WORKLOADS = ("W1a", "W1a-bw", "W1b", "W2", "W5")
+TARGETS = {"W2": ("torch", 1.5)}  # graphc / torch on CUDA
+BANDWIDTH_TARGET = 0.8             # fused elementwise: fraction of peak memory bandwidth
+SIZES = {
+    "full": {"W1a": 4_194_304, "W1a-bw": 1 << 26, "W1b": (4096, 1024), "W2": (256, 784, 512, 512, 10), "W5": 64},
+    "tiny": {"W1a": 256, "W1a-bw": 512, "W1b": (4, 16), "W2": (4, 8, 6, 6, 10), "W5": 1},
+}
+
+
+# --- graphc ------------------------------------------------------------------------------------------------
+def _graphc_assign(build, *arrays):
+    """A step that computes ``build(*variables)`` on device-resident inputs into a variable."""
+    import graphc as gc
+    g = gc.Graph()
+    with g.as_default():
+        inputs = [gc.Variable(a, name=f"in{i}") for i, a in enumerate(arrays)]
+        y = build(gc, *inputs)
+        out = gc.Variable(gc.zeros(y.shape.as_list(), y.dtype), name="out")
+        step = gc.assign(out, y).op
+        init = gc.global_variables_initializer()
+    sess = gc.Session(graph=g, device="cuda")
+    sess.run(init)
+    return sess.make_callable(step)
+
+
+def _gelu(gc, x):
+    return gc.nn.gelu(x, approximate=True)
+
+
+def _layer_norm(gc, x, gamma, beta):
+    mean = gc.reduce_mean(x, -1, keepdims=True)
+    var = gc.reduce_mean(gc.square(x - mean), -1, keepdims=True)
+    return (x - mean) * gc.rsqrt(var + 1e-5) * gamma + beta
+
+
+def _graphc_training(build_graph, feeds):
+    """A training step whose batch lives in variables: run ``train``, fetch the loss."""
+    import graphc as gc
+    g, loss, train, init = build_graph(gc, feeds)
+    sess = gc.Session(graph=g, device="cuda")
+    sess.run(init)
+    return sess.make_callable([train, loss])
+
+
+def _mlp_graph(sizes):
+    x, y, weights = wl._mlp_data(sizes)
+
+    def build(gc, _):
+        g = gc.Graph()
+        with g.as_default():
+            xv, yv = gc.Variable(x, name="x"), gc.Variable(y, name="y")
+            h = xv
+            params = [gc.Variable(w, name=f"p{i}") for i, w in enumerate(weights)]
+            for i in range(0, 6, 2):
+                h = h @ params[i] + params[i + 1]
+                if i < 4:
+                    h = gc.nn.relu(h)
+            loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=yv, logits=h))
+            train = gc.train.GradientDescent(0.01).minimize(loss)
+            return g, loss, train, gc.global_variables_initializer()
+    return build
+
+
+def _lenet_graph(batch):
+    x, y, params = wl._lenet_data(batch)
+
+    def build(gc, _):
+        g = gc.Graph()
+        with g.as_default():
+            xv, yv = gc.Variable(x, name="x"), gc.Variable(y, name="y")
+            v = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
+            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(xv, v[0], padding="SAME") + v[1]), 2, 2)
+            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(h, v[2], padding="VALID") + v[3]), 2, 2)
+            h = gc.reshape(h, (-1, 400))
+            h = gc.nn.relu(h @ v[4] + v[5])
+            h = gc.nn.relu(h @ v[6] + v[7])
+            logits = h @ v[8] + v[9]
+            loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=yv, logits=logits))
+            train = gc.train.GradientDescent(0.01).minimize(loss)
+            return g, loss, train, gc.global_variables_initializer()
+    return build
+
+
+def graphc(name, size):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    if name in ("W1a", "W1a-bw"):
+        return _graphc_assign(_gelu, rng.standard_normal(size).astype(np.float32))
+    if name == "W1b":
+        rows, cols = size
+        return _graphc_assign(_layer_norm, rng.standard_normal(size).astype(np.float32),
+                              rng.standard_normal(cols).astype(np.float32), rng.standard_normal(cols).astype(np.float32))
+    if name == "W2":
+        return _graphc_training(_mlp_graph(size), None)
+    return _graphc_training(_lenet_graph(size), None)
+
+
+# --- torch ---------------------------------------------------------------------------------------------------
+def torch(name, size):
+    import numpy as np
+    torch = wl._import("torch")
+    if not torch.cuda.is_available():
+        raise wl.Unavailable("torch: CUDA is not available")
+    dev = torch.device("cuda")
+    F = torch.nn.functional
+    rng = np.random.default_rng(0)
+    sync = torch.cuda.synchronize
+    if name in ("W1a", "W1a-bw"):
+        x = torch.from_numpy(rng.standard_normal(size).astype(np.float32)).to(dev)
+
+        def gelu():  # graphc's step writes a variable; torch allocates its output from its cache
+            F.gelu(x, approximate="tanh")
+            sync()
+        return gelu
+    if name == "W1b":
+        rows, cols = size
+        x = torch.from_numpy(rng.standard_normal(size).astype(np.float32)).to(dev)
+        gamma, beta = (torch.from_numpy(rng.standard_normal(cols).astype(np.float32)).to(dev) for _ in range(2))
+
+        def ln():
+            F.layer_norm(x, (cols,), gamma, beta, 1e-5)
+            sync()
+        return ln
+    if name == "W2":
+        x, y, weights = wl._mlp_data(size)
+        params = [torch.tensor(w, requires_grad=True, device=dev) for w in weights]
+        xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+        opt = torch.optim.SGD(params, lr=0.01)
+
+        def mlp_step():
+            opt.zero_grad(set_to_none=True)
+            h = xt
+            for i in range(0, 6, 2):
+                h = h @ params[i] + params[i + 1]
+                if i < 4:
+                    h = torch.relu(h)
+            loss = F.cross_entropy(h, yt)
+            loss.backward()
+            opt.step()
+            return loss.item()
+        return mlp_step
+    x, y, params = wl._lenet_data(size)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(dev)
+    yt = torch.from_numpy(y).to(dev)
+    ps = [torch.tensor(p.transpose(3, 2, 0, 1).copy() if p.ndim == 4 else p, requires_grad=True, device=dev)
+          for p in params]
+    opt = torch.optim.SGD(ps, lr=0.01)
+
+    def lenet_step():
+        opt.zero_grad(set_to_none=True)
+        h = F.max_pool2d(F.relu(F.conv2d(xt, ps[0], ps[1], padding=2)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, ps[2], ps[3])), 2)
+        h = h.reshape(h.shape[0], -1)
+        h = F.relu(h @ ps[4] + ps[5])
+        h = F.relu(h @ ps[6] + ps[7])
+        loss = F.cross_entropy(h @ ps[8] + ps[9], yt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return lenet_step
+
+
+# --- jax -------------------------------------------------------------------------------------------------------
+def jax(name, size):
+    jax = wl._import("jax")
+    if not any(d.platform == "gpu" for d in jax.devices()):
+        raise wl.Unavailable("jax: no GPU device")
+    if name == "W1a-bw":
+        name, size = "W1a", size
+    if name in ("W1a", "W1b"):
+        step = wl.w1a("jax", size) if name == "W1a" else wl.w1b("jax", size)
+        return step   # the CPU workload's jit; device_put lands on the GPU, block_until_ready syncs
+    return wl.w2("jax", size) if name == "W2" else wl.w5("jax", size)
+
+
+BUILDERS = {"graphc": graphc, "torch": torch, "jax": jax}
+
+
+def peak_bandwidth() -> float:
+    """Bytes per second the device's memory can move (DDR: two transfers per clock)."""
+    from numba import cuda
+    device = cuda.get_current_device()
+    clock_khz = device.MEMORY_CLOCK_RATE
+    bus_bits = device.GLOBAL_MEMORY_BUS_WIDTH
+    return 2.0 * clock_khz * 1e3 * bus_bits / 8
+
+
+def worker(framework: str, tiny: bool) -> dict:
+    sizes = SIZES["tiny" if tiny else "full"]
+    out = {}
+    for name in WORKLOADS:
+        try:
+            fn = BUILDERS[framework](name, sizes[name])
+        except wl.Unavailable as e:
+            out[name] = {"unavailable": str(e)}
+            continue
+        except Exception as e:
+            out[name] = {"error": f"{type(e).__name__}: {e}"[:300]}
+            continue
+        out[name] = {"seconds": _time(fn, min_time=2.0, max_reps=30, tiny=tiny)}
+    if framework == "graphc":
+        try:
+            from graphc.codegen.cuda.api import describe, simulated
+            out["device"] = describe()
+            out["peak_bandwidth"] = None if simulated() else peak_bandwidth()
+        except Exception as e:
+            out["device"] = f"unknown ({type(e).__name__}: {e})"
+    return out
+
+
+def report(results: dict, tiny: bool) -> str:
+    sizes = SIZES["tiny" if tiny else "full"]
+    g = results.get("graphc", {})
+    lines = ["# CUDA benchmark results", "",
+             "Measured by `python benchmarks/cuda_run.py` in one run (frameworks in their own processes,",
+             "interleaved rounds, median of round medians). Data and parameters stay on the device.", "",
+             f"Device: {g.get('device', 'unknown')}", f"Host: {machine()}", "",
+             "| workload | " + " | ".join(FRAMEWORKS) + " | graphc / torch | graphc / jax | target | met |",
+             "|---|" + "---|" * (len(FRAMEWORKS) + 4)]
+    for name in WORKLOADS:
+        cells = {fw: results.get(fw, {}).get(name, {}).get("seconds") for fw in FRAMEWORKS}
+        ratio = {p: (f"{cells['graphc'] / cells[p]:.2f}" if cells["graphc"] and cells[p] else "n/a")
+                 for p in ("torch", "jax")}
+        target, met = "", "n/a"
+        if name in TARGETS:
+            peer, goal = TARGETS[name]
+            target = f"≤ {goal}× {peer}"
+            if cells["graphc"] and cells[peer]:
+                met = "yes" if cells["graphc"] / cells[peer] <= goal else "no"
+        if name == "W1a-bw":
+            peak = g.get("peak_bandwidth")
+            target = f"≥ {BANDWIDTH_TARGET:.0%} of peak bandwidth"
+            if peak and cells["graphc"]:
+                achieved = 2 * 4 * sizes[name] / cells["graphc"]
+                met = f"{achieved / 1e9:.0f} GB/s = {achieved / peak:.0%} of {peak / 1e9:.0f} GB/s: " + \
+                    ("yes" if achieved / peak >= BANDWIDTH_TARGET else "no")
+        lines.append(f"| {name} | " + " | ".join(_fmt(c) if c else "n/a" for c in cells.values())
+                     + f" | {ratio['torch']} | {ratio['jax']} | {target} | {met} |")
+    problems = [f"- {fw} {w}: {e.get('error') or e.get('unavailable')}" for fw, r in results.items()
+                for w, e in r.items() if isinstance(e, dict) and ("error" in e or "unavailable" in e)]
+    if problems:
+        lines += ["", "Not measured:", ""] + problems
+    lines += ["", f"Sizes: {sizes}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--out", default=str(HERE / "RESULTS-CUDA.md"))
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--python", action="append", default=[], metavar="FW=PATH")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.tiny)))
+        return 0
+    pythons = dict(item.split("=", 1) for item in args.python)
+    frameworks = args.frameworks.split(",")
+    runs: dict = {fw: [] for fw in frameworks}
+    for r in range(1 if args.tiny else args.rounds):
+        for fw in frameworks:
+            cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw] + (["--tiny"] if args.tiny else [])
+            print(f"[cuda-bench] round {r + 1}: {fw} ...", flush=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"[cuda-bench] {fw} failed: {proc.stderr[-300:]}", flush=True)
+                runs[fw].append({name: {"error": proc.stderr[-300:]} for name in WORKLOADS})
+                continue
+            runs[fw].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = {}
+    for fw, rounds in runs.items():
+        merged = dict(rounds[0])
+        for name in WORKLOADS:
+            secs = [r[name]["seconds"] for r in rounds if "seconds" in r.get(name, {})]
+            if secs:
+                merged[name] = {"seconds": statistics.median(secs)}
+        results[fw] = merged
+    text = report(results, args.tiny)
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
