@@ -64,54 +64,6 @@ def _layer_norm(gc, x, gamma, beta):
     return (x - mean) * gc.rsqrt(var + 1e-5) * gamma + beta
 
 
-def _graphc_training(build_graph, feeds):
-    """A training step whose batch lives in variables: run ``train``, fetch the loss."""
-    import graphc as gc
-    g, loss, train, init = build_graph(gc, feeds)
-    sess = gc.Session(graph=g, device="cuda")
-    sess.run(init)
-    return sess.make_callable([train, loss])
-
-
-def _mlp_graph(sizes):
-    x, y, weights = wl._mlp_data(sizes)
-
-    def build(gc, _):
-        g = gc.Graph()
-        with g.as_default():
-            xv, yv = gc.Variable(x, name="x"), gc.Variable(y, name="y")
-            h = xv
-            params = [gc.Variable(w, name=f"p{i}") for i, w in enumerate(weights)]
-            for i in range(0, 6, 2):
-                h = h @ params[i] + params[i + 1]
-                if i < 4:
-                    h = gc.nn.relu(h)
-            loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=yv, logits=h))
-            train = gc.train.GradientDescent(0.01).minimize(loss)
-            return g, loss, train, gc.global_variables_initializer()
-    return build
-
-
-def _lenet_graph(batch):
-    x, y, params = wl._lenet_data(batch)
-
-    def build(gc, _):
-        g = gc.Graph()
-        with g.as_default():
-            xv, yv = gc.Variable(x, name="x"), gc.Variable(y, name="y")
-            v = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
-            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(xv, v[0], padding="SAME") + v[1]), 2, 2)
-            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(h, v[2], padding="VALID") + v[3]), 2, 2)
-            h = gc.reshape(h, (-1, 400))
-            h = gc.nn.relu(h @ v[4] + v[5])
-            h = gc.nn.relu(h @ v[6] + v[7])
-            logits = h @ v[8] + v[9]
-            loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=yv, logits=logits))
-            train = gc.train.GradientDescent(0.01).minimize(loss)
-            return g, loss, train, gc.global_variables_initializer()
-    return build
-
-
 def graphc(name, size):
     import numpy as np
     rng = np.random.default_rng(0)
@@ -121,9 +73,7 @@ def graphc(name, size):
         rows, cols = size
         return _graphc_assign(_layer_norm, rng.standard_normal(size).astype(np.float32),
                               rng.standard_normal(cols).astype(np.float32), rng.standard_normal(cols).astype(np.float32))
-    if name == "W2":
-        return _graphc_training(_mlp_graph(size), None)
-    return _graphc_training(_lenet_graph(size), None)
+    return wl.w2("graphc", size, "cuda") if name == "W2" else wl.w5("graphc", size, "cuda")
 
 
 # --- torch ---------------------------------------------------------------------------------------------------
@@ -152,43 +102,7 @@ def torch(name, size):
             F.layer_norm(x, (cols,), gamma, beta, 1e-5)
             sync()
         return ln
-    if name == "W2":
-        x, y, weights = wl._mlp_data(size)
-        params = [torch.tensor(w, requires_grad=True, device=dev) for w in weights]
-        xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-        opt = torch.optim.SGD(params, lr=0.01)
-
-        def mlp_step():
-            opt.zero_grad(set_to_none=True)
-            h = xt
-            for i in range(0, 6, 2):
-                h = h @ params[i] + params[i + 1]
-                if i < 4:
-                    h = torch.relu(h)
-            loss = F.cross_entropy(h, yt)
-            loss.backward()
-            opt.step()
-            return loss.item()
-        return mlp_step
-    x, y, params = wl._lenet_data(size)
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(dev)
-    yt = torch.from_numpy(y).to(dev)
-    ps = [torch.tensor(p.transpose(3, 2, 0, 1).copy() if p.ndim == 4 else p, requires_grad=True, device=dev)
-          for p in params]
-    opt = torch.optim.SGD(ps, lr=0.01)
-
-    def lenet_step():
-        opt.zero_grad(set_to_none=True)
-        h = F.max_pool2d(F.relu(F.conv2d(xt, ps[0], ps[1], padding=2)), 2)
-        h = F.max_pool2d(F.relu(F.conv2d(h, ps[2], ps[3])), 2)
-        h = h.reshape(h.shape[0], -1)
-        h = F.relu(h @ ps[4] + ps[5])
-        h = F.relu(h @ ps[6] + ps[7])
-        loss = F.cross_entropy(h @ ps[8] + ps[9], yt)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return lenet_step
+    return wl.w2("torch", size, "cuda") if name == "W2" else wl.w5("torch", size, "cuda")
 
 
 # --- jax -------------------------------------------------------------------------------------------------------
@@ -196,12 +110,10 @@ def jax(name, size):
     jax = wl._import("jax")
     if not any(d.platform == "gpu" for d in jax.devices()):
         raise wl.Unavailable("jax: no GPU device")
-    if name == "W1a-bw":
-        name, size = "W1a", size
-    if name in ("W1a", "W1b"):
-        step = wl.w1a("jax", size) if name == "W1a" else wl.w1b("jax", size)
-        return step   # the CPU workload's jit; device_put lands on the GPU, block_until_ready syncs
-    return wl.w2("jax", size) if name == "W2" else wl.w5("jax", size)
+    # the CPU workloads' jits: device_put lands on the GPU, and block_until_ready waits for it
+    if name in ("W1a", "W1a-bw"):
+        return wl.w1a("jax", size)
+    return {"W1b": wl.w1b, "W2": wl.w2, "W5": wl.w5}[name]("jax", size)
 
 
 BUILDERS = {"graphc": graphc, "torch": torch, "jax": jax}
@@ -216,10 +128,10 @@ def peak_bandwidth() -> float:
     return 2.0 * clock_khz * 1e3 * bus_bits / 8
 
 
-def worker(framework: str, tiny: bool) -> dict:
+def worker(framework: str, tiny: bool, workloads=WORKLOADS) -> dict:
     sizes = SIZES["tiny" if tiny else "full"]
     out = {}
-    for name in WORKLOADS:
+    for name in workloads:
         try:
             fn = BUILDERS[framework](name, sizes[name])
         except wl.Unavailable as e:
@@ -282,17 +194,19 @@ def main(argv=None) -> int:
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--python", action="append", default=[], metavar="FW=PATH")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.tiny)))
+        print(json.dumps(worker(args.worker, args.tiny, args.workloads.split(","))))
         return 0
     pythons = dict(item.split("=", 1) for item in args.python)
     frameworks = args.frameworks.split(",")
     runs: dict = {fw: [] for fw in frameworks}
     for r in range(1 if args.tiny else args.rounds):
         for fw in frameworks:
-            cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw] + (["--tiny"] if args.tiny else [])
+            cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw, "--workloads", args.workloads] + \
+                (["--tiny"] if args.tiny else [])
             print(f"[cuda-bench] round {r + 1}: {fw} ...", flush=True)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:

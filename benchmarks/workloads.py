@@ -145,15 +145,41 @@ def _mlp_data(sizes):
     return x, y, weights
 
 
-def build_graphc_mlp(sizes, gc=None):
-    """The W2 model in graphc; returns (graph, step callable over (x, y), init op)."""
+def _graphc_batch(gc, x_v, y_v, resident):
+    """The batch as placeholders, or (``resident``: on a GPU, as the peers keep it there) as
+    variables that never leave the device."""
+    if resident:
+        return gc.Variable(x_v, name="x", trainable=False), gc.Variable(y_v, name="y", trainable=False)
+    return (gc.placeholder(gc.float32, (None,) + x_v.shape[1:], "x"), gc.placeholder(gc.int64, (None,), "y"))
+
+
+def _graphc_step(g, train, loss, init, feeds, device):
+    import graphc as gc
+    sess = gc.Session(graph=g, device=device)
+    sess.run(init)
+    if feeds is None:
+        f = sess.make_callable([train, loss])
+        return lambda: f()
+    f = sess.make_callable([train, loss], list(feeds))
+    return lambda: f(*feeds.values())
+
+
+def _torch_device(torch, device):
+    if device != "cpu" and not torch.cuda.is_available():
+        raise Unavailable("torch: CUDA is not available")
+    dev = torch.device(device)
+    # a GPU step ends when its loss is on the host, as graphc's (and jax's) do
+    finish = (lambda loss: loss.item()) if device != "cpu" else (lambda loss: None)
+    return dev, finish
+
+
+def build_graphc_mlp(sizes, resident=False):
+    """The W2 model in graphc: (graph, x, y, loss, train, init, x values, y values)."""
     import graphc as gc
     x_v, y_v, weights = _mlp_data(sizes)
-    batch, d_in, *_ = sizes
     g = gc.Graph()
     with g.as_default():
-        x = gc.placeholder(gc.float32, (None, d_in), "x")
-        y = gc.placeholder(gc.int64, (None,), "y")
+        x, y = _graphc_batch(gc, x_v, y_v, resident)
         h = x
         params = [gc.Variable(w, name=f"p{i}") for i, w in enumerate(weights)]
         for i in range(0, 6, 2):
@@ -166,16 +192,13 @@ def build_graphc_mlp(sizes, gc=None):
     return g, x, y, loss, train, init, x_v, y_v
 
 
-def w2(framework, sizes):
+def w2(framework, sizes, device="cpu"):
     x, y, weights = _mlp_data(sizes)
     lr = 0.01
     if framework == "graphc":
-        import graphc as gc
-        g, xp, yp, loss, train, init, _, _ = build_graphc_mlp(sizes)
-        sess = gc.Session(graph=g)
-        sess.run(init)
-        f = sess.make_callable([train, loss], [xp, yp])
-        return lambda: f(x, y)
+        resident = device != "cpu"
+        g, xp, yp, loss, train, init, _, _ = build_graphc_mlp(sizes, resident)
+        return _graphc_step(g, train, loss, init, None if resident else {xp: x, yp: y}, device)
     if framework == "numpy":
         w = [a.copy() for a in weights]
 
@@ -224,9 +247,10 @@ def w2(framework, sizes):
         return step
     if framework == "torch":
         torch = _import("torch")
-        params = [torch.tensor(w, requires_grad=True) for w in weights]
+        dev, finish = _torch_device(torch, device)
+        params = [torch.tensor(w, requires_grad=True, device=dev) for w in weights]
         opt = torch.optim.SGD(params, lr=lr)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
 
         def step():
             opt.zero_grad(set_to_none=True)
@@ -238,6 +262,7 @@ def w2(framework, sizes):
             loss = torch.nn.functional.cross_entropy(h, yt)
             loss.backward()
             opt.step()
+            finish(loss)
         return step
     if framework == "tf1":
         tf = _tf1()
@@ -334,15 +359,15 @@ def _lenet_data(batch):
     return x, y, params
 
 
-def w5(framework, batch):
+def w5(framework, batch, device="cpu"):
     x, y, params = _lenet_data(batch)
     lr = 0.01
     if framework == "graphc":
         import graphc as gc
+        resident = device != "cpu"
         g = gc.Graph()
         with g.as_default():
-            xp = gc.placeholder(gc.float32, (None, 28, 28, 1), "x")
-            yp = gc.placeholder(gc.int64, (None,), "y")
+            xp, yp = _graphc_batch(gc, x, y, resident)
             v = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
             h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(xp, v[0], padding="SAME") + v[1]), 2, 2)
             h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(h, v[2], padding="VALID") + v[3]), 2, 2)
@@ -353,17 +378,16 @@ def w5(framework, batch):
             loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=yp, logits=logits))
             train = gc.train.GradientDescent(lr).minimize(loss)
             init = gc.global_variables_initializer()
-        sess = gc.Session(graph=g)
-        sess.run(init)
-        f = sess.make_callable([train, loss], [xp, yp])
-        return lambda: f(x, y)
+        return _graphc_step(g, train, loss, init, None if resident else {xp: x, yp: y}, device)
     if framework == "torch":
         torch = _import("torch")
         F = torch.nn.functional
+        dev, finish = _torch_device(torch, device)
         # torch is NCHW with OIHW filters
-        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-        yt = torch.from_numpy(y)
-        ps = [torch.tensor(p.transpose(3, 2, 0, 1).copy() if p.ndim == 4 else p, requires_grad=True) for p in params]
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(dev)
+        yt = torch.from_numpy(y).to(dev)
+        ps = [torch.tensor(p.transpose(3, 2, 0, 1).copy() if p.ndim == 4 else p, requires_grad=True, device=dev)
+              for p in params]
         opt = torch.optim.SGD(ps, lr=lr)
 
         def step():
@@ -376,6 +400,7 @@ def w5(framework, batch):
             loss = F.cross_entropy(h @ ps[8] + ps[9], yt)
             loss.backward()
             opt.step()
+            finish(loss)
         return step
     if framework == "jax":
         jax = _import("jax")

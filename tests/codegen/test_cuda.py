@@ -7,6 +7,7 @@ These run where a CUDA device is usable: under numba's simulator in the CUDA pas
 thread), or on a real GPU. The op tests reach the CUDA backend through GRAPHC_TEST_DEVICES;
 the one test that needs no device checks the error a machine without one gives."""
 import os
+import re
 import subprocess
 import sys
 
@@ -167,3 +168,20 @@ def test_training_steps_match_the_reference(name):
     assert variables.keys() == want_variables.keys()
     for key in variables:
         assert_close(variables[key], want_variables[key], rtol=1e-4, atol=1e-5)
+
+
+@needs_cuda
+def test_cuda_benchmark_script_runs_at_tiny_sizes(tmp_path):
+    # keeps benchmarks/cuda_run.py working for sessions that have a GPU (timings mean nothing
+    # here; W5 is left out: its 28x28 LeNet takes minutes in the simulator)
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "RESULTS-CUDA.md"
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "cuda_run.py"), "--tiny", "--out", str(out),
+                           "--frameworks", "graphc,torch", "--workloads", "W1a,W1a-bw,W1b,W2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in out.read_text().splitlines() if line.startswith("| W")}
+    for name in ("W1a", "W1a-bw", "W1b", "W2"):
+        assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", rows[name][0]), (name, rows[name])
