@@ -98,7 +98,7 @@ def test_memory_plan_shares_device_buffers(graph):
         got = sess.run(h, {x: xv})
         executable = _executable(sess)
         (plan,) = executable._plans.values()
-        arena_values = [v for v in plan.device if isinstance(v, int) and executable._storage(v)[0] == "arena"]
+        arena_values = [v for v in plan.device.buffers if isinstance(v, int) and executable._storage(v)[0] == "arena"]
         assert len(arena_values) >= 4
         assert len(plan.arena_bytes) < len(arena_values), "every intermediate got its own device buffer"
     want = xv
@@ -119,8 +119,12 @@ def test_kernel_errors_reach_the_user_with_the_op(graph):
             sess.run(out, {params: table, idx: np.array([1, 7])})
         text = str(info.value)
         assert "7" in text and "gather" in text.lower() and "test_cuda.py" in text
-        # the session is still usable after the error
+        # the session is still usable after the error, and the next bad index is caught too
         assert_close(sess.run(out, {params: table, idx: np.array([2])}), table[[2]])
+        assert_close(sess.run(out, {params: table, idx: np.array([1, 2])}), table[[1, 2]])
+        with pytest.raises(gc.errors.GraphcError, match="-5"):
+            sess.run(out, {params: table, idx: np.array([0, -5])})
+        assert_close(sess.run(out, {params: table, idx: np.array([0, 3])}), table[[0, 3]])
 
 
 @needs_cuda

@@ -22,6 +22,7 @@ from ..cpu.executable import make_plan, program_error
 from . import api
 from .codegen import CudaProgramCodegen, block_sizes
 
+ERROR_SLOTS = 4            # an error code and up to three values per kernel that can fail
 MAX_BLOCKS = 4096          # grid-stride kernels cover any size with at most this many blocks
 SIMULATOR_MAX_BLOCKS = 2   # the simulator runs every thread as a Python thread: keep grids tiny
 
@@ -56,6 +57,19 @@ def to_host(value) -> np.ndarray:
     return value.copy_to_host() if hasattr(value, "copy_to_host") else value
 
 
+class DevicePlan:
+    """The device buffers of one input-shape signature, reused by every run with it: the
+    memory plan's arenas, shape values and scratch (``buffers``), the feeds' upload buffers,
+    and buffers for values outside the plan (``fresh``) and for variable snapshots."""
+
+    def __init__(self, buffers: dict, feeds):
+        cuda = api.cuda()
+        self.buffers = buffers
+        self.feeds = [cuda.device_array(max(f.size, 1), f.dtype) for f in feeds]
+        self.fresh: dict = {}
+        self.copies: dict = {}
+
+
 class CudaExecutable(Executable):
     fresh_outputs = True
 
@@ -82,6 +96,11 @@ class CudaExecutable(Executable):
         self._plans: dict = {}
         self._lock = threading.Lock()
         self._raising = [k for k, call in enumerate(gen.calls) if any(key[0] == "errors" for key in call.params)]
+        # per kernel that can fail: (code + 1, values...) in one zeroed device array; a kernel
+        # writes its slots only on an error, so the array is re-zeroed only after one
+        self._errors_all = self.cuda.to_device(np.zeros(max(1, len(self._raising)) * ERROR_SLOTS, np.int64))
+        self._errors = {k: self._errors_all[j * ERROR_SLOTS:(j + 1) * ERROR_SLOTS]
+                        for j, k in enumerate(self._raising)}
         self._steps = self._schedule()
 
     # -- where each value lives ---------------------------------------------------------------------
@@ -158,7 +177,7 @@ class CudaExecutable(Executable):
             # sizes that break the symbolic assumptions of the fast kernels (a None dim that
             # turns out to broadcast): kernels that read every size at run time
             plan.general = self.mode == "fast" and self._sym.check_bindings(plan.shapes) is not None
-            plan.device = None if plan.general else self._device_buffers(plan)
+            plan.device = None if plan.general else DevicePlan(self._device_buffers(plan), feeds)
             self._plans[shapes_key] = plan
         if plan.general:
             if self._general is None:
@@ -166,9 +185,14 @@ class CudaExecutable(Executable):
             return self._general._run(feeds, ctx)
         variables = self._device_variables(ctx)
         flat_vars = {name: value.reshape(-1) for name, value in variables.items()}
-        device_feeds = [cuda.to_device(np.ascontiguousarray(f).reshape(-1)) for f in feeds]
-        fresh, copies = {}, {}
-        errors = {k: cuda.to_device(np.zeros(4, np.int64)) for k in self._raising}
+        # device buffers are kept per shape signature and reused by the next run with these
+        # shapes (fetches are copied to the host before a run returns): no allocation per run
+        device_feeds = plan.device.feeds
+        for buffer, f in zip(device_feeds, feeds):
+            if f.size:
+                buffer[:f.size].copy_to_device(np.ascontiguousarray(f).reshape(-1))
+        fresh, copies = plan.device.fresh, plan.device.copies
+        errors = self._errors
         rng = self._rng_arrays(ctx)
 
         def array(ref):
@@ -182,11 +206,11 @@ class CudaExecutable(Executable):
             if kind == "const":
                 return self._const(key)
             if kind in ("shape", "arena"):
-                return plan.device[key]
+                return plan.device.buffers[key]
             if kind == "scratch":
-                return plan.device[ref]
+                return plan.device.buffers[ref]
             if kind == "errors":
-                return errors[key]
+                return errors[key]  # a view of the executable's one error array
             if kind == "rng":
                 return rng[key]
             if key not in fresh:
@@ -196,9 +220,9 @@ class CudaExecutable(Executable):
         for step in self._steps:
             if step[0] == "copy":
                 src = flat_vars[step[2]]
-                dst = cuda.device_array(src.size, src.dtype)
-                dst.copy_to_device(src)
-                copies[step[1]] = dst
+                if step[1] not in copies:
+                    copies[step[1]] = cuda.device_array(src.size, src.dtype)
+                copies[step[1]].copy_to_device(src)
                 continue
             _, k, refs, prefills = step
             for ref, value in prefills:
@@ -207,10 +231,12 @@ class CudaExecutable(Executable):
             args = [plan.shapes[ref[1]][ref[2]] if ref[0] == "dim" else array(ref) for ref in refs]
             grid, block = self._launch(self.generated.calls[k].launch, plan)
             self.kernels[k][grid, block](*args)
-        for k, device_errors in errors.items():
-            found = device_errors.copy_to_host()
-            if found[0]:
-                raise self._error(k, found)
+        if errors:  # one copy back for every kernel that can fail
+            found = self._errors_all.copy_to_host().reshape(-1, ERROR_SLOTS)
+            for j, k in enumerate(self._raising):
+                if found[j, 0]:
+                    self._errors_all.copy_to_device(np.zeros_like(found).reshape(-1))
+                    raise self._error(k, found[j])
         out = []
         for v, shape in zip(self.program.fetches, plan.fetch_shapes):
             if v in self.generated.literals and self._storage(v)[0] == "const":
