@@ -11,6 +11,7 @@ def main(argv=None) -> int:
     demo = sub.add_parser("demo", help="build a model graph and run it through a Session")
     demo.add_argument("--device", default=None, help="reference | cpu | cuda (default: the Session default)")
     sub.add_parser("version", help="print the graphc version")
+    sub.add_parser("devices", help="the devices a Session can use here, and why one cannot")
     cache = sub.add_parser("cache", help="the on-disk kernel cache (GRAPHC_CACHE_DIR)")
     cache.add_argument("action", choices=("info", "clear"))
     args = parser.parse_args(argv)
@@ -28,12 +29,35 @@ def main(argv=None) -> int:
     if args.command == "demo":
         from .demo import run_demo
         return run_demo(device=args.device)
+    if args.command == "devices":
+        from .codegen.backend import available_devices
+        from .errors import CompileError
+        for name in available_devices():
+            print(f"{name}: {_describe_device(name, CompileError)}")
+        return 0
     if args.command == "version":
         import graphc
         print(graphc.__version__)
         return 0
     parser.print_help()
     return 2
+
+
+def _describe_device(name: str, error_type) -> str:
+    if name == "reference":
+        return "NumPy reference backend (the oracle; slow)"
+    if name == "cpu":
+        from .codegen.cpu import blas, parallel
+        b = blas.configure(parallel.THREADS)
+        return (f"numba, {parallel.THREADS} threads; BLAS {b.get('library', '?')} ({b.get('core', '?')} kernels, "
+                f"{b.get('threads', '?')} threads, set by {b.get('set_by', '?')})")
+    if name == "cuda":
+        from .codegen.cuda import api
+        try:
+            return api.describe()
+        except error_type as e:
+            return f"not usable: {e}"
+    return "registered backend"
 
 
 if __name__ == "__main__":

@@ -14,3 +14,14 @@ def test_demo_trains_the_cnn():
     accuracy = float(re.search(r"final held-out accuracy (\d\.\d+)", text).group(1))
     assert accuracy >= 0.95
     assert "demo.py:" in text  # nodes point at the demo's own lines
+
+
+def test_devices_command_lists_every_device_and_says_why_one_is_unusable():
+    out = subprocess.run([sys.executable, "-m", "graphc", "devices"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert set(lines) == {"cpu", "cuda", "reference"}
+    assert "threads" in lines["cpu"] and "BLAS" in lines["cpu"]
+    # a GPU, the simulator, or what to install: never a traceback
+    assert lines["cuda"].startswith(("not usable: device='cuda'", "numba CUDA simulator")) or "compute capability" \
+        in lines["cuda"]
