@@ -437,6 +437,29 @@ def _target(cg, w, g, root_out) -> str:
     return cg.temp(root_out, w)
 
 
+def matmul_batch_operands(cg, w: SourceWriter, a: int, b: int, out_dims, target: str) -> dict:
+    """Operands "a", "b" and "out" whose strides step from one matrix of a batched matmul to
+    the next (0 along a broadcast batch dim), for ``decode_offsets`` over the batch dims."""
+    batch_dims = out_dims[:-2]
+    ops = {}
+    for name, v in (("a", a), ("b", b)):
+        d = cg.dims(v)
+        batch = cg.rank(v) - 2
+        mat_size = product(d[-2:])
+        strides = []
+        for kk in range(len(batch_dims)):
+            j = kk - (len(batch_dims) - batch)
+            if j < 0:
+                strides.append("0")
+            else:
+                s = cg.uid(f"bs{name}")
+                w(f"{s} = 0 if {d[j]} == 1 else {product(d[j + 1:-2] + [mat_size])}")
+                strides.append(s)
+        ops[name] = Operand(cg.array(v), strides)
+    ops["out"] = Operand(target, [product(out_dims[kk + 1:]) for kk in range(len(batch_dims))])
+    return ops
+
+
 def emit_matmul(cg, g) -> None:
     w = cg.body
     root = cg.instrs[g.root]
@@ -467,21 +490,7 @@ def emit_matmul(cg, g) -> None:
     else:
         # batched (with broadcast batch dims) or integer: one product per batch element
         batch_dims = do[:-2]
-        ops = {}
-        for name, v, d in (("a", a, da), ("b", b, db)):
-            batch = cg.rank(v) - 2
-            mat_size = product(d[-2:])
-            strides = []
-            for kk in range(len(batch_dims)):
-                j = kk - (len(batch_dims) - batch)
-                if j < 0:
-                    strides.append("0")
-                else:
-                    s = cg.uid(f"bs{name}")
-                    w(f"{s} = 0 if {d[j]} == 1 else {product(d[j + 1:-2] + [mat_size])}")
-                    strides.append(s)
-            ops[name] = Operand(cg.array(v), strides)
-        ops["out"] = Operand(target, [product(do[kk + 1:]) for kk in range(len(batch_dims))])
+        ops = matmul_batch_operands(cg, w, a, b, do, target)
 
         def body(w, off):
             if floating:

@@ -473,6 +473,14 @@ def _conv_geometry(cg, w, x, kernel, strides, dilations, padding, out):
     return geo
 
 
+def input_coordinate(w, name: str, out_index: str, tap: str, stride, dilation, pad: str, size) -> None:
+    """``name`` = the input row (or column) that output index ``out_index`` reads through
+    filter tap ``tap``; the enclosing loop skips taps that fall in the padding."""
+    w(f"{name} = {out_index} * {stride} + {tap} * {dilation} - {pad}")
+    with w.block(f"if {name} < 0 or {name} >= {size}:"):
+        w("continue")
+
+
 def _im2col_spans(w, geo, cols, X, names, kh, kw, sh, sw, dh):
     """Undilated rows of a window: the taps inside the input are one contiguous run of X
     (``kw * C`` values, fewer at the borders), copied as one loop, not tap by tap (2x)."""
@@ -574,13 +582,9 @@ def _(cg, w, i, ins):
             with w.block(f"for {ow} in range({geo['OW']}):"):
                 w(f"row = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {width}")
                 with w.block(f"for {p} in range({kh}):"):
-                    w(f"ih = {oh} * {sh} + {p} * {dh} - {geo['PT']}")
-                    with w.block(f"if ih < 0 or ih >= {geo['H']}:"):
-                        w("continue")
+                    input_coordinate(w, "ih", oh, p, sh, dh, geo["PT"], geo["H"])
                     with w.block(f"for {q} in range({kw}):"):
-                        w(f"iw = {ow} * {sw} + {q} * {dw} - {geo['PL']}")
-                        with w.block(f"if iw < 0 or iw >= {geo['W']}:"):
-                            w("continue")
+                        input_coordinate(w, "iw", ow, q, sw, dw, geo["PL"], geo["W"])
                         w(f"src = row + ({p} * {kw} + {q}) * {geo['C']}")
                         w(f"dst = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {geo['C']}")
                         with w.block(f"for {c} in range({geo['C']}):"):
@@ -608,13 +612,9 @@ def _window(cg, w, ctx, body):
     """The taps of the current window that fall inside the input (``in_at`` is their index)."""
     p, q = cg.uid("p"), cg.uid("q")
     with w.block(f"for {p} in range({ctx['kh']}):"):
-        w(f"ih = {ctx['oh']} * {ctx['sh']} + {p} - {ctx['PT']}")
-        with w.block(f"if ih < 0 or ih >= {ctx['H']}:"):
-            w("continue")
+        input_coordinate(w, "ih", ctx["oh"], p, ctx["sh"], 1, ctx["PT"], ctx["H"])
         with w.block(f"for {q} in range({ctx['kw']}):"):
-            w(f"iw = {ctx['ow']} * {ctx['sw']} + {q} - {ctx['PL']}")
-            with w.block(f"if iw < 0 or iw >= {ctx['W']}:"):
-                w("continue")
+            input_coordinate(w, "iw", ctx["ow"], q, ctx["sw"], 1, ctx["PL"], ctx["W"])
             w(f"in_at = (({ctx['n']} * {ctx['H']} + ih) * {ctx['W']} + iw) * {ctx['C']} + {ctx['c']}")
             body(w, ctx)
 

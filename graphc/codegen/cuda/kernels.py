@@ -13,7 +13,7 @@ from __future__ import annotations
 from ...errors import CompileError
 from ...optimizer.program import VARIABLE_WRITES
 from ..cpu.kernels import (
-    _combine, _init_literal, _roles, data_inputs, emit_members_over, emit_scalar_members,
+    _combine, _init_literal, _roles, data_inputs, emit_members_over, emit_scalar_members, matmul_batch_operands,
 )
 from ..cpu.loops import Operand, decode_offsets, strides_for
 from ..cpu.source import product
@@ -145,27 +145,13 @@ def emit_matmul(cg, g) -> None:
     out = root.outputs[0]
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
     dtype = cg.dtype(out)
-    da, db, do = cg.dims(a), cg.dims(b), cg.dims(out)
+    da, do = cg.dims(a), cg.dims(out)
     m, n = do[-2], do[-1]
     k = da[-2] if ta else da[-1]
     A, B = cg.array(a), cg.array(b)
     batch_dims = do[:-2]
     cg.launch = ("tiles", out)
-    ops = {}
-    for name, v, d in (("a", a, da), ("b", b, db)):
-        batch = cg.rank(v) - 2
-        mat_size = product(d[-2:])
-        strides = []
-        for kk in range(len(batch_dims)):
-            j = kk - (len(batch_dims) - batch)
-            if j < 0:
-                strides.append("0")
-            else:
-                s = cg.uid(f"bs{name}")
-                w(f"{s} = 0 if {d[j]} == 1 else {product(d[j + 1:-2] + [mat_size])}")
-                strides.append(s)
-        ops[name] = Operand("", strides)
-    ops["out"] = Operand("", [product(do[kk + 1:]) for kk in range(len(batch_dims))])
+    ops = matmul_batch_operands(cg, w, a, b, do, "")
     t = _nb_type(dtype)
     zero = f"np.{dtype.np.name}(0)"
     TILE = block_sizes().tile
@@ -210,7 +196,7 @@ def _store_and_epilogue(cg, w, g, out: int, value: str, at: str) -> None:
 
 # --- convolution ------------------------------------------------------------------------------------------
 def emit_conv(cg, g) -> None:
-    from ..cpu.ops import _conv_geometry
+    from ..cpu.ops import _conv_geometry, input_coordinate
     w = cg.body
     root = cg.instrs[g.root]
     x, f = root.inputs
@@ -233,13 +219,9 @@ def emit_conv(cg, g) -> None:
         w(f"nn = rest // {geo['OH']}")
         w(f"acc = np.{dtype.np.name}(0)")
         with w.block(f"for p in range({kh}):"):
-            w(f"ih = oh * {sh} + p * {dh} - {geo['PT']}")
-            with w.block(f"if ih < 0 or ih >= {geo['H']}:"):
-                w("continue")
+            input_coordinate(w, "ih", "oh", "p", sh, dh, geo["PT"], geo["H"])
             with w.block(f"for q in range({kw}):"):
-                w(f"iw = ow * {sw} + q * {dw} - {geo['PL']}")
-                with w.block(f"if iw < 0 or iw >= {geo['W']}:"):
-                    w("continue")
+                input_coordinate(w, "iw", "ow", "q", sw, dw, geo["PL"], geo["W"])
                 w(f"src = ((nn * {geo['H']} + ih) * {geo['W']} + iw) * {c_in}")
                 w(f"tap = (p * {kw} + q) * {c_in}")
                 with w.block(f"for c in range({c_in}):"):

@@ -10,7 +10,7 @@ output element directly (a gather, so no atomics).
 from __future__ import annotations
 
 from ..cpu import ops as cpu_ops
-from ..cpu.ops import _conv_geometry
+from ..cpu.ops import _conv_geometry, input_coordinate
 
 SINGLE: dict = dict(cpu_ops.SINGLE)
 
@@ -68,13 +68,9 @@ def _(cg, w, i, ins):
         w(f"acc = {t}(0)")
         with w.block(f"for n in range({geo['N']}):"):
             with w.block(f"for oh in range({geo['OH']}):"):
-                w(f"ih = oh * {sh} + {p} * {dh} - {geo['PT']}")
-                with w.block(f"if ih < 0 or ih >= {geo['H']}:"):
-                    w("continue")
+                input_coordinate(w, "ih", "oh", p, sh, dh, geo["PT"], geo["H"])
                 with w.block(f"for ow in range({geo['OW']}):"):
-                    w(f"iw = ow * {sw} + {q} * {dw} - {geo['PL']}")
-                    with w.block(f"if iw < 0 or iw >= {geo['W']}:"):
-                        w("continue")
+                    input_coordinate(w, "iw", "ow", q, sw, dw, geo["PL"], geo["W"])
                     w(f"acc = {t}(acc + {X}[((n * {geo['H']} + ih) * {geo['W']} + iw) * {c_in} + {c}] * "
                       f"{G}[((n * {geo['OH']} + oh) * {geo['OW']} + ow) * {c_out} + {o}])")
         w(f"{Y}[(({p} * {kw} + {q}) * {c_in} + {c}) * {c_out} + {o}] = acc")
