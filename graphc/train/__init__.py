@@ -1,10 +1,12 @@
-"""``gc.train``: optimizers, gradient clipping, the global step and learning-rate schedules."""
+"""``gc.train``: optimizers, gradient clipping, the global step, learning-rate schedules and
+checkpoints (Saver)."""
 from .clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .optimizers import (  # noqa: F401
     SGD, AdaDelta, Adadelta, AdadeltaOptimizer, Adagrad, AdagradOptimizer, Adam, AdamOptimizer, GradientDescent,
     GradientDescentOptimizer, Momentum, MomentumOptimizer, NoGradientsError, Optimizer, RMSProp, RMSPropOptimizer,
     get_global_step, get_or_create_global_step,
 )
+from .saver import CheckpointError, Saver, latest_checkpoint, read_checkpoint  # noqa: F401
 from .schedules import (  # noqa: F401
     ScheduleError, caffe_learning_rate, cosine_decay, exponential_decay, inverse_time_decay, piecewise_constant,
     polynomial_decay,
