@@ -117,22 +117,27 @@ def nest(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operan
     w.level -= len(dims)
 
 
-def decode_offsets(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operand],
-                   flat: str) -> Dict[object, str]:
-    """Offsets of every operand at the element whose flat (row-major) index in a space of
-    ``dims`` is ``flat``: the per-dim indices come from divisions, innermost first."""
+def decode_index(cg, w: SourceWriter, dims: Sequence[str], flat: str, names: Sequence[str] = ()) -> list:
+    """Locals holding the per-dim indices (``names``, or fresh ``d`` names) of the element
+    whose flat (row-major) index in a space of ``dims`` is ``flat``: divisions, innermost first."""
+    index = list(names) or [cg.uid("d") for _ in dims]
     rest = flat
-    index = [None] * len(dims)
     for k in range(len(dims) - 1, -1, -1):
-        name = cg.uid("d")
         if k == 0:
-            w(f"{name} = {rest}")
+            w(f"{index[k]} = {rest}")
         else:
-            w(f"{name} = {rest} % ({dims[k]})")
+            w(f"{index[k]} = {rest} % ({dims[k]})")
             nxt = cg.uid("r")
             w(f"{nxt} = {rest} // ({dims[k]})")
             rest = nxt
-        index[k] = name
+    return index
+
+
+def decode_offsets(cg, w: SourceWriter, dims: Sequence[str], operands: Dict[object, Operand],
+                   flat: str) -> Dict[object, str]:
+    """Offsets of every operand at the element whose flat (row-major) index in a space of
+    ``dims`` is ``flat``."""
+    index = decode_index(cg, w, dims, flat)
     offsets = {}
     for key, op in operands.items():
         terms = [index[k] if st == "1" else f"{index[k]} * {st}" for k, st in enumerate(op.strides) if st != "0"]

@@ -6,6 +6,7 @@ import contextlib
 import re
 
 from ..cpu.codegen import KernelContext, ProgramCodegen
+from ..cpu.loops import decode_index
 from ..cpu.source import SourceWriter, product
 
 # CPU spellings that have no CUDA lowering (or a faster libdevice one) -> CUDA spellings
@@ -51,22 +52,8 @@ class CudaKernelContext(KernelContext):
     def parallel_nest(self, w: SourceWriter, dims, prefixes=None):
         names = [self.uid(p) for p in (prefixes or ["i"] * len(dims))]
         flat = self.uid("i")
-        w.lines.append("    " * w.level + f"for {flat} in range(cuda.grid(1), {product(dims) if dims else '1'}, "
-                       f"cuda.gridsize(1)):")
-        w.level += 1
-        rest = flat
-        for k in range(len(dims) - 1, -1, -1):
-            if k == 0:
-                w(f"{names[k]} = {rest}")
-            else:
-                w(f"{names[k]} = {rest} % ({dims[k]})")
-                nxt = self.uid("r")
-                w(f"{nxt} = {rest} // ({dims[k]})")
-                rest = nxt
-        try:
-            yield names
-        finally:
-            w.level -= 1
+        with w.block(self.parallel_loop(flat, product(dims) if dims else "1")):
+            yield decode_index(self, w, dims, flat, names)
 
     def prefill(self, w: SourceWriter, v: int, array: str, literal: str) -> None:
         self.prefills.append((v, literal))

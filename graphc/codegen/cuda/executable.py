@@ -102,6 +102,14 @@ class CudaExecutable(Executable):
         self._errors = {k: self._errors_all[j * ERROR_SLOTS:(j + 1) * ERROR_SLOTS]
                         for j, k in enumerate(self._raising)}
         self._steps = self._schedule()
+        # where each fetch comes from, worked out once: a literal constant, a feed, or a device array
+        producers = program.producers()
+        self._fetch_refs = [("literal", instrs[producers[v]].attrs["value"])
+                            if v in gen.literals and self._storage(v)[0] == "const" else self._storage(v)
+                            for v in program.fetches]
+        sizes = block_sizes()
+        self._threads, self._reduce_threads, self._tile = sizes.threads, sizes.reduce_threads, sizes.tile
+        self._max_blocks = SIMULATOR_MAX_BLOCKS if api.simulated() else MAX_BLOCKS
 
     # -- where each value lives ---------------------------------------------------------------------
     def _root(self, v: int) -> int:
@@ -238,23 +246,18 @@ class CudaExecutable(Executable):
                     self._errors_all.copy_to_device(np.zeros_like(found).reshape(-1))
                     raise self._error(k, found[j])
         out = []
-        for v, shape in zip(self.program.fetches, plan.fetch_shapes):
-            if v in self.generated.literals and self._storage(v)[0] == "const":
-                out.append(np.asarray(self.program.instrs[self.program.producers()[v]].attrs["value"]).reshape(shape))
-                continue
-            kind = self._storage(v)
-            if kind[0] == "feed":
-                out.append(np.array(feeds[kind[1]]).reshape(shape))
-                continue
-            host = array(kind).copy_to_host()
-            out.append(host[:plan.sizes[v]].reshape(shape))
+        for v, ref, shape in zip(self.program.fetches, self._fetch_refs, plan.fetch_shapes):
+            if ref[0] == "literal":
+                out.append(np.asarray(ref[1]).reshape(shape))
+            elif ref[0] == "feed":
+                out.append(np.array(feeds[ref[1]]).reshape(shape))
+            else:
+                out.append(array(ref).copy_to_host()[:plan.sizes[v]].reshape(shape))
         return out
 
     def _launch(self, launch, plan) -> tuple:
         kind, v = launch
-        cap = SIMULATOR_MAX_BLOCKS if api.simulated() else MAX_BLOCKS
-        sizes = block_sizes()
-        THREADS, REDUCE_THREADS, TILE = sizes.threads, sizes.reduce_threads, sizes.tile
+        cap, THREADS, REDUCE_THREADS, TILE = self._max_blocks, self._threads, self._reduce_threads, self._tile
         if kind == "flat":
             return max(1, min(math.ceil(plan.sizes[v] / THREADS), cap)), THREADS
         if kind == "size":

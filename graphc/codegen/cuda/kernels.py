@@ -15,7 +15,7 @@ from ...optimizer.program import VARIABLE_WRITES
 from ..cpu.kernels import (
     _combine, _init_literal, _roles, data_inputs, emit_members_over, emit_scalar_members, matmul_batch_operands,
 )
-from ..cpu.loops import Operand, decode_offsets, strides_for
+from ..cpu.loops import Operand, decode_index, decode_offsets, strides_for
 from ..cpu.source import product
 from .codegen import block_sizes
 
@@ -211,12 +211,7 @@ def emit_conv(cg, g) -> None:
     cg.launch = ("flat", out)
     idx = cg.uid("i")
     with w.block(cg.parallel_loop(idx, cg.size(out))):
-        w(f"oc = {idx} % {c_out}")
-        w(f"rest = {idx} // {c_out}")
-        w(f"ow = rest % {geo['OW']}")
-        w(f"rest = rest // {geo['OW']}")
-        w(f"oh = rest % {geo['OH']}")
-        w(f"nn = rest // {geo['OH']}")
+        decode_index(cg, w, [geo["N"], geo["OH"], geo["OW"], c_out], idx, ["nn", "oh", "ow", "oc"])
         w(f"acc = np.{dtype.np.name}(0)")
         with w.block(f"for p in range({kh}):"):
             input_coordinate(w, "ih", "oh", "p", sh, dh, geo["PT"], geo["H"])

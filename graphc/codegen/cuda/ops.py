@@ -23,17 +23,20 @@ def kernel(*names):
     return register
 
 
+def _gradient_setup(cg, w, ins, x, kernel, grad):
+    """A conv gradient's geometry (input ``x``, output gradient ``grad``), strides,
+    dilations and the output's NumPy type constructor."""
+    a = ins.attrs
+    geo = _conv_geometry(cg, w, x, kernel, a["strides"], a["dilations"], a["padding"], grad)
+    return geo, a["strides"], a["dilations"], f"np.{cg.dtype(ins.outputs[0]).np.name}"
+
+
 @kernel("conv2d_backprop_input")
 def _(cg, w, i, ins):
     g, f, like = ins.inputs
-    out = ins.outputs[0]
-    Y, G, F = cg.define_output(out, w), cg.array(g), cg.array(f)
-    a = ins.attrs
+    Y, G, F = cg.define_output(ins.outputs[0], w), cg.array(g), cg.array(f)
     kh, kw, c_in, c_out = cg.dims(f)
-    geo = _conv_geometry(cg, w, like, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
-    sh, sw = a["strides"]
-    dh, dw = a["dilations"]
-    t = f"np.{cg.dtype(out).np.name}"
+    geo, (sh, sw), (dh, dw), t = _gradient_setup(cg, w, ins, like, (kh, kw), g)
     with cg.parallel_nest(w, [geo["N"], geo["H"], geo["W"], c_in], ["n", "ih", "iw", "c"]) as (n, ih, iw, c):
         w(f"acc = {t}(0)")
         with w.block(f"for p in range({kh}):"):
@@ -56,14 +59,9 @@ def _(cg, w, i, ins):
 @kernel("conv2d_backprop_filter")
 def _(cg, w, i, ins):
     x, g, like = ins.inputs
-    out = ins.outputs[0]
-    Y, X, G = cg.define_output(out, w), cg.array(x), cg.array(g)
-    a = ins.attrs
+    Y, X, G = cg.define_output(ins.outputs[0], w), cg.array(x), cg.array(g)
     kh, kw, c_in, c_out = cg.dims(like)
-    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
-    sh, sw = a["strides"]
-    dh, dw = a["dilations"]
-    t = f"np.{cg.dtype(out).np.name}"
+    geo, (sh, sw), (dh, dw), t = _gradient_setup(cg, w, ins, x, (kh, kw), g)
     with cg.parallel_nest(w, [kh, kw, c_in, c_out], ["p", "q", "c", "o"]) as (p, q, c, o):
         w(f"acc = {t}(0)")
         with w.block(f"for n in range({geo['N']}):"):

@@ -36,11 +36,15 @@ def _array_type(dtype):
     return types.Array(types.boolean if dtype == np.bool_ else getattr(types, dtype.name), 1, "C")
 
 
-def argument_types(program: Program, call) -> tuple:
+def variable_dtypes(program: Program) -> dict:
+    return {ins.attrs["var"]: ins.attrs["dtype"].np for ins in program.instrs if "var" in ins.attrs}
+
+
+def argument_types(program: Program, call, var_dtypes: dict) -> tuple:
     """The numba types the driver passes ``call``: flat C-contiguous device arrays for values,
-    variables, scratch, error and random-seed arrays; int64 for run-time sizes."""
+    variables (``var_dtypes``: ``variable_dtypes(program)``), scratch, error and random-seed
+    arrays; int64 for run-time sizes."""
     from numba import types
-    var_dtypes = {ins.attrs["var"]: ins.attrs["dtype"].np for ins in program.instrs if "var" in ins.attrs}
     out = []
     for key in call.params:
         kind = key[0]
@@ -83,11 +87,12 @@ def program_ptx(program: Program, mode: str = "fast", cc: Tuple[int, int] = DEFA
                            "it replaces numba's CUDA compiler")
     generated = CudaProgramCodegen(program, mode).generate()
     out = []
+    var_dtypes = variable_dtypes(program)
     with _without_driver(cc):
         for call in generated.calls:
             module = cache.load(cuda_module_source(call.source))
             try:
-                ptx, _ = cuda.compile_ptx(module._kernel, argument_types(program, call), cc=cc)
+                ptx, _ = cuda.compile_ptx(module._kernel, argument_types(program, call, var_dtypes), cc=cc)
             except Exception as e:
                 raise CompileError(f"CUDA kernel {call.label} does not lower to PTX: {type(e).__name__}: {e}\n"
                                    f"{call.source}") from None
