@@ -48,6 +48,6 @@ from .ops.state import (  # noqa: F401
     trainable_variables, variables_initializer,
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
-from . import init, nn, test_utils, train  # noqa: F401
+from . import export, init, nn, test_utils, train  # noqa: F401
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401

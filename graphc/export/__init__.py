@@ -1,0 +1,2 @@
+"""``gc.export``: inference graphs (freeze), model files, ONNX and native shared libraries."""
+from .freeze import FreezeError, FrozenGraph, Signature, TensorSpec, freeze  # noqa: F401
