@@ -22,6 +22,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .. import npyzip
 from ..errors import GraphcError
 from ..files import atomic_write
 
@@ -159,10 +160,8 @@ def _encode(values: Dict[str, np.ndarray], step) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for k, (name, value) in enumerate(values.items()):
-            value = np.asarray(value, order="C")  # (ascontiguousarray would make a scalar 1-d)
             member = f"v{k}.npy"
-            with archive.open(member, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, value, allow_pickle=False)
+            value = npyzip.write_array(archive, member, value)
             entries.append({"name": name, "file": member, "dtype": value.dtype.str, "shape": list(value.shape)})
         index = {"format": FORMAT, "version": VERSION, "graphc": __version__, "created": time.time(),
                  "global_step": step, "variables": entries}
@@ -198,24 +197,9 @@ def _read_index(archive: zipfile.ZipFile, path: str) -> dict:
 
 
 def _read_array(archive: zipfile.ZipFile, entry: dict, path: str) -> np.ndarray:
-    name = entry["name"]
-    try:
-        dtype = np.dtype(entry["dtype"])
-    except TypeError:
-        raise CheckpointError(f"{path}: variable '{name}' has unknown dtype {entry['dtype']!r}") from None
-    if dtype.hasobject or dtype.kind not in "biufc":
-        raise CheckpointError(f"{path}: variable '{name}' has dtype {dtype}, which checkpoints never hold")
-    shape = tuple(entry["shape"])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    info = archive.getinfo(entry["file"])
-    if info.file_size < expected or info.file_size > expected + (1 << 16):
-        raise CheckpointError(f"{path}: variable '{name}' should hold {expected} bytes, its entry has {info.file_size}")
-    with archive.open(info) as f:
-        value = np.lib.format.read_array(f, allow_pickle=False)
-    if value.shape != shape or value.dtype != dtype:
-        raise CheckpointError(f"{path}: variable '{name}' is stored as {value.dtype}{list(value.shape)}, its index "
-                              f"says {dtype}{list(shape)}")
-    return value
+    what = f"{path}: variable '{entry['name']}'"
+    dtype = npyzip.parse_dtype(entry["dtype"], what, CheckpointError)
+    return npyzip.read_array(archive, entry["file"], dtype, tuple(entry["shape"]), what, CheckpointError)
 
 
 def _resolve(save_path: str) -> str:

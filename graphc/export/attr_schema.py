@@ -1,0 +1,104 @@
+"""The type of every op attribute, by attribute name: what a model file's attributes are
+checked against before any op sees them.
+
+Attribute names mean the same thing in every op that has them (``axis`` is always an int,
+``dtype`` always a DType), so one table by name covers the catalog. Saving an attribute that
+is not here fails (tests/export/test_model_file.py saves every op sample), so a new
+attribute cannot ship without its type. Op inference then checks the values' meaning.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict
+
+import numpy as np
+
+from ..dtypes import DType
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return _is_int(v) or isinstance(v, float)
+
+
+def _ints(v) -> bool:
+    return isinstance(v, tuple) and all(_is_int(x) for x in v)
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _shape_spec(v) -> bool:
+    """Output shapes: ints (-1: inferred), None (unknown, placeholders) or ("dim", input, axis)."""
+    return isinstance(v, tuple) and all(
+        e is None or _is_int(e) or (isinstance(e, tuple) and len(e) == 3 and e[0] == "dim" and _is_int(e[1])
+                                    and _is_int(e[2])) for e in v)
+
+
+def _index_spec(v) -> bool:
+    """strided_slice entries: ("new",), ("int", i), ("slice", start, stop, step)."""
+    def entry(e):
+        if not isinstance(e, tuple) or not e:
+            return False
+        if e[0] == "new":
+            return len(e) == 1
+        if e[0] == "int":
+            return len(e) == 2 and _is_int(e[1])
+        return e[0] == "slice" and len(e) == 4 and all(x is None or _is_int(x) for x in e[1:]) and e[3] != 0
+    return isinstance(v, tuple) and all(entry(e) for e in v)
+
+
+def _pairs(v) -> bool:
+    return isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and _ints(p) for p in v)
+
+
+def _seed(v) -> bool:
+    return isinstance(v, tuple) and len(v) == 2 and all(x is None or _is_int(x) for x in v)
+
+
+ATTR_TYPES: Dict[str, tuple] = {
+    # name: (check, what it must be: for messages)
+    "alpha": (_is_number, "a number"),
+    "approximate": (lambda v: isinstance(v, bool), "a bool"),
+    "axes": (_optional(_ints), "a tuple of ints or null"),
+    "axis": (_optional(_is_int), "an int or null"),
+    "constant_values": (_is_number, "a number"),
+    "depth": (_is_int, "an int"),
+    "dilations": (_ints, "a tuple of ints"),
+    "dtype": (lambda v: isinstance(v, DType), "a dtype"),
+    "index": (_index_spec, "a strided-slice index spec"),
+    "keepdims": (lambda v: isinstance(v, bool), "a bool"),
+    "ksize": (_ints, "a tuple of ints"),
+    "mode": (lambda v: isinstance(v, str), "a string"),
+    "multiples": (_ints, "a tuple of ints"),
+    "num": (_optional(_is_int), "an int or null"),
+    "off_value": (_is_number, "a number"),
+    "on_value": (_is_number, "a number"),
+    "out_type": (lambda v: isinstance(v, DType), "a dtype"),
+    "output_type": (lambda v: isinstance(v, DType), "a dtype"),
+    "padding": (lambda v: v in ("SAME", "VALID"), '"SAME" or "VALID"'),
+    "paddings": (_pairs, "a tuple of (before, after) int pairs"),
+    "perm": (_ints, "a tuple of ints"),
+    "radius": (_is_int, "an int"),
+    "seed": (_seed, "a pair of ints or nulls"),
+    "shape": (_shape_spec, "a shape (ints, nulls or [\"dim\", input, axis] entries)"),
+    "sizes": (_optional(_ints), "a tuple of ints or null"),
+    "stream": (_is_int, "an int"),
+    "strides": (_ints, "a tuple of ints"),
+    "transpose_a": (lambda v: isinstance(v, bool), "a bool"),
+    "transpose_b": (lambda v: isinstance(v, bool), "a bool"),
+    "value": (lambda v: isinstance(v, np.ndarray), "an array"),
+    "var": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def check_attr(name: str, value) -> str | None:
+    """None if ``value`` is a valid ``name`` attribute, else what it should be."""
+    entry = ATTR_TYPES.get(name)
+    if entry is None:
+        return "a known attribute name"
+    check, what = entry
+    return None if check(value) else what

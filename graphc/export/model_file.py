@@ -1,0 +1,378 @@
+"""The model file (``.gcm``): writing a frozen graph, and reading one back with every check
+made before anything runs. docs/FORMAT.md is the specification; this module implements it.
+
+A model file is a zip archive with exactly two members:
+  * ``model.json``: format name and version, graphc version, creation time, metadata, the
+    signature, and the nodes in topological order (name, op, inputs, attributes, output
+    types, the source line that made them);
+  * ``weights.npz``: every array attribute (constants, i.e. the trained weights), one
+    ``.npy`` per array, read with ``allow_pickle=False``.
+
+Reading never executes anything from the file: ops are looked up in graphc's registry by
+name, attributes are plain JSON values checked against attr_schema, and the graph is rebuilt
+through the same ``create_op`` that user code calls, so every op's own inference re-checks
+shapes and dtypes. Anything wrong is a FormatError that says what and where.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import zipfile
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .. import npyzip
+from ..dtypes import ALL_DTYPES, DType
+from ..errors import GraphcError, InferenceError
+from ..graph import Graph
+from ..ops.registry import find_opdef
+from .attr_schema import check_attr
+from .freeze import FrozenGraph
+
+FORMAT = "graphc-model"
+VERSION = 1
+GRAPH_MEMBER = "model.json"
+WEIGHTS_MEMBER = "weights.npz"
+MAX_JSON_BYTES = 256 << 20
+MAX_WEIGHT_BYTES = 64 << 30
+MAX_NODES = 1_000_000
+# No static tensor in a model may be larger than this many elements (16 GiB of float32):
+# a file that claims more is damaged or hostile, and would fail at run time anyway.
+MAX_ELEMENTS = 1 << 32
+MAX_RANK = 32
+# Ops that need session state cannot be in an inference graph.
+_STATE_OPS = frozenset({"variable", "read_variable", "assign", "assign_add", "assign_sub", "no_op"})
+_DTYPES = {d.name: d for d in ALL_DTYPES}
+
+
+class FormatError(GraphcError, ValueError):
+    """A model file that is not valid: says what is wrong and where."""
+
+
+# -- writing ------------------------------------------------------------------------------------------
+def encode(frozen: FrozenGraph, metadata: Optional[Dict[str, str]] = None) -> bytes:
+    from .. import __version__
+    arrays: List[np.ndarray] = []
+    nodes = []
+    for op in frozen.graph.get_operations():
+        if op.type in _STATE_OPS:
+            raise FormatError(f"{op.type} '{op.name}' cannot be saved in a model file (freeze the graph first)")
+        nodes.append({
+            "name": op.name, "op": op.type, "inputs": [t.name for t in op.inputs],
+            "attrs": {k: _encode_attr(op, k, v, arrays) for k, v in op.attrs.items()},
+            "outputs": [_type_json(t.dtype, t.shape) for t in op.outputs],
+            "location": op.location,
+        })
+    signature = {
+        "inputs": [dict(name=k, tensor=t.name, **_type_json(t.dtype, t.shape)) for k, t in frozen.inputs.items()],
+        "outputs": [dict(name=k, tensor=t.name, **_type_json(t.dtype, t.shape)) for k, t in frozen.outputs.items()],
+    }
+    document = {"format": FORMAT, "version": VERSION, "graphc_version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "metadata": dict(metadata or {}), "signature": signature, "nodes": nodes}
+    weights = io.BytesIO()
+    with zipfile.ZipFile(weights, "w", zipfile.ZIP_STORED) as archive:
+        for k, value in enumerate(arrays):
+            npyzip.write_array(archive, f"w{k}.npy", value)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(GRAPH_MEMBER, date_time=(1980, 1, 1, 0, 0, 0)),
+                         json.dumps(document, indent=1, allow_nan=False), compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(zipfile.ZipInfo(WEIGHTS_MEMBER, date_time=(1980, 1, 1, 0, 0, 0)), weights.getvalue(),
+                         compress_type=zipfile.ZIP_STORED)
+    return out.getvalue()
+
+
+def _type_json(dtype: DType, shape) -> dict:
+    return {"dtype": dtype.name, "shape": [None if d is None else int(d) for d in shape]}
+
+
+def _encode_attr(op, key: str, value, arrays: list):
+    problem = check_attr(key, value)
+    if problem is not None:
+        raise FormatError(f"{op.type} '{op.name}' (created at {op.location}): attribute {key!r} = {value!r} has no "
+                          f"model-file encoding (expected {problem}; new attributes go in export/attr_schema.py)")
+    return _to_json(value, arrays)
+
+
+def _to_json(value, arrays: list):
+    if isinstance(value, np.ndarray):
+        arrays.append(value)
+        return {"array": f"w{len(arrays) - 1}", "dtype": value.dtype.name, "shape": list(value.shape)}
+    if isinstance(value, DType):
+        return {"dtype": value.name}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}  # "nan", "inf", "-inf": JSON has no literal for them
+    if isinstance(value, tuple):
+        return [_to_json(v, arrays) for v in value]
+    return value
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def decode(data_path: str) -> Tuple[FrozenGraph, dict]:
+    """The frozen graph in the file at ``data_path`` and its header (format, version,
+    graphc_version, created, metadata), after every check in docs/FORMAT.md."""
+    try:
+        archive = zipfile.ZipFile(data_path)
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as e:
+        raise FormatError(f"{data_path} is not a graphc model file (not a readable zip archive: {e})") from None
+    with archive:
+        try:
+            document = _read_document(archive, data_path)
+            arrays = _read_weights(archive, document, data_path)
+            return _build(document, arrays, data_path), {k: document[k] for k in (
+                "format", "version", "graphc_version", "created", "metadata")}
+        except FormatError:
+            raise
+        except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OverflowError, MemoryError,
+                NotImplementedError) as e:  # zipfile's own complaints about a damaged archive
+            raise FormatError(f"{data_path} is damaged: {type(e).__name__}: {e}") from None
+
+
+def _members(archive: zipfile.ZipFile, path: str) -> Dict[str, zipfile.ZipInfo]:
+    infos = archive.infolist()
+    names = [i.filename for i in infos]
+    bad = [n for n in names if n not in (GRAPH_MEMBER, WEIGHTS_MEMBER)]
+    if bad:
+        raise FormatError(f"{path}: unexpected archive member(s) {bad[:5]}; a model file holds exactly "
+                          f"{GRAPH_MEMBER} and {WEIGHTS_MEMBER} (paths are never extracted)")
+    if len(set(names)) != len(names):
+        raise FormatError(f"{path}: archive members are duplicated: {names}")
+    missing = [n for n in (GRAPH_MEMBER, WEIGHTS_MEMBER) if n not in names]
+    if missing:
+        raise FormatError(f"{path}: the archive has no {missing[0]}")
+    return {i.filename: i for i in infos}
+
+
+def _read_document(archive: zipfile.ZipFile, path: str) -> dict:
+    info = _members(archive, path)[GRAPH_MEMBER]
+    if info.file_size > MAX_JSON_BYTES:
+        raise FormatError(f"{path}: {GRAPH_MEMBER} claims {info.file_size} bytes, more than the limit of "
+                          f"{MAX_JSON_BYTES}")
+    with archive.open(info) as f:
+        raw = f.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise FormatError(f"{path}: {GRAPH_MEMBER} is larger than the limit of {MAX_JSON_BYTES} bytes")
+    try:
+        document = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise FormatError(f"{path}: {GRAPH_MEMBER} is not valid JSON ({e})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise FormatError(f"{path}: {GRAPH_MEMBER} does not describe a graphc model (format must be {FORMAT!r})")
+    version = document.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise FormatError(f"{path}: format version {version!r} is not a positive integer")
+    if version > VERSION:
+        raise FormatError(f"{path} was written by a newer graphc (format version {version}, graphc "
+                          f"{document.get('graphc_version')!r}); this graphc reads format versions up to {VERSION}")
+    for key, kind in (("graphc_version", str), ("created", str), ("metadata", dict), ("signature", dict),
+                      ("nodes", list)):
+        if not isinstance(document.get(key), kind):
+            raise FormatError(f"{path}: {GRAPH_MEMBER} needs {key!r} as a JSON {kind.__name__}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in document["metadata"].items()):
+        raise FormatError(f"{path}: metadata must map strings to strings")
+    if len(document["nodes"]) > MAX_NODES:
+        raise FormatError(f"{path}: {len(document['nodes'])} nodes, more than the limit of {MAX_NODES}")
+    return document
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_weights(archive: zipfile.ZipFile, document: dict, path: str) -> Dict[str, np.ndarray]:
+    """Every array the nodes refer to, checked against the dtype and shape the node declares."""
+    wanted: Dict[str, tuple] = {}
+    for k, node in enumerate(document["nodes"]):
+        attrs = node.get("attrs") if isinstance(node, dict) else None
+        for key, value in (attrs.items() if isinstance(attrs, dict) else ()):
+            if isinstance(value, dict) and "array" in value:
+                where = f"{path}: node {k} ({_node_label(node)}) attribute {key!r}"
+                ref = value.get("array")
+                if not (isinstance(ref, str) and ref.isidentifier()) or set(value) != {"array", "dtype", "shape"}:
+                    raise FormatError(f"{where}: malformed array reference {str(value)[:200]}")
+                if ref in wanted:
+                    raise FormatError(f"{where}: array {ref!r} is used twice")
+                wanted[ref] = (npyzip.parse_dtype(value["dtype"], where, FormatError),
+                               _checked_shape(value["shape"], where, allow_none=False), where)
+    info = archive.getinfo(WEIGHTS_MEMBER)
+    if info.file_size > MAX_WEIGHT_BYTES:
+        raise FormatError(f"{path}: {WEIGHTS_MEMBER} claims {info.file_size} bytes, more than the limit")
+    with archive.open(info) as raw:
+        try:
+            weights = zipfile.ZipFile(io.BytesIO(raw.read(MAX_WEIGHT_BYTES + 1)))
+        except (zipfile.BadZipFile, ValueError, EOFError) as e:
+            raise FormatError(f"{path}: {WEIGHTS_MEMBER} is not an .npz archive ({e})") from None
+    with weights:
+        names = [i.filename for i in weights.infolist()]
+        expected = {f"{ref}.npy" for ref in wanted}
+        if len(set(names)) != len(names) or set(names) != expected:
+            extra = sorted(set(names) - expected)[:5]
+            missing = sorted(expected - set(names))[:5]
+            raise FormatError(f"{path}: {WEIGHTS_MEMBER} does not hold exactly the arrays the graph uses"
+                              + (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else "")
+                              + ("; duplicated members" if len(set(names)) != len(names) else ""))
+        return {ref: npyzip.read_array(weights, f"{ref}.npy", dtype, shape, where, FormatError)
+                for ref, (dtype, shape, where) in wanted.items()}
+
+
+def _node_label(node) -> str:
+    if isinstance(node, dict) and isinstance(node.get("name"), str):
+        return f"'{node['name'][:100]}'"
+    return "unnamed"
+
+
+def _checked_shape(shape, where: str, allow_none: bool) -> tuple:
+    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(
+            (d is None and allow_none) or (isinstance(d, int) and not isinstance(d, bool) and 0 <= d < MAX_ELEMENTS)
+            for d in shape):
+        raise FormatError(f"{where}: invalid shape {str(shape)[:200]} (a list of at most {MAX_RANK} sizes >= 0"
+                          + (" or null" if allow_none else "") + ")")
+    if math.prod(d for d in shape if d is not None) > MAX_ELEMENTS:
+        raise FormatError(f"{where}: shape {shape} has more than {MAX_ELEMENTS} elements")
+    return tuple(shape)
+
+
+def _dtype(name, where: str) -> DType:
+    if not isinstance(name, str) or name not in _DTYPES:
+        raise FormatError(f"{where}: unknown dtype {str(name)[:100]!r} (graphc dtypes: {', '.join(_DTYPES)})")
+    return _DTYPES[name]
+
+
+def _from_json(value, arrays: Dict[str, np.ndarray], where: str):
+    if isinstance(value, list):
+        return tuple(_from_json(v, arrays, where) for v in value)
+    if isinstance(value, dict):
+        if set(value) == {"dtype"}:
+            return _dtype(value["dtype"], where)
+        if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
+            return float(value["float"])
+        if "array" in value:
+            return arrays[value["array"]]
+        raise FormatError(f"{where}: unknown attribute value {str(value)[:200]}")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise FormatError(f"{where}: unknown attribute value {str(value)[:200]}")
+
+
+_NODE_KEYS = {"name", "op", "inputs", "attrs", "outputs"}
+
+
+def _build(document: dict, arrays: Dict[str, np.ndarray], path: str) -> FrozenGraph:
+    graph = Graph()
+    tensors: Dict[str, object] = {}
+    names_at = {n.get("name"): k for k, n in enumerate(document["nodes"]) if isinstance(n, dict)}
+    with graph.as_default():
+        for k, node in enumerate(document["nodes"]):
+            where = f"{path}: node {k} ({_node_label(node)})"
+            if not isinstance(node, dict) or not _NODE_KEYS <= set(node) or not set(node) <= _NODE_KEYS | {"location"}:
+                raise FormatError(f"{where}: a node is an object with keys {sorted(_NODE_KEYS)} (and 'location')")
+            name, op_type = node["name"], node["op"]
+            if not isinstance(name, str) or not name or len(name) > 1000:
+                raise FormatError(f"{where}: node names are non-empty strings")
+            if name in graph._by_name:
+                raise FormatError(f"{where}: a node named {name!r} already exists")
+            opdef = find_opdef(op_type) if isinstance(op_type, str) else None
+            if opdef is None:
+                raise FormatError(f"{where}: unknown op {str(op_type)[:100]!r}; graphc runs only its own registered "
+                                  "ops, and never code from a file")
+            if op_type in _STATE_OPS or opdef.structural:
+                raise FormatError(f"{where}: op {op_type!r} needs session state and cannot be in a model file")
+            where = f"{where}, op {op_type}"
+            inputs = [_input(ref, names_at, tensors, k, where) for ref in _list(node["inputs"], "inputs", where)]
+            attrs_json = node["attrs"]
+            if not isinstance(attrs_json, dict):
+                raise FormatError(f"{where}: attrs must be an object")
+            attrs = {}
+            for key, value in attrs_json.items():
+                decoded = _from_json(value, arrays, f"{where} attribute {key!r}")
+                problem = check_attr(key, decoded)
+                if problem is not None:
+                    raise FormatError(f"{where}: attribute {key!r} must be {problem}, got {str(value)[:200]}")
+                attrs[key] = decoded
+            try:
+                op = graph.create_op(op_type, inputs, attrs, name, exact_name=True)
+            except FormatError:
+                raise
+            except (GraphcError, InferenceError, TypeError, ValueError, KeyError, IndexError, ArithmeticError,
+                    MemoryError) as e:
+                # Each op's own inference rejects attributes and input types that do not fit.
+                raise FormatError(f"{where}: the op rejects its inputs or attributes: {str(e)[:600]}") from None
+            location = node.get("location")
+            op.location = location if isinstance(location, str) else f"{path}, node {k}"
+            recorded = _list(node["outputs"], "outputs", where)
+            if len(recorded) != len(op.outputs):
+                raise FormatError(f"{where}: records {len(recorded)} outputs; the op has {len(op.outputs)}")
+            for i, (t, rec) in enumerate(zip(op.outputs, recorded)):
+                _check_type(rec, t, f"{where} output {i}")
+                tensors[t.name] = t
+    return FrozenGraph(graph, *_signature(document["signature"], tensors, path))
+
+
+def _list(value, what: str, where: str) -> list:
+    if not isinstance(value, list):
+        raise FormatError(f"{where}: {what} must be a list")
+    return value
+
+
+def _input(ref, names_at: dict, tensors: dict, k: int, where: str):
+    if not isinstance(ref, str):
+        raise FormatError(f"{where}: inputs are tensor names like 'node:0', got {str(ref)[:100]}")
+    if ref in tensors:
+        return tensors[ref]
+    node_name = ref.rpartition(":")[0]
+    at = names_at.get(node_name)
+    if at is None:
+        raise FormatError(f"{where}: input {ref!r} refers to no node (a dangling edge)")
+    if at >= k:
+        kind = "the node reads itself: a cycle" if at == k else "a cycle or an edge to a later node"
+        raise FormatError(f"{where}: input {ref!r} is produced by node {at}, not before node {k}: {kind} "
+                          "(nodes are listed in topological order)")
+    raise FormatError(f"{where}: node {node_name!r} has no output {ref!r}")
+
+
+def _check_type(rec, tensor, where: str) -> None:
+    if not isinstance(rec, dict) or set(rec) != {"dtype", "shape"}:
+        raise FormatError(f"{where}: a type is {{'dtype': ..., 'shape': [...]}}, got {str(rec)[:200]}")
+    dtype = _dtype(rec["dtype"], where)
+    shape = _checked_shape(rec["shape"], where, allow_none=True)
+    inferred = tuple(tensor.shape)
+    if dtype is not tensor.dtype or shape != inferred:
+        raise FormatError(f"{where}: recorded as {dtype.name}{list(shape)}, but the op computes "
+                          f"{tensor.dtype.name}{list(inferred)} (a shape or dtype conflict)")
+    if math.prod(d for d in inferred if d is not None) > MAX_ELEMENTS:
+        raise FormatError(f"{where}: {list(inferred)} has more than {MAX_ELEMENTS} elements")
+
+
+def _signature(signature: dict, tensors: dict, path: str) -> tuple:
+    out = []
+    for side in ("inputs", "outputs"):
+        entries = signature.get(side)
+        if not isinstance(entries, list) or not entries and side == "outputs":
+            raise FormatError(f"{path}: the signature needs a list of {side}" + (" (at least one)" if side == "outputs"
+                                                                                  else ""))
+        found: Dict[str, object] = {}
+        for entry in entries:
+            where = f"{path}: signature {side[:-1]} {str(entry)[:100]}"
+            if not isinstance(entry, dict) or set(entry) != {"name", "tensor", "dtype", "shape"}:
+                raise FormatError(f"{where}: entries are objects with name, tensor, dtype and shape")
+            name, ref = entry["name"], entry["tensor"]
+            if not isinstance(name, str) or not name or name in found:
+                raise FormatError(f"{where}: names are unique non-empty strings")
+            tensor = tensors.get(ref) if isinstance(ref, str) else None
+            if tensor is None:
+                raise FormatError(f"{where}: tensor {str(ref)[:100]!r} is not produced by any node")
+            if side == "inputs" and tensor.op.type not in ("placeholder", "placeholder_with_default"):
+                raise FormatError(f"{where}: inputs must be placeholders, {ref!r} is a {tensor.op.type}")
+            _check_type({"dtype": entry["dtype"], "shape": entry["shape"]}, tensor, where)
+            found[name] = tensor
+        out.append(found)
+    inputs, outputs = out
+    fed = set(inputs.values())
+    unfed = [t.op.name for t in tensors.values() if t.op.type == "placeholder" and t not in fed]
+    if unfed:
+        raise FormatError(f"{path}: placeholder(s) {unfed[:5]} are not inputs of the signature")
+    return inputs, outputs
