@@ -337,14 +337,14 @@ def _input(ref, names_at: dict, tensors: dict, k: int, where: str):
 def _check_type(rec, tensor, where: str) -> None:
     if not isinstance(rec, dict) or set(rec) != {"dtype", "shape"}:
         raise FormatError(f"{where}: a type is {{'dtype': ..., 'shape': [...]}}, got {str(rec)[:200]}")
+    inferred = tuple(tensor.shape)
+    if math.prod(d for d in inferred if d is not None) > MAX_ELEMENTS:
+        raise FormatError(f"{where}: {list(inferred)} has more than {MAX_ELEMENTS} elements")
     dtype = _dtype(rec["dtype"], where)
     shape = _checked_shape(rec["shape"], where, allow_none=True)
-    inferred = tuple(tensor.shape)
     if dtype is not tensor.dtype or shape != inferred:
         raise FormatError(f"{where}: recorded as {dtype.name}{list(shape)}, but the op computes "
                           f"{tensor.dtype.name}{list(inferred)} (a shape or dtype conflict)")
-    if math.prod(d for d in inferred if d is not None) > MAX_ELEMENTS:
-        raise FormatError(f"{where}: {list(inferred)} has more than {MAX_ELEMENTS} elements")
 
 
 def _signature(signature: dict, tensors: dict, path: str) -> tuple:
