@@ -18,8 +18,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import struct
 import time
 import zipfile
+import zlib
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -46,6 +48,11 @@ MAX_RANK = 32
 # Ops that need session state cannot be in an inference graph.
 _STATE_OPS = frozenset({"variable", "read_variable", "assign", "assign_add", "assign_sub", "no_op"})
 _DTYPES = {d.name: d for d in ALL_DTYPES}
+
+
+# What reading damaged bytes raises, in zipfile, zlib, struct and NumPy's .npy reader.
+_DAMAGE = (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, RuntimeError,
+           ValueError, OverflowError, MemoryError, NotImplementedError, UnicodeError, KeyError, IndexError, TypeError)
 
 
 class FormatError(GraphcError, ValueError):
@@ -117,7 +124,7 @@ def decode(data_path: str) -> Tuple[FrozenGraph, dict]:
     graphc_version, created, metadata), after every check in docs/FORMAT.md."""
     try:
         archive = zipfile.ZipFile(data_path)
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as e:
+    except _DAMAGE as e:
         raise FormatError(f"{data_path} is not a graphc model file (not a readable zip archive: {e})") from None
     with archive:
         try:
@@ -127,8 +134,7 @@ def decode(data_path: str) -> Tuple[FrozenGraph, dict]:
                 "format", "version", "graphc_version", "created", "metadata")}
         except FormatError:
             raise
-        except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OverflowError, MemoryError,
-                NotImplementedError) as e:  # zipfile's own complaints about a damaged archive
+        except _DAMAGE as e:  # zipfile's, zlib's and NumPy's own complaints about damaged bytes
             raise FormatError(f"{data_path} is damaged: {type(e).__name__}: {e}") from None
 
 

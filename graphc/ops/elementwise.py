@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..dtypes import DType, as_dtype
-from ..errors import DTypeMismatch
+from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor
 from ..shapes import TensorType, broadcast_shapes
 from ._build import dtype_error, make1
@@ -35,8 +35,10 @@ _ACCEPT_WORDS = {FLOAT: "a floating", NUMERIC: "a numeric (non-bool)", BOOL: "a 
 ELEMENTWISE: dict[str, tuple] = {}
 
 
-def _infer_elementwise(name: str, accepts: str, out: str):
+def _infer_elementwise(name: str, n_inputs: int, accepts: str, out: str):
     def infer(inputs, attrs):
+        if len(inputs) != n_inputs:
+            raise ShapeMismatch(f"{name} takes {n_inputs} input(s), got {len(inputs)}")
         dtypes = {t.dtype for t in inputs}
         if len(dtypes) != 1:
             raise DTypeMismatch(f"operands must have one dtype, got {', '.join(str(t.dtype) for t in inputs)}")
@@ -55,7 +57,7 @@ def define_elementwise(name: str, n_inputs: int, fn, accepts: str, out: str = "s
         result = fn(*inputs, attrs)
         return (np.asarray(result),)
     ELEMENTWISE[name] = (n_inputs, accepts, out)
-    return define(name, family, _infer_elementwise(name, accepts, out), reference,
+    return define(name, family, _infer_elementwise(name, n_inputs, accepts, out), reference,
                   elementwise=True, doc=doc)
 
 
