@@ -511,3 +511,20 @@ def name_scope(name: Optional[str]):
 
 def control_dependencies(control_inputs):
     return get_default_graph().control_dependencies(control_inputs)
+
+
+def ancestors(targets: Iterable, cut=frozenset(), control: bool = True) -> set:
+    """The ops that ``targets`` (Tensors and Operations) need, themselves included: through
+    data edges, and control edges if ``control``; a tensor in ``cut`` (a fed value) stops
+    the walk there."""
+    needed: set = set()
+    stack = [t.op if isinstance(t, Tensor) else t for t in targets if t not in cut]
+    while stack:
+        op = stack.pop()
+        if op in needed:
+            continue
+        needed.add(op)
+        stack.extend(t.op for t in op.inputs if t not in cut and t.op not in needed)
+        if control:
+            stack.extend(c for c in op.control_inputs if c not in needed)
+    return needed

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..errors import GraphcError
-from ..graph import Graph, Operation, Tensor
+from ..graph import Graph, Operation, Tensor, ancestors
 from ..ops.registry import get_op
 from ..shapes import format_shape
 
@@ -133,14 +133,7 @@ def _needed_placeholders(outs: Dict[str, Tensor]) -> Dict[str, Tensor]:
 def _needed_ops(targets: Sequence[Tensor], cut: set) -> list:
     """Ops that ``targets`` need through data edges, cut at the tensors in ``cut``, in
     creation order (a topological order: inputs are created before their users)."""
-    needed: set = set()
-    stack = [t.op for t in targets if t not in cut]
-    while stack:
-        op = stack.pop()
-        if op in needed:
-            continue
-        needed.add(op)
-        stack.extend(t.op for t in op.inputs if t not in cut and t.op not in needed)
+    needed = ancestors(targets, cut, control=False)
     return sorted(needed, key=lambda op: op._id)
 
 

@@ -19,7 +19,7 @@ from typing import Mapping, Optional, Sequence
 
 from ..attrs import Attrs
 from ..errors import FeedError, GraphcError
-from ..graph import Graph, Operation, Tensor
+from ..graph import Graph, Operation, Tensor, ancestors
 from ..ops.registry import get_op
 from ..shapes import TensorType, format_shape
 
@@ -145,21 +145,7 @@ def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
     """
     fed_ids = {t: i for i, t in enumerate(fed)}
     # -- which ops are needed -----------------------------------------------------------
-    needed: set = set()
-    stack = []
-    for t in targets:
-        if isinstance(t, Tensor):
-            if t not in fed_ids:
-                stack.append(t.op)
-        else:
-            stack.append(t)
-    while stack:
-        op = stack.pop()
-        if op in needed:
-            continue
-        needed.add(op)
-        stack.extend(t.op for t in op.inputs if t not in fed_ids and t.op not in needed)
-        stack.extend(c for c in op.control_inputs if c not in needed)
+    needed = ancestors(targets, fed_ids)
 
     ordered = sorted(needed, key=lambda op: op._id)
     missing = [op for op in ordered if op.type == "placeholder"]
