@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
+import zlib
+
+# Temporary files are named after the host and process writing them, so that a later save
+# can tell which ones a killed process left behind (sweep_stale_temporaries).
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+_TEMPORARY = re.compile(r"\.graphc-tmp-([0-9a-f]{8})-(\d+)-")
 
 
 def atomic_write(path, data: bytes | str) -> None:
@@ -12,7 +20,7 @@ def atomic_write(path, data: bytes | str) -> None:
     ``path`` (atomic on POSIX and Windows). On any error the temporary file is removed and
     ``path`` is left as it was."""
     directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graphc-tmp-")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".graphc-tmp-{_HOST}-{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
@@ -38,3 +46,34 @@ def _sync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def sweep_stale_temporaries(directory) -> list:
+    """Remove the temporary files that processes of this host left in ``directory`` when they
+    died mid-write (their process no longer exists); returns their paths. Files of live
+    processes, and of other hosts sharing the directory, are left alone."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMPORARY.match(name)
+        if m is None or m.group(1) != _HOST or _alive(int(m.group(2))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
+            removed.append(os.path.join(directory, name))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # (on Windows, os.kill(pid, 0) would end the process)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True

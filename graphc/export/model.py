@@ -12,7 +12,7 @@ from typing import Dict, Mapping, Optional
 import numpy as np
 
 from ..errors import FeedError
-from ..files import atomic_write
+from ..files import atomic_write, sweep_stale_temporaries
 from .freeze import FrozenGraph, Signature, TensorsArg, as_frozen
 from .model_file import FormatError, decode, encode
 
@@ -27,6 +27,7 @@ def save_model(sess_or_model, path, inputs: TensorsArg = None, outputs: TensorsA
     if metadata is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise TypeError("metadata must map strings to strings")
     path = os.fspath(path)
+    sweep_stale_temporaries(os.path.dirname(os.path.abspath(path)))
     atomic_write(path, encode(frozen, dict(metadata or {})))
     return path
 

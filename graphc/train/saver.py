@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import npyzip
 from ..errors import GraphcError
-from ..files import atomic_write
+from ..files import atomic_write, sweep_stale_temporaries
 
 FORMAT = "graphc-checkpoint"
 VERSION = 1
@@ -76,6 +76,7 @@ class Saver:
         directory = os.path.dirname(path)
         os.makedirs(directory, exist_ok=True)
         values = {name: sess._state.read_variable(v.var_name) for name, v in self._vars.items()}
+        sweep_stale_temporaries(directory)
         atomic_write(path, _encode(values, step))
         state = _read_state(directory)
         kept = [p for p in state if p != path] + [path]

@@ -228,4 +228,26 @@ def test_killing_a_saving_process_never_loses_the_latest_checkpoint(tmp_path):
         step = k + 1
         # never more than max_to_keep (+ the one being written when killed) on disk
         assert len([p for p in os.listdir(directory) if p.endswith(".gcckpt")]) <= 4
+        # and the next save sweeps away what a killed writer left half-written
+        assert len([p for p in os.listdir(directory) if p.startswith(".graphc-tmp-")]) <= 1
     assert step > 0, "no checkpoint was ever completed: the kills came too early to test anything"
+
+
+def test_a_save_sweeps_temporaries_that_dead_writers_left(tmp_path):
+    from graphc import files
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = files._HOST
+    left = tmp_path / f".graphc-tmp-{host}-{int(dead.stdout)}-abc"
+    mine = tmp_path / f".graphc-tmp-{host}-{os.getpid()}-abc"
+    other_host = tmp_path / f".graphc-tmp-{'0' * 8 if host != '0' * 8 else '1' * 8}-{int(dead.stdout)}-abc"
+    for p in (left, mine, other_host):
+        p.write_bytes(b"half")
+    g = gc.Graph()
+    with g.as_default():
+        gc.Variable(np.zeros(3, np.float32), name="v")
+        saver = gc.train.Saver()
+        init = gc.global_variables_initializer()
+    with gc.Session(graph=g, device="reference") as sess:
+        sess.run(init)
+        saver.save(sess, str(tmp_path / "m"), global_step=1)
+    assert not left.exists() and mine.exists() and other_host.exists()
