@@ -216,7 +216,7 @@ class _Context:
             return x
         value = self.value_of(x)
         if value is not None:
-            return self.const(np.ascontiguousarray(np.transpose(value, perm)), hint=x + "_T")
+            return self.const(_contiguous(np.transpose(value, perm)), hint=x + "_T")
         return self.node("Transpose", x, perm=perm)
 
     def reduce(self, op_type: str, x: str, axes, keepdims: bool) -> str:
@@ -260,6 +260,10 @@ class _Context:
     def constant_of_shape(self, like: str, value, dtype) -> str:
         tensor = self.onnx.numpy_helper.from_array(np.asarray([value], dtype=dtype), "value")
         return self.node("ConstantOfShape", self.node("Shape", like), value=tensor)
+
+
+def _contiguous(a) -> np.ndarray:
+    return np.asarray(a, order="C")  # unlike np.ascontiguousarray, keeps 0-d arrays 0-d
 
 
 def _onnx_dtype(onnx, dtype: np.dtype) -> int:
@@ -332,7 +336,7 @@ def _convert(onnx, frozen: FrozenGraph, opset: int):
         if n.doc:
             node.doc_string = n.doc
         nodes.append(node)
-    inits = [onnx.numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in ctx.initializers.items()]
+    inits = [onnx.numpy_helper.from_array(_contiguous(v), k) for k, v in ctx.initializers.items()]
     outputs = [_value_info(onnx, k, t.dtype.np, [d for d in t.shape]) for k, t in frozen.outputs.items()]
     sig = frozen.signature
     graph = helper.make_graph(nodes, "graphc", graph_inputs, outputs, initializer=inits,
@@ -359,13 +363,14 @@ def _rename(nodes: List[_Node], old: str, new: str) -> None:
 
 
 def _name_output_dims(onnx, model, frozen: FrozenGraph) -> None:
-    """Unknown output dims take the symbol ONNX shape inference finds for them (the batch
-    dim of ``x`` stays ``x_dim0``), else a fresh one of their own."""
+    """Unknown output dims take the input dim symbol ONNX shape inference finds for them
+    (the batch dim of ``x`` stays ``x_dim0``), else a symbol of their own (``"y_dim0"``)."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
         found = {vi.name: vi for vi in inferred.graph.output}
     except Exception:  # noqa: BLE001 - naming dims is cosmetic
         found = {}
+    symbols = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
     for out in model.graph.output:
         dims = out.type.tensor_type.shape.dim
         other = found.get(out.name)
@@ -374,7 +379,7 @@ def _name_output_dims(onnx, model, frozen: FrozenGraph) -> None:
         for i, d in enumerate(dims):
             if d.HasField("dim_value") or d.HasField("dim_param"):
                 continue
-            if len(other_dims) == len(dims) and other_dims[i].HasField("dim_param"):
+            if len(other_dims) == len(dims) and other_dims[i].dim_param in symbols:
                 d.dim_param = other_dims[i].dim_param
             else:
                 d.dim_param = f"{out.name}_dim{i}"
@@ -466,7 +471,7 @@ def _push_through(ctx: _Context, t: _Node, user: _Node, perm: list) -> bool:
         else:
             v = ctx.value_of(i)
             v = v.reshape((1,) * (rank - v.ndim) + v.shape)
-            new_inputs.append(ctx.const(np.ascontiguousarray(np.transpose(v, inverse)), hint=i + "_T"))
+            new_inputs.append(ctx.const(_contiguous(np.transpose(v, inverse)), hint=i + "_T"))
     y = user.outputs[0]
     inner = ctx.fresh(y + "_pre_transpose")
     user.inputs = new_inputs
@@ -1059,13 +1064,15 @@ def _strided_slice(ctx, op, ins):
                 elif hi < 0:
                     hi = _INT64_MIN  # "before index 0" (ONNX would read -1 as the last element)
             else:
-                if step < 0 and start is not None and start < 0:
-                    raise ctx.fail(f"a negative-step slice with a negative start ({start}) on axis {axis} of unknown "
-                                   "size: Python clamps it to an empty slice, ONNX Slice to index 0; give the axis "
-                                   "a static size")
                 st = step
                 lo = start if start is not None else (0 if step > 0 else _INT64_MAX)
                 hi = stop if stop is not None else (_INT64_MAX if step > 0 else _INT64_MIN)
+                if step < 0 and start is not None and start < 0:
+                    # start + size < 0: Python's slice is empty, while ONNX would clamp the start to 0
+                    lo_rt = ctx.node("Add", ctx.dim(x, axis), ctx.i64([start]))
+                    before = ctx.node("Less", lo_rt, ctx.i64([0]))
+                    lo = ctx.node("Where", before, ctx.i64([0]), lo_rt)
+                    hi = ctx.node("Where", before, ctx.i64([0]), ctx.i64([hi]))
             starts.append(lo)
             ends.append(hi)
             axes.append(axis)
@@ -1073,7 +1080,7 @@ def _strided_slice(ctx, op, ins):
             out_pos += 1
         axis += 1
     if axes:
-        x = _slice(ctx, x, starts, ends, axes, steps)
+        x = ctx.node("Slice", x, ctx.shape_vector(starts), ctx.shape_vector(ends), ctx.i64(axes), ctx.i64(steps))
     if squeeze:
         x = ctx.node("Squeeze", x, ctx.i64(squeeze))
     if new:
