@@ -340,6 +340,28 @@ def test_converter_matches_reference(op_name, variant):
     export_and_compare(frozen, None, None, [feeds])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_precision_near_zero_and_in_the_tails(dtype):
+    """Relative error only, no absolute floor: exp(x) - 1, log(1 + x), ONNX's Softplus
+    (log(exp(x) + 1)) and Elu (alpha * (exp(x) - 1)) lose these digits."""
+    tiny = np.logspace(-30, -1, 24)
+    graph = gc.Graph()
+    with graph.as_default():
+        small = gc.placeholder(dtype, (None,), name="small")
+        tail = gc.placeholder(dtype, (None,), name="tail")
+        outputs = {"expm1": gc.expm1(small), "log1p": gc.log1p(small), "elu": gc.nn.elu(-gc.abs(small)),
+                   "softplus": gc.nn.softplus(tail)}
+    sess = gc.Session(graph=graph, device="reference")
+    feeds = {"small": np.concatenate([tiny, -tiny]).astype(dtype),
+             "tail": -np.linspace(15, 80 if dtype == np.float32 else 700, 24).astype(dtype)}
+    model = gc.export.to_onnx(sess, None, inputs={"small": small, "tail": tail}, outputs=outputs)
+    got = run_onnx(model, feeds)
+    want = sess.run(outputs, {small: feeds["small"], tail: feeds["tail"]})
+    for k in outputs:
+        assert np.all(want[k] != 0), k  # the values are all in the digits that could be lost
+        assert_close(got[k], want[k], rtol=1e-5 if dtype == np.float32 else 1e-13, atol=0)
+
+
 def test_every_op_at_newer_opsets():
     """All exportable samples in one graph at opsets where ONNX moved reduction axes to an
     input (18) and later ones."""
