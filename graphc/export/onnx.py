@@ -647,37 +647,30 @@ def _cast(ctx, op, ins):
     return [ctx.cast(ins[0], op.attrs["dtype"].np)]
 
 
-def _sign_bit(ctx, x: str, dtype) -> str:
-    """True where x < 0 or x is -0.0 (1/x is -inf)."""
-    zero = ctx.scalar(0, dtype)
-    return ctx.node("Or", ctx.node("Less", x, zero), ctx.node("Less", ctx.node("Div", ctx.scalar(1, dtype), x), zero))
-
-
 def _float_divmod(ctx, a: str, b: str, dtype):
-    """NumPy's npy_divmod: floor quotient and remainder with the divisor's sign, built on C fmod."""
-    zero, one = ctx.scalar(0, dtype), ctx.scalar(1, dtype)
+    """NumPy's npy_divmod on C fmod: (fmod(a, b), where the remainder must move to the
+    divisor's sign). Signs of zero results are not reproduced (nor kept by every runtime)."""
+    zero = ctx.scalar(0, dtype)
     mod = ctx.node("Mod", a, b, fmod=1)
     mod_nonzero = ctx.node("Not", ctx.node("Equal", mod, zero))
     differ = ctx.node("Xor", ctx.node("Less", b, zero), ctx.node("Less", mod, zero))
-    adjust = ctx.node("And", mod_nonzero, differ)
-    return mod, mod_nonzero, adjust, zero, one
+    return mod, ctx.node("And", mod_nonzero, differ)
 
 
 @converts("floordiv")
 def _floordiv(ctx, op, ins):
     a, b = ins
     dtype = _dtype(op)
-    if dtype.kind == "f":
-        mod, _, adjust, zero, one = _float_divmod(ctx, a, b, dtype)
+    if dtype.kind == "f":  # (a - mod) / b is nearly whole: adjust to the floor and snap to it
+        mod, adjust = _float_divmod(ctx, a, b, dtype)
+        one = ctx.scalar(1, dtype)
         div = ctx.node("Div", ctx.node("Sub", a, mod), b)
         div = ctx.node("Where", adjust, ctx.node("Sub", div, one), div)
         floor = ctx.node("Floor", div)
         up = ctx.node("Greater", ctx.node("Sub", div, floor), ctx.scalar(0.5, dtype))
         snapped = ctx.node("Where", up, ctx.node("Add", floor, one), floor)
-        quotient = ctx.node("Div", a, b)
-        signed_zero = ctx.node("Where", _sign_bit(ctx, quotient, dtype), ctx.scalar(-0.0, dtype), zero)
-        out = ctx.node("Where", ctx.node("Equal", div, zero), signed_zero, snapped)
-        return [ctx.node("Where", ctx.node("Equal", b, zero), quotient, out)]
+        by_zero = ctx.node("Equal", b, ctx.scalar(0, dtype))  # x // 0.0 is x / 0.0
+        return [ctx.node("Where", by_zero, ctx.node("Div", a, b), snapped)]
     return [_int_floordiv(ctx, a, b, dtype)]
 
 
@@ -710,10 +703,8 @@ def _mod(ctx, op, ins):
     a, b = ins
     dtype = _dtype(op)
     if dtype.kind == "f":
-        mod, _, adjust, zero, _ = _float_divmod(ctx, a, b, dtype)
-        out = ctx.node("Where", adjust, ctx.node("Add", mod, b), mod)
-        signed_zero = ctx.node("Where", _sign_bit(ctx, b, dtype), ctx.scalar(-0.0, dtype), zero)
-        return [ctx.node("Where", ctx.node("Equal", mod, zero), signed_zero, out)]
+        mod, adjust = _float_divmod(ctx, a, b, dtype)
+        return [ctx.node("Where", adjust, ctx.node("Add", mod, b), mod)]
     # ONNX Mod (fmod=0) on integers takes the divisor's sign, as Python does; x % 0 is 0 in NumPy
     _, bad, safe = _int_guard(ctx, b, dtype)
     return [ctx.node("Where", bad, ctx.scalar(0, dtype), ctx.node("Mod", a, safe))]

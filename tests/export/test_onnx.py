@@ -34,7 +34,8 @@ def run_onnx(model, feeds: dict) -> dict:
 def assert_matches(got, want, what="", scaled=False):
     """ONNX Runtime vs graphc: same dtype and shape; ints and bools exact; floats within
     1e-5 (float32) or 1e-10 (float64) relative plus 1e-6 / 1e-12 absolute, NaN and infinities
-    in the same places. ``scaled`` (for sums such as a model's logits, added up in another
+    in the same places. (Not the signs of zeros: ONNX Runtime's Where turns a selected -0.0
+    into +0.0.) ``scaled`` (for sums such as a model's logits, added up in another
     order) scales the absolute part with the largest value."""
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
@@ -86,11 +87,13 @@ def _internal(op_type, **attrs):
 
 
 F = np.float64
-FLOAT_DIV_A = np.array([5.5, -5.5, 5.5, -5.5, 1.0, 0.0, -0.0, 3.0, inf, -3.0, nan, 7.0, -inf, 0.5, -0.5, 1e-30])
-FLOAT_DIV_B = np.array([2.0, 2.0, -2.0, -2.0, 0.1, 3.0, 3.0, 0.0, 3.0, inf, 1.0, nan, 2.0, 3.0, 3.0, -7.0])
+FLOAT_DIV_A = np.array([5.5, -5.5, 5.5, -5.5, 1.0, 0.0, -0.0, 3.0, inf, -3.0, nan, 7.0, -inf, 0.5, -0.5, 1e-30, 4.0,
+                        -4.0, 0.0, -0.0, 3.0])
+FLOAT_DIV_B = np.array([2.0, 2.0, -2.0, -2.0, 0.1, 3.0, 3.0, 0.0, 3.0, inf, 1.0, nan, 2.0, 3.0, 3.0, -7.0, -2.0,
+                        2.0, -3.0, -3.0, -inf])
 INT_DIV = [
     (np.array([-7, 7, -7, 7, 0, 5, I64_MIN, I64_MIN, 9, 6], np.int64), np.array([2, 2, -2, -2, 3, 0, -1, 3, -4, 3], np.int64)),
-    (np.array([-7, 7, I32_MIN, I32_MIN, 5], np.int32), np.array([2, -2, -1, 7, 0], np.int32)),
+    (np.array([-7, 7, I32_MIN, I32_MIN, 5, 6, -6, 0], np.int32), np.array([2, -2, -1, 7, 0, -1, -1, -1], np.int32)),
     (np.array([-128, -128, 127, -7, 5, 0], np.int8), np.array([-1, 3, -2, 0, -3, -5], np.int8)),
     (np.array([7, 255, 0, 9], np.uint8), np.array([2, 0, 3, 255], np.uint8)),
 ]
@@ -118,7 +121,8 @@ EDGES = {
     "minimum": [E(gc.minimum, [nan, 1.0, 2.0, -inf], [0.0, nan, 3.0, inf]),
                 E(gc.minimum, [True, False, True], [False, True, True]),
                 E(gc.minimum, np.array([-128, 5], np.int8), np.array([3, -4], np.int8))],
-    "clip_by_value": [E(gc.clip_by_value, [nan, -3.0, 0.5, 9.0], [-1.0, -1.0, 1.0, 0.0], [1.0]),
+    "clip_by_value": [E(gc.clip_by_value, [nan, -3.0, 0.5, 9.0, 5.0, 0.0], [-1.0, -1.0, 1.0, 0.0, 3.0, nan],
+                        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], note="lo > hi gives hi; NaN bounds"),
                       E(gc.clip_by_value, np.array([[1, 5, 9]], np.int32), np.array([2], np.int32),
                         np.array([[6], [3]], np.int32))],
     "expm1": [E(gc.expm1, [1e-10, -1e-7, 1e-4, 0.0, -0.0, 50.0, -50.0, inf, -inf, nan, 1e-30, -0.3, 0.7])],
@@ -195,7 +199,9 @@ EDGES = {
         [[0.0], [1.0], [0.0]], [[1.0, -inf], [2.0, 0.0], [-inf, 3.0]], note="zero labels, -inf logits")],
     "sparse_softmax_cross_entropy_with_logits": [E(
         lambda lab, lg: gc.nn.sparse_softmax_cross_entropy_with_logits(labels=lab, logits=lg),
-        np.array([[2, 0], [1, 1]], np.int32), np.arange(12.0).reshape(2, 2, 3))],
+        np.array([[2, 0], [1, 1]], np.int32), np.arange(12.0).reshape(2, 2, 3)), E(
+        lambda lab, lg: gc.nn.sparse_softmax_cross_entropy_with_logits(labels=lab, logits=lg),
+        np.array([2, 0], np.uint8), [[1.0, -inf, 3.0], [0.5, 0.5, 0.5]])],
     "reshape": [E(lambda x: gc.reshape(x, [gc.shape(x)[0], -1]), np.arange(24.0).reshape(2, 3, 4)),
                 E(lambda x: gc.reshape(x, (0, 5)), np.zeros((2, 0, 3))),
                 E(lambda x: gc.nn.layers.flatten(x), np.arange(24.0).reshape(2, 3, 4))],
