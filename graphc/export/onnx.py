@@ -552,21 +552,22 @@ def _square(ctx, op, ins):
 
 
 def _expm1(ctx, x: str, dtype) -> str:
-    """expm1 without cancellation (Kahan): (e^x - 1) * x / log(e^x), exact at the edges."""
+    """expm1 without cancellation (Kahan): (e^x - 1) * (x / log(e^x)), exact at the edges
+    (x / log(e^x) is near 1, so nothing overflows before e^x does)."""
     one, minus_one = ctx.scalar(1, dtype), ctx.scalar(-1, dtype)
     u = ctx.node("Exp", x)
     um1 = ctx.node("Sub", u, one)
-    ratio = ctx.node("Div", ctx.node("Mul", um1, x), ctx.node("Log", u))
+    ratio = ctx.node("Mul", um1, ctx.node("Div", x, ctx.node("Log", u)))
     out = ctx.node("Where", ctx.node("Equal", um1, minus_one), minus_one, ratio)
     out = ctx.node("Where", ctx.node("Equal", u, one), x, out)
     return ctx.node("Where", ctx.node("IsInf", u, detect_negative=0), u, out)
 
 
 def _log1p(ctx, x: str, dtype) -> str:
-    """log1p without cancellation (Kahan): log(1 + x) * x / ((1 + x) - 1)."""
+    """log1p without cancellation (Kahan): log(1 + x) * (x / ((1 + x) - 1))."""
     one = ctx.scalar(1, dtype)
     u = ctx.node("Add", x, one)
-    ratio = ctx.node("Div", ctx.node("Mul", ctx.node("Log", u), x), ctx.node("Sub", u, one))
+    ratio = ctx.node("Mul", ctx.node("Log", u), ctx.node("Div", x, ctx.node("Sub", u, one)))
     out = ctx.node("Where", ctx.node("Equal", u, one), x, ratio)
     return ctx.node("Where", ctx.node("IsInf", u, detect_negative=0), u, out)
 

@@ -77,9 +77,11 @@ def export_and_compare(sess_or_frozen, inputs, outputs, feed_sets, opset=MIN_OPS
     return model, results
 
 
-def E(build, *inputs, note=""):
-    """An edge case: a Sample whose expected values come from graphc's reference backend."""
-    return Sample(build, [np.asarray(a) for a in inputs], expected=None, note=note)
+def E(build, *inputs, note="", float64_only=False):
+    """An edge case: a Sample whose expected values come from graphc's reference backend.
+    ``float64_only``: values that mean nothing in float32 (they would overflow)."""
+    return Sample(build, [np.asarray(a) for a in inputs], expected=None, note=note,
+                  extra={"float64_only": float64_only})
 
 
 def _internal(op_type, **attrs):
@@ -125,8 +127,10 @@ EDGES = {
                         [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], note="lo > hi gives hi; NaN bounds"),
                       E(gc.clip_by_value, np.array([[1, 5, 9]], np.int32), np.array([2], np.int32),
                         np.array([[6], [3]], np.int32))],
-    "expm1": [E(gc.expm1, [1e-10, -1e-7, 1e-4, 0.0, -0.0, 50.0, -50.0, inf, -inf, nan, 1e-30, -0.3, 0.7])],
-    "log1p": [E(gc.log1p, [1e-10, -1e-7, 1e-4, 0.0, -0.0, 1e30, inf, -1.0, -2.0, nan, -0.999, 3.0])],
+    "expm1": [E(gc.expm1, [1e-10, -1e-7, 1e-4, 0.0, -0.0, 50.0, -50.0, inf, -inf, nan, 1e-30, -0.3, 0.7, 85.0, 88.5]),
+              E(gc.expm1, [700.0, 709.0, 710.0], float64_only=True)],
+    "log1p": [E(gc.log1p, [1e-10, -1e-7, 1e-4, 0.0, -0.0, 1e30, inf, -1.0, -2.0, nan, -0.999, 3.0, 3e38]),
+              E(gc.log1p, [1e300, 1.7e308], float64_only=True)],
     "softplus": [E(gc.nn.softplus, [-100.0, -20.0, -1e-3, 0.0, 20.0, 100.0, inf, -inf, nan])],
     "elu": [E(lambda x: gc.nn.elu(x, alpha=0.7), [-1e-6, -0.0, 0.0, -3.0, nan, -inf, inf])],
     "leaky_relu": [E(lambda x: gc.nn.leaky_relu(x, 0.3), [-1e-6, -0.0, nan, -inf, 2.0])],
@@ -288,6 +292,8 @@ def build_cases(op_name, variant):
     Returns inputs, outputs, feeds by name."""
     inputs, outputs, feeds = {}, {}, {}
     for k, sample in enumerate(SAMPLES.get(op_name, []) + EDGES.get(op_name, [])):
+        if variant != "native" and sample.extra.get("float64_only"):
+            continue
         arrays = _sample_inputs(sample, variant)
         if variant == "dynamic":
             tries = [[(None,) * a.ndim for a in arrays],
@@ -413,13 +419,13 @@ def test_inputs_keep_their_names_and_symbolic_dims(tmp_path):
     sess = gc.Session(graph=graph, device="reference")
     path = tmp_path / "m.onnx"
     model, _ = export_and_compare(
-        sess, {"x": x, "n": n}, {"y": y, "z": z, "x_again": x},
+        sess, {"x": x, "n": n}, {"y": y, "z": z, "x_again": x, "y_again": y},
         [{"x": np.ones((4, 3), np.float32), "n": np.arange(6, dtype=np.int32).reshape(2, 3)},
          {"x": np.zeros((0, 3), np.float32), "n": np.zeros((1, 0), np.int32)}], path=path)
     dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
             for v in list(model.graph.input) + list(model.graph.output)}
     assert dims == {"x": ["x_dim0", 3], "n": ["n_dim0", "n_dim1"], "y": ["x_dim0"], "z": ["n_dim0", "n_dim1"],
-                    "x_again": ["x_dim0", 3]}
+                    "x_again": ["x_dim0", 3], "y_again": ["x_dim0"]}
     assert onnx.load(str(path)) == model  # the file holds the returned model
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary file left behind
 
@@ -518,6 +524,16 @@ def test_avg_pool_same_with_stride_over_window_on_unknown_size_is_refused():
         x = gc.placeholder(gc.float32, (1, None, None, 1), name="x")
         y, where = made_here(gc.nn.avg_pool2d(x, 1, 2, "SAME", name="pool"))
     with pytest.raises(ExportError, match="avg_pool2d 'pool'.*static height and width") as info:
+        gc.export.to_onnx(gc.Session(graph=graph, device="reference"), None, outputs={"y": y})
+    assert where in str(info.value)
+
+
+def test_int64_max_pool_is_refused():
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.int64, (1, 4, 4, 1), name="x")
+        y, where = made_here(gc.nn.max_pool2d(x, 2, 2, name="pool"))
+    with pytest.raises(ExportError, match="max_pool2d 'pool'.*int64") as info:
         gc.export.to_onnx(gc.Session(graph=graph, device="reference"), None, outputs={"y": y})
     assert where in str(info.value)
 
