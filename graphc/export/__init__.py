@@ -2,3 +2,4 @@
 from .freeze import FreezeError, FrozenGraph, Signature, TensorSpec, freeze  # noqa: F401
 from .model import Model, load_model, save_model  # noqa: F401
 from .model_file import FormatError  # noqa: F401
+from .onnx import ExportError, to_onnx  # noqa: F401

@@ -194,7 +194,7 @@ def _copy_op(new: Graph, op: Operation, mapped: dict, constants: dict, sess, fol
             raise FreezeError(f"an output depends on the variable update {where}; an inference graph "
                               "cannot change variables: fetch the value before or after the update instead")
         raise FreezeError(f"{where} reads or writes session state and cannot be frozen")
-    if fold and not opdef.random and op.outputs[0] not in input_of:
+    if fold and not opdef.random and op.outputs[0] not in input_of:  # an input stays feedable
         folded = _fold(new, op, inputs, constants)
         if folded is not None:
             return folded
