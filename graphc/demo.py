@@ -80,8 +80,9 @@ def run_demo(device=None, epochs: int = 20, out_dir: str = os.path.join("build",
         print(f"[3/5] reloading in a fresh process FAILED:\n{run.stderr}")
         return 1
     signature, reloaded, imported_demo = run.stdout.rsplit(" ", 2)
-    print(f"[3/5] reloaded in a fresh process (without this code: {imported_demo.strip() == 'False'}): "
-          f"{signature}; accuracy of the reloaded model {float(reloaded):.4f}")
+    without = "never imported the demo's code" if imported_demo.strip() == "False" else "imported the demo's code"
+    print(f"[3/5] reloaded in a fresh process that {without}: {signature}; "
+          f"accuracy of the reloaded model {float(reloaded):.4f}")
 
     model_file = gc.export.load_model(path)
     _onnx_step(gc, model_file, out_dir, x_test, logits)

@@ -14,6 +14,15 @@ def test_demo_trains_the_cnn():
     accuracy = float(re.search(r"final held-out accuracy (\d\.\d+)", text).group(1))
     assert accuracy >= 0.95
     assert "demo.py:" in text  # nodes point at the demo's own lines
+    # deployment: saved, reloaded in a fresh process with the same accuracy, exported
+    assert "[2/5] saved the frozen inference graph to" in text
+    reloaded = re.search(r"\[3/5\] reloaded in a fresh process that never imported the demo's code: "
+                         r"\(x: float32\(None, 8, 8, 1\)\) -> \(logits: float32\(None, 10\)\); "
+                         r"accuracy of the reloaded model (\d\.\d+)", text)
+    assert reloaded and float(reloaded.group(1)) == accuracy
+    onnx = re.search(r"\[4/5\] exported to ONNX: .*digits.onnx \(\d+ nodes\); onnxruntime agrees with graphc to "
+                     r"(\S+)", text)  # the test extra installs onnx and onnxruntime
+    assert onnx and float(onnx.group(1)) < 1e-4
 
 
 def test_devices_command_lists_every_device_and_says_why_one_is_unusable():
