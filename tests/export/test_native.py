@@ -230,6 +230,16 @@ def test_files_and_dependencies(lenet):
     assert tuple(libs) == lib.needed
 
 
+def test_readme_example_builds_and_runs(mlp):
+    _, _, lib, _ = mlp
+    readme = lib.readme.read_text()
+    example = re.search(r"```c\n(.*?)```", readme, re.S).group(1)
+    command = re.search(r"```sh\n(cc .*?)\n", readme).group(1)
+    (lib.directory / "main.c").write_text(example)
+    subprocess.run(command.replace("'$ORIGIN'", "$ORIGIN").split(), cwd=lib.directory, check=True)
+    assert run_c(lib.directory / "main") == ""
+
+
 # --- bad input through the C API --------------------------------------------------------------------------
 BAD_LENET = r"""
 #include <stdio.h>

@@ -22,7 +22,8 @@ C_TYPES = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "
 C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
 volatile while bool true false int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t
-workspace workspace_bytes s meta st err""".split())
+uintptr_t NULL SIZE_MAX INT64_MAX malloc calloc free posix_memalign printf snprintf vsnprintf va_list va_start
+va_end workspace workspace_bytes status""".split())
 
 STATUS = [  # (suffix, value, meaning)
     ("OK", 0, "success"),
@@ -36,11 +37,14 @@ STATUS = [  # (suffix, value, meaning)
 
 
 def c_identifier(text: str, taken: set) -> str:
-    name = re.sub(r"\W", "_", text, flags=re.ASCII) or "t"
+    """A C identifier for a tensor name: never containing "__" (the wrapper's own names all
+    do), never a C keyword or a libc name the wrapper calls, unique among ``taken``."""
+    name = re.sub(r"_{2,}", "_", re.sub(r"\W", "_", text, flags=re.ASCII)) or "t"
     if name[0].isdigit():
         name = "t_" + name
+    base, k = name.rstrip("_") or "t", 2
     while name in taken or name in C_KEYWORDS or keyword.iskeyword(name):
-        name += "_"
+        name, k = f"{base}{k}", k + 1
     taken.add(name)
     return name
 
@@ -76,6 +80,7 @@ class CApi:
             self.dim_names.append([(axis, c_identifier(f"{cname}_d{axis}", taken))
                                    for axis, d in enumerate(t.shape) if d is None])
         self.out_names = [c_identifier(t.key, taken) for t in prog.outputs]
+        self.out_dims_names = [c_identifier(f"{c}_dims", taken) for c in self.out_names]
         # each symbol's first binding names it in messages and docs
         self.sym_label = []
         for bindings in prog.symbols:
@@ -115,7 +120,7 @@ class CApi:
         return args
 
     def count_expr(self, t) -> str:
-        parts = [f"s[{d.k}]" if isinstance(d, Sym) else f"(int64_t){d}" for d in t.dims]
+        parts = [f"s__[{d.k}]" if isinstance(d, Sym) else f"(int64_t){d}" for d in t.dims]
         return " * ".join(parts) if parts else "(int64_t)1"
 
     # -- the header -------------------------------------------------------------------------------------
@@ -156,7 +161,7 @@ class CApi:
         for t, cname in zip(self.prog.inputs + self.prog.outputs, self.in_names + self.out_names):
             lines.append(f"#define {N}_{cname.upper()}_RANK {len(t.dims)}")
         run = ", ".join(self.run_params())
-        out_dims = ", ".join([*self.dims_params()] + [f"int64_t* {c}_dims" for c in self.out_names])
+        out_dims = ", ".join([*self.dims_params()] + [f"int64_t* {c}" for c in self.out_dims_names])
         ws = ", ".join([*self.dims_params(), "size_t* workspace_bytes"])
         lines += [
             "",
@@ -271,7 +276,7 @@ class CApi:
                 "    return 1;",
                 "}", ""]
         # binding the symbols
-        dims_params = ", ".join(self.dims_params() + ["int64_t* s"])
+        dims_params = ", ".join(self.dims_params() + ["int64_t* s__"])
         out += [f"static int32_t {n}__bind({dims_params}) {{"]
         for dims in self.dim_names:
             for _, dname in dims:
@@ -279,14 +284,14 @@ class CApi:
                         f'        return {n}__fail({N}_ERR_DIM, "{dname} = %lld is negative", (long long){dname});']
         for k, bindings in enumerate(prog.symbols):
             first = self.sym_label[k]
-            out.append(f"    s[{k}] = {first};")
+            out.append(f"    s__[{k}] = {first};")
             for j, axis in bindings[1:]:
                 other = dict(self.dim_names[j])[axis]
-                out += [f"    if ({other} != s[{k}])",
+                out += [f"    if ({other} != s__[{k}])",
                         f'        return {n}__fail({N}_ERR_DIM, "{other} = %lld must equal {first} = %lld: the '
-                        f'model was compiled with these dims the same size", (long long){other}, (long long)s[{k}]);']
+                        f'model was compiled with these dims the same size", (long long){other}, (long long)s__[{k}]);']
         if not prog.symbols:
-            out.append("    s[0] = 0;")
+            out.append("    s__[0] = 0;")
         out += ["    return 0;", "}", ""]
         # layout
         out += [f"static int32_t {n}__layout(const int64_t* s, int64_t* meta) {{",
@@ -324,17 +329,17 @@ class CApi:
             ptr_params.append(f"const {self.ctype(t.dtype)}* {cname}")
         for t, cname in zip(prog.outputs, self.out_names):
             ptr_params.append(f"{self.ctype(t.dtype)}* {cname}")
-        out += [f"static int32_t {n}__check_pointers({', '.join(ptr_params + ['const int64_t* s'])}) {{",
-                "    (void)s;"]
+        out += [f"static int32_t {n}__check_pointers({', '.join(ptr_params + ['const int64_t* s__'])}) {{",
+                "    (void)s__;"]
         for kind, tensors, names in (("input", prog.inputs, self.in_names), ("output", prog.outputs, self.out_names)):
             for t, cname in zip(tensors, names):
                 out += [f"    if ({cname} == NULL && {self.count_expr(t)} != 0)",
                         f'        return {n}__fail({N}_ERR_NULL, "{kind} {cname} is NULL");']
         out += ["    return 0;", "}", ""]
         # the call
-        call_params = ptr_params + ["void* ws", "const int64_t* s", "const int64_t* meta"]
+        call_params = ptr_params + ["void* ws__", "const int64_t* s__", "const int64_t* meta__"]
         out += [f"static int32_t {n}__call({', '.join(call_params)}) {{",
-                "    int64_t err[4] = {0, 0, 0, 0};"]
+                "    int64_t err__[4] = {0, 0, 0, 0};"]
         args = []
         for prm in prog.driver_params:
             kind = prm[0]
@@ -343,73 +348,73 @@ class CApi:
             elif kind == "out":
                 args.append(self.out_names[prm[1]])
             elif kind == "ws":
-                args.append(f"({C_TYPES[prm[1].name]}*)ws")
+                args.append(f"({C_TYPES[prm[1].name]}*)ws__")
             elif kind == "cst":
                 args.append(f"(const {C_TYPES[prm[1].name]}*){n}__consts")
             elif kind == "meta":
-                args.append("meta")
+                args.append("meta__")
             elif kind == "err":
-                args.append("err")
+                args.append("err__")
             else:
-                args.append(f"s[{prm[1]}]")
-        out += [f"    int32_t r = {prog.driver_name}({', '.join(args)});",
-                "    (void)ws; (void)s; (void)meta;",
-                f"    if (r == 0) return {n}__ok();",
-                f"    if (r > 0 && r <= {len(raises)})",
-                f"        return {n}__fail({N}_ERR_KERNEL, {n}__raised[r - 1], (long long)err[0], (long long)err[1],",
-                "                        (long long)err[2], (long long)err[3]);",
-                f'    return {n}__fail({N}_ERR_KERNEL, "the compiled code stopped with status %d", (int)r);',
+                args.append(f"s__[{prm[1]}]")
+        out += [f"    int32_t r__ = {prog.driver_name}({', '.join(args)});",
+                "    (void)ws__; (void)s__; (void)meta__;",
+                f"    if (r__ == 0) return {n}__ok();",
+                f"    if (r__ > 0 && r__ <= {len(raises)})",
+                f"        return {n}__fail({N}_ERR_KERNEL, {n}__raised[r__ - 1], (long long)err__[0], (long long)err__[1],",
+                "                        (long long)err__[2], (long long)err__[3]);",
+                f'    return {n}__fail({N}_ERR_KERNEL, "the compiled code stopped with status %d", (int)r__);',
                 "}", ""]
         dims_args = self.dims_args()
-        bind_call = f"{n}__bind({', '.join(dims_args + ['s'])})"
+        bind_call = f"{n}__bind({', '.join(dims_args + ['s__'])})"
         ptr_args = self.in_names + self.out_names
-        prologue = ["    int64_t s[NSYM];", "    int64_t meta[NMETA];", "    int32_t st;",
-                    f"    if ((st = {bind_call})) return st;",
-                    f"    if ((st = {n}__layout(s, meta))) return st;"]
+        prologue = ["    int64_t s__[NSYM];", "    int64_t meta__[NMETA];", "    int32_t st__;",
+                    f"    if ((st__ = {bind_call})) return st__;",
+                    f"    if ((st__ = {n}__layout(s__, meta__))) return st__;"]
         # run
         out += [f"API int32_t {n}_run({', '.join(self.run_params())}) {{", *prologue,
-                f"    if ((st = {n}__check_pointers({', '.join(ptr_args + ['s'])}))) return st;",
-                "    void* ws = NULL;",
-                "    if (meta[0] > 0 && posix_memalign(&ws, 64, (size_t)meta[0]) != 0)",
+                f"    if ((st__ = {n}__check_pointers({', '.join(ptr_args + ['s__'])}))) return st__;",
+                "    void* ws__ = NULL;",
+                "    if (meta__[0] > 0 && posix_memalign(&ws__, 64, (size_t)meta__[0]) != 0)",
                 f'        return {n}__fail({N}_ERR_NOMEM, "could not allocate a workspace of %lld bytes", '
-                "(long long)meta[0]);",
-                f"    st = {n}__call({', '.join(ptr_args + ['ws', 's', 'meta'])});",
-                "    free(ws);",
-                "    return st;",
+                "(long long)meta__[0]);",
+                f"    st__ = {n}__call({', '.join(ptr_args + ['ws__', 's__', 'meta__'])});",
+                "    free(ws__);",
+                "    return st__;",
                 "}", ""]
         # run with workspace
         out += [f"API int32_t {n}_run_with_workspace("
                 f"{', '.join(self.run_params() + ['void* workspace', 'size_t workspace_bytes'])}) {{",
                 *prologue,
-                f"    if ((st = {n}__check_pointers({', '.join(ptr_args + ['s'])}))) return st;",
-                "    void* ws = NULL;",
-                "    if (meta[0] > 0) {",
+                f"    if ((st__ = {n}__check_pointers({', '.join(ptr_args + ['s__'])}))) return st__;",
+                "    void* ws__ = NULL;",
+                "    if (meta__[0] > 0) {",
                 "        if (workspace == NULL)",
                 f'            return {n}__fail({N}_ERR_NULL, "workspace is NULL");',
-                "        uintptr_t start = ((uintptr_t)workspace + 63) & ~(uintptr_t)63;",
-                "        size_t skip = (size_t)(start - (uintptr_t)workspace);",
-                "        if (workspace_bytes < skip || workspace_bytes - skip < (size_t)meta[0])",
+                "        uintptr_t start__ = ((uintptr_t)workspace + 63) & ~(uintptr_t)63;",
+                "        size_t skip__ = (size_t)(start__ - (uintptr_t)workspace);",
+                "        if (workspace_bytes < skip__ || workspace_bytes - skip__ < (size_t)meta__[0])",
                 f'            return {n}__fail({N}_ERR_WORKSPACE, "the workspace has %zu bytes; these dims need %lld '
-                f'(see {n}_workspace_size)", workspace_bytes, (long long)meta[0] + 63);',
-                "        ws = (void*)start;",
+                f'(see {n}_workspace_size)", workspace_bytes, (long long)meta__[0] + 63);',
+                "        ws__ = (void*)start__;",
                 "    }",
-                f"    return {n}__call({', '.join(ptr_args + ['ws', 's', 'meta'])});",
+                f"    return {n}__call({', '.join(ptr_args + ['ws__', 's__', 'meta__'])});",
                 "}", ""]
         # output dims
-        out_params = self.dims_params() + [f"int64_t* {c}_dims" for c in self.out_names]
+        out_params = self.dims_params() + [f"int64_t* {c}" for c in self.out_dims_names]
         out += [f"API int32_t {n}_output_dims({', '.join(out_params) or 'void'}) {{", *prologue]
-        for t, cname in zip(prog.outputs, self.out_names):
-            out += [f"    if ({cname}_dims == NULL && {len(t.dims)} > 0)",
-                    f'        return {n}__fail({N}_ERR_NULL, "{cname}_dims is NULL");']
+        for t, dname in zip(prog.outputs, self.out_dims_names):
+            out += [f"    if ({dname} == NULL && {len(t.dims)} > 0)",
+                    f'        return {n}__fail({N}_ERR_NULL, "{dname} is NULL");']
             for axis, d in enumerate(t.dims):
-                out.append(f"    {cname}_dims[{axis}] = {f's[{d.k}]' if isinstance(d, Sym) else d};")
+                out.append(f"    {dname}[{axis}] = {f's__[{d.k}]' if isinstance(d, Sym) else d};")
         out += [f"    return {n}__ok();", "}", ""]
         # workspace size
         out += [f"API int32_t {n}_workspace_size({', '.join(self.dims_params() + ['size_t* workspace_bytes'])}) {{",
                 *prologue,
                 "    if (workspace_bytes == NULL)",
                 f'        return {n}__fail({N}_ERR_NULL, "workspace_bytes is NULL");',
-                "    *workspace_bytes = meta[0] > 0 ? (size_t)meta[0] + 63 : 0;",
+                "    *workspace_bytes = meta__[0] > 0 ? (size_t)meta__[0] + 63 : 0;",
                 f"    return {n}__ok();", "}", ""]
         return "\n".join(out)
 
@@ -430,21 +435,21 @@ class CApi:
             counts.append(f"    {self.ctype(t.dtype)}* {cname} = calloc({count}, sizeof *{cname});  "
                           "/* fill with your data */")
         out_dims = []
-        for t, cname in zip(prog.outputs, self.out_names):
-            rank = max(1, len(t.dims))
-            out_dims.append(f"    int64_t {cname}_dims[{rank}];")
+        for t, dname in zip(prog.outputs, self.out_dims_names):
+            out_dims.append(f"    int64_t {dname}[{max(1, len(t.dims))}];")
         out_alloc = []
-        for t, cname in zip(prog.outputs, self.out_names):
-            count = " * ".join(f"{cname}_dims[{k}]" for k in range(len(t.dims))) or "1"
+        for t, cname, dname in zip(prog.outputs, self.out_names, self.out_dims_names):
+            count = " * ".join(f"{dname}[{k}]" for k in range(len(t.dims))) or "1"
             out_alloc.append(f"    {self.ctype(t.dtype)}* {cname} = malloc(({count}) * sizeof *{cname});")
         dims_args = self.dims_args()
-        od_args = ", ".join(dims_args + [f"{c}_dims" for c in self.out_names])
+        od_args = ", ".join(dims_args + self.out_dims_names)
         frees = "".join(f" free({c});" for c in self.in_names + self.out_names)
         tensors = "\n".join(
             [f"| `{c}` | input | {t.dtype.name} | `{self.shape_text(t)}` |" for t, c in zip(prog.inputs, self.in_names)]
             + [f"| `{c}` | output | {t.dtype.name} | `{self.shape_text(t)}` |"
                for t, c in zip(prog.outputs, self.out_names)])
         status = "\n".join(f"| `{N}_{s}` | {v} | {m} |" for s, v, m in STATUS)
+        body = "\n".join(set_dims + decls + counts + out_dims)
         return f"""# lib{n}: a graphc model as a C library
 
 Generated by graphc {self.version} (`gc.export.shared_library`) for cpu `{self.cpu}`.
@@ -467,10 +472,7 @@ time as `int64_t`; see `{n}.h` for which must be equal.
 #include "{n}.h"
 
 int main(void) {{
-{chr(10).join(set_dims)}
-{chr(10).join(decls)}
-{chr(10).join(counts)}
-{chr(10).join(out_dims)}
+{body}
     if ({n}_output_dims({od_args}) != {N}_OK) {{
         fprintf(stderr, "%s\\n", {n}_last_error());
         return 1;
