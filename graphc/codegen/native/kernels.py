@@ -18,7 +18,8 @@ from ...errors import CompileError
 from ..cpu import kernels as cpu_kernels
 from ..cpu import ops as cpu_ops
 from ..cpu import scalar
-from ..cpu.loops import nest
+from ...optimizer.program import VARIABLE_WRITES
+from ..cpu.loops import classify, nest
 from ..cpu.source import product
 
 K_BLOCK = 256      # k steps per block of the axpy form
@@ -36,10 +37,12 @@ def _static(expr: str):
 
 
 def gemm(cg, w, dtype, A: str, a_off: str, ta: bool, B: str, b_off: str, tb: bool, C: str, c_off: str,
-         m: str, n: str, k: str, b_factors) -> None:
+         m: str, n: str, k: str, b_factors, row_done=None) -> None:
     """``C[c_off + i*n + j] = sum_kk A(i, kk) * B(kk, j)`` over flat arrays, where A is (m, k)
     row-major at ``a_off`` (or (k, m) if ``ta``) and B is (k, n) (or (n, k) if ``tb``).
-    ``b_factors`` are the scratch factors of one matrix of B, for packing it when needed."""
+    ``b_factors`` are the scratch factors of one matrix of B, for packing it when needed.
+    ``row_done(w, i)``, if given, emits what to do with row ``i`` of C once it is final (the
+    group's epilogue, while the row is in cache)."""
     zero = scalar.literal(0, dtype)
     lda = m if ta else k
 
@@ -57,7 +60,7 @@ def gemm(cg, w, dtype, A: str, a_off: str, ta: bool, B: str, b_off: str, tb: boo
             with w.block(f"for {kk} in range({k}):"):
                 with w.block(f"for {j} in range({n}):"):
                     w(f"{rows_b}[{j} * {k} + {kk}] = {B}[{b_off} + {kk} * {n} + {j}]")
-        _dot_form(cg, w, zero, A, a_off, rows_b, rows_off, C, c_off, m, n, k)
+        _dot_form(cg, w, zero, A, a_off, rows_b, rows_off, C, c_off, m, n, k, row_done)
         return
     if tb:  # (with ta) pack B row-major so the inner loop runs along it
         packed = cg.scratch(b_factors, dtype, w)
@@ -66,10 +69,10 @@ def gemm(cg, w, dtype, A: str, a_off: str, ta: bool, B: str, b_off: str, tb: boo
             with w.block(f"for {kk} in range({k}):"):
                 w(f"{packed}[{kk} * {n} + {j}] = {B}[{b_off} + {j} * {k} + {kk}]")
         B, b_off = packed, "0"
-    _axpy_form(cg, w, zero, a_at, B, b_off, C, c_off, m, n, k, k_lit)
+    _axpy_form(cg, w, zero, a_at, B, b_off, C, c_off, m, n, k, k_lit, row_done)
 
 
-def _dot_form(cg, w, zero, A, a_off, R, r_off, C, c_off, m, n, k) -> None:
+def _dot_form(cg, w, zero, A, a_off, R, r_off, C, c_off, m, n, k, row_done) -> None:
     """C[i, j] = dot(A row i, R row j), rows contiguous; DOT_COLUMNS columns per pass."""
     i, jb, j, kk = cg.uid("mi"), cg.uid("mjb"), cg.uid("mj"), cg.uid("mk")
     ar, cr = cg.uid("mar"), cg.uid("mcr")
@@ -93,9 +96,11 @@ def _dot_form(cg, w, zero, A, a_off, R, r_off, C, c_off, m, n, k) -> None:
             with w.block(f"for {kk} in range({k}):"):
                 w(f"mm_s0 += {A}[{ar} + {kk}] * {R}[mm_r0 + {kk}]")
             w(f"{C}[{cr} + {j}] = mm_s0")
+        if row_done is not None:
+            row_done(w, i)
 
 
-def _axpy_form(cg, w, zero, a_at, B, b_off, C, c_off, m, n, k, k_lit) -> None:
+def _axpy_form(cg, w, zero, a_at, B, b_off, C, c_off, m, n, k, k_lit, row_done) -> None:
     z = cg.uid("mz")
     with w.block(f"for {z} in range({m} * {n}):"):
         w(f"{C}[{c_off} + {z}] = {zero}")
@@ -108,12 +113,27 @@ def _axpy_form(cg, w, zero, a_at, B, b_off, C, c_off, m, n, k, k_lit) -> None:
     else:
         w(f"{k0} = 0")
         w(f"{kn} = {k}")
+
+    def done(w, rows_from: str, count: int) -> None:
+        if row_done is None:
+            return
+        rr = cg.uid("mr")
+        if blocked:  # rows are final after the last block of k
+            with w.block(f"if {k0} + {kn} == {k}:"):
+                with w.block(f"for {rr} in range({count}):"):
+                    row_done(w, f"{rows_from} + {rr}")
+        else:
+            with w.block(f"for {rr} in range({count}):"):
+                row_done(w, f"{rows_from} + {rr}")
+
     ib, i = cg.uid("mib"), cg.uid("mi")
     with w.block(f"for {ib} in range({m} // {ROWS}):"):
         w(f"{i} = {ib} * {ROWS}")
         _row_pass(cg, w, a_at, B, b_off, C, c_off, n, i, ROWS, k0, kn)
+        done(w, i, ROWS)
     with w.block(f"for {i} in range({m} // {ROWS} * {ROWS}, {m}):"):
         _row_pass(cg, w, a_at, B, b_off, C, c_off, n, i, 1, k0, kn)
+        done(w, i, 1)
     if blocked:
         w.level -= 1
 
@@ -165,8 +185,11 @@ def emit_matmul(cg, g) -> None:
     dtype = cg.dtype(out)
     b_factors = [(b, rb - 2), (b, rb - 1)]
     if rb == 2 and not ta:  # every leading dim of a is a row of one product
+        row_done = row_epilogue(cg, g, target, n)
         gemm(cg, w, dtype, cg.array(a), "0", False, cg.array(b), "0", tb, target, "0",
-             f"({product(da[:-1])})", n, k, b_factors)
+             f"({product(da[:-1])})", n, k, b_factors, row_done)
+        if row_done is not None:
+            return
     else:
         ops = cpu_kernels.matmul_batch_operands(cg, w, a, b, do, target)
         A, B = cg.array(a), cg.array(b)
@@ -196,9 +219,65 @@ def emit_conv(cg, g) -> None:
         cols, rows, width = cg.array(x), f"({product(cg.dims(out)[:3])})", df[2]
     else:
         cols, rows, width = cpu_ops.im2col(cg, w, root, x, f)
+    row_done = row_epilogue(cg, g, target, df[3])
     gemm(cg, w, cg.dtype(out), cols, "0", False, cg.array(f), "0", False, target, "0", rows, df[3], width,
-         [(f, 0), (f, 1), (f, 2), (f, 3)])
-    _epilogue(cg, w, g)
+         [(f, 0), (f, 1), (f, 2), (f, 3)], row_done)
+    if row_done is None:
+        _epilogue(cg, w, g)
+
+
+def row_epilogue(cg, g, target: str, n: str):
+    """The group's elementwise epilogue (bias, activation) as ``row_done`` for ``gemm``: run
+    on each row of the product as soon as it is final, while it is in cache, instead of in a
+    pass of its own. None when an operand does not broadcast row by row (the epilogue then
+    runs as a separate loop)."""
+    members = [i for i in g.members if i != g.root]
+    if not members:
+        return None
+    out = cg.instrs[g.root].outputs[0]
+    rank = cg.rank(out)
+    produced = {v for i in members for v in cg.instrs[i].outputs} | {out}
+    external, kinds = [], {}
+    for i in members:
+        for u in cpu_kernels.data_inputs(cg.instrs[i]):
+            if u in produced or u in external or cg.is_literal(u):
+                continue
+            k = classify(cg, u, out)
+            rows, col = set(k[:-1]) or {"b"}, k[-1]
+            if len(rows) != 1 or "r" in rows or col == "r":
+                return None
+            external.append(u)
+            kinds[u] = (rows.pop(), col)
+    if any(cg.instrs[i].op in VARIABLE_WRITES for i in members) or rank < 1:
+        return None
+    stores = set(g.outputs)
+    targets = {}
+    for i in members:
+        for v in cg.instrs[i].outputs:
+            if v in stores:
+                targets[v] = cg.define_output(v, cg.body)
+    arrays = {u: cg.array(u) for u in external}
+
+    def emit(w, i: str) -> None:
+        base, j = cg.uid("eb"), cg.uid("ej")
+        w(f"{base} = ({i}) * {n}")
+        scalars = {}
+        for u in external:  # one value per row (or per product): loaded once
+            index = {("b", "b"): "0", ("e", "b"): f"({i})"}.get(kinds[u])
+            if index is not None:
+                w(f"x{cg.lid(u)} = {arrays[u]}[{index}]")
+                scalars[u] = f"x{cg.lid(u)}"
+        with w.block(f"for {j} in range({n}):"):
+            row = dict(scalars)
+            for u in external:
+                if u not in row:
+                    index = f"{base} + {j}" if kinds[u] == ("e", "e") else j
+                    w(f"x{cg.lid(u)} = {arrays[u]}[{index}]")
+                    row[u] = f"x{cg.lid(u)}"
+            w(f"mm_root = {target}[{base} + {j}]")
+            row[out] = "mm_root"
+            cpu_kernels.emit_scalar_members(cg, w, members, row, targets, f"{base} + {j}")
+    return emit
 
 
 def _epilogue(cg, w, g) -> None:
