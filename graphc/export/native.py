@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -127,10 +128,13 @@ def shared_library(sess_or_model, inputs: TensorsArg = None, outputs: TensorsArg
 def _compile_driver(module, prog) -> None:
     """numba compiles the driver (and the kernels it calls); a failure is narrowed down to
     the kernel that fails and named by its ops."""
+    from numba.core.errors import NumbaWarning
+
     from ..codegen.native import build
     from ..codegen.native.build import NativeBuildError, _first_lines
     try:
-        with build.numba_unoptimized():
+        with build.numba_unoptimized(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumbaWarning)  # e.g. vmath's cache=True has no use here
             module.compile_driver()
         return
     except Exception as e:  # noqa: BLE001 - numba raises many kinds; reported below
@@ -209,7 +213,7 @@ class NativeModel:
         for spec in self._inputs:
             if spec.name not in feeds:
                 raise InvalidArgumentError(f"{self.lib.name}: missing input {spec.name!r}")
-            a = np.ascontiguousarray(feeds[spec.name], dtype=spec.dtype.np)
+            a = np.asarray(feeds[spec.name], dtype=spec.dtype.np, order="C")  # keeps rank 0
             if a.ndim != len(spec.shape) or any(d is not None and d != n for d, n in zip(spec.shape, a.shape)):
                 raise InvalidArgumentError(f"{self.lib.name}: input {spec.name!r} has shape {a.shape}, expected "
                                            f"{spec.shape}")
