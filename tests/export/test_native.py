@@ -164,21 +164,26 @@ def mlp(tmp_path_factory, digits):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """Two inputs whose batch dims graphc unifies, an index input, gather (can fail at run
-    time), softmax, a reduction and a value computed from a shape; built for baseline x86-64."""
+    time), softmax, a reduction and a value computed from a shape, and a strided convolution
+    and average pooling of an image input; built for baseline x86-64."""
     g = gc.Graph()
     with g.as_default():
         a = gc.placeholder(gc.float32, (None, 4), name="a")
         b = gc.placeholder(gc.float32, (None, 4), name="b")
         idx = gc.placeholder(gc.int64, (None,), name="idx")
+        img = gc.placeholder(gc.float32, (None, 6, 7, 4), name="img")
         h = gc.nn.relu(a * b + 1.0)
         rows = gc.cast(gc.shape(a)[0], gc.float32)
         picked = gc.gather(gc.nn.softmax(h / rows), idx)
         total = gc.reduce_sum(h, axis=0)
+        f = gc.constant(np.random.default_rng(3).standard_normal((3, 3, 4, 5)).astype(np.float32))
+        conv = gc.nn.relu(gc.nn.conv2d(img, f, strides=2, padding="SAME") + np.linspace(-1, 1, 5, dtype=np.float32))
+        pooled = gc.nn.avg_pool2d(conv, 2, 1, "SAME")
     sess = gc.Session(graph=g, device="cpu")
-    outputs = {"picked": picked, "total": total}
-    lib = gc.export.shared_library(sess, inputs={"a": a, "b": b, "idx": idx}, outputs=outputs,
+    outputs = {"picked": picked, "total": total, "pooled": pooled}
+    lib = gc.export.shared_library(sess, inputs={"a": a, "b": b, "idx": idx, "img": img}, outputs=outputs,
                                    path=tmp_path_factory.mktemp("small"), name="small", cpu="x86-64")
-    yield (a, b, idx), outputs, sess, lib, compile_c(lib, runner_source(lib), "runner")
+    yield (a, b, idx, img), outputs, sess, lib, compile_c(lib, runner_source(lib), "runner")
     sess.close()
 
 
@@ -292,21 +297,22 @@ def test_bad_input_returns_status_never_crashes(lenet):
 
 
 def test_unified_dims_gather_and_baseline_cpu(small):
-    (a, b, idx), outputs, sess, lib, exe = small
+    (a, b, idx, img), outputs, sess, lib, exe = small
     assert lib.cpu == "x86-64"
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((5, 4), np.float32), rng.standard_normal((5, 4), np.float32)
     index = np.array([4, 0, -1, 2, 2])
-    status, got = run_native(lib, exe, {"a": A, "b": B, "idx": index})
+    image = rng.standard_normal((3, 6, 7, 4), np.float32)
+    status, got = run_native(lib, exe, {"a": A, "b": B, "idx": index, "img": image})
     assert status == "status 0", status
-    want = sess.run(outputs, {a: A, b: B, idx: index})
-    close(got["picked"], want["picked"])
-    close(got["total"], want["total"])
+    want = sess.run(outputs, {a: A, b: B, idx: index, img: image})
+    for key in outputs:
+        close(got[key], want[key])
     # a dim that contradicts the signature: graphc compiled a and b with the same batch
-    status, _ = run_native(lib, exe, {"a": A, "b": B[:3], "idx": index})
+    status, _ = run_native(lib, exe, {"a": A, "b": B[:3], "idx": index, "img": image})
     assert status.startswith("status 2 ") and "b_d0 = 3 must equal a_d0 = 5" in status
     # an index out of range stops the gather kernel: a status, not a crash
-    status, _ = run_native(lib, exe, {"a": A, "b": B, "idx": np.array([1, 9])})
+    status, _ = run_native(lib, exe, {"a": A, "b": B, "idx": np.array([1, 9]), "img": image})
     assert status.startswith("status 5 ") and "gather" in status and "index 9 is out of range" in status
     assert "test_native.py" in status  # where the op was created
     if shutil.which("objdump"):  # baseline x86-64: no AVX registers anywhere
