@@ -5,6 +5,7 @@ C program compiled against its header and run under ``env -i`` (an empty environ
 against Session.run on the CPU backend."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -368,3 +369,34 @@ def test_bad_arguments(tmp_path, lenet):
         gc.export.shared_library(sess, {"x": model.x}, {"logits": model.logits}, path=tmp_path, cpu="pentium")
     with pytest.raises(gc.export.FreezeError, match="outputs"):
         gc.export.shared_library(sess, path=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("GRAPHC_TEST_NATIVE_ALL"), reason="set GRAPHC_TEST_NATIVE_ALL=1 (~1 min)")
+def test_every_op_sample_natively(tmp_path):
+    """Every op sample of tests/op_samples.py in one library, against NumPy: ops without
+    native code must be exactly the ones the exporter names as such."""
+    from graphc.ops.registry import get_op
+    from op_samples import SAMPLES
+    no_native = {"conv2d_backprop_filter", "conv2d_backprop_input"}
+    g = gc.Graph()
+    feeds, outputs, expected = {}, {}, {}
+    with g.as_default():
+        for op_name in sorted(SAMPLES):
+            if op_name in no_native or get_op(op_name).random:
+                continue
+            for k, sample in enumerate(SAMPLES[op_name]):
+                with gc.name_scope(f"{op_name}_{k}"):
+                    phs = []
+                    for i, a in enumerate(sample.inputs):
+                        a = np.asarray(a)
+                        phs.append(gc.placeholder(gc.as_dtype(a.dtype), shape=a.shape, name=f"in{i}"))
+                        feeds[phs[-1]] = a
+                    outputs[f"{op_name}_{k}"] = sample.build(*phs)
+                    expected[f"{op_name}_{k}"] = np.asarray(sample.expected(*sample.inputs))
+    with gc.Session(graph=g, device="cpu") as sess:
+        lib = gc.export.shared_library(sess, None, outputs, path=tmp_path, name="ops")
+    by_name = {t.op.name: a for t, a in feeds.items()}  # inputs are named after their placeholders
+    got = lib.load()(**{name: by_name[name] for name in lib.signature.inputs})
+    for key, want in expected.items():
+        assert_close(got[key], want.astype(got[key].dtype), check_dtype=False)
