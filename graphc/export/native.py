@@ -50,6 +50,8 @@ class SharedLibrary:
     needed: tuple  # the library's NEEDED entries (shared libraries it loads)
 
     def load(self) -> "NativeModel":
+        """The library opened with ctypes (``dlopen`` keeps the first library loaded from a
+        path: a process that re-exports to the same path keeps running the old one)."""
         return NativeModel(self)
 
 
