@@ -403,8 +403,9 @@ def emit_reduce(cg, g) -> None:
 
     accumulate()
     if op == "reduce_logsumexp":
-        sums = cg.uid("sums")
-        w(f"{sums} = np.zeros({n_out}, np.{dtype.np.name})")
+        sums = cg.temp(out, w)  # scratch, not np.zeros: no allocation per call (and none in native code)
+        with w.block(f"for {q} in range({n_out}):"):
+            w(f"{sums}[{q}] = {scalar.literal(0, dtype)}")
         accumulate(extra_pass=sums)
         with w.block(f"for {q} in range({n_out}):"):
             w(f"{acc}[{q}] = np.{dtype.np.name}(math.log({sums}[{q}]) + {shift_of(q)})")
