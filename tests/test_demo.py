@@ -1,5 +1,6 @@
 """The demo command trains the CNN in a fresh process and reports what it did."""
 import re
+import shutil
 import subprocess
 import sys
 
@@ -23,6 +24,13 @@ def test_demo_trains_the_cnn():
     onnx = re.search(r"\[4/5\] exported to ONNX: .*digits.onnx \(\d+ nodes\); onnxruntime agrees with graphc to "
                      r"(\S+)", text)  # the test extra installs onnx and onnxruntime
     assert onnx and float(onnx.group(1)) < 1e-4
+    if shutil.which("cc"):
+        native = re.search(r"\[5/5\] built .*libdigits.so .*needs only (.*)\) in .* scores held-out accuracy "
+                           r"(\d\.\d+); a NULL input returns status 1, a negative batch 2", text)
+        assert native and float(native.group(2)) == accuracy
+        assert "python" not in native.group(1)
+    else:
+        assert "[5/5] native library skipped: no C compiler" in text
 
 
 def test_devices_command_lists_every_device_and_says_why_one_is_unusable():
