@@ -25,3 +25,23 @@ def test_benchmark_script_runs_at_tiny_sizes(tmp_path):
             assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", numpy_cell), (name, rows[name])
     for name in ("W4-cold", "W4-warm", "import"):
         assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", rows[name][0]), (name, rows[name])
+
+
+def test_export_benchmark_script_runs_at_tiny_sizes(tmp_path):
+    """benchmarks/export_run.py: every graphc runner (and ONNX Runtime, which the test extra
+    installs) produced a time, after checking its logits against the Session's."""
+    import shutil
+    out = tmp_path / "RESULTS-EXPORT.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "export_run.py"), "--tiny", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = out.read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| W6"))
+    columns = [c.strip() for c in header.split("|")[2:-1]]
+    expected = ["graphc-session", "onnxruntime"] + (["graphc-native-c", "graphc-native-py"] if shutil.which("cc")
+                                                    else [])
+    assert set(expected) <= set(columns), columns
+    for row in (line for line in lines if line.startswith("| batch")):
+        cells = dict(zip(columns, (c.strip() for c in row.split("|")[2:-1])))
+        for runner in expected:
+            assert re.fullmatch(r"[0-9.]+ (µs|ms)", cells[runner]), (runner, row)
