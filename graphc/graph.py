@@ -287,14 +287,16 @@ class Graph:
 
     # -- building ----------------------------------------------------------------------
     def create_op(self, op_type: str, inputs: Sequence[Tensor] = (), attrs=None,
-                  name: Optional[str] = None, exact_name: bool = False) -> Operation:
+                  name: Optional[str] = None, exact_name: bool = False,
+                  location: Optional[str] = None) -> Operation:
         """Add an op. ``name`` is made unique under the current name scope, unless
-        ``exact_name``: then it is the full name, already reserved with ``unique_name``."""
+        ``exact_name``: then it is the full name, already reserved with ``unique_name``.
+        ``location`` (default: the user's calling line) is where errors say the op was made."""
         opdef = get_op(op_type)
         attrs = attrs if isinstance(attrs, Attrs) else Attrs(attrs or {})
         inputs = tuple(inputs)
         with self._lock:
-            location = user_location()
+            location = location or user_location()
             label = name or op_type
             if self._finalized:
                 raise GraphError(

@@ -1,17 +1,18 @@
 """NumPy arrays in zip archives, without pickle: what checkpoints and model files store
-their values in. Writing makes a standard ``.npz`` member layout (one ``.npy`` per array);
-reading checks each member's size against the dtype and shape its index promised before
-reading it, and reads with ``allow_pickle=False``, so a hostile file can neither run code nor
-make graphc allocate more than the archive could hold."""
+their values in. Writing makes a standard ``.npz`` member layout (one uncompressed ``.npy``
+per array); reading accepts only uncompressed members, checks each member's size against the
+dtype and shape its index promised before reading it, and reads with ``allow_pickle=False``,
+so a hostile file can neither run code nor make graphc allocate more than the file holds."""
 from __future__ import annotations
 
+import math
 import zipfile
 from typing import Type
 
 import numpy as np
 
-# Room for the .npy header beyond the data itself.
-_HEADER_SLACK = 1 << 16
+# Room for the .npy header (and the zip entry's own) beyond the data itself.
+HEADER_SLACK = 1 << 16
 # The dtypes a stored array may have (bool, ints, floats, complex): never objects or records.
 _ALLOWED_KINDS = "biufc"
 
@@ -38,12 +39,15 @@ def read_array(archive: zipfile.ZipFile, member: str, dtype: np.dtype, shape: tu
                error: Type[Exception]) -> np.ndarray:
     """The array in ``member``, which must be exactly ``dtype`` and ``shape``; ``error``
     (naming ``what``) for anything else, before more than the member's bytes are read."""
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(int(d) for d in shape) * dtype.itemsize  # Python ints: no wrap-around
     try:
         info = archive.getinfo(member)
     except KeyError:
         raise error(f"{what}: the archive has no member {member!r}") from None
-    if info.file_size < expected or info.file_size > expected + _HEADER_SLACK:
+    if info.compress_type != zipfile.ZIP_STORED:
+        # (a compressed member could claim any size in a few bytes)
+        raise error(f"{what}: member {member!r} is compressed (method {info.compress_type}); arrays are stored as is")
+    if info.file_size < expected or info.file_size > expected + HEADER_SLACK:
         raise error(f"{what} should hold {expected} bytes ({dtype}{list(shape)}), its member {member!r} has "
                     f"{info.file_size}")
     try:

@@ -23,6 +23,18 @@ def _is_number(v) -> bool:
     return _is_int(v) or isinstance(v, float)
 
 
+def _is_bool(v) -> bool:
+    return isinstance(v, bool)
+
+
+def _is_str(v) -> bool:
+    return isinstance(v, str)
+
+
+def _is_dtype(v) -> bool:
+    return isinstance(v, DType)
+
+
 def _ints(v) -> bool:
     return isinstance(v, tuple) and all(_is_int(x) for x in v)
 
@@ -62,24 +74,24 @@ def _seed(v) -> bool:
 ATTR_TYPES: Dict[str, tuple] = {
     # name: (check, what it must be: for messages)
     "alpha": (_is_number, "a number"),
-    "approximate": (lambda v: isinstance(v, bool), "a bool"),
+    "approximate": (_is_bool, "a bool"),
     "axes": (_optional(_ints), "a tuple of ints or null"),
     "axis": (_optional(_is_int), "an int or null"),
     "constant_values": (_is_number, "a number"),
     "depth": (_is_int, "an int"),
     "dilations": (_ints, "a tuple of ints"),
-    "dtype": (lambda v: isinstance(v, DType), "a dtype"),
+    "dtype": (_is_dtype, "a dtype"),
     "index": (_index_spec, "a strided-slice index spec"),
-    "keepdims": (lambda v: isinstance(v, bool), "a bool"),
+    "keepdims": (_is_bool, "a bool"),
     "ksize": (_ints, "a tuple of ints"),
-    "mode": (lambda v: isinstance(v, str), "a string"),
+    "mode": (_is_str, "a string"),
     "multiples": (_ints, "a tuple of ints"),
     "num": (_optional(_is_int), "an int or null"),
     "off_value": (_is_number, "a number"),
     "on_value": (_is_number, "a number"),
-    "out_type": (lambda v: isinstance(v, DType), "a dtype"),
-    "output_type": (lambda v: isinstance(v, DType), "a dtype"),
-    "padding": (lambda v: v in ("SAME", "VALID"), '"SAME" or "VALID"'),
+    "out_type": (_is_dtype, "a dtype"),
+    "output_type": (_is_dtype, "a dtype"),
+    "padding": (lambda v: _is_str(v) and v in ("SAME", "VALID"), '"SAME" or "VALID"'),
     "paddings": (_pairs, "a tuple of (before, after) int pairs"),
     "perm": (_ints, "a tuple of ints"),
     "radius": (_is_int, "an int"),
@@ -88,10 +100,10 @@ ATTR_TYPES: Dict[str, tuple] = {
     "sizes": (_optional(_ints), "a tuple of ints or null"),
     "stream": (_is_int, "an int"),
     "strides": (_ints, "a tuple of ints"),
-    "transpose_a": (lambda v: isinstance(v, bool), "a bool"),
-    "transpose_b": (lambda v: isinstance(v, bool), "a bool"),
+    "transpose_a": (_is_bool, "a bool"),
+    "transpose_b": (_is_bool, "a bool"),
     "value": (lambda v: isinstance(v, np.ndarray), "an array"),
-    "var": (lambda v: isinstance(v, str), "a string"),
+    "var": (_is_str, "a string"),
 }
 
 

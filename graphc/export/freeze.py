@@ -149,8 +149,8 @@ def _copy(graph: Graph, outs: Dict[str, Tensor], ins: Dict[str, Tensor], sess, f
         for key, t in ins.items():
             if t.op.type == "placeholder_with_default":
                 continue  # copied with its default below, in order
-            op = new.create_op("placeholder", (), {"dtype": t.dtype, "shape": tuple(t.shape)}, key, exact_name=True)
-            op.location = t.op.location
+            op = new.create_op("placeholder", (), {"dtype": t.dtype, "shape": tuple(t.shape)}, key, exact_name=True,
+                               location=t.op.location)
             mapped[t] = new_inputs[key] = op.outputs[0]
         cut = {t for t in ins.values() if t.op.type != "placeholder_with_default"}
         for op in _needed_ops(list(outs.values()), cut):
@@ -167,8 +167,7 @@ def _copy(graph: Graph, outs: Dict[str, Tensor], ins: Dict[str, Tensor], sess, f
 
 
 def _const(graph: Graph, value: np.ndarray, name: str, location: str, constants: dict) -> Tensor:
-    op = graph.create_op("const", (), {"value": value}, name)
-    op.location = location
+    op = graph.create_op("const", (), {"value": value}, name, location=location)
     constants[op.outputs[0]] = op.attrs["value"]
     return op.outputs[0]
 
@@ -202,8 +201,7 @@ def _copy_op(new: Graph, op: Operation, mapped: dict, constants: dict, sess, fol
     if op.outputs[0] in input_of:
         name = input_of[op.outputs[0]]
     exact = name not in new._by_name and op.outputs[0] in input_of
-    made = new.create_op(op.type, inputs, op.attrs, name, exact_name=exact)
-    made.location = op.location
+    made = new.create_op(op.type, inputs, op.attrs, name, exact_name=exact, location=op.location)
     return list(made.outputs)
 
 

@@ -38,12 +38,13 @@ FORMAT = "graphc-model"
 VERSION = 1
 GRAPH_MEMBER = "model.json"
 WEIGHTS_MEMBER = "weights.npz"
-MAX_JSON_BYTES = 256 << 20
-MAX_WEIGHT_BYTES = 64 << 30
+MAX_JSON_BYTES = 64 << 20
+# Deflated JSON shrinks about 10x; a far higher ratio is a decompression bomb.
+MAX_JSON_RATIO = 200
 MAX_NODES = 1_000_000
-# No static tensor in a model may be larger than this many elements (16 GiB of float32):
-# a file that claims more is damaged or hostile, and would fail at run time anyway.
-MAX_ELEMENTS = 1 << 32
+# No static tensor in a model may be larger than this many elements (4 GiB of float32): a
+# file that claims more is damaged or hostile, and a run would try to allocate it.
+MAX_ELEMENTS = 1 << 30
 MAX_RANK = 32
 # Ops that need session state cannot be in an inference graph.
 _STATE_OPS = frozenset({"variable", "read_variable", "assign", "assign_add", "assign_sub", "no_op"})
@@ -150,7 +151,17 @@ def _members(archive: zipfile.ZipFile, path: str) -> Dict[str, zipfile.ZipInfo]:
     missing = [n for n in (GRAPH_MEMBER, WEIGHTS_MEMBER) if n not in names]
     if missing:
         raise FormatError(f"{path}: the archive has no {missing[0]}")
-    return {i.filename: i for i in infos}
+    members = {i.filename: i for i in infos}
+    graph, weights = members[GRAPH_MEMBER], members[WEIGHTS_MEMBER]
+    if graph.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or \
+            graph.file_size > MAX_JSON_RATIO * max(graph.compress_size, 1024):
+        raise FormatError(f"{path}: {GRAPH_MEMBER} is compressed with method {graph.compress_type}, "
+                          f"{graph.compress_size} bytes for {graph.file_size}; a model file's is stored or deflated, "
+                          f"at most {MAX_JSON_RATIO}x")
+    if weights.compress_type != zipfile.ZIP_STORED:
+        raise FormatError(f"{path}: {WEIGHTS_MEMBER} is compressed (method {weights.compress_type}); in a model "
+                          "file it is stored as is")
+    return members
 
 
 def _read_document(archive: zipfile.ZipFile, path: str) -> dict:
@@ -205,13 +216,17 @@ def _read_weights(archive: zipfile.ZipFile, document: dict, path: str) -> Dict[s
                 wanted[ref] = (npyzip.parse_dtype(value["dtype"], where, FormatError),
                                _checked_shape(value["shape"], where, allow_none=False), where)
     info = archive.getinfo(WEIGHTS_MEMBER)
-    if info.file_size > MAX_WEIGHT_BYTES:
-        raise FormatError(f"{path}: {WEIGHTS_MEMBER} claims {info.file_size} bytes, more than the limit")
-    with archive.open(info) as raw:
-        try:
-            weights = zipfile.ZipFile(io.BytesIO(raw.read(MAX_WEIGHT_BYTES + 1)))
-        except (zipfile.BadZipFile, ValueError, EOFError) as e:
-            raise FormatError(f"{path}: {WEIGHTS_MEMBER} is not an .npz archive ({e})") from None
+    # Every byte must be accounted for by a declared array (plus headers), so what is read
+    # is bounded by what the graph declares, and the graph's claims by the file's size.
+    declared = sum(math.prod(shape) * dtype.itemsize for dtype, shape, _ in wanted.values())
+    allowed = declared + (len(wanted) + 1) * npyzip.HEADER_SLACK
+    if info.file_size > allowed:
+        raise FormatError(f"{path}: {WEIGHTS_MEMBER} has {info.file_size} bytes; the arrays the graph declares "
+                          f"need at most {allowed}")
+    try:
+        weights = zipfile.ZipFile(archive.open(info))
+    except _DAMAGE as e:
+        raise FormatError(f"{path}: {WEIGHTS_MEMBER} is not an .npz archive ({e})") from None
     with weights:
         names = [i.filename for i in weights.infolist()]
         expected = {f"{ref}.npy" for ref in wanted}
@@ -299,16 +314,16 @@ def _build(document: dict, arrays: Dict[str, np.ndarray], path: str) -> FrozenGr
                 if problem is not None:
                     raise FormatError(f"{where}: attribute {key!r} must be {problem}, got {str(value)[:200]}")
                 attrs[key] = decoded
+            location = node.get("location")
+            location = location if isinstance(location, str) and len(location) < 1000 else f"{path}, node {k}"
             try:
-                op = graph.create_op(op_type, inputs, attrs, name, exact_name=True)
+                op = graph.create_op(op_type, inputs, attrs, name, exact_name=True, location=location)
             except FormatError:
                 raise
             except (GraphcError, InferenceError, TypeError, ValueError, KeyError, IndexError, ArithmeticError,
                     MemoryError) as e:
                 # Each op's own inference rejects attributes and input types that do not fit.
                 raise FormatError(f"{where}: the op rejects its inputs or attributes: {str(e)[:600]}") from None
-            location = node.get("location")
-            op.location = location if isinstance(location, str) else f"{path}, node {k}"
             recorded = _list(node["outputs"], "outputs", where)
             if len(recorded) != len(op.outputs):
                 raise FormatError(f"{where}: records {len(recorded)} outputs; the op has {len(op.outputs)}")

@@ -27,11 +27,15 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..optimizer.pipeline import optimize
 from ..optimizer.program import lower
+from ..codegen.cpu.cache import import_file
 from ..codegen.native.codegen import NativeError, NativeProgramCodegen, find_kernel
 from .freeze import Signature, TensorsArg, as_frozen
 
 NativeExportError = NativeError
 ALLOWED_NEEDED = re.compile(r"^(libc\.so\.\d+|libm\.so\.\d+|ld-linux[\w.-]*\.so\.\d+|linux-vdso\.so\.\d+)$")
+# lib<name>.so next to a program must not shadow a system library it links with.
+SYSTEM_LIBRARIES = frozenset({"c", "m", "dl", "rt", "pthread", "util", "resolv", "crypt", "gcc", "gcc_s", "stdc++",
+                              "atomic", "gomp", "z", "python3"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -74,6 +78,9 @@ def shared_library(sess_or_model, inputs: TensorsArg = None, outputs: TensorsArg
         raise TypeError("shared_library needs path=, the directory to write the library into")
     if not isinstance(name, str) or not _NAME.match(name) or name in capi.C_KEYWORDS:
         raise ValueError(f"name must be a C identifier (letters, digits, _), got {name!r}")
+    if name in SYSTEM_LIBRARIES:
+        raise ValueError(f"name {name!r} would make lib{name}.so, which '-l{name}' would pick instead of the system's "
+                         f"lib{name}; choose another name")
     cpu = build.resolve_cpu(cpu)
     cc = shutil.which(os.environ.get("CC") or "cc")
     if cc is None:
@@ -92,7 +99,7 @@ def shared_library(sess_or_model, inputs: TensorsArg = None, outputs: TensorsArg
         digest = hashlib.sha256(prog.module_source.encode()).hexdigest()[:16]
         module_path = tmp / f"{name}_native.py"
         module_path.write_text(prog.module_source)
-        module = build.import_module(module_path, f"graphc_native_{name}_{digest}")
+        module = import_file(module_path, f"graphc_native_{name}_{digest}", keep=False)
         _compile_driver(module, prog)
         ir, mangled = build.driver_ir(module)
         bad = build.external_calls(ir)

@@ -14,6 +14,7 @@ import pytest
 import graphc as gc
 from graphc import zoo
 from graphc.export.attr_schema import ATTR_TYPES
+from graphc.export.model_file import MAX_ELEMENTS
 from graphc.ops.registry import OPS
 from op_samples import SAMPLES
 
@@ -240,10 +241,10 @@ CASES = {
                                         "should hold|stored as"),
     "pickled weights": (_edit(lambda d, w: _const_node(d)["attrs"]["value"].update(dtype="object")),
                         "stored arrays are bool, integer, float or complex"),
-    "absurd size": (_edit(lambda d, w: _const_node(d)["attrs"]["value"].update(shape=[1 << 31, 1 << 31])),
-                    "more than 4294967296 elements"),
+    "absurd size": (_edit(lambda d, w: _const_node(d)["attrs"]["value"].update(shape=[1 << 20, 1 << 20])),
+                    f"more than {MAX_ELEMENTS} elements"),
     "absurd placeholder shape": (_edit(lambda d, w: _node(d, "x")["attrs"].update(shape=[None, 1 << 40])),
-                          "more than 4294967296 elements"),
+                          f"more than {MAX_ELEMENTS} elements"),
     "newer version": (_edit(lambda d, w: d.update(version=99)), "newer graphc .*format version 99"),
     "not a model": (_edit(lambda d, w: d.update(format="zip")), "does not describe a graphc model"),
     "placeholder outside the signature": (_edit(lambda d, w: d["signature"].update(inputs=[])),
@@ -262,7 +263,45 @@ CASES = {
     "not a zip": (lambda: b"#!/bin/sh\necho hello\n", "not a readable zip archive"),
     "truncated": (lambda: _small_model_bytes()[:300], "not a readable zip archive|damaged"),
     "no weights member": (lambda: _pack_only_json(), "no weights.npz"),
+    # decompression bombs: a few KB that would inflate to many MB before any check
+    "JSON bomb (bzip2)": (lambda: _bomb("model.json", zipfile.ZIP_BZIP2), "compressed with method 12"),
+    "JSON bomb (deflate)": (lambda: _bomb("model.json", zipfile.ZIP_DEFLATED), "at most 200x"),
+    "weights bomb (compressed npz)": (lambda: _bomb("weights.npz", zipfile.ZIP_DEFLATED),
+                                      "weights.npz is compressed"),
+    "weights larger than declared": (lambda: _bomb("weights.npz", zipfile.ZIP_STORED),
+                                     "the arrays the graph declares need at most"),
+    "compressed array member": (_edit(lambda d, w: (d, _compressed_npz(w))), "is compressed"),
 }
+
+
+def _compressed_npz(weights: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(weights)) as original, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in original.namelist():
+            z.writestr(name, original.read(name))
+    return out.getvalue()
+
+
+def _bomb(member: str, compression: int, inner_compression: int = zipfile.ZIP_STORED) -> bytes:
+    """A small file that would decompress to a huge ``member``."""
+    document, weights = _parts(_small_model_bytes())
+    if member == "model.json":
+        document["pad"] = [[]] * 5_000_000   # ~15 MB of JSON that compresses to a few KB
+        text = json.dumps(document)
+    else:
+        text = json.dumps(document)
+        inner = io.BytesIO()
+        with zipfile.ZipFile(inner, "w", inner_compression) as z:
+            with zipfile.ZipFile(io.BytesIO(weights)) as original:
+                for name in original.namelist():
+                    z.writestr(name, original.read(name))
+            z.writestr("w9.npy", b"\0" * 20_000_000)
+        weights = inner.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as z:
+        z.writestr("model.json", text)
+        z.writestr("weights.npz", weights)
+    return out.getvalue()
 
 
 def _pack_only_json():
@@ -288,3 +327,20 @@ def test_the_unedited_small_model_loads(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(gc.export.FormatError, match="no model file"):
         gc.export.load_model(tmp_path / "nothing.gcm")
+
+
+def test_bombs_are_small_files(tmp_path):
+    """The bomb cases above really are small files claiming much more (so the test means it)."""
+    for member, method in (("model.json", zipfile.ZIP_DEFLATED), ("weights.npz", zipfile.ZIP_DEFLATED)):
+        data = _bomb(member, method)
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            assert len(data) < 200_000 and z.getinfo(member).file_size > 10_000_000
+
+
+def test_inference_errors_point_at_the_node_location_from_the_file(tmp_path):
+    document, weights = _parts(_small_model_bytes())
+    w = _const_node(document)["name"] + ":0"
+    _node(document, "MatMul")["inputs"] = [w, w]     # (3, 2) @ (3, 2) cannot multiply
+    _node(document, "MatMul")["location"] = "train.py:42"
+    with pytest.raises(gc.export.FormatError, match=r"(?s)MatMul.*created at train\.py:42"):
+        _load_bytes(tmp_path, _pack(document, weights))

@@ -367,6 +367,8 @@ def test_bad_arguments(tmp_path, lenet):
     model, sess, _, _ = lenet
     with pytest.raises(ValueError, match="C identifier"):
         gc.export.shared_library(sess, {"x": model.x}, {"logits": model.logits}, path=tmp_path, name="my-model")
+    with pytest.raises(ValueError, match="'-lm' would pick instead of the system's libm"):
+        gc.export.shared_library(sess, {"x": model.x}, {"logits": model.logits}, path=tmp_path, name="m")
     with pytest.raises(ValueError, match="unknown cpu"):
         gc.export.shared_library(sess, {"x": model.x}, {"logits": model.logits}, path=tmp_path, cpu="pentium")
     with pytest.raises(gc.export.FreezeError, match="outputs"):

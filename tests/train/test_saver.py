@@ -130,7 +130,7 @@ def _rewrite(path, members):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "no_index", "bad_json", "future_version", "object_dtype",
-                                    "wrong_size", "pickled_npy"])
+                                    "wrong_size", "pickled_npy", "huge_dim", "wrapping_dims", "compressed"])
 def test_damaged_checkpoints_are_a_clear_error(tmp_path, damage):
     path = _valid_checkpoint(tmp_path)
     with zipfile.ZipFile(path) as z:
@@ -155,10 +155,16 @@ def test_damaged_checkpoints_are_a_clear_error(tmp_path, damage):
         index["variables"][0]["dtype"] = "|O"
         members["index.json"] = json.dumps(index)
         _rewrite(path, members)
-    elif damage == "wrong_size":
-        index["variables"][0]["shape"] = [400000]
+    elif damage in ("wrong_size", "huge_dim", "wrapping_dims"):
+        # (2**33 * 2**31 wraps to 0 in int64 arithmetic; 2**70 does not fit in it at all)
+        index["variables"][0]["shape"] = {"wrong_size": [400000], "huge_dim": [2 ** 70],
+                                          "wrapping_dims": [2 ** 33, 2 ** 31]}[damage]
         members["index.json"] = json.dumps(index)
         _rewrite(path, members)
+    elif damage == "compressed":  # a compressed member could claim any size in a few bytes
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in members.items():
+                z.writestr(name, data)
     else:  # an .npy holding a pickled object array: must never be unpickled
         import io
         buf = io.BytesIO()

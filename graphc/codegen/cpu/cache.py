@@ -109,9 +109,10 @@ def _numba_cache_files(path: Path) -> list:
     return [p for p in pycache.iterdir() if p.name.startswith(path.stem + ".")]
 
 
-def _import(path: Path, name: str):
-    # numba's cache finds a function's globals by importing its module by name, so the module
-    # must be registered under a stable name before it runs
+def import_file(path: Path, name: str, keep: bool = True):
+    """Import the generated source at ``path`` as module ``name``. numba's cache finds a
+    function's globals by importing its module by name, so the module is registered under
+    that name while it runs, and stays registered if ``keep``."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -120,6 +121,8 @@ def _import(path: Path, name: str):
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    if not keep:
+        sys.modules.pop(name, None)
     return module
 
 
@@ -142,7 +145,7 @@ def load(source: str):
                 atomic_write(path, body + _footer(body))
             name = f"graphc_generated_{digest[:24]}"
             try:
-                module = _import(path, name)
+                module = import_file(path, name)
             except Exception as first:
                 stale = _numba_cache_files(path)
                 if not stale:
@@ -153,7 +156,7 @@ def load(source: str):
                 for f in stale:
                     f.unlink(missing_ok=True)
                 try:
-                    module = _import(path, name)
+                    module = import_file(path, name)
                 except Exception as e:
                     raise CompileError(f"numba could not compile the generated kernel {path}: "
                                        f"{type(e).__name__}: {e}") from e

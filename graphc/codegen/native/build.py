@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 from ...errors import CompileError
+from ..cpu.cache import import_file
 
 # Calls that may leave the object: libm/libc functions LLVM lowers math and memory intrinsics
 # to, and NRT_MemInfo_call_dtor, which NRT_decref calls only for memory NRT allocated (none
@@ -64,21 +63,10 @@ def numba_unoptimized():
             config.OPT = saved
 
 
-def import_module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
-
-
 def compile_module(path: Path, module_name: str):
     """Import the generated module (numba compiles the driver at import)."""
     try:
-        return import_module(path, module_name)
+        return import_file(path, module_name, keep=False)
     except Exception as e:  # numba's errors are long: the caller narrows them to a kernel
         raise NativeBuildError(f"numba could not compile the native module {path}: {type(e).__name__}: "
                                f"{_first_lines(str(e))}") from e
