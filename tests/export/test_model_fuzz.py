@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import graphc as gc
 from graphc.export.model_file import encode
 
+# A hang is a failure: no test here may take long (each runs in seconds).
+pytestmark = pytest.mark.timeout(300)
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])
 
