@@ -32,6 +32,8 @@ ROWS = 4           # rows of C per pass (axpy form)
 K_UNROLL = 4       # k steps per pass over a row of B (axpy form)
 DOT_COLUMNS = 4    # columns of C per pass (dot form)
 NARROW = 16        # a literal n below this takes the dot form
+VECTOR = 8         # elements per accumulator vector (direct conv)
+CO_BLOCK = 6       # output channels per pass (direct conv): KW * CO_BLOCK filter values live
 
 
 def _static(expr: str):
@@ -235,6 +237,78 @@ def implicit_conv(cg, w, root, x, f, target, row_done) -> None:
     row_blocks(cg, w, m, n, whole, row_pass, row_done)
 
 
+def direct_conv_fits(cg, root, x, f) -> bool:
+    """``direct_conv`` takes convolutions with few input channels (below K_UNROLL, where the
+    product's k is short and its rows are short), stride 1 along the width, static spatial
+    sizes and at least one vector of output width."""
+    a = root.attrs
+    sizes = [_static(d) for d in list(cg.dims(f)) + list(cg.dims(x))[1:] + list(cg.dims(root.outputs[0]))[1:3]]
+    return (all(s is not None for s in sizes) and sizes[2] < K_UNROLL and a["strides"][1] == 1
+            and sizes[-1] >= VECTOR)
+
+
+def direct_conv(cg, w, root, x, f, target, row_done) -> None:
+    """conv2d with few input channels, vectorized along the output width: per image, the
+    input is copied channel by channel into a zero-padded planar scratch (so a row of taps is
+    a contiguous, unconditional run); per output row, a block of accumulators ``acc[o, ow]``
+    (output width rounded up to whole vectors) takes, for each filter row and input channel,
+    all KW taps of up to CO_BLOCK output channels in one pass along the width (KW loads of
+    the input row, KW*CO_BLOCK multiply-adds per load and store of an accumulator); then the
+    row is stored channels-last into the output and the epilogue runs on each pixel."""
+    a = root.attrs
+    dtype = cg.dtype(root.outputs[0])
+    zero = scalar.literal(0, dtype)
+    kh, kw, cin, n = (int(d) for d in cg.dims(f))
+    _, h, wd, _ = cg.dims(x)
+    h, wd = int(h), int(wd)
+    do = cg.dims(root.outputs[0])
+    oh_, ow_ = int(do[1]), int(do[2])
+    sh, _ = a["strides"]
+    dh, dw = a["dilations"]
+    pt = pl = 0
+    if a["padding"] == "SAME":
+        pt = max((oh_ - 1) * sh + (kh - 1) * dh + 1 - h, 0) // 2
+        pl = max((ow_ - 1) + (kw - 1) * dw + 1 - wd, 0) // 2
+    owv = -(-ow_ // VECTOR) * VECTOR               # accumulator row: whole vectors
+    wp = owv + (kw - 1) * dw                       # padded input row
+    hp = (oh_ - 1) * sh + (kh - 1) * dh + 1        # padded input rows the output reads
+    X, F = cg.array(x), cg.array(f)
+    xp = cg.scratch([cin * hp * wp], dtype, w)
+    acc = cg.scratch([n * owv], dtype, w)
+    b, t, ih, iw, c, oh, p, ow, o = (cg.uid(v) for v in ("cb", "ct", "cih", "ciw", "cc", "coh", "cp", "cow", "co"))
+    with w.block(f"for {b} in range({do[0]}):"):
+        with w.block(f"for {t} in range({cin * hp * wp}):"):
+            w(f"{xp}[{t}] = {zero}")
+        with w.block(f"for {ih} in range({max(0, min(h, hp - pt))}):"):
+            with w.block(f"for {iw} in range({max(0, min(wd, wp - pl))}):"):
+                for ci in range(cin):
+                    w(f"{xp}[{(ci * hp + pt) * wp + pl} + {ih} * {wp} + {iw}] = "
+                      f"{X}[(({b} * {h} + {ih}) * {wd} + {iw}) * {cin} + {ci}]")
+        with w.block(f"for {oh} in range({oh_}):"):
+            with w.block(f"for {t} in range({n * owv}):"):
+                w(f"{acc}[{t}] = {zero}")
+            with w.block(f"for {p} in range({kh}):"):
+                for ci in range(cin):
+                    w(f"cx = ({ci * hp} + {oh} * {sh} + {p} * {dh}) * {wp}")
+                    for o0 in range(0, n, CO_BLOCK):
+                        outs = range(o0, min(n, o0 + CO_BLOCK))
+                        for q in range(kw):
+                            for co in outs:
+                                w(f"cf{q}_{co - o0} = {F}[(({p} * {kw} + {q}) * {cin} + {ci}) * {n} + {co}]")
+                        with w.block(f"for {ow} in range({owv}):"):
+                            for q in range(kw):
+                                w(f"cv{q} = {xp}[cx + {ow} + {q * dw}]")
+                            for co in outs:
+                                terms = " + ".join(f"cv{q} * cf{q}_{co - o0}" for q in range(kw))
+                                w(f"{acc}[{co * owv} + {ow}] += {terms}")
+            with w.block(f"for {ow} in range({ow_}):"):
+                w(f"crow = ({b} * {oh_} + {oh}) * {ow_} + {ow}")
+                with w.block(f"for {o} in range({n}):"):
+                    w(f"{target}[crow * {n} + {o}] = {acc}[{o} * {owv} + {ow}]")
+                if row_done is not None:
+                    row_done(w, "crow", "0", str(n))
+
+
 # --- group emitters ----------------------------------------------------------------------------------------
 def emit_matmul(cg, g) -> None:
     root = cg.instrs[g.root]
@@ -289,6 +363,11 @@ def emit_conv(cg, g) -> None:
     row_done = row_epilogue(cg, g, target, df[3])
     if df[0] == "1" and df[1] == "1" and tuple(a["strides"]) == (1, 1):
         cols, rows, width = cg.array(x), f"({product(cg.dims(out)[:3])})", df[2]
+    elif direct_conv_fits(cg, root, x, f):
+        direct_conv(cg, w, root, x, f, target, row_done)
+        if row_done is None:
+            _epilogue(cg, w, g)
+        return
     elif all(_static(d) is not None for d in df[:3]) and int(df[2]) >= K_UNROLL:
         implicit_conv(cg, w, root, x, f, target, row_done)
         if row_done is None:
