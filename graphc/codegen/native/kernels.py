@@ -33,6 +33,7 @@ K_UNROLL = 4       # k steps per pass over a row of B (axpy form)
 DOT_COLUMNS = 4    # columns of C per pass (dot form)
 NARROW = 16        # a literal n below this takes the dot form
 VECTOR = 8         # elements per accumulator vector (direct conv)
+POOL_UNROLL = 16   # pooling over fewer (literal) channels keeps them in locals
 CO_BLOCK = 6       # output channels per pass (direct conv): KW * CO_BLOCK filter values live
 
 
@@ -204,6 +205,11 @@ def implicit_conv(cg, w, root, x, f, target, row_done) -> None:
     n_lit, c_lit = _static(n), int(cin)
     whole = n_lit is not None and n_lit * int(kh) * int(kw) * c_lit * dtype.itemsize <= PANEL_BYTES
 
+    if int(dw) == 1 and _inside(cg, x, root.outputs[0], (int(kh), int(kw)), a):
+        row_pass = _inside_row_pass(cg, geo, X, F, target, zero, n, int(kh), int(kw), c_lit, sh, sw, dh)
+        row_blocks(cg, w, m, n, whole, row_pass, row_done)
+        return
+
     def row_pass(w, i, rows, j0, jn):
         p, q, cb, c = cg.uid("mp"), cg.uid("mq"), cg.uid("mcb"), cg.uid("mc")
         for r in range(rows):  # the output pixel of each row
@@ -235,6 +241,46 @@ def implicit_conv(cg, w, root, x, f, target, row_done) -> None:
                            lambda u: f"(mm_tap + {c}) * {n}", j0, jn, 1)
 
     row_blocks(cg, w, m, n, whole, row_pass, row_done)
+
+
+def _inside(cg, x, out, kernel, a) -> bool:
+    """Whether every window lies inside the input (static sizes, no padding on any side)."""
+    dx, do = cg.dims(x), cg.dims(out)
+    sizes = [_static(d) for d in (dx[1], dx[2], do[1], do[2])]
+    if any(s is None for s in sizes):
+        return False
+    h, wd, oh, ow = sizes
+    (kh, kw), (sh, sw), (dh, dw) = kernel, a["strides"], a["dilations"]
+    return (oh - 1) * sh + (kh - 1) * dh + 1 <= h and (ow - 1) * sw + (kw - 1) * dw + 1 <= wd
+
+
+def _inside_row_pass(cg, geo, X, F, target, zero, n, kh, kw, cin, sh, sw, dh):
+    """``implicit_conv``'s row pass when every window lies inside the input and the filter is
+    not dilated along the width: a filter row's KW*C taps are one contiguous run of the input
+    (and of the filter's rows), read as one k loop with no bounds checks."""
+    run = kw * cin
+    H, W = geo["H"], geo["W"]
+
+    def row_pass(w, i, rows, j0, jn):
+        p, kb, kk = cg.uid("mp"), cg.uid("mkb"), cg.uid("mkk")
+        for r in range(rows):
+            w(f"mm_ow{r} = ({i} + {r}) % {geo['OW']}")
+            w(f"mm_t{r} = ({i} + {r}) // {geo['OW']}")
+            w(f"mm_x{r} = ((mm_t{r} // {geo['OH']} * {H} + mm_t{r} % {geo['OH']} * {sh}) * {W} + "
+              f"mm_ow{r} * {sw}) * {cin}")
+        _zero_rows(cg, w, zero, target, "0", n, i, rows, j0, jn)
+        with w.block(f"for {p} in range({kh}):"):
+            for r in range(rows):
+                w(f"mm_xr{r} = mm_x{r} + {p} * {dh * cin} * {W}")
+            w(f"mm_fr = {p} * {run}")
+            with w.block(f"for {kb} in range({run // K_UNROLL}):"):
+                w(f"{kk} = {kb} * {K_UNROLL}")
+                _kstep(cg, w, F, target, n, rows, lambda r, u: f"{X}[mm_xr{r} + {kk} + {u}]",
+                       lambda u: f"(mm_fr + {kk} + {u}) * {n}", j0, jn, K_UNROLL)
+            with w.block(f"for {kk} in range({run // K_UNROLL * K_UNROLL}, {run}):"):
+                _kstep(cg, w, F, target, n, rows, lambda r, u: f"{X}[mm_xr{r} + {kk}]",
+                       lambda u: f"(mm_fr + {kk}) * {n}", j0, jn, 1)
+    return row_pass
 
 
 def direct_conv_fits(cg, root, x, f) -> bool:
@@ -466,6 +512,9 @@ def _pool(cg, w, i, ins) -> None:
     t = f"np.{dtype.np.name}"
     is_max = ins.op == "max_pool2d"
     n, oh, ow, p, q, c = (cg.uid(v) for v in ("n", "oh", "ow", "p", "q", "c"))
+    if _static(C) is not None and int(C) < POOL_UNROLL:
+        _pool_unrolled(cg, w, X, Y, geo, int(C), kh, kw, sh, sw, dtype, is_max, (n, oh, ow, p, q))
+        return
     with w.block(f"for {n} in range({geo['N']}):"):
         with w.block(f"for {oh} in range({geo['OH']}):"):
             with w.block(f"for {ow} in range({geo['OW']}):"):
@@ -495,6 +544,42 @@ def _pool(cg, w, i, ins) -> None:
                 if not is_max:
                     with w.block(f"for {c} in range({C}):"):
                         w(f"{Y}[dst + {c}] = {t}({Y}[dst + {c}] / count)")
+
+
+def _pool_unrolled(cg, w, X, Y, geo, C, kh, kw, sh, sw, dtype, is_max, names) -> None:
+    """Pooling over a few channels (a literal C below POOL_UNROLL): a loop of C along the
+    channels is too short to vectorize and each tap stored every output again; here each
+    output's C values are locals, updated tap by tap and stored once."""
+    n, oh, ow, p, q = names
+    t = f"np.{dtype.np.name}"
+    if is_max:
+        low = -np.inf if dtype.is_floating else np.iinfo(dtype.np).min
+        first = scalar.literal(low, dtype)
+    else:
+        first = scalar.literal(0, dtype)
+    with w.block(f"for {n} in range({geo['N']}):"):
+        with w.block(f"for {oh} in range({geo['OH']}):"):
+            with w.block(f"for {ow} in range({geo['OW']}):"):
+                w(f"dst = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {C}")
+                for c in range(C):
+                    w(f"pb{c} = {first}")
+                if not is_max:
+                    w("count = 0")
+                with w.block(f"for {p} in range({kh}):"):
+                    cpu_ops.input_coordinate(w, "ih", oh, p, sh, 1, geo["PT"], geo["H"])
+                    with w.block(f"for {q} in range({kw}):"):
+                        cpu_ops.input_coordinate(w, "iw", ow, q, sw, 1, geo["PL"], geo["W"])
+                        w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
+                        if not is_max:
+                            w("count += 1")
+                        for c in range(C):
+                            if is_max:  # rt.maximum, with | for a select instead of a branch
+                                w(f"v = {X}[src + {c}]")
+                                w(f"pb{c} = pb{c} if ((pb{c} > v) | (pb{c} != pb{c})) else v")
+                            else:
+                                w(f"pb{c} += {X}[src + {c}]")
+                for c in range(C):
+                    w(f"{Y}[dst + {c}] = pb{c}" if is_max else f"{Y}[dst + {c}] = {t}(pb{c} / count)")
 
 
 SINGLE = {"shape": _shape, "max_pool2d": _pool, "avg_pool2d": _pool}
