@@ -32,6 +32,9 @@ ROWS = 4           # rows of C per pass (axpy form)
 K_UNROLL = 4       # k steps per pass over a row of B (axpy form)
 DOT_COLUMNS = 4    # columns of C per pass (dot form)
 NARROW = 16        # a literal n below this takes the dot form
+VECTOR = 8         # elements per accumulator vector (direct conv)
+POOL_UNROLL = 16   # pooling over fewer (literal) channels keeps them in locals
+CO_BLOCK = 6       # output channels per pass (direct conv): KW * CO_BLOCK filter values live
 
 
 def _static(expr: str):
@@ -202,6 +205,11 @@ def implicit_conv(cg, w, root, x, f, target, row_done) -> None:
     n_lit, c_lit = _static(n), int(cin)
     whole = n_lit is not None and n_lit * int(kh) * int(kw) * c_lit * dtype.itemsize <= PANEL_BYTES
 
+    if int(dw) == 1 and _inside(cg, x, root.outputs[0], (int(kh), int(kw)), a):
+        row_pass = _inside_row_pass(cg, geo, X, F, target, zero, n, int(kh), int(kw), c_lit, sh, sw, dh)
+        row_blocks(cg, w, m, n, whole, row_pass, row_done)
+        return
+
     def row_pass(w, i, rows, j0, jn):
         p, q, cb, c = cg.uid("mp"), cg.uid("mq"), cg.uid("mcb"), cg.uid("mc")
         for r in range(rows):  # the output pixel of each row
@@ -233,6 +241,118 @@ def implicit_conv(cg, w, root, x, f, target, row_done) -> None:
                            lambda u: f"(mm_tap + {c}) * {n}", j0, jn, 1)
 
     row_blocks(cg, w, m, n, whole, row_pass, row_done)
+
+
+def _inside(cg, x, out, kernel, a) -> bool:
+    """Whether every window lies inside the input (static sizes, no padding on any side)."""
+    dx, do = cg.dims(x), cg.dims(out)
+    sizes = [_static(d) for d in (dx[1], dx[2], do[1], do[2])]
+    if any(s is None for s in sizes):
+        return False
+    h, wd, oh, ow = sizes
+    (kh, kw), (sh, sw), (dh, dw) = kernel, a["strides"], a["dilations"]
+    return (oh - 1) * sh + (kh - 1) * dh + 1 <= h and (ow - 1) * sw + (kw - 1) * dw + 1 <= wd
+
+
+def _inside_row_pass(cg, geo, X, F, target, zero, n, kh, kw, cin, sh, sw, dh):
+    """``implicit_conv``'s row pass when every window lies inside the input and the filter is
+    not dilated along the width: a filter row's KW*C taps are one contiguous run of the input
+    (and of the filter's rows), read as one k loop with no bounds checks."""
+    run = kw * cin
+    H, W = geo["H"], geo["W"]
+
+    def row_pass(w, i, rows, j0, jn):
+        p, kb, kk = cg.uid("mp"), cg.uid("mkb"), cg.uid("mkk")
+        for r in range(rows):
+            w(f"mm_ow{r} = ({i} + {r}) % {geo['OW']}")
+            w(f"mm_t{r} = ({i} + {r}) // {geo['OW']}")
+            w(f"mm_x{r} = ((mm_t{r} // {geo['OH']} * {H} + mm_t{r} % {geo['OH']} * {sh}) * {W} + "
+              f"mm_ow{r} * {sw}) * {cin}")
+        _zero_rows(cg, w, zero, target, "0", n, i, rows, j0, jn)
+        with w.block(f"for {p} in range({kh}):"):
+            for r in range(rows):
+                w(f"mm_xr{r} = mm_x{r} + {p} * {dh * cin} * {W}")
+            w(f"mm_fr = {p} * {run}")
+            with w.block(f"for {kb} in range({run // K_UNROLL}):"):
+                w(f"{kk} = {kb} * {K_UNROLL}")
+                _kstep(cg, w, F, target, n, rows, lambda r, u: f"{X}[mm_xr{r} + {kk} + {u}]",
+                       lambda u: f"(mm_fr + {kk} + {u}) * {n}", j0, jn, K_UNROLL)
+            with w.block(f"for {kk} in range({run // K_UNROLL * K_UNROLL}, {run}):"):
+                _kstep(cg, w, F, target, n, rows, lambda r, u: f"{X}[mm_xr{r} + {kk}]",
+                       lambda u: f"(mm_fr + {kk}) * {n}", j0, jn, 1)
+    return row_pass
+
+
+def direct_conv_fits(cg, root, x, f) -> bool:
+    """``direct_conv`` takes convolutions with few input channels (below K_UNROLL, where the
+    product's k is short and its rows are short), stride 1 along the width, static spatial
+    sizes and at least one vector of output width."""
+    a = root.attrs
+    sizes = [_static(d) for d in list(cg.dims(f)) + list(cg.dims(x))[1:] + list(cg.dims(root.outputs[0]))[1:3]]
+    return (all(s is not None for s in sizes) and sizes[2] < K_UNROLL and a["strides"][1] == 1
+            and sizes[-1] >= VECTOR)
+
+
+def direct_conv(cg, w, root, x, f, target, row_done) -> None:
+    """conv2d with few input channels, vectorized along the output width: per image, the
+    input is copied channel by channel into a zero-padded planar scratch (so a row of taps is
+    a contiguous, unconditional run); per output row, a block of accumulators ``acc[o, ow]``
+    (output width rounded up to whole vectors) takes, for each filter row and input channel,
+    all KW taps of up to CO_BLOCK output channels in one pass along the width (KW loads of
+    the input row, KW*CO_BLOCK multiply-adds per load and store of an accumulator); then the
+    row is stored channels-last into the output and the epilogue runs on each pixel."""
+    a = root.attrs
+    dtype = cg.dtype(root.outputs[0])
+    zero = scalar.literal(0, dtype)
+    kh, kw, cin, n = (int(d) for d in cg.dims(f))
+    _, h, wd, _ = cg.dims(x)
+    h, wd = int(h), int(wd)
+    do = cg.dims(root.outputs[0])
+    oh_, ow_ = int(do[1]), int(do[2])
+    sh, _ = a["strides"]
+    dh, dw = a["dilations"]
+    pt = pl = 0
+    if a["padding"] == "SAME":
+        pt = max((oh_ - 1) * sh + (kh - 1) * dh + 1 - h, 0) // 2
+        pl = max((ow_ - 1) + (kw - 1) * dw + 1 - wd, 0) // 2
+    owv = -(-ow_ // VECTOR) * VECTOR               # accumulator row: whole vectors
+    wp = owv + (kw - 1) * dw                       # padded input row
+    hp = (oh_ - 1) * sh + (kh - 1) * dh + 1        # padded input rows the output reads
+    X, F = cg.array(x), cg.array(f)
+    xp = cg.scratch([cin * hp * wp], dtype, w)
+    acc = cg.scratch([n * owv], dtype, w)
+    b, t, ih, iw, c, oh, p, ow, o = (cg.uid(v) for v in ("cb", "ct", "cih", "ciw", "cc", "coh", "cp", "cow", "co"))
+    with w.block(f"for {b} in range({do[0]}):"):
+        with w.block(f"for {t} in range({cin * hp * wp}):"):
+            w(f"{xp}[{t}] = {zero}")
+        with w.block(f"for {ih} in range({max(0, min(h, hp - pt))}):"):
+            with w.block(f"for {iw} in range({max(0, min(wd, wp - pl))}):"):
+                for ci in range(cin):
+                    w(f"{xp}[{(ci * hp + pt) * wp + pl} + {ih} * {wp} + {iw}] = "
+                      f"{X}[(({b} * {h} + {ih}) * {wd} + {iw}) * {cin} + {ci}]")
+        with w.block(f"for {oh} in range({oh_}):"):
+            with w.block(f"for {t} in range({n * owv}):"):
+                w(f"{acc}[{t}] = {zero}")
+            with w.block(f"for {p} in range({kh}):"):
+                for ci in range(cin):
+                    w(f"cx = ({ci * hp} + {oh} * {sh} + {p} * {dh}) * {wp}")
+                    for o0 in range(0, n, CO_BLOCK):
+                        outs = range(o0, min(n, o0 + CO_BLOCK))
+                        for q in range(kw):
+                            for co in outs:
+                                w(f"cf{q}_{co - o0} = {F}[(({p} * {kw} + {q}) * {cin} + {ci}) * {n} + {co}]")
+                        with w.block(f"for {ow} in range({owv}):"):
+                            for q in range(kw):
+                                w(f"cv{q} = {xp}[cx + {ow} + {q * dw}]")
+                            for co in outs:
+                                terms = " + ".join(f"cv{q} * cf{q}_{co - o0}" for q in range(kw))
+                                w(f"{acc}[{co * owv} + {ow}] += {terms}")
+            with w.block(f"for {ow} in range({ow_}):"):
+                w(f"crow = ({b} * {oh_} + {oh}) * {ow_} + {ow}")
+                with w.block(f"for {o} in range({n}):"):
+                    w(f"{target}[crow * {n} + {o}] = {acc}[{o} * {owv} + {ow}]")
+                if row_done is not None:
+                    row_done(w, "crow", "0", str(n))
 
 
 # --- group emitters ----------------------------------------------------------------------------------------
@@ -289,6 +409,11 @@ def emit_conv(cg, g) -> None:
     row_done = row_epilogue(cg, g, target, df[3])
     if df[0] == "1" and df[1] == "1" and tuple(a["strides"]) == (1, 1):
         cols, rows, width = cg.array(x), f"({product(cg.dims(out)[:3])})", df[2]
+    elif direct_conv_fits(cg, root, x, f):
+        direct_conv(cg, w, root, x, f, target, row_done)
+        if row_done is None:
+            _epilogue(cg, w, g)
+        return
     elif all(_static(d) is not None for d in df[:3]) and int(df[2]) >= K_UNROLL:
         implicit_conv(cg, w, root, x, f, target, row_done)
         if row_done is None:
@@ -387,6 +512,9 @@ def _pool(cg, w, i, ins) -> None:
     t = f"np.{dtype.np.name}"
     is_max = ins.op == "max_pool2d"
     n, oh, ow, p, q, c = (cg.uid(v) for v in ("n", "oh", "ow", "p", "q", "c"))
+    if _static(C) is not None and int(C) < POOL_UNROLL:
+        _pool_unrolled(cg, w, X, Y, geo, int(C), kh, kw, sh, sw, dtype, is_max, (n, oh, ow, p, q))
+        return
     with w.block(f"for {n} in range({geo['N']}):"):
         with w.block(f"for {oh} in range({geo['OH']}):"):
             with w.block(f"for {ow} in range({geo['OW']}):"):
@@ -416,6 +544,42 @@ def _pool(cg, w, i, ins) -> None:
                 if not is_max:
                     with w.block(f"for {c} in range({C}):"):
                         w(f"{Y}[dst + {c}] = {t}({Y}[dst + {c}] / count)")
+
+
+def _pool_unrolled(cg, w, X, Y, geo, C, kh, kw, sh, sw, dtype, is_max, names) -> None:
+    """Pooling over a few channels (a literal C below POOL_UNROLL): a loop of C along the
+    channels is too short to vectorize and each tap stored every output again; here each
+    output's C values are locals, updated tap by tap and stored once."""
+    n, oh, ow, p, q = names
+    t = f"np.{dtype.np.name}"
+    if is_max:
+        low = -np.inf if dtype.is_floating else np.iinfo(dtype.np).min
+        first = scalar.literal(low, dtype)
+    else:
+        first = scalar.literal(0, dtype)
+    with w.block(f"for {n} in range({geo['N']}):"):
+        with w.block(f"for {oh} in range({geo['OH']}):"):
+            with w.block(f"for {ow} in range({geo['OW']}):"):
+                w(f"dst = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {C}")
+                for c in range(C):
+                    w(f"pb{c} = {first}")
+                if not is_max:
+                    w("count = 0")
+                with w.block(f"for {p} in range({kh}):"):
+                    cpu_ops.input_coordinate(w, "ih", oh, p, sh, 1, geo["PT"], geo["H"])
+                    with w.block(f"for {q} in range({kw}):"):
+                        cpu_ops.input_coordinate(w, "iw", ow, q, sw, 1, geo["PL"], geo["W"])
+                        w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
+                        if not is_max:
+                            w("count += 1")
+                        for c in range(C):
+                            if is_max:  # rt.maximum, with | for a select instead of a branch
+                                w(f"v = {X}[src + {c}]")
+                                w(f"pb{c} = pb{c} if ((pb{c} > v) | (pb{c} != pb{c})) else v")
+                            else:
+                                w(f"pb{c} += {X}[src + {c}]")
+                for c in range(C):
+                    w(f"{Y}[dst + {c}] = pb{c}" if is_max else f"{Y}[dst + {c}] = {t}(pb{c} / count)")
 
 
 SINGLE = {"shape": _shape, "max_pool2d": _pool, "avg_pool2d": _pool}
