@@ -5,7 +5,6 @@ C program compiled against its header and run under ``env -i`` (an empty environ
 against Session.run on the CPU backend."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -375,8 +374,43 @@ def test_bad_arguments(tmp_path, lenet):
         gc.export.shared_library(sess, path=tmp_path)
 
 
+# (H, W, C, KH, KW, O, strides, dilations, padding, dtype): each path of the native conv and
+# pool kernels: direct small-channel conv, im2col, bounds-free windows, dilation, stride.
+CONV_CASES = [
+    (28, 28, 1, 5, 5, 6, (1, 1), (1, 1), "SAME", np.float32),
+    (17, 19, 3, 3, 3, 13, (2, 1), (1, 1), "SAME", np.float32),
+    (16, 20, 2, 3, 5, 7, (1, 1), (2, 2), "VALID", np.float32),
+    (15, 12, 3, 4, 2, 5, (1, 1), (1, 3), "SAME", np.float64),
+    (14, 14, 6, 5, 5, 16, (1, 1), (1, 1), "VALID", np.float32),
+    (13, 11, 5, 3, 3, 9, (2, 2), (1, 1), "VALID", np.float32),
+    (12, 12, 4, 3, 3, 8, (1, 1), (1, 2), "VALID", np.float32),
+]
+
+
+def test_conv_and_pool_kernels_match_the_reference(tmp_path):
+    rng = np.random.default_rng(1)
+    g = gc.Graph()
+    inputs, outputs, feeds = {}, {}, {}
+    with g.as_default():
+        for k, (H, W, C, KH, KW, O, strides, dilations, padding, dt) in enumerate(CONV_CASES):
+            x = gc.placeholder(gc.as_dtype(dt), (None, H, W, C), name=f"x{k}")
+            f = gc.constant(rng.standard_normal((KH, KW, C, O)).astype(dt))
+            b = gc.constant(rng.standard_normal(O).astype(dt))
+            h = gc.nn.relu(gc.nn.conv2d(x, f, strides=strides, dilations=dilations, padding=padding) + b)
+            inputs[f"x{k}"] = x
+            outputs.update({f"h{k}": h, f"max{k}": gc.nn.max_pool2d(h, 2, 2, padding="SAME"),
+                            f"avg{k}": gc.nn.avg_pool2d(h, 3, 2, padding="SAME")})
+            feeds[f"x{k}"] = rng.standard_normal((3, H, W, C)).astype(dt)
+    with gc.Session(graph=g, device="reference") as sess:
+        want = sess.run(outputs, {inputs[k]: v for k, v in feeds.items()})
+        lib = gc.export.shared_library(sess, inputs=inputs, outputs=outputs, path=tmp_path, name="convs")
+    got = lib.load()(**feeds)
+    for name, value in want.items():
+        tol = 1e-4 if value.dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(got[name], value, rtol=tol, atol=tol, err_msg=name)
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("GRAPHC_TEST_NATIVE_ALL"), reason="set GRAPHC_TEST_NATIVE_ALL=1 (~1 min)")
 def test_every_op_sample_natively(tmp_path):
     """Every op sample of tests/op_samples.py in one library, against NumPy: ops without
     native code must be exactly the ones the exporter names as such."""
