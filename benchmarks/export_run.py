@@ -68,27 +68,26 @@ int main(int argc, char **argv) {
 """
 
 
-def _params():
+def _workloads():
     sys.path.insert(0, str(HERE))
-    import workloads as wl
-    return wl._lenet_data(max(BATCHES))
+    import workloads
+    return workloads
+
+
+def _params():
+    return _workloads()._lenet_data(max(BATCHES))
 
 
 def build(work: Path) -> None:
     """The graphc model (W5's LeNet-5 with W5's weights) as a model file, ONNX and a library."""
     import numpy as np
     import graphc as gc
+    wl = _workloads()
     x, _, params = _params()
     g = gc.Graph()
     with g.as_default():
         xp = gc.placeholder(gc.float32, (None, 28, 28, 1), name="x")
-        v = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
-        h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(xp, v[0], padding="SAME") + v[1]), 2, 2)
-        h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(h, v[2], padding="VALID") + v[3]), 2, 2)
-        h = gc.reshape(h, (-1, 400))
-        h = gc.nn.relu(h @ v[4] + v[5])
-        h = gc.nn.relu(h @ v[6] + v[7])
-        logits = h @ v[8] + v[9]
+        logits = wl.graphc_lenet_logits(gc, xp, params)
         init = gc.global_variables_initializer()
     with gc.Session(graph=g) as sess:
         sess.run(init)

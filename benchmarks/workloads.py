@@ -359,6 +359,17 @@ def _lenet_data(batch):
     return x, y, params
 
 
+def graphc_lenet_logits(gc, x, params):
+    """W5's LeNet-5 forward pass in graphc, its parameters as variables (also benchmarks/export_run.py)."""
+    v = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
+    h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(x, v[0], padding="SAME") + v[1]), 2, 2)
+    h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(h, v[2], padding="VALID") + v[3]), 2, 2)
+    h = gc.reshape(h, (-1, 400))
+    h = gc.nn.relu(h @ v[4] + v[5])
+    h = gc.nn.relu(h @ v[6] + v[7])
+    return h @ v[8] + v[9]
+
+
 def w5(framework, batch, device="cpu"):
     x, y, params = _lenet_data(batch)
     lr = 0.01
@@ -368,13 +379,7 @@ def w5(framework, batch, device="cpu"):
         g = gc.Graph()
         with g.as_default():
             xp, yp = _graphc_batch(gc, x, y, resident)
-            v = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
-            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(xp, v[0], padding="SAME") + v[1]), 2, 2)
-            h = gc.nn.max_pool2d(gc.nn.relu(gc.nn.conv2d(h, v[2], padding="VALID") + v[3]), 2, 2)
-            h = gc.reshape(h, (-1, 400))
-            h = gc.nn.relu(h @ v[4] + v[5])
-            h = gc.nn.relu(h @ v[6] + v[7])
-            logits = h @ v[8] + v[9]
+            logits = graphc_lenet_logits(gc, xp, params)
             loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=yp, logits=logits))
             train = gc.train.GradientDescent(lr).minimize(loss)
             init = gc.global_variables_initializer()

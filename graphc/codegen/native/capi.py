@@ -221,23 +221,7 @@ class CApi:
         # NRT_decref calls this only for memory numba's runtime allocated; nothing here is
         out += ["HIDDEN void NRT_MemInfo_call_dtor(void* meminfo) { (void)meminfo; }", ""]
         # the compiled driver
-        driver_params = []
-        for prm in prog.driver_params:
-            kind = prm[0]
-            if kind == "in":
-                driver_params.append(f"const {self.ctype(prm[2])}*")
-            elif kind == "out":
-                driver_params.append(f"{self.ctype(prm[2])}*")
-            elif kind == "ws":
-                driver_params.append(f"{C_TYPES[prm[1].name]}*")
-            elif kind == "cst":
-                driver_params.append(f"const {C_TYPES[prm[1].name]}*")
-            elif kind == "meta":
-                driver_params.append("const int64_t*")
-            elif kind == "err":
-                driver_params.append("int64_t*")
-            else:
-                driver_params.append("int64_t")
+        driver_params = [self.driver_param(prm)[0] for prm in prog.driver_params]
         out += [f"extern HIDDEN int32_t {prog.driver_name}({', '.join(driver_params) or 'void'});", ""]
         # errors
         out += [f"static _Thread_local char {n}__error[1024];", "",
@@ -340,23 +324,7 @@ class CApi:
         call_params = ptr_params + ["void* ws__", "const int64_t* s__", "const int64_t* meta__"]
         out += [f"static int32_t {n}__call({', '.join(call_params)}) {{",
                 "    int64_t err__[4] = {0, 0, 0, 0};"]
-        args = []
-        for prm in prog.driver_params:
-            kind = prm[0]
-            if kind == "in":
-                args.append(self.in_names[prm[1]])
-            elif kind == "out":
-                args.append(self.out_names[prm[1]])
-            elif kind == "ws":
-                args.append(f"({C_TYPES[prm[1].name]}*)ws__")
-            elif kind == "cst":
-                args.append(f"(const {C_TYPES[prm[1].name]}*){n}__consts")
-            elif kind == "meta":
-                args.append("meta__")
-            elif kind == "err":
-                args.append("err__")
-            else:
-                args.append(f"s__[{prm[1]}]")
+        args = [self.driver_param(prm)[1] for prm in prog.driver_params]
         out += [f"    int32_t r__ = {prog.driver_name}({', '.join(args)});",
                 "    (void)ws__; (void)s__; (void)meta__;",
                 f"    if (r__ == 0) return {n}__ok();",
@@ -419,6 +387,23 @@ class CApi:
         return "\n".join(out)
 
     # -- the README -------------------------------------------------------------------------------------
+    def driver_param(self, prm) -> tuple:
+        """(C type, argument in the wrapper's call) of one parameter of the compiled driver."""
+        kind = prm[0]
+        if kind == "in":
+            return f"const {self.ctype(prm[2])}*", self.in_names[prm[1]]
+        if kind == "out":
+            return f"{self.ctype(prm[2])}*", self.out_names[prm[1]]
+        if kind == "ws":
+            return f"{C_TYPES[prm[1].name]}*", f"({C_TYPES[prm[1].name]}*)ws__"
+        if kind == "cst":
+            return f"const {C_TYPES[prm[1].name]}*", f"(const {C_TYPES[prm[1].name]}*){self.name}__consts"
+        if kind == "meta":
+            return "const int64_t*", "meta__"
+        if kind == "err":
+            return "int64_t*", "err__"
+        return "int64_t", f"s__[{prm[1]}]"  # a symbol's size
+
     def readme(self) -> str:
         n, N, prog = self.name, self.upper, self.prog
         decls = []

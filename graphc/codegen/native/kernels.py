@@ -519,11 +519,8 @@ def _pool(cg, w, i, ins) -> None:
         with w.block(f"for {oh} in range({geo['OH']}):"):
             with w.block(f"for {ow} in range({geo['OW']}):"):
                 w(f"dst = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {C}")
-                if is_max:
-                    low = -np.inf if dtype.is_floating else np.iinfo(dtype.np).min
-                    first = scalar.literal(low, dtype)
-                else:
-                    first = scalar.literal(0, dtype)
+                first = _pool_start(dtype, is_max)
+                if not is_max:
                     w("count = 0")
                 with w.block(f"for {c} in range({C}):"):
                     w(f"{Y}[dst + {c}] = {first}")
@@ -546,17 +543,20 @@ def _pool(cg, w, i, ins) -> None:
                         w(f"{Y}[dst + {c}] = {t}({Y}[dst + {c}] / count)")
 
 
+def _pool_start(dtype, is_max: bool) -> str:
+    """The value a pooling window starts from: the dtype's lowest for max, 0 for the sum."""
+    if is_max:
+        return scalar.literal(-np.inf if dtype.is_floating else np.iinfo(dtype.np).min, dtype)
+    return scalar.literal(0, dtype)
+
+
 def _pool_unrolled(cg, w, X, Y, geo, C, kh, kw, sh, sw, dtype, is_max, names) -> None:
     """Pooling over a few channels (a literal C below POOL_UNROLL): a loop of C along the
     channels is too short to vectorize and each tap stored every output again; here each
     output's C values are locals, updated tap by tap and stored once."""
     n, oh, ow, p, q = names
     t = f"np.{dtype.np.name}"
-    if is_max:
-        low = -np.inf if dtype.is_floating else np.iinfo(dtype.np).min
-        first = scalar.literal(low, dtype)
-    else:
-        first = scalar.literal(0, dtype)
+    first = _pool_start(dtype, is_max)
     with w.block(f"for {n} in range({geo['N']}):"):
         with w.block(f"for {oh} in range({geo['OH']}):"):
             with w.block(f"for {ow} in range({geo['OW']}):"):
