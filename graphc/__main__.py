@@ -12,6 +12,8 @@ def main(argv=None) -> int:
     demo.add_argument("--device", default=None, help="reference | cpu | cuda (default: the Session default)")
     sub.add_parser("version", help="print the graphc version")
     sub.add_parser("devices", help="the devices a Session can use here, and why one cannot")
+    inspect = sub.add_parser("inspect", help="check a model file and describe it (signature, ops, weights)")
+    inspect.add_argument("path")
     cache = sub.add_parser("cache", help="the on-disk kernel cache (GRAPHC_CACHE_DIR)")
     cache.add_argument("action", choices=("info", "clear"))
     args = parser.parse_args(argv)
@@ -26,6 +28,8 @@ def main(argv=None) -> int:
             n = kernel_cache.clear()
             print(f"removed {n} generated kernels from {kernel_cache.cache_root() / 'kernels'}")
         return 0
+    if args.command == "inspect":
+        return _inspect(args.path)
     if args.command == "demo":
         from .demo import run_demo
         return run_demo(device=args.device)
@@ -41,6 +45,29 @@ def main(argv=None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def _inspect(path: str) -> int:
+    """Every check load_model makes, then what the file holds; exit status 1 if it is invalid."""
+    from collections import Counter
+    from .export.model_file import FormatError, decode
+    try:
+        frozen, header = decode(path)
+    except FormatError as e:
+        print(f"invalid: {e}")
+        return 1
+    ops = frozen.graph.get_operations()
+    consts = [op.attrs["value"] for op in ops if op.type == "const"]
+    print(f"{path}: graphc model, format version {header['version']}, written by graphc "
+          f"{header['graphc_version']} at {header['created']}")
+    print(f"signature: {frozen.signature}")
+    for key, value in sorted(header["metadata"].items()):
+        print(f"metadata: {key} = {value}")
+    counts = Counter(op.type for op in ops)
+    print(f"{len(ops)} nodes: " + ", ".join(f"{n} {t}" for t, n in counts.most_common()))
+    print(f"weights: {len(consts)} arrays, {sum(c.size for c in consts)} values, "
+          f"{sum(c.nbytes for c in consts) / 1024:.1f} KiB")
+    return 0
 
 
 def _describe_device(name: str, error_type) -> str:

@@ -344,3 +344,17 @@ def test_inference_errors_point_at_the_node_location_from_the_file(tmp_path):
     _node(document, "MatMul")["location"] = "train.py:42"
     with pytest.raises(gc.export.FormatError, match=r"(?s)MatMul.*created at train\.py:42"):
         _load_bytes(tmp_path, _pack(document, weights))
+
+
+def test_inspect_command_checks_and_describes_a_file(digits_models, tmp_path):
+    models, _ = digits_models
+    out = subprocess.run([sys.executable, "-m", "graphc", "inspect", models["lenet"][0]], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "format version 1" in out.stdout and "(x: float32(None, 8, 8, 1)) -> (logits: float32(None, 10))" \
+        in out.stdout and "2 conv2d" in out.stdout and "metadata: model = lenet" in out.stdout
+    bad = tmp_path / "bad.gcm"
+    bad.write_bytes(b"garbage")
+    out = subprocess.run([sys.executable, "-m", "graphc", "inspect", str(bad)], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert out.returncode == 1 and out.stdout.startswith("invalid: ") and "not a readable zip" in out.stdout
