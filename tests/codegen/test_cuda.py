@@ -189,3 +189,23 @@ def test_cuda_benchmark_script_runs_at_tiny_sizes(tmp_path):
             for line in out.read_text().splitlines() if line.startswith("| W")}
     for name in ("W1a", "W1a-bw", "W1b", "W2"):
         assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", rows[name][0]), (name, rows[name])
+
+
+@needs_cuda
+def test_a_model_trained_on_the_gpu_exports_and_loads_on_any_device(graph, tmp_path):
+    """Variables live on the device: freezing and saving read them back."""
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    w = gc.Variable(np.ones((3, 2), np.float32), name="w")
+    y = gc.nn.relu(x @ w)
+    step = gc.assign_sub(w, gc.reduce_sum(y) * 0.01 * gc.ones_like(w))
+    xv = np.arange(6, dtype=np.float32).reshape(2, 3) / 6
+    with gc.Session(graph=graph, device="cuda") as sess:
+        sess.run(w.initializer)
+        for _ in range(2):
+            sess.run(step, {x: xv})
+        want = sess.run(y, {x: xv})
+        gc.export.save_model(sess, tmp_path / "m.gcm", outputs={"y": y})
+        device_model = gc.export.load_model(tmp_path / "m.gcm", device="cuda")
+        assert_close(device_model(x=xv)["y"], want, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(want, np.maximum(xv @ np.ones((3, 2), np.float32), 0))  # the steps changed w
+    assert_close(gc.export.load_model(tmp_path / "m.gcm", device="reference")(x=xv)["y"], want, rtol=1e-6, atol=1e-6)
