@@ -524,6 +524,10 @@ def _integer_matmul(cg, w, a, b, target, off, m, n, k, da, db, ta, tb):
 
 # --- convolution --------------------------------------------------------------------------------------
 def emit_conv(cg, g) -> None:
+    """im2col into scratch, then BLAS; convolutions with few input channels and static sizes
+    take the direct form (direct_conv.py) with the epilogue on each finished output pixel,
+    their batch loop split across threads when nothing else needs the shared scratch."""
+    from .direct_conv import direct_conv, direct_conv_fits, row_epilogue
     from .ops import im2col
     w = cg.body
     root = cg.instrs[g.root]
@@ -531,8 +535,16 @@ def emit_conv(cg, g) -> None:
     out = root.outputs[0]
     target = _target(cg, w, g, out)
     cg.flat[out] = target
-    cols, rows, width = im2col(cg, w, root, x, f)
     df = cg.dims(f)
+    if direct_conv_fits(cg, root, x, f):
+        row_done = row_epilogue(cg, g, target, df[3])
+        epilogue = [i for i in g.members if i != g.root]
+        split = (row_done is not None or not epilogue) and not any(k[0] == "scratch" for k in cg.params)
+        direct_conv(cg, w, root, x, f, target, row_done, split=split)
+        if row_done is None and epilogue:
+            emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
+        return
+    cols, rows, width = im2col(cg, w, root, x, f)
     w(f"np.dot({cols}.reshape(({rows}, {width})), {cg.array(f)}.reshape(({width}, {df[3]})), "
       f"{target}.reshape(({rows}, {df[3]})))")
     epilogue = [i for i in g.members if i != g.root]

@@ -1,0 +1,169 @@
+"""conv2d with few input channels as direct loops, vectorized along the output width: the
+CPU backend (``Session`` on ``device="cpu"``) and the native target (``native/kernels.py``)
+both emit it here, where im2col + a product would be a GEMM with a short k (KH*KW*C) and few
+columns (LeNet's first layer: k=25, n=6). Also the group's row-by-row epilogue
+(``row_epilogue``), which both run on each finished row of a product or convolution."""
+from __future__ import annotations
+
+from . import kernels as cpu_kernels
+from . import scalar
+from ...optimizer.program import VARIABLE_WRITES
+from .loops import classify
+
+VECTOR = 8         # elements per accumulator vector
+CO_BLOCK = 6       # output channels per pass: KW * CO_BLOCK filter values live
+MAX_CHANNELS = 3   # input channels the direct form takes (the native target's implicit GEMM
+#                    takes over at 4, the step of its k unrolling)
+
+
+def _static(expr: str):
+    try:
+        return int(expr)
+    except (TypeError, ValueError):
+        return None
+
+
+def direct_conv_fits(cg, root, x, f) -> bool:
+    """``direct_conv`` takes floating-point convolutions with few input channels (where the
+    product's k is short and its rows are short), stride 1 along the width, static filter,
+    channel and spatial sizes (literals in the kernel) and at least one vector of output
+    width. The batch may be a size parameter."""
+    a = root.attrs
+    sizes = [_static(d) for d in list(cg.dims(f)) + list(cg.dims(x))[1:] + list(cg.dims(root.outputs[0]))[1:3]]
+    return (cg.dtype(root.outputs[0]).is_floating and all(s is not None for s in sizes) and sizes[2] <= MAX_CHANNELS and a["strides"][1] == 1
+            and sizes[-1] >= VECTOR)
+
+
+def direct_conv(cg, w, root, x, f, target, row_done, split: bool = False) -> None:
+    """conv2d with few input channels, vectorized along the output width: per image, the
+    input is copied channel by channel into a zero-padded planar scratch (so a row of taps is
+    a contiguous, unconditional run); per output row, a block of accumulators ``acc[o, ow]``
+    (output width rounded up to whole vectors) takes, for each filter row and input channel,
+    all KW taps of up to CO_BLOCK output channels in one pass along the width (KW loads of
+    the input row, KW*CO_BLOCK multiply-adds per load and store of an accumulator); then the
+    row is stored channels-last into the output and the epilogue runs on each pixel.
+
+    With ``split`` (the CPU backend, whose driver may run parts of a kernel's outer loop on
+    several threads), the batch loop is that loop and the two buffers are the part's own
+    (small: one padded image and one row of accumulators), since the program's shared
+    scratch cannot be split; otherwise (the native target: one thread, no allocation) they
+    are scratch."""
+    a = root.attrs
+    dtype = cg.dtype(root.outputs[0])
+    zero = scalar.literal(0, dtype)
+    kh, kw, cin, n = (int(d) for d in cg.dims(f))
+    _, h, wd, _ = cg.dims(x)
+    h, wd = int(h), int(wd)
+    do = cg.dims(root.outputs[0])
+    oh_, ow_ = int(do[1]), int(do[2])
+    sh, _ = a["strides"]
+    dh, dw = a["dilations"]
+    pt = pl = 0
+    if a["padding"] == "SAME":
+        pt = max((oh_ - 1) * sh + (kh - 1) * dh + 1 - h, 0) // 2
+        pl = max((ow_ - 1) + (kw - 1) * dw + 1 - wd, 0) // 2
+    owv = -(-ow_ // VECTOR) * VECTOR               # accumulator row: whole vectors
+    wp = owv + (kw - 1) * dw                       # padded input row
+    hp = (oh_ - 1) * sh + (kh - 1) * dh + 1        # padded input rows the output reads
+    X, F = cg.array(x), cg.array(f)
+    b, t, ih, iw, c, oh, p, ow, o = (cg.uid(v) for v in ("cb", "ct", "cih", "ciw", "cc", "coh", "cp", "cow", "co"))
+    if split:
+        out = root.outputs[0]
+        lo, hi = cg.split_bounds([(out, 0)], out)
+        xp, acc, part = cg.uid("cxp"), cg.uid("cacc"), cg.uid("cpart")
+        w(f"{xp} = np.empty({cin * hp * wp}, np.{dtype.np.name})")
+        w(f"{acc} = np.empty({n * owv}, np.{dtype.np.name})")
+        images = f"for {part} in range({hi} - {lo}):"
+    else:
+        xp = cg.scratch([cin * hp * wp], dtype, w)
+        acc = cg.scratch([n * owv], dtype, w)
+        images = f"for {b} in range({do[0]}):"
+    with w.block(images):
+        if split:
+            w(f"{b} = {lo} + {part}")
+        with w.block(f"for {t} in range({cin * hp * wp}):"):
+            w(f"{xp}[{t}] = {zero}")
+        with w.block(f"for {ih} in range({max(0, min(h, hp - pt))}):"):
+            with w.block(f"for {iw} in range({max(0, min(wd, wp - pl))}):"):
+                for ci in range(cin):
+                    w(f"{xp}[{(ci * hp + pt) * wp + pl} + {ih} * {wp} + {iw}] = "
+                      f"{X}[(({b} * {h} + {ih}) * {wd} + {iw}) * {cin} + {ci}]")
+        with w.block(f"for {oh} in range({oh_}):"):
+            with w.block(f"for {t} in range({n * owv}):"):
+                w(f"{acc}[{t}] = {zero}")
+            with w.block(f"for {p} in range({kh}):"):
+                for ci in range(cin):
+                    w(f"cx = ({ci * hp} + {oh} * {sh} + {p} * {dh}) * {wp}")
+                    for o0 in range(0, n, CO_BLOCK):
+                        outs = range(o0, min(n, o0 + CO_BLOCK))
+                        for q in range(kw):
+                            for co in outs:
+                                w(f"cf{q}_{co - o0} = {F}[(({p} * {kw} + {q}) * {cin} + {ci}) * {n} + {co}]")
+                        with w.block(f"for {ow} in range({owv}):"):
+                            for q in range(kw):
+                                w(f"cv{q} = {xp}[cx + {ow} + {q * dw}]")
+                            for co in outs:
+                                terms = " + ".join(f"cv{q} * cf{q}_{co - o0}" for q in range(kw))
+                                w(f"{acc}[{co * owv} + {ow}] += {terms}")
+            with w.block(f"for {ow} in range({ow_}):"):
+                w(f"crow = ({b} * {oh_} + {oh}) * {ow_} + {ow}")
+                with w.block(f"for {o} in range({n}):"):
+                    w(f"{target}[crow * {n} + {o}] = {acc}[{o} * {owv} + {ow}]")
+                if row_done is not None:
+                    row_done(w, "crow", "0", str(n))
+
+
+
+def row_epilogue(cg, g, target: str, n: str):
+    """The group's elementwise epilogue (bias, activation) as ``row_done`` for ``gemm``: run
+    on each row of the product as soon as it is final, while it is in cache, instead of in a
+    pass of its own. None when an operand does not broadcast row by row (the epilogue then
+    runs as a separate loop)."""
+    members = [i for i in g.members if i != g.root]
+    if not members:
+        return None
+    out = cg.instrs[g.root].outputs[0]
+    rank = cg.rank(out)
+    produced = {v for i in members for v in cg.instrs[i].outputs} | {out}
+    external, kinds = [], {}
+    for i in members:
+        for u in cpu_kernels.data_inputs(cg.instrs[i]):
+            if u in produced or u in external or cg.is_literal(u):
+                continue
+            k = classify(cg, u, out)
+            rows, col = set(k[:-1]) or {"b"}, k[-1]
+            if len(rows) != 1 or "r" in rows or col == "r":
+                return None
+            external.append(u)
+            kinds[u] = (rows.pop(), col)
+    if any(cg.instrs[i].op in VARIABLE_WRITES for i in members) or rank < 1:
+        return None
+    stores = set(g.outputs)
+    targets = {}
+    for i in members:
+        for v in cg.instrs[i].outputs:
+            if v in stores:
+                targets[v] = cg.define_output(v, cg.body)
+    arrays = {u: cg.array(u) for u in external}
+
+    def emit(w, i: str, j0: str, jn: str) -> None:
+        base, j, col = cg.uid("eb"), cg.uid("ej"), cg.uid("ec")
+        w(f"{base} = ({i}) * {n}")
+        scalars = {}
+        for u in external:  # one value per row (or per product): loaded once
+            index = {("b", "b"): "0", ("e", "b"): f"({i})"}.get(kinds[u])
+            if index is not None:
+                w(f"x{cg.lid(u)} = {arrays[u]}[{index}]")
+                scalars[u] = f"x{cg.lid(u)}"
+        with w.block(f"for {j} in range({jn}):"):
+            w(f"{col} = {j0} + {j}")
+            row = dict(scalars)
+            for u in external:
+                if u not in row:
+                    index = f"{base} + {col}" if kinds[u] == ("e", "e") else col
+                    w(f"x{cg.lid(u)} = {arrays[u]}[{index}]")
+                    row[u] = f"x{cg.lid(u)}"
+            w(f"mm_root = {target}[{base} + {col}]")
+            row[out] = "mm_root"
+            cpu_kernels.emit_scalar_members(cg, w, members, row, targets, f"{base} + {col}")
+    return emit
