@@ -18,6 +18,7 @@ CASES = [
     (12, 12, 1, 3, 3, 4, (2, 2), (1, 1), "SAME", np.float32, False),   # strided along the width
     (12, 12, 4, 3, 3, 4, (1, 1), (1, 1), "SAME", np.float32, False),   # 4 channels: im2col
     (9, 6, 1, 3, 3, 4, (1, 1), (1, 1), "VALID", np.float32, False),    # output narrower than a vector
+    (10, 10, 1, 3, 3, 17, (1, 1), (1, 1), "SAME", np.float32, False),  # many outputs: BLAS is faster
 ]
 
 

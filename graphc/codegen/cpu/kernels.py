@@ -527,7 +527,7 @@ def emit_conv(cg, g) -> None:
     """im2col into scratch, then BLAS; convolutions with few input channels and static sizes
     take the direct form (direct_conv.py) with the epilogue on each finished output pixel,
     their batch loop split across threads when nothing else needs the shared scratch."""
-    from .direct_conv import direct_conv, direct_conv_fits, row_epilogue
+    from .direct_conv import MAX_OUTPUTS_WITH_BLAS, direct_conv, direct_conv_fits, row_epilogue
     from .ops import im2col
     w = cg.body
     root = cg.instrs[g.root]
@@ -536,7 +536,7 @@ def emit_conv(cg, g) -> None:
     target = _target(cg, w, g, out)
     cg.flat[out] = target
     df = cg.dims(f)
-    if direct_conv_fits(cg, root, x, f):
+    if direct_conv_fits(cg, root, x, f, MAX_OUTPUTS_WITH_BLAS):
         row_done = row_epilogue(cg, g, target, df[3])
         epilogue = [i for i in g.members if i != g.root]
         split = (row_done is not None or not epilogue) and not any(k[0] == "scratch" for k in cg.params)
