@@ -16,6 +16,8 @@ against OpenBLAS' sgemm through ``np.dot``, one thread each, see docs/NATIVE.md)
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ...errors import CompileError
@@ -395,23 +397,32 @@ def _pool(cg, w, i, ins) -> None:
                     w("count = 0")
                 with w.block(f"for {c} in range({C}):"):
                     w(f"{Y}[dst + {c}] = {first}")
-                with w.block(f"for {p} in range({kh}):"):
-                    cpu_ops.input_coordinate(w, "ih", oh, p, sh, 1, geo["PT"], geo["H"])
-                    with w.block(f"for {q} in range({kw}):"):
-                        cpu_ops.input_coordinate(w, "iw", ow, q, sw, 1, geo["PL"], geo["W"])
-                        w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
-                        if not is_max:
-                            w("count += 1")
-                        with w.block(f"for {c} in range({C}):"):
-                            if is_max:  # rt.maximum, with | for a select instead of a branch
-                                w(f"best = {Y}[dst + {c}]")
-                                w(f"v = {X}[src + {c}]")
-                                w(f"{Y}[dst + {c}] = best if ((best > v) | (best != best)) else v")
-                            else:
-                                w(f"{Y}[dst + {c}] += {X}[src + {c}]")
+                with _window_taps(w, geo, (n, oh, ow, p, q), kh, kw, sh, sw, C, counting=not is_max):
+                    with w.block(f"for {c} in range({C}):"):
+                        if is_max:  # rt.maximum, with | for a select instead of a branch
+                            w(f"best = {Y}[dst + {c}]")
+                            w(f"v = {X}[src + {c}]")
+                            w(f"{Y}[dst + {c}] = best if ((best > v) | (best != best)) else v")
+                        else:
+                            w(f"{Y}[dst + {c}] += {X}[src + {c}]")
                 if not is_max:
                     with w.block(f"for {c} in range({C}):"):
                         w(f"{Y}[dst + {c}] = {t}({Y}[dst + {c}] / count)")
+
+
+@contextlib.contextmanager
+def _window_taps(w, geo, names, kh, kw, sh, sw, C, counting: bool):
+    """The loops over one pooling window's taps, with ``src`` the tap's first channel in the
+    input (and ``count`` the taps so far, for the average); the caller writes the body."""
+    n, oh, ow, p, q = names
+    with w.block(f"for {p} in range({kh}):"):
+        cpu_ops.input_coordinate(w, "ih", oh, p, sh, 1, geo["PT"], geo["H"])
+        with w.block(f"for {q} in range({kw}):"):
+            cpu_ops.input_coordinate(w, "iw", ow, q, sw, 1, geo["PL"], geo["W"])
+            w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
+            if counting:
+                w("count += 1")
+            yield
 
 
 def _pool_start(dtype, is_max: bool) -> str:
@@ -436,19 +447,13 @@ def _pool_unrolled(cg, w, X, Y, geo, C, kh, kw, sh, sw, dtype, is_max, names) ->
                     w(f"pb{c} = {first}")
                 if not is_max:
                     w("count = 0")
-                with w.block(f"for {p} in range({kh}):"):
-                    cpu_ops.input_coordinate(w, "ih", oh, p, sh, 1, geo["PT"], geo["H"])
-                    with w.block(f"for {q} in range({kw}):"):
-                        cpu_ops.input_coordinate(w, "iw", ow, q, sw, 1, geo["PL"], geo["W"])
-                        w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
-                        if not is_max:
-                            w("count += 1")
-                        for c in range(C):
-                            if is_max:  # rt.maximum, with | for a select instead of a branch
-                                w(f"v = {X}[src + {c}]")
-                                w(f"pb{c} = pb{c} if ((pb{c} > v) | (pb{c} != pb{c})) else v")
-                            else:
-                                w(f"pb{c} += {X}[src + {c}]")
+                with _window_taps(w, geo, (n, oh, ow, p, q), kh, kw, sh, sw, C, counting=not is_max):
+                    for c in range(C):
+                        if is_max:  # rt.maximum, with | for a select instead of a branch
+                            w(f"v = {X}[src + {c}]")
+                            w(f"pb{c} = pb{c} if ((pb{c} > v) | (pb{c} != pb{c})) else v")
+                        else:
+                            w(f"pb{c} += {X}[src + {c}]")
                 for c in range(C):
                     w(f"{Y}[dst + {c}] = pb{c}" if is_max else f"{Y}[dst + {c}] = {t}(pb{c} / count)")
 
