@@ -3,15 +3,12 @@ disk never leaves a half-written file where a good one (or none) was."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
-import socket
 import tempfile
 import zlib
 
-# Temporary files are named after the host and process writing them, so that a later save
-# can tell which ones a killed process left behind (sweep_stale_temporaries).
-_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
 _TEMPORARY = re.compile(r"\.graphc-tmp-([0-9a-f]{8})-(\d+)-")
 
 
@@ -20,7 +17,7 @@ def atomic_write(path, data: bytes | str) -> None:
     ``path`` (atomic on POSIX and Windows). On any error the temporary file is removed and
     ``path`` is left as it was."""
     directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".graphc-tmp-{_HOST}-{os.getpid()}-")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".graphc-tmp-{host_tag()}-{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
@@ -48,6 +45,14 @@ def _sync_directory(directory: str) -> None:
         os.close(fd)
 
 
+@functools.lru_cache(maxsize=None)
+def host_tag() -> str:
+    """Temporary files are named after the host and process writing them, so that a later
+    save can tell which ones a killed process left behind (sweep_stale_temporaries)."""
+    import socket  # (only when something is saved)
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
 def sweep_stale_temporaries(directory) -> list:
     """Remove the temporary files that processes of this host left in ``directory`` when they
     died mid-write (their process no longer exists); returns their paths. Files of live
@@ -59,7 +64,7 @@ def sweep_stale_temporaries(directory) -> list:
         return removed
     for name in names:
         m = _TEMPORARY.match(name)
-        if m is None or m.group(1) != _HOST or _alive(int(m.group(2))):
+        if m is None or m.group(1) != host_tag() or _alive(int(m.group(2))):
             continue
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(directory, name))

@@ -12,6 +12,7 @@ from ..ops import elementwise as ew
 from ..ops import linalg, nn, reduce, shape as sh
 from ..ops import source
 from ..ops._build import make1
+from ..ops.registry import rule_registrar
 
 GRADIENTS: dict[str, Callable] = {}
 
@@ -26,14 +27,7 @@ NON_DIFFERENTIABLE = frozenset({
 })
 
 
-def grad(*names):
-    def register(fn):
-        for name in names:
-            if name in GRADIENTS:
-                raise ValueError(f"gradient of {name!r} registered twice")
-            GRADIENTS[name] = fn
-        return fn
-    return register
+grad = rule_registrar(GRADIENTS, "gradient")
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..optimizer.pipeline import optimize
 from ..optimizer.program import lower
-from ..codegen.cpu.cache import import_file
 from ..codegen.native.codegen import NativeError, NativeProgramCodegen, find_kernel
 from .freeze import Signature, TensorsArg, as_frozen
 
@@ -73,6 +72,7 @@ def shared_library(sess_or_model, inputs: TensorsArg = None, outputs: TensorsArg
     part of the graph has no native code or a size cannot be computed from the input dims.
     """
     from .. import __version__
+    from ..codegen.cpu.cache import import_file  # (imports numba: not at `import graphc`)
     from ..codegen.native import build, capi
     if path is None:
         raise TypeError("shared_library needs path=, the directory to write the library into")

@@ -31,6 +31,7 @@ from ..graph import Operation
 from ..ops.nn import conv_output_size
 from ..ops.shape_spec import is_dim_ref
 from .freeze import FrozenGraph, _needed_ops, as_frozen
+from ..ops.registry import rule_registrar
 
 __all__ = ["to_onnx", "ExportError", "CONVERTERS", "NOT_EXPORTABLE", "MIN_OPSET"]
 
@@ -73,14 +74,7 @@ NOT_EXPORTABLE: Dict[str, str] = {
 }
 
 
-def converts(*names: str):
-    def register(fn: Converter) -> Converter:
-        for name in names:
-            if name in CONVERTERS:
-                raise ValueError(f"two ONNX converters for {name!r}")
-            CONVERTERS[name] = fn
-        return fn
-    return register
+converts = rule_registrar(CONVERTERS, "ONNX converter")
 
 
 def supported_ops() -> List[str]:

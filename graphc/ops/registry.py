@@ -69,3 +69,18 @@ def single(fn: Callable[..., np.ndarray]) -> ReferenceFn:
 
 def find_opdef(name: str) -> Optional[OpDef]:
     return OPS.get(name)
+
+
+def rule_registrar(table: dict, what: str, replace: bool = False) -> Callable:
+    """A decorator factory filling ``table`` (op name -> rule), the way gradient rules,
+    kernels and exporters are kept: ``@rule("add", "subtract") def _(...)``. A name
+    registered twice is an error unless ``replace`` (a backend overriding a copied table)."""
+    def rule(*names: str):
+        def register(fn):
+            for name in names:
+                if name in table and not replace:
+                    raise ValueError(f"{what} for {name!r} registered twice")
+                table[name] = fn
+            return fn
+        return register
+    return rule

@@ -358,3 +358,13 @@ def test_inspect_command_checks_and_describes_a_file(digits_models, tmp_path):
     out = subprocess.run([sys.executable, "-m", "graphc", "inspect", str(bad)], capture_output=True, text=True,
                          cwd=ROOT)
     assert out.returncode == 1 and out.stdout.startswith("invalid: ") and "not a readable zip" in out.stdout
+
+
+def test_importing_graphc_loads_no_exporter_and_no_numba():
+    """gc.export's exporters load on first use: `import graphc` stays light."""
+    code = ("import sys, graphc as gc; print(sorted(m for m in ('numba', 'graphc.export.native', 'graphc.export.onnx', "
+            "'graphc.export.model') if m in sys.modules)); gc.export.shared_library; "
+            "print('graphc.export.native' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "True"]

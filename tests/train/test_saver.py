@@ -242,7 +242,7 @@ def test_killing_a_saving_process_never_loses_the_latest_checkpoint(tmp_path):
 def test_a_save_sweeps_temporaries_that_dead_writers_left(tmp_path):
     from graphc import files
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    host = files._HOST
+    host = files.host_tag()
     left = tmp_path / f".graphc-tmp-{host}-{int(dead.stdout)}-abc"
     mine = tmp_path / f".graphc-tmp-{host}-{os.getpid()}-abc"
     other_host = tmp_path / f".graphc-tmp-{'0' * 8 if host != '0' * 8 else '1' * 8}-{int(dead.stdout)}-abc"

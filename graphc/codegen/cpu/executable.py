@@ -85,6 +85,28 @@ def make_plan(program: Program, feeds: Sequence[np.ndarray], shape_members) -> _
     return plan
 
 
+def variable_use(program: Program) -> tuple:
+    """(the variables the program reads or updates, sorted; {variable it only assigns:
+    (shape, NumPy dtype)}): what a run needs in the session's state before it starts."""
+    needed = sorted({ins.attrs["var"] for ins in program.instrs
+                     if ins.op in ("read_variable", "assign_add", "assign_sub")})
+    created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
+               for ins in program.instrs if ins.op == "assign" and ins.attrs["var"] not in needed}
+    return needed, created
+
+
+def ensure_variables(ctx, needed, created) -> None:
+    """Raise the uninitialized-variable error for a needed variable the session lacks; give a
+    variable the run only assigns a zero value to write into."""
+    variables = ctx.variables
+    for name in needed:
+        if name not in variables:
+            ctx.read_variable(name)  # raises the uninitialized-variable error
+    for name, (shape, dtype) in created.items():
+        if name not in variables:
+            ctx.write_variable(name, np.zeros(shape, dtype))
+
+
 def program_error(program: Program, i: int, message: str) -> InvalidArgumentError:
     """A kernel's run-time error, naming the user's op and where it was created."""
     ins = program.instrs[i]
@@ -122,11 +144,7 @@ class CpuExecutable(Executable):
         self._plans: dict = {}
         self._general = None
         self._general_lock = threading.Lock()
-        instrs = program.instrs
-        self._var_needed = sorted({ins.attrs["var"] for ins in instrs
-                                   if ins.op in ("read_variable", "assign_add", "assign_sub")})
-        self._var_created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
-                             for ins in instrs if ins.op == "assign" and ins.attrs["var"] not in self._var_needed}
+        self._var_needed, self._var_created = variable_use(program)
         self._shape_members = {i for g in program.groups if g.kind == "shape" for i in g.members}
         self._build_driver()
 
@@ -433,7 +451,7 @@ class CpuExecutable(Executable):
         if plan.general:
             return self._general_executable().run(feeds, ctx)
         if self._var_needed or self._var_created:
-            self._check_variables(ctx)
+            ensure_variables(ctx, self._var_needed, self._var_created)
         try:
             fixed = plan.free.pop()
         except IndexError:
@@ -450,15 +468,6 @@ class CpuExecutable(Executable):
             plan.free.append(fixed)
         shapes = plan.fetch_shapes
         return [o if o.shape == s else o.reshape(s) for o, s in zip(outs, shapes)]
-
-    def _check_variables(self, ctx) -> None:
-        variables = ctx.variables
-        for name in self._var_needed:
-            if name not in variables:
-                ctx.read_variable(name)  # raises the uninitialized-variable error
-        for name, (shape, dtype) in self._var_created.items():
-            if name not in variables:
-                ctx.write_variable(name, np.zeros(shape, dtype))
 
     def _rng_arrays(self, ctx) -> list:
         rng = [None] * len(self._kernels)

@@ -7,16 +7,10 @@ from . import scalar
 from .kernels import emit_members_over
 from .loops import Operand, nest
 from .source import product
+from ...ops.registry import rule_registrar
 
 SINGLE: dict = {}
-
-
-def kernel(*names):
-    def register(fn):
-        for n in names:
-            SINGLE[n] = fn
-        return fn
-    return register
+kernel = rule_registrar(SINGLE, "CPU kernel")
 
 
 def _t(cg, v) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...dtypes import DType
 from ...errors import CompileError
+from ...ops.registry import rule_registrar
 
 
 def literal(value, dtype: DType) -> str:
@@ -51,14 +52,7 @@ def _cast(dtype: DType, expr: str) -> str:
 
 # op -> fn(attrs, args, in_dtype, out_dtype) -> expression source (without the final cast)
 _TABLE: Dict[str, Callable] = {}
-
-
-def _op(*names):
-    def register(fn):
-        for n in names:
-            _TABLE[n] = fn
-        return fn
-    return register
+_op = rule_registrar(_TABLE, "scalar formula")
 
 
 @_op("negative")

@@ -18,7 +18,7 @@ from ...optimizer.program import Program, VARIABLE_WRITES
 from ...optimizer.symbolic import SymbolicShapes
 from ..backend import Executable
 from ..cpu import cache
-from ..cpu.executable import make_plan, program_error
+from ..cpu.executable import ensure_variables, make_plan, program_error, variable_use
 from . import api
 from .codegen import CudaProgramCodegen, block_sizes
 
@@ -87,10 +87,7 @@ class CudaExecutable(Executable):
         self._producer = {v: ins for ins in program.instrs for v in ins.outputs}
         self._feed_index = {v: i for i, v in enumerate(program.feeds)}
         instrs = program.instrs
-        self._var_needed = sorted({ins.attrs["var"] for ins in instrs
-                                   if ins.op in ("read_variable", "assign_add", "assign_sub")})
-        self._var_created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
-                             for ins in instrs if ins.op == "assign" and ins.attrs["var"] not in self._var_needed}
+        self._var_needed, self._var_created = variable_use(program)
         self._consts: dict = {}
         self._seeds = {ins.attrs["stream"]: ins.attrs["seed"] for ins in instrs if ins.opdef.random}
         self._plans: dict = {}
@@ -322,13 +319,8 @@ class CudaExecutable(Executable):
     def _device_variables(self, ctx) -> dict:
         """The session's variables as device arrays (uploaded the first time a host value is
         seen, then kept on the device in the session itself)."""
+        ensure_variables(ctx, self._var_needed, self._var_created)
         variables = ctx.variables
-        for name in self._var_needed:
-            if name not in variables:
-                ctx.read_variable(name)  # raises the uninitialized-variable error
-        for name, (shape, dtype) in self._var_created.items():
-            if name not in variables:
-                variables[name] = np.zeros(shape, dtype)
         for name, value in list(variables.items()):
             if isinstance(value, np.ndarray):
                 variables[name] = self.cuda.to_device(np.ascontiguousarray(value))

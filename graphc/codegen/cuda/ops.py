@@ -11,16 +11,10 @@ from __future__ import annotations
 
 from ..cpu import ops as cpu_ops
 from ..cpu.ops import _conv_geometry, input_coordinate
+from ...ops.registry import rule_registrar
 
 SINGLE: dict = dict(cpu_ops.SINGLE)
-
-
-def kernel(*names):
-    def register(fn):
-        for n in names:
-            SINGLE[n] = fn
-        return fn
-    return register
+kernel = rule_registrar(SINGLE, "CUDA kernel", replace=True)  # CUDA's own replace the CPU's
 
 
 def _gradient_setup(cg, w, ins, x, kernel, grad):
