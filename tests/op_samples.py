@@ -357,6 +357,7 @@ EXEMPT = {
     "assign": "session state; tests/test_state.py",
     "assign_add": "session state; tests/test_state.py",
     "assign_sub": "session state; tests/test_state.py",
+    "snapshot": "inserted by the state pass, never built by users; tests/test_state.py",
     "random_uniform": "random streams; tests/ops/test_random.py",
     "random_standard_normal": "random streams; tests/ops/test_random.py",
     "truncated_standard_normal": "random streams; tests/ops/test_random.py",

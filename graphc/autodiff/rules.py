@@ -23,7 +23,7 @@ NON_DIFFERENTIABLE = frozenset({
     "isnan", "isfinite", "floordiv", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "argmax", "argmin", "reduce_any", "reduce_all", "one_hot", "stop_gradient",
     "random_uniform", "random_standard_normal", "truncated_standard_normal", "read_variable", "assign",
-    "assign_add", "assign_sub", "variable", "no_op",
+    "assign_add", "assign_sub", "snapshot", "variable", "no_op",
 })
 
 

@@ -34,6 +34,9 @@ class Executable(ABC):
 
 class Backend(ABC):
     name: str
+    # What this backend can run in one kernel group beyond what every backend can; fusion
+    # builds only groups the backend can run (optimizer/state.py names them).
+    capabilities: frozenset = frozenset()
 
     @abstractmethod
     def compile(self, program: Program) -> Executable:

@@ -489,7 +489,7 @@ def _placeholder(ctx, op, ins):
     raise ctx.fail("it is not one of the inputs (pass it in inputs=)")
 
 
-@converts("placeholder_with_default", "identity", "stop_gradient")
+@converts("placeholder_with_default", "identity", "stop_gradient", "snapshot")
 def _pass_through(ctx, op, ins):
     return [ins[0]]
 

@@ -69,6 +69,11 @@ define("assign", "state", _infer_assign, _assigner(None), stateful=True, doc="va
 define("assign_add", "state", _infer_assign, _assigner(np.add), stateful=True, doc="var += value.")
 define("assign_sub", "state", _infer_assign, _assigner(np.subtract), stateful=True, doc="var -= value.")
 
+define("snapshot", "state", lambda inputs, attrs: [inputs[0]], lambda xs, a, ctx=None: (np.array(xs[0], copy=True),),
+       elementwise=True,
+       doc="A copy of a value held in a variable's storage, taken before a later write to that variable. "
+           "Never built by users: the state pass (optimizer/state.py) inserts it into Programs.")
+
 VARIABLE_WRITES = ("assign", "assign_add", "assign_sub")
 
 

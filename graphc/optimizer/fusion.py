@@ -24,12 +24,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..ops.reduce import REDUCTIONS
-from .program import Program, VARIABLE_WRITES
+from .program import Program, VARIABLE_WRITES, VIEW_OPS
+from .state import storage_values, write_refusal
 from .symbolic import SymbolicShapes
 
 MAX_GROUP_OPS = 64
 MAX_TRANSCENDENTALS = 8
-VIEW_OPS = frozenset({"const", "read_variable", "reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
+# groups of these run no kernel: views share their input's storage, constants and variable
+# reads are stored outside the memory plan
+NO_KERNEL_OPS = VIEW_OPS | {"const", "read_variable"}
 TRANSCENDENTAL_OPS = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sigmoid", "erf", "sin", "cos", "pow",
                                 "softplus", "gelu", "elu"})
 ROOT_KINDS = {"matmul": "matmul", "conv2d": "conv"}
@@ -91,7 +94,7 @@ def shape_values(program: Program) -> set:
 def _kind(program: Program, ins, shape_derived=frozenset()) -> str:
     if ins.outputs and all(v in shape_derived for v in ins.outputs):
         return "shape"
-    if ins.op in VIEW_OPS:
+    if ins.op in NO_KERNEL_OPS:
         return "view"
     if ins.op in ROOT_KINDS:
         return ROOT_KINDS[ins.op]
@@ -100,12 +103,72 @@ def _kind(program: Program, ins, shape_derived=frozenset()) -> str:
     return "single"
 
 
+@dataclass(frozen=True)
+class ReduceRoles:
+    """The members of a reduce group besides its root: the ``prologue`` (input space, not
+    depending on the root: computed as elements are loaded), ``post`` (output space: once
+    per output element, after the root) and ``row`` (input space, depending on the root: a
+    second pass over each row, as in softmax and layer norm)."""
+
+    prologue: tuple
+    post: tuple
+    row: tuple
+
+
+def reduce_roles(program: Program, sym: SymbolicShapes, members, root: int) -> ReduceRoles:
+    instrs = program.instrs
+    depends = {instrs[root].outputs[0]}
+    prologue, post, row = [], [], []
+    in_space = sym.shape(instrs[root].inputs[0])
+    for i in sorted(members):
+        if i == root:
+            continue
+        ins = instrs[i]
+        in_row_space = sym.shape(ins.outputs[0]) == in_space
+        if any(u in depends for u in ins.inputs):
+            depends.update(ins.outputs)
+            (row if in_row_space else post).append(i)
+        else:  # independent of the reduction: computed with it, or with the epilogue it feeds
+            (prologue if in_row_space else post).append(i)
+    return ReduceRoles(tuple(prologue), tuple(post), tuple(row))
+
+
+def group_passes(program: Program, sym: SymbolicShapes, kind: str, members, root: Optional[int]) -> list:
+    """How a group of ``kind`` runs its members: a list of passes, each the members it
+    computes in order, element by element (each element's loads before its stores). The
+    emitters of every backend keep to this; the memory plan (what may be written in place)
+    and the state rules (what may be fused with a write) rely on it. A member in several
+    passes is recomputed; a write among them is applied in its first pass only.
+
+    A reduction: the prologue and the root's accumulation; again the prologue and the root's
+    input for logsumexp's sum of exponentials; the output-space epilogue; then, with a row epilogue,
+    the epilogue, prologue and row epilogue once more (the CPU re-runs the prologue, the GPU
+    also every epilogue value the row needs). A matmul or conv: the product, then its
+    epilogue. Anything else: one pass."""
+    members = sorted(members)
+    if kind == "reduce":
+        roles = reduce_roles(program, sym, members, root)
+        passes = [list(roles.prologue) + [root]]
+        if program.instrs[root].op == "reduce_logsumexp":
+            passes.append(list(roles.prologue) + [root])  # the root's input is read again
+        passes.append(list(roles.post))
+        if roles.row:
+            passes.append(sorted(roles.post + roles.prologue + roles.row))
+        return passes
+    if kind in ("matmul", "conv"):
+        return [[root], [i for i in members if i != root]]
+    return [members]
+
+
 class _Partition:
     """Union of instrs into groups, with the quotient DAG kept up to date."""
 
-    def __init__(self, program: Program, sym: SymbolicShapes):
+    def __init__(self, program: Program, sym: SymbolicShapes, capabilities=frozenset()):
         self.program = program
         self.sym = sym
+        self.capabilities = frozenset(capabilities)
+        self.storage = storage_values(program)
+        self.writes = {i for i, ins in enumerate(program.instrs) if ins.op in VARIABLE_WRITES}
         instrs = program.instrs
         self.n = len(instrs)
         self.group = list(range(self.n))
@@ -181,8 +244,19 @@ class _Partition:
             return False
         if not self.convex_merge_ok(a, b):
             return False
+        if self.refusal(self.members[a] + self.members[b], kind, root) is not None:
+            return False
         self.merge(a, b, kind, root)
         return True
+
+    def has_write(self, g: int) -> bool:
+        return any(i in self.writes for i in self.members[g])
+
+    def refusal(self, members, kind: str, root: Optional[int]) -> Optional[str]:
+        """Why these members may not form one group (state rules, optimizer/state.py)."""
+        if not any(i in self.writes for i in members):
+            return None
+        return write_refusal(self.program, self.sym, kind, members, root, self.storage, self.capabilities)
 
     def producer_groups(self, i: int) -> list:
         """Groups producing the data this instr reads (inputs read only for their shape don't
@@ -201,10 +275,12 @@ class _Partition:
         return out
 
 
-def fuse(program: Program) -> tuple:
-    """Program -> Program with ``groups`` set; returns (program, Counter-like dict of merges)."""
+def fuse(program: Program, capabilities=frozenset()) -> tuple:
+    """Program -> Program with ``groups`` set; returns (program, Counter-like dict of merges).
+    ``capabilities`` are the target backend's (optimizer/state.py): what it can run in one
+    group beyond what every backend can."""
     sym = SymbolicShapes(program)
-    part = _Partition(program, sym)
+    part = _Partition(program, sym, capabilities)
     instrs = program.instrs
     merges = {"elementwise": 0, "prologue": 0, "epilogue": 0}
 
@@ -232,8 +308,13 @@ def fuse(program: Program) -> tuple:
             if part.try_merge(part.find(i), g, "reduce", i):
                 merges["prologue"] += 1
 
-    # 3. elementwise groups that consume a reduction / matmul / conv become its epilogue
-    for i, ins in enumerate(instrs):
+    # 3. elementwise groups that consume a reduction / matmul / conv become its epilogue;
+    # groups that write variables come last, so a row epilogue (the large pass) is never
+    # kept out of its reduction by a small variable update that got there first
+    epilogue_order = [i for i in range(len(instrs)) if not part.has_write(part.find(i))]
+    epilogue_order += [i for i in range(len(instrs)) if part.has_write(part.find(i))]
+    for i in epilogue_order:
+        ins = instrs[i]
         mine = part.find(i)
         if part.kind.get(mine) != "elementwise":
             continue

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from ..errors import GraphcError
-from .fusion import trivial_groups
-from .program import Program
+from .fusion import group_passes, trivial_groups
+from .program import Program, VARIABLE_WRITES, VIEW_OPS
+from .state import data_reads
 from .symbolic import SymbolicShapes
 
-EXTERNAL_OPS = frozenset({"const", "read_variable", "assign", "assign_add", "assign_sub"})
-VIEW_OPS = frozenset({"reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
+# values stored outside the plan: constants and variables (reads and write results)
+EXTERNAL_OPS = frozenset({"const", "read_variable"}) | VARIABLE_WRITES
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,10 @@ def plan_memory(program: Program, reuse: bool = True):
         taken: set = set()
         # Element i of an output may overwrite element i of an input of the same shape: true in
         # elementwise groups and in the input (row) space of a reduction, where every member
-        # reads its operands at the index it writes.
+        # reads its operands at the index it writes, unless a later pass of the group reads
+        # that input again (fusion.group_passes: logsumexp and row epilogues re-run the prologue).
         row_space = sym.shape(instrs[g.root].inputs[0]) if g.kind == "reduce" else None
+        stored_in, last_read_in = _pass_use(program, sym, g, root)
         for v in outs:
             live[v] = (k, last_use.get(v, k))
             need = sizes[v]
@@ -159,6 +162,8 @@ def plan_memory(program: Program, reuse: bool = True):
             if reuse and in_place_ok and v not in fetched_roots:
                 for u in dying_inputs:
                     b = buffer_of[u]
+                    if last_read_in.get(u, 0) > stored_in[v]:
+                        continue
                     if b not in taken and sizes[u] == need and sym.shape(u) == sym.shape(v):
                         chosen = b
                         inplace.append((v, u))
@@ -190,6 +195,21 @@ def plan_memory(program: Program, reuse: bool = True):
     stats = {"buffers": len(capacity), "planned_values": len(sizes), "inplace": len(inplace)}
     return Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
                    program.groups, plan), stats
+
+
+def _pass_use(program: Program, sym: SymbolicShapes, g, root_of) -> tuple:
+    """({output value: the pass of ``g`` that first stores it}, {root of an input value: the
+    last pass of ``g`` that reads it})."""
+    instrs = program.instrs
+    stored_in: dict = {}
+    last_read_in: dict = {}
+    for p, members in enumerate(group_passes(program, sym, g.kind, g.members, g.root)):
+        for i in members:
+            for v in instrs[i].outputs:
+                stored_in.setdefault(v, p)
+            for v in data_reads(instrs[i]):
+                last_read_in[root_of(v)] = p
+    return stored_in, last_read_in
 
 
 def check_plan(program: Program) -> None:

@@ -1,7 +1,7 @@
 """The pass pipeline: optimization levels, per-pass reports, validation and explain().
 
 Levels:
-  0: pruning only (done by lowering);
+  0: pruning only (done by lowering), and the state pass every level needs;
   1: canonicalize, constant folding, CSE, algebraic simplification, stabilization;
   2: level 1, then fusion into kernel groups and memory planning (the default).
 Any pass can be switched off by name. With ``GRAPHC_VALIDATE=1`` every pass's result is
@@ -21,6 +21,7 @@ from . import passes
 from .fusion import count_kernels, fuse, trivial_groups
 from .memory import check_plan, plan_memory
 from .program import Program
+from .state import order_state
 
 # (name, minimum level, function). Passes may appear more than once (clean-up runs).
 PIPELINE = (
@@ -31,10 +32,13 @@ PIPELINE = (
     ("stabilize", 1, passes.stabilization),
     ("constant_fold", 1, passes.constant_fold),
     ("cse", 1, passes.cse),
+    ("order_state", 0, order_state),
     ("fuse", 2, fuse),
     ("plan_memory", 2, plan_memory),
 )
-PASS_NAMES = frozenset(name for name, _, _ in PIPELINE)
+# Passes that correctness needs, at every level: they cannot be switched off.
+REQUIRED_PASSES = frozenset({"order_state"})
+PASS_NAMES = frozenset(name for name, _, _ in PIPELINE) - REQUIRED_PASSES
 
 
 @dataclass
@@ -70,8 +74,13 @@ def validation_enabled() -> bool:
 
 
 def optimize(program: Program, level: int = 2, disabled: Iterable[str] = (), validate: Optional[bool] = None,
-             keep_stages: bool = False) -> Optimized:
+             keep_stages: bool = False, capabilities=frozenset()) -> Optimized:
+    """Run the pipeline up to ``level``. ``capabilities`` are the target backend's
+    (``Backend.capabilities``): fusion may build the groups they allow."""
     disabled = frozenset(disabled)
+    if disabled & REQUIRED_PASSES:
+        raise CompileError(f"pass(es) {sorted(disabled & REQUIRED_PASSES)} cannot be switched off: results "
+                           "would be wrong without them")
     unknown = disabled - PASS_NAMES
     if unknown:
         raise CompileError(f"unknown pass name(s) {sorted(unknown)}; passes are {sorted(PASS_NAMES)}")
@@ -87,7 +96,7 @@ def optimize(program: Program, level: int = 2, disabled: Iterable[str] = (), val
         before = len(program.instrs)
         start = time.perf_counter()
         try:
-            program, rewrites = fn(program)
+            program, rewrites = fn(program, capabilities) if fn is fuse else fn(program)
         except GraphcError:
             raise
         except Exception as e:  # a bug in a pass must say which pass
@@ -101,6 +110,8 @@ def optimize(program: Program, level: int = 2, disabled: Iterable[str] = (), val
     if program.groups is None:
         program = Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
                           trivial_groups(program), None)
+        if validate:
+            _validate(program, "trivial groups")
     result.program = program
     return result
 

@@ -126,6 +126,9 @@ class Program:
 
 
 VARIABLE_WRITES = frozenset({"assign", "assign_add", "assign_sub"})
+# Ops whose output shares its input's storage (no kernel, no copy). Every backend, the memory
+# plan and the state rules read this one set.
+VIEW_OPS = frozenset({"reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
 
 
 def _missing_feed_error(placeholders: Sequence[Operation]) -> FeedError:
@@ -219,6 +222,17 @@ def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
             "the fetched ops order reads and writes of variable(s) " + ", ".join(map(repr, stuck))
             + " in a cycle (control dependencies contradict read-before-write); add explicit "
             "gc.control_dependencies to say which comes first")
+
+    # Writes to one variable happen in one order that the Program states: each waits for the
+    # previous one in this schedule. Without the edge, two writes that nothing orders could
+    # run in either order after fusion, and the backends could disagree.
+    last_write: dict = {}
+    for op in schedule:
+        if op.type in VARIABLE_WRITES:
+            previous = last_write.get(op.attrs["var"])
+            if previous is not None:
+                after[op].add(previous)
+            last_write[op.attrs["var"]] = op
 
     # -- emit ------------------------------------------------------------------------------------
     instrs = []

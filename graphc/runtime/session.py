@@ -276,7 +276,8 @@ class Session:
 
     def _optimized(self, unique: list, feed_tensors: list, keep_stages: bool = False) -> Optimized:
         program = lower(self.graph, unique, feed_tensors)
-        return optimize(program, self.optimize, self.disable_passes, keep_stages=keep_stages)
+        return optimize(program, self.optimize, self.disable_passes, keep_stages=keep_stages,
+                        capabilities=self._backend.capabilities)
 
     def _compile(self, unique: list, targets: list, feed_tensors: list) -> _Runner:
         optimized = self._optimized(unique, feed_tensors)

@@ -22,7 +22,7 @@ def test_levels(graph):
     x, y = _graph_with_redundancy(graph)
     program = lower(graph, [y], [x])
     o0, o1, o2 = (optimize(program, level) for level in (0, 1, 2))
-    assert [r.name for r in o0.reports] == []
+    assert [r.name for r in o0.reports] == ["order_state"]  # the one pass correctness needs
     assert "fuse" not in [r.name for r in o1.reports] and "simplify" in [r.name for r in o1.reports]
     assert [r.name for r in o2.reports][-2:] == ["fuse", "plan_memory"]
     assert len(o1.program.instrs) < len(o0.program.instrs)

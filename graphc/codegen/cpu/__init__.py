@@ -1,6 +1,7 @@
 """The numba CPU backend: each kernel group becomes a small generated numba function."""
 from __future__ import annotations
 
+from ...optimizer.state import MATMUL_PRODUCT_BEFORE_EPILOGUE
 from ..backend import Backend, Executable
 
 # Ops that never reach the CPU backend, and why.
@@ -23,6 +24,8 @@ def supported_ops() -> frozenset:
 
 class CpuBackend(Backend):
     name = "cpu"
+    # BLAS computes the whole product into a temporary before the epilogue runs
+    capabilities = frozenset({MATMUL_PRODUCT_BEFORE_EPILOGUE})
 
     def compile(self, program) -> Executable:
         from . import blas, parallel

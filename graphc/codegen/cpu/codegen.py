@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Tuple
 from ...dtypes import DType
 from ...errors import CompileError
 from ...optimizer.memory import plan_memory
-from ...optimizer.program import Program, VARIABLE_WRITES
+from ...optimizer.program import Program, VIEW_OPS
 from ...optimizer.symbolic import SymbolicShapes
 from . import scalar
 from .source import SourceWriter, product
@@ -36,7 +36,6 @@ from .source import SourceWriter, product
 FASTMATH = frozenset({"reassoc", "contract"})
 _TYPED_LITERAL = re.compile(r"np\.(?:float32|float64|int8|int32|int64|uint8|bool_)\("
                             r"(?:-?np\.(?:inf|nan)|-?[0-9][0-9.e+\-]*|True|False)\)")
-VIEW_OPS = frozenset({"reshape", "expand_dims", "squeeze", "identity", "stop_gradient"})
 
 
 class KernelContext:
@@ -139,6 +138,14 @@ class KernelContext:
         if static is not None:
             return str(static)
         return self._param(("dim", v, k), "N")
+
+    def runtime_dim(self, v: int, k: int) -> str:
+        """Axis ``k`` of ``v`` as a size parameter even where the static shape fixes it: the
+        extent of a loop that folds values into an accumulator (a reduced axis, softmax's
+        classes). With a literal extent of about 8 to 24 LLVM unrolls such loops completely
+        and then spends from seconds to minutes on the result (a logsumexp over 12 elements
+        never finished compiling); with an unknown extent it vectorizes them as usual."""
+        return self._param(("dim", v, k % self.rank(v)), "N")
 
     def dims(self, v: int) -> list:
         return [self.dim(v, k) for k in range(self.rank(v))]
@@ -252,7 +259,6 @@ class Generated:
     calls: List[KernelCall]
     literals: Dict
     alias: Dict                # view value -> value it shares an array with
-    read_copies: Dict          # read_variable value -> var name, read before a write: copied
     fetch_values: tuple
 
 
@@ -282,7 +288,6 @@ class ProgramCodegen:
         p = self.p
         literals: dict = {}
         alias: dict = {}
-        read_copies: dict = {}
         calls: List[KernelCall] = []
         for k, g in enumerate(p.groups):
             if g.kind == "view":
@@ -294,8 +299,7 @@ class ProgramCodegen:
                         if value.size == 1:
                             literals[out] = scalar.literal(value.reshape(()).item(), ins.outputs and p.types[out].dtype)
                     elif ins.op == "read_variable":
-                        if self._read_needs_copy(i):
-                            read_copies[out] = ins.attrs["var"]
+                        pass  # the variable's own storage: optimizer/state.py orders its uses
                     elif ins.op in VIEW_OPS:
                         alias[out] = ins.inputs[0]
                         if ins.inputs[0] in literals:
@@ -314,21 +318,4 @@ class ProgramCodegen:
             calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
                                     f"kernel {k}: {g.kind} [{ops}]", ctx.split, list(ctx.scratch_uses),
                                     ctx.launch, list(ctx.prefills)))
-        return Generated(calls, literals, alias, read_copies, tuple(p.fetches))
-
-    def _read_needs_copy(self, i: int) -> bool:
-        """A variable read shares the variable's storage unless a write to that variable runs
-        while the read value is still needed (then it must be a snapshot)."""
-        p = self.p
-        ins = p.instrs[i]
-        var, out = ins.attrs["var"], ins.outputs[0]
-        plan = p.buffers
-        k_read = self.group_of[i]
-        users = [self.group_of[j] for j, other in enumerate(p.instrs)
-                 if any(x == out or plan.root(x) == out for x in other.inputs)]
-        last = max(users, default=k_read)
-        if any(f == out or plan.root(f) == out for f in p.fetches):
-            last = len(p.groups)
-        writes = [self.group_of[j] for j, other in enumerate(p.instrs)
-                  if other.op in VARIABLE_WRITES and other.attrs["var"] == var]
-        return any(k_read <= w < last for w in writes)
+        return Generated(calls, literals, alias, tuple(p.fetches))

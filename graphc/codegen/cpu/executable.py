@@ -157,9 +157,7 @@ class CpuExecutable(Executable):
         if v in self._feed_index:
             return ("feed", self._feed_index[v])
         ins = self._producer_ins.get(v)
-        if ins is not None and ins.op == "read_variable":
-            return ("copy", v) if v in gen.read_copies else ("var", ins.attrs["var"])
-        if ins is not None and ins.op in VARIABLE_WRITES:
+        if ins is not None and (ins.op == "read_variable" or ins.op in VARIABLE_WRITES):
             return ("var", ins.attrs["var"])
         if ins is not None and ins.op == "const":
             return ("const", v)
@@ -181,7 +179,7 @@ class CpuExecutable(Executable):
         fixed_index: dict = {}
         var_names: list = []
         made = set()
-        statements = []           # ("alloc", v, size_slot, dtype) | ("copy", v, var) | ("call", k, args)
+        statements = []           # ("alloc", v, size_slot, dtype) | ("call", k, args, split)
 
         def slot(key):
             if key not in fixed_index:
@@ -200,7 +198,7 @@ class CpuExecutable(Executable):
                 return ("F", key)
             if kind == "var":
                 return var(key)
-            if kind in ("copy", "fresh"):
+            if kind == "fresh":
                 if key not in made:
                     raise AssertionError(f"%{key} used before it is made")
                 return ("B", key)
@@ -208,14 +206,7 @@ class CpuExecutable(Executable):
 
         call_index = 0
         for g in p.groups:
-            if g.kind == "view":
-                for i in g.members:
-                    ins = p.instrs[i]
-                    if ins.op == "read_variable" and ins.outputs[0] in gen.read_copies:
-                        statements.append(("copy", ins.outputs[0], var(ins.attrs["var"])))
-                        made.add(ins.outputs[0])
-                continue
-            if g.kind == "shape":
+            if g.kind in ("view", "shape"):
                 continue
             call = gen.calls[call_index]
             args = []
@@ -291,8 +282,6 @@ class CpuExecutable(Executable):
         for st in self._statements:
             if st[0] == "alloc":
                 w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
-            elif st[0] == "copy":
-                w(f"b{st[1]} = {r(st[2])}.copy()")
             else:
                 w(f"step = {st[1]}")
                 args, split = st[2], st[3]

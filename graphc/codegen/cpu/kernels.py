@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ...errors import CompileError
+from ...optimizer.fusion import reduce_roles
 from ...optimizer.program import VARIABLE_WRITES
 from . import scalar
 from .loops import decode_offsets, grid_nest, Operand, classify, contiguous_strides, nest, rebase, strides_for
@@ -198,24 +199,37 @@ def _combine(op: str, acc: str, v: str, dtype) -> str:
             "reduce_all": f"({acc} and {v})", "reduce_logsumexp": f"rt.maximum({acc}, {v})"}[op]
 
 
+def _fold_in(op: str, value: str, dtype) -> list:
+    """Statements that fold ``value`` into the scalar ``acc`` of a row loop. A float max or
+    min selects without testing for NaN and records NaNs in ``nan_seen`` (applied by
+    ``_fold_done``): the NaN-propagating select (``rt.maximum``) as a loop-carried chain sent
+    LLVM's loop vectorizer into minutes of work on constant trip counts of 16 and more."""
+    if op in ("reduce_max", "reduce_min") and dtype.is_floating:
+        better = ">" if op == "reduce_max" else "<"
+        return [f"acc = {value} if {value} {better} acc else acc", f"nan_seen |= {value} != {value}"]
+    if op == "reduce_logsumexp":  # the maximum only shifts the exponentials: a NaN reaches the sum
+        return [f"acc = {value} if {value} > acc else acc"]
+    return [f"acc = {_combine(op, 'acc', value, dtype)}"]
+
+
+def _fold_start(op: str, dtype) -> list:
+    lines = [f"acc = {_init_literal(op, dtype)}"]
+    if op in ("reduce_max", "reduce_min") and dtype.is_floating:
+        lines.append("nan_seen = False")
+    return lines
+
+
+def _fold_done(op: str, dtype) -> list:
+    if op in ("reduce_max", "reduce_min") and dtype.is_floating:
+        return [f"if nan_seen: acc = {scalar.literal(np.nan, dtype)}"]
+    return []
+
+
 def _roles(cg, g):
-    """Split a reduce group's members into prologue, the root, and epilogues that depend on it."""
-    root = g.root
-    root_out = cg.instrs[root].outputs[0]
-    depends = {root_out}
-    prologue, post, row = [], [], []
-    in_space = cg.sym.shape(cg.instrs[root].inputs[0])
-    for i in g.members:
-        if i == root:
-            continue
-        ins = cg.instrs[i]
-        in_row_space = cg.sym.shape(ins.outputs[0]) == in_space
-        if any(u in depends for u in ins.inputs):
-            depends.update(ins.outputs)
-            (row if in_row_space else post).append(i)
-        else:  # independent of the reduction: computed with it, or with the epilogue it feeds
-            (prologue if in_row_space else post).append(i)
-    return prologue, post, row
+    """A reduce group's prologue, output-space epilogue and row epilogue (the optimizer's
+    ``reduce_roles``: the passes every backend runs them in are defined there)."""
+    roles = reduce_roles(cg.p, cg.sym, g.members, g.root)
+    return list(roles.prologue), list(roles.post), list(roles.row)
 
 
 def _externals(cg, members, extra=()) -> list:
@@ -261,7 +275,8 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
     x, out = root.inputs[0], root.outputs[0]
     dtype = cg.dtype(out)
     rank, axes = cg.rank(x), root.attrs["axes"]
-    dims = cg.dims(x)
+    # the reduced axes are the extent of folding loops: see KernelContext.runtime_dim
+    dims = [cg.runtime_dim(x, k) if k in axes else d for k, d in enumerate(cg.dims(x))]
     n_inner = f"({product(dims[rank - len(axes):])})"
     stores = set(g.outputs)
     targets = {v: cg.define_output(v, w) for v in sorted(stores)
@@ -304,8 +319,9 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
 
     with w.block(f"for {o} in range({hi} - {lo}):"):
         w(f"{base} = {o} * {n_inner}")
-        w(f"acc = {_init_literal(op, dtype)}")
-        pass_over_row(prologue, on_value=lambda v: w(f"acc = {_combine(op, 'acc', v, dtype)}"))
+        w.extend_lines(_fold_start(op, dtype))
+        pass_over_row(prologue, on_value=lambda v: w.extend_lines(_fold_in(op, v, dtype)))
+        w.extend_lines(_fold_done(op, dtype))
         if op == "reduce_logsumexp":
             w(f"shift = acc if np.isfinite(acc) else {scalar.literal(0, dtype)}")
             w(f"acc = {scalar.literal(0, dtype)}")
@@ -346,7 +362,8 @@ def emit_reduce(cg, g) -> None:
         return
     stores = set(g.outputs)
     rank = cg.rank(x)
-    in_dims = cg.dims(x)
+    # the reduced axes are the extent of folding loops: see KernelContext.runtime_dim
+    in_dims = [cg.runtime_dim(x, k) if k in axes else d for k, d in enumerate(cg.dims(x))]
     count = f"({product([in_dims[a] for a in axes])})"
 
     # the accumulator lives in the root's output array (or a temporary)

@@ -32,14 +32,15 @@ def _raise(cg, w, i, message, *values):
 def _(cg, w, i, ins):
     x, out = ins.inputs[0], ins.outputs[0]
     X, Y = cg.array(x), cg.define_output(out, w)
-    outer, length, inner = _axis_split(cg.dims(x), ins.attrs["axis"])
+    outer, _, inner = _axis_split(cg.dims(x), ins.attrs["axis"])
+    length = cg.runtime_dim(x, ins.attrs["axis"])  # a folding loop: see KernelContext.runtime_dim
     t = _t(cg, x)
     l = cg.uid("l")
     with cg.parallel_nest(w, [outer, inner], ["o", "j"]) as (o, j):
         base = f"{o} * {length} * {inner} + {j}"
         w(f"m = {scalar.literal(-np.inf, cg.dtype(x))}")
         with w.block(f"for {l} in range({length}):"):
-            w(f"m = rt.maximum(m, {X}[{base} + {l} * {inner}])")
+            w(f"m = rt.max_shift(m, {X}[{base} + {l} * {inner}])")
         w(f"m = m if np.isfinite(m) else {t}(0)")
         w(f"s = {t}(0)")
         with w.block(f"for {l} in range({length}):"):
@@ -71,7 +72,10 @@ def _(cg, w, i, ins):
     bd = []
     for k in range(r):
         name = cg.uid("bd")
-        w(f"{name} = max({dl[k]}, {dz[k]})")
+        if k == axis % r:  # the folding loop's extent: see KernelContext.runtime_dim
+            w(f"{name} = max({cg.runtime_dim(labels, k)}, {cg.runtime_dim(logits, k)})")
+        else:
+            w(f"{name} = max({dl[k]}, {dz[k]})")
         bd.append(name)
     strides = {}
     for key, d in (("l", dl), ("z", dz)):
@@ -92,7 +96,7 @@ def _(cg, w, i, ins):
         sz, sl = strides["z"][axis], strides["l"][axis]
         w(f"m = {scalar.literal(-np.inf, cg.dtype(logits))}")
         with w.block(f"for {l} in range({bd[axis]}):"):
-            w(f"m = rt.maximum(m, {Z}[{off['z']} + {l} * {sz}])")
+            w(f"m = rt.max_shift(m, {Z}[{off['z']} + {l} * {sz}])")
         w(f"m = m if np.isfinite(m) else {t}(0)")
         w(f"s = {t}(0)")
         with w.block(f"for {l} in range({bd[axis]}):"):
@@ -114,7 +118,7 @@ def _(cg, w, i, ins):
     out = ins.outputs[0]
     Y, L, Z = cg.define_output(out, w), cg.array(labels), cg.array(logits)
     dz = cg.dims(logits)
-    classes = dz[-1]
+    classes = cg.runtime_dim(logits, -1)  # a folding loop: see KernelContext.runtime_dim
     t = _t(cg, logits)
     c = cg.uid("c")
     with cg.parallel_nest(w, [cg.size(labels)], ["r"]) as (r,):
@@ -124,7 +128,7 @@ def _(cg, w, i, ins):
         w(f"base = {r} * {classes}")
         w(f"m = {scalar.literal(-np.inf, cg.dtype(logits))}")
         with w.block(f"for {c} in range({classes}):"):
-            w(f"m = rt.maximum(m, {Z}[base + {c}])")
+            w(f"m = rt.max_shift(m, {Z}[base + {c}])")
         w(f"m = m if np.isfinite(m) else {t}(0)")
         w(f"s = {t}(0)")
         with w.block(f"for {c} in range({classes}):"):
@@ -139,9 +143,11 @@ def _(cg, w, i, ins):
     axis = ins.attrs["axis"]
     dims = cg.dims(x)
     if axis is None:
-        outer, length, inner = "1", cg.size(x), "1"
+        outer, inner = "1", "1"
+        length = f"({product([cg.runtime_dim(x, k) for k in range(len(dims))])})"
     else:
-        outer, length, inner = _axis_split(dims, axis)
+        outer, _, inner = _axis_split(dims, axis)
+        length = cg.runtime_dim(x, axis)  # a folding loop: see KernelContext.runtime_dim
     better = ">" if ins.op == "argmax" else "<"
     l = cg.uid("l")
     with w.block(f"if {length} == 0:"):

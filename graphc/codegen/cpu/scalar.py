@@ -235,7 +235,7 @@ def _(a, x, t, o):
     return x[0]
 
 
-@_op("identity", "stop_gradient", "broadcast_to", "fill", "assign")
+@_op("identity", "stop_gradient", "snapshot", "broadcast_to", "fill", "assign")
 def _(a, x, t, o):
     return x[0]
 
@@ -279,7 +279,7 @@ def _(a, x, t, o):
 _SAME_FLOAT_TYPE = frozenset({
     "negative", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "square", "reciprocal", "tanh", "sigmoid",
     "erf", "floor", "ceil", "round", "add", "subtract", "multiply", "divide", "maximum", "minimum", "where",
-    "clip_by_value", "identity", "stop_gradient", "broadcast_to", "fill", "assign", "relu", "leaky_relu",
+    "clip_by_value", "identity", "stop_gradient", "snapshot", "broadcast_to", "fill", "assign", "relu", "leaky_relu",
     "gelu",
 })
 _NEVER_CAST = frozenset({"isnan", "isfinite", "logical_not", "logical_and", "logical_or", "equal", "not_equal",

@@ -21,6 +21,10 @@ class SourceWriter:
         finally:
             self.level -= 1
 
+    def extend_lines(self, lines) -> None:
+        for line in lines:
+            self(line)
+
     def extend(self, other: "SourceWriter") -> None:
         self.lines.extend(other.lines)
 

@@ -60,14 +60,13 @@ def to_host(value) -> np.ndarray:
 class DevicePlan:
     """The device buffers of one input-shape signature, reused by every run with it: the
     memory plan's arenas, shape values and scratch (``buffers``), the feeds' upload buffers,
-    and buffers for values outside the plan (``fresh``) and for variable snapshots."""
+    and buffers for values outside the plan (``fresh``)."""
 
     def __init__(self, buffers: dict, feeds):
         cuda = api.cuda()
         self.buffers = buffers
         self.feeds = [cuda.device_array(max(f.size, 1), f.dtype) for f in feeds]
         self.fresh: dict = {}
-        self.copies: dict = {}
 
 
 class CudaExecutable(Executable):
@@ -119,9 +118,7 @@ class CudaExecutable(Executable):
         if v in self._feed_index:
             return ("feed", self._feed_index[v])
         ins = self._producer.get(v)
-        if ins is not None and ins.op == "read_variable":
-            return ("copy", v) if v in self.generated.read_copies else ("var", ins.attrs["var"])
-        if ins is not None and ins.op in VARIABLE_WRITES:
+        if ins is not None and (ins.op == "read_variable" or ins.op in VARIABLE_WRITES):
             return ("var", ins.attrs["var"])
         if ins is not None and ins.op == "const":
             return ("const", v)
@@ -133,18 +130,12 @@ class CudaExecutable(Executable):
         return ("fresh", v)
 
     def _schedule(self) -> list:
-        """The run as steps: ("copy", value, var) snapshots a variable read before a write;
-        ("call", k, args) launches kernel k with args given as storage references."""
+        """The run as steps: ("call", k, args, prefills) launches kernel k with args given as
+        storage references."""
         p, gen = self.program, self.generated
         steps, calls = [], iter(range(len(gen.calls)))
         for g in p.groups:
-            if g.kind == "view":
-                for i in g.members:
-                    ins = p.instrs[i]
-                    if ins.op == "read_variable" and ins.outputs[0] in gen.read_copies:
-                        steps.append(("copy", ins.outputs[0], ins.attrs["var"]))
-                continue
-            if g.kind == "shape":
+            if g.kind in ("view", "shape"):
                 continue
             k = next(calls)
             args = []
@@ -196,7 +187,7 @@ class CudaExecutable(Executable):
         for buffer, f in zip(device_feeds, feeds):
             if f.size:
                 buffer[:f.size].copy_to_device(np.ascontiguousarray(f).reshape(-1))
-        fresh, copies = plan.device.fresh, plan.device.copies
+        fresh = plan.device.fresh
         errors = self._errors
         rng = self._rng_arrays(ctx)
 
@@ -206,8 +197,6 @@ class CudaExecutable(Executable):
                 return device_feeds[key]
             if kind == "var":
                 return flat_vars[key]
-            if kind == "copy":
-                return copies[key]
             if kind == "const":
                 return self._const(key)
             if kind in ("shape", "arena"):
@@ -223,12 +212,6 @@ class CudaExecutable(Executable):
             return fresh[key]
 
         for step in self._steps:
-            if step[0] == "copy":
-                src = flat_vars[step[2]]
-                if step[1] not in copies:
-                    copies[step[1]] = cuda.device_array(src.size, src.dtype)
-                copies[step[1]].copy_to_device(src)
-                continue
             _, k, refs, prefills = step
             for ref, value in prefills:
                 target = array(ref)

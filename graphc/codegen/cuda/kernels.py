@@ -44,8 +44,6 @@ def emit_reduce(cg, g) -> None:
     dims = cg.dims(x)
     n_out, n_red = cg.size(out), f"({product([dims[k] for k in axes]) if axes else '1'})"
     prologue, post, row = _roles(cg, g)
-    if row and any(instrs[i].op in VARIABLE_WRITES for i in post):
-        raise CompileError("the CUDA backend cannot fuse a variable write into a reduction with a row epilogue")
     stores = set(g.outputs)
     cg.launch = ("rows", out)
     produced = {v for i in prologue + row for v in instrs[i].outputs}
@@ -122,7 +120,10 @@ def emit_reduce(cg, g) -> None:
                 if post:
                     emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores, known={out: "acc"}, at=o)
         if row:
-            # every thread recomputes the per-row scalars the row epilogue needs (no stores)
+            # every thread recomputes the per-row scalars the row epilogue needs (no stores;
+            # a variable write is read back, so thread 0's store must be visible first)
+            if any(instrs[i].op in VARIABLE_WRITES for i in post):
+                w("cuda.syncthreads()")
             known = {out: "acc"}
             post_external = [u for i in post for u in data_inputs(instrs[i])
                              if u not in row_values and not cg.is_literal(u)]
@@ -132,7 +133,7 @@ def emit_reduce(cg, g) -> None:
                 for u in dict.fromkeys(post_external):
                     w(f"x{cg.lid(u)} = {ops[u].name}[{offs[u]}]")
                     known[u] = f"x{cg.lid(u)}"
-            emit_scalar_members(cg, w, post, known)
+            emit_scalar_members(cg, w, post, known, at=o)
             pass_over_row(prologue + row, known=known, store=True, applied=set(prologue))
         w("cuda.syncthreads()")
 
