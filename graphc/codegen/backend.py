@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from abc import ABC, abstractmethod
 from typing import Sequence
@@ -20,6 +21,15 @@ class _Miss:
 
 
 MISS = _Miss()
+
+
+def machine_memory() -> int:
+    """Bytes of physical memory: a run whose buffers need more cannot succeed, and asking for
+    them could get the process killed rather than an error."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 62
 
 
 class Executable(ABC):

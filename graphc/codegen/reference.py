@@ -18,7 +18,7 @@ from ..dtypes import as_dtype
 from ..errors import GraphcError, InferenceError, InvalidArgumentError
 from ..optimizer.program import Instr, Program
 from ..shapes import TensorType, format_shape
-from .backend import Backend, Executable
+from .backend import Backend, Executable, machine_memory
 
 
 def describe_values(program: Program, ins: Instr, arrays: Sequence[np.ndarray]) -> str:
@@ -47,6 +47,12 @@ def evaluate(ins: Instr, arrays, ctx, program: Program):
         expected = list(opdef.infer(concrete_types(arrays), ins.attrs))
     except InferenceError as e:
         raise runtime_error(program, ins, arrays, str(e)) from None
+    for v, t in zip(ins.outputs, expected):
+        nbytes = int(np.prod(t.shape, dtype=object)) * t.dtype.itemsize
+        if nbytes > machine_memory():
+            raise runtime_error(program, ins, arrays, f"its result {program.name_of(v)} {t.dtype.name}"
+                                f"{list(t.shape)} would need {nbytes:,} bytes, more than this machine's "
+                                f"{machine_memory():,}: check the shapes fed")
     try:
         outs = opdef.reference(arrays, ins.attrs, ctx)
     except GraphcError:

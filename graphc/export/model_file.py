@@ -18,10 +18,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import struct
 import time
 import zipfile
-import zlib
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -52,8 +50,7 @@ _DTYPES = {d.name: d for d in ALL_DTYPES}
 
 
 # What reading damaged bytes raises, in zipfile, zlib, struct and NumPy's .npy reader.
-_DAMAGE = (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, RuntimeError,
-           ValueError, OverflowError, MemoryError, NotImplementedError, UnicodeError, KeyError, IndexError, TypeError)
+_DAMAGE = npyzip.DAMAGE_ERRORS
 
 
 class FormatError(GraphcError, ValueError):

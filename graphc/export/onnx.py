@@ -61,6 +61,7 @@ NOT_EXPORTABLE: Dict[str, str] = {
     "assign": "an inference graph cannot change variables",
     "assign_add": "an inference graph cannot change variables",
     "assign_sub": "an inference graph cannot change variables",
+    "snapshot": "compiled programs copy variable state with it; graphs never hold it",
     "no_op": "it only orders other ops and computes nothing",
     "sum_to": "gradient-only op (the adjoint of broadcasting)",
     "scatter_add": "gradient-only op (the adjoint of gather)",
@@ -489,7 +490,7 @@ def _placeholder(ctx, op, ins):
     raise ctx.fail("it is not one of the inputs (pass it in inputs=)")
 
 
-@converts("placeholder_with_default", "identity", "stop_gradient", "snapshot")
+@converts("placeholder_with_default", "identity", "stop_gradient")
 def _pass_through(ctx, op, ins):
     return [ins[0]]
 

@@ -139,8 +139,8 @@ def read_checkpoint(path: str) -> Dict[str, np.ndarray]:
     path = _resolve(path)
     try:
         archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile, ValueError) as e:
-        raise CheckpointError(f"{path} is not a graphc checkpoint: {e}") from None
+    except npyzip.DAMAGE_ERRORS as e:
+        raise CheckpointError(f"{path} is not a graphc checkpoint: {type(e).__name__}: {e}") from None
     with archive:
         try:
             index = _read_index(archive, path)
@@ -149,7 +149,7 @@ def read_checkpoint(path: str) -> Dict[str, np.ndarray]:
                 out[entry["name"]] = _read_array(archive, entry, path)
         except CheckpointError:
             raise
-        except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        except npyzip.DAMAGE_ERRORS as e:  # zipfile's, zlib's and NumPy's complaints about damaged bytes
             raise CheckpointError(f"{path} is damaged: {type(e).__name__}: {e}") from None
     return out
 
@@ -179,7 +179,7 @@ def _read_index(archive: zipfile.ZipFile, path: str) -> dict:
         raise CheckpointError(f"{path}: index.json is {info.file_size} bytes, more than any checkpoint needs")
     try:
         index = json.loads(archive.read(info))
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # (a deeply nested document recurses)
         raise CheckpointError(f"{path}: index.json is not valid JSON ({e})") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise CheckpointError(f"{path}: index.json does not describe a graphc checkpoint")
@@ -219,7 +219,7 @@ def _read_state(directory: str) -> List[str]:
         with open(os.path.join(directory, STATE_FILE), "rb") as f:
             state = json.loads(f.read(MAX_INDEX_BYTES))
         paths = state["all_model_checkpoint_paths"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except npyzip.DAMAGE_ERRORS:
         return []
     if not isinstance(paths, list):
         return []

@@ -94,3 +94,51 @@ def test_cache_cli_info_and_clear(tmp_path):
                              env=env, timeout=120)
     assert cleared.returncode == 0 and "removed" in cleared.stdout
     assert not (tmp_path / "kernels").exists()
+
+
+def _flip_bits(path, rng, count):
+    data = bytearray(path.read_bytes())
+    for _ in range(count):
+        bit = int(rng.integers(len(data) * 8))
+        data[bit // 8] ^= 1 << (bit % 8)
+    path.write_bytes(bytes(data))
+
+
+# Each seed is one process started on a cache whose object code had bits flipped at random, as
+# a user's disk would damage it. Before the cache files were checked against recorded hashes,
+# such a process died inside LLVM (SIGSEGV/SIGABRT) and every later one did too.
+BIT_FLIP_SEEDS = int(os.environ.get("GRAPHC_TEST_BIT_FLIP_SEEDS", "6"))
+
+
+def test_random_bit_flips_in_cached_object_code_are_rebuilt(tmp_path):
+    import shutil
+
+    import numpy as np
+    pristine = tmp_path / "pristine"
+    _run(pristine)
+    kernels = pristine / "kernels"
+    assert list(kernels.glob("g_*.sums")), "every compiled kernel records the hashes of its cache files"
+    for seed in range(BIT_FLIP_SEEDS):
+        rng = np.random.default_rng(seed)
+        damaged = tmp_path / f"seed{seed}"
+        shutil.copytree(pristine, damaged)
+        objects = sorted((damaged / "kernels" / "__pycache__").glob("*.nbc"))
+        assert objects
+        for path in objects:
+            _flip_bits(path, rng, count=int(rng.integers(1, 9)))
+        flipped = {p.name: p.read_bytes() for p in objects}
+        again = _run(damaged)  # asserts the process exits normally
+        assert again["out"] == pytest.approx(EXPECTED, rel=1e-6), f"seed {seed}"
+        assert again["stats"]["rebuilt"] >= 1, f"seed {seed}"
+        rebuilt = {p.name: p.read_bytes() for p in (damaged / "kernels" / "__pycache__").glob("*.nbc")}
+        assert all(rebuilt.get(name) != data for name, data in flipped.items()), "the damaged entry was replaced"
+        third = _run(damaged)  # and the rebuilt entry loads
+        assert third["stats"]["compiled"] == 0 and third["stats"]["rebuilt"] == 0
+
+
+def test_a_damaged_record_of_hashes_rebuilds_rather_than_trusting(tmp_path):
+    _run(tmp_path)
+    for sums in (tmp_path / "kernels").glob("g_*.sums"):
+        sums.write_text("{not json")
+    again = _run(tmp_path)
+    assert again["stats"]["rebuilt"] >= 1 and again["out"] == pytest.approx(EXPECTED, rel=1e-6)

@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import file_damage
 import graphc as gc
 from graphc import zoo
 from graphc.export.attr_schema import ATTR_TYPES
@@ -271,7 +272,25 @@ CASES = {
     "weights larger than declared": (lambda: _bomb("weights.npz", zipfile.ZIP_STORED),
                                      "the arrays the graph declares need at most"),
     "compressed array member": (_edit(lambda d, w: (d, _compressed_npz(w))), "is compressed"),
+    # damage that once escaped as another exception (tests/file_damage.py)
+    "deeply nested JSON": (lambda: _pack(file_damage.nested_json(100_000), _parts(_small_model_bytes())[1]),
+                           "not valid JSON"),
+    "untokenizable .npy header": (_edit(lambda d, w: (d, _replace_npy(w, file_damage.npy_with_header(
+        file_damage.UNTOKENIZABLE_HEADER, b"\0" * 24)))), "not a valid .npy array"),
+    ".npy header declaring 2**40 elements": (_edit(lambda d, w: (d, _replace_npy(w, file_damage.huge_npy(
+        data=b"\0" * 24)))), "stored as float32"),
+    "zip member needing a future zip version": (lambda: file_damage.bump_zip_version(_small_model_bytes(),
+                                                                                     "model.json"), "zip file version 25.5"),
 }
+
+
+def _replace_npy(weights: bytes, npy: bytes) -> bytes:
+    """The weights archive with its (3, 2) float32 array's member replaced by ``npy``."""
+    with zipfile.ZipFile(io.BytesIO(weights)) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    victim = next(name for name, data in members.items() if np.load(io.BytesIO(data)).shape == (3, 2))
+    members[victim] = npy
+    return file_damage.rezip(members)
 
 
 def _compressed_npz(weights: bytes) -> bytes:

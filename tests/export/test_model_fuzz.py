@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import file_damage
 import graphc as gc
 from graphc.export.model_file import encode
 
@@ -209,3 +210,30 @@ def test_each_member_replaced_by_garbage(tmp_path, member):
     document = json.dumps(DOCUMENT) if member != "model.json" else "\x00garbage"
     weights = WEIGHTS if member != "weights.npz" else b"PK\x03\x04garbage"
     assert _check(tmp_path, _pack(document, weights)) == "rejected"
+
+
+# --- damage that once escaped the reader as another exception (tests/file_damage.py) -------------------
+def _npy_members():
+    with zipfile.ZipFile(io.BytesIO(WEIGHTS)) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+@FUZZ
+@given(st.sampled_from(sorted(_npy_members())), file_damage.npy_headers(), st.integers(-8, 8))
+def test_damaged_npy_headers(tmp_path, member, header, extra):
+    members = _npy_members()
+    size = np.load(io.BytesIO(members[member])).nbytes  # about the data the index expects
+    members[member] = file_damage.npy_with_header(header, b"\x01" * max(0, size + extra))
+    _check(tmp_path, _pack(DOCUMENT, file_damage.rezip(members)))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(file_damage.json_nesting())
+def test_deeply_nested_json(tmp_path, document):
+    assert _check(tmp_path, _pack(document, WEIGHTS)) == "rejected"
+
+
+@FUZZ
+@given(st.sampled_from(["model.json", "weights.npz"]), st.integers(0, 255))
+def test_zip_version_needed(tmp_path, member, version):
+    _check(tmp_path, file_damage.bump_zip_version(VALID, member, version))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from support import made_here
 
 THIS_FILE = os.path.basename(__file__)
 
@@ -258,3 +259,16 @@ def test_interactive_session_is_default(model, graph, device):
     finally:
         sess.close()
     assert gc.get_default_session() is not sess
+
+
+def test_a_feed_that_broadcasts_past_the_machines_memory_is_an_error(graph, device):
+    x = gc.placeholder(gc.float32, (None, 1), name="x")
+    y = gc.placeholder(gc.float32, (1, None), name="y")
+    z, where = made_here(x + y)
+    with gc.Session(graph=graph, device=device) as sess:
+        with pytest.raises(gc.InvalidArgumentError) as info:  # 160 GB, before anything is allocated
+            sess.run(z, {x: np.ones((200_000, 1), np.float32), y: np.ones((1, 200_000), np.float32)})
+        message = str(info.value)
+        assert where in message and "add" in message and "160,000,000,000 bytes" in message
+        np.testing.assert_array_equal(sess.run(z, {x: np.ones((2, 1), np.float32), y: np.ones((1, 3), np.float32)}),
+                                      np.full((2, 3), 2, np.float32))  # the session still works

@@ -12,6 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import file_damage
 import graphc as gc
 
 
@@ -130,7 +131,10 @@ def _rewrite(path, members):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "no_index", "bad_json", "future_version", "object_dtype",
-                                    "wrong_size", "pickled_npy", "huge_dim", "wrapping_dims", "compressed"])
+                                    "wrong_size", "pickled_npy", "huge_dim", "wrapping_dims", "compressed",
+                                    # these once escaped as RecursionError, tokenize.TokenError, MemoryError
+                                    # and NotImplementedError (tests/file_damage.py)
+                                    "nested_index", "untokenizable_npy_header", "huge_npy_header", "zip_version"])
 def test_damaged_checkpoints_are_a_clear_error(tmp_path, damage):
     path = _valid_checkpoint(tmp_path)
     with zipfile.ZipFile(path) as z:
@@ -161,6 +165,18 @@ def test_damaged_checkpoints_are_a_clear_error(tmp_path, damage):
                                           "wrapping_dims": [2 ** 33, 2 ** 31]}[damage]
         members["index.json"] = json.dumps(index)
         _rewrite(path, members)
+    elif damage == "nested_index":
+        members["index.json"] = file_damage.nested_json(100_000, '{"a":')
+        _rewrite(path, members)
+    elif damage == "untokenizable_npy_header":
+        members["v0.npy"] = file_damage.npy_with_header(file_damage.UNTOKENIZABLE_HEADER, b"\0" * 16)
+        _rewrite(path, members)
+    elif damage == "huge_npy_header":
+        members["v0.npy"] = file_damage.huge_npy()
+        _rewrite(path, members)
+    elif damage == "zip_version":
+        data = open(path, "rb").read()
+        open(path, "wb").write(file_damage.bump_zip_version(data, "v0.npy"))
     elif damage == "compressed":  # a compressed member could claim any size in a few bytes
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
             for name, data in members.items():

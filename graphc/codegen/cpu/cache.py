@@ -5,7 +5,11 @@ the graphc, numba and llvmlite versions and the target CPU; numba compiles it at
 explicit signatures and ``cache=True``, so a second process loads machine code from numba's
 cache next to the file instead of compiling. Files are written atomically (temporary file,
 fsync, rename); each ends with the hash of its own text, so a truncated or edited file is
-detected and rewritten. A numba cache entry that fails to load is deleted and rebuilt. Writing
+detected and rewritten. numba's own cache files (machine code, its index, the bytecode) are
+listed with their SHA-256 in ``g_<hash>.sums``, written atomically after they are made, and
+checked before numba reads them: LLVM trusts the object code it loads, and a flipped bit in
+it killed the process (SIGSEGV, SIGABRT), so an entry that does not match is deleted and
+compiled again. A numba cache entry that still fails to load is deleted and rebuilt. Writing
 and importing happen under a file lock, so concurrent cold processes compile once.
 """
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import platform
 import shutil
@@ -109,6 +114,41 @@ def _numba_cache_files(path: Path) -> list:
     return [p for p in pycache.iterdir() if p.name.startswith(path.stem + ".")]
 
 
+def _sums_path(path: Path) -> Path:
+    return path.with_suffix(".sums")
+
+
+def _digests(files) -> dict:
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def _verified(path: Path, files: list) -> bool:
+    """Every numba cache file of ``path`` is the one recorded after it was made."""
+    try:
+        recorded = json.loads(_sums_path(path).read_text())
+        return isinstance(recorded, dict) and all(recorded.get(name) == d for name, d in _digests(files).items())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def seal(path: Path) -> None:
+    """Record the SHA-256 of the numba cache files of ``path`` (after they were written: at
+    import for CPU kernels, after the first launch for CUDA kernels)."""
+    files = _numba_cache_files(path)
+    if not files or _verified(path, files):
+        return
+    try:
+        atomic_write(_sums_path(path), json.dumps(_digests(files), sort_keys=True))
+    except OSError:  # a read-only cache still works; its entries are rebuilt when unverified
+        pass
+
+
+def _drop_numba_cache(path: Path) -> None:
+    for stale in _numba_cache_files(path):
+        stale.unlink(missing_ok=True)
+    _sums_path(path).unlink(missing_ok=True)
+
+
 def import_file(path: Path, name: str, keep: bool = True):
     """Import the generated source at ``path`` as module ``name``. numba's cache finds a
     function's globals by importing its module by name, so the module is registered under
@@ -140,9 +180,13 @@ def load(source: str):
             if not path.exists() or not _intact(path):
                 if path.exists():
                     STATS["rebuilt"] += 1
-                    for stale in _numba_cache_files(path):
-                        stale.unlink(missing_ok=True)
+                    _drop_numba_cache(path)
                 atomic_write(path, body + _footer(body))
+            else:
+                cached = _numba_cache_files(path)
+                if cached and not _verified(path, cached):  # damaged on disk, or never sealed
+                    STATS["rebuilt"] += 1
+                    _drop_numba_cache(path)
             name = f"graphc_generated_{digest[:24]}"
             try:
                 module = import_file(path, name)
@@ -153,13 +197,14 @@ def load(source: str):
                                        f"{type(first).__name__}: {first}") from first
                 # a damaged numba cache entry: drop it and compile again
                 STATS["rebuilt"] += 1
-                for f in stale:
-                    f.unlink(missing_ok=True)
+                _drop_numba_cache(path)
                 try:
                     module = import_file(path, name)
                 except Exception as e:
                     raise CompileError(f"numba could not compile the generated kernel {path}: "
                                        f"{type(e).__name__}: {e}") from e
+            seal(path)
+            module.cache_path = path
         stats = getattr(module.kernel, "stats", None)  # a CUDA kernel compiles at its first launch
         if stats is not None and sum(stats.cache_hits.values()):
             STATS["loaded"] += 1

@@ -13,7 +13,7 @@ from ...errors import InferenceError, InvalidArgumentError
 from ...optimizer.program import Program, VARIABLE_WRITES
 from ...optimizer.symbolic import SymbolicShapes
 from ...shapes import TensorType
-from ..backend import MISS, Executable
+from ..backend import MISS, Executable, machine_memory
 from ..reference import evaluate as reference_evaluate, runtime_error
 from . import cache
 from . import parallel as PARALLEL
@@ -105,6 +105,32 @@ def ensure_variables(ctx, needed, created) -> None:
     for name, (shape, dtype) in created.items():
         if name not in variables:
             ctx.write_variable(name, np.zeros(shape, dtype))
+
+
+def check_memory(program: Program, plan: _Plan, fresh, scratch_uses: dict) -> None:
+    """A run whose buffers (the memory plan's, ``fresh`` values', and scratch: {(kind, dtype,
+    ordinal): [factors per use]}) would not fit in this machine's memory is an error naming
+    the largest value, before anything is allocated: a fed shape that broadcasts to gigabytes
+    was a bare NumPy MemoryError, or an allocation the kernel then touched."""
+    scratch = 0
+    for key, uses in scratch_uses.items():
+        counts = [int(np.prod([f if isinstance(f, int) else plan.shapes[f[0]][f[1]] for f in factors],
+                              dtype=np.int64)) for factors in uses]
+        scratch += max(counts, default=0) * np.dtype(key[1]).itemsize
+    total = sum(plan.arena_bytes.values()) + scratch + sum(
+        plan.sizes[v] * program.types[v].dtype.itemsize for v in fresh)
+    limit = machine_memory()
+    if total <= limit:
+        return
+    allocated = [v for v in plan.sizes if (program.buffers is not None and v in program.buffers.buffer_of)
+                 or v in fresh] or list(plan.sizes)
+    largest = max(allocated, key=lambda v: plan.sizes[v] * program.types[v].dtype.itemsize)
+    producer = next(i for i, ins in enumerate(program.instrs) if largest in ins.outputs)
+    nbytes = plan.sizes[largest] * program.types[largest].dtype.itemsize
+    raise program_error(program, producer, (
+        f"this run needs {total:,} bytes of buffers, more than this machine's {limit:,} bytes of memory; the "
+        f"largest is {program.name_of(largest)} {program.types[largest].dtype.name}{list(plan.shapes[largest])} "
+        f"({nbytes:,} bytes): check the shapes fed"))
 
 
 def program_error(program: Program, i: int, message: str) -> InvalidArgumentError:
@@ -394,6 +420,9 @@ class CpuExecutable(Executable):
     def _make_plan(self, feeds: Sequence[np.ndarray]) -> _Plan:
         plan = make_plan(self.program, feeds, self._shape_members)
         plan.general = self.mode == "fast" and self._sym.check_bindings(plan.shapes) is not None
+        if not plan.general:
+            check_memory(self.program, plan, [st[1] for st in self._statements if st[0] == "alloc"],
+                         self._scratch_uses)
         return plan
 
     def _fixed_values(self, plan: _Plan) -> list:

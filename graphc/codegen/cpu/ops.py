@@ -117,7 +117,6 @@ def _(cg, w, i, ins):
     labels, logits = ins.inputs
     out = ins.outputs[0]
     Y, L, Z = cg.define_output(out, w), cg.array(labels), cg.array(logits)
-    dz = cg.dims(logits)
     classes = cg.runtime_dim(logits, -1)  # a folding loop: see KernelContext.runtime_dim
     t = _t(cg, logits)
     c = cg.uid("c")

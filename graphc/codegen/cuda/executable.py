@@ -18,7 +18,7 @@ from ...optimizer.program import Program, VARIABLE_WRITES
 from ...optimizer.symbolic import SymbolicShapes
 from ..backend import Executable
 from ..cpu import cache
-from ..cpu.executable import ensure_variables, make_plan, program_error, variable_use
+from ..cpu.executable import check_memory, ensure_variables, make_plan, program_error, variable_use
 from . import api
 from .codegen import CudaProgramCodegen, block_sizes
 
@@ -80,7 +80,9 @@ class CudaExecutable(Executable):
         self._sym = SymbolicShapes(program) if mode == "fast" else None
         gen = CudaProgramCodegen(program, mode).generate()
         self.generated = gen
-        self.kernels = [cache.load(cuda_module_source(call.source)).kernel for call in gen.calls]
+        self._modules = [cache.load(cuda_module_source(call.source)) for call in gen.calls]
+        self.kernels = [m.kernel for m in self._modules]
+        self._sealed = False  # CUDA kernels compile (and write numba's cache) at their first launch
         self._shape_members = {i for g in program.groups if g.kind == "shape" for i in g.members}
         self._shape_values = {v for i in self._shape_members for v in program.instrs[i].outputs}
         self._producer = {v: ins for ins in program.instrs for v in ins.outputs}
@@ -98,6 +100,11 @@ class CudaExecutable(Executable):
         self._errors = {k: self._errors_all[j * ERROR_SLOTS:(j + 1) * ERROR_SLOTS]
                         for j, k in enumerate(self._raising)}
         self._steps = self._schedule()
+        self._fresh_values = sorted({ref[1] for step in self._steps for ref in step[2] if ref[0] == "fresh"})
+        self._scratch_uses: dict = {}
+        for call in gen.calls:
+            for dtype, ordinal, factors in call.scratch_uses:
+                self._scratch_uses.setdefault(("scratch", dtype, ordinal), []).append(factors)
         # where each fetch comes from, worked out once: a literal constant, a feed, or a device array
         producers = program.producers()
         self._fetch_refs = [("literal", instrs[producers[v]].attrs["value"])
@@ -162,7 +169,12 @@ class CudaExecutable(Executable):
     # -- running --------------------------------------------------------------------------------------
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
         with self._lock:
-            return self._run(feeds, ctx)
+            out = self._run(feeds, ctx)
+            if not self._sealed:  # record the cache files the first launches wrote (cache.seal)
+                self._sealed = True
+                for module in self._modules:
+                    cache.seal(module.cache_path)
+            return out
 
     def _run(self, feeds, ctx) -> list:
         cuda = self.cuda
@@ -173,12 +185,14 @@ class CudaExecutable(Executable):
             # sizes that break the symbolic assumptions of the fast kernels (a None dim that
             # turns out to broadcast): kernels that read every size at run time
             plan.general = self.mode == "fast" and self._sym.check_bindings(plan.shapes) is not None
+            if not plan.general:
+                check_memory(self.program, plan, self._fresh_values, self._scratch_uses)
             plan.device = None if plan.general else DevicePlan(self._device_buffers(plan), feeds)
             self._plans[shapes_key] = plan
         if plan.general:
             if self._general is None:
                 self._general = CudaExecutable(self.program, mode="general")
-            return self._general._run(feeds, ctx)
+            return self._general.run(feeds, ctx)
         variables = self._device_variables(ctx)
         flat_vars = {name: value.reshape(-1) for name, value in variables.items()}
         # device buffers are kept per shape signature and reused by the next run with these

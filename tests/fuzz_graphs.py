@@ -1,0 +1,475 @@
+"""Random graphs for the differential fuzzers (tests/test_fuzz_state.py and
+tests/autodiff/test_fuzz_gradients.py), each with an oracle of its meaning written here in
+plain NumPy, independent of graphc's own reference implementations.
+
+A graph is built step by step from hypothesis draws. Every step adds a ``Node``: the graphc
+tensor (or operation), its static shape, the nodes it depends on, and how to compute its
+value from theirs. The state fuzzer's oracle is the README's variable semantics, modelled
+directly: the writes to one variable form a chain (each depends on the one before: the
+generator makes them), a write's result is the value it wrote, and a read sees the value of
+the last write in that chain it depends on, or the run's starting value if none. Optimizer
+updates are not modelled: a variable they write is "opaque" from that write on, and its
+values are then only compared between backends.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+from hypothesis import strategies as st
+
+import graphc as gc
+
+# The shapes values take. (2, 3) is the main space; the others broadcast into it.
+SHAPES = [(2, 3), (2, 1), (1, 3), (3,), ()]
+
+
+@dataclass
+class Node:
+    tensor: object            # gc.Tensor, or gc.Operation (value None)
+    shape: Optional[tuple]    # None for an operation
+    deps: frozenset           # indices of every node this one runs after (data and control)
+    compute: Callable         # (values: dict index -> array, versions: dict var -> list) -> array
+    kind: str
+    var: Optional[str] = None  # the variable a read or write touches
+    chain: int = 0             # a write: its place in its variable's chain (1, 2, ...)
+    opaque: bool = False       # a value the oracle does not model
+    inputs: tuple = ()         # the nodes whose values ``compute`` reads
+
+
+@dataclass
+class StateGraph:
+    graph: object
+    nodes: list = field(default_factory=list)
+    variables: dict = field(default_factory=dict)   # name -> (gc.Variable, initial value)
+    placeholders: list = field(default_factory=list)  # (tensor, shape fed)
+    chains: dict = field(default_factory=dict)      # var -> node indices of its writes, in order
+    opaque_from: dict = field(default_factory=dict)  # var -> first chain index the oracle cannot model
+    log: list = field(default_factory=list)          # what was built, for failure reports
+    init: object = None                              # the graph's variable initializer
+
+    def add(self, node: Node) -> int:
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def value(self, tensor, shape, inputs, compute, kind, after=(), opaque=False, note="") -> int:
+        """Add a node computed from ``inputs`` (node indices) that also runs after ``after``."""
+        inputs = tuple(inputs)
+        args = ", ".join([f"#{i}" for i in inputs] + ([note] if note else []))
+        self.log.append(f"#{len(self.nodes)} = {kind}({args})" + (f" after {list(after)}" if after else ""))
+        return self.add(Node(tensor, shape, self.closure(inputs + tuple(after)), compute, kind, inputs=inputs,
+                             opaque=opaque or any(self.nodes[i].opaque for i in inputs)))
+
+    def closure(self, indices) -> frozenset:
+        out = set()
+        for i in indices:
+            out.add(i)
+            out |= self.nodes[i].deps
+        return frozenset(out)
+
+
+def _f32(x):
+    return np.asarray(x, np.float64)
+
+
+def _logsumexp(x, axis, keepdims):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _conv_same(x2d, filt):
+    """conv2d of a (2, 3) image (one channel) with a 2x2 filter, SAME padding (TF's: pad the
+    bottom and right), as gc.nn.conv2d on (1, 2, 3, 1)."""
+    padded = np.pad(x2d, ((0, 1), (0, 1)))
+    out = np.zeros_like(x2d)
+    for i in range(x2d.shape[0]):
+        for j in range(x2d.shape[1]):
+            out[i, j] = np.sum(padded[i:i + 2, j:j + 2] * filt)
+    return out
+
+
+def _max_pool_same(x2d):
+    padded = np.pad(x2d, ((0, 1), (0, 1)), constant_values=-np.inf)
+    out = np.zeros_like(x2d)
+    for i in range(x2d.shape[0]):
+        for j in range(x2d.shape[1]):
+            out[i, j] = np.max(padded[i:i + 2, j:j + 2])
+    return out
+
+
+REDUCTIONS = {
+    "reduce_sum": lambda x, a, k: np.sum(x, axis=a, keepdims=k),
+    "reduce_mean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
+    "reduce_max": lambda x, a, k: np.max(x, axis=a, keepdims=k),
+    "reduce_logsumexp": _logsumexp,
+}
+UNARY = {
+    "tanh": (gc.tanh, np.tanh),
+    "sigmoid": (gc.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
+    "negative": (gc.negative, np.negative),
+    "abs": (gc.abs, np.abs),
+    "half_square": (lambda t: gc.square(t) * 0.5, lambda x: np.square(x) * 0.5),
+}
+BINARY = {
+    "add": (lambda a, b: a + b, np.add),
+    "subtract": (lambda a, b: a - b, np.subtract),
+    "multiply": (lambda a, b: a * b, np.multiply),
+    "maximum": (gc.maximum, np.maximum),
+}
+
+
+def _broadcast(a, b):
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        return None
+
+
+def _fits(value_shape, var_shape) -> bool:
+    """Can a value of ``value_shape`` be written into a variable of ``var_shape``?"""
+    return len(value_shape) <= len(var_shape) and _broadcast(value_shape, var_shape) == tuple(var_shape)
+
+
+# --- the state graph ------------------------------------------------------------------------------------------
+def build_state_graph(draw) -> StateGraph:
+    """A random graph of variables, placeholders, math that fuses, and reads and writes.
+    ``draw`` is hypothesis's ``data.draw``."""
+    g = gc.Graph()
+    sg = StateGraph(g)
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    with g.as_default():
+        for k in range(draw(st.integers(1, 3))):
+            shape = draw(st.sampled_from([(2, 3), (2, 3), (2, 1), (3,), ()]))
+            init = rng.uniform(-1, 1, size=shape).astype(np.float32)
+            name = f"v{k}"
+            sg.variables[name] = (gc.Variable(init, name=name), init)
+            sg.chains[name] = []
+        for k in range(draw(st.integers(1, 2))):
+            static = draw(st.booleans())
+            p = gc.placeholder(gc.float32, (2, 3) if static else (None, 3), name=f"p{k}")
+            sg.placeholders.append((p, (2, 3)))
+            sg.add(Node(p, (2, 3), frozenset(), lambda vals, ver, k=k: vals[("feed", k)], "feed"))
+        for name, (var, _) in sg.variables.items():  # the plain read: the run's starting value
+            sg.add(Node(var.value(), tuple(var.shape), frozenset(), _read(name, 0), "read", name))
+        for _ in range(draw(st.integers(2, 14))):
+            step = draw(st.sampled_from(STEPS))
+            step(draw, sg, rng)
+        sg.init = gc.global_variables_initializer()  # optimizer slots included
+    return sg
+
+
+def _read(name, version):
+    return lambda vals, ver: ver[name][version]
+
+
+def _version(sg: StateGraph, name: str, deps: frozenset) -> int:
+    """The chain index of the last write to ``name`` among ``deps`` (0: none)."""
+    return max([sg.nodes[i].chain for i in deps if sg.nodes[i].kind == "write" and sg.nodes[i].var == name],
+               default=0)
+
+
+def _pick(draw, sg: StateGraph, ok=lambda n: True) -> Optional[int]:
+    """A node to build on: often one of the last few, so that chains of ops form (a write's
+    result reduced and then used against the reduction, as in the bugs this fuzzer is for)."""
+    choices = [i for i, n in enumerate(sg.nodes) if n.shape is not None and ok(n)]
+    if not choices:
+        return None
+    if draw(st.booleans()):
+        choices = choices[-3:]
+    return draw(st.sampled_from(choices))
+
+
+def step_unary(draw, sg, rng):
+    a = _pick(draw, sg)
+    name = draw(st.sampled_from(sorted(UNARY)))
+    fn, ref = UNARY[name]
+    n = sg.nodes[a]
+    sg.value(fn(n.tensor), n.shape, [a], lambda v, ver: ref(v[a]), name)
+
+
+def binary(sg, name, a, b) -> int:
+    fn, ref = BINARY[name]
+    shape = _broadcast(sg.nodes[a].shape, sg.nodes[b].shape)
+    return sg.value(fn(sg.nodes[a].tensor, sg.nodes[b].tensor), shape, [a, b], lambda v, ver: ref(v[a], v[b]), name)
+
+
+def reduce(sg, op, a, axis, keepdims) -> int:
+    n = sg.nodes[a]
+    out = getattr(gc, op)(n.tensor, axis=axis, keepdims=keepdims)
+    shape = tuple(np.zeros(n.shape)[...].sum(axis=axis, keepdims=keepdims).shape)
+    ref = REDUCTIONS[op]
+    return sg.value(out, shape, [a], lambda v, ver: np.asarray(ref(v[a], axis, keepdims)), op,
+                    note=f"axis={axis}, keepdims={keepdims}")
+
+
+def step_binary(draw, sg, rng):
+    a = _pick(draw, sg)
+    b = _pick(draw, sg, lambda n: _broadcast(n.shape, sg.nodes[a].shape) in SHAPES)
+    binary(sg, draw(st.sampled_from(sorted(BINARY))), a, b)
+
+
+def step_reduce(draw, sg, rng):
+    a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
+    axis = draw(st.sampled_from([None, -1] + ([0] if len(sg.nodes[a].shape) == 2 else [])))
+    reduce(sg, draw(st.sampled_from(sorted(REDUCTIONS))), a, axis, draw(st.booleans()))
+
+
+def step_softmax(draw, sg, rng):
+    a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
+    n = sg.nodes[a]
+    sg.value(gc.nn.softmax(n.tensor), n.shape, [a], lambda v, ver: _softmax(v[a]), "softmax")
+
+
+def step_matmul(draw, sg, rng):
+    """(2, 3) @ (3, 3) constant (the epilogue then fuses), or a (2, 3) by (2, 3) transposed."""
+    a = _pick(draw, sg, lambda n: n.shape == (2, 3))
+    if a is None:
+        return
+    if draw(st.booleans()):
+        w = rng.uniform(-1, 1, size=(3, 3)).astype(np.float32)
+        sg.value(gc.matmul(sg.nodes[a].tensor, w), (2, 3), [a], lambda v, ver: v[a] @ w, "matmul")
+    else:
+        b = _pick(draw, sg, lambda n: n.shape == (2, 3))
+        out = gc.matmul(sg.nodes[a].tensor, sg.nodes[b].tensor, transpose_b=True)  # (2, 2)
+        out = gc.concat([out, out[:, :1]], axis=1)  # back to (2, 3)
+        sg.value(out, (2, 3), [a, b], lambda v, ver: np.concatenate([v[a] @ v[b].T, (v[a] @ v[b].T)[:, :1]], axis=1),
+                 "matmul_t")
+
+
+def step_conv_pool(draw, sg, rng):
+    a = _pick(draw, sg, lambda n: n.shape == (2, 3))
+    if a is None:
+        return
+    image = gc.reshape(sg.nodes[a].tensor, (1, 2, 3, 1))
+    if draw(st.booleans()):
+        filt = rng.uniform(-1, 1, size=(2, 2)).astype(np.float32)
+        out = gc.nn.conv2d(image, filt.reshape(2, 2, 1, 1), strides=1, padding="SAME")
+        ref, name = (lambda v, ver: _conv_same(v[a], filt)), "conv2d"
+    else:
+        out = gc.nn.max_pool2d(image, 2, 1, padding="SAME")
+        ref, name = (lambda v, ver: _max_pool_same(v[a])), "max_pool2d"
+    sg.value(gc.reshape(out, (2, 3)), (2, 3), [a], ref, name)
+
+
+def step_gather_slice(draw, sg, rng):
+    a = _pick(draw, sg, lambda n: n.shape == (2, 3))
+    if a is None:
+        return
+    x = sg.nodes[a].tensor
+    if draw(st.booleans()):
+        idx = [2, 0, 2]
+        sg.value(gc.gather(x, idx, axis=1), (2, 3), [a], lambda v, ver: v[a][:, idx], "gather")
+    else:  # a rotation: slices and a concat
+        out = gc.concat([x[:, 1:], x[:, :1]], axis=1)
+        sg.value(out, (2, 3), [a], lambda v, ver: np.roll(v[a], -1, axis=1), "roll")
+
+
+def write(sg, op, name, value) -> int:
+    """``op`` (assign, assign_add, assign_sub) of node ``value`` into variable ``name``,
+    after the variable's previous write (by a control dependency, unless its value already
+    depends on it): the chain the oracle models."""
+    var, _ = sg.variables[name]
+    shape = tuple(var.shape)
+    chain = sg.chains[name]
+    previous = chain[-1] if chain else None
+    deps = [value] + ([previous] if previous is not None else [])
+    needs_edge = previous is not None and previous not in sg.closure([value])
+    with gc.control_dependencies([sg.nodes[previous].tensor] if needs_edge else []):
+        tensor = getattr(gc, op)(var, sg.nodes[value].tensor)
+    index = len(chain) + 1
+    combine = {"assign": lambda old, x: x, "assign_add": np.add, "assign_sub": np.subtract}[op]
+
+    def compute(v, ver):
+        assert len(ver[name]) == index, "the chain's writes run in order"
+        old = ver[name][index - 1]
+        new = None if old is None or v[value] is None else combine(old, np.broadcast_to(v[value], shape))
+        ver[name].append(new)
+        return new
+
+    node = sg.add(Node(tensor, shape, sg.closure(deps), compute, "write", name, index, inputs=(value,)))
+    chain.append(node)
+    sg.log.append(f"#{node} = {op}({name}, #{value})" + (f" after #{previous}" if needs_edge else ""))
+    return node
+
+
+WRITES = ["assign", "assign_add", "assign_sub"]
+
+
+def step_write(draw, sg, rng):
+    name = draw(st.sampled_from(sorted(sg.variables)))
+    shape = tuple(sg.variables[name][0].shape)
+    value = _pick(draw, sg, lambda n: _fits(n.shape, shape))
+    if value is not None:
+        write(sg, draw(st.sampled_from(WRITES)), name, value)
+
+
+def _plain_read(sg, name) -> int:
+    return next(i for i, n in enumerate(sg.nodes) if n.kind == "read" and n.var == name)
+
+
+# --- motifs: the shapes of the bugs this fuzzer was written for, made likely ----------------------------------
+def motif_reduce_a_write(draw, sg, rng):
+    """y = w - reduce(w), w a write's result: the write must not be applied again by a pass
+    of the reduction (a write inside a fused reduction was applied twice)."""
+    name = draw(st.sampled_from(sorted(sg.variables)))
+    shape = tuple(sg.variables[name][0].shape)
+    if len(shape) < 1:
+        return
+    value = _pick(draw, sg, lambda n: n.shape == shape)
+    if value is None:
+        return
+    w = write(sg, draw(st.sampled_from(WRITES)), name, value)
+    m = reduce(sg, draw(st.sampled_from(sorted(REDUCTIONS))), w, -1, draw(st.booleans()) or len(shape) == 1)
+    if _broadcast(sg.nodes[m].shape, shape) == shape:
+        binary(sg, draw(st.sampled_from(["subtract", "add", "multiply"])), w, m)
+
+
+def motif_moving_average(draw, sg, rng):
+    """A reduction's result written into a variable (a moving average) next to a row
+    epilogue that uses it (x - mean)."""
+    x = _pick(draw, sg, lambda n: n.shape == (2, 3))
+    targets = [name for name, (var, _) in sg.variables.items() if tuple(var.shape) in ((2, 1), (2,), ())]
+    if x is None or not targets:
+        return
+    name = draw(st.sampled_from(targets))
+    shape = tuple(sg.variables[name][0].shape)
+    m = reduce(sg, draw(st.sampled_from(sorted(REDUCTIONS))), x, -1 if shape else None, len(shape) == 2)
+    decayed = binary(sg, "multiply", _plain_read(sg, name), _constant(sg, 0.9))
+    write(sg, "assign", name, binary(sg, "add", decayed, m))
+    binary(sg, "subtract", x, m)
+
+
+def motif_write_twice(draw, sg, rng):
+    """w1 = v += c; w2 = v += w1; t = w1 * 10: a write's result is the value it wrote, even
+    after a later write to the same variable."""
+    name = draw(st.sampled_from(sorted(sg.variables)))
+    shape = tuple(sg.variables[name][0].shape)
+    c = _pick(draw, sg, lambda n: _fits(n.shape, shape))
+    if c is None:
+        return
+    w1 = write(sg, draw(st.sampled_from(WRITES)), name, c)
+    write(sg, draw(st.sampled_from(WRITES)), name, w1)
+    binary(sg, "multiply", w1, _constant(sg, 10.0))
+
+
+def motif_recurrence(draw, sg, rng):
+    """h = tanh(h @ U + x): a write in the epilogue of a product that reads the variable."""
+    names = [name for name, (var, _) in sg.variables.items() if tuple(var.shape) == (2, 3)]
+    x = _pick(draw, sg, lambda n: _fits(n.shape, (2, 3)))
+    if not names or x is None:
+        return
+    name = draw(st.sampled_from(names))
+    u = rng.uniform(-1, 1, size=(3, 3)).astype(np.float32)
+    h = _plain_read(sg, name) if draw(st.booleans()) else _pick(draw, sg, lambda n: n.kind == "read" and n.var == name)
+    product = sg.value(gc.matmul(sg.nodes[h].tensor, u), (2, 3), [h], lambda v, ver: v[h] @ u, "matmul")
+    pre = binary(sg, "add", product, x)
+    act = sg.value(gc.tanh(sg.nodes[pre].tensor), (2, 3), [pre], lambda v, ver: np.tanh(v[pre]), "tanh")
+    write(sg, "assign", name, act)
+
+
+def _constant(sg, value) -> int:
+    node = sg.value(gc.constant(np.float32(value)), (), [], lambda v, ver: np.float64(np.float32(value)), "const")
+    return node
+
+
+def step_read_after(draw, sg, rng):
+    """A fresh read under control dependencies: it sees the writes it depends on."""
+    name = draw(st.sampled_from(sorted(sg.variables)))
+    var, _ = sg.variables[name]
+    after = [i for i, n in enumerate(sg.nodes) if n.kind in ("write", "group")]
+    chosen = draw(st.lists(st.sampled_from(after), max_size=2, unique=True)) if after else []
+    with gc.control_dependencies([sg.nodes[i].tensor for i in chosen]):
+        tensor = var.read_value()
+    deps = sg.closure(chosen)
+    version = _version(sg, name, deps)
+    opaque = name in sg.opaque_from and version >= sg.opaque_from[name]
+
+    def compute(v, ver):
+        return ver[name][version]
+
+    node = sg.add(Node(tensor, tuple(var.shape), deps, compute, "read", name, opaque=opaque))
+    sg.log.append(f"#{node} = read({name}) after {chosen} (version {version})")
+
+
+def step_identity_after(draw, sg, rng):
+    a = _pick(draw, sg)
+    after = [i for i, n in enumerate(sg.nodes) if n.kind in ("write", "group")]
+    if not after:
+        return
+    w = draw(st.sampled_from(after))
+    with gc.control_dependencies([sg.nodes[w].tensor]):
+        tensor = gc.identity(sg.nodes[a].tensor)
+    sg.value(tensor, sg.nodes[a].shape, [a], lambda v, ver: v[a], "identity", after=[w])
+
+
+def step_group(draw, sg, rng):
+    writes = [i for i, n in enumerate(sg.nodes) if n.kind == "write"]
+    if not writes:
+        return
+    chosen = draw(st.lists(st.sampled_from(writes), min_size=1, max_size=3, unique=True))
+    op = gc.group(*[sg.nodes[i].tensor for i in chosen])
+    node = sg.add(Node(op, None, sg.closure(chosen), lambda v, ver: None, "group"))
+    sg.log.append(f"#{node} = group({chosen})")
+
+
+def step_optimizer_update(draw, sg, rng):
+    """An optimizer's update of one variable, from the gradient of a node: not modelled."""
+    name = draw(st.sampled_from(sorted(sg.variables)))
+    var, _ = sg.variables[name]
+    a = _pick(draw, sg, lambda n: n.kind != "write" and not n.opaque)
+    optimizer = draw(st.sampled_from(["sgd", "momentum", "adam"]))
+    # the variable's own term keeps the gradient defined when node a does not depend on it
+    loss = gc.reduce_sum(gc.square(sg.nodes[a].tensor)) + 0.5 * gc.reduce_sum(gc.square(var.value()))
+    chain = sg.chains[name]
+    with gc.control_dependencies([sg.nodes[chain[-1]].tensor] if chain else []):
+        opt = {"sgd": lambda: gc.train.GradientDescentOptimizer(0.1), "momentum": lambda: gc.train.Momentum(0.1, 0.9),
+               "adam": lambda: gc.train.Adam(0.05)}[optimizer]()
+        update = opt.minimize(loss, var_list=[var])
+    index = len(chain) + 1
+    sg.opaque_from.setdefault(name, index)
+
+    def compute(v, ver):  # a placeholder in the chain: the oracle does not know the value
+        ver[name].append(None)
+        return None
+
+    deps = sg.closure([a] + ([chain[-1]] if chain else []))
+    node = sg.add(Node(update, None, deps, compute, "write", name, index, opaque=True))
+    chain.append(node)
+    sg.log.append(f"#{node} = {optimizer} update of {name} from #{a}")
+
+
+STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
+          step_gather_slice] + [step_write] * 4 + [step_read_after, step_read_after, step_identity_after, step_group,
+                                                    step_optimizer_update]
+         + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
+
+
+def evaluate_oracle(sg: StateGraph, fetch: list, feeds: dict, state: dict) -> tuple:
+    """The values of nodes ``fetch`` in one run from ``state`` (var -> array; None where
+    unknown) with ``feeds`` (placeholder index -> array): (values, final state). A value the
+    oracle does not model is None."""
+    needed = sorted(sg.closure(fetch))
+    versions = {name: [None if state[name] is None else np.asarray(state[name], np.float64)]
+                for name in sg.variables}
+    values: dict = {("feed", k): np.asarray(v, np.float64) for k, v in feeds.items()}
+    for i in needed:
+        node = sg.nodes[i]
+        if node.kind == "write":
+            values[i] = node.compute(values, versions)  # a write keeps the chain (None: not modelled)
+        elif node.opaque or any(values.get(j) is None for j in node.inputs):
+            values[i] = None
+        else:
+            with np.errstate(all="ignore"):
+                values[i] = node.compute(values, versions)
+    final = {}
+    for name in sg.variables:
+        executed = [sg.nodes[i].chain for i in sg.chains[name] if i in needed]
+        final[name] = versions[name][max(executed)] if executed else versions[name][0]
+    return [values.get(i) for i in fetch], final
