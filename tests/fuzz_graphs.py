@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import graphc as gc
 
 # The shapes values take. (2, 3) is the main space; the others broadcast into it.
-SHAPES = [(2, 3), (2, 1), (1, 3), (3,), ()]
+SHAPES = [(2, 3), (2, 1), (1, 3), (3,), (2,), (1, 1), (1,), ()]
 
 
 @dataclass
@@ -48,6 +48,7 @@ class StateGraph:
     opaque_from: dict = field(default_factory=dict)  # var -> first chain index the oracle cannot model
     log: list = field(default_factory=list)          # what was built, for failure reports
     init: object = None                              # the graph's variable initializer
+    loss: Optional[int] = None                       # a math graph's scalar loss
 
     def add(self, node: Node) -> int:
         self.nodes.append(node)
@@ -141,11 +142,32 @@ def _fits(value_shape, var_shape) -> bool:
 def build_state_graph(draw) -> StateGraph:
     """A random graph of variables, placeholders, math that fuses, and reads and writes.
     ``draw`` is hypothesis's ``data.draw``."""
+    return _build(draw, STEPS, variables=True, dtype=gc.float32)
+
+
+def build_math_graph(draw, dtype=gc.float64) -> StateGraph:
+    """A random graph of differentiable math on placeholders (no state), ending in a scalar
+    loss (the last node): elementwise ops with broadcasting, reductions (logsumexp, max and
+    mean, with keepdims), softmax, matmul, conv/pool, gather, slices and concat."""
+    sg = _build(draw, MATH_STEPS, variables=False, dtype=dtype)
+    with sg.graph.as_default():
+        terms = draw(st.lists(st.sampled_from(range(len(sg.placeholders), len(sg.nodes))), min_size=1, max_size=2,
+                              unique=True)) if len(sg.nodes) > len(sg.placeholders) else [0]
+        loss = reduce(sg, draw(st.sampled_from(["reduce_sum", "reduce_logsumexp"])), terms[0], None, False) \
+            if sg.nodes[terms[0]].shape else terms[0]
+        for t in terms[1:]:
+            term = reduce(sg, "reduce_mean", t, None, False) if sg.nodes[t].shape else t
+            loss = binary(sg, "add", loss, term)
+    sg.loss = loss
+    return sg
+
+
+def _build(draw, steps, variables: bool, dtype) -> StateGraph:
     g = gc.Graph()
     sg = StateGraph(g)
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
     with g.as_default():
-        for k in range(draw(st.integers(1, 3))):
+        for k in range(draw(st.integers(1, 3)) if variables else 0):
             shape = draw(st.sampled_from([(2, 3), (2, 3), (2, 1), (3,), ()]))
             init = rng.uniform(-1, 1, size=shape).astype(np.float32)
             name = f"v{k}"
@@ -153,13 +175,13 @@ def build_state_graph(draw) -> StateGraph:
             sg.chains[name] = []
         for k in range(draw(st.integers(1, 2))):
             static = draw(st.booleans())
-            p = gc.placeholder(gc.float32, (2, 3) if static else (None, 3), name=f"p{k}")
+            p = gc.placeholder(dtype, (2, 3) if static else (None, 3), name=f"p{k}")
             sg.placeholders.append((p, (2, 3)))
             sg.add(Node(p, (2, 3), frozenset(), lambda vals, ver, k=k: vals[("feed", k)], "feed"))
         for name, (var, _) in sg.variables.items():  # the plain read: the run's starting value
             sg.add(Node(var.value(), tuple(var.shape), frozenset(), _read(name, 0), "read", name))
         for _ in range(draw(st.integers(2, 14))):
-            step = draw(st.sampled_from(STEPS))
+            step = draw(st.sampled_from(steps))
             step(draw, sg, rng)
         sg.init = gc.global_variables_initializer()  # optimizer slots included
     return sg
@@ -188,6 +210,8 @@ def _pick(draw, sg: StateGraph, ok=lambda n: True) -> Optional[int]:
 
 def step_unary(draw, sg, rng):
     a = _pick(draw, sg)
+    if a is None:
+        return
     name = draw(st.sampled_from(sorted(UNARY)))
     fn, ref = UNARY[name]
     n = sg.nodes[a]
@@ -211,18 +235,24 @@ def reduce(sg, op, a, axis, keepdims) -> int:
 
 def step_binary(draw, sg, rng):
     a = _pick(draw, sg)
-    b = _pick(draw, sg, lambda n: _broadcast(n.shape, sg.nodes[a].shape) in SHAPES)
+    b = None if a is None else _pick(draw, sg, lambda n: _broadcast(n.shape, sg.nodes[a].shape) in SHAPES)
+    if b is None:
+        return
     binary(sg, draw(st.sampled_from(sorted(BINARY))), a, b)
 
 
 def step_reduce(draw, sg, rng):
     a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
+    if a is None:
+        return
     axis = draw(st.sampled_from([None, -1] + ([0] if len(sg.nodes[a].shape) == 2 else [])))
     reduce(sg, draw(st.sampled_from(sorted(REDUCTIONS))), a, axis, draw(st.booleans()))
 
 
 def step_softmax(draw, sg, rng):
     a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
+    if a is None:
+        return
     n = sg.nodes[a]
     sg.value(gc.nn.softmax(n.tensor), n.shape, [a], lambda v, ver: _softmax(v[a]), "softmax")
 
@@ -233,7 +263,7 @@ def step_matmul(draw, sg, rng):
     if a is None:
         return
     if draw(st.booleans()):
-        w = rng.uniform(-1, 1, size=(3, 3)).astype(np.float32)
+        w = rng.uniform(-1, 1, size=(3, 3)).astype(sg.nodes[a].tensor.dtype.np)
         sg.value(gc.matmul(sg.nodes[a].tensor, w), (2, 3), [a], lambda v, ver: v[a] @ w, "matmul")
     else:
         b = _pick(draw, sg, lambda n: n.shape == (2, 3))
@@ -249,7 +279,7 @@ def step_conv_pool(draw, sg, rng):
         return
     image = gc.reshape(sg.nodes[a].tensor, (1, 2, 3, 1))
     if draw(st.booleans()):
-        filt = rng.uniform(-1, 1, size=(2, 2)).astype(np.float32)
+        filt = rng.uniform(-1, 1, size=(2, 2)).astype(sg.nodes[a].tensor.dtype.np)
         out = gc.nn.conv2d(image, filt.reshape(2, 2, 1, 1), strides=1, padding="SAME")
         ref, name = (lambda v, ver: _conv_same(v[a], filt)), "conv2d"
     else:
@@ -401,7 +431,7 @@ def step_read_after(draw, sg, rng):
 def step_identity_after(draw, sg, rng):
     a = _pick(draw, sg)
     after = [i for i, n in enumerate(sg.nodes) if n.kind in ("write", "group")]
-    if not after:
+    if not after or a is None:
         return
     w = draw(st.sampled_from(after))
     with gc.control_dependencies([sg.nodes[w].tensor]):
@@ -424,6 +454,8 @@ def step_optimizer_update(draw, sg, rng):
     name = draw(st.sampled_from(sorted(sg.variables)))
     var, _ = sg.variables[name]
     a = _pick(draw, sg, lambda n: n.kind != "write" and not n.opaque)
+    if a is None:
+        return
     optimizer = draw(st.sampled_from(["sgd", "momentum", "adam"]))
     # the variable's own term keeps the gradient defined when node a does not depend on it
     loss = gc.reduce_sum(gc.square(sg.nodes[a].tensor)) + 0.5 * gc.reduce_sum(gc.square(var.value()))
@@ -449,6 +481,8 @@ STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_s
           step_gather_slice] + [step_write] * 4 + [step_read_after, step_read_after, step_identity_after, step_group,
                                                     step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
+MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_matmul,
+              step_conv_pool, step_gather_slice]
 
 
 def evaluate_oracle(sg: StateGraph, fetch: list, feeds: dict, state: dict) -> tuple:

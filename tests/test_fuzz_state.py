@@ -79,7 +79,11 @@ def test_state_and_fusion_agree_with_the_semantics_and_the_reference(data):
     state = {name: init for name, (_, init) in sg.variables.items()}
     for r, (fetch, feeds) in enumerate(runs):
         got, after = reference[r]
-        assert not isinstance(got, Exception), f"{story}\nrun {r}: {got}"
+        if isinstance(got, gc.GraphcError):
+            # control dependencies that contradict read-before-write (a cycle): an error
+            # before anything runs, which every backend must give too
+            assert "cycle" in str(got), f"{story}\nrun {r}: {got!r}"
+            continue
         expected, final = evaluate_oracle(sg, fetch, feeds, state)
         for i, want, have in zip(fetch, expected, got):
             if want is not None:
@@ -97,6 +101,9 @@ def test_state_and_fusion_agree_with_the_semantics_and_the_reference(data):
         results = _run_all(sg, runs, device, level)
         for r, ((got, after), (want, want_after)) in enumerate(zip(results, reference)):
             where = f"{story}\n{device} optimize={level}, run {r}"
+            if isinstance(want, Exception):
+                assert type(got) is type(want), f"{where}: {got!r} where the reference raised {want!r}"
+                continue
             assert not isinstance(got, Exception), f"{where}: {got!r}"
             for i, a, b in zip(runs[r][0], got, want):
                 if b is None:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from support import DEVICES
 
 THIS_FILE = os.path.basename(__file__)
 
@@ -137,3 +138,116 @@ def test_variables_initializer_subset_and_empty(graph, device):
         with pytest.raises(gc.FailedPreconditionError, match="'b'"):
             sess.run(b)
         assert sess.run(gc.variables_initializer([])) is None
+
+
+# --- regression tests: state under fusion (every device, every optimization level) -------------------------
+STATE_CONFIGS = [(d, level) for d in DEVICES for level in (0, 1, 2)]
+
+
+def _run(graph, device, level, fetches, feed_dict=None, runs=1):
+    with gc.Session(graph=graph, device=device, optimize=level) as sess:
+        sess.run(gc.global_variables_initializer())
+        for _ in range(runs):
+            out = sess.run(fetches, feed_dict)
+        return out, [sess.run(v) for v in gc.global_variables(graph)]
+
+
+@pytest.mark.parametrize("device,level", STATE_CONFIGS)
+@pytest.mark.parametrize("reduction", ["mean", "logsumexp"])
+def test_a_write_feeding_a_fused_reduction_is_applied_once(graph, device, level, reduction):
+    v = gc.Variable(gc.zeros((4, 8)), name="v")
+    d = gc.placeholder(gc.float32, (4, 8), name="d")
+    a = gc.assign_add(v, d)
+    if reduction == "mean":
+        y = a - gc.reduce_mean(a, axis=-1, keepdims=True)   # cpu gave y = 1, v = 2
+        want = np.zeros((4, 8), np.float32)
+    else:
+        y = gc.reduce_logsumexp(a, -1)                       # cpu gave 4.079 and v = 2
+        want = np.full(4, 1 + np.log(8), np.float32)
+    (out,), (value,) = _run(graph, device, level, [y], {d: np.ones((4, 8), np.float32)})
+    np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(value, np.ones((4, 8), np.float32))
+
+
+@pytest.mark.parametrize("device,level", STATE_CONFIGS)
+def test_a_writes_result_is_the_value_it_wrote(graph, device, level):
+    v = gc.Variable(gc.zeros((3,)), name="v")
+    w1 = gc.assign_add(v, 1.0)
+    w2 = gc.assign_add(v, w1)
+    t = w1 * 10.0
+    (a, b, c), (value,) = _run(graph, device, level, [w1, w2, t])
+    np.testing.assert_array_equal(a, [1, 1, 1])     # was 2 on cpu and cuda: the value after w2
+    np.testing.assert_array_equal(b, [2, 2, 2])
+    np.testing.assert_array_equal(c, [10, 10, 10])  # was 20
+    np.testing.assert_array_equal(value, [2, 2, 2])
+    (a, b), _ = _run(graph, device, level, [t, w2])
+    np.testing.assert_array_equal(a, [10, 10, 10])
+
+
+@pytest.mark.parametrize("device,level", STATE_CONFIGS)
+def test_a_recurrence_written_from_a_product_that_reads_it(graph, device, level):
+    rng = np.random.default_rng(3)
+    h0 = rng.uniform(-1, 1, (4, 8)).astype(np.float32)
+    u = rng.uniform(-0.5, 0.5, (8, 8)).astype(np.float32)
+    h = gc.Variable(h0, name="h")
+    x = gc.placeholder(gc.float32, (4, 8), name="x")
+    step = h.assign(gc.tanh(h @ u + x))
+    xv = rng.uniform(-1, 1, (4, 8)).astype(np.float32)
+    (out,), (value,) = _run(graph, device, level, [step], {x: xv}, runs=3)
+    want = h0
+    for _ in range(3):
+        want = np.tanh(want @ u + xv)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("device,level", STATE_CONFIGS)
+def test_a_moving_average_written_next_to_a_row_epilogue(graph, device, level):
+    rng = np.random.default_rng(4)
+    x = gc.placeholder(gc.float32, (5, 6), name="x")
+    moving = gc.Variable(gc.zeros((5, 1)), name="moving")
+    mean = gc.reduce_mean(x, axis=-1, keepdims=True)
+    update = moving.assign(0.9 * moving.value() + 0.1 * mean)  # was refused by the CUDA backend
+    centered = x - mean
+    xv = rng.uniform(-1, 1, (5, 6)).astype(np.float32)
+    (c, u), (value,) = _run(graph, device, level, [centered, update], {x: xv}, runs=2)
+    m = xv.mean(axis=-1, keepdims=True)
+    np.testing.assert_allclose(c, xv - m, rtol=1e-5, atol=1e-6)
+    want = 0.9 * (0.1 * m) + 0.1 * m
+    np.testing.assert_allclose(u, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("device,level", STATE_CONFIGS)
+def test_a_read_fetched_with_the_write_that_follows_it(graph, device, level):
+    v = gc.Variable(np.arange(6, dtype=np.float32).reshape(2, 3), name="v")
+    r = v.value()
+    total = gc.reduce_sum(r * 2.0)
+    w = v.assign_add(gc.ones((2, 3)))
+    (a, b, c), (value,) = _run(graph, device, level, [r, w, total])
+    np.testing.assert_array_equal(a, np.arange(6).reshape(2, 3))   # the value before the write
+    np.testing.assert_array_equal(b, np.arange(6).reshape(2, 3) + 1)
+    assert c == 30.0
+
+
+def test_writes_to_one_variable_are_ordered_in_the_program(graph):
+    from graphc.optimizer.program import lower
+    v = gc.Variable(0.0, name="v")
+    a, b = v.assign(1.0), v.assign(2.0)   # nothing orders them: lowering does, the same way everywhere
+    program = lower(graph, [a.op, b.op], [])
+    writes = [ins for ins in program.instrs if ins.op == "assign"]
+    assert writes[1].outputs[0] > writes[0].outputs[0] or writes[0].outputs[0] in writes[1].after
+
+
+def test_a_fetched_read_before_a_write_is_a_snapshot_not_a_copy_in_the_backend(graph):
+    from graphc.optimizer.pipeline import optimize
+    from graphc.optimizer.program import lower
+    v = gc.Variable(np.zeros(3, np.float32), name="v")
+    r = v.value()
+    w = v.assign_add(np.ones(3, np.float32))
+    loss = gc.reduce_sum(r * 3.0)   # a use of r that nothing orders: the write waits for it
+    program = optimize(lower(graph, [r, w, loss], []), 2).program
+    ops = [ins.op for ins in program.instrs]
+    assert ops.count("snapshot") == 1   # only the fetch of r needs a copy
+    report = optimize(lower(graph, [w, loss], []), 0).reports[-1]
+    assert report.name == "order_state" and report.rewrites == {"ordered_before_write": 1}

@@ -138,3 +138,66 @@ def test_fused_results_equal_unfused_with_broadcast_on_none_dims(graph):
     feeds = {a: np.arange(12, dtype=np.float32).reshape(4, 3) / 10, b: np.ones((1, 3), np.float32)}
     with gc.Session(graph=graph, optimize=0) as s0, gc.Session(graph=graph, optimize=2) as s2:
         np.testing.assert_allclose(s2.run(y, feeds), s0.run(y, feeds), rtol=1e-6)
+
+
+# --- what may be fused with a variable write (optimizer/state.py) --------------------------------------------
+def test_a_write_is_never_fused_into_a_reductions_prologue(graph):
+    v = gc.Variable(gc.zeros((4, 8)), name="v")
+    d = gc.placeholder(gc.float32, (4, 8), name="d")
+    a = gc.assign_add(v, d)
+    y = a - gc.reduce_mean(a, axis=-1, keepdims=True)
+    kernels = _kernel_ops(_optimized(graph, [y], [d]))
+    assert kernels == [["assign_add"], ["reduce_mean", "subtract"]]
+
+
+def test_a_write_in_a_products_epilogue_fuses_only_where_the_product_is_finished_first(graph):
+    from graphc.codegen.cpu import CpuBackend
+    from graphc.codegen.cuda import CudaBackend
+    h = gc.Variable(gc.zeros((4, 8)), name="h")
+    x = gc.placeholder(gc.float32, (4, 8), name="x")
+    step = h.assign(gc.tanh(h @ np.ones((8, 8), np.float32) + x))
+    cpu = _kernel_ops(_optimized(graph, [step], [x], capabilities=CpuBackend.capabilities))
+    cuda = _kernel_ops(_optimized(graph, [step], [x], capabilities=CudaBackend.capabilities))
+    assert cpu == [["matmul", "add", "tanh", "assign"]]   # BLAS into a temporary, then the epilogue
+    assert len(cuda) == 2 and "assign" not in cuda[0]     # other tiles may still be loading h
+
+
+def test_a_reductions_result_written_to_a_variable_is_an_output_epilogue(graph):
+    x = gc.placeholder(gc.float32, (None, 6), name="x")
+    moving = gc.Variable(gc.zeros((6,)), name="moving")
+    mean = gc.reduce_mean(x, axis=0)
+    update = moving.assign(0.9 * moving.value() + 0.1 * mean)
+    assert _kernel_ops(_optimized(graph, [update], [x])) == [["reduce_mean", "multiply", "multiply", "add", "assign"]]
+
+
+def test_next_to_a_row_epilogue_a_write_that_reloads_its_variable_stays_out(graph):
+    x = gc.placeholder(gc.float32, (2, 6), name="x")
+    moving = gc.Variable(gc.zeros((2, 1)), name="moving")
+    mean = gc.reduce_mean(x, axis=1, keepdims=True)
+    update = moving.assign(0.9 * moving.value() + 0.1 * mean)
+    centered = x - mean
+    kernels = _kernel_ops(_optimized(graph, [centered, update], [x]))
+    # the row epilogue (the large pass) is fused; the update would be recomputed after its
+    # write by the row pass, reloading the variable it just wrote
+    assert len(kernels) == 2 and {"reduce_mean", "subtract"} <= set(kernels[0]) and "assign" not in kernels[0]
+    assert "assign" in kernels[1]
+    plain = moving.assign(mean)  # a write that loads nothing of its variable may join
+    assert [sorted(k) for k in _kernel_ops(_optimized(graph, [centered, plain], [x]))] == [["assign", "reduce_mean", "subtract"]]
+
+
+def test_a_write_never_joins_a_group_that_would_run_it_twice(graph):
+    from graphc.optimizer.fusion import group_passes
+    from graphc.optimizer.state import storage_values, write_refusal
+    from graphc.optimizer.symbolic import SymbolicShapes
+    v = gc.Variable(gc.zeros((4, 8)), name="v")
+    d = gc.placeholder(gc.float32, (4, 8), name="d")
+    a = gc.assign_add(v, d)
+    y = gc.reduce_logsumexp(a, -1)
+    program = optimize(lower(graph, [y], [d]), 2).program
+    root = next(i for i, ins in enumerate(program.instrs) if ins.op == "reduce_logsumexp")
+    write = next(i for i, ins in enumerate(program.instrs) if ins.op == "assign_add")
+    sym = SymbolicShapes(program)
+    passes = group_passes(program, sym, "reduce", [write, root], root)
+    assert sum(write in p for p in passes) == 2   # logsumexp runs its prologue twice
+    assert "run more than once" in write_refusal(program, sym, "reduce", [write, root], root,
+                                                 storage_values(program))
