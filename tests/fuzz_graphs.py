@@ -460,7 +460,8 @@ def step_optimizer_update(draw, sg, rng):
     # the variable's own term keeps the gradient defined when node a does not depend on it
     loss = gc.reduce_sum(gc.square(sg.nodes[a].tensor)) + 0.5 * gc.reduce_sum(gc.square(var.value()))
     chain = sg.chains[name]
-    with gc.control_dependencies([sg.nodes[chain[-1]].tensor] if chain else []):
+    # (node a only feeds the loss, which the update may not need: the dependency is made explicit)
+    with gc.control_dependencies(([sg.nodes[chain[-1]].tensor] if chain else []) + [sg.nodes[a].tensor]):
         opt = {"sgd": lambda: gc.train.GradientDescentOptimizer(0.1), "momentum": lambda: gc.train.Momentum(0.1, 0.9),
                "adam": lambda: gc.train.Adam(0.05)}[optimizer]()
         update = opt.minimize(loss, var_list=[var])

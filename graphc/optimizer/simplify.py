@@ -373,7 +373,9 @@ def _(m):
     if any(shape[a] != 1 for a in axes):
         return None
     out = m.type(m.out)
-    if _static_equal(shape, out.shape) or not axes:
+    if out.dtype is not m.type(x).dtype:  # integer sums accumulate in int64, means in float
+        x = m.emit1("cast", (x,), {"dtype": out.dtype})
+    if m.attrs["keepdims"] or not axes or _static_equal(shape, out.shape):  # (keepdims: the same shape)
         return x
     if not out.shape.is_fully_defined():
         return m.emit1("squeeze", (x,), {"axes": tuple(axes)})

@@ -361,3 +361,40 @@ def test_reductions_feed_different_batch_sizes(graph, evaluate):
     for n in (1, 5):
         xv = np.arange(2 * n, dtype=np.float32).reshape(n, 2)
         assert_close(evaluate(m, {x: xv}), np.mean(xv, axis=0))
+
+
+# Fixed small shapes, where every extent is a literal in the kernel: compiling a reduce_max
+# of 16 float32 elements never finished (LLVM's vectorizer on a chain of NaN-propagating
+# selects), a logsumexp of 12 took minutes. The test timeout makes a hang a failure.
+STATIC_SHAPES = [((16,), None), ((8,), None), ((12,), -1), ((33,), 0), ((1, 4, 4, 2), None), ((16, 2), 0),
+                 ((3, 17), 1), ((2, 3, 16), (0, 2)), ((4, 4), (0, 1))]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("op", REDUCTIONS + ["argmax", "argmin"])
+def test_every_reduction_over_small_static_shapes(graph, evaluate, op):
+    rng = np.random.default_rng(5)
+    fetches, feeds, expected = {}, {}, {}
+    for k, (shape, axis) in enumerate(STATIC_SHAPES):
+        if op in ("argmax", "argmin") and not isinstance(axis, int):
+            continue
+        boolean = op in ("reduce_any", "reduce_all")
+        value = rng.uniform(-2, 2, shape)
+        value = value > 0 if boolean else value.astype(np.float32)
+        if not boolean and k % 3 == 0:
+            value.reshape(-1)[k % value.size] = np.nan  # NaNs must still reach max/min/logsumexp
+        x = gc.placeholder(gc.bool_ if boolean else gc.float32, shape, name=f"x{k}")
+        fetches[k] = getattr(gc, op)(x, axis=axis)
+        feeds[x] = value
+        with np.errstate(all="ignore"):
+            if op == "reduce_logsumexp":
+                expected[k] = sps.logsumexp(value.astype(np.float64), axis=axis).astype(np.float32)
+            elif op in ("argmax", "argmin"):
+                expected[k] = getattr(np, op)(value, axis=axis)
+            else:
+                name = {"reduce_sum": "sum", "reduce_prod": "prod", "reduce_mean": "mean", "reduce_max": "max",
+                        "reduce_min": "min", "reduce_any": "any", "reduce_all": "all"}[op]
+                expected[k] = getattr(np, name)(value, axis=axis)
+    results = evaluate(fetches, feeds)
+    for k, want in expected.items():
+        assert_close(results[k], np.asarray(want).astype(np.asarray(results[k]).dtype), rtol=1e-5, atol=1e-5)

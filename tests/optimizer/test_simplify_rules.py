@@ -297,6 +297,13 @@ RULE_CASES = {
              [EDGES.reshape(1, N, 1)], gone=("reduce_prod",)),
         Case("min-dynamic-batch", on((None, 1), F64, lambda x: gc.reduce_min(x, axis=1)),
              [EDGES.reshape(N, 1)], gone=("reduce_min",)),
+        # found by the gradient fuzzer: keepdims on a None batch was squeezed (a type change)
+        Case("max-keepdims-dynamic-batch", on((None, 1), F64, lambda x: gc.reduce_max(x, axis=1, keepdims=True)),
+             [EDGES.reshape(N, 1)], gone=("reduce_max",)),
+        Case("int8-sum-widens", on((None, 1), gc.int8, lambda x: gc.reduce_sum(x, axis=1)),
+             [np.arange(-3, 4, dtype=np.int8).reshape(7, 1)], gone=("reduce_sum",)),
+        Case("int32-mean-is-float", on((3, 1), gc.int32, lambda x: gc.reduce_mean(x, axis=1, keepdims=True)),
+             [np.array([[1], [-5], [7]], np.int32)], gone=("reduce_mean",)),
         Case("all-bool", on((4, 1), gc.bool_, lambda b: gc.reduce_all(b, axis=1)),
              [np.array([[True], [False], [True], [False]])], gone=("reduce_all",)),
     ],
