@@ -518,7 +518,7 @@ def control_dependencies(control_inputs):
 def ancestors(targets: Iterable, cut=frozenset(), control: bool = True) -> set:
     """The ops that ``targets`` (Tensors and Operations) need, themselves included: through
     data edges, and control edges if ``control``; a tensor in ``cut`` (a fed value) stops
-    the walk there."""
+    the walk there, and a control edge to an op whose every output is fed is satisfied."""
     needed: set = set()
     stack = [t.op if isinstance(t, Tensor) else t for t in targets if t not in cut]
     while stack:
@@ -528,5 +528,6 @@ def ancestors(targets: Iterable, cut=frozenset(), control: bool = True) -> set:
         needed.add(op)
         stack.extend(t.op for t in op.inputs if t not in cut and t.op not in needed)
         if control:
-            stack.extend(c for c in op.control_inputs if c not in needed)
+            stack.extend(c for c in op.control_inputs
+                         if c not in needed and not (c.outputs and all(t in cut for t in c.outputs)))
     return needed

@@ -272,3 +272,13 @@ def test_a_feed_that_broadcasts_past_the_machines_memory_is_an_error(graph, devi
         assert where in message and "add" in message and "160,000,000,000 bytes" in message
         np.testing.assert_array_equal(sess.run(z, {x: np.ones((2, 1), np.float32), y: np.ones((1, 3), np.float32)}),
                                       np.full((2, 3), 2, np.float32))  # the session still works
+
+
+def test_a_control_dependency_on_a_fed_placeholder_is_satisfied_by_the_feed(graph, device):
+    x = gc.placeholder(gc.float32, (2,), name="x")
+    with gc.control_dependencies([x.op]):
+        y = gc.constant(np.float32(3.0)) * 2.0
+    with gc.Session(graph=graph, device=device) as sess:
+        assert sess.run(y, {x: np.zeros(2, np.float32)}) == 6.0
+        with pytest.raises(gc.FeedError, match="'x:0'"):  # unfed, the placeholder is still required
+            sess.run(y)
