@@ -398,3 +398,13 @@ def test_every_reduction_over_small_static_shapes(graph, evaluate, op):
     results = evaluate(fetches, feeds)
     for k, want in expected.items():
         assert_close(results[k], np.asarray(want).astype(np.asarray(results[k]).dtype), rtol=1e-5, atol=1e-5)
+
+
+def test_a_mean_feeding_a_row_epilogue_keeps_its_dtype(graph, evaluate):
+    # (the mean divides by a run-time count: float32 / int64 widened to float64 and the
+    # float32 sigmoid of the row epilogue did not compile; found by the state fuzzer)
+    x = gc.placeholder(gc.float32, (2, 3), name="x")
+    xv = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    y = evaluate(gc.sigmoid(x - gc.reduce_mean(x, axis=-1, keepdims=True)), {x: xv})
+    want = 1 / (1 + np.exp(-(xv - xv.mean(-1, keepdims=True))))
+    assert_close(y, want.astype(np.float32))

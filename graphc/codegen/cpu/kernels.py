@@ -328,7 +328,7 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
             pass_over_row(prologue, on_value=lambda v: w(f"acc += {_vm_exp(dtype)}({v} - shift)"), store=False)
             w("acc = np.log(acc) + shift")
         elif op == "reduce_mean":
-            w(f"acc = acc / {n_inner}")
+            w(f"acc = np.{dtype.np.name}(acc / {n_inner})")  # (an int count would widen float32)
         result = {out: "acc"}
         if out in targets:
             w(f"{targets[out]}[{o}] = acc")

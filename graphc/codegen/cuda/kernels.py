@@ -112,7 +112,7 @@ def emit_reduce(cg, g) -> None:
             block_combine(lambda a, b: f"{a} + {b}")
             w("acc = math.log(acc) + shift")
         elif op == "reduce_mean":
-            w(f"acc = acc / {n_red}")
+            w(f"acc = np.{dtype.np.name}(acc / {n_red})")  # (an int count would widen float32)
         if out in stores or post:
             with w.block(f"if {t} == 0:"):
                 if out in stores:
