@@ -584,3 +584,23 @@ def test_check_gradients_detects_a_wrong_gradient(device):
     quiet = check_gradients(wrong, [x0], device=device, raise_on_failure=False)
     assert not quiet.ok and quiet.worst_index == (1,)
     assert "FAILED" in str(quiet)
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_a_gradient_fetched_without_its_loss_at_every_level(level, device):
+    # d/dx logsumexp(sum(x, -1) + max(x)): at optimize=2 a fused logsumexp re-read an input
+    # that an in-place output had overwritten, and the gradient fetched alone was wrong
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float64, (2, 3), name="x")
+        loss = gc.reduce_logsumexp(gc.reduce_sum(x, axis=-1) + gc.reduce_max(x))
+        (dx,) = gc.gradients(loss, [x])
+    x0 = np.array([[0.3, -1.2, 0.5], [2.0, 0.1, -0.4]])
+    s = x0.sum(-1) + x0.max()
+    p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+    want = np.repeat(p[:, None], 3, axis=1)
+    want[np.unravel_index(np.argmax(x0), x0.shape)] += 1.0
+    with gc.Session(graph=g, device=device, optimize=level) as sess:
+        np.testing.assert_allclose(sess.run(dx, {x: x0}), want, rtol=1e-12)
+        got, _ = sess.run([dx, loss], {x: x0})
+        np.testing.assert_allclose(got, want, rtol=1e-12)
