@@ -39,6 +39,11 @@ class CompileError(GraphcError, RuntimeError):
     """The program cannot be compiled for the chosen backend, e.g. an op without a kernel."""
 
 
+class GradientError(GraphcError, ValueError):
+    """A gradient that cannot be taken: non-float tensors, non-scalar ys without grad_ys,
+    or an op without a gradient rule."""
+
+
 class InferenceError(Exception):
     """Raised by an op's inference rule; the graph turns it into a ShapeError or DTypeError
     that names the op, its inputs and where it was created."""

@@ -15,6 +15,7 @@ import threading
 from typing import Any, Iterable, Optional, Sequence
 
 from .attrs import Attrs
+from .default_session import session_or_default
 from .dtypes import DType
 from .errors import GraphError, InferenceError
 from .ops.registry import get_op
@@ -98,8 +99,7 @@ class Operation:
         return get_op(self.type)
 
     def run(self, feed_dict=None, session=None) -> None:
-        from .runtime.session import _session_or_default
-        _session_or_default(session, self).run(self, feed_dict)
+        session_or_default(session, self).run(self, feed_dict)
 
     def __repr__(self) -> str:
         return f"<gc.Operation '{self.name}' type={self.type} at {self.location}>"
@@ -244,8 +244,7 @@ class Tensor(TensorOperators):
         return list(self._consumers)
 
     def eval(self, feed_dict=None, session=None):
-        from .runtime.session import _session_or_default
-        return _session_or_default(session, self).run(self, feed_dict)
+        return session_or_default(session, self).run(self, feed_dict)
 
     def __repr__(self) -> str:
         return f"<gc.Tensor '{self.name}' shape={format_shape(self._shape)} dtype={self.dtype.name}>"

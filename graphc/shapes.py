@@ -125,6 +125,3 @@ def merge_dims(a: Dim, b: Dim, what: str) -> Dim:
         return a
     raise ShapeMismatch(f"{what}: {a} != {b}")
 
-
-def concrete_matches(static: Sequence[Dim], concrete: Sequence[int]) -> bool:
-    return len(static) == len(concrete) and all(s is None or s == c for s, c in zip(static, concrete))

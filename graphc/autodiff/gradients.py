@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..errors import DTypeError, GraphcError, ShapeError
+from ..errors import DTypeError, GradientError, GraphcError, ShapeError  # noqa: F401  (GradientError: re-exported)
 from ..graph import Tensor, user_location
 from ..ops import elementwise as ew
 from ..ops._build import graph_of
 from ..ops.source import convert_to_tensor, ones_like, zeros_like
 from ..ops.state import Variable
 from .rules import GRADIENTS, NON_DIFFERENTIABLE
-
-
-class GradientError(GraphcError, ValueError):
-    """A gradient that cannot be taken: non-float tensors, non-scalar ys without grad_ys,
-    or an op without a gradient rule."""
 
 
 def _as_list(value):

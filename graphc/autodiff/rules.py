@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import GradientError
 from ..ops import elementwise as ew
 from ..ops import linalg, nn, reduce, shape as sh
 from ..ops import source
@@ -70,10 +71,6 @@ def _count(x, axes, dtype):
         return float(np.prod(dims)) if dims else 1.0
     sizes = sh.gather(source.shape(x), np.asarray(axes, dtype=np.int64))
     return ew.cast(reduce.reduce_prod(sizes), dtype)
-
-
-def _float_or_none(t, g):
-    return g if t.dtype.is_floating else None
 
 
 # --- elementwise ----------------------------------------------------------------------------------
@@ -469,7 +466,6 @@ def _(op, grads):
     labels, logits = op.inputs
     classes = logits.shape[-1]
     if classes is None:
-        from .gradients import GradientError
         raise GradientError(f"the gradient of sparse_softmax_cross_entropy_with_logits '{op.name}' (created at "
                             f"{op.location}) needs the number of classes (the last dim of the logits) to be known")
     g = sh.expand_dims(grads[0], -1)

@@ -31,10 +31,6 @@ _ACCEPTS: dict[str, Callable[[DType], bool]] = {
 }
 _ACCEPT_WORDS = {FLOAT: "a floating", NUMERIC: "a numeric (non-bool)", BOOL: "a bool", ANY: "any"}
 
-# name -> (accepts, output dtype rule) for every elementwise primitive; codegen reads this.
-ELEMENTWISE: dict[str, tuple] = {}
-
-
 def _infer_elementwise(name: str, n_inputs: int, accepts: str, out: str):
     def infer(inputs, attrs):
         if len(inputs) != n_inputs:
@@ -56,7 +52,6 @@ def define_elementwise(name: str, n_inputs: int, fn, accepts: str, out: str = "s
     def reference(inputs, attrs, ctx=None):
         result = fn(*inputs, attrs)
         return (np.asarray(result),)
-    ELEMENTWISE[name] = (n_inputs, accepts, out)
     return define(name, family, _infer_elementwise(name, n_inputs, accepts, out), reference,
                   elementwise=True, doc=doc)
 
@@ -242,7 +237,6 @@ def _infer_where(inputs, attrs):
 define("where", "elementwise", _infer_where,
        lambda xs, attrs, ctx=None: (np.where(*xs),), elementwise=True,
        doc="Elementwise select: x where condition is true, else y (broadcasting all three).")
-ELEMENTWISE["where"] = (3, ANY, "same")
 
 
 def where(condition, x=None, y=None, name: Optional[str] = None) -> Tensor:
@@ -268,7 +262,6 @@ def _infer_clip(inputs, attrs):
 define("clip_by_value", "elementwise", _infer_clip,
        lambda xs, attrs, ctx=None: (np.minimum(np.maximum(xs[0], xs[1]), xs[2]),),
        elementwise=True, doc="min(max(t, lo), hi), elementwise with broadcasting.")
-ELEMENTWISE["clip_by_value"] = (3, NUMERIC, "same")
 
 
 def clip_by_value(t, clip_value_min, clip_value_max, name: Optional[str] = None) -> Tensor:
@@ -286,7 +279,6 @@ def _ref_cast(xs, attrs, ctx=None):
 
 define("cast", "elementwise", _infer_cast, _ref_cast, elementwise=True,
        doc="Convert to another dtype (NumPy astype: float to int truncates toward zero).")
-ELEMENTWISE["cast"] = (1, ANY, "attr")
 
 
 def cast(x, dtype, name: Optional[str] = None) -> Tensor:

@@ -157,10 +157,6 @@ def spec_to_concrete(spec: Sequence, inputs: Sequence) -> tuple:
     return tuple(inputs[e[1]].shape[e[2]] if is_dim_ref(e) else e for e in spec)
 
 
-def spec_has_refs(spec) -> bool:
-    return any(is_dim_ref(e) for e in spec)
-
-
 def spec_like(x: Tensor, first_input: int):
     """``(spec, sources)`` for "the run-time shape of ``x``": static dims stay ints."""
     spec = tuple(d if d is not None else ("dim", first_input, i) for i, d in enumerate(x.shape))

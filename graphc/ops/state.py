@@ -15,6 +15,7 @@ import numpy as np
 
 from ..dtypes import as_dtype
 from ..errors import DTypeError, DTypeMismatch, ShapeError, ShapeMismatch
+from ..default_session import session_or_default
 from ..graph import GraphKeys, Operation, Tensor, TensorOperators, get_default_graph, user_location
 from ..shapes import TensorShape, TensorType, broadcast_shapes, format_shape
 from ._build import is_symbolic, make, make1
@@ -199,8 +200,7 @@ class Variable(TensorOperators):
 
     def load(self, value, session=None) -> None:
         """Set the variable's value in ``session`` without adding ops to the graph."""
-        from ..runtime.session import _session_or_default
-        _session_or_default(session, self).load_variable(self, value)
+        session_or_default(session, self).load_variable(self, value)
 
     def __repr__(self) -> str:
         return f"<gc.Variable '{self._op.name}' shape={format_shape(self._shape)} dtype={self.dtype.name}>"

@@ -8,6 +8,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import default_session
+from ..default_session import get_default_session  # noqa: F401  (gc.get_default_session)
 from ..errors import FailedPreconditionError, FeedError, FetchError, GraphcError
 from ..graph import Graph, Operation, Tensor, get_default_graph
 from ..ops.state import Variable, variable_for
@@ -18,26 +20,6 @@ from ..optimizer.program import lower
 from ..optimizer.symbolic import SymbolicShapes
 from . import nest
 from .state import SessionState
-
-
-class _ThreadSessions(threading.local):
-    def __init__(self):
-        self.stack: list = []
-
-
-_default_sessions = _ThreadSessions()
-
-
-def get_default_session() -> Optional["Session"]:
-    return _default_sessions.stack[-1] if _default_sessions.stack else None
-
-
-def _session_or_default(session, obj) -> "Session":
-    session = session or get_default_session()
-    if session is None:
-        raise ValueError(f"cannot evaluate {getattr(obj, 'name', obj)!r}: no session was given and there is no "
-                         "default session; pass session=, or use `with gc.Session() as sess:`")
-    return session
 
 
 class _Runner:
@@ -168,21 +150,20 @@ class Session:
         return self._closed
 
     def __enter__(self) -> "Session":
-        _default_sessions.stack.append(self)
+        default_session.push(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        if _default_sessions.stack and _default_sessions.stack[-1] is self:
-            _default_sessions.stack.pop()
+        default_session.pop(self)
         self.close()
 
     @contextlib.contextmanager
     def as_default(self):
-        _default_sessions.stack.append(self)
+        default_session.push(self)
         try:
             yield self
         finally:
-            _default_sessions.stack.pop()
+            default_session.pop(self)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -432,9 +413,8 @@ class InteractiveSession(Session):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _default_sessions.stack.append(self)
+        default_session.push(self)
 
     def close(self) -> None:
-        if self in _default_sessions.stack:
-            _default_sessions.stack.remove(self)
+        default_session.discard(self)
         super().close()

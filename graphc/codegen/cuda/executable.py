@@ -52,11 +52,6 @@ def _fill_kernel():
     return _FILL["kernel"]
 
 
-def to_host(value) -> np.ndarray:
-    """A variable's value as a NumPy array, wherever it lives."""
-    return value.copy_to_host() if hasattr(value, "copy_to_host") else value
-
-
 class DevicePlan:
     """The device buffers of one input-shape signature, reused by every run with it: the
     memory plan's arenas, shape values and scratch (``buffers``), the feeds' upload buffers,

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from pathlib import Path
 
 from ...errors import CompileError
-from ..cpu.cache import import_file
 
 # Calls that may leave the object: libm/libc functions LLVM lowers math and memory intrinsics
 # to, and NRT_MemInfo_call_dtor, which NRT_decref calls only for memory NRT allocated (none
@@ -61,15 +59,6 @@ def numba_unoptimized():
             yield
         finally:
             config.OPT = saved
-
-
-def compile_module(path: Path, module_name: str):
-    """Import the generated module (numba compiles the driver at import)."""
-    try:
-        return import_file(path, module_name, keep=False)
-    except Exception as e:  # numba's errors are long: the caller narrows them to a kernel
-        raise NativeBuildError(f"numba could not compile the native module {path}: {type(e).__name__}: "
-                               f"{_first_lines(str(e))}") from e
 
 
 def _first_lines(text: str, n: int = 12) -> str:
