@@ -22,7 +22,7 @@ from support import DEVICES
 pytestmark = pytest.mark.timeout(1800)
 
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or (60 if "cuda" in DEVICES else 200), deadline=None,
+FUZZ = settings(max_examples=EXAMPLES or (40 if "cuda" in DEVICES else 200), deadline=None,
                 derandomize=not EXAMPLES, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 # The compiled configurations, each compared with the reference backend at optimize=0.
