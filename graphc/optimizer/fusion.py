@@ -279,7 +279,7 @@ def fuse(program: Program, capabilities=frozenset()) -> tuple:
     """Program -> Program with ``groups`` set; returns (program, Counter-like dict of merges).
     ``capabilities`` are the target backend's (optimizer/state.py): what it can run in one
     group beyond what every backend can."""
-    sym = SymbolicShapes(program)
+    sym = program.symbolic()
     part = _Partition(program, sym, capabilities)
     instrs = program.instrs
     merges = {"elementwise": 0, "prologue": 0, "epilogue": 0}
@@ -333,8 +333,7 @@ def fuse(program: Program, capabilities=frozenset()) -> tuple:
                 break
 
     groups = _finish(program, part)
-    return Program(program.instrs, program.types, program.feeds, program.fetches, program.names, groups,
-                   None), {f"fuse_{k}": v for k, v in merges.items() if v}
+    return program.with_plan(groups), {f"fuse_{k}": v for k, v in merges.items() if v}
 
 
 def _finish(program: Program, part: _Partition) -> tuple:
@@ -384,7 +383,7 @@ def _finish(program: Program, part: _Partition) -> tuple:
 
 def trivial_groups(program: Program) -> tuple:
     """One group per instr (optimization levels below 2)."""
-    part = _Partition(program, SymbolicShapes(program))
+    part = _Partition(program, program.symbolic())
     return _finish(program, part)
 
 

@@ -17,27 +17,10 @@ from ..errors import GraphcError
 from .fusion import group_passes, trivial_groups
 from .program import Program, VARIABLE_WRITES, VIEW_OPS
 from .state import data_reads
-from .symbolic import SymbolicShapes
+from .symbolic import SymbolicShapes, SymSize  # noqa: F401  (SymSize: the plan's sizes)
 
 # values stored outside the plan: constants and variables (reads and write results)
 EXTERNAL_OPS = frozenset({"const", "read_variable"}) | VARIABLE_WRITES
-
-
-@dataclass(frozen=True)
-class SymSize:
-    """``coef * product(symbols)`` bytes."""
-
-    coef: int
-    symbols: tuple
-
-    def evaluate(self, binding: Mapping) -> int:
-        n = self.coef
-        for s in self.symbols:
-            n *= binding[s]
-        return n
-
-    def __str__(self) -> str:
-        return " * ".join([str(self.coef)] + [f"s{s[1]}" for s in self.symbols]) + " bytes"
 
 
 @dataclass(frozen=True)
@@ -73,31 +56,19 @@ class BufferPlan:
             by_buffer.setdefault(b, []).append(v)
         for b in sorted(by_buffer):
             cap = self.capacity[b]
-            size = f"{cap.evaluate(binding):,} bytes" if binding is not None else str(cap)
+            size = f"{cap.evaluate(binding):,} bytes" if binding is not None else f"{cap} bytes"
             pin = " (fetched: never reused)" if b in self.pinned else ""
             values = ", ".join(f"%{v}[{self.live[v][0]}..{self.live[v][1]}]" for v in sorted(by_buffer[b]))
             lines.append(f"  buffer {b}: {size}{pin}: {values}")
         return "\n".join(lines)
 
 
-def _size(program: Program, sym: SymbolicShapes, v: int) -> SymSize:
-    coef = program.types[v].dtype.itemsize
-    symbols = []
-    for d in sym.shape(v):
-        if isinstance(d, tuple):
-            symbols.append(d)
-        else:
-            coef *= d
-    return SymSize(coef, tuple(sorted(symbols)))
-
-
 def plan_memory(program: Program, reuse: bool = True):
     """Program with groups -> Program with ``buffers`` set; returns (program, stats)."""
     if program.groups is None:  # fusion is off: one kernel per op
-        program = Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
-                          trivial_groups(program), None)
+        program = program.with_plan(trivial_groups(program))
     groups = program.groups
-    sym = SymbolicShapes(program)
+    sym = program.symbolic()
     instrs = program.instrs
     producer_group: dict = {}
     for k, g in enumerate(groups):
@@ -133,7 +104,7 @@ def plan_memory(program: Program, reuse: bool = True):
     for r in fetched_roots:
         last_use[r] = end
 
-    sizes = {v: _size(program, sym, v) for v in planned}
+    sizes = {v: sym.nbytes(v) for v in planned}
     buffer_of: dict = {}
     capacity: dict = {}
     pinned: set = set()
@@ -193,8 +164,7 @@ def plan_memory(program: Program, reuse: bool = True):
                     free.append(b)
     plan = BufferPlan(buffer_of, capacity, alias_of, tuple(inplace), sizes, frozenset(pinned), live)
     stats = {"buffers": len(capacity), "planned_values": len(sizes), "inplace": len(inplace)}
-    return Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
-                   program.groups, plan), stats
+    return program.with_plan(program.groups, plan), stats
 
 
 def _pass_use(program: Program, sym: SymbolicShapes, g, root_of) -> tuple:

@@ -108,8 +108,7 @@ def optimize(program: Program, level: int = 2, disabled: Iterable[str] = (), val
         if keep_stages:
             result.stages.append((name, program))
     if program.groups is None:
-        program = Program(program.instrs, program.types, program.feeds, program.fetches, program.names,
-                          trivial_groups(program), None)
+        program = program.with_plan(trivial_groups(program))
         if validate:
             _validate(program, "trivial groups")
     result.program = program

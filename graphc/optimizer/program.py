@@ -62,10 +62,25 @@ class Program:
     groups: Optional[tuple] = None
     # Set by the memory-planning pass (optimizer/memory.py).
     buffers: Optional[object] = None
+    # Analyses of the instrs (the symbolic shapes), shared by the Programs that differ only in
+    # their groups and buffer plan (``with_plan``): each is computed once.
+    analyses: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "types", MappingProxyType(dict(self.types)))
         object.__setattr__(self, "names", MappingProxyType(dict(self.names)))
+
+    def with_plan(self, groups=None, buffers=None) -> "Program":
+        """This Program with kernel groups (and a buffer plan) set; its analyses carry over."""
+        return Program(self.instrs, self.types, self.feeds, self.fetches, self.names, groups, buffers, self.analyses)
+
+    def symbolic(self):
+        """The symbolic shapes of this Program's values (optimizer/symbolic.py), computed once."""
+        sym = self.analyses.get("symbolic")
+        if sym is None:
+            from .symbolic import SymbolicShapes
+            sym = self.analyses["symbolic"] = SymbolicShapes(self)
+        return sym
 
     def producers(self) -> dict:
         """value -> index of the instr that produces it."""

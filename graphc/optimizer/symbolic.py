@@ -10,11 +10,52 @@ the symbols are unified: the program is compiled assuming they are equal, and
 from __future__ import annotations
 
 import itertools
-from typing import Dict, Optional, Sequence
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional, Sequence
 
 from ..errors import InferenceError
 from ..shapes import TensorType
 from .program import Program
+
+
+@dataclass(frozen=True)
+class SymSize:
+    """``coef * product(symbols)``: a size (in bytes, or elements) that holds for every
+    binding of the run-time dims. The memory plan's buffers, the schedule's regions and the
+    native library's workspace are sized with it."""
+
+    coef: int
+    symbols: tuple = ()
+
+    def evaluate(self, binding: Mapping) -> int:
+        n = self.coef
+        for s in self.symbols:
+            n *= binding[s]
+        return n
+
+    def relabel(self, names: Mapping) -> "SymSize":
+        """The same size over other names for the symbols (the native library numbers them)."""
+        return SymSize(self.coef, tuple(sorted(names[s] for s in self.symbols)))
+
+    def render(self, names: Mapping) -> str:
+        """Source for the size (Python or C), with ``names[symbol]`` for each symbol."""
+        parts = [names[s] for s in self.symbols]
+        if self.coef != 1 or not parts:
+            parts.append(str(self.coef))
+        return " * ".join(parts)
+
+    def __str__(self) -> str:
+        return " * ".join([str(self.coef)] + [f"s{s[1]}" if isinstance(s, tuple) else f"s{s}" for s in self.symbols])
+
+
+def largest(sizes) -> list:
+    """The sizes no other one bounds (same symbols, a smaller coefficient), in a fixed order:
+    a region that must hold any of ``sizes`` holds these."""
+    best: dict = {}
+    for t in sizes:
+        if t.symbols not in best or best[t.symbols].coef < t.coef:
+            best[t.symbols] = t
+    return sorted(best.values(), key=lambda t: (t.symbols, t.coef))
 
 
 def _primes():
@@ -26,7 +67,11 @@ def _primes():
 
 
 class SymbolicShapes:
+    """Computed once per Program (``Program.symbolic()``): fusion, the memory plan, the
+    schedule and every target share it."""
+
     def __init__(self, program: Program):
+        self.types = program.types
         self.parent: dict = {}
         self.dims: dict = {}
         self._fresh = itertools.count()
@@ -58,6 +103,19 @@ class SymbolicShapes:
 
     def same_shape(self, a: int, b: int) -> bool:
         return self.shape(a) == self.shape(b)
+
+    def size(self, dims, itemsize: int = 1) -> SymSize:
+        """The SymSize of ``itemsize * product(dims)``, dims being ints or symbols."""
+        coef, symbols = itemsize, []
+        for d in dims:
+            if isinstance(d, tuple):
+                symbols.append(self.find(d))
+            else:
+                coef *= d
+        return SymSize(coef, tuple(sorted(symbols)))
+
+    def nbytes(self, v: int) -> SymSize:
+        return self.size(self.shape(v), self.types[v].dtype.itemsize)
 
     # -- propagation ------------------------------------------------------------------------------------
     def _propagate(self, program: Program, ins) -> None:

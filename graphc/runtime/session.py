@@ -17,7 +17,6 @@ from ..shapes import format_shape
 from ..codegen.backend import MISS as _MISS, get_backend
 from ..optimizer.pipeline import PASS_NAMES, Optimized, explain_text, optimize
 from ..optimizer.program import lower
-from ..optimizer.symbolic import SymbolicShapes
 from . import nest
 from .state import SessionState
 
@@ -44,11 +43,11 @@ def _scalar_or_array(arr):
     return arr[()] if arr.ndim == 0 else arr
 
 
-def _is_single(fetches) -> bool:
+def _is_one_fetch(fetches) -> bool:
     return isinstance(fetches, (Tensor, Operation)) or type(fetches) is str
 
 
-class _FastCall:
+class _CachedCall:
     """Runs one (fetches, feed keys) combination again and again with little Python.
 
     ``caller_order`` lists the fed tensors in the order values arrive (feed_dict order, or a
@@ -57,15 +56,15 @@ class _FastCall:
     that checks the values cheaply and calls the kernels directly; otherwise, or when those
     checks fail, values go through the Session's checks and the runner."""
 
-    __slots__ = ("runner", "convert", "rebuild", "single", "session", "special", "perm", "tensors")
+    __slots__ = ("runner", "convert", "rebuild", "one_fetch", "session", "special", "perm", "tensors")
 
-    def __init__(self, runner, caller_order, program_order, rebuild, single, session):
+    def __init__(self, runner, caller_order, program_order, rebuild, one_fetch, session):
         self.runner = runner
         position = {t: j for j, t in enumerate(caller_order)}
         self.convert = [(position[t], session._converter(t)) for t in program_order]
         self.perm = [program_order.index(t) for t in caller_order]  # caller arg j -> program feed
         self.rebuild = rebuild
-        self.single = single
+        self.one_fetch = one_fetch
         self.session = session
         self.special = None
         self.tensors = program_order
@@ -78,21 +77,21 @@ class _FastCall:
         if special is not None:
             out = special(*values)
             if out is not _MISS:
-                return out if self.single else self._finish(out)
+                return out if self.one_fetch else self._finish(out)
         arrays = [c(values[i]) for i, c in self.convert]
         outputs = self.runner(arrays, session._state)
         self._specialize(arrays)
-        return outputs[0] if self.single else self.rebuild(outputs)
+        return outputs[0] if self.one_fetch else self.rebuild(outputs)
 
     def _finish(self, executable_outputs):
         positions = self.runner.positions
         return self.rebuild([None if p is None else executable_outputs[p] for p in positions])
 
     def _specialize(self, arrays) -> None:
-        make = getattr(self.runner.executable, "fast_function", None)
-        if make is None or (self.single and self.runner.positions[0] is None):
+        make = getattr(self.runner.executable, "specialized_runner", None)
+        if make is None or (self.one_fetch and self.runner.positions[0] is None):
             return
-        self.special = make(arrays, self.perm, self.session._state, self.single)
+        self.special = make(arrays, self.perm, self.session._state, self.one_fetch)
 
 
 def _owned(arr, feeds):
@@ -133,7 +132,7 @@ class Session:
             raise ValueError(f"unknown pass name(s) {sorted(unknown)}; passes are {sorted(PASS_NAMES)}")
         self._state = SessionState(self._describe_variable)
         self._runners: dict = {}
-        self._fast: dict = {}  # (fetch structure, feed keys) -> (runner, feed converters, rebuild)
+        self._cached_calls: dict = {}  # (fetch structure, feed keys) -> (runner, feed converters, rebuild)
         self._lock = threading.RLock()
         self._closed = False
 
@@ -142,7 +141,7 @@ class Session:
         with self._lock:
             self._closed = True
             self._runners.clear()
-            self._fast.clear()
+            self._cached_calls.clear()
             self._state.variables.clear()
 
     @property
@@ -173,12 +172,12 @@ class Session:
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         if self._closed:
             self._check_open()
-        # Fast path: the same fetch structure with the same feed keys as an earlier call.
-        key = _fast_key(fetches, feed_dict)
-        fast = self._fast.get(key) if key is not None else None
-        if fast is not None:
+        # A cached call: the same fetch structure with the same feed keys as an earlier call.
+        key = _cached_call_key(fetches, feed_dict)
+        cached = self._cached_calls.get(key) if key is not None else None
+        if cached is not None:
             values = tuple(feed_dict.values()) if feed_dict else ()
-            return fast(values)
+            return cached(values)
         leaves, rebuild = nest.flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
@@ -186,7 +185,8 @@ class Session:
         result = rebuild(runner(feed_values, self._state))
         if key is not None:
             dict_order = [self._resolve_feed_key(k) for k in (feed_dict or {})]
-            self._fast[key] = _FastCall(runner, dict_order, feed_tensors, rebuild, _is_single(fetches), self)
+            self._cached_calls[key] = _CachedCall(runner, dict_order, feed_tensors, rebuild, _is_one_fetch(fetches),
+                                                  self)
         return result
 
     def make_callable(self, fetches, feed_list=None, accept_options: bool = False):
@@ -200,14 +200,15 @@ class Session:
             raise FeedError("feed_list names the same tensor twice")
         order = sorted(range(len(feed_tensors)), key=lambda i: _tensor_key(feed_tensors[i]))
         runner = self._runner(targets, [feed_tensors[i] for i in order])
-        fast = _FastCall(runner, feed_tensors, [feed_tensors[i] for i in order], rebuild, _is_single(fetches), self)
+        cached = _CachedCall(runner, feed_tensors, [feed_tensors[i] for i in order], rebuild,
+                             _is_one_fetch(fetches), self)
         n = len(feed_tensors)
 
         def call(*values):
             if len(values) != n:
                 raise TypeError(f"this callable takes {n} feed value(s) (for "
                                 f"{', '.join(t.name for t in feed_tensors) or 'nothing'}), got {len(values)}")
-            return fast(values)
+            return cached(values)
 
         return call
 
@@ -280,7 +281,7 @@ class Session:
         optimized = self._optimized(targets, feed_tensors, keep_stages=True)
         binding = None
         if feed_values:
-            sym = SymbolicShapes(optimized.program)
+            sym = optimized.program.symbolic()
             binding = {}
             for v, value in zip(optimized.program.feeds, feed_values):
                 for d, n in zip(sym.shape(v), np.shape(value)):
@@ -386,17 +387,17 @@ def _tensor_key(t: Tensor):
     return (t.op._id, t.value_index)
 
 
-_FAST_LEAVES = (Tensor, Operation, str)
+_CACHED_CALL_LEAVES = (Tensor, Operation, str)
 
 
-def _fast_key(fetches, feed_dict):
+def _cached_call_key(fetches, feed_dict):
     """A hashable key for a fetch structure made of a single fetch or a flat list/tuple of
     fetches, with the feed dict's keys in order; None for anything else (slow path)."""
-    if isinstance(fetches, _FAST_LEAVES):
+    if isinstance(fetches, _CACHED_CALL_LEAVES):
         fetch_key = fetches
     elif type(fetches) in (list, tuple):
         for f in fetches:
-            if not isinstance(f, _FAST_LEAVES):
+            if not isinstance(f, _CACHED_CALL_LEAVES):
                 return None
         fetch_key = (type(fetches), tuple(fetches))
     else:

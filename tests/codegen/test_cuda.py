@@ -97,10 +97,11 @@ def test_memory_plan_shares_device_buffers(graph):
     with gc.Session(graph=graph, device="cuda") as sess:
         got = sess.run(h, {x: xv})
         executable = _executable(sess)
-        (plan,) = executable._plans.values()
-        arena_values = [v for v in plan.device.buffers if isinstance(v, int) and executable._storage(v)[0] == "arena"]
-        assert len(arena_values) >= 4
-        assert len(plan.arena_bytes) < len(arena_values), "every intermediate got its own device buffer"
+        (binding,) = executable._bindings.values()
+        buffered = [v for v in binding.target["device"].values if executable.schedule.place(v).kind == "buffer"]
+        buffers = [key for key in binding.region_bytes if key[0] == "buffer"]
+        assert len(buffered) >= 4
+        assert len(buffers) < len(buffered), "every intermediate got its own device buffer"
     want = xv
     for k in range(6):
         want = np.tanh(want @ (np.eye(4, dtype=np.float32) * (0.5 + k)))

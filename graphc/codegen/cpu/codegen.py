@@ -9,13 +9,13 @@ than one large one.
 
 Every value lives in a flat, C-contiguous 1-D array; reshapes are free.
 
-Two modes:
-  * ``fast``: broadcasting patterns are fixed at compile time from symbolic shapes (a dim that
-    is the same symbol as the iteration space's is taken as equal), so inner loops have unit
-    or zero strides and vectorize. The executable checks the assumption for each new set of
-    concrete shapes (``SymbolicShapes.check_bindings``).
-  * ``general``: every stride is computed at run time. Correct for any shapes; used for the
-    rare shapes that break the fast mode's assumption.
+Two modes of broadcasting:
+  * ``STATIC``: broadcasting patterns are fixed at compile time from symbolic shapes (a dim
+    that is the same symbol as the iteration space's is taken as equal), so inner loops have
+    unit or zero strides and vectorize. The executable checks the assumption for each new
+    set of concrete shapes (``SymbolicShapes.check_bindings``).
+  * ``DYNAMIC``: every stride is computed at run time. Correct for any shapes; used for the
+    rare shapes that break the static mode's assumption.
 """
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ from typing import Dict, List, Optional, Tuple
 
 from ...dtypes import DType
 from ...errors import CompileError
-from ...optimizer.memory import plan_memory
 from ...optimizer.program import Program, VIEW_OPS
 from ...optimizer.symbolic import SymbolicShapes
 from . import scalar
+from .loops import DYNAMIC, STATIC  # noqa: F401  (the broadcasting modes, see above)
 from .source import SourceWriter, product
 
 FASTMATH = frozenset({"reassoc", "contract"})
@@ -43,8 +43,7 @@ class KernelContext:
     sizes they use; it turns each into a parameter, in order of first use. Parameters are
     upper case (A3, N4, R5); names made with ``uid`` are lower case, so they never clash."""
 
-    def __init__(self, program: Program, sym: SymbolicShapes, mode: str, literals: Dict[int, str],
-                 storage_alias: Dict[int, int]):
+    def __init__(self, program: Program, sym: SymbolicShapes, mode: str, literals: Dict[int, str]):
         self.p = program
         self.instrs = program.instrs
         self.types = program.types
@@ -52,7 +51,6 @@ class KernelContext:
         self.mode = mode
         self.literals = literals
         self.producer = program.producers()
-        self._alias = storage_alias   # value -> value whose array it shares (views)
         self.params: List[Tuple] = []  # ("in", v) | ("out", v) | ("var", name) | ("dim", v, k) | ("rng",)
         #                                | ("lo",) | ("hi",) | ("scratch", dtype, ordinal)
         self.scratch_uses: list = []  # (dtype, ordinal, factors) per scratch() call
@@ -91,12 +89,13 @@ class KernelContext:
         finally:
             w.level -= len(dims)
 
-    def prefill(self, w: SourceWriter, v: int, array: str, literal: str) -> None:
-        """Set every element of output ``v`` to ``literal`` before the kernel's main loop
-        (on a GPU the driver does it before the launch: threads cannot wait for each other)."""
+    def prefill(self, w: SourceWriter, v: int, array: str, value) -> None:
+        """Set every element of output ``v`` to ``value`` (a Python number) before the kernel's
+        main loop (on a GPU the driver does it before the launch: threads cannot wait for each
+        other)."""
         z = self.uid("z")
         with w.block(f"for {z} in range({self.size(v)}):"):
-            w(f"{array}[{z}] = {literal}")
+            w(f"{array}[{z}] = {scalar.literal(value, self.dtype(v))}")
 
     def accumulate(self, array: str, index: str, value: str) -> str:
         """``array[index] += value`` where several iterations may hit the same element."""
@@ -251,14 +250,13 @@ class KernelCall:
     split: Optional[Tuple] = None   # (extent dim keys, work value) when the outer loop can be split
     scratch_uses: List = field(default_factory=list)  # (dtype, ordinal, factors): sizes the driver provides
     launch: Optional[Tuple] = None  # GPU only: (kind, value) the driver sizes the grid from
-    prefills: List = field(default_factory=list)  # GPU only: (value, literal) filled before the launch
+    prefills: List = field(default_factory=list)  # GPU only: (value, number) filled before the launch
 
 
 @dataclass
 class Generated:
     calls: List[KernelCall]
     literals: Dict
-    alias: Dict                # view value -> value it shares an array with
     fetch_values: tuple
 
 
@@ -272,22 +270,19 @@ class ProgramCodegen:
         from . import kernels
         return kernels.GROUP_EMITTERS
 
-    def __init__(self, program: Program, mode: str = "fast"):
+    def __init__(self, program: Program, mode: str = STATIC):
         if program.groups is None:
             raise CompileError(f"the {self.backend_name} backend needs kernel groups (the optimizer always "
                                "provides them)")
-        if program.buffers is None:
-            program = plan_memory(program, reuse=False)[0]
         self.p = program
         self.mode = mode
-        self.sym = SymbolicShapes(program)
+        self.sym = program.symbolic()
         self.group_of = {i: k for k, g in enumerate(program.groups) for i in g.members}
 
     def generate(self) -> Generated:
         emitters = self.emitters()
         p = self.p
         literals: dict = {}
-        alias: dict = {}
         calls: List[KernelCall] = []
         for k, g in enumerate(p.groups):
             if g.kind == "view":
@@ -301,7 +296,6 @@ class ProgramCodegen:
                     elif ins.op == "read_variable":
                         pass  # the variable's own storage: optimizer/state.py orders its uses
                     elif ins.op in VIEW_OPS:
-                        alias[out] = ins.inputs[0]
                         if ins.inputs[0] in literals:
                             literals[out] = literals[ins.inputs[0]]
                     else:
@@ -309,7 +303,7 @@ class ProgramCodegen:
                 continue
             if g.kind == "shape":
                 continue
-            ctx = self.context_class(p, self.sym, self.mode, literals, alias)
+            ctx = self.context_class(p, self.sym, self.mode, literals)
             emitter = emitters.get(g.kind)
             ops = " ".join(p.instrs[i].op for i in g.members)
             if emitter is None:
@@ -318,4 +312,4 @@ class ProgramCodegen:
             calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
                                     f"kernel {k}: {g.kind} [{ops}]", ctx.split, list(ctx.scratch_uses),
                                     ctx.launch, list(ctx.prefills)))
-        return Generated(calls, literals, alias, tuple(p.fetches))
+        return Generated(calls, literals, tuple(p.fetches))

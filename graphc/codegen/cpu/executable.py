@@ -1,6 +1,5 @@
-"""The CPU executable: compiled kernels, a generated Python driver that calls them in order,
-and per set of concrete feed shapes a plan (every size, the arena of planned buffers, the
-values computed from shapes alone)."""
+"""The CPU executable: the schedule (codegen/schedule.py) rendered as compiled kernels and a
+generated Python driver that calls them in order."""
 from __future__ import annotations
 
 import re
@@ -9,19 +8,17 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import InferenceError, InvalidArgumentError
+from ...errors import InvalidArgumentError
 from ...optimizer.program import Program, VARIABLE_WRITES
-from ...optimizer.symbolic import SymbolicShapes
-from ...shapes import TensorType
-from ..backend import MISS, Executable, machine_memory
-from ..reference import evaluate as reference_evaluate, runtime_error
+from ..backend import MISS, Executable
+from ..schedule import (BUFFER, CONSTANT, FEED, HOST, OUTPUT, TEMPORARY, VARIABLE, Binding, Place, Schedule,
+                        fetch_sources)
 from . import cache
 from . import parallel as PARALLEL
-from .codegen import FASTMATH, ProgramCodegen
+from .codegen import DYNAMIC, FASTMATH, STATIC, ProgramCodegen
 from .source import SourceWriter
 
 _RAISED = re.compile(r"graphc:(\d+)")
-
 
 
 def _numba_array(dtype) -> str:
@@ -38,51 +35,6 @@ def kernel_module_source(source: str, param_types) -> str:
     return ("\n".join(header) + "\n\n\n" + source + "\n\n\n"
             + f"_ARGS = ({', '.join(param_types)}{',' if len(param_types) == 1 else ''})\n"
             + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={flags})(_kernel)\n")
-
-
-class _Plan:
-    __slots__ = ("dims", "sizes", "fetch_shapes", "arena_bytes", "shape_values", "general", "free", "shapes",
-                 "device")  # device: the CUDA backend's buffers for this plan
-
-    def __init__(self):
-        self.free: list = []
-
-
-def make_plan(program: Program, feeds: Sequence[np.ndarray], shape_members) -> _Plan:
-    """Concrete shapes, sizes and buffer sizes of every value for one set of feed shapes;
-    values of shape groups (computed here, on the host, with the reference ops)."""
-    shapes = {v: f.shape for v, f in zip(program.feeds, feeds)}
-    values = {}
-    for i, ins in enumerate(program.instrs):
-        if ins.op == "const":
-            values[ins.outputs[0]] = ins.attrs["value"]
-        in_types = [TensorType(program.types[v].dtype, shapes[v]) for v in ins.inputs]
-        try:
-            out_types = ins.opdef.infer(in_types, ins.attrs)
-        except InferenceError as e:
-            dummies = [np.broadcast_to(np.zeros((), program.types[v].dtype.np), shapes[v]) for v in ins.inputs]
-            raise runtime_error(program, ins, dummies, str(e)) from None
-        for v, t in zip(ins.outputs, out_types):
-            shapes[v] = tuple(t.shape)
-        if i in shape_members:
-            arrays = [values[v] if v in values else np.broadcast_to(np.zeros((), program.types[v].dtype.np),
-                                                                   shapes[v]) for v in ins.inputs]
-            for v, out in zip(ins.outputs, reference_evaluate(ins, arrays, None, program)):
-                values[v] = out
-    plan = _Plan()
-    plan.general = False
-    plan.dims = {}
-    plan.sizes = {v: int(np.prod(s, dtype=np.int64)) for v, s in shapes.items()}
-    plan.fetch_shapes = [shapes[v] for v in program.fetches]
-    plan.shape_values = {v: np.ascontiguousarray(values[v]).reshape(-1) for v in values}
-    buffers = program.buffers
-    nbytes: dict = {}
-    if buffers is not None:
-        for v, b in buffers.buffer_of.items():
-            nbytes[b] = max(nbytes.get(b, 0), plan.sizes[v] * program.types[v].dtype.itemsize)
-    plan.arena_bytes = nbytes
-    plan.shapes = shapes
-    return plan
 
 
 def variable_use(program: Program) -> tuple:
@@ -107,32 +59,6 @@ def ensure_variables(ctx, needed, created) -> None:
             ctx.write_variable(name, np.zeros(shape, dtype))
 
 
-def check_memory(program: Program, plan: _Plan, fresh, scratch_uses: dict) -> None:
-    """A run whose buffers (the memory plan's, ``fresh`` values', and scratch: {(kind, dtype,
-    ordinal): [factors per use]}) would not fit in this machine's memory is an error naming
-    the largest value, before anything is allocated: a fed shape that broadcasts to gigabytes
-    was a bare NumPy MemoryError, or an allocation the kernel then touched."""
-    scratch = 0
-    for key, uses in scratch_uses.items():
-        counts = [int(np.prod([f if isinstance(f, int) else plan.shapes[f[0]][f[1]] for f in factors],
-                              dtype=np.int64)) for factors in uses]
-        scratch += max(counts, default=0) * np.dtype(key[1]).itemsize
-    total = sum(plan.arena_bytes.values()) + scratch + sum(
-        plan.sizes[v] * program.types[v].dtype.itemsize for v in fresh)
-    limit = machine_memory()
-    if total <= limit:
-        return
-    allocated = [v for v in plan.sizes if (program.buffers is not None and v in program.buffers.buffer_of)
-                 or v in fresh] or list(plan.sizes)
-    largest = max(allocated, key=lambda v: plan.sizes[v] * program.types[v].dtype.itemsize)
-    producer = next(i for i, ins in enumerate(program.instrs) if largest in ins.outputs)
-    nbytes = plan.sizes[largest] * program.types[largest].dtype.itemsize
-    raise program_error(program, producer, (
-        f"this run needs {total:,} bytes of buffers, more than this machine's {limit:,} bytes of memory; the "
-        f"largest is {program.name_of(largest)} {program.types[largest].dtype.name}{list(plan.shapes[largest])} "
-        f"({nbytes:,} bytes): check the shapes fed"))
-
-
 def program_error(program: Program, i: int, message: str) -> InvalidArgumentError:
     """A kernel's run-time error, naming the user's op and where it was created."""
     ins = program.instrs[i]
@@ -143,13 +69,19 @@ def program_error(program: Program, i: int, message: str) -> InvalidArgumentErro
 
 
 class CpuExecutable(Executable):
+    """The schedule (codegen/schedule.py) rendered for the CPU: one numba kernel per step, a
+    generated Python driver that calls them in order, and per set of concrete feed shapes a
+    binding (every size, the regions, the host's values) and, for the last shapes seen, a
+    driver specialized to them."""
     fresh_outputs = True
 
-    def __init__(self, program: Program, mode: str = "fast"):
-        self.program = program
+    def __init__(self, program: Program, mode: str = STATIC, schedule: Schedule = None):
+        self.schedule = schedule or Schedule(program)
+        self.program = program = self.schedule.program
         self.mode = mode
         gen = ProgramCodegen(program, mode).generate()
         self.generated = gen
+        self.scratch = self.schedule.scratch_regions(gen.calls)
         var_dtypes = {ins.attrs["var"]: ins.attrs["dtype"].np for ins in program.instrs if "var" in ins.attrs}
         self.kernels = []
         for call in gen.calls:
@@ -166,41 +98,17 @@ class CpuExecutable(Executable):
                 else:
                     types_.append("types.int64")
             self.kernels.append(cache.load(kernel_module_source(call.source, types_)).kernel)
-        self._sym = SymbolicShapes(program) if mode == "fast" else None
-        self._plans: dict = {}
-        self._general = None
-        self._general_lock = threading.Lock()
+        self._bindings: dict = {}
+        self._dynamic = None
+        self._dynamic_lock = threading.Lock()
         self._var_needed, self._var_created = variable_use(program)
-        self._shape_members = {i for g in program.groups if g.kind == "shape" for i in g.members}
         self._build_driver()
 
     # -- the driver ---------------------------------------------------------------------------------------
-    def _storage(self, v: int) -> tuple:
-        """Where value ``v``'s data lives: (kind, key)."""
-        gen, p = self.generated, self.program
-        while v in gen.alias:
-            v = gen.alias[v]
-        if v in self._feed_index:
-            return ("feed", self._feed_index[v])
-        ins = self._producer_ins.get(v)
-        if ins is not None and (ins.op == "read_variable" or ins.op in VARIABLE_WRITES):
-            return ("var", ins.attrs["var"])
-        if ins is not None and ins.op == "const":
-            return ("const", v)
-        if ins is not None and self._producer_group_kind.get(v) == "shape":
-            return ("shape", v)
-        buf = p.buffers.buffer_of.get(v) if p.buffers is not None else None
-        if buf is not None and buf not in p.buffers.pinned:
-            return ("arena", v)
-        return ("fresh", v)
-
     def _build_driver(self) -> None:
         """Lay out the run as statements over slots, then render the generic driver."""
-        p, gen = self.program, self.generated
-        self._feed_index = {v: i for i, v in enumerate(p.feeds)}
-        self._producer_ins = {v: ins for ins in p.instrs for v in ins.outputs}
-        self._producer_group_kind = {v: g.kind for g in p.groups for i in g.members for v in p.instrs[i].outputs}
-        fixed: list = []          # what P holds: ("dim", v, k) | ("size", v) | ("const", v) | ("shape", v) | ("arena", v)
+        schedule, gen = self.schedule, self.generated
+        fixed: list = []          # what P holds: ("dim", v, k) | ("size", v) | ("host", v) | ("buffer", v)
         #                           | ("scratch", dtype, ordinal): shared by every kernel
         fixed_index: dict = {}
         var_names: list = []
@@ -218,54 +126,47 @@ class CpuExecutable(Executable):
                 var_names.append(name)
             return ("V", var_names.index(name))
 
-        def ref(v: int):
-            kind, key = self._storage(v)
-            if kind == "feed":
-                return ("F", key)
-            if kind == "var":
-                return var(key)
-            if kind == "fresh":
-                if key not in made:
-                    raise AssertionError(f"%{key} used before it is made")
-                return ("B", key)
-            return slot((kind, key))
+        def ref(place: Place):
+            if place.kind == FEED:
+                return ("F", place.key)
+            if place.kind == VARIABLE:
+                return var(place.key)
+            if place.kind in (CONSTANT, HOST):
+                return slot(("host", place.value))
+            if place.kind == BUFFER:
+                return slot(("buffer", place.value))
+            if place.value not in made:  # an output or a temporary: made by this run
+                raise AssertionError(f"%{place.value} used before it is made")
+            return ("B", place.value)
 
-        call_index = 0
-        for g in p.groups:
-            if g.kind in ("view", "shape"):
-                continue
-            call = gen.calls[call_index]
+        for step in schedule.steps:
+            call = gen.calls[step.kernel]
             args = []
             for key in call.params:
-                if key[0] == "in":
-                    args.append(ref(key[1]))
-                elif key[0] == "out":
-                    kind, root = self._storage(key[1])
-                    if kind == "fresh" and root not in made:
-                        statements.append(("alloc", root, slot(("size", root)), p.types[root].dtype.np.name))
-                        made.add(root)
-                    args.append(ref(key[1]))
-                elif key[0] == "var":
-                    args.append(var(key[1]))
+                bound = schedule.argument(key)
+                if isinstance(bound, Place):
+                    if key[0] == "out" and bound.kind in (OUTPUT, TEMPORARY) and bound.value not in made:
+                        statements.append(("alloc", bound.value, slot(("size", bound.value)),
+                                           self.program.types[bound.value].dtype.np.name))
+                        made.add(bound.value)
+                    args.append(ref(bound))
                 elif key[0] == "rng":
-                    args.append(("RNG", call_index))
+                    args.append(("RNG", step.kernel))
                 elif key[0] in ("lo", "hi"):
                     args.append((key[0].upper(), 0))
-                else:
+                else:  # a dim or a scratch region
                     args.append(slot(key))
             split = None
             if call.split is not None:
                 extent_dims, work_value = call.split
                 split = ([slot(("dim", v, k)) for v, k in extent_dims], slot(("size", work_value)))
-            statements.append(("call", call_index, args, split))
-            call_index += 1
+            statements.append(("call", step.kernel, args, split))
         outs = []
-        for v in p.fetches:
-            if v in gen.literals and self._storage(v)[0] == "const":
-                outs.append(("literal", gen.literals[v]))
-                continue
-            kind, key = self._storage(v)
-            outs.append(("as_is" if kind == "fresh" and key == v else "copy", ref(v)))
+        for j, (how, place) in enumerate(fetch_sources(schedule)):
+            if place.kind == CONSTANT and place.value in gen.literals:
+                outs.append(("literal", gen.literals[place.value]))
+            else:
+                outs.append(("as_is" if how == "returned" else "copy", ref(place)))
         self._statements, self._outs = statements, outs
         self._fixed = fixed
         self._var_names = var_names
@@ -273,21 +174,16 @@ class CpuExecutable(Executable):
         self._has_rng = any(streams for _, streams in self._rng_calls)
         self._kernels = list(self.kernels)  # a list so profilers can wrap entries in place
         self._writes_variables = bool(self.generated.calls) and any(
-            ins.op in VARIABLE_WRITES for ins in p.instrs)
-        self._scratch_uses: dict = {}
-        for call in gen.calls:
-            for dtype, ordinal, factors in call.scratch_uses:
-                self._scratch_uses.setdefault(("scratch", dtype, ordinal), []).append(factors)
-        self._uses_pool = any(k[0] in ("arena", "scratch") for k in fixed)  # one set per concurrent call
+            ins.op in VARIABLE_WRITES for ins in self.program.instrs)
+        self._uses_pool = any(k[0] in ("buffer", "scratch") for k in fixed)  # one set per concurrent call
         src = self._render(generic=True)
         namespace = {"np": np, "PAR": PARALLEL.call}
         exec(compile(src, f"<graphc driver {id(self)}>", "exec"), namespace)
         self._driver = namespace["driver"]
         self.driver_source = src
-
-    def _render(self, generic: bool, plan: "_Plan" = None, order=None, single=None) -> str:
+    def _render(self, generic: bool, binding: Binding = None, order=None, one_fetch=None) -> str:
         """Python source of the driver. The generic one takes (F, V, P, RNG, K) lists; a
-        specialized one (for one plan, i.e. one set of feed shapes) takes the feed values in
+        specialized one (for one binding, i.e. one set of feed shapes) takes the feed values in
         the caller's order, checks them cheaply, and has every size as a literal."""
         def r(ref) -> str:
             kind, i = ref
@@ -301,7 +197,7 @@ class CpuExecutable(Executable):
                 return f"RNG[{i}]"
             key = self._fixed[i]
             if key[0] in ("dim", "size"):
-                return str(plan.shapes[key[1]][key[2]] if key[0] == "dim" else plan.sizes[key[1]])
+                return str(binding.shapes[key[1]][key[2]] if key[0] == "dim" else binding.sizes[key[1]])
             return f"P[{i}]"
 
         w = SourceWriter(2)
@@ -345,7 +241,7 @@ class CpuExecutable(Executable):
             return src.text()
         # specialized: values arrive in the caller's order; order[j] is the program feed each is
         n = len(order)
-        src(f"def fast({', '.join(f'u{j}' for j in range(n))}):")
+        src(f"def specialized({', '.join(f'u{j}' for j in range(n))}):")
         checks = []
         for j, feed in enumerate(order):
             checks.append(f"type(u{j}) is ND and u{j}.dtype is DT{j} and u{j}.shape == SH{j}")
@@ -358,7 +254,7 @@ class CpuExecutable(Executable):
                 src("    if not (fl.c_contiguous and fl.writeable):")
                 src("        return MISS")
         for j, feed in enumerate(order):
-            rank = len(plan.shapes[self.program.feeds[feed]])
+            rank = len(binding.shapes[self.program.feeds[feed]])
             src(f"    f{feed} = u{j}" + ("" if rank == 1 else ".reshape(-1)"))
         if self._var_names:
             src("    variables = CTX.variables")
@@ -376,14 +272,14 @@ class CpuExecutable(Executable):
         src("    step = -1")
         src("    try:")
         src.extend(w)
-        if single is not None:
+        if one_fetch is not None:
             src(f"        out = {outs[0]}")
-            shape = plan.fetch_shapes[0]
+            shape = binding.fetch_shapes[0]
             src("        return out" + ("" if (len(shape) == 1) else
                                          ("[0]" if shape == () else f".reshape({shape!r})")))
         else:
             outs = [o + ("" if len(s) == 1 else ("[0]" if s == () else f".reshape({s!r})"))
-                    for o, s in zip(outs, plan.fetch_shapes)]
+                    for o, s in zip(outs, binding.fetch_shapes)]
             src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         if not self._writes_variables:
             src("    except TypeError:")  # a feed numba cannot take as is: the slow path converts it
@@ -396,84 +292,73 @@ class CpuExecutable(Executable):
             src("        POOL.append(P)")
         return src.text()
 
-    def fast_function(self, feeds, order, ctx, single: bool):
-        """A specialized runner for the shapes and dtypes of ``feeds`` (program order), taking
+    def specialized_runner(self, feeds, order, ctx, one_fetch: bool):
+        """A runner specialized to the shapes and dtypes of ``feeds`` (program order), taking
         values in the caller's order (``order[j]``: the program feed of argument j). It returns
-        the fetched values (a tuple, or the one value if ``single``), or MISS when its cheap
+        the fetched values (a tuple, or the one value if ``one_fetch``), or MISS when its cheap
         checks fail; the caller then takes the general path. None if not available."""
-        plan = self._plans.get(tuple(f.shape for f in feeds))
-        if plan is None or plan.general:
+        binding = self._bindings.get(tuple(f.shape for f in feeds))
+        if binding is None or (binding.general and self.mode == STATIC):
             return None
-        src = self._render(False, plan, order, single if single else None)
+        pool = binding.target.setdefault("pool", [])
+        src = self._render(False, binding, order, one_fetch if one_fetch else None)
         namespace = {"np": np, "PAR": PARALLEL.call, "ND": np.ndarray, "MISS": MISS, "CTX": ctx, "K": self._kernels,
-                     "RNG_ARRAYS": self._rng_arrays, "POOL": plan.free, "MAKE": lambda: self._fixed_values(plan),
+                     "RNG_ARRAYS": self._rng_arrays, "POOL": pool, "MAKE": lambda: self._fixed_values(binding),
                      "ERR": self._raised}
         if not self._uses_pool:
-            namespace["FIXED"] = plan.free[-1] if plan.free else self._fixed_values(plan)
+            namespace["FIXED"] = pool[-1] if pool else self._fixed_values(binding)
         for j, feed in enumerate(order):
             namespace[f"DT{j}"] = feeds[feed].dtype
             namespace[f"SH{j}"] = feeds[feed].shape
-        exec(compile(src, f"<graphc fast path {id(self)}>", "exec"), namespace)
-        return namespace["fast"]
+        exec(compile(src, f"<graphc specialized driver {id(self)}>", "exec"), namespace)
+        return namespace["specialized"]
 
-    # -- per-signature plans ------------------------------------------------------------------------------
-    def _make_plan(self, feeds: Sequence[np.ndarray]) -> _Plan:
-        plan = make_plan(self.program, feeds, self._shape_members)
-        plan.general = self.mode == "fast" and self._sym.check_bindings(plan.shapes) is not None
-        if not plan.general:
-            check_memory(self.program, plan, [st[1] for st in self._statements if st[0] == "alloc"],
-                         self._scratch_uses)
-        return plan
-
-    def _fixed_values(self, plan: _Plan) -> list:
-        """P for one arena: sizes, constants, shape values and views into fresh buffers."""
+    # -- per-signature bindings -----------------------------------------------------------------------------
+    def _fixed_values(self, binding: Binding) -> list:
+        """P for one set of regions: sizes, host values, and views into fresh buffers."""
         program = self.program
-        buffers = {b: np.empty(max(n, 1), np.uint8) for b, n in plan.arena_bytes.items()}
+        buffers = {key: np.empty(max(n, 1), np.uint8) for key, n in binding.region_bytes.items()
+                   if key[0] == "buffer"}
         out = []
         for key in self._fixed:
             kind, v = key[0], key[1]
             if kind == "dim":
-                out.append(plan.shapes[v][key[2]])
+                out.append(binding.shapes[v][key[2]])
             elif kind == "size":
-                out.append(plan.sizes[v])
+                out.append(binding.sizes[v])
             elif kind == "scratch":
-                count = 0
-                for factors in self._scratch_uses[key]:
-                    size = 1
-                    for factor in factors:
-                        size *= factor if isinstance(factor, int) else plan.shapes[factor[0]][factor[1]]
-                    count = max(count, size)
-                out.append(np.empty(count, np.dtype(key[1])))
-            elif kind in ("const", "shape"):
-                arr = plan.shape_values[v]
+                dtype = np.dtype(key[1])
+                out.append(np.empty(max(binding.region_bytes[key] // dtype.itemsize, 1), dtype))
+            elif kind == "host":
+                arr = binding.host_values[v]
                 out.append(arr if arr.flags.writeable else arr.copy())
-            else:  # arena
+            else:  # a planned buffer's view for value v
                 dt = program.types[v].dtype.np
-                raw = buffers[program.buffers.buffer_of[v]]
-                out.append(raw[:plan.sizes[v] * dt.itemsize].view(dt))
+                raw = buffers[("buffer", program.buffers.buffer_of[v])]
+                out.append(raw[:binding.sizes[v] * dt.itemsize].view(dt))
         return out
 
-    def _general_executable(self):
-        with self._general_lock:
-            if self._general is None:
-                self._general = CpuExecutable(self.program, mode="general")
-            return self._general
+    def _dynamic_executable(self):
+        """The same program with every broadcasting stride computed at run time: for the rare
+        shapes that break the symbolic assumptions of the static kernels."""
+        with self._dynamic_lock:
+            if self._dynamic is None:
+                self._dynamic = CpuExecutable(self.program, mode=DYNAMIC, schedule=self.schedule)
+            return self._dynamic
 
     # -- running ------------------------------------------------------------------------------------------
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
         """Feeds are C-contiguous, writable arrays of the right dtypes (the Session checks)."""
-        plan = self._plans.get(tuple([f.shape for f in feeds]))
-        if plan is None:
-            plan = self._make_plan(feeds)
-            self._plans[tuple(f.shape for f in feeds)] = plan
-        if plan.general:
-            return self._general_executable().run(feeds, ctx)
+        binding = self.binding(feeds)
+        if binding.general and self.mode == STATIC:
+            return self._dynamic_executable().run(feeds, ctx)
         if self._var_needed or self._var_created:
             ensure_variables(ctx, self._var_needed, self._var_created)
+        pool = binding.target.setdefault("pool", [])
         try:
-            fixed = plan.free.pop()
+            fixed = pool.pop()
         except IndexError:
-            fixed = self._fixed_values(plan)
+            fixed = self._fixed_values(binding)
         flat = [f if f.ndim == 1 else f.reshape(-1) for f in feeds]
         variables = ctx.variables
         var_arrays = [variables[n].reshape(-1) for n in self._var_names]
@@ -483,9 +368,17 @@ class CpuExecutable(Executable):
         except ValueError as e:
             raise self._raised(e) from None
         finally:
-            plan.free.append(fixed)
-        shapes = plan.fetch_shapes
+            pool.append(fixed)
+        shapes = binding.fetch_shapes
         return [o if o.shape == s else o.reshape(s) for o, s in zip(outs, shapes)]
+
+    def binding(self, feeds) -> Binding:
+        """The schedule bound to these feeds' shapes (made once per set of shapes)."""
+        key = tuple([f.shape for f in feeds])
+        binding = self._bindings.get(key)
+        if binding is None:
+            binding = self._bindings[key] = self.schedule.bind(feeds, self.scratch)
+        return binding
 
     def _rng_arrays(self, ctx) -> list:
         rng = [None] * len(self._kernels)

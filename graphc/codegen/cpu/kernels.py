@@ -9,7 +9,7 @@ from ...errors import CompileError
 from ...optimizer.fusion import reduce_roles
 from ...optimizer.program import VARIABLE_WRITES
 from . import scalar
-from .loops import decode_offsets, grid_nest, Operand, classify, contiguous_strides, nest, rebase, strides_for
+from .loops import STATIC, decode_offsets, grid_nest, Operand, classify, contiguous_strides, nest, rebase, strides_for
 from .source import SourceWriter, product
 
 
@@ -94,7 +94,7 @@ def emit_members_over(cg, w: SourceWriter, members: Sequence[int], space: int, s
         targets[v] = cg.define_output(v, w)
 
     kinds = {u: classify(cg, u, space) for u in external}
-    flat = cg.mode == "fast" and all(len(set(k)) <= 1 and "r" not in k for k in kinds.values())
+    flat = cg.mode == STATIC and all(len(set(k)) <= 1 and "r" not in k for k in kinds.values())
     names = {u: cg.array(u) for u in external}           # arrays as the loop reads them
     out_names = dict(targets)
     out_names.update(writes)
@@ -246,7 +246,7 @@ def _row_kinds(cg, g, root, prologue, post, row):
     and per operand of the output space its kind; None if some operand mixes kinds."""
     x, out = root.inputs[0], root.outputs[0]
     rank, axes = cg.rank(x), root.attrs["axes"]
-    if cg.mode != "fast" or not axes or tuple(axes) != tuple(range(rank - len(axes), rank)):
+    if cg.mode != STATIC or not axes or tuple(axes) != tuple(range(rank - len(axes), rank)):
         return None
     split = rank - len(axes)
     row_kinds = {}

@@ -6,6 +6,10 @@ from typing import Callable, Dict, List, Sequence
 
 from .source import SourceWriter, product
 
+# Broadcasting modes of a kernel (codegen.py): fixed at compile time from symbolic shapes, or
+# computed at run time for the shapes that break that assumption.
+STATIC, DYNAMIC = "static", "dynamic"
+
 
 def classify(cg, u: int, space: int) -> List[str]:
     """Per dim of ``space``: 'e' if operand ``u`` runs along it (the same static size or the
@@ -38,7 +42,7 @@ def strides_for(cg, w: SourceWriter, u: int, space: int, mode: str) -> List[str]
     rank_s, rank_u = cg.rank(space), cg.rank(u)
     offset = rank_s - rank_u
     dims_u = [cg.dim(u, j) for j in range(rank_u)]
-    kinds = classify(cg, u, space) if mode == "fast" else None
+    kinds = classify(cg, u, space) if mode == STATIC else None
     strides = []
     for k in range(rank_s):
         j = k - offset
@@ -46,7 +50,7 @@ def strides_for(cg, w: SourceWriter, u: int, space: int, mode: str) -> List[str]
             strides.append("0")
             continue
         contiguous = product(dims_u[j + 1:])
-        if mode == "fast" and kinds[k] != "r":
+        if mode == STATIC and kinds[k] != "r":
             strides.append("0" if kinds[k] == "b" else contiguous)
         else:
             name = cg.uid("st")

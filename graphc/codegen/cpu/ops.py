@@ -260,9 +260,9 @@ def _(cg, w, i, ins):
         w(f"{Y}[0] = {X}[0]")
         return
     if ins.op == "pad" and mode == "CONSTANT":
-        cg.prefill(w, out, Y, scalar.literal(ins.attrs['constant_values'], cg.dtype(out)))
+        cg.prefill(w, out, Y, ins.attrs['constant_values'])
     if ins.op == "pad_grad" and mode != "CONSTANT":
-        cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
+        cg.prefill(w, out, Y, 0)
     if mode == "CONSTANT":
         # walk the small array; its element sits at index + before in the big one
         ops = {"s": Operand(X if ins.op == "pad" else Y, [product(ds[k + 1:]) for k in range(r)]),
@@ -330,7 +330,7 @@ def _(cg, w, i, ins):
         g, x = ins.inputs
         sliced = g
         X = cg.array(g)
-        cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
+        cg.prefill(w, out, Y, 0)
     base, strides = _slice_plan(cg, w, x, ins.attrs["index"])
     dsl = cg.dims(sliced)
     ops = {"src": Operand("", strides), "flat": Operand("", [product(dsl[k + 1:]) for k in range(len(dsl))])}
@@ -358,7 +358,7 @@ def _(cg, w, i, ins):
     I = cg.array(indices)
     n_idx = cg.size(indices)
     if ins.op == "scatter_add":
-        cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
+        cg.prefill(w, out, Y, 0)
     with cg.parallel_nest(w, [outer, n_idx, inner], ["o", "t", "j"]) as (o, t, j):
         w(f"ix = {I}[{t}]")
         with w.block(f"if ix < -{size} or ix >= {size}:"):
@@ -390,7 +390,7 @@ def _(cg, w, i, ins):
     g, like = ins.inputs
     out = ins.outputs[0]
     G, Y = cg.array(g), cg.define_output(out, w)
-    cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
+    cg.prefill(w, out, Y, 0)
     dg, dl = cg.dims(g), cg.dims(like)
     lead = len(dg) - len(dl)
     out_strides = []
@@ -635,7 +635,7 @@ def _argmax_window(cg, x):
 
 
 def _zero(cg, w, out, Y):
-    cg.prefill(w, out, Y, f"{_t(cg, out)}(0)")
+    cg.prefill(w, out, Y, 0)
 
 
 @kernel("max_pool2d")

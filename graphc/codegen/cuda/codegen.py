@@ -55,8 +55,8 @@ class CudaKernelContext(KernelContext):
         with w.block(self.parallel_loop(flat, product(dims) if dims else "1")):
             yield decode_index(self, w, dims, flat, names)
 
-    def prefill(self, w: SourceWriter, v: int, array: str, literal: str) -> None:
-        self.prefills.append((v, literal))
+    def prefill(self, w: SourceWriter, v: int, array: str, value) -> None:
+        self.prefills.append((v, value))
 
     def accumulate(self, array: str, index: str, value: str) -> str:
         return f"cuda.atomic.add({array}, {index}, {value})"

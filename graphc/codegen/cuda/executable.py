@@ -1,10 +1,11 @@
-"""Running a compiled program on a GPU.
+"""Running a compiled program on a GPU: the schedule (codegen/schedule.py) rendered as kernel
+launches from the host.
 
 Data stays on the device: variables are uploaded once and then live in the Session as device
-arrays (written in place by update kernels), constants are uploaded once per executable,
-intermediate values live in device arenas laid out by the memory plan (one set per input
-shape signature). Only feeds go up and fetches come down. Runs of one executable are
-serialized (the arenas are shared).
+arrays (written in place by update kernels), constants are uploaded once per executable, the
+schedule's regions (planned buffers, temporaries, scratch) and outputs are device arrays kept
+per input-shape signature. Only feeds go up and fetches come down. Runs of one executable are
+serialized (the regions are shared).
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ...optimizer.program import Program, VARIABLE_WRITES
-from ...optimizer.symbolic import SymbolicShapes
+from ...optimizer.program import Program
 from ..backend import Executable
 from ..cpu import cache
-from ..cpu.executable import check_memory, ensure_variables, make_plan, program_error, variable_use
+from ..cpu.codegen import DYNAMIC, STATIC
+from ..cpu.executable import ensure_variables, program_error, variable_use
+from ..schedule import BUFFER, CONSTANT, FEED, HOST, OUTPUT, VARIABLE, Binding, Place, Schedule
 from . import api
 from .codegen import CudaProgramCodegen, block_sizes
 
@@ -52,41 +54,59 @@ def _fill_kernel():
     return _FILL["kernel"]
 
 
-class DevicePlan:
-    """The device buffers of one input-shape signature, reused by every run with it: the
-    memory plan's arenas, shape values and scratch (``buffers``), the feeds' upload buffers,
-    and buffers for values outside the plan (``fresh``)."""
+class DeviceBinding:
+    """The device memory of one input-shape signature, reused by every run with it: a device
+    array per region and per output, the values the host computed from shapes, and the
+    feeds' upload buffers."""
 
-    def __init__(self, buffers: dict, feeds):
-        cuda = api.cuda()
-        self.buffers = buffers
+    def __init__(self, executable, binding: Binding, feeds):
+        cuda, program, schedule = executable.cuda, executable.program, executable.schedule
         self.feeds = [cuda.device_array(max(f.size, 1), f.dtype) for f in feeds]
-        self.fresh: dict = {}
+        # an empty value still gets a one-element view: room for one of the widest dtype
+        self.regions = {key: cuda.device_array(max(n, 16), np.uint8) for key, n in binding.region_bytes.items()}
+        self.values: dict = {}
+
+        def view(v, region):
+            dt = program.types[v].dtype.np
+            return self.regions[region][:max(binding.sizes[v], 1) * dt.itemsize].view(dt)
+
+        for v, b in program.buffers.buffer_of.items():
+            if schedule.place(v).kind == BUFFER:
+                self.values[v] = view(v, ("buffer", b))
+        for region in schedule.regions:
+            if region.key[0] == "temporary":
+                self.values[region.key[1]] = view(region.key[1], region.key)
+        for place in schedule.outputs:
+            if place.kind == OUTPUT and place.value not in self.values:
+                self.values[place.value] = cuda.device_array(max(binding.sizes[place.value], 1),
+                                                             program.types[place.value].dtype.np)
+        for v, value in binding.host_values.items():
+            if schedule.place(v).kind == HOST:
+                self.values[v] = cuda.to_device(value if value.size else np.zeros(1, value.dtype))
+        self.scratch = {key: self.regions[key].view(np.dtype(key[1])) for key in binding.region_bytes
+                        if key[0] == "scratch"}
 
 
 class CudaExecutable(Executable):
     fresh_outputs = True
 
-    def __init__(self, program: Program, mode: str = "fast"):
+    def __init__(self, program: Program, mode: str = STATIC, schedule: Schedule = None):
         self.cuda = api.cuda()
-        self.program = program
+        self.schedule = schedule or Schedule(program)
+        self.program = program = self.schedule.program
         self.mode = mode
-        self._general = None
-        self._sym = SymbolicShapes(program) if mode == "fast" else None
+        self._dynamic = None
         gen = CudaProgramCodegen(program, mode).generate()
         self.generated = gen
+        self.scratch = self.schedule.scratch_regions(gen.calls)
         self._modules = [cache.load(cuda_module_source(call.source)) for call in gen.calls]
         self.kernels = [m.kernel for m in self._modules]
         self._sealed = False  # CUDA kernels compile (and write numba's cache) at their first launch
-        self._shape_members = {i for g in program.groups if g.kind == "shape" for i in g.members}
-        self._shape_values = {v for i in self._shape_members for v in program.instrs[i].outputs}
-        self._producer = {v: ins for ins in program.instrs for v in ins.outputs}
-        self._feed_index = {v: i for i, v in enumerate(program.feeds)}
         instrs = program.instrs
         self._var_needed, self._var_created = variable_use(program)
         self._consts: dict = {}
         self._seeds = {ins.attrs["stream"]: ins.attrs["seed"] for ins in instrs if ins.opdef.random}
-        self._plans: dict = {}
+        self._bindings: dict = {}
         self._lock = threading.Lock()
         self._raising = [k for k, call in enumerate(gen.calls) if any(key[0] == "errors" for key in call.params)]
         # per kernel that can fail: (code + 1, values...) in one zeroed device array; a kernel
@@ -94,72 +114,18 @@ class CudaExecutable(Executable):
         self._errors_all = self.cuda.to_device(np.zeros(max(1, len(self._raising)) * ERROR_SLOTS, np.int64))
         self._errors = {k: self._errors_all[j * ERROR_SLOTS:(j + 1) * ERROR_SLOTS]
                         for j, k in enumerate(self._raising)}
-        self._steps = self._schedule()
-        self._fresh_values = sorted({ref[1] for step in self._steps for ref in step[2] if ref[0] == "fresh"})
-        self._scratch_uses: dict = {}
-        for call in gen.calls:
-            for dtype, ordinal, factors in call.scratch_uses:
-                self._scratch_uses.setdefault(("scratch", dtype, ordinal), []).append(factors)
-        # where each fetch comes from, worked out once: a literal constant, a feed, or a device array
-        producers = program.producers()
-        self._fetch_refs = [("literal", instrs[producers[v]].attrs["value"])
-                            if v in gen.literals and self._storage(v)[0] == "const" else self._storage(v)
-                            for v in program.fetches]
+        self._steps = []
+        for step in self.schedule.steps:
+            call = gen.calls[step.kernel]
+            args = [self.schedule.argument(key) for key in call.params]
+            prefills = [(self.schedule.place(v), np.dtype(program.types[v].dtype.np).type(value))
+                        for v, value in call.prefills]
+            self._steps.append((step.kernel, args, prefills))
+        self._fetches = [("literal", instrs[program.producers()[p.value]].attrs["value"])
+                         if p.kind == CONSTANT and p.value in gen.literals else p for p in self.schedule.outputs]
         sizes = block_sizes()
         self._threads, self._reduce_threads, self._tile = sizes.threads, sizes.reduce_threads, sizes.tile
         self._max_blocks = SIMULATOR_MAX_BLOCKS if api.simulated() else MAX_BLOCKS
-
-    # -- where each value lives ---------------------------------------------------------------------
-    def _root(self, v: int) -> int:
-        while v in self.generated.alias:
-            v = self.generated.alias[v]
-        return v
-
-    def _storage(self, v: int) -> tuple:
-        v = self._root(v)
-        if v in self._feed_index:
-            return ("feed", self._feed_index[v])
-        ins = self._producer.get(v)
-        if ins is not None and (ins.op == "read_variable" or ins.op in VARIABLE_WRITES):
-            return ("var", ins.attrs["var"])
-        if ins is not None and ins.op == "const":
-            return ("const", v)
-        if v in self._shape_values:
-            return ("shape", v)
-        buffers = self.program.buffers
-        if buffers is not None and v in buffers.buffer_of and buffers.buffer_of[v] not in buffers.pinned:
-            return ("arena", v)
-        return ("fresh", v)
-
-    def _schedule(self) -> list:
-        """The run as steps: ("call", k, args, prefills) launches kernel k with args given as
-        storage references."""
-        p, gen = self.program, self.generated
-        steps, calls = [], iter(range(len(gen.calls)))
-        for g in p.groups:
-            if g.kind in ("view", "shape"):
-                continue
-            k = next(calls)
-            args = []
-            for key in gen.calls[k].params:
-                if key[0] in ("in", "out"):
-                    args.append(self._storage(key[1]))
-                elif key[0] == "var":
-                    args.append(("var", key[1]))
-                elif key[0] == "dim":
-                    args.append(("dim", key[1], key[2]))
-                elif key[0] == "scratch":
-                    args.append(key)
-                elif key[0] == "errors":
-                    args.append(("errors", k))
-                elif key[0] == "rng":
-                    args.append(("rng", k))
-                else:
-                    raise AssertionError(f"the CUDA driver cannot pass a {key[0]!r} parameter")
-            prefills = [(self._storage(v), np.dtype(p.types[v].dtype.np).type(eval(literal, {"np": np})))
-                        for v, literal in gen.calls[k].prefills]
-            steps.append(("call", k, args, prefills))
-        return steps
 
     # -- running --------------------------------------------------------------------------------------
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
@@ -172,62 +138,52 @@ class CudaExecutable(Executable):
             return out
 
     def _run(self, feeds, ctx) -> list:
-        cuda = self.cuda
         shapes_key = tuple(f.shape for f in feeds)
-        plan = self._plans.get(shapes_key)
-        if plan is None:
-            plan = make_plan(self.program, feeds, self._shape_members)
-            # sizes that break the symbolic assumptions of the fast kernels (a None dim that
+        binding = self._bindings.get(shapes_key)
+        if binding is None:
+            binding = self._bindings[shapes_key] = self.schedule.bind(feeds, self.scratch)
+        if binding.general and self.mode == STATIC:
+            # sizes that break the symbolic assumptions of the static kernels (a None dim that
             # turns out to broadcast): kernels that read every size at run time
-            plan.general = self.mode == "fast" and self._sym.check_bindings(plan.shapes) is not None
-            if not plan.general:
-                check_memory(self.program, plan, self._fresh_values, self._scratch_uses)
-            plan.device = None if plan.general else DevicePlan(self._device_buffers(plan), feeds)
-            self._plans[shapes_key] = plan
-        if plan.general:
-            if self._general is None:
-                self._general = CudaExecutable(self.program, mode="general")
-            return self._general.run(feeds, ctx)
+            if self._dynamic is None:
+                self._dynamic = CudaExecutable(self.program, mode=DYNAMIC, schedule=self.schedule)
+            return self._dynamic.run(feeds, ctx)
+        device = binding.target.get("device")
+        if device is None:
+            device = binding.target["device"] = DeviceBinding(self, binding, feeds)
         variables = self._device_variables(ctx)
         flat_vars = {name: value.reshape(-1) for name, value in variables.items()}
-        # device buffers are kept per shape signature and reused by the next run with these
+        # device memory is kept per shape signature and reused by the next run with these
         # shapes (fetches are copied to the host before a run returns): no allocation per run
-        device_feeds = plan.device.feeds
-        for buffer, f in zip(device_feeds, feeds):
+        for buffer, f in zip(device.feeds, feeds):
             if f.size:
                 buffer[:f.size].copy_to_device(np.ascontiguousarray(f).reshape(-1))
-        fresh = plan.device.fresh
         errors = self._errors
         rng = self._rng_arrays(ctx)
 
-        def array(ref):
-            kind, key = ref[0], ref[1]
-            if kind == "feed":
-                return device_feeds[key]
-            if kind == "var":
-                return flat_vars[key]
-            if kind == "const":
-                return self._const(key)
-            if kind in ("shape", "arena"):
-                return plan.device.buffers[key]
+        def array(arg):
+            if isinstance(arg, Place):
+                if arg.kind == FEED:
+                    return device.feeds[arg.key]
+                if arg.kind == VARIABLE:
+                    return flat_vars[arg.key]
+                if arg.kind == CONSTANT:
+                    return self._const(arg.value)
+                return device.values[arg.value]
+            kind = arg[0]
+            if kind == "dim":
+                return binding.shapes[arg[1]][arg[2]]
             if kind == "scratch":
-                return plan.device.buffers[ref]
-            if kind == "errors":
-                return errors[key]  # a view of the executable's one error array
-            if kind == "rng":
-                return rng[key]
-            if key not in fresh:
-                fresh[key] = cuda.device_array(max(plan.sizes[key], 1), self.program.types[key].dtype.np)
-            return fresh[key]
+                return device.scratch[arg]
+            raise AssertionError(f"the CUDA driver cannot pass a {kind!r} parameter")
 
-        for step in self._steps:
-            _, k, refs, prefills = step
-            for ref, value in prefills:
-                target = array(ref)
-                _fill_kernel()[self._launch(("size", target.size), plan)](target, value)
-            args = [plan.shapes[ref[1]][ref[2]] if ref[0] == "dim" else array(ref) for ref in refs]
-            grid, block = self._launch(self.generated.calls[k].launch, plan)
-            self.kernels[k][grid, block](*args)
+        for k, args, prefills in self._steps:
+            for place, value in prefills:
+                target = array(place)
+                _fill_kernel()[self._launch(("size", target.size), binding)](target, value)
+            values = [errors[k] if arg == ("errors",) else rng[k] if arg == ("rng",) else array(arg) for arg in args]
+            grid, block = self._launch(self.generated.calls[k].launch, binding)
+            self.kernels[k][grid, block](*values)
         if errors:  # one copy back for every kernel that can fail
             found = self._errors_all.copy_to_host().reshape(-1, ERROR_SLOTS)
             for j, k in enumerate(self._raising):
@@ -235,26 +191,26 @@ class CudaExecutable(Executable):
                     self._errors_all.copy_to_device(np.zeros_like(found).reshape(-1))
                     raise self._error(k, found[j])
         out = []
-        for v, ref, shape in zip(self.program.fetches, self._fetch_refs, plan.fetch_shapes):
-            if ref[0] == "literal":
-                out.append(np.asarray(ref[1]).reshape(shape))
-            elif ref[0] == "feed":
-                out.append(np.array(feeds[ref[1]]).reshape(shape))
+        for v, source, shape in zip(self.program.fetches, self._fetches, binding.fetch_shapes):
+            if not isinstance(source, Place):
+                out.append(np.asarray(source[1]).reshape(shape))
+            elif source.kind == FEED:
+                out.append(np.array(feeds[source.key]).reshape(shape))
             else:
-                out.append(array(ref).copy_to_host()[:plan.sizes[v]].reshape(shape))
+                out.append(array(source).copy_to_host()[:binding.sizes[v]].reshape(shape))
         return out
 
-    def _launch(self, launch, plan) -> tuple:
+    def _launch(self, launch, binding: Binding) -> tuple:
         kind, v = launch
         cap, THREADS, REDUCE_THREADS, TILE = self._max_blocks, self._threads, self._reduce_threads, self._tile
         if kind == "flat":
-            return max(1, min(math.ceil(plan.sizes[v] / THREADS), cap)), THREADS
+            return max(1, min(math.ceil(binding.sizes[v] / THREADS), cap)), THREADS
         if kind == "size":
             return max(1, min(math.ceil(v / THREADS), cap)), THREADS
         if kind == "rows":
-            return max(1, min(plan.sizes[v], cap)), REDUCE_THREADS
+            return max(1, min(binding.sizes[v], cap)), REDUCE_THREADS
         if kind == "tiles":
-            shape = plan.shapes[v]
+            shape = binding.shapes[v]
             m, n = shape[-2], shape[-1]
             batch = int(np.prod(shape[:-2], dtype=np.int64))
             grid = tuple(max(1, min(math.ceil(e / TILE), cap)) for e in (n, m)) + (max(1, min(batch, cap)),)
@@ -278,29 +234,6 @@ class CudaExecutable(Executable):
         return out
 
     # -- device storage ----------------------------------------------------------------------------
-    def _device_buffers(self, plan) -> dict:
-        """Per shape signature: the memory plan's buffers as device arenas (a view per value),
-        shape-group values, and the scratch arrays kernels ask for."""
-        cuda, program = self.cuda, self.program
-        device = {}
-        # an empty value still gets a one-element view: room for one of the widest dtype
-        arenas = {b: cuda.device_array(max(n, 16), np.uint8) for b, n in plan.arena_bytes.items()}
-        for v, b in (program.buffers.buffer_of.items() if program.buffers is not None else ()):
-            if self._storage(v)[0] == "arena":
-                dt = program.types[v].dtype.np
-                device[v] = arenas[b][:max(plan.sizes[v], 1) * dt.itemsize].view(dt)
-        for v, value in plan.shape_values.items():
-            device[v] = cuda.to_device(np.ascontiguousarray(value).reshape(-1) if value.size else np.zeros(1, value.dtype))
-        uses: dict = {}
-        for call in self.generated.calls:
-            for dtype, ordinal, factors in call.scratch_uses:
-                size = int(np.prod([f if isinstance(f, int) else plan.shapes[f[0]][f[1]] for f in factors]))
-                key = ("scratch", dtype, ordinal)
-                uses[key] = max(uses.get(key, 0), size)
-        for key, size in uses.items():
-            device[key] = cuda.device_array(max(size, 1), np.dtype(key[1]))
-        return device
-
     def _const(self, v: int):
         if v not in self._consts:
             value = self.program.instrs[self.program.producers()[v]].attrs["value"]

@@ -73,7 +73,7 @@ def _without_driver(cc):
         yield
 
 
-def program_ptx(program: Program, mode: str = "fast", cc: Tuple[int, int] = DEFAULT_CC) -> List[Tuple[str, str]]:
+def program_ptx(program: Program, mode: str = "static", cc: Tuple[int, int] = DEFAULT_CC) -> List[Tuple[str, str]]:
     """(label, PTX text) for every kernel the CUDA backend generates for ``program``. Raises
     CompileError naming the kernel when one does not lower."""
     from numba import cuda

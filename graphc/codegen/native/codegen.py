@@ -24,7 +24,9 @@ import numpy as np
 from ...errors import CompileError
 from ...optimizer.fusion import KernelGroup, _kind
 from ...optimizer.program import Program
-from ..cpu.codegen import FASTMATH, KernelContext, ProgramCodegen, VIEW_OPS
+from ...optimizer.symbolic import SymSize
+from ..cpu.codegen import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
+from ..schedule import BUFFER, CONSTANT, FEED, OUTPUT, TEMPORARY, Schedule, fetch_sources
 from ..cpu.source import SourceWriter
 
 ALIGN = 64  # bytes: every workspace region and constant starts on a cache line
@@ -92,31 +94,17 @@ def split_shape_groups(program: Program) -> Program:
             shape_inputs = tuple(v for k, v in enumerate(ins.inputs) if k in shape_only and v not in inputs)
             root = i if kind in ("reduce", "matmul", "conv") else None
             groups.append(KernelGroup(kind, (i,), inputs, tuple(ins.outputs), root, shape_inputs))
-    return Program(program.instrs, program.types, program.feeds, program.fetches, program.names, tuple(groups),
-                   program.buffers)
+    return program.with_plan(tuple(groups), program.buffers)
 
 
 # --- sizes ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Term:
-    """``coef * product(symbols)`` (symbols are indices into the program's symbol list)."""
-
-    coef: int
-    symbols: tuple = ()
-
-    def python(self, names) -> str:
-        parts = [names[s] for s in self.symbols]
-        if self.coef != 1 or not parts:
-            parts.append(str(self.coef))
-        return " * ".join(parts)
-
-
 @dataclass
 class Region:
-    """A slice of the workspace: ``max(terms)`` bytes, 64-byte aligned."""
+    """A slice of the workspace: ``max(terms)`` bytes, 64-byte aligned (sizes over the input
+    symbols, numbered as in ``NativeProgram.symbols``)."""
 
     label: str
-    terms: List[Term]
+    terms: List[SymSize]
 
 
 @dataclass
@@ -141,7 +129,7 @@ class NativeProgram:
     outputs: List[Tensor]
     symbols: List[List[Tuple[int, int]]]   # per symbol: the (input, axis) pairs bound to it
     regions: List[Region]
-    checks: List[Term]                      # byte sizes of every value (must not overflow)
+    checks: List[SymSize]                   # byte sizes of every value (must not overflow)
     consts: bytes
     raises: List[Tuple[str, str, int]]      # (op description, message with {}, number of values)
     kernel_labels: List[str] = field(default_factory=list)
@@ -152,7 +140,7 @@ class NativeProgramCodegen(ProgramCodegen):
     backend_name = "native"
 
     def __init__(self, program: Program, input_keys, output_keys):
-        super().__init__(split_shape_groups(program), mode="fast")
+        super().__init__(split_shape_groups(program), mode=STATIC)
         self.raises: list = []
         self.context_class = partial(NativeKernelContext, raises=self.raises)
         self.input_keys = list(input_keys)
@@ -207,22 +195,12 @@ class NativeProgramCodegen(ProgramCodegen):
         """Per axis of ``v``: its static size, or ``Sym(k)`` for the k-th input symbol."""
         return tuple(Sym(index[d]) if isinstance(d, tuple) else int(d) for d in self.sym.shape(v))
 
-    def _term(self, v: int, index: dict) -> Term:
-        """The byte size of ``v``."""
-        coef = self.p.types[v].dtype.itemsize
-        symbols = []
-        for d in self._dims(v, index):
-            if isinstance(d, Sym):
-                symbols.append(d.k)
-            else:
-                coef *= d
-        return Term(coef, tuple(sorted(symbols)))
-
     # -- the whole program --------------------------------------------------------------------------------
     def build(self, name: str) -> NativeProgram:
         self.check_ops()
         index, bindings = self._symbols()
         p = self.p
+        schedule = Schedule(p)
         gen = self.generate_checked()
         sym_names = [f"s{k}" for k in range(len(bindings))]
         dims_of = {}
@@ -236,19 +214,9 @@ class NativeProgramCodegen(ProgramCodegen):
             parts = [sym_names[d.k] if isinstance(d, Sym) else str(d) for d in dims(v)]
             return " * ".join(parts) if parts else "1"
 
-        def root(v):
-            while v in gen.alias:
-                v = gen.alias[v]
-            return v
-
-        feeds = {v: j for j, v in enumerate(p.feeds)}
+        root = schedule.root
         consts: Dict[int, Tuple[int, object]] = {}  # value -> (byte offset, numpy array)
         blob = bytearray()
-        kernel_made = set()
-        for g in p.groups:
-            if g.is_kernel:
-                for i in g.members:
-                    kernel_made.update(p.instrs[i].outputs)
         for ins in p.instrs:
             if ins.op == "const":
                 arr = np.ascontiguousarray(ins.attrs["value"], dtype=p.types[ins.outputs[0]].dtype.np)
@@ -256,60 +224,16 @@ class NativeProgramCodegen(ProgramCodegen):
                 consts[ins.outputs[0]] = (len(blob), arr)
                 blob.extend(arr.tobytes())
 
-        # outputs: a value a kernel makes is written straight into the caller's array
-        storage: Dict[int, Tuple] = {}
-        copies = []  # (output index, root value) copied at the end
-        for j, v in enumerate(p.fetches):
-            r = root(v)
-            if r in kernel_made and r not in storage:
-                storage[r] = ("out", j)
-            else:
-                copies.append((j, r))
-
-        # regions: the memory plan's buffers, then scratch, then values nobody planned
+        # the workspace: the schedule's regions (planned buffers, temporaries, the kernels'
+        # scratch), each sized by symbolic sizes over the input symbols; an output the run
+        # makes is written straight into the caller's array, other fetches are copied there
         regions: List[Region] = []
-        region_of_buffer: dict = {}
-        plan = p.buffers
-        members: dict = {}
-        for v, b in plan.buffer_of.items():
-            if v not in storage:
-                members.setdefault(b, []).append(v)
-        for b in sorted(members):
-            region_of_buffer[b] = len(regions)
-            terms = sorted({self._term(v, index) for v in members[b]}, key=lambda t: (t.symbols, t.coef))
-            regions.append(Region(f"buffer {b}", _max_terms(terms)))
-        scratch_terms: dict = {}
-        for call in gen.calls:
-            for dtype, ordinal, factors in call.scratch_uses:
-                coef, syms = np.dtype(dtype).itemsize, []
-                for f in factors:
-                    if isinstance(f, int):
-                        coef *= f
-                    else:
-                        d = dims(f[0])[f[1]]
-                        if isinstance(d, Sym):
-                            syms.append(d.k)
-                        else:
-                            coef *= d
-                scratch_terms.setdefault((dtype, ordinal), set()).add(Term(coef, tuple(sorted(syms))))
-        region_of_scratch = {}
-        for key in sorted(scratch_terms):
-            region_of_scratch[key] = len(regions)
-            regions.append(Region(f"scratch {key[0]} {key[1]}", _max_terms(sorted(
-                scratch_terms[key], key=lambda t: (t.symbols, t.coef)))))
-        for call in gen.calls:
-            for key in call.params:
-                if key[0] in ("in", "out"):
-                    r = root(key[1])
-                    if r in storage or r in feeds or r in consts or r in plan.buffer_of:
-                        continue
-                    if r not in kernel_made:
-                        raise NativeError(f"internal error: %{r} has no storage")
-                    storage[r] = ("region", len(regions))
-                    regions.append(Region(f"value %{r}", [self._term(r, index)]))
-        for r in plan.buffer_of:
-            if r not in storage:
-                storage[r] = ("region", region_of_buffer[plan.buffer_of[r]])
+        region_index: dict = {}
+        for region in schedule.regions + schedule.scratch_regions(gen.calls):
+            region_index[region.key] = len(regions)
+            label = {"buffer": "buffer {}", "temporary": "value %{}", "scratch": "scratch {} {}"}[region.key[0]]
+            regions.append(Region(label.format(*region.key[1:]), [t.relabel(index) for t in region.sizes]))
+        copies = [(j, place.value) for j, (how, place) in enumerate(fetch_sources(schedule)) if how == "copied"]
 
         # -- the driver ---------------------------------------------------------------------------------
         ws_dtypes, cst_dtypes = set(), set()
@@ -321,24 +245,25 @@ class NativeProgramCodegen(ProgramCodegen):
             if r in views:
                 return views[r]
             t = p.types[r].dtype.np
-            if r in feeds:
-                name = f"F{feeds[r]}"
-            elif r in consts:
+            place = schedule.place(r)
+            if place.kind == FEED:
+                name = f"F{place.key}"
+            elif place.kind == CONSTANT:
                 off, arr = consts[r]
                 cst_dtypes.add(t.name)
                 start = off // t.itemsize
                 name = f"c{r}"
                 lines(f"{name} = CST_{t.name}[{start}:{start + arr.size}]")
-            elif storage.get(r, ("",))[0] == "out":
-                name = f"O{storage[r][1]}"
-            elif r in storage:
-                reg = storage[r][1]
+            elif place.kind == OUTPUT:
+                name = f"O{place.key}"
+            elif place.kind in (BUFFER, TEMPORARY):
+                reg = region_index[("buffer", place.key) if place.kind == BUFFER else ("temporary", r)]
                 ws_dtypes.add(t.name)
                 name = f"v{r}"
                 lines(f"{name} = WS_{t.name}[M[{1 + 2 * reg}] // {t.itemsize}:M[{1 + 2 * reg}] // {t.itemsize} + "
                       f"{count(r)}]")
             else:
-                raise NativeError(f"internal error: %{r} has no storage")
+                raise NativeError(f"internal error: %{r} has no place in a native library ({place.kind})")
             views[r] = name
             return name
 
@@ -361,7 +286,7 @@ class NativeProgramCodegen(ProgramCodegen):
                 elif kind == "dim":
                     args.append(dim_arg(key[1], key[2]))
                 elif kind == "scratch":
-                    reg = region_of_scratch[(key[1], key[2])]
+                    reg = region_index[key]
                     t = np.dtype(key[1])
                     ws_dtypes.add(t.name)
                     args.append(f"WS_{t.name}[M[{1 + 2 * reg}] // {t.itemsize}:(M[{1 + 2 * reg}] + "
@@ -463,7 +388,7 @@ class NativeProgramCodegen(ProgramCodegen):
             "",
         ])
 
-        checks = sorted({self._term(v, index) for v in p.types if v in _used_values(p)},
+        checks = sorted({schedule.sym.nbytes(v).relabel(index) for v in p.types if v in _used_values(p)},
                         key=lambda t: (t.symbols, t.coef))
         raises = [(describe(p.instrs[i]), message, nvalues) for i, message, nvalues in self.raises]
         inputs = [Tensor(k, v, p.types[v].dtype, tuple(p.types[v].shape), self._dims(v, index))
@@ -508,15 +433,6 @@ class Sym:
     """A dim that is the k-th symbol: the size of an input's ``None`` dim."""
 
     k: int
-
-
-def _max_terms(terms) -> List[Term]:
-    """Drop terms that another term bounds (same symbols, larger coefficient)."""
-    best: dict = {}
-    for t in terms:
-        if t.symbols not in best or best[t.symbols].coef < t.coef:
-            best[t.symbols] = t
-    return sorted(best.values(), key=lambda t: (t.symbols, t.coef))
 
 
 def _used_values(p: Program) -> set:
