@@ -51,10 +51,14 @@ class Place:
 @dataclass(frozen=True)
 class Region:
     """Memory a run allocates: ``key`` is ("buffer", id), ("temporary", value) or
-    ("scratch", dtype name, ordinal); ``sizes`` (SymSize, bytes): it holds the largest."""
+    ("scratch", dtype name, ordinal); ``sizes`` (SymSize, bytes): it holds the largest.
+    A scratch region also keeps its ``uses``: per use, the itemsize and the factors (ints, or
+    (value, axis) of a run's shape), because the symbolic sizes only hold where the shapes
+    keep the symbolic assumptions (a general binding breaks them)."""
 
     key: tuple
     sizes: tuple
+    uses: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -169,12 +173,15 @@ class Schedule:
     def scratch_regions(self, calls) -> tuple:
         """The scratch regions the kernels ask for (``KernelCall.scratch_uses``): one per
         (dtype, ordinal), as large as its largest use, shared by every kernel."""
+        sizes: dict = {}
         uses: dict = {}
         for call in calls:
             for dtype, ordinal, factors in call.scratch_uses:
+                key, itemsize = ("scratch", dtype, ordinal), np.dtype(dtype).itemsize
                 dims = [f if isinstance(f, int) else self.sym.shape(f[0])[f[1]] for f in factors]
-                uses.setdefault(("scratch", dtype, ordinal), []).append(self.sym.size(dims, np.dtype(dtype).itemsize))
-        return tuple(Region(key, tuple(largest(sizes))) for key, sizes in sorted(uses.items()))
+                sizes.setdefault(key, []).append(self.sym.size(dims, itemsize))
+                uses.setdefault(key, []).append((itemsize, tuple(factors)))
+        return tuple(Region(key, tuple(largest(sizes[key])), tuple(uses[key])) for key in sorted(sizes))
 
     # -- one set of concrete shapes --------------------------------------------------------------------
     def bind(self, feeds: Sequence[np.ndarray], scratch: tuple = (), check_memory: bool = True) -> Binding:
@@ -221,15 +228,12 @@ class Schedule:
 
     def scratch_bytes(self, region: Region, shapes) -> int:
         """Bytes of a scratch region for concrete shapes: its uses' largest."""
-        return max((self._concrete(size, shapes) for size in region.sizes), default=0)
-
-    def _concrete(self, size: SymSize, shapes) -> int:
-        binding = {}
-        for v, shape in shapes.items():
-            for d, n in zip(self.sym.shape(v), shape):
-                if isinstance(d, tuple):
-                    binding.setdefault(d, n)
-        return size.evaluate(binding)
+        def use_bytes(itemsize, factors):
+            n = itemsize
+            for f in factors:
+                n *= f if isinstance(f, int) else shapes[f[0]][f[1]]
+            return n
+        return max((use_bytes(*use) for use in region.uses), default=0)
 
     def _check_memory(self, binding: Binding, nbytes: dict) -> None:
         """A run whose regions and outputs would not fit in this machine's memory is an error
