@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import CompileError
+from ..errors import CompileError, InvalidArgumentError
 from ..optimizer.program import Program
 
 
@@ -30,6 +30,37 @@ def machine_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return 1 << 62
+
+
+def variable_use(program: Program) -> tuple:
+    """(the variables the program reads or updates, sorted; {variable it only assigns:
+    (shape, NumPy dtype)}): what a run needs in the session's state before it starts."""
+    needed = sorted({ins.attrs["var"] for ins in program.instrs
+                     if ins.op in ("read_variable", "assign_add", "assign_sub")})
+    created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
+               for ins in program.instrs if ins.op == "assign" and ins.attrs["var"] not in needed}
+    return needed, created
+
+
+def ensure_variables(ctx, needed, created) -> None:
+    """Raise the uninitialized-variable error for a needed variable the session lacks; give a
+    variable the run only assigns a zero value to write into."""
+    variables = ctx.variables
+    for name in needed:
+        if name not in variables:
+            ctx.read_variable(name)  # raises the uninitialized-variable error
+    for name, (shape, dtype) in created.items():
+        if name not in variables:
+            ctx.write_variable(name, np.zeros(shape, dtype))
+
+
+def program_error(program: Program, i: int, message: str) -> InvalidArgumentError:
+    """A kernel's run-time error, naming the user's op and where it was created."""
+    ins = program.instrs[i]
+    origin = ins.origin
+    label = f"{origin.op} '{origin.name}'" if origin else ins.op
+    where = f"\n  created at {origin.location}" if origin else ""
+    return InvalidArgumentError(f"{label} at run time: {message}{where}")
 
 
 class Executable(ABC):

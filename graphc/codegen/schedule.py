@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import InferenceError, InvalidArgumentError
 from ..optimizer.memory import plan_memory
 from ..optimizer.program import Program, VARIABLE_WRITES, VIEW_OPS
-from ..optimizer.symbolic import SymSize, largest
+from ..optimizer.symbolic import largest
 from ..shapes import TensorType
 from .backend import machine_memory
 from .reference import evaluate as reference_evaluate, runtime_error

@@ -5,7 +5,7 @@ from typing import Optional
 
 from ..graph import Operation, Tensor, get_default_graph
 from ._build import graph_of, make, make1
-from .registry import define, single
+from .registry import define, one_output
 from .source import convert_to_tensor
 
 
@@ -15,8 +15,8 @@ def _pass_through(inputs, attrs):
 
 define("no_op", "control", lambda inputs, attrs: [], lambda xs, a, ctx=None: (), structural=True,
        doc="Does nothing; used to group control dependencies.")
-define("identity", "control", _pass_through, single(lambda x, a: x), doc="Returns its input.")
-define("stop_gradient", "control", _pass_through, single(lambda x, a: x),
+define("identity", "control", _pass_through, one_output(lambda x, a: x), doc="Returns its input.")
+define("stop_gradient", "control", _pass_through, one_output(lambda x, a: x),
        doc="Returns its input; gradients do not flow through it.")
 
 

@@ -9,7 +9,7 @@ from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor
 from ..shapes import TensorType, broadcast_shapes, merge_dims
 from ._build import make1
-from .registry import define, single
+from .registry import define, one_output
 from .source import promote
 
 
@@ -36,7 +36,7 @@ def _ref_matmul(a, b, attrs):
     return np.matmul(a, b)
 
 
-define("matmul", "linalg", _infer_matmul, single(_ref_matmul),
+define("matmul", "linalg", _infer_matmul, one_output(_ref_matmul),
        doc="Batched matrix product; batch dims broadcast; transpose flags swap the last two axes.")
 
 

@@ -20,7 +20,7 @@ from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, define_elementwise,
                           subtract, where)
 from .elementwise import abs as abs_
 from .reduce import reduce_mean, reduce_sum
-from .registry import define, single
+from .registry import define, one_output
 from .source import convert_to_tensor, promote
 
 # --- activations ----------------------------------------------------------------------------
@@ -118,8 +118,8 @@ def _ref_log_softmax(x, attrs):
     return s - np.log(np.sum(np.exp(s), axis=attrs["axis"], keepdims=True))
 
 
-define("softmax", "nn", _infer_softmax, single(_ref_softmax), doc="exp(x) / sum(exp(x)) along `axis`, stably.")
-define("log_softmax", "nn", _infer_softmax, single(_ref_log_softmax), doc="x - logsumexp(x) along `axis`.")
+define("softmax", "nn", _infer_softmax, one_output(_ref_softmax), doc="exp(x) / sum(exp(x)) along `axis`, stably.")
+define("log_softmax", "nn", _infer_softmax, one_output(_ref_log_softmax), doc="x - logsumexp(x) along `axis`.")
 
 
 def _softmax_builder(op, default_name):
@@ -164,7 +164,7 @@ def _ref_softmax_xent(labels, logits, attrs):
     return -np.sum(terms, axis=attrs["axis"])
 
 
-define("softmax_cross_entropy_with_logits", "nn", _infer_softmax_xent, single(_ref_softmax_xent),
+define("softmax_cross_entropy_with_logits", "nn", _infer_softmax_xent, one_output(_ref_softmax_xent),
        doc="-sum(labels * log_softmax(logits)) along `axis`, labels broadcasting against logits as "
            "NumPy does; a zero label contributes 0.")
 
@@ -207,7 +207,7 @@ def _ref_sparse_xent(labels, logits, attrs):
     return -np.take_along_axis(logp, labels[..., None].astype(np.int64), axis=-1)[..., 0]
 
 
-define("sparse_softmax_cross_entropy_with_logits", "nn", _infer_sparse_xent, single(_ref_sparse_xent),
+define("sparse_softmax_cross_entropy_with_logits", "nn", _infer_sparse_xent, one_output(_ref_sparse_xent),
        doc="-log_softmax(logits)[label] over the last axis; a label outside [0, classes) is an error.")
 
 
@@ -328,7 +328,7 @@ def _ref_conv2d(x, f, attrs):
     return np.tensordot(win, f, axes=([3, 4, 5], [0, 1, 2])).astype(x.dtype)
 
 
-define("conv2d", "nn", _infer_conv2d, single(_ref_conv2d),
+define("conv2d", "nn", _infer_conv2d, one_output(_ref_conv2d),
        doc="2-D convolution (cross-correlation), NHWC input, HWIO filter, TensorFlow padding.")
 
 
@@ -376,9 +376,9 @@ def _ref_avg_pool(x, attrs):
     return (win.sum(axis=(3, 4)) / count).astype(x.dtype)
 
 
-define("max_pool2d", "nn", _infer_pool("max"), single(_ref_max_pool),
+define("max_pool2d", "nn", _infer_pool("max"), one_output(_ref_max_pool),
        doc="Max over each window (NHWC); SAME padding never wins the max.")
-define("avg_pool2d", "nn", _infer_pool("avg"), single(_ref_avg_pool),
+define("avg_pool2d", "nn", _infer_pool("avg"), one_output(_ref_avg_pool),
        doc="Mean over each window (NHWC); SAME padding is left out of the count, as in TensorFlow.")
 
 
@@ -426,7 +426,7 @@ def _ref_window_sum(x, attrs):
     return out
 
 
-define("window_sum", "nn", _infer_window_sum, single(_ref_window_sum),
+define("window_sum", "nn", _infer_window_sum, one_output(_ref_window_sum),
        doc="Sum over a centred window of `radius` along `axis` (zeros beyond the edges); used by LRN.")
 
 
@@ -556,10 +556,10 @@ def _ref_conv_backprop_filter(x, g, like, attrs):
     return np.tensordot(win, g, axes=([0, 1, 2], [0, 1, 2])).astype(g.dtype)
 
 
-define("conv2d_backprop_input", "nn", _infer_conv_backprop_input, single(_ref_conv_backprop_input),
+define("conv2d_backprop_input", "nn", _infer_conv_backprop_input, one_output(_ref_conv_backprop_input),
        shape_only_inputs=lambda attrs, n: (2,),
        doc="Gradient of conv2d for its input: inputs (grad, filter, input-like); same attrs as conv2d.")
-define("conv2d_backprop_filter", "nn", _infer_conv_backprop_filter, single(_ref_conv_backprop_filter),
+define("conv2d_backprop_filter", "nn", _infer_conv_backprop_filter, one_output(_ref_conv_backprop_filter),
        shape_only_inputs=lambda attrs, n: (2,),
        doc="Gradient of conv2d for its filter: inputs (input, grad, filter-like); same attrs as conv2d.")
 
@@ -620,11 +620,11 @@ def _ref_avg_pool_grad(g, like, attrs):
                             attrs["padding"], g.dtype)
 
 
-define("max_pool2d_grad", "nn", _infer_max_pool_grad, single(_ref_max_pool_grad),
+define("max_pool2d_grad", "nn", _infer_max_pool_grad, one_output(_ref_max_pool_grad),
        doc="Gradient of max_pool2d: inputs (input, grad); each window's grad goes to its first maximum.")
-define("max_pool2d_grad_grad", "nn", _infer_max_pool_grad_grad, single(_ref_max_pool_grad_grad),
+define("max_pool2d_grad_grad", "nn", _infer_max_pool_grad_grad, one_output(_ref_max_pool_grad_grad),
        doc="Gradient of max_pool2d_grad for its grad input: inputs (input, grad-of-input-shape); picks "
            "each window's value at the window's first maximum.")
-define("avg_pool2d_grad", "nn", _infer_avg_pool_grad, single(_ref_avg_pool_grad),
+define("avg_pool2d_grad", "nn", _infer_avg_pool_grad, one_output(_ref_avg_pool_grad),
        shape_only_inputs=lambda attrs, n: (1,),
        doc="Gradient of avg_pool2d: inputs (grad, input-like); spreads each grad over its window's count.")

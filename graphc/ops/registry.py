@@ -1,8 +1,12 @@
 """The op registry: every op is defined once, here in ``graphc/ops/``, by an :class:`OpDef`.
 
-An OpDef holds the op's type and shape inference and its NumPy reference implementation.
-Gradient rules live in ``graphc/autodiff`` and kernels in ``graphc/codegen``; each of those
-keeps its own table keyed by op name, and the registry test checks that every op is covered.
+An OpDef holds the op's type and shape inference and its NumPy reference implementation. An
+op that the emitters can compose also carries, in the same place, its gradient rule, its
+scalar formula (shared by every compiled target) and its ONNX op type (docs/ADDING-AN-OP.md).
+Rules that need more than the op itself (shared by several ops, backend overrides, many-node
+ONNX translations) live in tables keyed by op name: ``graphc/autodiff/rules.py``,
+``graphc/codegen/emit/``, ``graphc/export/onnx.py``. The registry tests check that every op
+is covered one way or the other.
 """
 from __future__ import annotations
 
@@ -36,6 +40,13 @@ class OpDef:
     # Has no outputs and exists only for ordering or naming (no_op, variable declarations).
     structural: bool = False
     doc: str = ""
+    # gradient(op, grads) -> one gradient (or None) per input, in graph ops (autodiff/rules.py
+    # holds the rules of ops that do not carry their own).
+    gradient: Optional[Callable] = None
+    # formula(e, x) -> source of one element (codegen/emit/scalar.py explains ``e`` and ``x``).
+    formula: Optional[Callable] = None
+    # The ONNX op type computing the same thing from the same inputs, with no attributes.
+    onnx: Optional[str] = None
 
 
 OPS: dict[str, OpDef] = {}
@@ -59,7 +70,7 @@ def define(name: str, family: str, infer: InferFn, reference: ReferenceFn, **fla
     return register(OpDef(name=name, family=family, infer=infer, reference=reference, **flags))
 
 
-def single(fn: Callable[..., np.ndarray]) -> ReferenceFn:
+def one_output(fn: Callable[..., np.ndarray]) -> ReferenceFn:
     """Adapt ``fn(*inputs, attrs)`` returning one array into the reference signature."""
     def reference(inputs, attrs, ctx=None):
         return (fn(*inputs, attrs),)

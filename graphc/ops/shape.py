@@ -13,7 +13,7 @@ from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor
 from ..shapes import TensorShape, TensorType, merge_dims, normalize_axis
 from ._build import dtype_error, is_symbolic, make, make1, shape_error
-from .registry import define, single
+from .registry import define, one_output
 from .shape_spec import is_dim_ref, resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
 from .source import constant, convert_to_tensor, promote
 
@@ -107,7 +107,7 @@ def _infer_transpose(inputs, attrs):
     return [TensorType(x.dtype, tuple(x.shape[p] for p in perm))]
 
 
-define("transpose", "shape", _infer_transpose, single(lambda x, a: np.transpose(x, a["perm"])),
+define("transpose", "shape", _infer_transpose, one_output(lambda x, a: np.transpose(x, a["perm"])),
        doc="Permute axes.")
 
 
@@ -134,7 +134,7 @@ def _infer_expand_dims(inputs, attrs):
     return [TensorType(x.dtype, x.shape[:axis] + (1,) + x.shape[axis:])]
 
 
-define("expand_dims", "shape", _infer_expand_dims, single(lambda x, a: np.expand_dims(x, a["axis"])),
+define("expand_dims", "shape", _infer_expand_dims, one_output(lambda x, a: np.expand_dims(x, a["axis"])),
        doc="Insert a size-1 axis.")
 
 
@@ -155,7 +155,7 @@ def _infer_squeeze(inputs, attrs):
     return [TensorType(x.dtype, tuple(d for i, d in enumerate(x.shape) if i not in axes))]
 
 
-define("squeeze", "shape", _infer_squeeze, single(lambda x, a: np.squeeze(x, axis=a["axes"])),
+define("squeeze", "shape", _infer_squeeze, one_output(lambda x, a: np.squeeze(x, axis=a["axes"])),
        doc="Remove size-1 axes.")
 
 
@@ -345,7 +345,7 @@ def _infer_tile(inputs, attrs):
     return [TensorType(x.dtype, tuple(None if d is None else d * m for d, m in zip(x.shape, mult)))]
 
 
-define("tile", "shape", _infer_tile, single(lambda x, a: np.tile(x, a["multiples"])),
+define("tile", "shape", _infer_tile, one_output(lambda x, a: np.tile(x, a["multiples"])),
        doc="Repeat the tensor `multiples[i]` times along axis i.")
 
 
@@ -453,7 +453,7 @@ def index_tuple(index_spec) -> tuple:
 
 
 define("strided_slice", "shape", _infer_strided_slice,
-       single(lambda x, a: x[index_tuple(a["index"])]),
+       one_output(lambda x, a: x[index_tuple(a["index"])]),
        doc="Basic NumPy indexing: ints, slices (any step), new axes; Ellipsis is expanded at build time.")
 
 

@@ -12,7 +12,7 @@ from ..errors import ShapeError, ShapeMismatch
 from ..graph import Tensor, get_default_graph, user_location
 from ..shapes import TensorShape, TensorType
 from ._build import dtype_error, graph_of, is_symbolic, make1
-from .registry import define, single
+from .registry import define, one_output
 from .shape_spec import resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
 
 
@@ -195,7 +195,7 @@ def _infer_with_default(inputs, attrs):
 
 
 define("placeholder_with_default", "source", _infer_with_default,
-       single(lambda x, attrs: x), elementwise=False,
+       one_output(lambda x, attrs: x), elementwise=False,
        doc="Passes its input through unless fed; declares a (possibly looser) shape.")
 
 
@@ -266,7 +266,7 @@ def _infer_shape(inputs, attrs):
 
 
 define("shape", "source", _infer_shape,
-       single(lambda x, attrs: np.asarray(x.shape, dtype=attrs["out_type"].np)),
+       one_output(lambda x, attrs: np.asarray(x.shape, dtype=attrs["out_type"].np)),
        shape_only_inputs=lambda attrs, n: (0,),
        doc="The run-time shape of its input as a 1-D integer tensor.")
 

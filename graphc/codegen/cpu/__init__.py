@@ -16,8 +16,8 @@ NOT_COMPILED = {
 def supported_ops() -> frozenset:
     """Every op the CPU backend has code for (registry test: ops.registry.OPS must be covered)."""
     from ...ops.reduce import REDUCTIONS
-    from . import ops, scalar
-    from .codegen import VIEW_OPS
+    from ..emit import ops, scalar
+    from ..emit.context import VIEW_OPS
     return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.SINGLE) | VIEW_OPS | frozenset(
         {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"})
 

@@ -50,7 +50,7 @@ def kernel_dir() -> Path:
     return d
 
 
-def _target() -> str:
+def host_target() -> str:
     try:
         from llvmlite import binding as llvm
         cpu = llvm.get_host_cpu_name()
@@ -69,12 +69,12 @@ def version_key() -> str:
     if _VERSION_KEY is None:
         import graphc
         from .. import vmath
-        from . import runtime
+        from ..emit import runtime
         helpers = hashlib.sha256()
         for module in (runtime, vmath):
             helpers.update(Path(module.__file__).read_bytes())
         _VERSION_KEY = (f"graphc={graphc.__version__} numba={numba.__version__} llvmlite={llvmlite.__version__} "
-                        f"python={sys.version_info[0]}.{sys.version_info[1]} target={_target()} "
+                        f"python={sys.version_info[0]}.{sys.version_info[1]} target={host_target()} "
                         f"helpers={helpers.hexdigest()[:16]}")
     return _VERSION_KEY
 

@@ -8,15 +8,14 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import InvalidArgumentError
 from ...optimizer.program import Program, VARIABLE_WRITES
-from ..backend import MISS, Executable
+from ..backend import MISS, Executable, ensure_variables, program_error, variable_use
 from ..schedule import (BUFFER, CONSTANT, FEED, HOST, OUTPUT, TEMPORARY, VARIABLE, Binding, Place, Schedule,
                         fetch_sources)
 from . import cache
 from . import parallel as PARALLEL
-from .codegen import DYNAMIC, FASTMATH, STATIC, ProgramCodegen
-from .source import SourceWriter
+from ..emit.context import DYNAMIC, FASTMATH, STATIC, ProgramCodegen
+from ..emit.source import SourceWriter
 
 _RAISED = re.compile(r"graphc:(\d+)")
 
@@ -28,44 +27,13 @@ def _numba_array(dtype) -> str:
 
 def kernel_module_source(source: str, param_types) -> str:
     header = ["import math", "import numpy as np", "from numba import njit, types",
-              "from graphc.codegen.cpu import runtime as rt"]
+              "from graphc.codegen.emit import runtime as rt"]
     if "vm." in source:
         header.append("from graphc.codegen import vmath as vm")
     flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
     return ("\n".join(header) + "\n\n\n" + source + "\n\n\n"
             + f"_ARGS = ({', '.join(param_types)}{',' if len(param_types) == 1 else ''})\n"
             + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={flags})(_kernel)\n")
-
-
-def variable_use(program: Program) -> tuple:
-    """(the variables the program reads or updates, sorted; {variable it only assigns:
-    (shape, NumPy dtype)}): what a run needs in the session's state before it starts."""
-    needed = sorted({ins.attrs["var"] for ins in program.instrs
-                     if ins.op in ("read_variable", "assign_add", "assign_sub")})
-    created = {ins.attrs["var"]: (tuple(ins.attrs["shape"]), ins.attrs["dtype"].np)
-               for ins in program.instrs if ins.op == "assign" and ins.attrs["var"] not in needed}
-    return needed, created
-
-
-def ensure_variables(ctx, needed, created) -> None:
-    """Raise the uninitialized-variable error for a needed variable the session lacks; give a
-    variable the run only assigns a zero value to write into."""
-    variables = ctx.variables
-    for name in needed:
-        if name not in variables:
-            ctx.read_variable(name)  # raises the uninitialized-variable error
-    for name, (shape, dtype) in created.items():
-        if name not in variables:
-            ctx.write_variable(name, np.zeros(shape, dtype))
-
-
-def program_error(program: Program, i: int, message: str) -> InvalidArgumentError:
-    """A kernel's run-time error, naming the user's op and where it was created."""
-    ins = program.instrs[i]
-    origin = ins.origin
-    label = f"{origin.op} '{origin.name}'" if origin else ins.op
-    where = f"\n  created at {origin.location}" if origin else ""
-    return InvalidArgumentError(f"{label} at run time: {message}{where}")
 
 
 class CpuExecutable(Executable):

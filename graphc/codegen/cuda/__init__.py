@@ -8,8 +8,8 @@ from ..backend import Backend, Executable
 def supported_ops() -> frozenset:
     """Every op the CUDA backend has code for (the registry test compares with the catalog)."""
     from ...ops.reduce import REDUCTIONS
-    from ..cpu import scalar
-    from ..cpu.codegen import VIEW_OPS
+    from ..emit import scalar
+    from ..emit.context import VIEW_OPS
     from . import ops
     return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.SINGLE) | VIEW_OPS | frozenset(
         {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"})

@@ -1,25 +1,23 @@
-"""Kernel sources for the CUDA backend: the CPU backend's KernelContext and program walk,
-with GPU loops (grid-stride) and libdevice math in place of graphc's vectorizable CPU math."""
+"""Kernel sources for the CUDA backend: the shared KernelContext and program walk
+(codegen/emit), with GPU loops (grid-stride) and libdevice math in place of graphc's
+vectorizable CPU math."""
 from __future__ import annotations
 
 import contextlib
-import re
 
-from ..cpu.codegen import KernelContext, ProgramCodegen
-from ..cpu.loops import decode_index
-from ..cpu.source import SourceWriter, product
+from ..emit.context import KernelContext, ProgramCodegen
+from ..emit.loops import decode_index
+from ..emit.source import SourceWriter, product
 
-# CPU spellings that have no CUDA lowering (or a faster libdevice one) -> CUDA spellings
-_CUDA_NAMES = [
-    (re.compile(r"\bvm\.(exp|log|tanh|erf|expm1)_f(?:32|64)\("), r"math.\1("),
-    (re.compile(r"\bvm\.sigmoid_f(?:32|64)\("), "rt.sigmoid("),
-    (re.compile(r"\bnp\.rint\("), "rt.rint("),
-    (re.compile(r"\bnp\.(sqrt|isnan|isfinite|isinf|floor|ceil|log|exp)\("), r"math.\1("),
-    # numba's CUDA target mistypes the builtin min/max of two scalars when it lowers for a
-    # real device (the simulator runs Python's): two-argument helpers with Python's result
-    (re.compile(r"(?<![.\w])max\("), "rt.max2("),
-    (re.compile(r"(?<![.\w])min\("), "rt.min2("),
-]
+# math functions whose CUDA spelling is not math.<name>: numba's CUDA target has no
+# np.rint, and it mistypes the builtin min/max of two scalars when it lowers for a real device
+# (the simulator runs Python's): two-argument helpers with Python's result
+_CUDA_NAMES = {"sigmoid": "rt.sigmoid", "rint": "rt.rint", "max": "rt.max2", "min": "rt.min2"}
+
+
+def CUDA_MATH(name: str, dtype=None) -> str:
+    """The CUDA spelling of math function ``name``: libdevice through numba's ``math``."""
+    return _CUDA_NAMES.get(name, f"math.{name}")
 
 
 class BlockSizes:
@@ -36,14 +34,12 @@ def block_sizes() -> BlockSizes:
     return BlockSizes(simulated())
 
 
-def cuda_source(text: str) -> str:
-    for pattern, replacement in _CUDA_NAMES:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 class CudaKernelContext(KernelContext):
     target = "cuda"
+    success_return = "return"  # a CUDA kernel returns nothing
+
+    def math(self, name: str, dtype=None) -> str:
+        return CUDA_MATH(name, dtype)
 
     def parallel_loop(self, idx: str, n: str) -> str:
         return f"for {idx} in range(cuda.grid(1), {n}, cuda.gridsize(1)):"
@@ -73,12 +69,6 @@ class CudaKernelContext(KernelContext):
 
     def split_bounds(self, extent_dims, work_value: int):  # pragma: no cover - emitters never ask on a GPU
         raise AssertionError("GPU kernels are not split across host threads")
-
-    def source(self) -> str:
-        text = super().source()
-        # a CUDA kernel returns nothing; CPU kernels return 0 as their success code
-        text = re.sub(r"^    return 0$", "    return", text, flags=re.M)
-        return cuda_source(text)
 
 
 class CudaProgramCodegen(ProgramCodegen):

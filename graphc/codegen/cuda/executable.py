@@ -16,10 +16,9 @@ from typing import Sequence
 import numpy as np
 
 from ...optimizer.program import Program
-from ..backend import Executable
+from ..backend import Executable, ensure_variables, program_error, variable_use
 from ..cpu import cache
-from ..cpu.codegen import DYNAMIC, STATIC
-from ..cpu.executable import ensure_variables, program_error, variable_use
+from ..emit.context import DYNAMIC, STATIC
 from ..schedule import BUFFER, CONSTANT, FEED, HOST, OUTPUT, VARIABLE, Binding, Place, Schedule
 from . import api
 from .codegen import CudaProgramCodegen, block_sizes

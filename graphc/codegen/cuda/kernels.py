@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from ...errors import CompileError
 from ...optimizer.program import VARIABLE_WRITES
-from ..cpu.kernels import (
-    _combine, _init_literal, _roles, data_inputs, emit_members_over, emit_scalar_members, matmul_batch_operands,
+from ..emit.groups import (
+    combine, init_literal, reduce_group_roles, data_inputs, emit_members_over, emit_scalar_members, matmul_batch_operands,
 )
-from ..cpu.loops import Operand, decode_index, decode_offsets, strides_for
-from ..cpu.source import product
+from ..emit.loops import Operand, decode_index, decode_offsets, strides_for
+from ..emit.source import product
 from .codegen import block_sizes
 
 def _nb_type(dtype) -> str:
@@ -43,7 +43,7 @@ def emit_reduce(cg, g) -> None:
     kept = [k for k in range(rank) if k not in axes]
     dims = cg.dims(x)
     n_out, n_red = cg.size(out), f"({product([dims[k] for k in axes]) if axes else '1'})"
-    prologue, post, row = _roles(cg, g)
+    prologue, post, row = reduce_group_roles(cg, g)
     stores = set(g.outputs)
     cg.launch = ("rows", out)
     produced = {v for i in prologue + row for v in instrs[i].outputs}
@@ -101,9 +101,9 @@ def emit_reduce(cg, g) -> None:
         w("cuda.syncthreads()")  # every thread has read sm[0] before the next row reuses sm
 
     with w.block(f"for {o} in range(cuda.blockIdx.x, {n_out}, cuda.gridDim.x):"):
-        w(f"acc = {_init_literal(op, dtype)}")
-        pass_over_row(prologue, on_value=lambda v: w(f"acc = {_combine(op, 'acc', v, dtype)}"), store=True)
-        block_combine(lambda a, b: _combine(op, a, b, dtype))
+        w(f"acc = {init_literal(op, dtype)}")
+        pass_over_row(prologue, on_value=lambda v: w(f"acc = {combine(op, 'acc', v, dtype)}"), store=True)
+        block_combine(lambda a, b: combine(op, a, b, dtype))
         if op == "reduce_logsumexp":
             zero = f"np.{dtype.np.name}(0)"
             w(f"shift = acc if math.isfinite(acc) else {zero}")
@@ -197,14 +197,14 @@ def _store_and_epilogue(cg, w, g, out: int, value: str, at: str) -> None:
 
 # --- convolution ------------------------------------------------------------------------------------------
 def emit_conv(cg, g) -> None:
-    from ..cpu.ops import _conv_geometry, input_coordinate
+    from ..emit.ops import conv_geometry, input_coordinate
     w = cg.body
     root = cg.instrs[g.root]
     x, f = root.inputs
     out = root.outputs[0]
     a = root.attrs
     kh, kw, c_in, c_out = cg.dims(f)
-    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
+    geo = conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
     sh, sw = a["strides"]
     dh, dw = a["dilations"]
     X, F = cg.array(x), cg.array(f)

@@ -9,11 +9,11 @@ output element directly (a gather, so no atomics).
 """
 from __future__ import annotations
 
-from ..cpu import ops as cpu_ops
-from ..cpu.ops import _conv_geometry, input_coordinate
+from ..emit import ops as shared_ops
+from ..emit.ops import conv_geometry, input_coordinate
 from ...ops.registry import rule_registrar
 
-SINGLE: dict = dict(cpu_ops.SINGLE)
+SINGLE: dict = dict(shared_ops.SINGLE)
 kernel = rule_registrar(SINGLE, "CUDA kernel", replace=True)  # CUDA's own replace the CPU's
 
 
@@ -21,7 +21,7 @@ def _gradient_setup(cg, w, ins, x, kernel, grad):
     """A conv gradient's geometry (input ``x``, output gradient ``grad``), strides,
     dilations and the output's NumPy type constructor."""
     a = ins.attrs
-    geo = _conv_geometry(cg, w, x, kernel, a["strides"], a["dilations"], a["padding"], grad)
+    geo = conv_geometry(cg, w, x, kernel, a["strides"], a["dilations"], a["padding"], grad)
     return geo, a["strides"], a["dilations"], f"np.{cg.dtype(ins.outputs[0]).np.name}"
 
 

@@ -1,8 +1,8 @@
 """Scalar helpers for generated CUDA kernels (``rt.<name>``): the CPU backend's helpers,
 except where numba's CUDA target lacks what they call (np.fmod, np.floor). Under the
 simulator a kernel runs as Python and gets simmath's IEEE math instead of ``math``."""
-from ..cpu.runtime import *  # noqa: F401,F403  (every helper is target-neutral unless redefined here)
-from ..cpu.runtime import float_divmod
+from ..emit.runtime import *  # noqa: F401,F403  (every helper is target-neutral unless redefined here)
+from ..emit.runtime import float_divmod
 from numba.extending import register_jitable
 
 from .api import simulated

@@ -25,9 +25,9 @@ from ...errors import CompileError
 from ...optimizer.fusion import KernelGroup, _kind
 from ...optimizer.program import Program
 from ...optimizer.symbolic import SymSize
-from ..cpu.codegen import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
+from ..emit.context import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
 from ..schedule import BUFFER, CONSTANT, FEED, OUTPUT, TEMPORARY, Schedule, fetch_sources
-from ..cpu.source import SourceWriter
+from ..emit.source import SourceWriter
 
 ALIGN = 64  # bytes: every workspace region and constant starts on a cache line
 # Op types that have no native code, and why (checked before any code is generated).
@@ -362,7 +362,7 @@ class NativeProgramCodegen(ProgramCodegen):
             "import math",
             "import numpy as np",
             "from numba import carray, njit, types",
-            "from graphc.codegen.cpu import runtime as rt",
+            "from graphc.codegen.emit import runtime as rt",
             "from graphc.codegen import vmath as vm",
             "",
             f"_KERNEL_OPTIONS = {options}",

@@ -21,12 +21,12 @@ import contextlib
 import numpy as np
 
 from ...errors import CompileError
-from ..cpu import kernels as cpu_kernels
-from ..cpu import ops as cpu_ops
-from ..cpu import scalar
-from ..cpu.direct_conv import direct_conv, direct_conv_fits, row_epilogue
-from ..cpu.loops import nest
-from ..cpu.source import product
+from ..emit import groups
+from ..emit import ops as shared_ops
+from ..emit import scalar
+from ..emit.direct_conv import direct_conv, direct_conv_fits, row_epilogue
+from ..emit.loops import nest
+from ..emit.source import product
 
 PANEL_BYTES = 1 << 19  # B up to 512 KiB is one panel; larger B is read in panels of
 N_BLOCK = 256          # columns (256 columns x k fits L2 for k up to ~500)
@@ -198,7 +198,7 @@ def implicit_conv(cg, w, root, x, f, target, row_done) -> None:
     kh, kw, cin, n = cg.dims(f)
     sh, sw = a["strides"]
     dh, dw = a["dilations"]
-    geo = cpu_ops._conv_geometry(cg, w, x, (int(kh), int(kw)), a["strides"], a["dilations"], a["padding"],
+    geo = shared_ops.conv_geometry(cg, w, x, (int(kh), int(kw)), a["strides"], a["dilations"], a["padding"],
                                  root.outputs[0])
     X, F = cg.array(x), cg.array(f)
     m = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
@@ -288,12 +288,12 @@ def emit_matmul(cg, g) -> None:
     root = cg.instrs[g.root]
     out = root.outputs[0]
     if not cg.dtype(out).is_floating:
-        cpu_kernels.emit_matmul(cg, g)  # integer products are loops on the CPU too
+        groups.emit_matmul(cg, g)  # integer products are loops on the CPU too
         return
     w = cg.body
     a, b = root.inputs
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
-    target = cpu_kernels._target(cg, w, g, out)
+    target = groups.product_target(cg, w, g, out)
     cg.flat[out] = target
     rb = cg.rank(b)
     da, do = cg.dims(a), cg.dims(out)
@@ -308,7 +308,7 @@ def emit_matmul(cg, g) -> None:
         if row_done is not None:
             return
     else:
-        ops = cpu_kernels.matmul_batch_operands(cg, w, a, b, do, target)
+        ops = groups.matmul_batch_operands(cg, w, a, b, do, target)
         A, B = cg.array(a), cg.array(b)
         m = do[-2]
 
@@ -330,7 +330,7 @@ def emit_conv(cg, g) -> None:
     out = root.outputs[0]
     if not cg.dtype(out).is_floating:
         raise CompileError(f"the native target has no integer conv2d ({root.origin})")
-    target = cpu_kernels._target(cg, w, g, out)
+    target = groups.product_target(cg, w, g, out)
     cg.flat[out] = target
     df = cg.dims(f)
     a = root.attrs
@@ -348,7 +348,7 @@ def emit_conv(cg, g) -> None:
             _epilogue(cg, w, g)
         return
     else:
-        cols, rows, width = cpu_ops.im2col(cg, w, root, x, f)
+        cols, rows, width = shared_ops.im2col(cg, w, root, x, f)
     gemm(cg, w, cg.dtype(out), cols, "0", False, cg.array(f), "0", False, target, "0", rows, df[3], width,
          [(f, 0), (f, 1), (f, 2), (f, 3)], row_done)
     if row_done is None:
@@ -358,7 +358,7 @@ def emit_conv(cg, g) -> None:
 def _epilogue(cg, w, g) -> None:
     epilogue = [i for i in g.members if i != g.root]
     if epilogue:
-        cpu_kernels.emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
+        groups.emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
 
 
 def _shape(cg, w, i, ins) -> None:
@@ -379,7 +379,7 @@ def _pool(cg, w, i, ins) -> None:
     a = ins.attrs
     kh, kw = a["ksize"]
     sh, sw = a["strides"]
-    geo = cpu_ops._conv_geometry(cg, w, x, (kh, kw), a["strides"], (1, 1), a["padding"], out)
+    geo = shared_ops.conv_geometry(cg, w, x, (kh, kw), a["strides"], (1, 1), a["padding"], out)
     C = geo["C"]
     dtype = cg.dtype(out)
     t = f"np.{dtype.np.name}"
@@ -416,9 +416,9 @@ def _window_taps(w, geo, names, kh, kw, sh, sw, C, counting: bool):
     input (and ``count`` the taps so far, for the average); the caller writes the body."""
     n, oh, ow, p, q = names
     with w.block(f"for {p} in range({kh}):"):
-        cpu_ops.input_coordinate(w, "ih", oh, p, sh, 1, geo["PT"], geo["H"])
+        shared_ops.input_coordinate(w, "ih", oh, p, sh, 1, geo["PT"], geo["H"])
         with w.block(f"for {q} in range({kw}):"):
-            cpu_ops.input_coordinate(w, "iw", ow, q, sw, 1, geo["PL"], geo["W"])
+            shared_ops.input_coordinate(w, "iw", ow, q, sw, 1, geo["PL"], geo["W"])
             w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
             if counting:
                 w("count += 1")
@@ -468,12 +468,12 @@ def emit_single(cg, g) -> None:
     if emitter is not None:
         emitter(cg, cg.body, i, ins)
         return
-    cpu_kernels.emit_single(cg, g)
+    groups.emit_single(cg, g)
 
 
 GROUP_EMITTERS = {
-    "elementwise": cpu_kernels.emit_elementwise,
-    "reduce": cpu_kernels.emit_reduce,
+    "elementwise": groups.emit_elementwise,
+    "reduce": groups.emit_reduce,
     "matmul": emit_matmul,
     "conv": emit_conv,
     "single": emit_single,

@@ -21,7 +21,7 @@ def data_inputs(ins) -> list:
 def element_expression(cg, ins, args: Sequence[str]) -> str:
     data = data_inputs(ins)
     in_dtype = cg.dtype(data[1] if ins.op == "where" else data[0]) if data else cg.dtype(ins.outputs[0])
-    return scalar.expression(ins.op, ins.attrs, args, in_dtype, cg.dtype(ins.outputs[0]))
+    return scalar.expression(ins.op, ins.attrs, args, in_dtype, cg.dtype(ins.outputs[0]), cg.math)
 
 
 def element_guard(cg, w: SourceWriter, i: int, ins, args: Sequence[str]) -> None:
@@ -179,7 +179,7 @@ def emit_elementwise(cg, g) -> None:
 _INIT = {"reduce_sum": 0, "reduce_mean": 0, "reduce_prod": 1, "reduce_any": False, "reduce_all": True}
 
 
-def _init_literal(op: str, dtype) -> str:
+def init_literal(op: str, dtype) -> str:
     if op in _INIT:
         return scalar.literal(_INIT[op], dtype)
     if op in ("reduce_max", "reduce_logsumexp"):
@@ -191,7 +191,7 @@ def _init_literal(op: str, dtype) -> str:
     raise CompileError(f"no reduction identity for {op}")
 
 
-def _combine(op: str, acc: str, v: str, dtype) -> str:
+def combine(op: str, acc: str, v: str, dtype) -> str:
     t = "" if dtype.is_floating else f"np.{dtype.np.name}"  # integer sums widen in numba: wrap back
     return {"reduce_sum": f"{t}({acc} + {v})", "reduce_mean": f"{t}({acc} + {v})",
             "reduce_prod": f"{t}({acc} * {v})", "reduce_max": f"rt.maximum({acc}, {v})",
@@ -209,11 +209,11 @@ def _fold_in(op: str, value: str, dtype) -> list:
         return [f"acc = {value} if {value} {better} acc else acc", f"nan_seen |= {value} != {value}"]
     if op == "reduce_logsumexp":  # the maximum only shifts the exponentials: a NaN reaches the sum
         return [f"acc = {value} if {value} > acc else acc"]
-    return [f"acc = {_combine(op, 'acc', value, dtype)}"]
+    return [f"acc = {combine(op, 'acc', value, dtype)}"]
 
 
 def _fold_start(op: str, dtype) -> list:
-    lines = [f"acc = {_init_literal(op, dtype)}"]
+    lines = [f"acc = {init_literal(op, dtype)}"]
     if op in ("reduce_max", "reduce_min") and dtype.is_floating:
         lines.append("nan_seen = False")
     return lines
@@ -225,7 +225,7 @@ def _fold_done(op: str, dtype) -> list:
     return []
 
 
-def _roles(cg, g):
+def reduce_group_roles(cg, g):
     """A reduce group's prologue, output-space epilogue and row epilogue (the optimizer's
     ``reduce_roles``: the passes every backend runs them in are defined there)."""
     roles = reduce_roles(cg.p, cg.sym, g.members, g.root)
@@ -323,10 +323,10 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
         pass_over_row(prologue, on_value=lambda v: w.extend_lines(_fold_in(op, v, dtype)))
         w.extend_lines(_fold_done(op, dtype))
         if op == "reduce_logsumexp":
-            w(f"shift = acc if np.isfinite(acc) else {scalar.literal(0, dtype)}")
+            w(f"shift = acc if {cg.call('isfinite', dtype, 'acc')} else {scalar.literal(0, dtype)}")
             w(f"acc = {scalar.literal(0, dtype)}")
-            pass_over_row(prologue, on_value=lambda v: w(f"acc += {_vm_exp(dtype)}({v} - shift)"), store=False)
-            w("acc = np.log(acc) + shift")
+            pass_over_row(prologue, on_value=lambda v: w(f"acc += {cg.call('exp', dtype, f'{v} - shift')}"), store=False)
+            w(f"acc = {cg.call('log', dtype, 'acc')} + shift")
         elif op == "reduce_mean":
             w(f"acc = np.{dtype.np.name}(acc / {n_inner})")  # (an int count would widen float32)
         result = {out: "acc"}
@@ -343,10 +343,6 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
             pass_over_row(prologue + row, known=known, store=True)
 
 
-def _vm_exp(dtype) -> str:
-    return scalar._vm("exp", dtype)
-
-
 def emit_reduce(cg, g) -> None:
     w = cg.body
     instrs = cg.instrs
@@ -355,7 +351,7 @@ def emit_reduce(cg, g) -> None:
     x, out = root.inputs[0], root.outputs[0]
     dtype = cg.dtype(out)
     axes = root.attrs["axes"]
-    prologue, post, row = _roles(cg, g)
+    prologue, post, row = reduce_group_roles(cg, g)
     kinds = _row_kinds(cg, g, root, prologue, post, row)
     if kinds is not None and not any(instrs[i].op in VARIABLE_WRITES for i in g.members):
         _emit_row_reduce(cg, g, root, prologue, post, row, kinds)
@@ -372,7 +368,7 @@ def emit_reduce(cg, g) -> None:
     n_out = cg.size(out)
     q = cg.uid("q")
     with w.block(f"for {q} in range({n_out}):"):
-        w(f"{acc}[{q}] = {_init_literal(op, dtype)}")
+        w(f"{acc}[{q}] = {init_literal(op, dtype)}")
 
     # out offset along every dim of the input space: 0 on reduced axes
     out_dims = cg.dims(out)
@@ -409,14 +405,15 @@ def emit_reduce(cg, g) -> None:
             v = scalars.get(x, cg.literals.get(x))
             a = f"{acc}[{offsets['acc']}]"
             if extra_pass is None:
-                w(f"{a} = {_combine(op, a, v, dtype)}")
+                w(f"{a} = {combine(op, a, v, dtype)}")
             else:  # logsumexp's second pass: sum exp(v - shift)
-                w(f"{extra_pass}[{offsets['acc']}] += np.{dtype.np.name}(math.exp({v} - {shift_of(offsets['acc'])}))")
+                shifted = f"{v} - {shift_of(offsets['acc'])}"
+                w(f"{extra_pass}[{offsets['acc']}] += np.{dtype.np.name}({cg.call('exp', None, shifted)})")
 
         nest(cg, w, in_dims, operands, body)
 
     def shift_of(o):
-        return f"(({acc}[{o}]) if np.isfinite({acc}[{o}]) else {scalar.literal(0, dtype)})"
+        return f"(({acc}[{o}]) if {cg.call('isfinite', dtype, f'{acc}[{o}]')} else {scalar.literal(0, dtype)})"
 
     accumulate()
     if op == "reduce_logsumexp":
@@ -425,7 +422,7 @@ def emit_reduce(cg, g) -> None:
             w(f"{sums}[{q}] = {scalar.literal(0, dtype)}")
         accumulate(extra_pass=sums)
         with w.block(f"for {q} in range({n_out}):"):
-            w(f"{acc}[{q}] = np.{dtype.np.name}(math.log({sums}[{q}]) + {shift_of(q)})")
+            w(f"{acc}[{q}] = np.{dtype.np.name}({cg.call('log', None, f'{sums}[{q}]')} + {shift_of(q)})")
     elif op == "reduce_mean":
         with w.block(f"for {q} in range({n_out}):"):
             w(f"{acc}[{q}] = np.{dtype.np.name}({acc}[{q}] / {count})")
@@ -443,7 +440,7 @@ def _needed_by(cg, consumers, producers) -> set:
 
 
 # --- matmul -----------------------------------------------------------------------------------------
-def _target(cg, w, g, root_out) -> str:
+def product_target(cg, w, g, root_out) -> str:
     """Where a product is written: its own output array, an epilogue output of the same
     shape and dtype (the epilogue then runs in place), or a temporary."""
     if root_out in g.outputs:
@@ -484,7 +481,7 @@ def emit_matmul(cg, g) -> None:
     a, b = root.inputs
     out = root.outputs[0]
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
-    target = _target(cg, w, g, out)
+    target = product_target(cg, w, g, out)
     cg.flat[out] = target
     ra, rb = cg.rank(a), cg.rank(b)
     da, db, do = cg.dims(a), cg.dims(b), cg.dims(out)
@@ -550,7 +547,7 @@ def emit_conv(cg, g) -> None:
     root = cg.instrs[g.root]
     x, f = root.inputs
     out = root.outputs[0]
-    target = _target(cg, w, g, out)
+    target = product_target(cg, w, g, out)
     cg.flat[out] = target
     df = cg.dims(f)
     if direct_conv_fits(cg, root, x, f, MAX_OUTPUTS_WITH_BLAS):

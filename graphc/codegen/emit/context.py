@@ -101,6 +101,18 @@ class KernelContext:
         """``array[index] += value`` where several iterations may hit the same element."""
         return f"{array}[{index}] += {value}"
 
+    def math(self, name: str, dtype: DType = None) -> str:
+        """This target's spelling of math function ``name`` (exp, log, sqrt, isfinite, max,
+        ...) for ``dtype``; with no dtype, the plain libm or builtin function."""
+        return scalar.CPU_MATH(name, dtype)
+
+    def call(self, name: str, dtype, *args: str) -> str:
+        """Source calling math function ``name`` (see ``math``) on ``args``."""
+        return f"{self.math(name, dtype)}({', '.join(args)})"
+
+    # what a kernel returns when it succeeds (a CPU kernel returns a status; a GPU kernel nothing)
+    success_return = "return 0"
+
     def raise_error(self, w: SourceWriter, i: int, message: str, *values: str) -> None:
         """Stop with a run-time error; ``message`` has a ``{}`` for each value."""
         code = self.raise_code(i, message)
@@ -225,7 +237,7 @@ class KernelContext:
         head.extend(self.body)
         if not self.body.lines:
             head("    pass")
-        head("    return 0")
+        head(f"    {self.success_return}")
         constants: dict = {}
 
         def hoist(m) -> str:
@@ -267,8 +279,8 @@ class ProgramCodegen:
     backend_name = "CPU"
 
     def emitters(self) -> dict:
-        from . import kernels
-        return kernels.GROUP_EMITTERS
+        from . import groups
+        return groups.GROUP_EMITTERS
 
     def __init__(self, program: Program, mode: str = STATIC):
         if program.groups is None:

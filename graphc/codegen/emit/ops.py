@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import scalar
-from .kernels import emit_members_over
+from .groups import emit_members_over
 from .loops import Operand, nest
 from .source import product
 from ...ops.registry import rule_registrar
@@ -41,20 +41,20 @@ def _(cg, w, i, ins):
         w(f"m = {scalar.literal(-np.inf, cg.dtype(x))}")
         with w.block(f"for {l} in range({length}):"):
             w(f"m = rt.max_shift(m, {X}[{base} + {l} * {inner}])")
-        w(f"m = m if np.isfinite(m) else {t}(0)")
+        w(f"m = m if {cg.call('isfinite', None, 'm')} else {t}(0)")
         w(f"s = {t}(0)")
         with w.block(f"for {l} in range({length}):"):
             if ins.op == "softmax":
-                w(f"e = {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
+                w(f"e = {t}({cg.call('exp', None, f'{X}[{base} + {l} * {inner}] - m')})")
                 w(f"{Y}[{base} + {l} * {inner}] = e")
                 w("s += e")
             else:
-                w(f"s += {t}(math.exp({X}[{base} + {l} * {inner}] - m))")
+                w(f"s += {t}({cg.call('exp', None, f'{X}[{base} + {l} * {inner}] - m')})")
         if ins.op == "softmax":
             with w.block(f"for {l} in range({length}):"):
                 w(f"{Y}[{base} + {l} * {inner}] = {t}({Y}[{base} + {l} * {inner}] / s)")
         else:
-            w(f"ls = {t}(math.log(s))")
+            w(f"ls = {t}({cg.call('log', None, 's')})")
             with w.block(f"for {l} in range({length}):"):
                 w(f"{Y}[{base} + {l} * {inner}] = {t}({X}[{base} + {l} * {inner}] - m - ls)")
 
@@ -73,9 +73,9 @@ def _(cg, w, i, ins):
     for k in range(r):
         name = cg.uid("bd")
         if k == axis % r:  # the folding loop's extent: see KernelContext.runtime_dim
-            w(f"{name} = max({cg.runtime_dim(labels, k)}, {cg.runtime_dim(logits, k)})")
+            w(f"{name} = {cg.call('max', None, cg.runtime_dim(labels, k), cg.runtime_dim(logits, k))}")
         else:
-            w(f"{name} = max({dl[k]}, {dz[k]})")
+            w(f"{name} = {cg.call('max', None, dl[k], dz[k])}")
         bd.append(name)
     strides = {}
     for key, d in (("l", dl), ("z", dz)):
@@ -97,11 +97,12 @@ def _(cg, w, i, ins):
         w(f"m = {scalar.literal(-np.inf, cg.dtype(logits))}")
         with w.block(f"for {l} in range({bd[axis]}):"):
             w(f"m = rt.max_shift(m, {Z}[{off['z']} + {l} * {sz}])")
-        w(f"m = m if np.isfinite(m) else {t}(0)")
+        w(f"m = m if {cg.call('isfinite', None, 'm')} else {t}(0)")
         w(f"s = {t}(0)")
         with w.block(f"for {l} in range({bd[axis]}):"):
-            w(f"s += {t}(math.exp({Z}[{off['z']} + {l} * {sz}] - m))")
-        w(f"ls = {t}(math.log(s))")
+            z = f"{Z}[{off['z']} + {l} * {sz}]"
+            w(f"s += {t}({cg.call('exp', None, f'{z} - m')})")
+        w(f"ls = {t}({cg.call('log', None, 's')})")
         w(f"acc = {t}(0)")
         with w.block(f"for {l} in range({bd[axis]}):"):
             w(f"lab = {L}[{off['l']} + {l} * {sl}]")
@@ -128,11 +129,11 @@ def _(cg, w, i, ins):
         w(f"m = {scalar.literal(-np.inf, cg.dtype(logits))}")
         with w.block(f"for {c} in range({classes}):"):
             w(f"m = rt.max_shift(m, {Z}[base + {c}])")
-        w(f"m = m if np.isfinite(m) else {t}(0)")
+        w(f"m = m if {cg.call('isfinite', None, 'm')} else {t}(0)")
         w(f"s = {t}(0)")
         with w.block(f"for {c} in range({classes}):"):
-            w(f"s += {t}(math.exp({Z}[base + {c}] - m))")
-        w(f"{Y}[{r}] = {t}((m - {Z}[base + lab]) + math.log(s))")  # m - z first: exact for huge logits
+            w(f"s += {t}({cg.call('exp', None, f'{Z}[base + {c}] - m')})")
+        w(f"{Y}[{r}] = {t}((m - {Z}[base + lab]) + {cg.call('log', None, 's')})")  # m - z first: exact for huge logits
 
 
 @kernel("argmax", "argmin")
@@ -421,7 +422,8 @@ def _(cg, w, i, ins):
     k = cg.uid("k")
     with cg.parallel_nest(w, [outer, length, inner], ["o", "c", "j"]) as (o, c, j):
         w(f"acc = {_t(cg, out)}(0)")
-        with w.block(f"for {k} in range(max(0, {c} - {radius}), min({length}, {c} + {radius} + 1)):"):
+        lo, hi = cg.call("max", None, "0", f"{c} - {radius}"), cg.call("min", None, length, f"{c} + {radius} + 1")
+        with w.block(f"for {k} in range({lo}, {hi}):"):
             w(f"acc += {X}[({o} * {length} + {k}) * {inner} + {j}]")
         w(f"{Y}[({o} * {length} + {c}) * {inner} + {j}] = acc")
 
@@ -453,11 +455,11 @@ def _(cg, w, i, ins):
             with w.block(f"while abs(z) > 2.0 and attempt < {TRUNCATED_MAX_ATTEMPTS}:"):
                 w(f"z = rt.normal_pair(rt.stream_key({seeds[0]}, {seeds[1]}, {counter}, attempt), {q}, {n})")
                 w("attempt += 1")
-            w(f"{Y}[{q}] = {t}(min(max(z, -2.0), 2.0))")
+            w(f"{Y}[{q}] = {t}({cg.call('min', None, cg.call('max', None, 'z', '-2.0'), '2.0')})")
 
 
 # --- convolution and pooling ----------------------------------------------------------------------------
-def _conv_geometry(cg, w, x, kernel, strides, dilations, padding, out):
+def conv_geometry(cg, w, x, kernel, strides, dilations, padding, out):
     """Locals for the input/output sizes and the top/left padding (TensorFlow's rule)."""
     dx, do = cg.dims(x), cg.dims(out)
     geo = {"N": dx[0], "H": dx[1], "W": dx[2], "C": dx[3], "OH": do[1], "OW": do[2]}
@@ -465,7 +467,7 @@ def _conv_geometry(cg, w, x, kernel, strides, dilations, padding, out):
                                                    (dx[2], do[2], kernel[1], strides[1], dilations[1]))):
         name = cg.uid("pad")
         if padding == "SAME":
-            w(f"{name} = max(({osize} - 1) * {s} + ({k} - 1) * {d} + 1 - {size}, 0) // 2")
+            w(f"{name} = {cg.call('max', None, f'({osize} - 1) * {s} + ({k} - 1) * {d} + 1 - {size}', '0')} // 2")
         else:
             w(f"{name} = 0")
         geo["PT" if axis == 0 else "PL"] = name
@@ -513,7 +515,7 @@ def im2col(cg, w, ins, x, f, like=None):
     a = ins.attrs
     out = ins.outputs[0] if like is None else like
     kh, kw = cg.dims(f)[0], cg.dims(f)[1]
-    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
+    geo = conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
     rows = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
     width = f"({kh} * {kw} * {geo['C']})"
     X = cg.array(x)
@@ -563,7 +565,7 @@ def _(cg, w, i, ins):
     a = ins.attrs
     df = cg.dims(f)
     kh, kw, o = df[0], df[1], df[3]
-    geo = _conv_geometry(cg, w, like, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
+    geo = conv_geometry(cg, w, like, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
     rows = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
     width = f"({kh} * {kw} * {geo['C']})"
     t = _t(cg, out)
@@ -595,7 +597,7 @@ def _pool_loops(cg, w, ins, x, pooled, body_window, after_window=None, setup=Non
     callbacks get the writer and a dict of the loop's names (n, oh, ow, c, H, W, C, PT, PL)."""
     a = ins.attrs
     kh, kw = a["ksize"]
-    geo = _conv_geometry(cg, w, x, (kh, kw), a["strides"], (1, 1), a["padding"], pooled)
+    geo = conv_geometry(cg, w, x, (kh, kw), a["strides"], (1, 1), a["padding"], pooled)
     sh, sw = a["strides"]
     with cg.parallel_nest(w, [geo["N"], geo["OH"], geo["OW"], geo["C"]], ["n", "oh", "ow", "c"]) as (n, oh, ow, c):
         ctx = dict(geo, n=n, oh=oh, ow=ow, c=c, sh=sh, sw=sw, kh=kh, kw=kw)

@@ -5,7 +5,7 @@ columns (LeNet's first layer: k=25, n=6). Also the group's row-by-row epilogue
 (``row_epilogue``), which both run on each finished row of a product or convolution."""
 from __future__ import annotations
 
-from . import kernels as cpu_kernels
+from . import groups
 from . import scalar
 from ...optimizer.program import VARIABLE_WRITES
 from .loops import classify
@@ -136,7 +136,7 @@ def row_epilogue(cg, g, target: str, n: str):
     produced = {v for i in members for v in cg.instrs[i].outputs} | {out}
     external, kinds = [], {}
     for i in members:
-        for u in cpu_kernels.data_inputs(cg.instrs[i]):
+        for u in groups.data_inputs(cg.instrs[i]):
             if u in produced or u in external or cg.is_literal(u):
                 continue
             k = classify(cg, u, out)
@@ -174,5 +174,5 @@ def row_epilogue(cg, g, target: str, n: str):
                     row[u] = f"x{cg.lid(u)}"
             w(f"mm_root = {target}[{base} + {col}]")
             row[out] = "mm_root"
-            cpu_kernels.emit_scalar_members(cg, w, members, row, targets, f"{base} + {col}")
+            groups.emit_scalar_members(cg, w, members, row, targets, f"{base} + {col}")
     return emit
