@@ -33,8 +33,8 @@ from .ops.elementwise import (  # noqa: F401
     subtract, tanh, to_float, truediv, where,
 )
 from .ops.reduce import (  # noqa: F401
-    argmax, argmin, reduce_all, reduce_any, reduce_logsumexp, reduce_max, reduce_mean, reduce_min,
-    reduce_prod, reduce_sum,
+    argmax, argmin, reduce_all, reduce_any, reduce_euclidean_norm, reduce_logsumexp, reduce_max, reduce_mean,
+    reduce_min, reduce_prod, reduce_sum,
 )
 from .ops.shape import (  # noqa: F401
     broadcast_to, concat, expand_dims, gather, one_hot, pad, reshape, split, squeeze, stack, tile,

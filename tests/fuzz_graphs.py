@@ -20,6 +20,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import graphc as gc
+from graphc.ops.registry import OPS
 
 # The shapes values take. (2, 3) is the main space; the others broadcast into it.
 SHAPES = [(2, 3), (2, 1), (1, 3), (3,), (2,), (1, 1), (1,), ()]
@@ -118,12 +119,38 @@ UNARY = {
     "abs": (gc.abs, np.abs),
     "half_square": (lambda t: gc.square(t) * 0.5, lambda x: np.square(x) * 0.5),
 }
+
+
+def _join_ops_defined_in_one_place() -> None:
+    """An op that carries its own formula (elementwise, one float input, no attrs) or fold
+    (a reduction) joins the fuzzers here, with its NumPy reference as the oracle: adding such
+    an op (docs/ADDING-AN-OP.md) needs nothing in this file."""
+    from graphc.ops._build import make1
+    from graphc.shapes import TensorType
+    for name, opdef in sorted(OPS.items()):
+        if opdef.formula is not None and opdef.elementwise:
+            try:
+                opdef.infer([TensorType(gc.float64, (2,))], {})
+            except Exception:  # not a one-input op without attrs
+                continue
+            UNARY[name] = (lambda t, name=name: make1(name, (t,), None, name),
+                           lambda x, opdef=opdef: opdef.reference([x], {}, None)[0])
+        if opdef.fold is not None:
+            def ref(x, axis, keepdims, opdef=opdef):
+                axes = tuple(range(x.ndim)) if axis is None else (axis % x.ndim,)
+                return opdef.reference([x], {"axes": axes, "keepdims": keepdims}, None)[0]
+            REDUCTIONS[name] = ref
+
+
 BINARY = {
     "add": (lambda a, b: a + b, np.add),
     "subtract": (lambda a, b: a - b, np.subtract),
     "multiply": (lambda a, b: a * b, np.multiply),
     "maximum": (gc.maximum, np.maximum),
 }
+
+
+_join_ops_defined_in_one_place()
 
 
 def _broadcast(a, b):

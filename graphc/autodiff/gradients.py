@@ -10,7 +10,7 @@ from ..ops import elementwise as ew
 from ..ops._build import graph_of
 from ..ops.source import convert_to_tensor, ones_like, zeros_like
 from ..ops.state import Variable
-from .rules import GRADIENTS, NON_DIFFERENTIABLE
+from .rules import NON_DIFFERENTIABLE, gradient_rule
 
 
 def _as_list(value):
@@ -150,11 +150,11 @@ def _backprop(ys: Sequence[Tensor], seeds: Sequence[Tensor], targets: set, stop:
             out_grads.append(g)
         if all(g is None for g in out_grads) or op.type in NON_DIFFERENTIABLE:
             continue
-        rule = GRADIENTS.get(op.type)
+        rule = gradient_rule(op.type)
         if rule is None:
             raise GradientError(f"no gradient rule for op type {op.type!r} ('{op.name}', created at "
                                 f"{op.location}); mark it non-differentiable or add a rule in "
-                                "graphc/autodiff/rules.py")
+                                "graphc/autodiff/rules.py or the op's definition (docs/ADDING-AN-OP.md)")
         with op.graph.name_scope(f"{op.name.replace('/', '_')}_grad"):
             in_grads = rule(op, out_grads)
         if len(in_grads) != len(op.inputs):

@@ -13,7 +13,7 @@ from ..ops import elementwise as ew
 from ..ops import linalg, nn, reduce, shape as sh
 from ..ops import source
 from ..ops._build import make1
-from ..ops.registry import rule_registrar
+from ..ops.registry import OPS, find_opdef, rule_registrar
 
 GRADIENTS: dict[str, Callable] = {}
 
@@ -29,6 +29,19 @@ NON_DIFFERENTIABLE = frozenset({
 
 
 grad = rule_registrar(GRADIENTS, "gradient")
+
+
+def gradient_rule(op_type: str):
+    """The op's gradient rule: its own (``OpDef.gradient``) or this module's; None if neither."""
+    opdef = find_opdef(op_type)
+    if opdef is not None and opdef.gradient is not None:
+        return opdef.gradient
+    return GRADIENTS.get(op_type)
+
+
+def differentiable_ops() -> frozenset:
+    """Every op with a gradient rule, in this table or in its OpDef."""
+    return frozenset(GRADIENTS) | frozenset(name for name, d in OPS.items() if d.gradient is not None)
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from ..graph import Operation
 from ..ops.nn import conv_output_size
 from ..ops.shape_spec import is_dim_ref
 from .freeze import FrozenGraph, _needed_ops, as_frozen
-from ..ops.registry import rule_registrar
+from ..ops.registry import OPS, find_opdef, rule_registrar
 
 __all__ = ["to_onnx", "ExportError", "CONVERTERS", "NOT_EXPORTABLE", "MIN_OPSET"]
 
@@ -78,8 +78,24 @@ NOT_EXPORTABLE: Dict[str, str] = {
 converts = rule_registrar(CONVERTERS, "ONNX converter")
 
 
+def converter_of(op_type: str):
+    """The op's converter: this module's, or a 1:1 node from its OpDef's ``onnx`` type (a
+    reduction passes its axes and keepdims the way its ONNX opset expects); None if neither."""
+    if op_type in CONVERTERS:
+        return CONVERTERS[op_type]
+    opdef = find_opdef(op_type)
+    if opdef is None or opdef.onnx is None:
+        return None
+    if opdef.family == "reduce":
+        def convert(ctx, op, ins):
+            axes = list(op.attrs["axes"])
+            return [ctx.reduce(opdef.onnx, ins[0], axes, bool(op.attrs["keepdims"])) if axes else ins[0]]
+        return convert
+    return lambda ctx, op, ins: [ctx.node(opdef.onnx, *ins)]
+
+
 def supported_ops() -> List[str]:
-    return sorted(CONVERTERS)
+    return sorted(set(CONVERTERS) | {name for name, d in OPS.items() if d.onnx is not None})
 
 
 # --- the public entry point -------------------------------------------------------------------
@@ -276,7 +292,7 @@ def _convert(onnx, frozen: FrozenGraph, opset: int):
     cut = {t for t in frozen.inputs.values()}
     ops = _needed_ops(list(frozen.outputs.values()), cut)
     for op in ops:
-        if op.type not in CONVERTERS:
+        if converter_of(op.type) is None:
             reason = NOT_EXPORTABLE.get(op.type, "graphc has no ONNX converter for this op")
             raise _op_error(op, reason)
 
@@ -297,7 +313,7 @@ def _convert(onnx, frozen: FrozenGraph, opset: int):
         ctx.op = op
         start = len(ctx.nodes)
         ins = [values[t] for t in op.inputs]
-        outs = list(CONVERTERS[op.type](ctx, op, ins))
+        outs = list(converter_of(op.type)(ctx, op, ins))
         if len(outs) != len(op.outputs):
             raise AssertionError(f"converter for {op.type} returned {len(outs)} outputs, expected {len(op.outputs)}")
         made = {o for n in ctx.nodes[start:] for o in n.outputs}

@@ -4,6 +4,6 @@ from ..ops.nn import (  # noqa: F401
     avg_pool, avg_pool2d, batch_normalization, bias_add, conv2d, conv_output_size, dropout, elu, gelu,
     l2_loss, leaky_relu, local_response_normalization, log_softmax, lrn, max_pool, max_pool2d, moments,
     relu, relu6, sigmoid_cross_entropy_with_logits, silu, softmax, softmax_cross_entropy_with_logits,
-    softmax_cross_entropy_with_logits_v2, softplus, sparse_softmax_cross_entropy_with_logits, swish,
+    softmax_cross_entropy_with_logits_v2, softplus, softsign, sparse_softmax_cross_entropy_with_logits, swish,
 )
 from . import layers  # noqa: F401,E402

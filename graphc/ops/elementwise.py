@@ -47,13 +47,15 @@ def _infer_elementwise(name: str, n_inputs: int, accepts: str, out: str):
 
 
 def define_elementwise(name: str, n_inputs: int, fn, accepts: str, out: str = "same",
-                       family: str = "elementwise", doc: str = ""):
-    """Register an elementwise primitive. ``fn(*arrays, attrs)`` is its NumPy reference."""
+                       family: str = "elementwise", doc: str = "", gradient=None, formula=None, onnx=None):
+    """Register an elementwise primitive. ``fn(*arrays, attrs)`` is its NumPy reference; an op
+    defined in one place also gives its ``gradient``, scalar ``formula`` and ``onnx`` type
+    (ops/registry.py, docs/ADDING-AN-OP.md)."""
     def reference(inputs, attrs, ctx=None):
         result = fn(*inputs, attrs)
         return (np.asarray(result),)
     return define(name, family, _infer_elementwise(name, n_inputs, accepts, out), reference,
-                  elementwise=True, doc=doc)
+                  elementwise=True, doc=doc, gradient=gradient, formula=formula, onnx=onnx)
 
 
 def _to_accepted(op: str, x: Tensor, accepts: str) -> Tensor:

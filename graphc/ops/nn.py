@@ -52,6 +52,11 @@ define_elementwise("softplus", 1, lambda x, a: np.logaddexp(x.dtype.type(0), x),
                    doc="log(1 + exp(x)), computed without overflow.")
 define_elementwise("gelu", 1, _gelu, FLOAT, family="nn",
                    doc="x * Phi(x); `approximate` selects the tanh form.")
+define_elementwise("softsign", 1, lambda x, a: x / (1 + np.abs(x)), FLOAT, family="nn",
+                   doc="x / (1 + |x|).",
+                   gradient=lambda op, grads: [grads[0] / square(1.0 + abs_(op.inputs[0]))],
+                   formula=lambda e, x: f"({x[0]} / ({e.lit(1)} + abs({x[0]})))",
+                   onnx="Softsign")
 
 
 def relu(features, name: Optional[str] = None) -> Tensor:
@@ -72,6 +77,12 @@ def elu(features, alpha: float = 1.0, name: Optional[str] = None) -> Tensor:
 def softplus(features, name: Optional[str] = None) -> Tensor:
     x = _to_accepted("softplus", convert_to_tensor(features), FLOAT)
     return make1("softplus", (x,), None, name or "Softplus")
+
+
+def softsign(features, name: Optional[str] = None) -> Tensor:
+    """features / (abs(features) + 1) (tf.nn.softsign)."""
+    x = _to_accepted("softsign", convert_to_tensor(features), FLOAT)
+    return make1("softsign", (x,), None, name or "Softsign")
 
 
 def gelu(features, approximate: bool = False, name: Optional[str] = None) -> Tensor:

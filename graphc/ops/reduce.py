@@ -7,7 +7,8 @@ has one input and output dtype. Reducing an empty axis gives the reduction's ide
 """
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -69,9 +70,25 @@ def _check(accepts: str, dtype) -> bool:
             "bool": dtype.is_bool, "any": True}[accepts]
 
 
-def _make_reduction(name: str):
-    accepts = _ACCEPTS[name]
+@dataclass(frozen=True)
+class Fold:
+    """How the emitters compute a reduction defined in one place (``define_reduction``):
+    start from ``identity``, fold each element's ``element(e, [v])`` (default: v itself) in with
+    ``combine`` ("add" or "multiply"; partial results of GPU threads combine the same way), then
+    ``finish(e, [acc])`` (default: acc). The formulas are scalar formulas (codegen/emit/scalar.py)."""
 
+    identity: float
+    combine: str = "add"
+    element: Optional[Callable] = None
+    finish: Optional[Callable] = None
+
+
+def define_reduction(name: str, reference, accepts: str, doc: str, fold: Optional[Fold] = None,
+                     gradient=None, onnx: Optional[str] = None):
+    """Register a reduction over ``axes`` with ``keepdims``. ``reference(x, axes, keepdims)`` is
+    its NumPy reference; ``accepts`` one of "numeric", "float", "bool", "any". The built-in
+    reductions have their emitters and gradients in codegen/emit and autodiff; one defined in
+    one place gives its ``fold``, ``gradient`` and ``onnx`` type (docs/ADDING-AN-OP.md)."""
     def infer(inputs, attrs):
         (x,) = inputs
         if not _check(accepts, x.dtype):
@@ -81,19 +98,19 @@ def _make_reduction(name: str):
             raise ShapeMismatch(f"axes {axes} out of range for rank {x.rank}")
         return [TensorType(x.dtype, reduced_shape(x.shape, axes, attrs["keepdims"]))]
 
-    fn = _REFERENCE[name]
-
-    def reference(inputs, attrs, ctx=None):
+    def run(inputs, attrs, ctx=None):
         x = inputs[0]
-        out = fn(x, attrs["axes"], attrs["keepdims"])
+        out = reference(x, attrs["axes"], attrs["keepdims"])
         return (np.asarray(out, dtype=x.dtype),)
 
     REDUCTIONS[name] = accepts
-    define(name, "reduce", infer, reference, doc=f"{name} over `axes` (sorted, non-negative), with keepdims.")
+    _ACCEPTS[name] = accepts
+    return define(name, "reduce", infer, run, doc=doc, gradient=gradient, onnx=onnx, fold=fold)
 
 
 for _name in _REFERENCE:
-    _make_reduction(_name)
+    define_reduction(_name, _REFERENCE[_name], _ACCEPTS[_name],
+                     doc=f"{_name} over `axes` (sorted, non-negative), with keepdims.")
 
 
 def _prepare(op: str, x: Tensor) -> Tensor:
@@ -134,6 +151,28 @@ reduce_min = _reduction_builder("reduce_min", "Min")
 reduce_logsumexp = _reduction_builder("reduce_logsumexp", "ReduceLogSumExp")
 reduce_any = _reduction_builder("reduce_any", "Any")
 reduce_all = _reduction_builder("reduce_all", "All")
+
+
+def _euclidean_norm_gradient(op, grads):
+    """x / norm, times the incoming gradient; 0 where the norm is 0 (the subgradient TF1's
+    tf.norm leaves NaN)."""
+    from .elementwise import divide, where
+    from .shape import expand_dims
+    x, y, g = op.inputs[0], op.outputs[0], grads[0]
+    if not op.attrs["keepdims"]:
+        for a in op.attrs["axes"]:
+            y, g = expand_dims(y, a), expand_dims(g, a)
+    safe = where(y > 0, y, 1.0)
+    return [where(y > 0, divide(x, safe) * g, 0.0)]
+
+
+define_reduction(
+    "reduce_euclidean_norm", lambda x, ax, kd: np.sqrt(np.sum(x * x, axis=ax, keepdims=kd)), "float",
+    doc="sqrt(sum(x * x)) over `axes` (sorted, non-negative), with keepdims.",
+    fold=Fold(identity=0, combine="add", element=lambda e, x: f"({x[0]} * {x[0]})",
+              finish=lambda e, x: e.call("sqrt", x[0])),
+    gradient=_euclidean_norm_gradient, onnx="ReduceL2")
+reduce_euclidean_norm = _reduction_builder("reduce_euclidean_norm", "EuclideanNorm")
 
 
 # --- argmax / argmin ----------------------------------------------------------------------

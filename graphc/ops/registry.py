@@ -45,8 +45,11 @@ class OpDef:
     gradient: Optional[Callable] = None
     # formula(e, x) -> source of one element (codegen/emit/scalar.py explains ``e`` and ``x``).
     formula: Optional[Callable] = None
-    # The ONNX op type computing the same thing from the same inputs, with no attributes.
+    # The ONNX op type computing the same thing from the same inputs (a reduction: with its
+    # axes and keepdims), with no other attributes.
     onnx: Optional[str] = None
+    # A reduction the emitters compose (ops/reduce.py, Fold).
+    fold: Optional[object] = None
 
 
 OPS: dict[str, OpDef] = {}

@@ -13,7 +13,8 @@ from __future__ import annotations
 from ...errors import CompileError
 from ...optimizer.program import VARIABLE_WRITES
 from ..emit.groups import (
-    combine, init_literal, reduce_group_roles, data_inputs, emit_members_over, emit_scalar_members, matmul_batch_operands,
+    combine, contribution, data_inputs, emit_members_over, emit_scalar_members, finish, init_literal, matmul_batch_operands,
+    reduce_group_roles,
 )
 from ..emit.loops import Operand, decode_index, decode_offsets, strides_for
 from ..emit.source import product
@@ -102,7 +103,8 @@ def emit_reduce(cg, g) -> None:
 
     with w.block(f"for {o} in range(cuda.blockIdx.x, {n_out}, cuda.gridDim.x):"):
         w(f"acc = {init_literal(op, dtype)}")
-        pass_over_row(prologue, on_value=lambda v: w(f"acc = {combine(op, 'acc', v, dtype)}"), store=True)
+        pass_over_row(prologue, on_value=lambda v: w(f"acc = {combine(op, 'acc', contribution(cg, root, v, dtype), dtype)}"),
+                      store=True)
         block_combine(lambda a, b: combine(op, a, b, dtype))
         if op == "reduce_logsumexp":
             zero = f"np.{dtype.np.name}(0)"
@@ -111,8 +113,8 @@ def emit_reduce(cg, g) -> None:
             pass_over_row(prologue, on_value=lambda v: w(f"acc += math.exp({v} - shift)"))
             block_combine(lambda a, b: f"{a} + {b}")
             w("acc = math.log(acc) + shift")
-        elif op == "reduce_mean":
-            w(f"acc = np.{dtype.np.name}(acc / {n_red})")  # (an int count would widen float32)
+        elif finish(cg, root, "acc", n_red, dtype) is not None:
+            w(f"acc = {finish(cg, root, 'acc', n_red, dtype)}")
         if out in stores or post:
             with w.block(f"if {t} == 0:"):
                 if out in stores:

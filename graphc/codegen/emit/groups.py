@@ -7,6 +7,7 @@ import numpy as np
 
 from ...errors import CompileError
 from ...optimizer.fusion import reduce_roles
+from ...ops.registry import find_opdef
 from ...optimizer.program import VARIABLE_WRITES
 from . import scalar
 from .loops import STATIC, decode_offsets, grid_nest, Operand, classify, contiguous_strides, nest, rebase, strides_for
@@ -179,7 +180,34 @@ def emit_elementwise(cg, g) -> None:
 _INIT = {"reduce_sum": 0, "reduce_mean": 0, "reduce_prod": 1, "reduce_any": False, "reduce_all": True}
 
 
+def fold_of(op: str):
+    """The Fold of a reduction defined in one place (ops/reduce.py), else None."""
+    opdef = find_opdef(op)
+    return opdef.fold if opdef is not None else None
+
+
+def contribution(cg, root, value: str, dtype) -> str:
+    """What one element adds to the accumulator: the value, or its Fold's ``element``."""
+    fold = fold_of(root.op)
+    if fold is None or fold.element is None:
+        return value
+    return scalar.apply_formula(fold.element, root.attrs, [value], dtype, cg.math)
+
+
+def finish(cg, root, acc: str, count: str, dtype) -> Optional[str]:
+    """The result from the accumulator ``acc`` of ``count`` elements, or None if it is acc."""
+    if root.op == "reduce_mean":
+        return f"np.{dtype.np.name}({acc} / {count})"  # (an int count would widen float32)
+    fold = fold_of(root.op)
+    if fold is None or fold.finish is None:
+        return None
+    return scalar.apply_formula(fold.finish, root.attrs, [acc], dtype, cg.math)
+
+
 def init_literal(op: str, dtype) -> str:
+    fold = fold_of(op)
+    if fold is not None:
+        return scalar.literal(fold.identity, dtype)
     if op in _INIT:
         return scalar.literal(_INIT[op], dtype)
     if op in ("reduce_max", "reduce_logsumexp"):
@@ -193,6 +221,9 @@ def init_literal(op: str, dtype) -> str:
 
 def combine(op: str, acc: str, v: str, dtype) -> str:
     t = "" if dtype.is_floating else f"np.{dtype.np.name}"  # integer sums widen in numba: wrap back
+    fold = fold_of(op)
+    if fold is not None:
+        return f"{t}({acc} {'+' if fold.combine == 'add' else '*'} {v})"
     return {"reduce_sum": f"{t}({acc} + {v})", "reduce_mean": f"{t}({acc} + {v})",
             "reduce_prod": f"{t}({acc} * {v})", "reduce_max": f"rt.maximum({acc}, {v})",
             "reduce_min": f"rt.minimum({acc}, {v})", "reduce_any": f"({acc} or {v})",
@@ -320,15 +351,17 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
     with w.block(f"for {o} in range({hi} - {lo}):"):
         w(f"{base} = {o} * {n_inner}")
         w.extend_lines(_fold_start(op, dtype))
-        pass_over_row(prologue, on_value=lambda v: w.extend_lines(_fold_in(op, v, dtype)))
+        pass_over_row(prologue, on_value=lambda v: w.extend_lines(_fold_in(op, contribution(cg, root, v, dtype),
+                                                                           dtype)))
         w.extend_lines(_fold_done(op, dtype))
+        done = finish(cg, root, "acc", n_inner, dtype)
         if op == "reduce_logsumexp":
             w(f"shift = acc if {cg.call('isfinite', dtype, 'acc')} else {scalar.literal(0, dtype)}")
             w(f"acc = {scalar.literal(0, dtype)}")
             pass_over_row(prologue, on_value=lambda v: w(f"acc += {cg.call('exp', dtype, f'{v} - shift')}"), store=False)
             w(f"acc = {cg.call('log', dtype, 'acc')} + shift")
-        elif op == "reduce_mean":
-            w(f"acc = np.{dtype.np.name}(acc / {n_inner})")  # (an int count would widen float32)
+        elif done is not None:
+            w(f"acc = {done}")
         result = {out: "acc"}
         if out in targets:
             w(f"{targets[out]}[{o}] = acc")
@@ -405,7 +438,7 @@ def emit_reduce(cg, g) -> None:
             v = scalars.get(x, cg.literals.get(x))
             a = f"{acc}[{offsets['acc']}]"
             if extra_pass is None:
-                w(f"{a} = {combine(op, a, v, dtype)}")
+                w(f"{a} = {combine(op, a, contribution(cg, root, v, dtype), dtype)}")
             else:  # logsumexp's second pass: sum exp(v - shift)
                 shifted = f"{v} - {shift_of(offsets['acc'])}"
                 w(f"{extra_pass}[{offsets['acc']}] += np.{dtype.np.name}({cg.call('exp', None, shifted)})")
@@ -423,9 +456,9 @@ def emit_reduce(cg, g) -> None:
         accumulate(extra_pass=sums)
         with w.block(f"for {q} in range({n_out}):"):
             w(f"{acc}[{q}] = np.{dtype.np.name}({cg.call('log', None, f'{sums}[{q}]')} + {shift_of(q)})")
-    elif op == "reduce_mean":
+    elif finish(cg, root, "", count, dtype) is not None:
         with w.block(f"for {q} in range({n_out}):"):
-            w(f"{acc}[{q}] = np.{dtype.np.name}({acc}[{q}] / {count})")
+            w(f"{acc}[{q}] = {finish(cg, root, f'{acc}[{q}]', count, dtype)}")
 
     if post:
         emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores | _needed_by(cg, row, post))

@@ -308,6 +308,11 @@ def expression(op: str, attrs, args: Sequence[str], in_dtype: DType, out_dtype: 
     return _cast(out_dtype, expr)
 
 
+def apply_formula(fn, attrs, args: Sequence[str], dtype: DType, spell=CPU_MATH) -> str:
+    """A formula outside an op's element (a reduction's fold, ops/reduce.py), cast to ``dtype``."""
+    return _cast(dtype, fn(Element(attrs, dtype, dtype, spell), list(args)))
+
+
 def supported() -> frozenset:
     """Every op with a scalar formula (here or in its OpDef)."""
     from ...ops.registry import OPS
