@@ -123,7 +123,7 @@ class Schedule:
     def materialized(self, group) -> tuple:
         """The values a kernel group writes to memory: its outputs, and every output of an op
         that runs alone (its kernel writes them all, used or not)."""
-        if group.kind == "single":
+        if group.kind == "op":
             return tuple(v for i in group.members for v in self.program.instrs[i].outputs)
         return group.outputs
 

@@ -7,7 +7,7 @@ Group kinds:
     epilogues in its output space or, row by row, in its input space (softmax and layer norm
     are two of these each).
   * ``matmul`` / ``conv``: the product with an elementwise epilogue (bias add, activation).
-  * ``single``: any other op, alone.
+  * ``op``: any other op, alone, with a kernel of its own (codegen/emit/ops.py, OP_KERNELS).
   * ``view``: no kernel at all: constants, variable reads and reshapes share a buffer.
   * ``shape``: no kernel at all: small values computed only from run-time *shapes* (the
     count a mean divides by, ``gc.shape(x)[0]``); a backend computes them once per set of
@@ -91,7 +91,7 @@ def shape_values(program: Program) -> set:
     return found
 
 
-def _kind(program: Program, ins, shape_derived=frozenset()) -> str:
+def group_kind(program: Program, ins, shape_derived=frozenset()) -> str:
     if ins.outputs and all(v in shape_derived for v in ins.outputs):
         return "shape"
     if ins.op in NO_KERNEL_OPS:
@@ -100,7 +100,7 @@ def _kind(program: Program, ins, shape_derived=frozenset()) -> str:
         return ROOT_KINDS[ins.op]
     if _is_elementwise(program, ins):
         return "elementwise"
-    return "single"
+    return "op"
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ class _Partition:
         self.group = list(range(self.n))
         self.members = {i: [i] for i in range(self.n)}
         derived = shape_values(program)
-        self.kind = {i: _kind(program, ins, derived) for i, ins in enumerate(instrs)}
+        self.kind = {i: group_kind(program, ins, derived) for i, ins in enumerate(instrs)}
         self.root = {i: (i if self.kind[i] in ("reduce", "matmul", "conv") else None) for i in range(self.n)}
         self.space = {i: sym.shape(ins.outputs[0]) if ins.outputs else () for i, ins in enumerate(instrs)}
         self.transcendentals = {i: int(ins.op in TRANSCENDENTAL_OPS) for i, ins in enumerate(instrs)}

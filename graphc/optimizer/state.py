@@ -185,7 +185,7 @@ def write_refusal(program: Program, sym, kind: str, members, root: Optional[int]
     from .fusion import group_passes, reduce_roles  # fusion imports this module
     instrs = program.instrs
     written = {instrs[i].attrs["var"] for i in members if instrs[i].op in VARIABLE_WRITES}
-    if not written or kind in ("elementwise", "single"):
+    if not written or kind in ("elementwise", "op"):
         return None
     member_set = set(members)
     outside = {v for i in members for v in data_reads(instrs[i])

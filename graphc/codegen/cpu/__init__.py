@@ -18,7 +18,7 @@ def supported_ops() -> frozenset:
     from ...ops.reduce import REDUCTIONS
     from ..emit import ops, scalar
     from ..emit.context import VIEW_OPS
-    return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.SINGLE) | VIEW_OPS | frozenset(
+    return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.OP_KERNELS) | VIEW_OPS | frozenset(
         {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"})
 
 

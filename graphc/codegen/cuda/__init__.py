@@ -11,7 +11,7 @@ def supported_ops() -> frozenset:
     from ..emit import scalar
     from ..emit.context import VIEW_OPS
     from . import ops
-    return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.SINGLE) | VIEW_OPS | frozenset(
+    return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.OP_KERNELS) | VIEW_OPS | frozenset(
         {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"})
 
 

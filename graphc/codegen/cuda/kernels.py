@@ -227,10 +227,10 @@ def emit_conv(cg, g) -> None:
         _store_and_epilogue(cg, w, g, out, "acc", idx)
 
 
-def emit_single(cg, g) -> None:
+def emit_op_kernel(cg, g) -> None:
     from . import ops
     ins = cg.instrs[g.members[0]]
-    emitter = ops.SINGLE.get(ins.op)
+    emitter = ops.OP_KERNELS.get(ins.op)
     if emitter is None:
         raise CompileError(f"the CUDA backend has no kernel for op {ins.op!r}")
     cg.launch = ("flat", ins.outputs[0]) if ins.outputs else ("flat", ins.inputs[0])
@@ -242,5 +242,5 @@ GROUP_EMITTERS = {
     "reduce": emit_reduce,
     "matmul": emit_matmul,
     "conv": emit_conv,
-    "single": emit_single,
+    "op": emit_op_kernel,
 }

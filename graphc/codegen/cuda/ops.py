@@ -13,8 +13,8 @@ from ..emit import ops as shared_ops
 from ..emit.ops import conv_geometry, input_coordinate
 from ...ops.registry import rule_registrar
 
-SINGLE: dict = dict(shared_ops.SINGLE)
-kernel = rule_registrar(SINGLE, "CUDA kernel", replace=True)  # CUDA's own replace the CPU's
+OP_KERNELS: dict = dict(shared_ops.OP_KERNELS)
+kernel = rule_registrar(OP_KERNELS, "CUDA kernel", replace=True)  # CUDA's own replace the CPU's
 
 
 def _gradient_setup(cg, w, ins, x, kernel, grad):

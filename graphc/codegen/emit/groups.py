@@ -599,11 +599,11 @@ def emit_conv(cg, g) -> None:
         emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
 
 
-def emit_single(cg, g) -> None:
-    from .ops import SINGLE
+def emit_op_kernel(cg, g) -> None:
+    from .ops import OP_KERNELS
     (i,) = g.members
     ins = cg.instrs[i]
-    emitter = SINGLE.get(ins.op)
+    emitter = OP_KERNELS.get(ins.op)
     if emitter is None:
         origin = f" ('{ins.origin.name}', created at {ins.origin.location})" if ins.origin else ""
         raise CompileError(f"the CPU backend has no kernel for op {ins.op!r}{origin}")
@@ -615,5 +615,5 @@ GROUP_EMITTERS = {
     "reduce": emit_reduce,
     "matmul": emit_matmul,
     "conv": emit_conv,
-    "single": emit_single,
+    "op": emit_op_kernel,
 }

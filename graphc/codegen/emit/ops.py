@@ -9,8 +9,8 @@ from .loops import Operand, nest
 from .source import product
 from ...ops.registry import rule_registrar
 
-SINGLE: dict = {}
-kernel = rule_registrar(SINGLE, "CPU kernel")
+OP_KERNELS: dict = {}
+kernel = rule_registrar(OP_KERNELS, "CPU kernel")
 
 
 def _t(cg, v) -> str:

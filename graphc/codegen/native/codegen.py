@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ...errors import CompileError
-from ...optimizer.fusion import KernelGroup, _kind
+from ...optimizer.fusion import KernelGroup, group_kind
 from ...optimizer.program import Program
 from ...optimizer.symbolic import SymSize
 from ..emit.context import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
@@ -88,7 +88,7 @@ def split_shape_groups(program: Program) -> Program:
             continue
         for i in g.members:
             ins = program.instrs[i]
-            kind = _kind(program, ins)
+            kind = group_kind(program, ins)
             shape_only = set(ins.opdef.shape_only_inputs(ins.attrs, len(ins.inputs)))
             inputs = tuple(v for k, v in enumerate(ins.inputs) if k not in shape_only)
             shape_inputs = tuple(v for k, v in enumerate(ins.inputs) if k in shape_only and v not in inputs)

@@ -458,17 +458,17 @@ def _pool_unrolled(cg, w, X, Y, geo, C, kh, kw, sh, sw, dtype, is_max, names) ->
                     w(f"{Y}[dst + {c}] = pb{c}" if is_max else f"{Y}[dst + {c}] = {t}(pb{c} / count)")
 
 
-SINGLE = {"shape": _shape, "max_pool2d": _pool, "avg_pool2d": _pool}
+OP_KERNELS = {"shape": _shape, "max_pool2d": _pool, "avg_pool2d": _pool}
 
 
-def emit_single(cg, g) -> None:
+def emit_op_kernel(cg, g) -> None:
     (i,) = g.members
     ins = cg.instrs[i]
-    emitter = SINGLE.get(ins.op)
+    emitter = OP_KERNELS.get(ins.op)
     if emitter is not None:
         emitter(cg, cg.body, i, ins)
         return
-    groups.emit_single(cg, g)
+    groups.emit_op_kernel(cg, g)
 
 
 GROUP_EMITTERS = {
@@ -476,5 +476,5 @@ GROUP_EMITTERS = {
     "reduce": groups.emit_reduce,
     "matmul": emit_matmul,
     "conv": emit_conv,
-    "single": emit_single,
+    "op": emit_op_kernel,
 }
