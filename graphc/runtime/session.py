@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -17,8 +17,41 @@ from ..shapes import format_shape
 from ..codegen.backend import MISS as _MISS, get_backend
 from ..optimizer.pipeline import PASS_NAMES, Optimized, explain_text, optimize
 from ..optimizer.program import lower
-from . import nest
 from .state import SessionState
+
+
+# Fetch structures: lists, tuples, namedtuples and dicts, flattened to leaves and rebuilt.
+def _is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def flatten(structure) -> tuple:
+    """Return ``(leaves, rebuild)``; ``rebuild(values)`` makes the same structure of values."""
+    leaves: list = []
+
+    def build(node) -> Callable:
+        if isinstance(node, dict):
+            keys = list(node.keys())
+            subs = [build(node[k]) for k in keys]
+            cls = type(node)
+            return lambda it: cls((k, s(it)) for k, s in zip(keys, subs))
+        if _is_namedtuple(node):
+            subs = [build(v) for v in node]
+            cls = type(node)
+            return lambda it: cls(*(s(it) for s in subs))
+        if isinstance(node, (list, tuple)):
+            subs = [build(v) for v in node]
+            cls = type(node)
+            return lambda it: cls(s(it) for s in subs)
+        leaves.append(node)
+        return lambda it: next(it)
+
+    builder = build(structure)
+
+    def rebuild(values) -> Any:
+        return builder(iter(values))
+
+    return leaves, rebuild
 
 
 class _Runner:
@@ -178,7 +211,7 @@ class Session:
         if cached is not None:
             values = tuple(feed_dict.values()) if feed_dict else ()
             return cached(values)
-        leaves, rebuild = nest.flatten(fetches)
+        leaves, rebuild = flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
         runner = self._runner(targets, feed_tensors)
@@ -193,7 +226,7 @@ class Session:
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
         skipping the per-call resolution and cache lookup of ``run``."""
         self._check_open()
-        leaves, rebuild = nest.flatten(fetches)
+        leaves, rebuild = flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
         if len(set(feed_tensors)) != len(feed_tensors):
@@ -275,7 +308,7 @@ class Session:
         buffer plan (with sizes for the shapes in ``feed_dict``, if given). Prints it (to
         ``file`` or stdout) and returns the text."""
         self._check_open()
-        leaves, _ = nest.flatten(fetches)
+        leaves, _ = flatten(fetches)
         targets = list(dict.fromkeys(self._resolve_fetch(f) for f in leaves))
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
         optimized = self._optimized(targets, feed_tensors, keep_stages=True)
@@ -338,9 +371,8 @@ class Session:
         return ordered, [pairs[t] for t in ordered]
 
     def _convert_feed(self, tensor: Tensor, value) -> np.ndarray:
-        from ..ops._build import is_symbolic
         where = f"created at {tensor.location}"
-        if is_symbolic(value):
+        if isinstance(value, (Tensor, Variable)):
             raise FeedError(f"the value fed for '{tensor.name}' ({where}) is the symbolic tensor "
                             f"{value.name!r}; feed NumPy arrays or Python values (fetch it first)")
         try:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.optimizer import passes
+from graphc.optimizer import pipeline
 from graphc.optimizer.pipeline import PASS_NAMES, optimize
 from graphc.optimizer.program import lower
 
@@ -69,13 +69,13 @@ def test_session_levels_give_equal_results(graph, device):
 
 
 def test_constant_folding_has_a_size_cap(graph):
-    big = gc.fill((passes.FOLD_MAX_ELEMENTS + 1,), 1.5)
+    big = gc.fill((pipeline.FOLD_MAX_ELEMENTS + 1,), 1.5)
     small = gc.fill((8,), 2.5)
     program = optimize(lower(graph, [big, small], []), 1).program
     ops = [ins.op for ins in program.instrs]
     assert ops.count("fill") == 1  # the big one stays an op; the small one is a constant now
     consts = [ins.attrs["value"] for ins in program.instrs if ins.op == "const"]
-    assert all(c.size <= passes.FOLD_MAX_ELEMENTS for c in consts)
+    assert all(c.size <= pipeline.FOLD_MAX_ELEMENTS for c in consts)
 
 
 def test_shape_of_a_static_tensor_folds(graph):

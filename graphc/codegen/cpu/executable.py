@@ -15,7 +15,7 @@ from ..schedule import (BUFFER, CONSTANT, FEED, HOST, OUTPUT, TEMPORARY, VARIABL
 from . import cache
 from . import parallel as PARALLEL
 from ..emit.context import DYNAMIC, FASTMATH, STATIC, ProgramCodegen
-from ..emit.source import SourceWriter
+from ..emit.loops import SourceWriter
 
 _RAISED = re.compile(r"graphc:(\d+)")
 

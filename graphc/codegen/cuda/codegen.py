@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 
 from ..emit.context import KernelContext, ProgramCodegen
-from ..emit.loops import decode_index
-from ..emit.source import SourceWriter, product
+from ..emit.loops import SourceWriter, decode_index, product
 
 # math functions whose CUDA spelling is not math.<name>: numba's CUDA target has no
 # np.rint, and it mistypes the builtin min/max of two scalars when it lowers for a real device

@@ -16,8 +16,7 @@ from ..emit.groups import (
     combine, contribution, data_inputs, emit_members_over, emit_scalar_members, finish, init_literal, matmul_batch_operands,
     reduce_group_roles,
 )
-from ..emit.loops import Operand, decode_index, decode_offsets, strides_for
-from ..emit.source import product
+from ..emit.loops import Operand, decode_index, decode_offsets, product, strides_for
 from .codegen import block_sizes
 
 def _nb_type(dtype) -> str:

@@ -31,7 +31,7 @@ from ...optimizer.program import Program, VIEW_OPS
 from ...optimizer.symbolic import SymbolicShapes
 from . import scalar
 from .loops import DYNAMIC, STATIC  # noqa: F401  (the broadcasting modes, see above)
-from .source import SourceWriter, product
+from .loops import SourceWriter, product
 
 FASTMATH = frozenset({"reassoc", "contract"})
 _TYPED_LITERAL = re.compile(r"np\.(?:float32|float64|int8|int32|int64|uint8|bool_)\("

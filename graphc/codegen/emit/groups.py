@@ -10,8 +10,8 @@ from ...optimizer.fusion import reduce_roles
 from ...ops.registry import find_opdef
 from ...optimizer.program import VARIABLE_WRITES
 from . import scalar
-from .loops import STATIC, decode_offsets, grid_nest, Operand, classify, contiguous_strides, nest, rebase, strides_for
-from .source import SourceWriter, product
+from .loops import (STATIC, Operand, SourceWriter, classify, contiguous_strides, decode_offsets, grid_nest, nest,
+                    product, rebase, strides_for)
 
 
 def data_inputs(ins) -> list:

@@ -1,10 +1,42 @@
-"""Loop nests over an iteration space, with per-operand offsets (the indexing half of the
-code generator; codegen.py decides storage, kernels.py what each element computes)."""
+"""Loop nests over an iteration space, with per-operand offsets, and the SourceWriter they
+are written with (the indexing half of the emitters; context.py holds a kernel's storage and
+arguments, groups.py and ops.py what each element computes)."""
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Dict, List, Sequence
 
-from .source import SourceWriter, product
+class SourceWriter:
+    def __init__(self, indent: int = 0):
+        self.lines: list = []
+        self.level = indent
+
+    def __call__(self, line: str = "") -> None:
+        self.lines.append(("    " * self.level + line) if line else "")
+
+    @contextlib.contextmanager
+    def block(self, header: str):
+        self(header)
+        self.level += 1
+        try:
+            yield
+        finally:
+            self.level -= 1
+
+    def extend_lines(self, lines) -> None:
+        for line in lines:
+            self(line)
+
+    def extend(self, other: "SourceWriter") -> None:
+        self.lines.extend(other.lines)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def product(terms) -> str:
+    terms = [str(t) for t in terms]
+    return " * ".join(terms) if terms else "1"
 
 # Broadcasting modes of a kernel (codegen.py): fixed at compile time from symbolic shapes, or
 # computed at run time for the shapes that break that assumption.

@@ -5,8 +5,7 @@ import numpy as np
 
 from . import scalar
 from .groups import emit_members_over
-from .loops import Operand, nest
-from .source import product
+from .loops import Operand, nest, product
 from ...ops.registry import rule_registrar
 
 OP_KERNELS: dict = {}

@@ -27,7 +27,7 @@ from ...optimizer.program import Program
 from ...optimizer.symbolic import SymSize
 from ..emit.context import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
 from ..schedule import BUFFER, CONSTANT, FEED, OUTPUT, TEMPORARY, Schedule, fetch_sources
-from ..emit.source import SourceWriter
+from ..emit.loops import SourceWriter
 
 ALIGN = 64  # bytes: every workspace region and constant starts on a cache line
 # Op types that have no native code, and why (checked before any code is generated).

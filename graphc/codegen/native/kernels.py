@@ -25,8 +25,7 @@ from ..emit import groups
 from ..emit import ops as shared_ops
 from ..emit import scalar
 from ..emit.direct_conv import direct_conv, direct_conv_fits, row_epilogue
-from ..emit.loops import nest
-from ..emit.source import product
+from ..emit.loops import nest, product
 
 PANEL_BYTES = 1 << 19  # B up to 512 KiB is one panel; larger B is read in panels of
 N_BLOCK = 256          # columns (256 columns x k fits L2 for k up to ~500)
