@@ -1,7 +1,8 @@
 """Op attributes: an immutable, hashable mapping of plain values.
 
-Allowed values: None, bool, int, float, str, DType, NumPy arrays (constant values), and tuples
-of those. Lists become tuples and NumPy scalars become Python scalars, so two ops built the
+Allowed values: None, bool, int, float, str, DType, NumPy arrays (constant values), tuples
+of those, and :class:`OpaqueAttr` objects (the bodies of control flow), which compare by
+identity. Lists become tuples and NumPy scalars become Python scalars, so two ops built the
 same way compare and hash equal (CSE relies on it) and attributes serialize to JSON.
 """
 from __future__ import annotations
@@ -14,8 +15,13 @@ import numpy as np
 from .dtypes import DType
 
 
+class OpaqueAttr:
+    """An attribute value that is an object of graphc's own (a cond branch, a loop body):
+    immutable once built, equal only to itself."""
+
+
 def _freeze(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str, DType)):
+    if value is None or isinstance(value, (bool, int, float, str, DType, OpaqueAttr)):
         return value
     if isinstance(value, np.ndarray):
         arr = np.array(value, copy=True)
@@ -36,6 +42,8 @@ def _hash_key(value: Any) -> Any:
         return tuple(_hash_key(v) for v in value)
     if isinstance(value, float) and value != value:
         return ("nan",)
+    if isinstance(value, OpaqueAttr):
+        return (type(value).__name__, id(value))
     # bool and int compare equal in Python; keep True and 1 apart.
     return (type(value).__name__, value)
 

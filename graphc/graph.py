@@ -274,6 +274,33 @@ class Graph:
         self._control = threading.local()
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None
+        # The graph this one is a body of (a cond branch, a loop body; ops/control_flow.py),
+        # and the outer tensors it uses: outer tensor -> its placeholder here.
+        self.outer: Optional["Graph"] = None
+        self.captures: dict = {}
+
+    # -- bodies of control flow ----------------------------------------------------------
+    def encloses(self, other: "Graph") -> bool:
+        """``other`` is a graph this one is (transitively) a body of."""
+        g = self.outer
+        while g is not None:
+            if g is other:
+                return True
+            g = g.outer
+        return False
+
+    def capture(self, t: "Tensor") -> "Tensor":
+        """The placeholder that stands for the enclosing graph's tensor ``t`` in this body (made
+        on first use; a tensor from further out is captured by each body in between)."""
+        if t.graph is not self.outer:
+            t = self.outer.capture(t)
+        found = self.captures.get(t)
+        if found is None:
+            with self.control_dependencies(None):
+                found = self.create_op("placeholder", (), Attrs(dtype=t.dtype, shape=tuple(t.shape)),
+                                       f"capture/{t.op.name.replace('/', '_')}_{t.value_index}").outputs[0]
+            self.captures[t] = found
+        return found
 
     # -- default graph -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -301,14 +328,19 @@ class Graph:
                 raise GraphError(
                     f"cannot add {op_type} '{label}' at {location}: the graph is finalized "
                     "(graph.finalize() was called, e.g. by a training loop that forbids new nodes)")
+            resolved = []
             for t in inputs:
                 if not isinstance(t, Tensor):
                     raise TypeError(f"{op_type} '{label}' at {location}: input {t!r} is not a Tensor")
+                if t.graph is not self and self.encloses(t.graph):
+                    t = self.capture(t)
                 if t.graph is not self:
                     raise GraphError(
                         f"{op_type} '{label}' at {location}: input '{t.name}' belongs to {t.graph!r} "
                         f"(created at {t.location}), but the op is being added to {self!r}; "
                         "tensors from two graphs cannot be mixed")
+                resolved.append(t)
+            inputs = tuple(resolved)
             try:
                 out_types = tuple(opdef.infer([t.type for t in inputs], attrs))
             except InferenceError as e:

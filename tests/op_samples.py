@@ -358,6 +358,8 @@ def _avgpool_vjp(x, g):
 
 # Ops with no standalone sample, and where they are tested instead.
 EXEMPT = {
+    "cond": "control flow, with bodies; tests/ops/test_control_flow.py",
+    "while_loop": "control flow, with bodies; tests/ops/test_control_flow.py",
     "placeholder": "fed values; tests/runtime/test_session.py",
     "no_op": "structural; tests/test_graph.py",
     "variable": "structural; tests/test_state.py",

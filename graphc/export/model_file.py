@@ -65,6 +65,9 @@ def encode(frozen: FrozenGraph, metadata: Optional[Dict[str, str]] = None) -> by
     for op in frozen.graph.get_operations():
         if op.type in _STATE_OPS:
             raise FormatError(f"{op.type} '{op.name}' cannot be saved in a model file (freeze the graph first)")
+        if find_opdef(op.type).bodies:
+            raise FormatError(f"{op.type} '{op.name}' (created at {op.location}) cannot be saved in a model file yet: "
+                              "storing the bodies of control flow is a step of issue 14 still to come")
         nodes.append({
             "name": op.name, "op": op.type, "inputs": [t.name for t in op.inputs],
             "attrs": {k: _encode_attr(op, k, v, arrays) for k, v in op.attrs.items()},

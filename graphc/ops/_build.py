@@ -19,18 +19,28 @@ def _graph_member(value) -> bool:
 
 def graph_of(*values, op_type: str = "op") -> Graph:
     """The graph the symbolic values (tensors, variables, operations; lists of them) live in.
-    All must agree; with none, the default graph."""
-    found: Optional[Graph] = None
-    first = None
+    All must agree, except that values of enclosing graphs may meet in a body of control flow
+    (the innermost graph is taken; Graph.create_op captures the outer values). With none, the
+    default graph."""
+    seen: dict = {}  # graph -> first value in it
     for v in values:
         for item in (v if isinstance(v, (list, tuple)) else (v,)):
-            if not _graph_member(item):
-                continue
-            if found is None:
-                found, first = item.graph, item
-            elif item.graph is not found:
-                _mixed(op_type, first, item)
-    return found if found is not None else get_default_graph()
+            if _graph_member(item):
+                seen.setdefault(item.graph, item)
+    default = get_default_graph()
+    if not seen:
+        return default
+
+    def within(inner: Graph) -> bool:
+        return all(g is inner or inner.encloses(g) for g in seen)
+
+    if within(default):
+        return default
+    for g in seen:
+        if within(g):
+            return g
+    first, other = list(seen.values())[:2]
+    _mixed(op_type, first, other)
 
 
 def _mixed(op_type: str, a, b):

@@ -50,6 +50,8 @@ class OpDef:
     onnx: Optional[str] = None
     # A reduction the emitters compose (ops/reduce.py, Fold).
     fold: Optional[object] = None
+    # The attributes that hold bodies (control flow: ops/control_flow.py); never folded.
+    bodies: tuple = ()
 
 
 OPS: dict[str, OpDef] = {}

@@ -50,7 +50,7 @@ def canonicalize(program: Program):
 
 def _foldable(ins) -> bool:
     opdef = ins.opdef
-    return not (opdef.stateful or opdef.random or opdef.structural or ins.op == "const")
+    return not (opdef.stateful or opdef.random or opdef.structural or opdef.bodies or ins.op == "const")
 
 
 def constant_fold(program: Program):

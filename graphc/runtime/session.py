@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -18,40 +18,9 @@ from ..codegen.backend import MISS as _MISS, get_backend
 from ..optimizer.pipeline import PASS_NAMES, Optimized, explain_text, optimize
 from ..optimizer.program import lower
 from .state import SessionState
+from ..nest import flatten
 
 
-# Fetch structures: lists, tuples, namedtuples and dicts, flattened to leaves and rebuilt.
-def _is_namedtuple(x) -> bool:
-    return isinstance(x, tuple) and hasattr(type(x), "_fields")
-
-
-def flatten(structure) -> tuple:
-    """Return ``(leaves, rebuild)``; ``rebuild(values)`` makes the same structure of values."""
-    leaves: list = []
-
-    def build(node) -> Callable:
-        if isinstance(node, dict):
-            keys = list(node.keys())
-            subs = [build(node[k]) for k in keys]
-            cls = type(node)
-            return lambda it: cls((k, s(it)) for k, s in zip(keys, subs))
-        if _is_namedtuple(node):
-            subs = [build(v) for v in node]
-            cls = type(node)
-            return lambda it: cls(*(s(it) for s in subs))
-        if isinstance(node, (list, tuple)):
-            subs = [build(v) for v in node]
-            cls = type(node)
-            return lambda it: cls(s(it) for s in subs)
-        leaves.append(node)
-        return lambda it: next(it)
-
-    builder = build(structure)
-
-    def rebuild(values) -> Any:
-        return builder(iter(values))
-
-    return leaves, rebuild
 
 
 class _Runner:

@@ -231,7 +231,8 @@ def emit_op_kernel(cg, g) -> None:
     ins = cg.instrs[g.members[0]]
     emitter = ops.OP_KERNELS.get(ins.op)
     if emitter is None:
-        raise CompileError(f"the CUDA backend has no kernel for op {ins.op!r}")
+        from ..emit.ops import missing_kernel
+        raise CompileError(missing_kernel("CUDA", ins))
     cg.launch = ("flat", ins.outputs[0]) if ins.outputs else ("flat", ins.inputs[0])
     emitter(cg, cg.body, g.members[0], ins)
 

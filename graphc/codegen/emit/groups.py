@@ -600,13 +600,12 @@ def emit_conv(cg, g) -> None:
 
 
 def emit_op_kernel(cg, g) -> None:
-    from .ops import OP_KERNELS
+    from .ops import OP_KERNELS, missing_kernel
     (i,) = g.members
     ins = cg.instrs[i]
     emitter = OP_KERNELS.get(ins.op)
     if emitter is None:
-        origin = f" ('{ins.origin.name}', created at {ins.origin.location})" if ins.origin else ""
-        raise CompileError(f"the CPU backend has no kernel for op {ins.op!r}{origin}")
+        raise CompileError(missing_kernel("CPU", ins))
     emitter(cg, cg.body, i, ins)
 
 

@@ -1,0 +1,362 @@
+"""Control flow: ``cond`` and ``while_loop``, ops whose attributes hold bodies (DESIGN.md,
+decision 9).
+
+A body is a graph of its own, traced once from the user's function: a :class:`Graph` whose
+``outer`` is the graph the op is built in. Its inputs are placeholders: the loop variables
+(for a loop), then one per tensor of an enclosing graph that the function used (its
+*captures*, made by ``Graph.capture`` when an op in the body reads an outer tensor). The
+control-flow op takes those outer tensors as ordinary inputs, so pruning, gradients and the
+state rules see plain data edges, and a variable that a body reads is read once per run,
+before the op, as everywhere else.
+
+    cond(pred, *captures)                          attrs: then, else       -> the branch's outputs
+    while_loop(*loop_vars, *captures[, limit])     attrs: cond, body, ...  -> final loop vars, trips
+
+Every branch and body of one op takes the same captures, in the same order (a body that does
+not use one has a placeholder for it all the same), so a target passes one list to both.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import dtypes as dt
+from ..attrs import Attrs, OpaqueAttr
+from ..errors import DTypeError, GraphcError, InvalidArgumentError, ShapeError
+from ..graph import Graph, Operation, Tensor, ancestors, get_default_graph, user_location
+from ..nest import flatten, same_structure, structure_text
+from ..shapes import TensorShape, TensorType, format_shape
+from ._build import graph_of, make
+from .registry import define, get_op
+from .source import convert_to_tensor
+
+# Ops a body may not hold yet: the state rules and the compiled targets do not see into
+# bodies for them (a variable write or a random draw inside a loop is issue 14's next step).
+_NOT_IN_BODIES = {"variable": "create variables before the loop or branch, outside its function",
+                  "assign": "variable writes", "assign_add": "variable writes", "assign_sub": "variable writes",
+                  "random_uniform": "random draws", "random_standard_normal": "random draws",
+                  "truncated_standard_normal": "random draws"}
+
+
+class Body(OpaqueAttr):
+    """A traced function: its graph, input placeholders and output tensors."""
+
+    def __init__(self, graph: Graph, inputs, outputs, label: str):
+        self.graph = graph
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.label = label  # e.g. "while_loop 'while' body", for messages
+        needed = ancestors(self.outputs, cut=frozenset(self.inputs))
+        self.ops = tuple(sorted(needed, key=lambda op: op._id))  # creation order is topological
+
+    @property
+    def input_types(self) -> list:
+        return [t.type for t in self.inputs]
+
+    @property
+    def output_types(self) -> list:
+        return [t.type for t in self.outputs]
+
+    def evaluate(self, arrays, ctx) -> list:
+        """Run the body with each op's NumPy reference (the reference backend's semantics)."""
+        env = dict(zip(self.inputs, arrays))
+        for op in self.ops:
+            opdef = get_op(op.type)
+            if opdef.structural:
+                continue
+            values = [env[t] for t in op.inputs]
+            try:
+                outs = opdef.reference(values, op.attrs, ctx)
+            except GraphcError:
+                raise
+            except Exception as e:
+                shapes = ", ".join(f"{t.name} {np.asarray(v).dtype}{format_shape(np.shape(v))}"
+                                   for t, v in zip(op.inputs, values))
+                raise InvalidArgumentError(f"{op.type} '{op.name}' in the {self.label} at run time: "
+                                           f"{type(e).__name__}: {e}\n  inputs: {shapes or 'none'}\n"
+                                           f"  created at {op.location}") from e
+            for t, o in zip(op.outputs, outs):
+                env[t] = np.asarray(o, dtype=t.dtype.np)
+        return [env[t] for t in self.outputs]
+
+    def call(self, inputs) -> list:
+        """Build this body's ops again in the default graph, reading ``inputs`` instead of its
+        input placeholders; returns the new outputs (gradients rebuild a forward body so)."""
+        graph = get_default_graph()
+        env = dict(zip(self.inputs, inputs))
+        for op in self.ops:
+            if op.outputs and all(t in env for t in op.outputs):
+                continue
+            if get_op(op.type).structural:
+                continue
+            new = graph.create_op(op.type, [env[t] for t in op.inputs], op.attrs, op.name.rsplit("/", 1)[-1],
+                                  location=op.location)
+            env.update(zip(op.outputs, new.outputs))
+        return [env[t] for t in self.outputs]
+
+    def __repr__(self) -> str:
+        return f"<{self.label}: {len(self.inputs)} inputs, {len(self.ops)} ops, {len(self.outputs)} outputs>"
+
+
+# --- tracing ----------------------------------------------------------------------------------
+def _trace(fn, args, label: str, outer: Graph, where: str):
+    """Call ``fn(*args)`` with each leaf of ``args`` (TensorTypes) a placeholder of a new body
+    graph. Returns (graph, placeholders, result structure, result tensors)."""
+    graph = Graph()
+    graph.outer = outer
+    graph.seed = outer.seed
+    leaves, rebuild = flatten(list(args))
+    with graph.as_default():
+        placeholders = [graph.create_op("placeholder", (), Attrs(dtype=t.dtype, shape=tuple(t.shape)),
+                                        f"arg{i}").outputs[0] for i, t in enumerate(leaves)]
+        result = fn(*rebuild(placeholders))
+        out_leaves, out_rebuild = flatten(result)
+        tensors = []
+        for k, leaf in enumerate(out_leaves):
+            if isinstance(leaf, Operation):
+                raise TypeError(f"{label} at {where}: the function returned the operation '{leaf.name}' "
+                                "as a value; return tensors (wrap an update in gc.control_dependencies)")
+            try:
+                t = convert_to_tensor(leaf)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"{label} at {where}: result {k} ({leaf!r}) is not a tensor: {e}") from None
+            if t.graph is not graph:
+                t = graph.capture(t)
+            tensors.append(t)
+    for op in graph.get_operations():
+        if op.type in _NOT_IN_BODIES:
+            raise GraphcError(f"{label} at {where}: {op.type} '{op.name}' (created at {op.location}) is inside "
+                              f"the function; {_NOT_IN_BODIES[op.type]} inside control flow are not supported yet"
+                              + ("" if op.type == "variable" else " (compute the value in the body and "
+                                 "assign it after the loop)"))
+    return graph, placeholders, result, tensors
+
+
+def _share_captures(graphs) -> list:
+    """The outer tensors any of ``graphs`` captured, in first-use order; afterwards every graph
+    has a placeholder for each of them."""
+    union = list(dict.fromkeys(t for g in graphs for t in g.captures))
+    for g in graphs:
+        for t in union:
+            g.capture(t)
+    return union
+
+
+def _merged_shape(a: TensorShape, b: TensorShape) -> TensorShape:
+    return TensorShape(x if x == y else None for x, y in zip(a, b))
+
+
+# --- cond -----------------------------------------------------------------------------------------
+def _infer_cond(inputs, attrs):
+    pred = inputs[0]
+    if pred.dtype is not dt.bool_ or pred.rank != 0:
+        raise DTypeError(f"pred must be a scalar bool tensor, got {pred}")
+    then, other = attrs["then"], attrs["else"]
+    return [TensorType(a.dtype, _merged_shape(a.shape, b.shape))
+            for a, b in zip(then.output_types, other.output_types)]
+
+
+def _cond_reference(inputs, attrs, ctx=None):
+    body = attrs["then"] if bool(inputs[0]) else attrs["else"]
+    return body.evaluate(list(inputs[1:]), ctx)
+
+
+define("cond", "control", _infer_cond, _cond_reference, bodies=("then", "else"),
+       doc="Runs the `then` body if the scalar bool pred is true, else the `else` body, on the captured inputs.")
+
+
+def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional[str] = None, fn1=None, fn2=None):
+    """``true_fn()`` if ``pred`` else ``false_fn()`` (tf.cond). Only the taken branch runs.
+
+    The branches return the same structure of tensors with the same dtypes (shapes may differ:
+    the result has the dims they agree on). With ``strict=False``, as in TF1, a branch result
+    that is a one-element list or tuple comes back as its element."""
+    true_fn = true_fn if true_fn is not None else fn1
+    false_fn = false_fn if false_fn is not None else fn2
+    where = user_location()
+    label = f"cond '{name or 'cond'}'"
+    if not callable(true_fn) or not callable(false_fn):
+        raise TypeError(f"{label} at {where}: true_fn and false_fn must be callables, got {true_fn!r} and {false_fn!r}")
+    pred = convert_to_tensor(pred)
+    if pred.dtype is not dt.bool_ or pred.shape.rank != 0:
+        raise DTypeError(f"{label} at {where}: pred must be a scalar bool tensor, got '{pred.name}' "
+                         f"{pred.dtype.name}{format_shape(pred.shape)}")
+    outer = graph_of(pred, op_type="cond")
+    if get_default_graph().encloses(outer):
+        outer = get_default_graph()
+    g_then, _, r_then, t_then = _trace(lambda: true_fn(), [], f"{label} true_fn", outer, where)
+    g_else, _, r_else, t_else = _trace(lambda: false_fn(), [], f"{label} false_fn", outer, where)
+    if not same_structure(r_then, r_else):
+        raise TypeError(f"{label} at {where}: the branches return different structures: true_fn gives "
+                        f"{structure_text(r_then)}, false_fn gives {structure_text(r_else)}")
+    for k, (a, b) in enumerate(zip(t_then, t_else)):
+        if a.dtype is not b.dtype:
+            raise DTypeError(f"{label} at {where}: result {k} is {a.dtype.name} in true_fn and {b.dtype.name} "
+                             f"in false_fn; the branches must return the same dtypes")
+        if a.shape.rank != b.shape.rank:
+            raise ShapeError(f"{label} at {where}: result {k} has shape {format_shape(a.shape)} in true_fn and "
+                             f"{format_shape(b.shape)} in false_fn; the ranks must agree")
+    captured = _share_captures([g_then, g_else])
+    then = Body(g_then, [g_then.captures[t] for t in captured], t_then, f"{label} true branch")
+    other = Body(g_else, [g_else.captures[t] for t in captured], t_else, f"{label} false branch")
+    op = make("cond", (pred, *captured), {"then": then, "else": other}, name or "cond", graph=outer)
+    if not op.outputs:
+        return op
+    _, rebuild = flatten(r_then)
+    result = rebuild(list(op.outputs))
+    if not strict and isinstance(result, (list, tuple)) and len(result) == 1:
+        return result[0]
+    return result
+
+
+# --- while_loop -------------------------------------------------------------------------------
+def _infer_while(inputs, attrs):
+    n, body = attrs["n_vars"], attrs["body"]
+    for k, (given, want) in enumerate(zip(inputs[:n], body.input_types[:n])):
+        if given.dtype is not want.dtype or not want.shape.is_compatible_with(given.shape):
+            raise ShapeError(f"loop variable {k} is {given}, the loop's invariant is {want}")
+    if attrs["has_limit"] and (inputs[-1].rank != 0 or not inputs[-1].dtype.is_integer):
+        raise DTypeError(f"maximum_iterations must be an integer scalar, got {inputs[-1]}")
+    # With ``history`` (a gradient's forward pass), also each loop variable as it entered each
+    # iteration, stacked: [trips, *shape].
+    history = [TensorType(t.dtype, (None, *t.shape)) for t in body.input_types[:n]] if attrs.get("history") else []
+    return body.input_types[:n] + [TensorType(dt.int64, ())] + history
+
+
+def _while_reference(inputs, attrs, ctx=None):
+    n, cond_body, body = attrs["n_vars"], attrs["cond"], attrs["body"]
+    n_in = len(body.inputs)
+    values, captured = list(inputs[:n]), list(inputs[n:n_in])
+    limit = int(inputs[-1]) if attrs["has_limit"] else None
+    trips = 0
+    history = [] if attrs.get("history") else None
+    while (limit is None or trips < limit) and bool(cond_body.evaluate(values + captured, ctx)[0]):
+        if history is not None:
+            history.append(values)
+        new = body.evaluate(values + captured, ctx)
+        for k, (v, t) in enumerate(zip(new, body.input_types[:n])):
+            if not t.shape.is_compatible_with(v.shape):
+                raise InvalidArgumentError(f"{body.label}: loop variable {k} has shape {list(v.shape)} after "
+                                           f"iteration {trips + 1}, but its invariant is {format_shape(t.shape)}")
+        values = new
+        trips += 1
+    out = [np.asarray(v) for v in values] + [np.int64(trips)]
+    if history is not None:
+        for k, t in enumerate(body.input_types[:n]):
+            rows = [np.asarray(h[k]) for h in history]
+            if any(r.shape != np.shape(inputs[k]) for r in rows):
+                raise InvalidArgumentError(f"{body.label}: loop variable {k} changes shape across iterations "
+                                           f"({sorted({r.shape for r in rows})}); its gradient needs one shape")
+            out.append(np.stack(rows) if rows else np.zeros((0, *np.shape(inputs[k])), t.dtype.np))
+    return out
+
+
+define("while_loop", "control", _infer_while, _while_reference, bodies=("cond", "body"),
+       doc="Repeats `body` on the loop variables while `cond` holds (and fewer than the optional limit "
+           "trips have run); outputs the final loop variables and the trip count.")
+
+
+def _invariant(k: int, value: Tensor, invariant, label: str, where: str) -> TensorShape:
+    if invariant is None:
+        return value.shape
+    shape = TensorShape(invariant if not hasattr(invariant, "as_list") else invariant.as_list())
+    if shape.rank != value.shape.rank or not shape.is_compatible_with(value.shape) \
+            or any(s is not None and v is None for s, v in zip(shape, value.shape)):
+        raise ShapeError(f"{label} at {where}: loop variable {k} ('{value.name}') enters the loop with shape "
+                         f"{format_shape(value.shape)}, which its shape invariant {format_shape(shape)} does not allow")
+    return shape
+
+
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations: int = 10, back_prop: bool = True,
+               swap_memory: bool = False, name: Optional[str] = None, maximum_iterations=None,
+               return_same_structure: bool = False):
+    """Repeat ``loop_vars = body(*loop_vars)`` while ``cond(*loop_vars)`` (tf.while_loop).
+
+    ``loop_vars`` is a nested structure of tensors; ``body`` returns the same structure with the
+    same dtypes, and shapes that the ``shape_invariants`` allow (by default, each variable's
+    entering shape; a ``None`` dim may change across iterations). The trip count is decided at
+    run time; ``maximum_iterations`` (an integer scalar) bounds it. As in TF1, a single loop
+    variable given as a one-element list comes back as the tensor itself, unless
+    ``return_same_structure``. ``parallel_iterations`` and ``swap_memory`` are accepted for
+    TF1 code and have no effect; ``back_prop=False`` stops gradients at the loop."""
+    where = user_location()
+    label = f"while_loop '{name or 'while'}'"
+    if not callable(cond) or not callable(body):
+        raise TypeError(f"{label} at {where}: cond and body must be callables, got {cond!r} and {body!r}")
+    if not isinstance(loop_vars, (list, tuple, dict)):
+        raise TypeError(f"{label} at {where}: loop_vars must be a list or tuple of tensors, got {loop_vars!r}")
+    leaves, rebuild = flatten(loop_vars)
+    if not leaves:
+        raise ValueError(f"{label} at {where}: loop_vars is empty")
+    values = [convert_to_tensor(v) for v in leaves]
+    outer = graph_of(values, op_type="while_loop")
+    if get_default_graph().encloses(outer):
+        outer = get_default_graph()
+    if shape_invariants is None:
+        invariants = [None] * len(values)
+    else:
+        invariants = _items_at_leaves(loop_vars, shape_invariants, label, where)
+    types = [TensorType(v.dtype, _invariant(k, v, s, label, where)) for k, (v, s) in
+             enumerate(zip(values, invariants))]
+    loop_structure = rebuild(types)
+    args = loop_structure if isinstance(loop_structure, (list, tuple)) else [loop_structure]
+
+    limit = None
+    if maximum_iterations is not None:
+        if isinstance(maximum_iterations, (bool, float)) or not isinstance(maximum_iterations, (int, np.integer, Tensor)):
+            raise TypeError(f"{label} at {where}: maximum_iterations must be an integer scalar, got "
+                            f"{maximum_iterations!r}")
+        limit = convert_to_tensor(maximum_iterations)
+        if not limit.dtype.is_integer or limit.shape.rank != 0:
+            raise TypeError(f"{label} at {where}: maximum_iterations must be an integer scalar, got "
+                            f"'{limit.name}' {limit.dtype.name}{format_shape(limit.shape)}")
+
+    g_cond, ph_cond, _, t_cond = _trace(cond, args, f"{label} cond", outer, where)
+    if len(t_cond) != 1 or t_cond[0].dtype is not dt.bool_ or t_cond[0].shape.rank != 0:
+        got = ", ".join(f"{t.dtype.name}{format_shape(t.shape)}" for t in t_cond) or "nothing"
+        raise DTypeError(f"{label} at {where}: cond must return a scalar bool tensor, got {got}")
+    g_body, ph_body, r_body, t_body = _trace(body, args, f"{label} body", outer, where)
+    if isinstance(loop_structure, (list, tuple)) and len(loop_structure) == 1 and not isinstance(r_body, (list, tuple)):
+        r_body = type(loop_structure)([r_body]) if type(loop_structure) in (list, tuple) else r_body
+    if not same_structure(r_body, loop_structure, check_types=False):
+        raise TypeError(f"{label} at {where}: body returns {structure_text(r_body)}, but the loop variables are "
+                        f"{structure_text(loop_structure)}; body must return the same structure")
+    for k, (t, want) in enumerate(zip(t_body, types)):
+        if t.dtype is not want.dtype:
+            raise DTypeError(f"{label} at {where}: loop variable {k} enters as {want.dtype.name} but body "
+                             f"returns {t.dtype.name}")
+        if not want.shape.is_compatible_with(t.shape) or any(
+                s is not None and d is None for s, d in zip(want.shape, t.shape)):
+            raise ShapeError(f"{label} at {where}: loop variable {k} ('{values[k].name}') enters the loop with "
+                             f"shape {format_shape(values[k].shape)}, but has shape {format_shape(t.shape)} after "
+                             f"one iteration; to let its shape vary across iterations, give a shape invariant "
+                             f"with None for the dims that change")
+    captured = _share_captures([g_cond, g_body])
+    cond_body = Body(g_cond, ph_cond + [g_cond.captures[t] for t in captured], t_cond, f"{label} cond")
+    loop_body = Body(g_body, ph_body + [g_body.captures[t] for t in captured], t_body, f"{label} body")
+    inputs = values + captured + ([limit] if limit is not None else [])
+    op = make("while_loop", inputs, {"cond": cond_body, "body": loop_body, "n_vars": len(values),
+                                     "has_limit": limit is not None, "back_prop": bool(back_prop)},
+              name or "while", graph=outer)
+    outs = list(op.outputs[:len(values)])
+    result = rebuild(outs)
+    if not return_same_structure and isinstance(result, (list, tuple)) and len(result) == 1 \
+            and type(result) in (list, tuple):
+        return result[0]
+    return result
+
+
+def _items_at_leaves(structure, other, label: str, where: str) -> list:
+    """The items of ``other`` at the places of ``structure``'s leaves (shape invariants are
+    given in the loop variables' structure; a shape is a leaf there, though it is a tuple)."""
+    if isinstance(structure, dict):
+        if not isinstance(other, dict) or set(other) != set(structure):
+            raise ValueError(f"{label} at {where}: shape_invariants {other!r} do not match the loop variables")
+        return [x for k in structure for x in _items_at_leaves(structure[k], other[k], label, where)]
+    if isinstance(structure, (list, tuple)):
+        if not isinstance(other, (list, tuple)) or len(other) != len(structure):
+            raise ValueError(f"{label} at {where}: shape_invariants {other!r} do not match the loop variables "
+                             f"{structure_text(structure)}")
+        return [x for s, o in zip(structure, other) for x in _items_at_leaves(s, o, label, where)]
+    return [other]

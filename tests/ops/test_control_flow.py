@@ -1,0 +1,231 @@
+"""Control flow (ops/control_flow.py): cond and while_loop, their gradients against central
+finite differences in float64, and their build-time errors.
+
+The reference backend runs them; the compiled backends do not yet (issue 14's next step), and
+each says so by name, which the last test holds them to."""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.autodiff.checker import check_gradients
+from graphc.errors import CompileError
+from support import assert_close
+
+RNG = np.random.default_rng(7)
+
+
+def run(fetches, feed=None, device="reference"):
+    with gc.Session(device=device) as sess:
+        sess.run(gc.global_variables_initializer())
+        return sess.run(fetches, feed)
+
+
+# --- values: (name, build(graph inputs) -> fetches, inputs, NumPy answer) ----------------------
+def _loop_sum(x):
+    _, total = gc.while_loop(lambda i, t: i < 4, lambda i, t: (i + 1, t + x * gc.cast(i, x.dtype)), [0, gc.zeros_like(x)])
+    return total
+
+
+def _collatz(n):
+    # data-dependent trip count: steps of the Collatz sequence to reach 1
+    def body(k, steps):
+        return gc.where(gc.equal(k % 2, 0), k // 2, 3 * k + 1), steps + 1
+    return gc.while_loop(lambda k, steps: k > 1, body, [n, gc.constant(0, gc.int64)])[1]
+
+
+def _collatz_np(n):
+    steps = 0
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return np.int64(steps)
+
+
+def _nested(x):
+    # a cond inside a loop body, reading an outer tensor two levels out
+    def body(i, acc):
+        return i + 1, gc.cond(gc.equal(i % 2, 0), lambda: acc + x, lambda: acc * 0.5)
+    return gc.while_loop(lambda i, acc: i < 5, body, [gc.constant(0), gc.zeros_like(x)])[1]
+
+
+def _nested_np(x):
+    acc = np.zeros_like(x)
+    for i in range(5):
+        acc = acc + x if i % 2 == 0 else acc * 0.5
+    return acc
+
+
+VALUE_CASES = [
+    ("cond_true", lambda x, p: gc.cond(p, lambda: x * 2.0, lambda: x - 1.0), [RNG.normal(size=(2, 3)), True],
+     lambda x, p: x * 2.0),
+    ("cond_false", lambda x, p: gc.cond(p, lambda: x * 2.0, lambda: x - 1.0), [RNG.normal(size=(2, 3)), False],
+     lambda x, p: x - 1.0),
+    ("cond_nested_structure", lambda x, p: gc.cond(p, lambda: {"a": x, "b": (x + 1.0, x * x)},
+                                                   lambda: {"a": -x, "b": (x, x)}),
+     [RNG.normal(size=3), True], lambda x, p: {"a": x, "b": (x + 1.0, x * x)}),
+    ("cond_one_element_list", lambda x, p: gc.cond(p, lambda: [x], lambda: [x + 1.0]), [RNG.normal(size=2), False],
+     lambda x, p: x + 1.0),
+    ("while_sum", _loop_sum, [RNG.normal(size=(3,))], lambda x: x * 6.0),
+    ("while_data_dependent_trips", _collatz, [np.int64(27)], _collatz_np),
+    ("while_maximum_iterations", lambda x: gc.while_loop(lambda v: True, lambda v: v + 1.0, [x], maximum_iterations=7),
+     [np.zeros(2)], lambda x: x + 7.0),
+    ("while_zero_trips", lambda x: gc.while_loop(lambda v: gc.reduce_sum(v) > 1e9, lambda v: v * 2.0, [x]),
+     [RNG.normal(size=4)], lambda x: x),
+    ("while_shape_invariant", lambda x: gc.while_loop(
+        lambda v: gc.shape(v)[0] < 8, lambda v: gc.concat([v, v], 0), [x],
+        shape_invariants=[gc.TensorShape([None])]), [np.arange(2.0)], lambda x: np.tile(x, 4)),
+    ("cond_in_while", _nested, [RNG.normal(size=3)], _nested_np),
+]
+
+
+@pytest.mark.parametrize("name, build, inputs, expected", VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
+def test_value_matches_numpy(name, build, inputs, expected):
+    graph = gc.Graph()
+    with graph.as_default():
+        placeholders = [gc.placeholder(gc.as_dtype(np.asarray(a).dtype), np.shape(a), name=f"in{k}")
+                        for k, a in enumerate(inputs)]
+        fetches = build(*placeholders)
+        got = run(fetches, dict(zip(placeholders, inputs)))
+    want = expected(*inputs)
+    if isinstance(want, dict):
+        assert set(got) == set(want)
+        assert_close(got["a"], want["a"])
+        for g, w in zip(got["b"], want["b"]):
+            assert_close(g, w)
+    else:
+        assert_close(got, want)
+
+
+def test_variables_read_inside_bodies_see_the_value_before_the_run():
+    graph = gc.Graph()
+    with graph.as_default():
+        v = gc.Variable(np.array([1.0, 2.0]), name="v")
+        out = gc.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a + v), [0, gc.zeros_like(v.value())])[1]
+        with gc.Session(device="reference") as sess:
+            sess.run(gc.global_variables_initializer())
+            assert_close(sess.run(out), np.array([3.0, 6.0]))
+            sess.run(v.assign([10.0, 0.0]))
+            assert_close(sess.run(out), np.array([30.0, 0.0]))
+
+
+def test_single_loop_variable_comes_back_as_tf1_returns_it():
+    graph = gc.Graph()
+    with graph.as_default():
+        one = gc.while_loop(lambda i: i < 3, lambda i: i + 1, [gc.constant(0)])
+        kept = gc.while_loop(lambda i: i < 3, lambda i: [i + 1], [gc.constant(0)], return_same_structure=True)
+        assert isinstance(one, gc.Tensor)
+        assert isinstance(kept, list) and len(kept) == 1
+        assert run(one) == 3 and run(kept) == [3]
+
+
+# --- gradients: central finite differences in float64 ---------------------------------------------
+def _rnn_steps(x, w):
+    # a data-dependent trip count: run until the state's sum passes 2 (at most 6 steps)
+    def body(i, h):
+        return i + 1, gc.tanh(h * w + x)
+    return gc.while_loop(lambda i, h: gc.logical_and(i < 6, gc.reduce_sum(h) < 2.0), body, [gc.constant(0), x])[1]
+
+
+GRADIENT_CASES = [
+    ("cond_true", lambda x, w: gc.cond(gc.reduce_sum(x) > -100.0, lambda: gc.sin(x) * w, lambda: x * x + w)),
+    ("cond_false", lambda x, w: gc.cond(gc.reduce_sum(x) > 100.0, lambda: gc.sin(x) * w, lambda: x * x + w)),
+    ("cond_passes_input_through", lambda x, w: gc.cond(gc.reduce_sum(w) < 100.0, lambda: x, lambda: w)),
+    ("while_fixed_trips", lambda x, w: gc.while_loop(lambda i, h: i < 4, lambda i, h: (i + 1, gc.sin(h) * w),
+                                                     [0, x])[1]),
+    ("while_data_dependent_trips", _rnn_steps),
+    ("while_captured_in_cond_too", lambda x, w: gc.while_loop(
+        lambda i, h: gc.logical_and(i < 5, gc.reduce_max(h * w) < 3.0), lambda i, h: (i + 1, h * 1.5 + w),
+        [0, x])[1]),
+    ("cond_in_while", lambda x, w: gc.while_loop(
+        lambda i, h: i < 4, lambda i, h: (i + 1, gc.cond(gc.equal(i % 2, 0), lambda: gc.tanh(h + w), lambda: h * w)), [0, x])[1]),
+]
+
+
+@pytest.mark.parametrize("name, build", GRADIENT_CASES, ids=[c[0] for c in GRADIENT_CASES])
+def test_gradient_matches_finite_differences(name, build):
+    x, w = RNG.normal(size=(2, 3)) * 0.5, RNG.normal(size=(2, 3)) * 0.5
+    report = check_gradients(build, [x, w], device="reference", eps=1e-6, rtol=1e-5, atol=1e-7)
+    assert report.checked > 0
+
+
+def test_second_order_through_a_loop():
+    """hessian_vector_product through while_loop: the gradient loop is differentiated again."""
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (3,), name="x")
+        y = gc.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, gc.sin(h) * 1.3), [0, x])[1]
+        loss = gc.reduce_sum(y * y)
+        v = np.array([0.3, -0.2, 0.5])
+        hv = gc.hessian_vector_product(loss, x, gc.constant(v))
+        g = gc.gradients(loss, x)[0]
+        x0 = RNG.normal(size=3)
+        with gc.Session(device="reference") as sess:
+            got = sess.run(hv, {x: x0})
+            eps = 1e-5
+            numeric = (sess.run(g, {x: x0 + eps * v}) - sess.run(g, {x: x0 - eps * v})) / (2 * eps)
+    assert_close(np.asarray(got).reshape(-1), numeric, rtol=1e-6, atol=1e-8)
+
+
+# --- build-time errors: they name the loop or branch and the user's line --------------------------
+def _error_cases():
+    x = gc.placeholder(gc.float32, (3,), name="x")
+    return [
+        ("branches of different structures", lambda: gc.cond(x[0] > 0, lambda: (x, x), lambda: x, name="pick"),
+         TypeError, r"cond 'pick' at .*test_control_flow.py:\d+: the branches return different structures"),
+        ("branches of different dtypes", lambda: gc.cond(x[0] > 0, lambda: x, lambda: gc.cast(x, gc.float64)),
+         gc.DTypeError, r"cond 'cond' at .*test_control_flow.py:\d+: result 0 is float32 in true_fn and float64"),
+        ("pred not a scalar bool", lambda: gc.cond(x > 0, lambda: x, lambda: x),
+         gc.DTypeError, r"pred must be a scalar bool tensor, got .* bool\(3,\)"),
+        ("pred not bool", lambda: gc.cond(x[0], lambda: x, lambda: x), gc.DTypeError, "float32"),
+        ("shape changes without an invariant", lambda: gc.while_loop(
+            lambda v: gc.shape(v)[0] < 8, lambda v: gc.concat([v, v], 0), [x], name="grow"),
+         gc.ShapeError, r"while_loop 'grow' at .*test_control_flow.py:\d+: loop variable 0 \('x:0'\) enters the loop "
+                        r"with shape \(3,\), but has shape \(6,\) after one iteration"),
+        ("maximum_iterations not an integer", lambda: gc.while_loop(lambda v: True, lambda v: v, [x],
+                                                                    maximum_iterations=2.5),
+         TypeError, "maximum_iterations must be an integer scalar, got 2.5"),
+        ("maximum_iterations not a scalar", lambda: gc.while_loop(lambda v: True, lambda v: v, [x],
+                                                                  maximum_iterations=gc.constant([1, 2])),
+         TypeError, r"maximum_iterations must be an integer scalar, got .*int\d+\(2,\)"),
+        ("cond of a loop not a scalar bool", lambda: gc.while_loop(lambda v: v > 0, lambda v: v, [x]),
+         gc.DTypeError, r"cond must return a scalar bool tensor, got bool\(3,\)"),
+        ("body of another structure", lambda: gc.while_loop(lambda v, w: True, lambda v, w: v, [x, x]),
+         TypeError, "body must return the same structure"),
+        ("body changes a dtype", lambda: gc.while_loop(lambda v: True, lambda v: gc.cast(v, gc.int32), [x]),
+         gc.DTypeError, "loop variable 0 enters as float32 but body returns int32"),
+        ("a variable write in a body", lambda: gc.while_loop(
+            lambda v: True, lambda v: v + gc.assign_add(gc.Variable(np.zeros(3, np.float32)), v), [x]),
+         gc.GraphcError, "variable"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(11))
+def test_build_time_errors_name_the_op_and_the_line(index):
+    with gc.Graph().as_default():
+        cases = _error_cases()
+        assert len(cases) == 11
+        _, build, kind, message = cases[index]
+        with pytest.raises(kind, match=message):
+            build()
+
+
+def test_error_inside_a_body_at_run_time_names_the_op_and_the_body():
+    with gc.Graph().as_default():
+        idx = gc.placeholder(gc.int64, (), name="idx")
+        table = gc.constant([1.0, 2.0])
+        out = gc.while_loop(lambda i, a: i < 2, lambda i, a: (i + 1, a + gc.gather(table, idx)), [0, 0.0],
+                            name="lookup")[1]
+        with pytest.raises(gc.InvalidArgumentError, match=r"while_loop 'lookup' body"):
+            run(out, {idx: 5})
+
+
+@pytest.mark.parametrize("device", ["cpu"])
+def test_compiled_backends_name_the_missing_control_flow_op(device):
+    """Compiled control flow is not written yet: the error names the op and the user's line,
+    never a silent Python loop."""
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float32, (3,), name="x")
+        y = gc.while_loop(lambda v: gc.reduce_sum(v) < 10.0, lambda v: v + 1.0, [x], name="count")
+        with pytest.raises(CompileError, match=r"no kernel for op 'while_loop' \('count', created at "
+                                               r".*test_control_flow.py:\d+\).*compiled control flow"):
+            run(y, {x: np.zeros(3, np.float32)}, device=device)
