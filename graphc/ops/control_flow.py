@@ -280,6 +280,19 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     variable given as a one-element list comes back as the tensor itself, unless
     ``return_same_structure``. ``parallel_iterations`` and ``swap_memory`` are accepted for
     TF1 code and have no effect; ``back_prop=False`` stops gradients at the loop."""
+    op, rebuild = _while_op(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_iterations)
+    result = rebuild(list(op.outputs[:op.get_attr("n_vars")]))
+    if not return_same_structure and isinstance(result, (list, tuple)) and len(result) == 1 \
+            and type(result) in (list, tuple):
+        return result[0]
+    return result
+
+
+def _while_op(cond, body, loop_vars, shape_invariants=None, back_prop: bool = True, name: Optional[str] = None,
+              maximum_iterations=None, history: bool = False):
+    """Build the while_loop op; returns it and the function that rebuilds the loop variables'
+    structure from its outputs. With ``history``, the op also outputs each loop variable as it
+    entered each iteration, stacked (scan's outputs, and a gradient's forward pass)."""
     where = user_location()
     label = f"while_loop '{name or 'while'}'"
     if not callable(cond) or not callable(body):
@@ -336,15 +349,11 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     cond_body = Body(g_cond, ph_cond + [g_cond.captures[t] for t in captured], t_cond, f"{label} cond")
     loop_body = Body(g_body, ph_body + [g_body.captures[t] for t in captured], t_body, f"{label} body")
     inputs = values + captured + ([limit] if limit is not None else [])
-    op = make("while_loop", inputs, {"cond": cond_body, "body": loop_body, "n_vars": len(values),
-                                     "has_limit": limit is not None, "back_prop": bool(back_prop)},
-              name or "while", graph=outer)
-    outs = list(op.outputs[:len(values)])
-    result = rebuild(outs)
-    if not return_same_structure and isinstance(result, (list, tuple)) and len(result) == 1 \
-            and type(result) in (list, tuple):
-        return result[0]
-    return result
+    attrs = {"cond": cond_body, "body": loop_body, "n_vars": len(values), "has_limit": limit is not None,
+             "back_prop": bool(back_prop)}
+    if history:
+        attrs["history"] = True
+    return make("while_loop", inputs, attrs, name or "while", graph=outer), rebuild
 
 
 def _items_at_leaves(structure, other, label: str, where: str) -> list:
@@ -360,3 +369,134 @@ def _items_at_leaves(structure, other, label: str, where: str) -> list:
                              f"{structure_text(structure)}")
         return [x for s, o in zip(structure, other) for x in _items_at_leaves(s, o, label, where)]
     return [other]
+
+
+# --- scan, foldl, foldr, map_fn: loops over the leading dim of ``elems`` --------------------------
+def _sequence(elems, label: str, where: str):
+    """(the elems leaves as tensors, rebuild, n as an int64 scalar tensor, n if static)."""
+    from .shape import gather
+    from .source import shape as shape_of
+    leaves, rebuild = flatten(elems)
+    if not leaves:
+        raise ValueError(f"{label} at {where}: elems is empty")
+    tensors = [convert_to_tensor(e) for e in leaves]
+    for t in tensors:
+        if t.shape.rank == 0:
+            raise ShapeError(f"{label} at {where}: '{t.name}' is a scalar; elems are sliced along their first dim")
+    static = {t.shape[0] for t in tensors if t.shape[0] is not None}
+    if len(static) > 1:
+        raise ShapeError(f"{label} at {where}: the elems have different lengths {sorted(static)} in their first dim")
+    n = shape_of(tensors[0])[0]
+
+    def at(i):
+        return rebuild([gather(t, i) for t in tensors])
+    return at, n, (static.pop() if static else None)
+
+
+def _stacked(op, k: int, n_vars: int, include_initial: bool, n_static):
+    """Scan's output k: the loop variable k after each iteration (its history, shifted by one,
+    then its final value); with ``include_initial``, the value before the first one too."""
+    from .shape import concat, expand_dims, reshape
+    history, final = op.outputs[n_vars + 1 + k], op.outputs[k]
+    rows = concat([history, expand_dims(final, 0)], 0)
+    if not include_initial:
+        rows = rows[1:]
+    if n_static is not None and rows.shape.is_fully_defined() is False and all(d is not None for d in final.shape):
+        rows = reshape(rows, [n_static, *final.shape])
+    return rows
+
+
+def scan(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,
+         swap_memory: bool = False, infer_shape: bool = True, reverse: bool = False, name: Optional[str] = None):
+    """``a_t = fn(a_{t-1}, x_t)`` over ``elems`` sliced along their first dim; returns every
+    ``a_t`` stacked (tf.scan). Without ``initializer``, ``a_0`` is the first element and is
+    the first output. ``elems`` and the accumulator may be nested structures. Runs as one
+    while_loop; ``reverse`` walks the elems from the last."""
+    where = user_location()
+    label = f"scan '{name or 'scan'}'"
+    at, n, n_static = _sequence(elems, label, where)
+    last = n - 1
+
+    def index(i):
+        return last - i if reverse else i
+    if initializer is None:
+        first = at(last if reverse else 0)
+        start = 1
+    else:
+        first, start = initializer, 0
+    acc_leaves, acc_rebuild = flatten(first)
+    acc_leaves = [convert_to_tensor(a) for a in acc_leaves]
+    n_acc = len(acc_leaves)
+
+    def body(i, *accs):
+        new = fn(acc_rebuild(list(accs)), at(index(i)))
+        new_leaves, _ = flatten(new)
+        if not same_structure(new, acc_rebuild(list(accs)), check_types=False):
+            raise TypeError(f"{label} at {where}: fn returns {structure_text(new)}, but the accumulator is "
+                            f"{structure_text(acc_rebuild(list(accs)))}")
+        return (i + 1, *new_leaves)
+
+    from .source import constant
+    op, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
+                      name=name or "scan", history=True)
+    outs = [_stacked(op, 1 + k, 1 + n_acc, initializer is None, n_static) for k in range(n_acc)]
+    if reverse:
+        outs = [o[::-1] for o in outs]
+    return acc_rebuild(outs)
+
+
+def _fold(fn, elems, initializer, back_prop, name, reverse: bool, kind: str):
+    where = user_location()
+    label = f"{kind} '{name or kind}'"
+    at, n, _ = _sequence(elems, label, where)
+    last = n - 1
+    if initializer is None:
+        first, start = at(last if reverse else 0), 1
+    else:
+        first, start = initializer, 0
+    acc_leaves, acc_rebuild = flatten(first)
+    acc_leaves = [convert_to_tensor(a) for a in acc_leaves]
+
+    def body(i, *accs):
+        new = fn(acc_rebuild(list(accs)), at(last - i if reverse else i))
+        return (i + 1, *flatten(new)[0])
+
+    from .source import constant
+    op, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
+                      name=name or kind)
+    return acc_rebuild(list(op.outputs[1:1 + len(acc_leaves)]))
+
+
+def foldl(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,
+          swap_memory: bool = False, name: Optional[str] = None):
+    """``fn(...fn(fn(initializer, x_0), x_1)..., x_{n-1})`` (tf.foldl); without
+    ``initializer``, the first element starts."""
+    return _fold(fn, elems, initializer, back_prop, name, False, "foldl")
+
+
+def foldr(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,
+          swap_memory: bool = False, name: Optional[str] = None):
+    """foldl from the last element to the first (tf.foldr)."""
+    return _fold(fn, elems, initializer, back_prop, name, True, "foldr")
+
+
+def map_fn(fn, elems, dtype=None, parallel_iterations: int = 10, back_prop: bool = True, swap_memory: bool = False,
+           infer_shape: bool = True, name: Optional[str] = None):
+    """``fn`` applied to each slice of ``elems`` along the first dim, the results stacked
+    (tf.map_fn). ``dtype`` is accepted for TF1 code: the results' dtypes come from ``fn``.
+    ``elems`` must not be empty (the first slice is computed before the loop, to learn the
+    structure of the results)."""
+    where = user_location()
+    label = f"map_fn '{name or 'map'}'"
+    at, n, n_static = _sequence(elems, label, where)
+    first = fn(at(0))
+    out_leaves, out_rebuild = flatten(first)
+    out_leaves = [convert_to_tensor(o) for o in out_leaves]
+
+    def body(i, *outs):
+        return (i + 1, *flatten(fn(at(i)))[0])
+
+    from .source import constant
+    op, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *out_leaves], back_prop=back_prop,
+                      name=name or "map", history=True)
+    return out_rebuild([_stacked(op, 1 + k, 1 + len(out_leaves), True, n_static) for k in range(len(out_leaves))])

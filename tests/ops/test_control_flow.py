@@ -1,4 +1,4 @@
-"""Control flow (ops/control_flow.py): cond and while_loop, their gradients against central
+"""Control flow (ops/control_flow.py): cond, while_loop, scan, foldl, foldr and map_fn, their gradients against central
 finite differences in float64, and their build-time errors.
 
 The reference backend runs them; the compiled backends do not yet (issue 14's next step), and
@@ -75,6 +75,20 @@ VALUE_CASES = [
         lambda v: gc.shape(v)[0] < 8, lambda v: gc.concat([v, v], 0), [x],
         shape_invariants=[gc.TensorShape([None])]), [np.arange(2.0)], lambda x: np.tile(x, 4)),
     ("cond_in_while", _nested, [RNG.normal(size=3)], _nested_np),
+    ("scan", lambda x: gc.scan(lambda a, e: a + e, x), [RNG.normal(size=(5, 2))], lambda x: np.cumsum(x, 0)),
+    ("scan_initializer", lambda x: gc.scan(lambda a, e: a * 0.5 + e, x, initializer=gc.zeros((2,), gc.float64)),
+     [RNG.normal(size=(4, 2))], lambda x: np.array([sum(x[j] * 0.5 ** (t - j) for j in range(t + 1)) for t in range(4)])),
+    ("scan_reverse", lambda x: gc.scan(lambda a, e: a + e, x, reverse=True), [RNG.normal(size=(5, 2))],
+     lambda x: np.cumsum(x[::-1], 0)[::-1]),
+    ("scan_nested_accumulator", lambda x: gc.scan(lambda a, e: (a[0] + e, a[1] * e), x,
+                                                  initializer=(gc.zeros((2,), gc.float64), gc.ones((2,), gc.float64)))[1],
+     [RNG.normal(size=(3, 2))], lambda x: np.cumprod(x, 0)),
+    ("foldl", lambda x: gc.foldl(lambda a, e: a * 2.0 + e, x), [RNG.normal(size=(4, 3))],
+     lambda x: ((x[0] * 2 + x[1]) * 2 + x[2]) * 2 + x[3]),
+    ("foldr", lambda x: gc.foldr(lambda a, e: a * 2.0 + e, x, initializer=gc.zeros((3,), gc.float64)),
+     [RNG.normal(size=(3, 3))], lambda x: ((x[2]) * 2 + x[1]) * 2 + x[0]),
+    ("map_fn", lambda x: gc.map_fn(lambda e: gc.reduce_sum(e * e), x), [RNG.normal(size=(4, 3))],
+     lambda x: np.sum(x * x, 1)),
 ]
 
 
@@ -138,6 +152,10 @@ GRADIENT_CASES = [
         [0, x])[1]),
     ("cond_in_while", lambda x, w: gc.while_loop(
         lambda i, h: i < 4, lambda i, h: (i + 1, gc.cond(gc.equal(i % 2, 0), lambda: gc.tanh(h + w), lambda: h * w)), [0, x])[1]),
+    ("scan", lambda x, w: gc.scan(lambda a, e: gc.sin(a) * w[0] + e * a, x, initializer=w[1])),
+    ("scan_reverse", lambda x, w: gc.scan(lambda a, e: a * e + w[0], x, reverse=True)),
+    ("foldr", lambda x, w: gc.foldr(lambda a, e: gc.tanh(a * e) + w[1], x)),
+    ("map_fn", lambda x, w: gc.map_fn(lambda e: gc.tanh(e) * w[0], x)),
 ]
 
 
