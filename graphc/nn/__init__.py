@@ -7,3 +7,5 @@ from ..ops.nn import (  # noqa: F401
     softmax_cross_entropy_with_logits_v2, softplus, softsign, sparse_softmax_cross_entropy_with_logits, swish,
 )
 from . import layers  # noqa: F401,E402
+from . import rnn_cell  # noqa: F401,E402
+from .rnn import bidirectional_dynamic_rnn, dynamic_rnn, static_rnn  # noqa: F401,E402
