@@ -69,7 +69,7 @@ def check_gradients(fn_or_tensors, inputs: Optional[Sequence] = None, *, wrt=Non
             chosen = range(len(phs)) if wrt is None else wrt
             targets = [phs[i] for i in chosen if arrays[i].dtype.kind == "f"]
             base_feed = dict(zip(phs, arrays))
-            loss = _projection(gc, graph, ys, base_feed, seed)
+            loss = _projection(gc, graph, ys, base_feed, seed, device)
             return _compare(gc, graph, loss, targets, base_feed, eps, rtol, atol, device, raise_on_failure)
     ys = fn_or_tensors
     if xs is None:
@@ -78,18 +78,18 @@ def check_gradients(fn_or_tensors, inputs: Optional[Sequence] = None, *, wrt=Non
     first = ys[0] if isinstance(ys, (list, tuple)) else ys
     graph = first.graph
     with graph.as_default():
-        loss = _projection(gc, graph, ys, dict(feed_dict or {}), seed)
+        loss = _projection(gc, graph, ys, dict(feed_dict or {}), seed, device)
         return _compare(gc, graph, loss, xs, dict(feed_dict or {}), eps, rtol, atol, device, raise_on_failure)
 
 
-def _projection(gc, graph, ys, feed, seed):
+def _projection(gc, graph, ys, feed, seed, device):
     """sum_k <y_k, r_k> for fixed random directions r_k, so every output element counts."""
     rng = np.random.default_rng(seed)
     ys = ys if isinstance(ys, (list, tuple)) else [ys]
     unknown = [y for y in ys if not y.shape.is_fully_defined()]
     shapes = {}
     if unknown:  # the inputs are fixed, so one run tells the output shapes
-        with gc.Session(graph=graph) as sess:
+        with gc.Session(graph=graph, device=device) as sess:
             variables = gc.global_variables(graph)
             if variables:
                 sess.run(gc.variables_initializer(variables))

@@ -17,6 +17,7 @@ not use one has a placeholder for it all the same), so a target passes one list 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Optional
 
 import numpy as np
@@ -28,8 +29,11 @@ from ..graph import Graph, Operation, Tensor, ancestors, get_default_graph, user
 from ..nest import flatten, same_structure, structure_text
 from ..shapes import TensorShape, TensorType, format_shape
 from ._build import graph_of, make
+from .elementwise import minimum
 from .registry import define, get_op
-from .source import convert_to_tensor
+from .shape import concat, expand_dims, gather, reshape
+from .source import constant, convert_to_tensor
+from .source import shape as shape_of
 
 # Ops a body may not hold yet: the state rules and the compiled targets do not see into
 # bodies for them (a variable write or a random draw inside a loop is issue 14's next step).
@@ -374,8 +378,6 @@ def _items_at_leaves(structure, other, label: str, where: str) -> list:
 # --- scan, foldl, foldr, map_fn: loops over the leading dim of ``elems`` --------------------------
 def _sequence(elems, label: str, where: str):
     """(the elems leaves as tensors, rebuild, n as an int64 scalar tensor, n if static)."""
-    from .shape import gather
-    from .source import shape as shape_of
     leaves, rebuild = flatten(elems)
     if not leaves:
         raise ValueError(f"{label} at {where}: elems is empty")
@@ -396,7 +398,6 @@ def _sequence(elems, label: str, where: str):
 def _stacked(op, k: int, n_vars: int, include_initial: bool, n_static):
     """Scan's output k: the loop variable k after each iteration (its history, shifted by one,
     then its final value); with ``include_initial``, the value before the first one too."""
-    from .shape import concat, expand_dims, reshape
     history, final = op.outputs[n_vars + 1 + k], op.outputs[k]
     rows = concat([history, expand_dims(final, 0)], 0)
     if not include_initial:
@@ -436,7 +437,6 @@ def scan(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: 
                             f"{structure_text(acc_rebuild(list(accs)))}")
         return (i + 1, *new_leaves)
 
-    from .source import constant
     op, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
                       name=name or "scan", history=True)
     outs = [_stacked(op, 1 + k, 1 + n_acc, initializer is None, n_static) for k in range(n_acc)]
@@ -461,7 +461,6 @@ def _fold(fn, elems, initializer, back_prop, name, reverse: bool, kind: str):
         new = fn(acc_rebuild(list(accs)), at(last - i if reverse else i))
         return (i + 1, *flatten(new)[0])
 
-    from .source import constant
     op, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
                       name=name or kind)
     return acc_rebuild(list(op.outputs[1:1 + len(acc_leaves)]))
@@ -496,7 +495,81 @@ def map_fn(fn, elems, dtype=None, parallel_iterations: int = 10, back_prop: bool
     def body(i, *outs):
         return (i + 1, *flatten(fn(at(i)))[0])
 
-    from .source import constant
     op, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *out_leaves], back_prop=back_prop,
                       name=name or "map", history=True)
     return out_rebuild([_stacked(op, 1 + k, 1 + len(out_leaves), True, n_static) for k in range(len(out_leaves))])
+
+
+def theano_scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None, truncate_gradient: int = -1,
+                go_backwards: bool = False, name: Optional[str] = None, strict: bool = False):
+    """Theano's ``scan``: ``fn(*sequence slices, *previous outputs, *non_sequences)`` at each step.
+
+    ``outputs_info`` has one entry per output of ``fn``: ``None`` (not fed back) or the initial
+    value of an output that the next step receives (a dict ``{"initial": x}`` or
+    ``{"initial": x, "taps": [-1]}`` also works; other taps are refused). Returns
+    ``(outputs, updates)`` as Theano does: each output stacked over the steps (one tensor if
+    ``fn`` has one output), and an empty ``updates`` dict (graphc's scan makes no shared-variable
+    updates). ``n_steps`` is required without sequences; with them it may cut them short."""
+    where = user_location()
+    label = f"theano_scan '{name or 'scan'}'"
+    seqs = [convert_to_tensor(s) for s in _as_list(sequences)]
+    extra = [convert_to_tensor(s) for s in _as_list(non_sequences)]
+    info = _as_list(outputs_info)
+    initial = []
+    for k, entry in enumerate(info):
+        if isinstance(entry, dict):
+            taps = entry.get("taps", [-1])
+            if list(taps) != [-1]:
+                raise ValueError(f"{label} at {where}: outputs_info[{k}] has taps {taps}; only [-1] (the previous "
+                                 "step) is supported")
+            entry = entry.get("initial")
+        initial.append(None if entry is None else convert_to_tensor(entry))
+    if truncate_gradient != -1:
+        raise ValueError(f"{label} at {where}: truncate_gradient={truncate_gradient} is not supported (only -1: the "
+                         "full gradient)")
+    if seqs:
+        at, n, _ = _sequence(seqs, label, where)
+        if n_steps is not None:
+            n = minimum(n, convert_to_tensor(n_steps, dt.int64))
+    elif n_steps is None:
+        raise ValueError(f"{label} at {where}: give sequences or n_steps")
+    else:
+        n = convert_to_tensor(n_steps, dt.int64)
+        at = None
+    last = n - 1
+
+    def slices(i):
+        if at is None:
+            return []
+        return list(at(last - i if go_backwards else i))
+
+    def step(i, previous):
+        fed = [p for p, init in zip(previous, initial) if init is not None]
+        outs = fn(*slices(i), *fed, *extra)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        if info and len(outs) != len(info):
+            raise ValueError(f"{label} at {where}: fn returns {len(outs)} outputs but outputs_info has {len(info)} "
+                             "entries")
+        return [convert_to_tensor(o) for o in outs]
+
+    # The first step runs before the loop, to learn the outputs' types (as map_fn does).
+    zero = constant(0, dt.int64)
+    first = step(zero, [init if init is not None else None for init in (initial or [])])
+    if not initial:
+        initial[:] = [None] * len(first)
+    carried = list(first)
+
+    def body(i, *outs):
+        return (i + 1, *step(i, list(outs)))
+
+    op, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *carried], name=name or "scan",
+                      history=True)
+    n_out = len(carried)
+    stacked = [_stacked(op, 1 + k, 1 + n_out, True, None) for k in range(n_out)]
+    return (stacked[0] if n_out == 1 else stacked), OrderedDict()
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,4 +1,4 @@
-"""Control flow (ops/control_flow.py): cond, while_loop, scan, foldl, foldr and map_fn, their gradients against central
+"""Control flow (ops/control_flow.py): cond, while_loop, scan, foldl, foldr, map_fn and theano_scan, their gradients against central
 finite differences in float64, and their build-time errors.
 
 The reference backend runs them; the compiled backends do not yet (issue 14's next step), and
@@ -89,6 +89,14 @@ VALUE_CASES = [
      [RNG.normal(size=(3, 3))], lambda x: ((x[2]) * 2 + x[1]) * 2 + x[0]),
     ("map_fn", lambda x: gc.map_fn(lambda e: gc.reduce_sum(e * e), x), [RNG.normal(size=(4, 3))],
      lambda x: np.sum(x * x, 1)),
+    ("theano_scan", lambda x: gc.theano_scan(lambda x_t, acc, c: (acc * c + x_t, gc.reduce_sum(acc)), sequences=[x],
+                                             outputs_info=[gc.zeros((2,), gc.float64), None],
+                                             non_sequences=[gc.constant(0.5, gc.float64)])[0][1],
+     [RNG.normal(size=(4, 2))], lambda x: np.array([sum(np.sum(x[j]) * 0.5 ** (t - 1 - j) for j in range(t))
+                                                    for t in range(4)])),
+    ("theano_scan_n_steps", lambda x: gc.theano_scan(lambda p: p * x, outputs_info=gc.ones((3,), gc.float64),
+                                                     n_steps=4)[0], [RNG.normal(size=3)],
+     lambda x: np.stack([x ** (t + 1) for t in range(4)])),
 ]
 
 
@@ -156,6 +164,8 @@ GRADIENT_CASES = [
     ("scan_reverse", lambda x, w: gc.scan(lambda a, e: a * e + w[0], x, reverse=True)),
     ("foldr", lambda x, w: gc.foldr(lambda a, e: gc.tanh(a * e) + w[1], x)),
     ("map_fn", lambda x, w: gc.map_fn(lambda e: gc.tanh(e) * w[0], x)),
+    ("theano_scan", lambda x, w: gc.theano_scan(lambda x_t, h, w_: gc.tanh(h * w_ + x_t), sequences=[x],
+                                                outputs_info=[w[0]], non_sequences=[w[1]])[0]),
 ]
 
 
