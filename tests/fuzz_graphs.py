@@ -172,11 +172,11 @@ def build_state_graph(draw) -> StateGraph:
     return _build(draw, STEPS, variables=True, dtype=gc.float32)
 
 
-def build_math_graph(draw, dtype=gc.float64) -> StateGraph:
+def build_math_graph(draw, dtype=gc.float64, steps=None) -> StateGraph:
     """A random graph of differentiable math on placeholders (no state), ending in a scalar
     loss (the last node): elementwise ops with broadcasting, reductions (logsumexp, max and
     mean, with keepdims), softmax, matmul, conv/pool, gather, slices and concat."""
-    sg = _build(draw, MATH_STEPS, variables=False, dtype=dtype)
+    sg = _build(draw, steps or MATH_STEPS, variables=False, dtype=dtype)
     with sg.graph.as_default():
         terms = draw(st.lists(st.sampled_from(range(len(sg.placeholders), len(sg.nodes))), min_size=1, max_size=2,
                               unique=True)) if len(sg.nodes) > len(sg.placeholders) else [0]
@@ -505,12 +505,48 @@ def step_optimizer_update(draw, sg, rng):
     sg.log.append(f"#{node} = {optimizer} update of {name} from #{a}")
 
 
+def step_cond(draw, sg, rng):
+    """cond on the sign of a sum: each branch a unary op of one node, plus another node
+    captured from outside (broadcast back to the first node's shape)."""
+    a = _pick(draw, sg)
+    b = None if a is None else _pick(draw, sg)
+    c = None if a is None else _pick(draw, sg, lambda n: _broadcast(n.shape, sg.nodes[a].shape) == sg.nodes[a].shape)
+    if c is None:
+        return
+    (f, f_ref), (g, g_ref) = (UNARY[draw(st.sampled_from(sorted(UNARY)))] for _ in range(2))
+    A, B, C = (sg.nodes[i].tensor for i in (a, b, c))
+    out = gc.cond(gc.reduce_sum(B) > 0.0, lambda: f(A) + C, lambda: g(A) * C)
+    sg.value(out, sg.nodes[a].shape, [a, b, c],
+             lambda v, ver: f_ref(v[a]) + v[c] if np.sum(v[b]) > 0 else g_ref(v[a]) * v[c], "cond")
+
+
+def step_while(draw, sg, rng):
+    """A loop of 0-3 trips whose body applies a unary op and mixes in a captured node."""
+    a = _pick(draw, sg)
+    c = None if a is None else _pick(draw, sg, lambda n: _broadcast(n.shape, sg.nodes[a].shape) == sg.nodes[a].shape)
+    if c is None:
+        return
+    trips = draw(st.integers(0, 3))
+    f, f_ref = UNARY[draw(st.sampled_from(sorted(UNARY)))]
+    A, C = sg.nodes[a].tensor, sg.nodes[c].tensor
+    out = gc.while_loop(lambda i, h: i < trips, lambda i, h: (i + 1, f(h) * 0.5 + C), [0, A])[1]
+
+    def oracle(v, ver):
+        h = v[a]
+        for _ in range(trips):
+            h = f_ref(h) * 0.5 + v[c]
+        return h
+    sg.value(out, sg.nodes[a].shape, [a, c], oracle, "while_loop", note=f"trips={trips}")
+
+
 STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
           step_gather_slice] + [step_write] * 4 + [step_read_after, step_read_after, step_identity_after, step_group,
                                                     step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
 MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_matmul,
               step_conv_pool, step_gather_slice]
+# Control flow runs on the reference backend only until compiled control flow lands (issue 14).
+CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
 
 
 def evaluate_oracle(sg: StateGraph, fetch: list, feeds: dict, state: dict) -> tuple:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from fuzz_graphs import build_math_graph, evaluate_oracle
+from fuzz_graphs import CONTROL_FLOW_STEPS, build_math_graph, evaluate_oracle
 from support import DEVICES
 
 pytestmark = pytest.mark.timeout(1800)
@@ -48,7 +48,19 @@ def _finite_differences(sg, loss, feeds: dict) -> dict:
 @FUZZ
 @given(st.data())
 def test_gradients_match_finite_differences_in_every_fetch_set(data):
-    sg = build_math_graph(data.draw)
+    _check_gradients_of_a_random_graph(data, build_math_graph(data.draw), CONFIGS)
+
+
+@FUZZ
+@given(st.data())
+def test_gradients_through_control_flow_match_finite_differences(data):
+    """The same, with cond and while_loop among the steps (bodies capturing outer nodes), on
+    the reference backend at every level."""
+    _check_gradients_of_a_random_graph(data, build_math_graph(data.draw, steps=CONTROL_FLOW_STEPS),
+                                       [(d, level) for d, level in CONFIGS if d == "reference"] or [("reference", 2)])
+
+
+def _check_gradients_of_a_random_graph(data, sg, configs):
     loss = sg.loss
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
     feeds = {k: rng.uniform(-1, 1, size=shape) for k, (_, shape) in enumerate(sg.placeholders)}
@@ -62,7 +74,7 @@ def test_gradients_match_finite_differences_in_every_fetch_set(data):
     fetch_sets += [["loss"] + list(range(len(grads))), [len(grads) - 1, "middle"]]
     story = "graph:\n" + "\n".join(f"  {line}" for line in sg.log)
     feed_dict = {p: feeds[k] for k, (p, _) in enumerate(sg.placeholders)}
-    for device, level in CONFIGS:
+    for device, level in configs:
         with gc.Session(graph=sg.graph, device=device, optimize=level) as sess:
             for fetch in fetch_sets:
                 tensors = [sg.nodes[loss].tensor if f == "loss" else sg.nodes[middle].tensor if f == "middle"
