@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 from . import dtypes  # noqa: F401
 from .dtypes import DType, as_dtype, bool_, float32, float64, int8, int32, int64, uint8  # noqa: F401
 from .errors import (  # noqa: F401
-    CompileError, DTypeError, FailedPreconditionError, FeedError, FetchError, GraphcError, GraphError,
-    InvalidArgumentError, ShapeError,
+    CompileError, DeadlineExceededError, DTypeError, FailedPreconditionError, FeedError, FetchError, GraphcError,
+    GraphError, InvalidArgumentError, ShapeError,
 )
 from .graph import (  # noqa: F401
     Graph, GraphKeys, Operation, Tensor, control_dependencies, get_default_graph, name_scope,
@@ -51,4 +51,4 @@ from .ops.state import (  # noqa: F401
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
 from . import export, init, nn, test_utils, train  # noqa: F401
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
-from .runtime.session import InteractiveSession, Session, get_default_session  # noqa: F401
+from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401

@@ -35,6 +35,10 @@ class InvalidArgumentError(GraphcError, ValueError):
     """A value that is wrong at run time: a shape mismatch on ``None`` dims, an index out of range."""
 
 
+class DeadlineExceededError(GraphcError, RuntimeError):
+    """A run took longer than its ``RunOptions(timeout_in_ms=...)`` (a loop that does not end)."""
+
+
 class CompileError(GraphcError, RuntimeError):
     """The program cannot be compiled for the chosen backend, e.g. an op without a kernel."""
 

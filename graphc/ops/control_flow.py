@@ -236,6 +236,8 @@ def _while_reference(inputs, attrs, ctx=None):
     trips = 0
     history = [] if attrs.get("history") else None
     while (limit is None or trips < limit) and bool(cond_body.evaluate(values + captured, ctx)[0]):
+        if ctx is not None:
+            ctx.check_deadline(f"{body.label} (after {trips} iterations)")
         if history is not None:
             history.append(values)
         new = body.evaluate(values + captured, ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -104,6 +105,19 @@ def _owned(arr, feeds):
     return arr[()] if arr.ndim == 0 else arr
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of one ``Session.run`` (tf.RunOptions): ``timeout_in_ms`` stops a run whose loops
+    go on longer (0: no limit). ``trace_level`` is accepted for TF1 code."""
+
+    timeout_in_ms: int = 0
+    trace_level: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.timeout_in_ms, int) or isinstance(self.timeout_in_ms, bool) or self.timeout_in_ms < 0:
+            raise ValueError(f"timeout_in_ms must be a non-negative int, got {self.timeout_in_ms!r}")
+
+
 class Session:
     """``gc.Session(graph=None, device="cpu", optimize=2, disable_passes=())``.
 
@@ -172,6 +186,15 @@ class Session:
 
     # -- running --------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        """Run ``fetches`` with ``feed_dict``; ``options`` is a ``RunOptions`` (a timeout)."""
+        if options is not None:
+            if not isinstance(options, RunOptions):
+                raise TypeError(f"options must be a gc.RunOptions, got {options!r}")
+            self._state.set_timeout(options.timeout_in_ms)
+            try:
+                return self.run(fetches, feed_dict, None, run_metadata)
+            finally:
+                self._state.set_timeout(None)
         if self._closed:
             self._check_open()
         # A cached call: the same fetch structure with the same feed keys as an earlier call.

@@ -1,12 +1,14 @@
-"""What a Session keeps between runs: variable values and random-stream counters."""
+"""What a Session keeps between runs: variable values and random-stream counters; and, per
+thread, the deadline of the run in progress (``RunOptions(timeout_in_ms=...)``)."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable, Optional
 
 import numpy as np
 
-from ..errors import FailedPreconditionError
+from ..errors import DeadlineExceededError, FailedPreconditionError
 
 
 class SessionState:
@@ -15,6 +17,19 @@ class SessionState:
         self.random_counters: dict = {}
         self.lock = threading.Lock()
         self._describe = describe_variable or (lambda name: f"'{name}'")
+        self._run = threading.local()
+
+    def set_timeout(self, timeout_ms: Optional[int]) -> None:
+        """Start this thread's run with a timeout (None or 0: none)."""
+        self._run.deadline = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
+        self._run.timeout_ms = timeout_ms
+
+    def check_deadline(self, what: str) -> None:
+        """Raise if this thread's run is past its deadline; loops call it once per iteration."""
+        deadline = getattr(self._run, "deadline", None)
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceededError(f"{what} ran past the run's timeout of {self._run.timeout_ms} ms "
+                                        "(RunOptions(timeout_in_ms=...)); the run stopped there")
 
     def read_variable(self, name: str) -> np.ndarray:
         """The value as a NumPy array (a CUDA session keeps its variables on the device)."""

@@ -257,3 +257,21 @@ def test_compiled_backends_name_the_missing_control_flow_op(device):
         with pytest.raises(CompileError, match=r"no kernel for op 'while_loop' \('count', created at "
                                                r".*test_control_flow.py:\d+\).*compiled control flow"):
             run(y, {x: np.zeros(3, np.float32)}, device=device)
+
+
+def test_a_loop_that_never_ends_stops_at_the_run_timeout_and_leaves_state_intact():
+    with gc.Graph().as_default():
+        v = gc.Variable(np.array([1.0, 2.0]), name="v")
+        x = gc.placeholder(gc.float64, (2,), name="x")
+        forever = gc.while_loop(lambda h: True, lambda h: h + v, [x], name="forever")
+        bounded = gc.while_loop(lambda h: True, lambda h: h + v, [x], maximum_iterations=3)
+        with gc.Session(device="reference") as sess:
+            sess.run(gc.global_variables_initializer())
+            with pytest.raises(gc.DeadlineExceededError, match=r"while_loop 'forever' body \(after \d+ iterations\) "
+                                                               r"ran past the run's timeout of 100 ms"):
+                sess.run(forever, {x: np.zeros(2)}, options=gc.RunOptions(timeout_in_ms=100))
+            assert_close(sess.run(v), np.array([1.0, 2.0]))
+            # the session goes on working, and the timeout was for that run only
+            assert_close(sess.run(bounded, {x: np.zeros(2)}), np.array([3.0, 6.0]))
+    with pytest.raises(ValueError, match="timeout_in_ms must be a non-negative int"):
+        gc.RunOptions(timeout_in_ms=-1)
