@@ -263,6 +263,13 @@ def explain_text(optimized: Optimized, binding=None) -> str:
         ins = ", ".join(f"%{v}" for v in g.inputs)
         outs = ", ".join(f"%{v}" for v in g.outputs)
         out.append(f"  kernel {k}: {g.kind} [{' '.join(ops)}] ({ins}) -> ({outs}){where}")
+        for i in g.members:  # control flow: each body, as its ops (bodies are not fused yet)
+            instr = program.instrs[i]
+            for attr in instr.opdef.bodies:
+                body = instr.attrs[attr]
+                body_ops = [op.type for op in body.ops if op.type != "placeholder"]
+                out.append(f"    {attr}: {len(body.inputs)} inputs -> {len(body.outputs)} outputs, "
+                           f"[{' '.join(body_ops) or 'passes its inputs through'}]")
     for kind, label in (("view", "views and constants"), ("shape", "computed from shapes alone")):
         ops = Counter(program.instrs[i].op for g in program.groups if g.kind == kind for i in g.members)
         if ops:

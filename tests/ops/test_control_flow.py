@@ -275,3 +275,14 @@ def test_a_loop_that_never_ends_stops_at_the_run_timeout_and_leaves_state_intact
             assert_close(sess.run(bounded, {x: np.zeros(2)}), np.array([3.0, 6.0]))
     with pytest.raises(ValueError, match="timeout_in_ms must be a non-negative int"):
         gc.RunOptions(timeout_in_ms=-1)
+
+
+def test_explain_shows_the_loop_and_its_bodies():
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float64, (2,), name="x")
+        loop = gc.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, gc.tanh(h) * x), [0, x], name="L")
+        with gc.Session(device="reference") as sess:
+            text = sess.explain(loop, {x: np.zeros(2)})
+    assert "op [while_loop]" in text
+    assert "cond: 3 inputs -> 1 outputs, [const less]" in text
+    assert "body: 3 inputs -> 2 outputs, [const add tanh multiply]" in text
