@@ -192,3 +192,62 @@ def test_lstm_learns_the_digits():
             held_out = sess.run(accuracy, {x: x_test, y: y_test})
     assert last < 0.1 * first
     assert held_out >= 0.95, f"held-out accuracy {held_out:.4f}"
+
+
+TEXT = ("the quick brown fox jumps over the lazy dog. " * 3 + "a stitch in time saves nine. " * 3 +
+        "all that glitters is not gold. " * 3 + "the early bird catches the worm. " * 3)
+
+
+def test_char_lstm_language_model_learns_and_samples_with_while_loop():
+    """A character-level LSTM trained on a small text the test carries: its loss falls well
+    below the unigram entropy of the text, and sampling runs in a while_loop (Gumbel noise drawn
+    before the loop, one character per iteration)."""
+    chars = sorted(set(TEXT))
+    index = {c: k for k, c in enumerate(chars)}
+    data = np.array([index[c] for c in TEXT], np.int64)
+    vocab, steps, hidden, batch = len(chars), 16, 48, 32
+    counts = np.bincount(data, minlength=vocab) / len(data)
+    unigram_entropy = -np.sum(counts[counts > 0] * np.log(counts[counts > 0]))
+    rng = np.random.default_rng(0)
+    with gc.Graph().as_default():
+        gc.get_default_graph().seed = 0
+        x = gc.placeholder(gc.int64, (None, steps), name="x")
+        y = gc.placeholder(gc.int64, (None, steps), name="y")
+        cell = gc.nn.rnn_cell.LSTMCell(hidden)
+        outputs, _ = gc.nn.dynamic_rnn(cell, gc.one_hot(x, vocab), dtype=gc.float32)
+        w = gc.Variable(gc.init.glorot_uniform((hidden, vocab), seed=2), name="W")
+        b = gc.Variable(gc.zeros((vocab,)), name="b")
+        logits = gc.reshape(outputs, [-1, hidden]) @ w + b
+        loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=gc.reshape(y, [-1]),
+                                                                             logits=logits))
+        train = gc.train.AdamOptimizer(0.02).minimize(loss)
+
+        # sampling: 40 characters after a first one, in one while_loop
+        length = 40
+        first = gc.placeholder(gc.int64, (), name="first")
+        noise = -gc.log(-gc.log(gc.random_uniform((length, vocab), 1e-6, 1.0)))
+
+        def sample_step(i, char, c, h, sampled):
+            out, state = cell(gc.one_hot(gc.reshape(char, [1]), vocab), gc.nn.rnn_cell.LSTMStateTuple(c, h))
+            scores = (out @ w + b)[0] / 0.5 + gc.gather(noise, i)
+            nxt = gc.argmax(scores, 0)
+            return i + 1, nxt, state.c, state.h, sampled + gc.one_hot(i, length, dtype=gc.int64) * nxt
+
+        zeros = gc.zeros((1, hidden))
+        sampled = gc.while_loop(lambda i, *rest: i < length, sample_step,
+                                [gc.constant(0, gc.int64), first, zeros, zeros, gc.zeros((length,), gc.int64)])[4]
+        with gc.Session(device="reference") as sess:
+            sess.run(gc.global_variables_initializer())
+            starts = np.arange(len(data) - steps - 1)
+            losses = []
+            for _ in range(150):
+                pick = rng.choice(starts, size=batch)
+                xs = np.stack([data[s:s + steps] for s in pick])
+                ys = np.stack([data[s + 1:s + steps + 1] for s in pick])
+                losses.append(sess.run([train, loss], {x: xs, y: ys})[1])
+            text = "".join(chars[k] for k in sess.run(sampled, {first: index["t"]}))
+    print(f"loss {losses[0]:.3f} -> {np.mean(losses[-10:]):.3f} (unigram entropy {unigram_entropy:.3f}); sample: t{text}")
+    assert np.mean(losses[-10:]) < 0.5 * unigram_entropy, (losses[:3], losses[-3:], unigram_entropy)
+    bigrams = {TEXT[k:k + 2] for k in range(len(TEXT) - 1)}
+    seen = sum(("t" + text)[k:k + 2] in bigrams for k in range(len(text)))
+    assert seen >= 0.8 * len(text), text
