@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict
 import numpy as np
 
 from ..dtypes import DType
+from ..ops.control_flow import Body
 
 
 def _is_int(v) -> bool:
@@ -77,15 +78,22 @@ ATTR_TYPES: Dict[str, tuple] = {
     "approximate": (_is_bool, "a bool"),
     "axes": (_optional(_ints), "a tuple of ints or null"),
     "axis": (_optional(_is_int), "an int or null"),
+    "back_prop": (_is_bool, "a bool"),
+    "body": (lambda v: isinstance(v, Body), "a body (a traced function)"),
+    "cond": (lambda v: isinstance(v, Body), "a body (a traced function)"),
     "constant_values": (_is_number, "a number"),
     "depth": (_is_int, "an int"),
     "dilations": (_ints, "a tuple of ints"),
     "dtype": (_is_dtype, "a dtype"),
+    "else": (lambda v: isinstance(v, Body), "a body (a traced function)"),
+    "has_limit": (_is_bool, "a bool"),
+    "history": (_is_bool, "a bool"),
     "index": (_index_spec, "a strided-slice index spec"),
     "keepdims": (_is_bool, "a bool"),
     "ksize": (_ints, "a tuple of ints"),
     "mode": (_is_str, "a string"),
     "multiples": (_ints, "a tuple of ints"),
+    "n_vars": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
     "num": (_optional(_is_int), "an int or null"),
     "off_value": (_is_number, "a number"),
     "on_value": (_is_number, "a number"),
@@ -100,6 +108,7 @@ ATTR_TYPES: Dict[str, tuple] = {
     "sizes": (_optional(_ints), "a tuple of ints or null"),
     "stream": (_is_int, "an int"),
     "strides": (_ints, "a tuple of ints"),
+    "then": (lambda v: isinstance(v, Body), "a body (a traced function)"),
     "transpose_a": (_is_bool, "a bool"),
     "transpose_b": (_is_bool, "a bool"),
     "value": (lambda v: isinstance(v, np.ndarray), "an array"),

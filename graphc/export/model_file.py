@@ -28,6 +28,7 @@ from .. import npyzip
 from ..dtypes import ALL_DTYPES, DType
 from ..errors import GraphcError, InferenceError
 from ..graph import Graph
+from ..ops.control_flow import NOT_IN_BODIES, Body
 from ..ops.registry import find_opdef
 from .attr_schema import check_attr
 from .freeze import FrozenGraph
@@ -65,15 +66,7 @@ def encode(frozen: FrozenGraph, metadata: Optional[Dict[str, str]] = None) -> by
     for op in frozen.graph.get_operations():
         if op.type in _STATE_OPS:
             raise FormatError(f"{op.type} '{op.name}' cannot be saved in a model file (freeze the graph first)")
-        if find_opdef(op.type).bodies:
-            raise FormatError(f"{op.type} '{op.name}' (created at {op.location}) cannot be saved in a model file yet: "
-                              "storing the bodies of control flow is a step of issue 14 still to come")
-        nodes.append({
-            "name": op.name, "op": op.type, "inputs": [t.name for t in op.inputs],
-            "attrs": {k: _encode_attr(op, k, v, arrays) for k, v in op.attrs.items()},
-            "outputs": [_type_json(t.dtype, t.shape) for t in op.outputs],
-            "location": op.location,
-        })
+        nodes.append(_encode_node(op, arrays))
     signature = {
         "inputs": [dict(name=k, tensor=t.name, **_type_json(t.dtype, t.shape)) for k, t in frozen.inputs.items()],
         "outputs": [dict(name=k, tensor=t.name, **_type_json(t.dtype, t.shape)) for k, t in frozen.outputs.items()],
@@ -98,7 +91,24 @@ def _type_json(dtype: DType, shape) -> dict:
     return {"dtype": dtype.name, "shape": [None if d is None else int(d) for d in shape]}
 
 
+def _encode_node(op, arrays: list) -> dict:
+    return {"name": op.name, "op": op.type, "inputs": [t.name for t in op.inputs],
+            "attrs": {k: _encode_attr(op, k, v, arrays) for k, v in op.attrs.items()},
+            "outputs": [_type_json(t.dtype, t.shape) for t in op.outputs], "location": op.location}
+
+
+def _encode_body(body: Body, arrays: list) -> dict:
+    """A body of control flow: its input placeholders, its ops (in the same node form as the
+    graph's, bodies nested in them included) and its outputs, by name."""
+    return {"label": body.label,
+            "inputs": [dict(name=t.op.name, **_type_json(t.dtype, t.shape)) for t in body.inputs],
+            "nodes": [_encode_node(op, arrays) for op in body.ops],
+            "outputs": [t.name for t in body.outputs]}
+
+
 def _encode_attr(op, key: str, value, arrays: list):
+    if isinstance(value, Body):
+        return {"body": _encode_body(value, arrays)}
     problem = check_attr(key, value)
     if problem is not None:
         raise FormatError(f"{op.type} '{op.name}' (created at {op.location}): attribute {key!r} = {value!r} has no "
@@ -200,14 +210,31 @@ def _no_constants(name):
     raise ValueError(f"{name} is not JSON")
 
 
+def _nodes_with_bodies(nodes, path: str, depth: int):
+    """(where, node) for every node, those in bodies of control flow included (malformed
+    bodies are left to the decoder, which says what is wrong with them)."""
+    if depth > MAX_BODY_DEPTH:
+        raise FormatError(f"{path}: bodies of control flow nest deeper than {MAX_BODY_DEPTH}")
+    if not isinstance(nodes, list):
+        return
+    for k, node in enumerate(nodes):
+        where = f"{path}: node {k} ({_node_label(node)})"
+        yield where, node
+        attrs = node.get("attrs") if isinstance(node, dict) else None
+        for key, value in (attrs.items() if isinstance(attrs, dict) else ()):
+            body = value.get("body") if isinstance(value, dict) and set(value) == {"body"} else None
+            if isinstance(body, dict):
+                yield from _nodes_with_bodies(body.get("nodes"), f"{where} attribute {key!r}", depth + 1)
+
+
 def _read_weights(archive: zipfile.ZipFile, document: dict, path: str) -> Dict[str, np.ndarray]:
     """Every array the nodes refer to, checked against the dtype and shape the node declares."""
     wanted: Dict[str, tuple] = {}
-    for k, node in enumerate(document["nodes"]):
+    for where_node, node in _nodes_with_bodies(document["nodes"], path, 0):
         attrs = node.get("attrs") if isinstance(node, dict) else None
         for key, value in (attrs.items() if isinstance(attrs, dict) else ()):
             if isinstance(value, dict) and "array" in value:
-                where = f"{path}: node {k} ({_node_label(node)}) attribute {key!r}"
+                where = f"{where_node} attribute {key!r}"
                 ref = value.get("array")
                 if not (isinstance(ref, str) and ref.isidentifier()) or set(value) != {"array", "dtype", "shape"}:
                     raise FormatError(f"{where}: malformed array reference {str(value)[:200]}")
@@ -285,52 +312,105 @@ _NODE_KEYS = {"name", "op", "inputs", "attrs", "outputs"}
 def _build(document: dict, arrays: Dict[str, np.ndarray], path: str) -> FrozenGraph:
     graph = Graph()
     tensors: Dict[str, object] = {}
-    names_at = {n.get("name"): k for k, n in enumerate(document["nodes"]) if isinstance(n, dict)}
     with graph.as_default():
-        for k, node in enumerate(document["nodes"]):
-            where = f"{path}: node {k} ({_node_label(node)})"
-            if not isinstance(node, dict) or not _NODE_KEYS <= set(node) or not set(node) <= _NODE_KEYS | {"location"}:
-                raise FormatError(f"{where}: a node is an object with keys {sorted(_NODE_KEYS)} (and 'location')")
-            name, op_type = node["name"], node["op"]
-            if not isinstance(name, str) or not name or len(name) > 1000:
-                raise FormatError(f"{where}: node names are non-empty strings")
-            if name in graph._by_name:
-                raise FormatError(f"{where}: a node named {name!r} already exists")
-            opdef = find_opdef(op_type) if isinstance(op_type, str) else None
-            if opdef is None:
-                raise FormatError(f"{where}: unknown op {str(op_type)[:100]!r}; graphc runs only its own registered "
-                                  "ops, and never code from a file")
-            if op_type in _STATE_OPS or opdef.structural:
-                raise FormatError(f"{where}: op {op_type!r} needs session state and cannot be in a model file")
-            where = f"{where}, op {op_type}"
-            inputs = [_input(ref, names_at, tensors, k, where) for ref in _list(node["inputs"], "inputs", where)]
-            attrs_json = node["attrs"]
-            if not isinstance(attrs_json, dict):
-                raise FormatError(f"{where}: attrs must be an object")
-            attrs = {}
-            for key, value in attrs_json.items():
-                decoded = _from_json(value, arrays, f"{where} attribute {key!r}")
-                problem = check_attr(key, decoded)
-                if problem is not None:
-                    raise FormatError(f"{where}: attribute {key!r} must be {problem}, got {str(value)[:200]}")
-                attrs[key] = decoded
-            location = node.get("location")
-            location = location if isinstance(location, str) and len(location) < 1000 else f"{path}, node {k}"
-            try:
-                op = graph.create_op(op_type, inputs, attrs, name, exact_name=True, location=location)
-            except FormatError:
-                raise
-            except (GraphcError, InferenceError, TypeError, ValueError, KeyError, IndexError, ArithmeticError,
-                    MemoryError) as e:
-                # Each op's own inference rejects attributes and input types that do not fit.
-                raise FormatError(f"{where}: the op rejects its inputs or attributes: {str(e)[:600]}") from None
-            recorded = _list(node["outputs"], "outputs", where)
-            if len(recorded) != len(op.outputs):
-                raise FormatError(f"{where}: records {len(recorded)} outputs; the op has {len(op.outputs)}")
-            for i, (t, rec) in enumerate(zip(op.outputs, recorded)):
-                _check_type(rec, t, f"{where} output {i}")
-                tensors[t.name] = t
+        _add_nodes(graph, _list(document["nodes"], "nodes", path), arrays, path, tensors, 0)
     return FrozenGraph(graph, *_signature(document["signature"], tensors, path))
+
+
+# Bodies of control flow nest (a cond in a loop's body); a file may not nest them deeper.
+MAX_BODY_DEPTH = 16
+
+
+def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: str, tensors: dict,
+               depth: int) -> None:
+    """Create ``nodes`` (in topological order) in ``graph``, registering their outputs in
+    ``tensors`` by name; bodies of control flow in their attributes are built first."""
+    names_at = {n.get("name"): k for k, n in enumerate(nodes) if isinstance(n, dict)}
+    for k, node in enumerate(nodes):
+        where = f"{path}: node {k} ({_node_label(node)})"
+        if not isinstance(node, dict) or not _NODE_KEYS <= set(node) or not set(node) <= _NODE_KEYS | {"location"}:
+            raise FormatError(f"{where}: a node is an object with keys {sorted(_NODE_KEYS)} (and 'location')")
+        name, op_type = node["name"], node["op"]
+        if not isinstance(name, str) or not name or len(name) > 1000:
+            raise FormatError(f"{where}: node names are non-empty strings")
+        if name in graph._by_name:
+            raise FormatError(f"{where}: a node named {name!r} already exists")
+        opdef = find_opdef(op_type) if isinstance(op_type, str) else None
+        if opdef is None:
+            raise FormatError(f"{where}: unknown op {str(op_type)[:100]!r}; graphc runs only its own registered "
+                              "ops, and never code from a file")
+        if op_type in _STATE_OPS or opdef.structural:
+            raise FormatError(f"{where}: op {op_type!r} needs session state and cannot be in a model file")
+        where = f"{where}, op {op_type}"
+        inputs = [_input(ref, names_at, tensors, k, where) for ref in _list(node["inputs"], "inputs", where)]
+        attrs_json = node["attrs"]
+        if not isinstance(attrs_json, dict):
+            raise FormatError(f"{where}: attrs must be an object")
+        attrs = {}
+        for key, value in attrs_json.items():
+            if key in opdef.bodies:
+                decoded = _decode_body(value, arrays, f"{where} attribute {key!r}", graph, depth + 1)
+            else:
+                decoded = _from_json(value, arrays, f"{where} attribute {key!r}")
+            problem = check_attr(key, decoded)
+            if problem is not None:
+                raise FormatError(f"{where}: attribute {key!r} must be {problem}, got {str(value)[:200]}")
+            attrs[key] = decoded
+        location = node.get("location")
+        location = location if isinstance(location, str) and len(location) < 1000 else f"{path}, node {k}"
+        try:
+            op = graph.create_op(op_type, inputs, attrs, name, exact_name=True, location=location)
+        except FormatError:
+            raise
+        except (GraphcError, InferenceError, TypeError, ValueError, KeyError, IndexError, ArithmeticError,
+                MemoryError) as e:
+            # Each op's own inference rejects attributes and input types that do not fit.
+            raise FormatError(f"{where}: the op rejects its inputs or attributes: {str(e)[:600]}") from None
+        recorded = _list(node["outputs"], "outputs", where)
+        if len(recorded) != len(op.outputs):
+            raise FormatError(f"{where}: records {len(recorded)} outputs; the op has {len(op.outputs)}")
+        for i, (t, rec) in enumerate(zip(op.outputs, recorded)):
+            _check_type(rec, t, f"{where} output {i}")
+            tensors[t.name] = t
+
+
+_BODY_KEYS = {"label", "inputs", "nodes", "outputs"}
+
+
+def _decode_body(value, arrays: Dict[str, np.ndarray], where: str, outer: Graph, depth: int) -> Body:
+    if depth > MAX_BODY_DEPTH:
+        raise FormatError(f"{where}: bodies of control flow nest deeper than {MAX_BODY_DEPTH}")
+    doc = value.get("body") if isinstance(value, dict) and set(value) == {"body"} else None
+    if not isinstance(doc, dict) or set(doc) != _BODY_KEYS:
+        raise FormatError(f"{where}: a body is {{'body': {{...}}}} with keys {sorted(_BODY_KEYS)}")
+    label = doc["label"] if isinstance(doc["label"], str) else "body"
+    graph = Graph()
+    graph.outer, graph.seed = outer, outer.seed
+    tensors: Dict[str, object] = {}
+    inputs = []
+    with graph.as_default():
+        for j, entry in enumerate(_list(doc["inputs"], "inputs", where)):
+            at = f"{where} input {j}"
+            if not isinstance(entry, dict) or set(entry) != {"name", "dtype", "shape"} or not isinstance(
+                    entry["name"], str) or not entry["name"] or entry["name"] in graph._by_name:
+                raise FormatError(f"{at}: an input is {{'name', 'dtype', 'shape'}} with a name of its own")
+            t = graph.create_op("placeholder", (), {"dtype": _dtype(entry["dtype"], at), "shape": _checked_shape(
+                entry["shape"], at, allow_none=True)}, entry["name"], exact_name=True).outputs[0]
+            tensors[t.name] = t
+            inputs.append(t)
+        nodes = _list(doc["nodes"], "nodes", where)
+        for node in nodes:
+            op_type = node.get("op") if isinstance(node, dict) else None
+            if op_type in NOT_IN_BODIES or (isinstance(op_type, str) and find_opdef(op_type) is not None
+                                           and (find_opdef(op_type).random or find_opdef(op_type).stateful)):
+                raise FormatError(f"{where}: node {_node_label(node)} is a {op_type}, which a body may not hold")
+        _add_nodes(graph, nodes, arrays, where, tensors, depth)
+        outputs = []
+        for ref in _list(doc["outputs"], "outputs", where):
+            if not isinstance(ref, str) or ref not in tensors:
+                raise FormatError(f"{where}: output {str(ref)[:100]!r} is not a tensor of the body")
+            outputs.append(tensors[ref])
+    return Body(graph, inputs, outputs, label[:200])
 
 
 def _list(value, what: str, where: str) -> list:

@@ -37,7 +37,7 @@ from .source import shape as shape_of
 
 # Ops a body may not hold yet: the state rules and the compiled targets do not see into
 # bodies for them (a variable write or a random draw inside a loop is issue 14's next step).
-_NOT_IN_BODIES = {"variable": "create variables before the loop or branch, outside its function",
+NOT_IN_BODIES = {"variable": "create variables before the loop or branch, outside its function",
                   "assign": "variable writes", "assign_add": "variable writes", "assign_sub": "variable writes",
                   "random_uniform": "random draws", "random_standard_normal": "random draws",
                   "truncated_standard_normal": "random draws"}
@@ -129,9 +129,9 @@ def _trace(fn, args, label: str, outer: Graph, where: str):
                 t = graph.capture(t)
             tensors.append(t)
     for op in graph.get_operations():
-        if op.type in _NOT_IN_BODIES:
+        if op.type in NOT_IN_BODIES:
             raise GraphcError(f"{label} at {where}: {op.type} '{op.name}' (created at {op.location}) is inside "
-                              f"the function; {_NOT_IN_BODIES[op.type]} inside control flow are not supported yet"
+                              f"the function; {NOT_IN_BODIES[op.type]} inside control flow are not supported yet"
                               + ("" if op.type == "variable" else " (compute the value in the body and "
                                  "assign it after the loop)"))
     return graph, placeholders, result, tensors
@@ -152,11 +152,23 @@ def _merged_shape(a: TensorShape, b: TensorShape) -> TensorShape:
 
 
 # --- cond -----------------------------------------------------------------------------------------
+def _check_inputs(body: Body, given, what: str) -> None:
+    if len(given) != len(body.inputs):
+        raise ShapeError(f"{what} takes {len(body.inputs)} inputs, the op gives {len(given)}")
+    for k, (g, want) in enumerate(zip(given, body.input_types)):
+        if g.dtype is not want.dtype or not want.shape.is_compatible_with(g.shape):
+            raise ShapeError(f"{what} input {k} is {want}, the op gives {g}")
+
+
 def _infer_cond(inputs, attrs):
     pred = inputs[0]
     if pred.dtype is not dt.bool_ or pred.rank != 0:
         raise DTypeError(f"pred must be a scalar bool tensor, got {pred}")
     then, other = attrs["then"], attrs["else"]
+    _check_inputs(then, inputs[1:], "the true branch")
+    _check_inputs(other, inputs[1:], "the false branch")
+    if [(t.dtype, t.rank) for t in then.output_types] != [(t.dtype, t.rank) for t in other.output_types]:
+        raise DTypeError("the branches return different dtypes or ranks")
     return [TensorType(a.dtype, _merged_shape(a.shape, b.shape))
             for a, b in zip(then.output_types, other.output_types)]
 
@@ -216,7 +228,18 @@ def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional
 
 # --- while_loop -------------------------------------------------------------------------------
 def _infer_while(inputs, attrs):
-    n, body = attrs["n_vars"], attrs["body"]
+    n, body, cond_body = attrs["n_vars"], attrs["body"], attrs["cond"]
+    n_in = len(inputs) - (1 if attrs["has_limit"] else 0)
+    _check_inputs(body, inputs[:n_in], "the body")
+    _check_inputs(cond_body, inputs[:n_in], "the cond")
+    out = cond_body.output_types
+    if len(out) != 1 or out[0].dtype is not dt.bool_ or out[0].rank != 0:
+        raise DTypeError(f"the cond must return one scalar bool, returns {', '.join(map(str, out)) or 'nothing'}")
+    if n > len(body.inputs) or len(body.outputs) != n:
+        raise ShapeError(f"the body returns {len(body.outputs)} values for {n} loop variables")
+    for k, (t, want) in enumerate(zip(body.output_types, body.input_types[:n])):
+        if t.dtype is not want.dtype or not want.shape.is_compatible_with(t.shape):
+            raise ShapeError(f"the body returns {t} for loop variable {k}, whose invariant is {want}")
     for k, (given, want) in enumerate(zip(inputs[:n], body.input_types[:n])):
         if given.dtype is not want.dtype or not want.shape.is_compatible_with(given.shape):
             raise ShapeError(f"loop variable {k} is {given}, the loop's invariant is {want}")

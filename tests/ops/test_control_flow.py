@@ -286,3 +286,88 @@ def test_explain_shows_the_loop_and_its_bodies():
     assert "op [while_loop]" in text
     assert "cond: 3 inputs -> 1 outputs, [const less]" in text
     assert "body: 3 inputs -> 2 outputs, [const add tanh multiply]" in text
+
+
+# --- model files store the bodies --------------------------------------------------------------------------
+def _loop_model(tmp_path):
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        w = gc.Variable(np.array([0.5, -1.0, 2.0], np.float32), name="w")
+
+        def body(i, h):
+            return i + 1, gc.cond(gc.equal(i % 2, 0), lambda: gc.tanh(h * w + x), lambda: h * 0.5)
+        y = gc.while_loop(lambda i, h: i < 5, body, [0, x], name="loop")[1]
+        z = gc.scan(lambda a, e: a + e, y)
+        with gc.Session(graph=graph, device="reference") as sess:
+            sess.run(gc.global_variables_initializer())
+            xv = np.arange(6, dtype=np.float32).reshape(2, 3) / 6
+            want = sess.run({"y": y, "z": z}, {x: xv})
+            path = str(tmp_path / "loop.gcm")
+            gc.export.save_model(sess, path, inputs={"x": x}, outputs={"y": y, "z": z})
+    return path, xv, want
+
+
+def test_model_files_store_bodies_and_a_fresh_process_runs_them(tmp_path):
+    import json
+    import subprocess
+    import sys
+    path, xv, want = _loop_model(tmp_path)
+    code = ("import json, numpy as np, graphc as gc\n"
+            f"m = gc.export.load_model({path!r}, device='reference')\n"
+            f"out = m(x=np.array({xv.tolist()!r}, np.float32))\n"
+            "print(json.dumps({k: v.tolist() for k, v in out.items()}))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    for key in ("y", "z"):
+        assert_close(np.array(got[key], np.float32), want[key])
+
+
+def _edited(path, edit):
+    import io
+    import json
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        document, weights = json.loads(z.read("model.json")), z.read("weights.npz")
+    loop = next(n for n in document["nodes"] if n["op"] == "while_loop")
+    edit(loop["attrs"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("model.json", json.dumps(document))
+        z.writestr("weights.npz", weights)
+    return out.getvalue()
+
+
+def _nest(attrs, depth):
+    """The loop's body, wrapped in ``depth`` conds (its arrays stay referenced once)."""
+    body = attrs["body"]
+    for _ in range(depth):
+        empty = {"body": {"label": "empty", "inputs": [], "nodes": [], "outputs": []}}
+        body = {"body": {"label": "deep", "inputs": [], "nodes": [{"name": "c", "op": "cond", "inputs": [],
+                "attrs": {"then": body, "else": empty}, "outputs": []}], "outputs": []}}
+    attrs["body"] = body
+
+
+HOSTILE_BODIES = [
+    ("a random op in a body", lambda a: a["body"]["body"]["nodes"].append(
+        {"name": "r", "op": "random_uniform", "inputs": [], "attrs": {}, "outputs": []}), "random_uniform"),
+    ("an output that is not there", lambda a: a["body"]["body"]["outputs"].__setitem__(0, "nowhere:0"),
+     "output 'nowhere:0' is not a tensor of the body"),
+    ("a body with a key too many", lambda a: a["body"]["body"].__setitem__("code", "import os"), "a body is"),
+    ("a cond that returns a float", lambda a: a["cond"]["body"].__setitem__(
+        "outputs", [a["cond"]["body"]["inputs"][1]["name"] + ":0"]), "the cond must return one scalar bool"),
+    ("bodies nested too deep", lambda a: _nest(a, 20), "nest deeper than 16"),
+    ("an input read from the outer graph", lambda a: a["body"]["body"]["nodes"][-1].__setitem__(
+        "inputs", ["x:0"] + a["body"]["body"]["nodes"][-1]["inputs"][1:]), "refers to no node"),
+]
+
+
+@pytest.mark.parametrize("name, edit, message", HOSTILE_BODIES, ids=[h[0] for h in HOSTILE_BODIES])
+def test_hostile_bodies_in_model_files_are_refused_by_name(tmp_path, name, edit, message):
+    from graphc.export.model_file import FormatError
+    path, _, _ = _loop_model(tmp_path)
+    bad = tmp_path / "bad.gcm"
+    bad.write_bytes(_edited(path, edit))
+    with pytest.raises(FormatError, match=message):
+        gc.export.load_model(str(bad), device="reference")
