@@ -42,7 +42,9 @@ from .ops.shape import (  # noqa: F401
 )
 from .ops.linalg import matmul  # noqa: F401
 from .ops.control import group, identity, no_op, stop_gradient  # noqa: F401
-from .ops.control_flow import cond, foldl, foldr, map_fn, scan, theano_scan, while_loop  # noqa: F401
+from .ops.control_flow import (  # noqa: F401
+    case, cond, foldl, foldr, map_fn, scan, switch_case, theano_scan, while_loop,
+)
 from .ops.random import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
 from .ops.state import (  # noqa: F401
     Variable, assign, assign_add, assign_sub, global_variables, global_variables_initializer,

@@ -29,7 +29,7 @@ from ..graph import Graph, Operation, Tensor, ancestors, get_default_graph, user
 from ..nest import flatten, same_structure, structure_text
 from ..shapes import TensorShape, TensorType, format_shape
 from ._build import graph_of, make
-from .elementwise import minimum
+from .elementwise import equal, minimum
 from .registry import define, get_op
 from .shape import concat, expand_dims, gather, reshape
 from .source import constant, convert_to_tensor
@@ -201,8 +201,8 @@ def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional
     outer = graph_of(pred, op_type="cond")
     if get_default_graph().encloses(outer):
         outer = get_default_graph()
-    g_then, _, r_then, t_then = _trace(lambda: true_fn(), [], f"{label} true_fn", outer, where)
-    g_else, _, r_else, t_else = _trace(lambda: false_fn(), [], f"{label} false_fn", outer, where)
+    g_then, _, r_then, t_then = _trace(true_fn, [], f"{label} true_fn", outer, where)
+    g_else, _, r_else, t_else = _trace(false_fn, [], f"{label} false_fn", outer, where)
     if not same_structure(r_then, r_else):
         raise TypeError(f"{label} at {where}: the branches return different structures: true_fn gives "
                         f"{structure_text(r_then)}, false_fn gives {structure_text(r_else)}")
@@ -240,9 +240,6 @@ def _infer_while(inputs, attrs):
     for k, (t, want) in enumerate(zip(body.output_types, body.input_types[:n])):
         if t.dtype is not want.dtype or not want.shape.is_compatible_with(t.shape):
             raise ShapeError(f"the body returns {t} for loop variable {k}, whose invariant is {want}")
-    for k, (given, want) in enumerate(zip(inputs[:n], body.input_types[:n])):
-        if given.dtype is not want.dtype or not want.shape.is_compatible_with(given.shape):
-            raise ShapeError(f"loop variable {k} is {given}, the loop's invariant is {want}")
     if attrs["has_limit"] and (inputs[-1].rank != 0 or not inputs[-1].dtype.is_integer):
         raise DTypeError(f"maximum_iterations must be an integer scalar, got {inputs[-1]}")
     # With ``history`` (a gradient's forward pass), also each loop variable as it entered each
@@ -598,3 +595,43 @@ def _as_list(value) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def case(pred_fn_pairs, default=None, exclusive: bool = False, strict: bool = False, name: str = "case"):
+    """The function of the first true predicate in ``pred_fn_pairs`` ((pred, fn) pairs, or a
+    dict), else ``default()`` (tf.case): nested conds, so only the chosen function runs.
+    Without ``default`` the last pair's function is the default. ``exclusive=True`` (TF1's
+    run-time check that at most one predicate holds) is refused: graphc has no assert op yet."""
+    where = user_location()
+    pairs = list(pred_fn_pairs.items()) if isinstance(pred_fn_pairs, dict) else list(pred_fn_pairs)
+    if not pairs:
+        raise ValueError(f"case '{name}' at {where}: pred_fn_pairs is empty")
+    if exclusive:
+        raise ValueError(f"case '{name}' at {where}: exclusive=True needs a run-time assertion, which graphc does not "
+                         "have yet; order the pairs (the first true predicate wins) and leave exclusive=False")
+    for k, pair in enumerate(pairs):
+        if not (isinstance(pair, tuple) and len(pair) == 2 and callable(pair[1])):
+            raise TypeError(f"case '{name}' at {where}: entry {k} must be a (pred, fn) pair, got {pair!r}")
+    if default is None:
+        *pairs, (_, default) = pairs
+    chosen = default
+    for pred, fn in reversed(pairs):
+        chosen = (lambda p, f, otherwise: lambda: cond(p, f, otherwise, strict=strict, name=name))(pred, fn, chosen)
+    return chosen()
+
+
+def switch_case(branch_index, branch_fns, default=None, name: str = "switch_case"):
+    """``branch_fns[branch_index]()`` (tf.switch_case); ``branch_fns`` is a list, or a dict of
+    int keys; an index with no branch runs ``default`` (by default the branch with the largest
+    index). Only the chosen branch runs."""
+    where = user_location()
+    index = convert_to_tensor(branch_index)
+    if not index.dtype.is_integer or index.shape.rank != 0:
+        raise DTypeError(f"switch_case '{name}' at {where}: branch_index must be an integer scalar, got "
+                         f"'{index.name}' {index.dtype.name}{format_shape(index.shape)}")
+    items = sorted(branch_fns.items()) if isinstance(branch_fns, dict) else list(enumerate(branch_fns))
+    if not items or not all(callable(fn) for _, fn in items):
+        raise TypeError(f"switch_case '{name}' at {where}: branch_fns must be a non-empty list or dict of callables")
+    if default is None:
+        default = items[-1][1]
+    return case([(equal(index, k), fn) for k, fn in items], default=default, name=name)
