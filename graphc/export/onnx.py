@@ -50,8 +50,6 @@ CONVERTERS: Dict[str, Converter] = {}
 
 # Ops that have no exact ONNX form, with the reason given in the error.
 NOT_EXPORTABLE: Dict[str, str] = {
-    "cond": "ONNX If is not written yet (control flow export is a step of issue 14)",
-    "while_loop": "ONNX Loop is not written yet (control flow export is a step of issue 14)",
     "random_uniform": "random draws follow graphc's counter-based streams, which ONNX's random ops cannot "
                       "reproduce; an inference graph should not draw (freeze with training off)",
     "random_standard_normal": "random draws follow graphc's counter-based streams, which ONNX's random ops "
@@ -311,28 +309,15 @@ def _convert(onnx, frozen: FrozenGraph, opset: int):
                                       "an input a constant default (freeze it, or make it a required input)")
             ctx.initializers[key] = np.asarray(default.op.attrs["value"])
 
-    for op in ops:
-        ctx.op = op
-        start = len(ctx.nodes)
-        ins = [values[t] for t in op.inputs]
-        outs = list(converter_of(op.type)(ctx, op, ins))
-        if len(outs) != len(op.outputs):
-            raise AssertionError(f"converter for {op.type} returned {len(outs)} outputs, expected {len(op.outputs)}")
-        made = {o for n in ctx.nodes[start:] for o in n.outputs}
-        for k, (t, name) in enumerate(zip(op.outputs, outs)):
-            if name in made:  # give the value the graphc tensor's name
-                pretty = ctx.fresh(op.name if len(op.outputs) == 1 else f"{op.name}:{k}")
-                _rename(ctx.nodes[start:], name, pretty)
-                name = pretty
-            values[t] = name
-    ctx.op = None
+    _emit(ctx, ops, values)
 
     # Outputs: the value gets the signature's name, or an Identity makes one.
     produced = {o for n in ctx.nodes for o in n.outputs}
+    read_by_subgraphs = _read_by_subgraphs(ctx)  # subgraphs are built already: what they read keeps its name
     renames: Dict[str, str] = {}
     for key, t in frozen.outputs.items():
         v = values[t]
-        if v in produced and v not in renames and v not in frozen.inputs:
+        if v in produced and v not in renames and v not in frozen.inputs and v not in read_by_subgraphs:
             renames[v] = key
         else:
             ctx.nodes.append(_Node("Identity", [renames.get(v, v)], [key], ctx._node_name(key), {}, ""))
@@ -340,7 +325,7 @@ def _convert(onnx, frozen: FrozenGraph, opset: int):
         n.inputs = [renames.get(i, i) for i in n.inputs]
         n.outputs = [renames.get(o, o) for o in n.outputs]
 
-    _optimize_transposes(ctx, set(frozen.outputs))
+    _optimize_transposes(ctx, set(frozen.outputs) | read_by_subgraphs)
     _drop_unused_initializers(ctx, set(frozen.inputs))
 
     nodes = []
@@ -359,6 +344,28 @@ def _convert(onnx, frozen: FrozenGraph, opset: int):
     model.ir_version = helper.find_min_ir_version_for(opset_ids)
     _name_output_dims(onnx, model, frozen)
     return model
+
+
+def _emit(ctx: _Context, ops, values: Dict[object, str]) -> None:
+    """Convert ``ops`` (in order) into ``ctx``'s nodes; ``values`` maps each graphc tensor to
+    its ONNX name (inputs filled in by the caller, outputs added here)."""
+    for op in ops:
+        if converter_of(op.type) is None:
+            raise _op_error(op, NOT_EXPORTABLE.get(op.type, "graphc has no ONNX converter for this op"))
+        ctx.op = op
+        start = len(ctx.nodes)
+        ins = [values[t] for t in op.inputs]
+        outs = list(converter_of(op.type)(ctx, op, ins))
+        if len(outs) != len(op.outputs):
+            raise AssertionError(f"converter for {op.type} returned {len(outs)} outputs, expected {len(op.outputs)}")
+        made = {o for n in ctx.nodes[start:] for o in n.outputs}
+        for k, (t, name) in enumerate(zip(op.outputs, outs)):
+            if name in made:  # give the value the graphc tensor's name
+                pretty = ctx.fresh(op.name if len(op.outputs) == 1 else f"{op.name}:{k}")
+                _rename(ctx.nodes[start:], name, pretty)
+                name = pretty
+            values[t] = name
+    ctx.op = None
 
 
 def _input_dims(key: str, shape) -> list:
@@ -398,8 +405,29 @@ def _name_output_dims(onnx, model, frozen: FrozenGraph) -> None:
                 d.dim_param = f"{out.name}_dim{i}"
 
 
+def _subgraph_inputs(graph) -> set:
+    """Every name the nodes of a GraphProto read, in nested subgraphs too (outer-scope reads)."""
+    names = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                names |= _subgraph_inputs(attr.g)
+    return names
+
+
+def _read_by_subgraphs(ctx: _Context) -> set:
+    """The outer values the subgraphs of ``ctx``'s nodes (If, Loop) read by name."""
+    names = set()
+    for n in ctx.nodes:
+        for value in n.attrs.values():
+            if hasattr(value, "node"):
+                names |= _subgraph_inputs(value)
+    return names
+
+
 def _drop_unused_initializers(ctx: _Context, keep: set) -> None:
-    used = {i for n in ctx.nodes for i in n.inputs} | {o for n in ctx.nodes for o in n.outputs}
+    used = {i for n in ctx.nodes for i in n.inputs} | {o for n in ctx.nodes for o in n.outputs} | _read_by_subgraphs(ctx)
     for name in list(ctx.initializers):
         if name not in used and name not in keep:
             del ctx.initializers[name]
@@ -646,6 +674,97 @@ def _max_min(ctx, op, ins):
 def _clip(ctx, op, ins):
     # ONNX Clip wants scalar bounds; graphc's broadcast like np.minimum(np.maximum(x, lo), hi)
     return [ctx.node("Min", ctx.node("Max", ins[0], ins[1]), ins[2])]
+
+
+# --- control flow: bodies become ONNX subgraphs -------------------------------------------------
+def _child(ctx: _Context) -> _Context:
+    """A context for a subgraph: its own nodes and initializers, the model's names (ONNX
+    names are unique across a model, subgraphs included)."""
+    child = _Context(ctx.onnx, ctx.opset, ())
+    child.used, child.node_names = ctx.used, ctx.node_names
+    return child
+
+
+def _inline(ctx: _Context, body, bound: list) -> list:
+    """Convert ``body``'s ops into ``ctx`` with its inputs bound to the ONNX names ``bound``
+    (values of an enclosing graph are visible in a subgraph by name); its outputs' names."""
+    values = dict(zip(body.inputs, bound))
+    outer_op = ctx.op
+    _emit(ctx, body.ops, values)
+    ctx.op = outer_op
+    return [values[t] for t in body.outputs]
+
+
+def _subgraph(ctx: _Context, name: str, inputs: list, outputs: list, child: _Context):
+    """A GraphProto of ``child``'s nodes; ``inputs``/``outputs`` are (onnx name, dtype, dims)
+    (dims None: unknown). An output not made by a node of this subgraph goes through Identity."""
+    helper, onnx = ctx.onnx.helper, ctx.onnx
+    made = {o for n in child.nodes for o in n.outputs}
+    names = []
+    for out, dtype, _ in outputs:
+        if out not in made:
+            fresh = child.fresh(f"{name}/out")
+            child.nodes.append(_Node("Identity", [out], [fresh], child._node_name(f"{name}/out"), {}, ""))
+            out = fresh
+        names.append(out)
+    nodes = []
+    for n in child.nodes:
+        node = helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, **n.attrs)
+        node.doc_string = n.doc
+        nodes.append(node)
+    inits = [onnx.numpy_helper.from_array(_contiguous(v), k) for k, v in child.initializers.items()]
+    return helper.make_graph(
+        nodes, name, [_value_info(onnx, n, dt, dims) for n, dt, dims in inputs],
+        [_value_info(onnx, n, dt, dims) for n, (_, dt, dims) in zip(names, outputs)], initializer=inits)
+
+
+def _dims(t) -> Optional[list]:
+    return [None if d is None else int(d) for d in t.shape]
+
+
+@converts("cond")
+def _cond(ctx, op, ins):
+    branches = []
+    for key in ("then", "else"):
+        body = op.attrs[key]
+        child = _child(ctx)
+        child.op = ctx.op
+        outs = _inline(child, body, list(ins[1:]))
+        branches.append(_subgraph(ctx, f"{op.name}/{key}", [],
+                                  [(o, t.dtype.np, None) for o, t in zip(outs, op.outputs)], child))
+    outs = ctx.node("If", ins[0], outputs=len(op.outputs), then_branch=branches[0], else_branch=branches[1])
+    return outs if len(op.outputs) > 1 else [outs]
+
+
+@converts("while_loop")
+def _while_loop(ctx, op, ins):
+    """ONNX Loop tests its condition at the end of each iteration: the cond runs once before
+    the loop (in the enclosing graph) and again in the body on the new loop variables. A
+    loop-carried counter gives graphc's trip count; with ``history``, the entering values
+    are scan outputs."""
+    n, body, cond_body = op.attrs["n_vars"], op.attrs["body"], op.attrs["cond"]
+    n_in = len(body.inputs)
+    variables, captured = list(ins[:n]), list(ins[n:n_in])
+    limit = ctx.cast(ins[n_in], np.int64) if op.attrs["has_limit"] else ""
+    first = _inline(ctx, cond_body, variables + captured)[0]
+    child = _child(ctx)
+    child.op = ctx.op
+    step, go_on, count = (child.fresh(f"{op.name}/{k}") for k in ("iteration", "cond_in", "count"))
+    entering = [child.fresh(f"{op.name}/v{k}") for k in range(n)]
+    new = _inline(child, body, entering + captured)
+    again = _inline(child, cond_body, new + captured)[0]
+    counted = child.node("Add", count, child.const(np.int64(1)))
+    history = [child.node("Identity", v) for v in entering] if op.attrs.get("history") else []
+    types = [t for t in op.outputs[:n]]
+    graph = _subgraph(
+        ctx, f"{op.name}/body",
+        [(step, np.int64, []), (go_on, np.bool_, []), (count, np.int64, [])]
+        + [(v, t.dtype.np, _dims(t)) for v, t in zip(entering, types)],
+        [(again, np.bool_, []), (counted, np.int64, [])] + [(v, t.dtype.np, None) for v, t in zip(new, types)]
+        + [(h, t.dtype.np, None) for h, t in zip(history, types)], child)
+    outs = ctx.node("Loop", limit, first, ctx.const(np.int64(0)), *variables, outputs=1 + n + len(history),
+                    body=graph)
+    return list(outs[1:1 + n]) + [outs[0]] + list(outs[1 + n:])
 
 
 @converts("where")
