@@ -328,7 +328,9 @@ def test_every_op_is_exported_or_refused_with_a_reason():
 
 # Converters checked by their own tests below rather than by samples.
 OWN_TESTS = {"placeholder": "test_inputs_keep_their_names_and_symbolic_dims",
-             "placeholder_with_default": "test_input_with_a_constant_default_is_optional"}
+             "placeholder_with_default": "test_input_with_a_constant_default_is_optional",
+             "cond": "test_control_flow_exports_and_runs_in_onnxruntime",
+             "while_loop": "test_control_flow_exports_and_runs_in_onnxruntime"}
 
 
 @pytest.mark.parametrize("variant", ["native", "float32", "dynamic"])
@@ -613,3 +615,39 @@ def test_softmax_and_layer_norm_graphs():
     z = (results[0]["normed"] - beta.op.attrs["value"]) / gamma.op.attrs["value"]  # standardized rows
     np.testing.assert_allclose(z.mean(-1), 0.0, atol=1e-5)
     np.testing.assert_allclose(z.var(-1), 1.0, rtol=1e-4)
+
+
+# --- ONNX: If and Loop, checked in ONNX Runtime ------------------------------------------------------
+def _rnn_like(x):
+    w = gc.constant(np.array([0.5, -1.0, 2.0], np.float32))
+
+    def body(i, h):
+        return i + 1, gc.cond(gc.equal(i % 2, 0), lambda: gc.tanh(h * w + x), lambda: h * 0.5)
+    return gc.while_loop(lambda i, h: i < 5, body, [0, x])[1]
+
+
+ONNX_CASES = [
+    ("cond", lambda x: gc.cond(gc.reduce_sum(x) > 0, lambda: x * 2.0, lambda: -x)),
+    ("cond_nested_outputs", lambda x: gc.cond(gc.reduce_sum(x) < 0, lambda: (x, x + 1.0), lambda: (-x, x * x))[1]),
+    ("while_with_cond_inside", _rnn_like),
+    ("while_maximum_iterations", lambda x: gc.while_loop(lambda v: True, lambda v: v * 1.5, [x], maximum_iterations=4)),
+    ("while_zero_trips", lambda x: gc.while_loop(lambda v: gc.reduce_sum(v) > 1e6, lambda v: v * 2.0, [x])),
+    ("while_data_dependent_trips", lambda x: gc.while_loop(lambda v: gc.reduce_max(gc.abs(v)) < 50.0,
+                                                           lambda v: v * 2.0 + 0.1, [x])),
+    ("scan", lambda x: gc.scan(lambda a, e: a * 0.5 + e, x)),
+    ("map_fn", lambda x: gc.map_fn(lambda e: gc.reduce_sum(e * e), x)),
+    ("foldr", lambda x: gc.foldr(lambda a, e: a * e + 1.0, x)),
+]
+
+
+@pytest.mark.parametrize("name, build", ONNX_CASES, ids=[c[0] for c in ONNX_CASES])
+def test_control_flow_exports_and_runs_in_onnxruntime(name, build):
+    xv = (np.arange(12, dtype=np.float32).reshape(4, 3) / 12 - 0.4)
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        y = build(x)
+        with gc.Session(device="reference") as sess:
+            want = sess.run(y, {x: xv})
+            model = gc.export.to_onnx(sess, None, inputs={"x": x}, outputs={"y": y})
+    got = run_onnx(model, {"x": xv})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
