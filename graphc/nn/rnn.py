@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes as dt
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..graph import name_scope, user_location
 from ..nest import flatten
 from ..ops import elementwise as ew
@@ -56,6 +56,10 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     with name_scope(scope or "rnn"):
         cell.build(depth, dtype)
         state0 = _initial(cell, initial_state, batch, dtype, where)
+        for k, leaf in enumerate(flatten(state0)[0]):
+            if convert_to_tensor(leaf).dtype is not dtype:
+                raise DTypeError(f"dynamic_rnn at {where}: initial_state part {k} is {convert_to_tensor(leaf).dtype.name}, "
+                                 f"but the RNN computes in {dtype.name}")
         steps = x if time_major else sh.transpose(x, [1, 0, 2])
         out_size = _depth(cell.output_size)
         out0 = fill(sh.stack([batch, constant(out_size, dt.int64)]), np.zeros((), x.dtype.np))
@@ -73,7 +77,7 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
             return t + 1, new_state, output
 
         _, states, outputs = scan(step, steps, initializer=(constant(0, dt.int64), state0, out0), name="while")
-        final = _last(states, steps)
+        final = _last(states, state0)
         if steps.shape[0] is not None:  # the loop's stacked rows lost the static number of steps
             outputs = sh.reshape(outputs, [steps.shape[0], -1, out_size])
         if not time_major:
@@ -81,11 +85,12 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         return outputs, final
 
 
-def _last(stacked_state, steps):
-    """The state after the last step (the scan's last row); the initial state has no row, so an
-    empty sequence is not allowed here (scan needs at least its first step)."""
+def _last(stacked_state, initial_state):
+    """The state after the last step: the scan's last row, or the initial state when the input
+    has no time steps (as TF1 gives)."""
     leaves, rebuild = flatten(stacked_state)
-    return rebuild([leaf[-1] for leaf in leaves])
+    firsts, _ = flatten(initial_state)
+    return rebuild([sh.concat([sh.expand_dims(first, 0), leaf], 0)[-1] for leaf, first in zip(leaves, firsts)])
 
 
 def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=None, scope=None):

@@ -424,8 +424,8 @@ def _stacked(op, k: int, n_vars: int, include_initial: bool, n_static):
     rows = concat([history, expand_dims(final, 0)], 0)
     if not include_initial:
         rows = rows[1:]
-    if n_static is not None and rows.shape.is_fully_defined() is False and all(d is not None for d in final.shape):
-        rows = reshape(rows, [n_static, *final.shape])
+    if n_static is not None and rows.shape[0] is None and final.shape.is_fully_defined():
+        rows = reshape(rows, [n_static, *final.shape])  # the static row count the loop's stack lost
     return rows
 
 

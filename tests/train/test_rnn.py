@@ -251,3 +251,20 @@ def test_char_lstm_language_model_learns_and_samples_with_while_loop():
     bigrams = {TEXT[k:k + 2] for k in range(len(TEXT) - 1)}
     seen = sum(("t" + text)[k:k + 2] in bigrams for k in range(len(text)))
     assert seen >= 0.8 * len(text), text
+
+
+def test_dynamic_rnn_over_no_time_steps_returns_the_initial_state():
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float64, (None, None, D), name="x")
+        cell = gc.nn.rnn_cell.LSTMCell(3)
+        with pytest.raises(gc.DTypeError, match=r"dynamic_rnn at .*test_rnn.py:\d+: initial_state part 1 is float32, "
+                                                r"but the RNN computes in float64"):
+            gc.nn.dynamic_rnn(cell, x, initial_state=(gc.ones((2, 3), gc.float64), gc.fill([2, 3], 2.0)))
+        start = gc.nn.rnn_cell.LSTMStateTuple(gc.ones((2, 3), gc.float64), gc.ones((2, 3), gc.float64) * 2.0)
+        outputs, state = gc.nn.dynamic_rnn(cell, x, initial_state=start)
+        with gc.Session(device="reference") as sess:
+            sess.run(gc.global_variables_initializer())
+            out, (c, h) = sess.run([outputs, state], {x: np.zeros((2, 0, D))})
+    assert out.shape == (2, 0, 3)
+    np.testing.assert_array_equal(c, np.ones((2, 3)))
+    np.testing.assert_array_equal(h, np.full((2, 3), 2.0))
