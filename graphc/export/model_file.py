@@ -28,7 +28,7 @@ from .. import npyzip
 from ..dtypes import ALL_DTYPES, DType
 from ..errors import GraphcError, InferenceError
 from ..graph import Graph
-from ..ops.control_flow import NOT_IN_BODIES, Body
+from ..ops.control_flow import Body, refused_in_bodies
 from ..ops.registry import find_opdef
 from .attr_schema import check_attr
 from .freeze import FrozenGraph
@@ -401,8 +401,7 @@ def _decode_body(value, arrays: Dict[str, np.ndarray], where: str, outer: Graph,
         nodes = _list(doc["nodes"], "nodes", where)
         for node in nodes:
             op_type = node.get("op") if isinstance(node, dict) else None
-            if op_type in NOT_IN_BODIES or (isinstance(op_type, str) and find_opdef(op_type) is not None
-                                           and (find_opdef(op_type).random or find_opdef(op_type).stateful)):
+            if isinstance(op_type, str) and find_opdef(op_type) is not None and refused_in_bodies(op_type):
                 raise FormatError(f"{where}: node {_node_label(node)} is a {op_type}, which a body may not hold")
         _add_nodes(graph, nodes, arrays, where, tensors, depth)
         outputs = []

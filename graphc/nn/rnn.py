@@ -37,9 +37,16 @@ def _initial(cell, initial_state, batch, dtype, where):
     return cell.zero_state(batch, dtype)
 
 
-def _masked(valid, new, old):
-    """``new`` where the row's sequence goes on, ``old`` past its end (row by row)."""
-    return ew.where(valid, new, old)
+def _step(cell, x_t, state, t, lengths):
+    """One step of ``cell``; past a row's ``lengths`` (step ``t`` and later) its output is zeros
+    and its state stays as it was (TF1's sequence_length)."""
+    output, new_state = cell(x_t, state)
+    if lengths is None:
+        return output, new_state
+    valid = sh.expand_dims(ew.less(t, lengths), 1)
+    new_leaves, rebuild = flatten(new_state)
+    kept = [ew.where(valid, new, old) for new, old in zip(new_leaves, flatten(state)[0])]
+    return ew.where(valid, output, zeros_like(output)), rebuild(kept)
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None, parallel_iterations=None,
@@ -67,13 +74,7 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
 
         def step(acc, x_t):
             t, state, _ = acc
-            output, new_state = cell(x_t, state)
-            if lengths is not None:
-                valid = sh.expand_dims(ew.less(t, lengths), 1)
-                output = _masked(valid, output, zeros_like(output))
-                new_leaves, rebuild = flatten(new_state)
-                old_leaves, _ = flatten(state)
-                new_state = rebuild([_masked(valid, n, o) for n, o in zip(new_leaves, old_leaves)])
+            output, new_state = _step(cell, x_t, state, t, lengths)
             return t + 1, new_state, output
 
         _, states, outputs = scan(step, steps, initializer=(constant(0, dt.int64), state0, out0), name="while")
@@ -109,12 +110,7 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
         lengths = None if sequence_length is None else ew.cast(convert_to_tensor(sequence_length), dt.int64)
         outputs = []
         for t, x_t in enumerate(xs):
-            output, new_state = cell(x_t, state)
-            if lengths is not None:
-                valid = sh.expand_dims(ew.less(constant(t, dt.int64), lengths), 1)
-                output = _masked(valid, output, zeros_like(output))
-                new_leaves, rebuild = flatten(new_state)
-                new_state = rebuild([_masked(valid, n, o) for n, o in zip(new_leaves, flatten(state)[0])])
+            output, new_state = _step(cell, x_t, state, constant(t, dt.int64), lengths)
             outputs.append(output)
             state = new_state
         return outputs, state

@@ -280,10 +280,6 @@ class MultiRNNCell(RNNCell):
     state_size = property(lambda self: tuple(c.state_size for c in self.cells))
     output_size = property(lambda self: self.cells[-1].output_size)
 
-    def zero_state(self, batch_size, dtype):
-        with name_scope("MultiRNNCellZeroState"):
-            return tuple(c.zero_state(batch_size, dtype) for c in self.cells)
-
     def _make_variables(self, input_depth, dtype):
         depth = input_depth
         for k, cell in enumerate(self.cells):

@@ -35,12 +35,20 @@ from .shape import concat, expand_dims, gather, reshape
 from .source import constant, convert_to_tensor
 from .source import shape as shape_of
 
-# Ops a body may not hold yet: the state rules and the compiled targets do not see into
-# bodies for them (a variable write or a random draw inside a loop is issue 14's next step).
-NOT_IN_BODIES = {"variable": "create variables before the loop or branch, outside its function",
-                  "assign": "variable writes", "assign_add": "variable writes", "assign_sub": "variable writes",
-                  "random_uniform": "random draws", "random_standard_normal": "random draws",
-                  "truncated_standard_normal": "random draws"}
+def refused_in_bodies(op_type: str) -> Optional[str]:
+    """Why a body may not hold an op of ``op_type`` yet (None: it may). The state rules and the
+    gradients do not see into bodies: a variable declared, read or written inside a loop, or a
+    random draw there (whose gradient would rebuild the body with other draws), is issue 14's
+    next step."""
+    opdef = get_op(op_type)
+    if op_type == "variable":
+        return "creating variables there is not supported (create them before the loop or branch, outside its function)"
+    if opdef.random:
+        return "random draws there are not supported yet (draw before the loop and index the draws inside)"
+    if opdef.stateful:
+        return ("session state there (variable reads and writes) is not supported yet (compute the value in the "
+                "body and assign it after the loop)")
+    return None
 
 
 class Body(OpaqueAttr):
@@ -53,6 +61,8 @@ class Body(OpaqueAttr):
         self.label = label  # e.g. "while_loop 'while' body", for messages
         needed = ancestors(self.outputs, cut=frozenset(self.inputs))
         self.ops = tuple(sorted(needed, key=lambda op: op._id))  # creation order is topological
+        # what evaluate runs, looked up once rather than per op and iteration
+        self._steps = tuple((op, get_op(op.type)) for op in self.ops if not get_op(op.type).structural)
 
     @property
     def input_types(self) -> list:
@@ -65,10 +75,7 @@ class Body(OpaqueAttr):
     def evaluate(self, arrays, ctx) -> list:
         """Run the body with each op's NumPy reference (the reference backend's semantics)."""
         env = dict(zip(self.inputs, arrays))
-        for op in self.ops:
-            opdef = get_op(op.type)
-            if opdef.structural:
-                continue
+        for op, opdef in self._steps:
             values = [env[t] for t in op.inputs]
             try:
                 outs = opdef.reference(values, op.attrs, ctx)
@@ -89,11 +96,7 @@ class Body(OpaqueAttr):
         input placeholders; returns the new outputs (gradients rebuild a forward body so)."""
         graph = get_default_graph()
         env = dict(zip(self.inputs, inputs))
-        for op in self.ops:
-            if op.outputs and all(t in env for t in op.outputs):
-                continue
-            if get_op(op.type).structural:
-                continue
+        for op, _ in self._steps:
             new = graph.create_op(op.type, [env[t] for t in op.inputs], op.attrs, op.name.rsplit("/", 1)[-1],
                                   location=op.location)
             env.update(zip(op.outputs, new.outputs))
@@ -129,11 +132,10 @@ def _trace(fn, args, label: str, outer: Graph, where: str):
                 t = graph.capture(t)
             tensors.append(t)
     for op in graph.get_operations():
-        if op.type in NOT_IN_BODIES:
+        why = refused_in_bodies(op.type)
+        if why is not None:
             raise GraphcError(f"{label} at {where}: {op.type} '{op.name}' (created at {op.location}) is inside "
-                              f"the function; {NOT_IN_BODIES[op.type]} inside control flow are not supported yet"
-                              + ("" if op.type == "variable" else " (compute the value in the body and "
-                                 "assign it after the loop)"))
+                              f"the function; {why}")
     return graph, placeholders, result, tensors
 
 
@@ -198,9 +200,7 @@ def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional
     if pred.dtype is not dt.bool_ or pred.shape.rank != 0:
         raise DTypeError(f"{label} at {where}: pred must be a scalar bool tensor, got '{pred.name}' "
                          f"{pred.dtype.name}{format_shape(pred.shape)}")
-    outer = graph_of(pred, op_type="cond")
-    if get_default_graph().encloses(outer):
-        outer = get_default_graph()
+    outer = graph_of(pred, op_type="cond")  # a body being traced, when pred is from further out
     g_then, _, r_then, t_then = _trace(true_fn, [], f"{label} true_fn", outer, where)
     g_else, _, r_else, t_else = _trace(false_fn, [], f"{label} false_fn", outer, where)
     if not same_structure(r_then, r_else):
@@ -330,8 +330,6 @@ def _while_op(cond, body, loop_vars, shape_invariants=None, back_prop: bool = Tr
         raise ValueError(f"{label} at {where}: loop_vars is empty")
     values = [convert_to_tensor(v) for v in leaves]
     outer = graph_of(values, op_type="while_loop")
-    if get_default_graph().encloses(outer):
-        outer = get_default_graph()
     if shape_invariants is None:
         invariants = [None] * len(values)
     else:
@@ -429,48 +427,15 @@ def _stacked(op, k: int, n_vars: int, include_initial: bool, n_static):
     return rows
 
 
-def scan(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,
-         swap_memory: bool = False, infer_shape: bool = True, reverse: bool = False, name: Optional[str] = None):
-    """``a_t = fn(a_{t-1}, x_t)`` over ``elems`` sliced along their first dim; returns every
-    ``a_t`` stacked (tf.scan). Without ``initializer``, ``a_0`` is the first element and is
-    the first output. ``elems`` and the accumulator may be nested structures. Runs as one
-    while_loop; ``reverse`` walks the elems from the last."""
-    where = user_location()
-    label = f"scan '{name or 'scan'}'"
-    at, n, n_static = _sequence(elems, label, where)
-    last = n - 1
-
-    def index(i):
-        return last - i if reverse else i
-    if initializer is None:
-        first = at(last if reverse else 0)
-        start = 1
-    else:
-        first, start = initializer, 0
-    acc_leaves, acc_rebuild = flatten(first)
-    acc_leaves = [convert_to_tensor(a) for a in acc_leaves]
-    n_acc = len(acc_leaves)
-
-    def body(i, *accs):
-        new = fn(acc_rebuild(list(accs)), at(index(i)))
-        new_leaves, _ = flatten(new)
-        if not same_structure(new, acc_rebuild(list(accs)), check_types=False):
-            raise TypeError(f"{label} at {where}: fn returns {structure_text(new)}, but the accumulator is "
-                            f"{structure_text(acc_rebuild(list(accs)))}")
-        return (i + 1, *new_leaves)
-
-    op, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
-                      name=name or "scan", history=True)
-    outs = [_stacked(op, 1 + k, 1 + n_acc, initializer is None, n_static) for k in range(n_acc)]
-    if reverse:
-        outs = [o[::-1] for o in outs]
-    return acc_rebuild(outs)
-
-
-def _fold(fn, elems, initializer, back_prop, name, reverse: bool, kind: str):
+def _accumulating_loop(fn, elems, initializer, reverse: bool, back_prop: bool, name: Optional[str], kind: str,
+                       history: bool):
+    """The one while_loop behind scan and the folds: ``a = fn(a, x_i)`` over the slices of
+    ``elems`` (from the last with ``reverse``), starting from ``initializer`` or, without one,
+    from the first slice. Returns (the op, rebuild of the accumulator's structure, its number
+    of leaves, the static number of slices or None)."""
     where = user_location()
     label = f"{kind} '{name or kind}'"
-    at, n, _ = _sequence(elems, label, where)
+    at, n, n_static = _sequence(elems, label, where)
     last = n - 1
     if initializer is None:
         first, start = at(last if reverse else 0), 1
@@ -480,12 +445,35 @@ def _fold(fn, elems, initializer, back_prop, name, reverse: bool, kind: str):
     acc_leaves = [convert_to_tensor(a) for a in acc_leaves]
 
     def body(i, *accs):
-        new = fn(acc_rebuild(list(accs)), at(last - i if reverse else i))
+        acc = acc_rebuild(list(accs))
+        new = fn(acc, at(last - i if reverse else i))
+        if not same_structure(new, acc, check_types=False):
+            raise TypeError(f"{label} at {where}: fn returns {structure_text(new)}, but the accumulator is "
+                            f"{structure_text(acc)}")
         return (i + 1, *flatten(new)[0])
 
     op, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
-                      name=name or kind)
-    return acc_rebuild(list(op.outputs[1:1 + len(acc_leaves)]))
+                      name=name or kind, history=history)
+    return op, acc_rebuild, len(acc_leaves), n_static
+
+
+def scan(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,
+         swap_memory: bool = False, infer_shape: bool = True, reverse: bool = False, name: Optional[str] = None):
+    """``a_t = fn(a_{t-1}, x_t)`` over ``elems`` sliced along their first dim; returns every
+    ``a_t`` stacked (tf.scan). Without ``initializer``, ``a_0`` is the first element and is
+    the first output. ``elems`` and the accumulator may be nested structures. Runs as one
+    while_loop; ``reverse`` walks the elems from the last."""
+    op, rebuild, n_acc, n_static = _accumulating_loop(fn, elems, initializer, reverse, back_prop, name, "scan",
+                                                      history=True)
+    outs = [_stacked(op, 1 + k, 1 + n_acc, initializer is None, n_static) for k in range(n_acc)]
+    if reverse:
+        outs = [o[::-1] for o in outs]
+    return rebuild(outs)
+
+
+def _fold(fn, elems, initializer, back_prop, name, reverse: bool, kind: str):
+    op, rebuild, n_acc, _ = _accumulating_loop(fn, elems, initializer, reverse, back_prop, name, kind, history=False)
+    return rebuild(list(op.outputs[1:1 + n_acc]))
 
 
 def foldl(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,

@@ -18,10 +18,8 @@ from ..shapes import format_shape
 from ..codegen.backend import MISS as _MISS, get_backend
 from ..optimizer.pipeline import PASS_NAMES, Optimized, explain_text, optimize
 from ..optimizer.program import lower
-from .state import SessionState
 from ..nest import flatten
-
-
+from .state import SessionState
 
 
 class _Runner:

@@ -456,9 +456,9 @@ def emit_reduce(cg, g) -> None:
         accumulate(extra_pass=sums)
         with w.block(f"for {q} in range({n_out}):"):
             w(f"{acc}[{q}] = np.{dtype.np.name}({cg.call('log', None, f'{sums}[{q}]')} + {shift_of(q)})")
-    elif finish(cg, root, "", count, dtype) is not None:
+    elif (done := finish(cg, root, f"{acc}[{q}]", count, dtype)) is not None:
         with w.block(f"for {q} in range({n_out}):"):
-            w(f"{acc}[{q}] = {finish(cg, root, f'{acc}[{q}]', count, dtype)}")
+            w(f"{acc}[{q}] = {done}")
 
     if post:
         emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores | _needed_by(cg, row, post))
