@@ -145,7 +145,8 @@ class Session:
         if unknown:
             raise ValueError(f"unknown pass name(s) {sorted(unknown)}; passes are {sorted(PASS_NAMES)}")
         self._state = SessionState(self._describe_variable)
-        self._runners: dict = {}
+        self._runners: dict = {}       # (fetch targets, feeds) -> _Runner
+        self._executables: dict = {}   # (distinct targets, feeds) -> compiled executable
         self._cached_calls: dict = {}  # (fetch structure, feed keys) -> (runner, feed converters, rebuild)
         self._lock = threading.RLock()
         self._closed = False
@@ -155,6 +156,7 @@ class Session:
         with self._lock:
             self._closed = True
             self._runners.clear()
+            self._executables.clear()
             self._cached_calls.clear()
             self._state.variables.clear()
 
@@ -267,16 +269,24 @@ class Session:
         return convert
 
     def _runner(self, targets: list, feed_tensors: list) -> _Runner:
-        unique = list(dict.fromkeys(t for t in targets))
-        key = (tuple(unique), tuple(feed_tensors))
+        """The runner for these fetch targets (in order, repeats included) and feeds. Runners
+        that fetch the same set of tensors share one executable; each has its own positions
+        (``[a]`` and ``[a, a]`` compile once but return one and two values)."""
+        key = (tuple(targets), tuple(feed_tensors))
         runner = self._runners.get(key)
         if runner is None:
             with self._lock:
                 self._check_open()
                 runner = self._runners.get(key)
                 if runner is None:
-                    runner = self._compile(unique, targets, feed_tensors)
-                    self._runners[key] = runner
+                    unique = list(dict.fromkeys(targets))
+                    compiled = (tuple(unique), tuple(feed_tensors))
+                    executable = self._executables.get(compiled)
+                    if executable is None:
+                        executable = self._executables[compiled] = self._compile(unique, feed_tensors)
+                    index = {t: i for i, t in enumerate(t for t in unique if isinstance(t, Tensor))}
+                    positions = [index[t] if isinstance(t, Tensor) else None for t in targets]
+                    runner = self._runners[key] = _Runner(executable, positions)
         return runner
 
     def _optimized(self, unique: list, feed_tensors: list, keep_stages: bool = False) -> Optimized:
@@ -284,14 +294,11 @@ class Session:
         return optimize(program, self.optimize, self.disable_passes, keep_stages=keep_stages,
                         capabilities=self._backend.capabilities)
 
-    def _compile(self, unique: list, targets: list, feed_tensors: list) -> _Runner:
+    def _compile(self, unique: list, feed_tensors: list):
         optimized = self._optimized(unique, feed_tensors)
         executable = self._backend.compile(optimized.program)
         executable.optimized = optimized
-        tensor_targets = [t for t in unique if isinstance(t, Tensor)]
-        index = {t: i for i, t in enumerate(tensor_targets)}
-        positions = [index[t] if isinstance(t, Tensor) else None for t in targets]
-        return _Runner(executable, positions)
+        return executable
 
     def explain(self, fetches, feed_dict=None, file=None, print_result: bool = True) -> str:
         """Show how ``fetches`` compile: the program after each pass, the kernel groups and the

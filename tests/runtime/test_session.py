@@ -106,6 +106,20 @@ def test_executables_are_cached_per_fetch_and_feed_set(model, sess, graph):
     assert len(sess._runners) == before + 2
 
 
+def test_the_same_tensors_fetched_again_in_another_arrangement(model, sess, graph):
+    """Regression (found by the gradient fuzzer with more examples than CI): ``[t]`` then
+    ``[t, t]`` reused the first runner, which returned one value for two fetches."""
+    _init(sess, graph)
+    feed = {model.x: np.ones((1, 3))}
+    single = sess.run([model.total], feed)
+    twice = sess.run([model.total, model.total], feed)
+    assert len(single) == 1 and len(twice) == 2 and twice[0] == twice[1] == single[0]
+    compiled = len(sess._executables)
+    reordered = sess.run((model.total, model.total, model.total), feed)
+    assert len(reordered) == 3
+    assert len(sess._executables) == compiled  # one executable serves every arrangement
+
+
 def test_run_is_thread_safe(model, graph, device):
     with gc.Session(graph=graph, device=device) as sess:
         _init(sess, graph)
