@@ -63,6 +63,8 @@ class Body(OpaqueAttr):
         self.ops = tuple(sorted(needed, key=lambda op: op._id))  # creation order is topological
         # what evaluate runs, looked up once rather than per op and iteration
         self._steps = tuple((op, get_op(op.type)) for op in self.ops if not get_op(op.type).structural)
+        # what the compiled targets made of it (codegen/control_flow.py), per target and settings
+        self.compiled: dict = {}
 
     @property
     def input_types(self) -> list:

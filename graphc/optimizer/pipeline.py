@@ -155,6 +155,16 @@ class PassReport:
                 f"{1e3 * self.seconds:.1f} ms)")
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How a Program was optimized (``optimize`` records it in ``program.analyses``): the
+    bodies of its control flow are optimized alike (codegen/control_flow.py)."""
+
+    level: int = 2
+    disabled: frozenset = frozenset()
+    capabilities: frozenset = frozenset()
+
+
 @dataclass
 class Optimized:
     """What the optimizer hands a backend: the final Program (with groups and, at level 2,
@@ -211,6 +221,7 @@ def optimize(program: Program, level: int = 2, disabled: Iterable[str] = (), val
         program = program.with_plan(trivial_groups(program))
         if validate:
             _validate(program, "trivial groups")
+    program.analyses["settings"] = Settings(level, disabled, frozenset(capabilities))
     result.program = program
     return result
 

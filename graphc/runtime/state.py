@@ -31,6 +31,15 @@ class SessionState:
             raise DeadlineExceededError(f"{what} ran past the run's timeout of {self._run.timeout_ms} ms "
                                         "(RunOptions(timeout_in_ms=...)); the run stopped there")
 
+    def deadline_ns(self) -> int:
+        """This thread's run deadline on ``time.monotonic_ns``'s clock, 0 if none: compiled loops
+        check it themselves (codegen/emit/runtime.py, ``monotonic_ns``)."""
+        deadline = getattr(self._run, "deadline", None)
+        return int(deadline * 1e9) if deadline is not None else 0
+
+    def timeout_ms(self):
+        return getattr(self._run, "timeout_ms", None)
+
     def read_variable(self, name: str) -> np.ndarray:
         """The value as a NumPy array (a CUDA session keeps its variables on the device)."""
         try:

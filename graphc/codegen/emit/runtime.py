@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import uint64
-from numba.extending import register_jitable
+from llvmlite import ir
+from numba import types, uint64
+from numba.core import cgutils
+from numba.extending import intrinsic, register_jitable
 
 # --- NaN-propagating extrema (np.maximum / np.minimum) --------------------------------------------
 
@@ -173,3 +175,25 @@ def slice_start_step(dim, start, stop, step):
             first = start + dim if start < 0 else start
             first = min2(max2(first, -1), dim - 1)
     return first, step
+
+
+# --- the clock, for run deadlines in compiled loops --------------------------------------------------
+
+
+@intrinsic
+def monotonic_ns(typingctx):
+    """``time.monotonic_ns()`` in compiled code (libc's clock_gettime(CLOCK_MONOTONIC), the
+    clock Python's ``time.monotonic`` reads): a compiled loop checks the run's deadline
+    (``RunOptions(timeout_in_ms=...)``) with it. An external symbol, not a ctypes pointer, so
+    the functions that call it stay in numba's disk cache."""
+    def codegen(context, builder, signature, args):
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        timespec = ir.LiteralStructType([i64, i64])
+        clock_gettime = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i32, [i32, timespec.as_pointer()]), "clock_gettime")
+        ts = cgutils.alloca_once(builder, timespec)
+        builder.call(clock_gettime, [i32(1), ts])  # 1: CLOCK_MONOTONIC on Linux
+        seconds = builder.load(builder.gep(ts, [i32(0), i32(0)]))
+        nanos = builder.load(builder.gep(ts, [i32(0), i32(1)]))
+        return builder.add(builder.mul(seconds, i64(1_000_000_000)), nanos)
+    return types.int64(), codegen

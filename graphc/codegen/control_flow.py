@@ -1,0 +1,184 @@
+"""Control flow on the compiled targets: a Program with ``cond`` or ``while_loop`` instrs runs
+in *stages*, and each body is a Program of its own.
+
+Why stages: a loop's outputs can have sizes that only running it decides (the history that
+scan and gradients stack has one row per trip; a cond's branches may return different
+shapes). The schedule binds every size from the feed shapes before a run, so the instrs
+that depend on such a value are scheduled after it is made:
+
+    stage k = the plain instrs at level k (one Program: fused, memory-planned, compiled as
+              usual), then the control-flow instrs at level k, each run by its target
+
+where an instr's level is one more than that of any control-flow instr it depends on. A
+Program without control flow is one stage, and nothing here runs for it.
+
+Bodies are optimized like the program around them (the same level and passes: folding,
+CSE, simplification, fusion, the memory plan), once per body and settings (``body_program``),
+after hoisting: the instrs of a loop body that read no loop variable (nor a value computed
+from one) run once, before the loop, as part of the stage's loop step (``split_invariant``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Sequence, Tuple
+
+import numpy as np
+
+from ..optimizer.fusion import fuse, trivial_groups
+from ..optimizer.memory import plan_memory
+from ..optimizer.pipeline import Settings, optimize
+from ..optimizer.program import Program, lower
+from .backend import Executable
+
+CONTROL_FLOW_OPS = frozenset({"cond", "while_loop"})
+
+
+def has_control_flow(program: Program) -> bool:
+    return any(ins.op in CONTROL_FLOW_OPS for ins in program.instrs)
+
+
+def settings_of(program: Program) -> Settings:
+    return program.analyses.get("settings") or Settings(2 if program.buffers is not None else 1)
+
+
+def subprogram(program: Program, instrs, feeds, fetches, settings: Settings) -> Program:
+    """A Program of some of ``program``'s instrs (already optimized up to the state pass):
+    grouped and planned again on its own, as ``settings`` say."""
+    used = set(feeds) | {v for ins in instrs for v in ins.inputs + ins.outputs}
+    defined = set(feeds) | {v for ins in instrs for v in ins.outputs}
+    instrs = tuple(ins if all(a in defined for a in ins.after) else
+                   type(ins)(ins.op, ins.inputs, ins.outputs, ins.attrs, tuple(a for a in ins.after if a in defined),
+                             ins.origin) for ins in instrs)
+    sub = Program(instrs, {v: program.types[v] for v in used}, tuple(feeds), tuple(fetches),
+                  {v: program.name_of(v) for v in used})
+    sub.analyses["settings"] = settings
+    return plan(sub, settings)
+
+
+def plan(program: Program, settings: Settings) -> Program:
+    """The groups and buffer plan that the optimization level gives."""
+    if settings.level >= 2 and "fuse" not in settings.disabled:
+        program = fuse(program, settings.capabilities)[0]
+    else:
+        program = program.with_plan(trivial_groups(program))
+    if settings.level >= 2 and "plan_memory" not in settings.disabled:
+        program = plan_memory(program)[0]
+    return program
+
+
+# --- stages --------------------------------------------------------------------------------------------
+@dataclass
+class Stage:
+    """Plain instrs as one Program (None when there are none), then control-flow instrs (indices
+    into the whole Program)."""
+
+    program: object
+    control: List[int]
+
+
+def split_stages(program: Program) -> List[Stage]:
+    settings = settings_of(program)
+    producer = program.producers()
+    level: dict = {}
+    for i, ins in enumerate(program.instrs):
+        lv = 0
+        for v in ins.inputs + ins.after:
+            p = producer.get(v)
+            if p is not None:
+                lv = max(lv, level[p] + (1 if program.instrs[p].op in CONTROL_FLOW_OPS else 0))
+        level[i] = lv
+    n_levels = 1 + max(level.values(), default=0)
+    needed_later: set = set(program.fetches)
+    for i, ins in enumerate(program.instrs):
+        for v in ins.inputs:
+            p = producer.get(v)
+            if p is None or program.instrs[p].op in CONTROL_FLOW_OPS or level[p] != level[i] \
+                    or ins.op in CONTROL_FLOW_OPS:
+                needed_later.add(v)
+    stages = []
+    for k in range(n_levels):
+        plain = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op not in CONTROL_FLOW_OPS]
+        control = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op in CONTROL_FLOW_OPS]
+        sub = None
+        if plain:
+            instrs = [program.instrs[i] for i in plain]
+            defined = {v for ins in instrs for v in ins.outputs}
+            feeds = list(dict.fromkeys(v for ins in instrs for v in ins.inputs if v not in defined))
+            fetches = [v for v in dict.fromkeys(v for ins in instrs for v in ins.outputs) if v in needed_later]
+            if fetches:
+                sub = subprogram(program, instrs, feeds, fetches, settings)
+        stages.append(Stage(sub, control))
+    return stages
+
+
+# --- bodies ----------------------------------------------------------------------------------------------
+def body_program(body, settings: Settings, feeds=None) -> Program:
+    """The body's graph lowered (its input placeholders fed, in order) and optimized; cached on
+    the body per settings."""
+    key = ("program", settings)
+    cached = body.compiled.get(key)
+    if cached is None:
+        lowered = lower(body.graph, list(body.outputs), list(body.inputs))
+        cached = body.compiled[key] = optimize(lowered, settings.level, settings.disabled,
+                                               capabilities=settings.capabilities).program
+    return cached
+
+
+def split_invariant(program: Program, n_varying: int, settings: Settings) -> Tuple[Program, Program]:
+    """Hoisting: (the instrs of a loop body that depend on no loop variable, as a Program over
+    the captures; the rest, as a Program over the loop variables, the captures and the hoisted
+    values). ``program``'s first ``n_varying`` feeds are the loop variables. Stateful or random
+    instrs are never hoisted (bodies refuse them today). Returns (None, program) when nothing
+    is worth hoisting (only constants, views and shape arithmetic)."""
+    varying = set(program.feeds[:n_varying])
+    hoisted, kept = [], []
+    for ins in program.instrs:
+        if ins.opdef.stateful or ins.opdef.random or any(v in varying for v in ins.inputs):
+            varying.update(ins.outputs)
+            kept.append(ins)
+        else:
+            hoisted.append(ins)
+    cheap = {"const", "shape", "reshape", "expand_dims", "squeeze", "identity", "stop_gradient"}
+    if not any(ins.op not in cheap for ins in hoisted):
+        return None, program
+    defined = {v for ins in hoisted for v in ins.outputs}
+    crossing = list(dict.fromkeys(v for ins in kept for v in ins.inputs if v in defined))
+    crossing += [v for v in program.fetches if v in defined and v not in crossing]
+    captures = program.feeds[n_varying:]
+    before = subprogram(program, hoisted, captures, crossing, settings)
+    after = subprogram(program, kept, list(program.feeds) + crossing, program.fetches, settings)
+    return before, after
+
+
+# --- running --------------------------------------------------------------------------------------------
+class StagedExecutable(Executable):
+    """A Program with control flow, compiled stage by stage. ``compile_program`` compiles a
+    plain Program for the target; ``compile_control(program, i)`` returns a callable
+    ``(input arrays, ctx) -> output arrays`` for control-flow instr ``i``."""
+
+    fresh_outputs = True
+
+    def __init__(self, program: Program, compile_program: Callable, compile_control: Callable):
+        self.program = program
+        self.stages = []
+        for stage in split_stages(program):
+            exe = compile_program(stage.program) if stage.program is not None else None
+            self.stages.append((stage.program, exe,
+                                [(program.instrs[i], compile_control(program, i)) for i in stage.control]))
+        self._feed_set = frozenset(program.feeds)
+
+    def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
+        env = dict(zip(self.program.feeds, feeds))
+        for sub, exe, controls in self.stages:
+            if exe is not None:
+                env.update(zip(sub.fetches, exe.run([env[v] for v in sub.feeds], ctx)))
+            for ins, run in controls:
+                env.update(zip(ins.outputs, run([env[v] for v in ins.inputs], ctx)))
+        out, seen = [], set()
+        for v in self.program.fetches:
+            value = np.asarray(env[v])
+            if v in self._feed_set or id(value) in seen:
+                value = value.copy()
+            seen.add(id(value))
+            out.append(value)
+        return out
