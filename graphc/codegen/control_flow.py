@@ -24,6 +24,7 @@ from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ..optimizer.fusion import fuse, trivial_groups
 from ..optimizer.memory import plan_memory
 from ..optimizer.pipeline import Settings, optimize
@@ -182,3 +183,82 @@ class StagedExecutable(Executable):
             seen.add(id(value))
             out.append(value)
         return out
+
+
+class HostCond:
+    """A cond: the taken branch's executable, chosen on the host once per run (a cond at the
+    top of a program is one choice per run on every target)."""
+
+    def __init__(self, program: Program, i: int, compile_program: Callable):
+        ins = program.instrs[i]
+        settings = settings_of(program)
+        self.branches = [compile_program(body_program(ins.attrs[k], settings)) for k in ("then", "else")]
+
+    def __call__(self, inputs, ctx) -> list:
+        branch = self.branches[0] if bool(np.asarray(inputs[0])) else self.branches[1]
+        return [np.asarray(o) for o in branch.run(list(inputs[1:]), ctx)]
+
+
+class HostLoop:
+    """A while_loop driven from the host: each iteration runs the cond's and the body's
+    executables (the CUDA target: the host launches the body's kernels and reads the
+    predicate back). Loop-invariant instrs run once, before the loop. The CPU target compiles
+    the whole loop instead (cpu/loops.py)."""
+
+    def __init__(self, program: Program, i: int, compile_program: Callable):
+        ins = program.instrs[i]
+        attrs = ins.attrs
+        settings = settings_of(program)
+        self.n, self.has_limit, self.history = attrs["n_vars"], attrs["has_limit"], bool(attrs.get("history"))
+        self.n_captures = len(ins.inputs) - self.n - (1 if self.has_limit else 0)
+        self.label = attrs["body"].label
+        hoisted, body = split_invariant(body_program(attrs["body"], settings), self.n, settings)
+        self.hoisted = compile_program(hoisted) if hoisted is not None else None
+        self.body = compile_program(body)
+        self.cond = compile_program(body_program(attrs["cond"], settings))
+
+    def __call__(self, inputs, ctx) -> list:
+        try:
+            return self._run(inputs, ctx)
+        except InvalidArgumentError as e:  # an op of the body failed: say which body it is in
+            raise in_body(e, self.label) from None
+
+    def _run(self, inputs, ctx) -> list:
+        n = self.n
+        values = [np.asarray(v) for v in inputs[:n]]
+        captures = list(inputs[n:n + self.n_captures])
+        extra = list(self.hoisted.run(captures, ctx)) if self.hoisted is not None else []
+        limit = int(inputs[-1]) if self.has_limit else None
+        trips, rows = 0, []
+        while (limit is None or trips < limit) and bool(np.asarray(self.cond.run(values + captures, ctx)[0])):
+            if ctx is not None:
+                ctx.check_deadline(f"{self.label} (after {trips} iterations)")
+            if self.history:
+                rows.append(values)
+            new = [np.asarray(v) for v in self.body.run(values + captures + extra, ctx)]
+            for k, (old, v) in enumerate(zip(values, new)):
+                if self.history and v.shape != old.shape:
+                    raise InvalidArgumentError(f"{self.label}: loop variable {k} changes shape across iterations "
+                                               f"({list(old.shape)} -> {list(v.shape)}); its gradient needs one shape")
+            values = new
+            trips += 1
+        out = values + [np.array(trips, np.int64)]
+        if self.history:
+            out += [np.stack([r[k] for r in rows]) if rows else np.zeros((0, *np.shape(inputs[k])), np.asarray(inputs[k]).dtype)
+                    for k in range(n)]
+        return out
+
+
+def in_body(error: Exception, label: str) -> Exception:
+    """``error`` (an op's run-time error) saying that the op is in the body ``label``."""
+    text = str(error)
+    if label in text:
+        return error
+    return type(error)(text.replace(" at run time:", f" in the {label} at run time:", 1))
+
+
+def host_control(compile_program: Callable) -> Callable:
+    """``StagedExecutable``'s compile_control for a target that drives control flow from the host."""
+    def compile_one(program: Program, i: int):
+        return (HostLoop if program.instrs[i].op == "while_loop" else HostCond)(program, i, compile_program)
+    return compile_one

@@ -1,14 +1,13 @@
 """Control flow (ops/control_flow.py): cond, while_loop, scan, foldl, foldr, map_fn and theano_scan, their gradients against central
 finite differences in float64, and their build-time errors.
 
-The reference backend runs them; the compiled backends do not yet (issue 14's next step), and
-each says so by name, which the last test holds them to."""
+Every case runs on each test device (reference, cpu, and cuda in the simulator pass) against NumPy or
+finite differences."""
 import numpy as np
 import pytest
 
 import graphc as gc
 from graphc.autodiff.checker import check_gradients
-from graphc.errors import CompileError
 from support import DEVICES, assert_close
 
 RNG = np.random.default_rng(7)
@@ -107,8 +106,9 @@ VALUE_CASES = [
 ]
 
 
-# Loops whose variables change shape across iterations run on the reference backend; a
-# compiled loop is bound to one set of shapes per run and says so.
+# Loops whose variables change shape across iterations run on the reference backend and on
+# CUDA (whose host drives the loop); a CPU loop is compiled for one set of shapes per run and
+# says so.
 SHAPE_CHANGING = {"while_shape_invariant"}
 
 
@@ -120,7 +120,7 @@ def test_value_matches_numpy(name, build, inputs, expected, device):
         placeholders = [gc.placeholder(gc.as_dtype(np.asarray(a).dtype), np.shape(a), name=f"in{k}")
                         for k, a in enumerate(inputs)]
         fetches = build(*placeholders)
-        if name in SHAPE_CHANGING and device != "reference":
+        if name in SHAPE_CHANGING and device == "cpu":
             with pytest.raises(gc.errors.InvalidArgumentError, match=r"enters with shape \[2\].*returns shape \[4\]"):
                 run(fetches, dict(zip(placeholders, inputs)), device)
             return
@@ -139,12 +139,13 @@ def test_value_matches_numpy(name, build, inputs, expected, device):
         assert_close(got, want)
 
 
-def test_variables_read_inside_bodies_see_the_value_before_the_run():
+@pytest.mark.parametrize("device", DEVICES)
+def test_variables_read_inside_bodies_see_the_value_before_the_run(device):
     graph = gc.Graph()
     with graph.as_default():
         v = gc.Variable(np.array([1.0, 2.0]), name="v")
         out = gc.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a + v), [0, gc.zeros_like(v.value())])[1]
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=device) as sess:
             sess.run(gc.global_variables_initializer())
             assert_close(sess.run(out), np.array([3.0, 6.0]))
             sess.run(v.assign([10.0, 0.0]))
@@ -259,35 +260,37 @@ def test_build_time_errors_name_the_op_and_the_line(index):
             build()
 
 
-def test_error_inside_a_body_at_run_time_names_the_op_and_the_body():
+@pytest.mark.parametrize("device", DEVICES)
+def test_error_inside_a_body_at_run_time_names_the_op_and_the_body(device):
     with gc.Graph().as_default():
         idx = gc.placeholder(gc.int64, (), name="idx")
         table = gc.constant([1.0, 2.0])
         out = gc.while_loop(lambda i, a: i < 2, lambda i, a: (i + 1, a + gc.gather(table, idx)), [0, 0.0],
                             name="lookup")[1]
-        with pytest.raises(gc.InvalidArgumentError, match=r"while_loop 'lookup' body"):
-            run(out, {idx: 5})
+        with pytest.raises(gc.InvalidArgumentError, match=r"while_loop 'lookup' body(.|\n)*test_control_flow.py:"):
+            run(out, {idx: 5}, device)
 
 
-@pytest.mark.parametrize("device", ["cpu"])
-def test_compiled_backends_name_the_missing_control_flow_op(device):
-    """Compiled control flow is not written yet: the error names the op and the user's line,
-    never a silent Python loop."""
+def test_native_library_names_the_control_flow_op_it_cannot_compile(tmp_path):
+    """The native target has no loops yet: the error names the op and the user's line, never a
+    library that calls back into Python."""
     with gc.Graph().as_default():
         x = gc.placeholder(gc.float32, (3,), name="x")
         y = gc.while_loop(lambda v: gc.reduce_sum(v) < 10.0, lambda v: v + 1.0, [x], name="count")
-        with pytest.raises(CompileError, match=r"no kernel for op 'while_loop' \('count', created at "
-                                               r".*test_control_flow.py:\d+\).*compiled control flow"):
-            run(y, {x: np.zeros(3, np.float32)}, device=device)
+        with gc.Session(device="cpu") as sess:
+            with pytest.raises(gc.export.NativeExportError, match=r"while_loop 'count' \(created at "
+                                                                  r".*test_control_flow.py:\d+\).*control flow"):
+                gc.export.shared_library(sess, {"x": x}, {"y": y}, path=tmp_path)
 
 
-def test_a_loop_that_never_ends_stops_at_the_run_timeout_and_leaves_state_intact():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_loop_that_never_ends_stops_at_the_run_timeout_and_leaves_state_intact(device):
     with gc.Graph().as_default():
         v = gc.Variable(np.array([1.0, 2.0]), name="v")
         x = gc.placeholder(gc.float64, (2,), name="x")
         forever = gc.while_loop(lambda h: True, lambda h: h + v, [x], name="forever")
         bounded = gc.while_loop(lambda h: True, lambda h: h + v, [x], maximum_iterations=3)
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=device) as sess:
             sess.run(gc.global_variables_initializer())
             with pytest.raises(gc.DeadlineExceededError, match=r"while_loop 'forever' body \(after \d+ iterations\) "
                                                                r"ran past the run's timeout of 100 ms"):

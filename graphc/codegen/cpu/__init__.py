@@ -17,9 +17,10 @@ def supported_ops() -> frozenset:
     """Every op the CPU backend has code for (registry test: ops.registry.OPS must be covered)."""
     from ...ops.reduce import REDUCTIONS
     from ..emit import ops, scalar
+    from ..control_flow import CONTROL_FLOW_OPS  # run in stages (codegen/control_flow.py)
     from ..emit.context import VIEW_OPS
     return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.OP_KERNELS) | VIEW_OPS | frozenset(
-        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"})
+        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"}) | CONTROL_FLOW_OPS
 
 
 class CpuBackend(Backend):

@@ -1,19 +1,30 @@
 """Control flow on the CPU: a loop runs inside compiled code.
 
-A body (its optimized Program, codegen/control_flow.py) is compiled as a CPU executable would
-be (the same kernels, cached by content), and its driver is rendered as an njit function
-instead of Python (``body_function``): it takes the flat input arrays and the binding's fixed
-values (sizes, host values, the memory plan's buffers, scratch) as a tuple, calls the kernels
-in order, and returns the outputs. A ``while_loop`` is one generated njit function that
-evaluates the cond function, stores the history row, calls the body function and swaps the
-loop variables, with no Python per iteration. Its body's buffers are bound once per run and
-reused by every iteration. Loop-invariant instrs run once, before the loop.
+Each body is an optimized Program (codegen/control_flow.py). It becomes an njit *function*
+``name(inputs.., P, W)`` that returns its outputs as flat arrays:
 
-A ``cond`` is a choice made once per run, so the branch's executable is called from Python.
+* ``PlainFunction``: a Program without control flow, compiled as a CPU executable would be
+  (the same kernels, cached by content), with its driver rendered as njit source instead of
+  Python. ``P`` holds what the binding fixes for one set of input shapes: sizes, host
+  values, the memory plan's buffers and the kernels' scratch, made once per run and reused by
+  every iteration.
+* ``LoopFunction``: a ``while_loop``: runs the hoisted instrs once (loop-invariant, see
+  ``split_invariant``), then evaluates the cond function, stores the history row, calls the
+  body function and swaps the loop variables, with no Python per iteration.
+* ``CondFunction``: a ``cond`` inside a body: calls the taken branch's function.
+* ``StagedFunction``: a body that holds control flow of its own, in stages, as one function.
+
+All of one top-level loop's functions are one generated module (``_Module``), cached by
+content. ``W`` is an int64[4] array: the kernel and the part running (so an error raised in
+a kernel names the user's op) and the deadline flag.
+
+A top-level ``cond`` is a choice made once per run: the branch's executable is called from
+Python (``HostCond``).
 
 Limits (each an error that names the loop): a loop variable keeps its shape for the whole run
-(the body is bound to one set of shapes; the reference backend lets a ``None`` dim change),
-and a body holding control flow of its own does not compile yet.
+(the body is bound to one set of shapes; the reference backend lets a ``None`` dim change);
+a loop inside a body cannot return its history (its size would be known only after it runs),
+and a cond inside a body returns the same shapes from both branches.
 """
 from __future__ import annotations
 
@@ -21,7 +32,7 @@ import numpy as np
 
 from ...errors import CompileError, DeadlineExceededError, InvalidArgumentError
 from ..backend import program_error
-from ..control_flow import CONTROL_FLOW_OPS, body_program, settings_of, split_invariant
+from ..control_flow import HostCond, body_program, in_body, has_control_flow, settings_of, split_invariant, split_stages
 from ..emit.context import DYNAMIC, FASTMATH, STATIC
 from ..emit.loops import SourceWriter
 from . import cache
@@ -30,122 +41,130 @@ from .executable import CpuExecutable, _RAISED
 NO_DEADLINE = np.int64(0)
 HISTORY_START = 16  # rows a history starts with when the trip count has no cheap bound
 HISTORY_BYTES = 1 << 28  # a history up to this size is allocated for maximum_iterations rows at once
+_OPTIONS = f"cache=True, nogil=True, error_model=\"numpy\", fastmath={{{', '.join(repr(f) for f in sorted(FASTMATH))}}}"
 
 
-def _check_plain(program, label: str) -> None:
-    for ins in program.instrs:
-        if ins.op in CONTROL_FLOW_OPS:
-            where = f" ({ins.origin})" if ins.origin else ""
-            raise CompileError(f"the cpu backend cannot compile {label} yet: it holds a {ins.op}{where}, and "
-                               "control flow inside a loop body is compiled on the reference backend only "
-                               "(device='reference')")
+class _Shape:
+    """What ``Schedule.bind`` reads of a feed: its shape."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
 
 
-def body_function(exe: CpuExecutable, name: str, prefix: str) -> tuple:
-    """(source of an njit function ``name(f0, .., fn, P, W)`` that runs ``exe``'s program, the
-    module-level lines that bind its kernels). ``W[0]`` is set to each kernel's index before
-    the call, so an error raised inside names the op."""
-    head = []
-    for k, kernel in enumerate(exe._kernels):
-        head.append(f"{prefix}{k} = _sys.modules[{kernel.py_func.__module__!r}].kernel")
-
-    def r(ref) -> str:
-        kind, i = ref
-        if kind == "F":
-            return f"f{i}"
-        if kind == "P":
-            return f"P[{i}]"
-        if kind == "B":
-            return f"b{i}"
-        raise CompileError(f"internal error: a loop body's kernel takes a {kind!r} argument")
-
-    w = SourceWriter(1)
-    for st in exe._statements:
-        if st[0] == "alloc":
-            w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
-            continue
-        k, args, split = st[1], st[2], st[3]
-        w(f"W[0] = {k}")
-        rendered = []
-        for a in args:
-            if a[0] == "LO":
-                rendered.append("0")
-            elif a[0] == "HI":
-                rendered.append(" * ".join(r(d) for d in split[0]) or "1")
-            else:
-                rendered.append(r(a))
-        w(f"{prefix}{k}({', '.join(rendered)})")
-    outs = []
-    for kind, ref in exe._outs:
-        if kind == "literal":
-            outs.append(f"np.full(1, {ref})")
-        else:
-            outs.append(r(ref) if kind == "as_is" else f"{r(ref)}.copy()")
-    params = [f"f{j}" for j in range(len(exe.program.feeds))] + ["P", "W"]
-    src = SourceWriter()
-    src(f"def {name}({', '.join(params)}):")
-    src.extend(w)
-    src(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-    return src.text(), head
+def _tuple(names) -> str:
+    return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
 
 
-class _Part:
-    """One body Program compiled for the loop: its executable and its fixed values per shapes."""
+class _Module:
+    """The generated module of one top-level loop: every function it calls, and the executables
+    of its plain parts (``parts``, for error messages)."""
 
-    def __init__(self, program, mode):
-        self.exe = CpuExecutable(program, mode=mode)
+    def __init__(self, mode: str, settings):
+        self.mode, self.settings = mode, settings
+        self.lines: list = []
+        self.wrap: list = []
+        self.parts: list = []
+        self._count = 0
 
-    def fixed(self, arrays):
-        """(the binding for these inputs, a fixed-values tuple from its pool)."""
-        binding = self.exe.binding(arrays)
-        pool = binding.target.setdefault("loop_pool", [])
-        return binding, (pool.pop() if pool else tuple(self.exe._fixed_values(binding))), pool
+    def name(self, kind: str) -> str:
+        self._count += 1
+        return f"_{kind}{self._count}"
+
+    def add(self, source: str, name: str) -> None:
+        self.lines += [source, "", ""]
+        self.wrap.append(f"{name} = njit({_OPTIONS})({name})")
+
+    def function_for(self, program, label: str):
+        if has_control_flow(program):
+            return StagedFunction(program, self, label)
+        return PlainFunction(program, self, label)
+
+    def source(self, entry: str) -> str:
+        return "\n".join(["import sys as _sys", "import numpy as np", "from numba import njit",
+                          "from graphc.codegen.emit import runtime as rt", "", "", *self.lines, *self.wrap,
+                          f"kernel = {entry}", ""])
 
 
-class CpuWhileLoop:
-    """A while_loop instr as one compiled loop function (see the module docstring)."""
+class PlainFunction:
+    def __init__(self, program, module: _Module, label: str):
+        self.exe = exe = CpuExecutable(program, mode=module.mode)
+        self.part = len(module.parts)
+        module.parts.append((exe, label))
+        self.name = module.name("plain")
+        prefix = f"K{self.part}_"
+        for k, kernel in enumerate(exe._kernels):
+            module.lines.append(f"{prefix}{k} = _sys.modules[{kernel.py_func.__module__!r}].kernel")
 
-    def __init__(self, program, i: int, mode: str = STATIC):
-        self._made_from = (program, i)
-        ins = program.instrs[i]
-        self.ins, self.origin = ins, ins.origin
-        attrs = ins.attrs
-        self.n = attrs["n_vars"]
-        self.has_limit = attrs["has_limit"]
-        self.history = bool(attrs.get("history"))
-        self.body_label, self.cond_label = attrs["body"].label, attrs["cond"].label
-        settings = settings_of(program)
-        body = body_program(attrs["body"], settings)
-        cond = body_program(attrs["cond"], settings)
-        _check_plain(body, self.body_label)
-        _check_plain(cond, self.cond_label)
-        hoisted, body = split_invariant(body, self.n, settings)
-        self.n_captures = len(ins.inputs) - self.n - (1 if self.has_limit else 0)
-        self.mode = mode
-        self.hoisted = CpuExecutable(hoisted, mode=mode) if hoisted is not None else None
-        self.body, self.cond = _Part(body, mode), _Part(cond, mode)
-        self.n_hoisted = len(hoisted.fetches) if hoisted is not None else 0
-        self._dynamic = None
-        self.fn = cache.load(self._source()).kernel
+        def r(ref) -> str:
+            kind, i = ref
+            if kind in ("F", "P", "B"):
+                return {"F": f"f{i}", "P": f"P[{i}]", "B": f"b{i}"}[kind]
+            raise CompileError(f"internal error: a loop body's kernel takes a {kind!r} argument")
 
-    def _source(self) -> str:
-        n, m = self.n, self.n_captures + self.n_hoisted
-        cond_src, cond_head = body_function(self.cond.exe, "_cond", "KC")
-        body_src, body_head = body_function(self.body.exe, "_body", "KB")
-        V = [f"v{k}" for k in range(n)]
-        C = [f"c{k}" for k in range(m)]
         w = SourceWriter(1)
+        w(f"W[1] = {self.part}")
+        for st in exe._statements:
+            if st[0] == "alloc":
+                w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
+                continue
+            k, args, split = st[1], st[2], st[3]
+            w(f"W[0] = {k}")
+            rendered = ["0" if a[0] == "LO" else (" * ".join(r(d) for d in split[0]) or "1") if a[0] == "HI"
+                        else r(a) for a in args]
+            w(f"{prefix}{k}({', '.join(rendered)})")
+        outs = [f"np.full(1, {ref})" if kind == "literal" else r(ref) if kind == "as_is" else f"{r(ref)}.copy()"
+                for kind, ref in exe._outs]
+        params = [f"f{j}" for j in range(len(exe.program.feeds))] + ["P", "W"]
+        module.add("\n".join([f"def {self.name}({', '.join(params)}):", w.text(), f"    return {_tuple(outs)}"]),
+                   self.name)
+
+    def bind(self, shapes):
+        """(P for inputs of these shapes, the output shapes, whether they break the static
+        kernels' assumptions)."""
+        binding = self.exe.binding([_Shape(s) for s in shapes])
+        return tuple(self.exe._fixed_values(binding)), [tuple(s) for s in binding.fetch_shapes], binding.general
+
+
+class LoopFunction:
+    """``name(v.., c.., L, cap, P, W, deadline)`` -> (final v.., history.., trips as int64[1])."""
+
+    def __init__(self, ins, module: _Module, nested: bool):
+        attrs = ins.attrs
+        self.ins, self.n, self.has_limit = ins, attrs["n_vars"], attrs["has_limit"]
+        self.history = bool(attrs.get("history"))
+        self.label = attrs["body"].label
+        self.where = f"\n  created at {ins.origin.location}" if ins.origin else ""
+        if nested and self.history:
+            raise CompileError(f"the cpu backend cannot compile {self.label} yet: it stacks its history (a scan, or "
+                               "a loop whose gradient is taken) inside another body, where its size would be known "
+                               f"only after it runs; run it with device='reference'{self.where}")
+        n = self.n
+        self.n_captures = len(ins.inputs) - n - (1 if self.has_limit else 0)
+        body = body_program(attrs["body"], module.settings)
+        cond = body_program(attrs["cond"], module.settings)
+        hoisted, body = split_invariant(body, n, module.settings)
+        self.hoisted = module.function_for(hoisted, self.label) if hoisted is not None else None
+        self.cond = module.function_for(cond, attrs["cond"].label)
+        self.body = module.function_for(body, self.label)
+        self.name = module.name("loop")
+        V = [f"v{k}" for k in range(n)]
+        C = [f"c{k}" for k in range(self.n_captures)]
+        H = [f"z{k}" for k in range(len(hoisted.fetches))] if hoisted is not None else []
+        w = SourceWriter(1)
+        w("limit = np.int64(L[0])" if self.has_limit else "limit = np.int64(9223372036854775807)")
+        if self.hoisted is not None:
+            w(f"{_tuple(H)} = {self.hoisted.name}({', '.join(C)}, P[0], W)")
         w("trips = 0")
-        w("timed_out = False")
         for k in range(n):
-            w(f"h{k} = np.empty((cap if {int(self.history)} else 0, v{k}.size), v{k}.dtype)")
+            w(f"h{k} = np.empty((cap, v{k}.size), v{k}.dtype)")
         with w.block("while trips < limit:"):
-            w("W[1] = 0")
-            w(f"p = _cond({', '.join(V + C[:self.n_captures])}, PC, W)")
+            w(f"p = {self.cond.name}({', '.join(V + C)}, P[1], W)")
             with w.block("if not p[0][0]:"):
                 w("break")
             with w.block("if deadline > 0 and rt.monotonic_ns() > deadline:"):
-                w("timed_out = True")
+                w("W[2] = 1")
                 w("break")
             if self.history:
                 with w.block("if trips == h0.shape[0]:"):
@@ -155,20 +174,125 @@ class CpuWhileLoop:
                         w(f"h{k} = g{k}")
                 for k in range(n):
                     w(f"h{k}[trips] = v{k}")
-            w("W[1] = 1")
-            w(f"{', '.join(V)}{',' if n == 1 else ''} = _body({', '.join(V + C)}, PB, W)")
+            w(f"{_tuple(V)} = {self.body.name}({', '.join(V + C + H)}, P[2], W)")
             w("trips += 1")
-        H = [f"h{k}[:trips]" for k in range(n)]
-        w(f"return ({', '.join(V + H)}, trips, timed_out)")
-        flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-        options = f"cache=True, nogil=True, error_model=\"numpy\", fastmath={flags}"
-        lines = ["import sys as _sys", "import numpy as np", "from numba import njit",
-                 "from graphc.codegen.emit import runtime as rt", "", *cond_head, *body_head, "", "",
-                 cond_src, "", "", body_src, "", "",
-                 f"def _loop({', '.join(V + C)}, limit, cap, PC, PB, W, deadline):", w.text(), "", "",
-                 f"_cond = njit({options})(_cond)", f"_body = njit({options})(_body)",
-                 f"kernel = njit({options})(_loop)", ""]
-        return "\n".join(lines)
+            with w.block("if W[2]:"):  # a loop inside the body ran past the deadline
+                w("break")
+        outs = V + ([f"h{k}[:trips]" for k in range(n)] if self.history else []) + ["np.full(1, trips, np.int64)"]
+        w(f"return {_tuple(outs)}")
+        module.add("\n".join([f"def {self.name}({', '.join(V + C)}, L, cap, P, W, deadline):", w.text()]), self.name)
+
+    def bind(self, shapes):
+        n, nc = self.n, self.n_captures
+        var_shapes, capture_shapes = [tuple(s) for s in shapes[:n]], list(shapes[n:n + nc])
+        p_hoisted, general = (), False
+        if self.hoisted is not None:
+            p_hoisted, hoisted_shapes, general = self.hoisted.bind(capture_shapes)
+            body_shapes = var_shapes + capture_shapes + hoisted_shapes
+        else:
+            body_shapes = var_shapes + capture_shapes
+        p_cond, _, general_cond = self.cond.bind(var_shapes + capture_shapes)
+        p_body, out_shapes, general_body = self.body.bind(body_shapes)
+        for k, (shape, out) in enumerate(zip(var_shapes, out_shapes)):
+            if out != shape:
+                raise InvalidArgumentError(
+                    f"{self.label} at run time: loop variable {k} enters with shape {list(shape)} and the body "
+                    f"returns shape {list(out)}; a compiled loop keeps each loop variable's shape for the whole run "
+                    f"(run it with device='reference' to let it change){self.where}")
+        return (p_hoisted, p_cond, p_body), var_shapes + [(1,)], general or general_cond or general_body
+
+    def call_source(self, args, outs) -> list:
+        """Lines that call this loop inside another function (no history there, see __init__)."""
+        n, nc = self.n, self.n_captures
+        limit = args[-1] if self.has_limit else "LNONE"
+        return [f"{_tuple(outs)} = {self.name}({', '.join(args[:n + nc])}, {limit}, 0, P{{k}}, W, deadline)"]
+
+
+class CondFunction:
+    """``name(p, c.., P, W)``: the taken branch's function (both return the same shapes)."""
+
+    def __init__(self, ins, module: _Module):
+        self.label = f"cond '{ins.origin.name}'" if ins.origin else "cond"
+        self.where = f"\n  created at {ins.origin.location}" if ins.origin else ""
+        self.branches = [module.function_for(body_program(ins.attrs[k], module.settings), ins.attrs[k].label)
+                         for k in ("then", "else")]
+        self.name = module.name("cond")
+        C = [f"c{k}" for k in range(len(ins.inputs) - 1)]
+        then, other = self.branches
+        module.add("\n".join([f"def {self.name}(p, {''.join(c + ', ' for c in C)}P, W):",
+                              "    if p[0]:", f"        return {then.name}({''.join(c + ', ' for c in C)}P[0], W)",
+                              f"    return {other.name}({''.join(c + ', ' for c in C)}P[1], W)"]), self.name)
+
+    def bind(self, shapes):
+        p_then, then_shapes, g1 = self.branches[0].bind(shapes[1:])
+        p_else, else_shapes, g2 = self.branches[1].bind(shapes[1:])
+        if then_shapes != else_shapes:
+            raise InvalidArgumentError(
+                f"{self.label} at run time: inside a compiled loop body, both branches must return the same shapes; "
+                f"the true branch returns {then_shapes} and the false branch {else_shapes} (run it with "
+                f"device='reference'){self.where}")
+        return (p_then, p_else), then_shapes, g1 or g2
+
+
+class StagedFunction:
+    """A body holding control flow: its stages (codegen/control_flow.py) as one function."""
+
+    def __init__(self, program, module: _Module, label: str):
+        self.program = program
+        self.steps = []   # (function, input values, output values)
+        for stage in split_stages(program):
+            if stage.program is not None:
+                self.steps.append((PlainFunction(stage.program, module, label), stage.program.feeds,
+                                   stage.program.fetches))
+            for i in stage.control:
+                ins = program.instrs[i]
+                fn = LoopFunction(ins, module, nested=True) if ins.op == "while_loop" else CondFunction(ins, module)
+                self.steps.append((fn, ins.inputs, ins.outputs))
+        self.name = module.name("staged")
+        w = SourceWriter(1)
+        w("LNONE = np.zeros(1, np.int64)")
+        w("deadline = np.int64(W[3])")
+        for j, v in enumerate(program.feeds):
+            w(f"x{v} = f{j}")
+        for k, (fn, inputs, outputs) in enumerate(self.steps):
+            args = [f"x{v}" for v in inputs]
+            outs = [f"x{v}" for v in outputs]
+            if isinstance(fn, LoopFunction):
+                for line in fn.call_source(args, outs):
+                    w(line.replace("P{k}", f"P[{k}]"))
+            elif isinstance(fn, CondFunction):
+                w(f"{_tuple(outs)} = {fn.name}({', '.join(args)}, P[{k}], W)")
+            else:
+                w(f"{_tuple(outs)} = {fn.name}({''.join(a + ', ' for a in args)}P[{k}], W)")
+        w(f"return {_tuple([f'x{v}' for v in program.fetches])}")
+        params = [f"f{j}" for j in range(len(program.feeds))] + ["P", "W"]
+        module.add("\n".join([f"def {self.name}({', '.join(params)}):", w.text()]), self.name)
+
+    def bind(self, shapes):
+        env = dict(zip(self.program.feeds, [tuple(s) for s in shapes]))
+        parts, general = [], False
+        for fn, inputs, outputs in self.steps:
+            p, out_shapes, g = fn.bind([env[v] for v in inputs])
+            if isinstance(fn, LoopFunction):
+                out_shapes = out_shapes[:-1] + [()]
+            parts.append(p)
+            general = general or g
+            env.update(zip(outputs, out_shapes))
+        return tuple(parts), [env[v] for v in self.program.fetches], general
+
+
+class CpuWhileLoop:
+    """A top-level while_loop: its module, bound once per set of input shapes and called once
+    per run."""
+
+    def __init__(self, program, i: int, mode: str = STATIC):
+        self._made_from = (program, i)
+        module = _Module(mode, settings_of(program))
+        self.loop = LoopFunction(program.instrs[i], module, nested=False)
+        self.module, self.mode = module, mode
+        self.fn = cache.load(module.source(self.loop.name)).kernel
+        self._pools: dict = {}
+        self._dynamic = None
 
     def _dynamic_loop(self):
         """The same loop with every broadcasting stride computed at run time (the rare shapes
@@ -178,74 +302,53 @@ class CpuWhileLoop:
         return self._dynamic
 
     def __call__(self, inputs, ctx) -> list:
-        n, nc = self.n, self.n_captures
-        values = [_flat(a) for a in inputs[:n]]
-        shapes = [np.shape(a) for a in inputs[:n]]
-        captures = list(inputs[n:n + nc])
-        limit = int(inputs[-1]) if self.has_limit else np.iinfo(np.int64).max
-        if self.hoisted is not None:
-            captures += self.hoisted.run(captures, ctx)
-        body_inputs = list(inputs[:n]) + captures
-        cond_binding, pc, cond_pool = self.cond.fixed(list(inputs[:n]) + captures[:nc])
-        body_binding, pb, body_pool = self.body.fixed(body_inputs)
+        loop = self.loop
+        n = loop.n
+        shapes = tuple(np.shape(a) for a in inputs)
+        pool = self._pools.setdefault(shapes, [])
+        bound = pool.pop() if pool else loop.bind(shapes)
         try:
-            if (cond_binding.general or body_binding.general) and self.mode == STATIC:
+            params, _, general = bound
+            if general and self.mode == STATIC:
                 return self._dynamic_loop()(inputs, ctx)
-            for k, (shape, out) in enumerate(zip(shapes, body_binding.fetch_shapes)):
-                if tuple(out) != tuple(shape):
-                    raise InvalidArgumentError(
-                        f"{self.body_label} at run time: loop variable {k} enters with shape {list(shape)} and the "
-                        f"body returns shape {list(out)}; a compiled loop keeps each loop variable's shape for the "
-                        f"whole run (run it with device='reference' to let it change){self._where()}")
+            values = [_flat(a) for a in inputs]
+            limit = int(inputs[-1]) if loop.has_limit else np.iinfo(np.int64).max
             cap = 0
-            if self.history:  # rows for every trip when that is cheap; else grown by doubling
-                row_bytes = max(sum(v.nbytes for v in values), 1)
-                cap = limit if self.has_limit and limit * row_bytes <= HISTORY_BYTES else HISTORY_START
-            deadline_ns = np.int64(ctx.deadline_ns()) if ctx is not None else NO_DEADLINE
-            where = np.full(2, -1, np.int64)
+            if loop.history:  # rows for every trip when that is cheap; else grown by doubling
+                row_bytes = max(sum(v.nbytes for v in values[:n]), 1)
+                cap = limit if loop.has_limit and limit * row_bytes <= HISTORY_BYTES else HISTORY_START
+            deadline = np.int64(ctx.deadline_ns()) if ctx is not None else NO_DEADLINE
+            where = np.array([-1, -1, 0, deadline], np.int64)
+            limit_array = values[-1] if loop.has_limit else np.zeros(1, np.int64)
             try:
-                out = self.fn(*values, *[_flat(c) for c in captures], np.int64(max(limit, 0)), np.int64(cap),
-                              pc, pb, where, deadline_ns)
+                out = self.fn(*values[:n + loop.n_captures], limit_array, np.int64(max(cap, 0)), params, where,
+                              deadline)
             except ValueError as e:
+                if where[2]:
+                    raise self._timed_out(ctx, -1) from None
                 raise self._raised(e, where) from None
         finally:
-            cond_pool.append(pc)
-            body_pool.append(pb)
-        trips, timed_out = int(out[2 * n]), bool(out[2 * n + 1])
-        if timed_out:
-            raise DeadlineExceededError(f"{self.body_label} (after {trips} iterations) ran past the run's timeout "
-                                        f"of {ctx.timeout_ms()} ms (RunOptions(timeout_in_ms=...)); the run "
-                                        "stopped there")
+            pool.append(bound)
+        trips = int(out[-1][0])
+        if where[2]:
+            raise self._timed_out(ctx, trips)
         result = [v.reshape(s) for v, s in zip(out[:n], shapes)] + [np.array(trips, np.int64)]
-        if self.history:
+        if loop.history:
             result += [h.reshape((trips, *s)) for h, s in zip(out[n:2 * n], shapes)]
         return result
 
-    def _where(self) -> str:
-        return f"\n  created at {self.origin.location}" if self.origin else ""
+    def _timed_out(self, ctx, trips: int) -> DeadlineExceededError:
+        after = f" (after {trips} iterations)" if trips >= 0 else ""
+        return DeadlineExceededError(f"{self.loop.label}{after} ran past the run's timeout of {ctx.timeout_ms()} ms "
+                                     "(RunOptions(timeout_in_ms=...)); the run stopped there")
 
     def _raised(self, e: ValueError, where) -> Exception:
         m = _RAISED.fullmatch(str(e.args[0])) if e.args else None
-        part = {0: self.cond, 1: self.body}.get(int(where[1]))
-        if m is None or part is None or where[0] < 0:
+        if m is None or not 0 <= where[1] < len(self.module.parts) or where[0] < 0:
             return e
-        call = part.exe.generated.calls[int(where[0])]
-        i, message = call.raise_codes[int(m.group(1))]
-        return program_error(part.exe.program, i, message.format(*e.args[1:]))
-
-
-class CpuCond:
-    """A cond instr: the taken branch's executable, chosen once per run."""
-
-    def __init__(self, program, i: int, compile_program):
-        ins = program.instrs[i]
-        settings = settings_of(program)
-        self.branches = [compile_program(body_program(ins.attrs[k], settings)) for k in ("then", "else")]
-        self.shapes = [tuple(t.shape) for t in (program.types[v] for v in ins.outputs)]
-
-    def __call__(self, inputs, ctx) -> list:
-        branch = self.branches[0] if bool(inputs[0]) else self.branches[1]
-        return [np.asarray(o) for o in branch.run(list(inputs[1:]), ctx)]
+        exe, label = self.module.parts[int(where[1])]
+        i, message = exe.generated.calls[int(where[0])].raise_codes[int(m.group(1))]
+        return in_body(program_error(exe.program, i, message.format(*e.args[1:])), label)
 
 
 def _flat(a) -> np.ndarray:
@@ -261,8 +364,10 @@ def compile_control(compile_program):
         op = program.instrs[i].op
         if op == "while_loop":
             return CpuWhileLoop(program, i)
-        if op == "cond":
-            return CpuCond(program, i, compile_program)
+        if op == "cond":  # one choice per run, made on the host
+            return HostCond(program, i, compile_program)
         raise CompileError(f"internal error: {op} is not control flow")
     return compile_one
+
+
 

@@ -9,10 +9,11 @@ def supported_ops() -> frozenset:
     """Every op the CUDA backend has code for (the registry test compares with the catalog)."""
     from ...ops.reduce import REDUCTIONS
     from ..emit import scalar
+    from ..control_flow import CONTROL_FLOW_OPS  # run in stages (codegen/control_flow.py)
     from ..emit.context import VIEW_OPS
     from . import ops
     return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.OP_KERNELS) | VIEW_OPS | frozenset(
-        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"})
+        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"}) | CONTROL_FLOW_OPS
 
 
 class CudaBackend(Backend):
@@ -24,5 +25,8 @@ class CudaBackend(Backend):
         cuda()
 
     def compile(self, program) -> Executable:
+        from ..control_flow import StagedExecutable, has_control_flow, host_control
         from .executable import CudaExecutable
+        if has_control_flow(program):  # the host launches each iteration's kernels
+            return StagedExecutable(program, self.compile, host_control(self.compile))
         return CudaExecutable(program)

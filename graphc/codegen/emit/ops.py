@@ -11,19 +11,10 @@ from ...ops.registry import rule_registrar
 OP_KERNELS: dict = {}
 kernel = rule_registrar(OP_KERNELS, "CPU kernel")
 
-# Ops no compiled target has code for yet, and why: compiling one is an error that says so
-# (never a quiet fallback to a Python loop). The registry tests accept exactly these.
-NOT_YET_COMPILED = {
-    "cond": "compiled control flow is not written yet (issue 14); run it with device='reference'",
-    "while_loop": "compiled control flow is not written yet (issue 14); run it with device='reference'",
-}
-
-
 def missing_kernel(target: str, ins) -> str:
     """The message for an op that ``target`` has no kernel for."""
     origin = f" ('{ins.origin.name}', created at {ins.origin.location})" if ins.origin else ""
-    why = f": {NOT_YET_COMPILED[ins.op]}" if ins.op in NOT_YET_COMPILED else ""
-    return f"the {target} backend has no kernel for op {ins.op!r}{origin}{why}"
+    return f"the {target} backend has no kernel for op {ins.op!r}{origin}"
 
 
 def _t(cg, v) -> str:

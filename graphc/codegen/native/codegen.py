@@ -38,6 +38,8 @@ NO_NATIVE = {
     "assign": "a native library has no variables",
     "assign_add": "a native library has no variables",
     "assign_sub": "a native library has no variables",
+    "cond": "control flow has no native code yet (the CPU backend compiles it: device='cpu')",
+    "while_loop": "control flow has no native code yet (the CPU backend compiles it: device='cpu')",
 }
 # Source the CPU emitters may write that would need numba's Python-linked runtime.
 _FORBIDDEN = re.compile(r"\bnp\.(dot|zeros|empty|ones|full|array)\(|\.copy\(\)")
