@@ -51,14 +51,18 @@ def test_gradients_match_finite_differences_in_every_fetch_set(data):
     _check_gradients_of_a_random_graph(data, build_math_graph(data.draw), CONFIGS)
 
 
-@pytest.mark.skipif("reference" not in DEVICES, reason="control flow runs on the reference backend only (issue 14)")
-@FUZZ
+# Every compiled loop costs a numba compile of its module: fewer examples, the compiled
+# targets at the default level (the reference at every level).
+FUZZ_CONTROL_FLOW = settings(FUZZ, max_examples=EXAMPLES or (8 if "cuda" in DEVICES else 25))
+CONTROL_FLOW_CONFIGS = [(d, level) for d, level in CONFIGS if d == "reference" or level == 2]
+
+
+@FUZZ_CONTROL_FLOW
 @given(st.data())
 def test_gradients_through_control_flow_match_finite_differences(data):
-    """The same, with cond and while_loop among the steps (bodies capturing outer nodes), on
-    the reference backend at every level."""
+    """The same, with cond and while_loop among the steps (bodies capturing outer nodes)."""
     _check_gradients_of_a_random_graph(data, build_math_graph(data.draw, steps=CONTROL_FLOW_STEPS),
-                                       [(d, level) for d, level in CONFIGS if d == "reference"])
+                                       CONTROL_FLOW_CONFIGS)
 
 
 def _check_gradients_of_a_random_graph(data, sg, configs):
