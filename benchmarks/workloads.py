@@ -23,8 +23,10 @@ def _import(name):
 
 
 SIZES = {
-    "full": {"W1a": 4_194_304, "W1b": (4096, 1024), "W2": (256, 784, 512, 512, 10), "W5": 64},
-    "tiny": {"W1a": 4096, "W1b": (16, 32), "W2": (8, 16, 12, 12, 10), "W5": 2},
+    "full": {"W1a": 4_194_304, "W1b": (4096, 1024), "W2": (256, 784, 512, 512, 10), "W5": 64,
+             "W7": (50, 32, 64, 256), "W7-small": (50, 32, 64, 32)},
+    "tiny": {"W1a": 4096, "W1b": (16, 32), "W2": (8, 16, 12, 12, 10), "W5": 2,
+             "W7": (4, 2, 3, 5), "W7-small": (4, 2, 3, 2)},
 }
 
 
@@ -467,3 +469,91 @@ def _tf1():
     tf = _import("tensorflow")
     tf.compat.v1.disable_eager_execution()
     return tf
+
+
+# --- W7: LSTM training step (sequence 50, batch 32, input 64; hidden 256, and 32 for "W7-small") ---------
+def _lstm_data(sizes):
+    steps, batch, inputs, hidden = sizes
+    rng = _rng()
+    x = rng.standard_normal((batch, steps, inputs)).astype(np.float32)
+    kernel = (rng.standard_normal((inputs + hidden, 4 * hidden)) * 0.05).astype(np.float32)
+    bias = np.zeros(4 * hidden, np.float32)
+    return x, kernel, bias
+
+
+def w7(framework, sizes, device="cpu"):
+    """One SGD step of an LSTM (TF1's BasicLSTMCell: gates i, j, f, o; forget bias 1) over the
+    whole sequence, with a loss on the last output: forward and backward through time."""
+    steps, batch, inputs, hidden = sizes
+    x, kernel, bias = _lstm_data(sizes)
+    lr = 0.01
+    if framework == "graphc":
+        import graphc as gc
+        g = gc.Graph()
+        with g.as_default():
+            xp = gc.placeholder(gc.float32, (batch, steps, inputs), name="x")
+            cell = gc.nn.rnn_cell.BasicLSTMCell(hidden)
+            _, state = gc.nn.dynamic_rnn(cell, xp, dtype=gc.float32)
+            loss = gc.reduce_mean(gc.square(state.h))
+            train = gc.train.GradientDescent(lr).minimize(loss)
+            init = gc.global_variables_initializer()
+        return _graphc_step(g, train, loss, init, {xp: x}, device)
+    if framework == "torch":
+        torch = _import("torch")
+        dev, finish = _torch_device(torch, device)
+        lstm = torch.nn.LSTM(inputs, hidden, batch_first=True).to(dev)
+        xt = torch.from_numpy(x).to(dev)
+        opt = torch.optim.SGD(lstm.parameters(), lr=lr)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            _, (h, _) = lstm(xt)
+            loss = (h[-1] ** 2).mean()
+            loss.backward()
+            opt.step()
+            finish(loss)
+        return step
+    if framework == "jax":
+        jax = _import("jax")
+        jnp = jax.numpy
+
+        def loss_fn(p, xb):
+            w, b = p
+
+            def cell(carry, x_t):
+                c, h = carry
+                z = jnp.concatenate([x_t, h], axis=1) @ w + b
+                i, j, f, o = jnp.split(z, 4, axis=1)
+                c = c * jax.nn.sigmoid(f + 1.0) + jax.nn.sigmoid(i) * jnp.tanh(j)
+                h = jnp.tanh(c) * jax.nn.sigmoid(o)
+                return (c, h), None
+            zeros = jnp.zeros((xb.shape[0], hidden), xb.dtype)
+            (_, h), _ = jax.lax.scan(cell, (zeros, zeros), jnp.swapaxes(xb, 0, 1))
+            return jnp.mean(h * h)
+
+        @jax.jit
+        def update(p, xb):
+            l, grads = jax.value_and_grad(loss_fn)(p, xb)
+            return [a - lr * d for a, d in zip(p, grads)], l
+
+        state = {"p": [jax.device_put(kernel), jax.device_put(bias)]}
+        xj = jax.device_put(x)
+
+        def step():
+            state["p"], l = update(state["p"], xj)
+            l.block_until_ready()
+        return step
+    if framework == "tf1":
+        tf = _tf1()
+        g = tf.Graph()
+        with g.as_default():
+            xp = tf.compat.v1.placeholder(tf.float32, (batch, steps, inputs))
+            cell = tf.compat.v1.nn.rnn_cell.BasicLSTMCell(hidden)
+            _, state = tf.compat.v1.nn.dynamic_rnn(cell, xp, dtype=tf.float32)
+            loss = tf.reduce_mean(tf.square(state.h))
+            train = tf.compat.v1.train.GradientDescentOptimizer(lr).minimize(loss)
+            init = tf.compat.v1.global_variables_initializer()
+        sess = tf.compat.v1.Session(graph=g)
+        sess.run(init)
+        return lambda: sess.run([train, loss], {xp: x})
+    raise Unavailable(framework)

@@ -13,8 +13,8 @@ where an instr's level is one more than that of any control-flow instr it depend
 Program without control flow is one stage, and nothing here runs for it.
 
 Bodies are optimized like the program around them (the same level and passes: folding,
-CSE, simplification, fusion, the memory plan), once per body and settings (``body_program``),
-after hoisting: the instrs of a loop body that read no loop variable (nor a value computed
+CSE, simplification, fusion, the memory plan), once per body and settings (``body_program``
+in optimizer/pipeline.py), after hoisting: the instrs of a loop body that read no loop variable (nor a value computed
 from one) run once, before the loop, as part of the stage's loop step (``split_invariant``).
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..optimizer.fusion import fuse, trivial_groups
 from ..optimizer.memory import plan_memory
-from ..optimizer.pipeline import Settings, optimize
-from ..optimizer.program import Program, lower
+from ..optimizer.pipeline import Settings, body_program
+from ..optimizer.program import Program
 from .backend import Executable
 
 CONTROL_FLOW_OPS = frozenset({"cond", "while_loop"})
@@ -106,25 +106,13 @@ def split_stages(program: Program) -> List[Stage]:
             defined = {v for ins in instrs for v in ins.outputs}
             feeds = list(dict.fromkeys(v for ins in instrs for v in ins.inputs if v not in defined))
             fetches = [v for v in dict.fromkeys(v for ins in instrs for v in ins.outputs) if v in needed_later]
-            if fetches:
+            if fetches or any(ins.opdef.stateful for ins in instrs):  # a stage of writes only runs too
                 sub = subprogram(program, instrs, feeds, fetches, settings)
         stages.append(Stage(sub, control))
     return stages
 
 
 # --- bodies ----------------------------------------------------------------------------------------------
-def body_program(body, settings: Settings, feeds=None) -> Program:
-    """The body's graph lowered (its input placeholders fed, in order) and optimized; cached on
-    the body per settings."""
-    key = ("program", settings)
-    cached = body.compiled.get(key)
-    if cached is None:
-        lowered = lower(body.graph, list(body.outputs), list(body.inputs))
-        cached = body.compiled[key] = optimize(lowered, settings.level, settings.disabled,
-                                               capabilities=settings.capabilities).program
-    return cached
-
-
 def split_invariant(program: Program, n_varying: int, settings: Settings) -> Tuple[Program, Program]:
     """Hoisting: (the instrs of a loop body that depend on no loop variable, as a Program over
     the captures; the rest, as a Program over the loop variables, the captures and the hoisted

@@ -24,7 +24,7 @@ from ..errors import CompileError, GraphcError
 from . import simplify, stabilize
 from .fusion import count_kernels, fuse, trivial_groups
 from .memory import check_plan, plan_memory
-from .program import Program
+from .program import Instr, Program, lower
 from .rewrite import Match, ProgramBuilder, Rule, dead_code_elimination, rewrite
 from .state import order_state
 
@@ -115,6 +115,39 @@ def cse(program: Program):
     return dead_code_elimination(builder.finish()), merged
 
 
+def _loop_key(ins) -> tuple:
+    """What makes two while_loops the same loop, whether or not they stack their history."""
+    return (ins.inputs, tuple((k, ins.attrs[k]) for k in ins.attrs if k != "history"))
+
+
+def merge_loop_histories(program: Program):
+    """A loop whose gradient is taken is built twice: the forward loop, and the same loop with
+    ``history`` for the gradient (autodiff/control_flow.py). Run it once: the first of the two
+    becomes the loop with history, and the other's outputs are its outputs."""
+    history = {_loop_key(ins): ins for ins in program.instrs if ins.op == "while_loop" and ins.attrs.get("history")}
+    if not history:
+        return program, Counter()
+    builder = ProgramBuilder(program)
+    merged = Counter()
+    made: dict = {}  # key -> the merged instr's outputs
+    for ins in program.instrs:
+        key = _loop_key(ins) if ins.op == "while_loop" else None
+        ins = builder.substituted(ins)
+        if key is None or key not in history:
+            builder.keep(ins)
+            continue
+        if key in made:  # the second of the pair: it reads the merged loop's outputs
+            for old, new in zip(ins.outputs, made[key]):
+                builder.alias(old, new)
+            merged["merge_loop_history"] += 1
+            continue
+        full = history[key]
+        outputs = ins.outputs + full.outputs[len(ins.outputs):]
+        made[key] = outputs
+        builder.keep(Instr(ins.op, ins.inputs, outputs, full.attrs, ins.after, ins.origin))
+    return dead_code_elimination(builder.finish()), merged
+
+
 def algebraic_simplify(program: Program):
     return rewrite(program, simplify.RULES, "simplify")
 
@@ -132,6 +165,7 @@ PIPELINE = (
     ("stabilize", 1, stabilization),
     ("constant_fold", 1, constant_fold),
     ("cse", 1, cse),
+    ("merge_loop_histories", 1, merge_loop_histories),
     ("order_state", 0, order_state),
     ("fuse", 2, fuse),
     ("plan_memory", 2, plan_memory),
@@ -226,6 +260,18 @@ def optimize(program: Program, level: int = 2, disabled: Iterable[str] = (), val
     return result
 
 
+def body_program(body, settings: Settings) -> Program:
+    """A control-flow body (ops/control_flow.py ``Body``) lowered, its input placeholders fed in
+    order, and optimized with ``settings``; cached on the body."""
+    key = ("program", settings)
+    cached = body.compiled.get(key)
+    if cached is None:
+        lowered = lower(body.graph, list(body.outputs), list(body.inputs))
+        cached = body.compiled[key] = optimize(lowered, settings.level, settings.disabled,
+                                               capabilities=settings.capabilities).program
+    return cached
+
+
 def _validate(program: Program, name: str) -> None:
     try:
         program.validate(where=f"after pass {name!r}")
@@ -274,13 +320,17 @@ def explain_text(optimized: Optimized, binding=None) -> str:
         ins = ", ".join(f"%{v}" for v in g.inputs)
         outs = ", ".join(f"%{v}" for v in g.outputs)
         out.append(f"  kernel {k}: {g.kind} [{' '.join(ops)}] ({ins}) -> ({outs}){where}")
-        for i in g.members:  # control flow: each body, as its ops (bodies are not fused yet)
+        for i in g.members:  # control flow: each body, as its ops and its own kernel groups
             instr = program.instrs[i]
             for attr in instr.opdef.bodies:
                 body = instr.attrs[attr]
                 body_ops = [op.type for op in body.ops if op.type != "placeholder"]
                 out.append(f"    {attr}: {len(body.inputs)} inputs -> {len(body.outputs)} outputs, "
                            f"[{' '.join(body_ops) or 'passes its inputs through'}]")
+                optimized = body_program(body, program.analyses.get("settings") or Settings())
+                for bg in optimized.groups:
+                    if bg.is_kernel:
+                        out.append(f"      kernel: {bg.kind} [{' '.join(optimized.instrs[j].op for j in bg.members)}]")
     for kind, label in (("view", "views and constants"), ("shape", "computed from shapes alone")):
         ops = Counter(program.instrs[i].op for g in program.groups if g.kind == kind for i in g.members)
         if ops:

@@ -311,6 +311,7 @@ def test_explain_shows_the_loop_and_its_bodies():
     assert "op [while_loop]" in text
     assert "cond: 3 inputs -> 1 outputs, [const less]" in text
     assert "body: 3 inputs -> 2 outputs, [const add tanh multiply]" in text
+    assert "      kernel: elementwise [tanh multiply]" in text  # the body's own fused groups
 
 
 # --- model files store the bodies --------------------------------------------------------------------------
@@ -396,3 +397,50 @@ def test_hostile_bodies_in_model_files_are_refused_by_name(tmp_path, name, edit,
     bad.write_bytes(_edited(path, edit))
     with pytest.raises(FormatError, match=message):
         gc.export.load_model(str(bad), device="reference")
+
+
+def test_a_loop_and_its_gradient_run_one_forward_loop():
+    """The gradient builds the forward loop again with history; merge_loop_histories keeps one,
+    and the values do not change (switching the pass off runs both)."""
+    from graphc.optimizer.pipeline import optimize
+    from graphc.optimizer.program import lower
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (3,), name="x")
+        y = gc.while_loop(lambda i, h: i < 4, lambda i, h: (i + 1, gc.sin(h) * 1.5), [0, x])[1]
+        loss = gc.reduce_sum(y * y)
+        g = gc.gradients(loss, x)[0]
+        program = lower(graph, [loss, g], [x])
+        loops = [ins for ins in optimize(program).program.instrs if ins.op == "while_loop"]
+        unmerged = [ins for ins in optimize(program, disabled={"merge_loop_histories"}).program.instrs
+                    if ins.op == "while_loop"]
+        assert len(loops) == 2 and sum(bool(ins.attrs.get("history")) for ins in loops) == 1
+        assert len(unmerged) == 3
+        x0 = RNG.normal(size=3)
+        with gc.Session(device="reference") as a, gc.Session(device="reference",
+                                                              disable_passes=("merge_loop_histories",)) as b:
+            for got, want in zip(a.run([loss, g], {x: x0}), b.run([loss, g], {x: x0})):
+                assert_close(got, want)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_training_step_through_a_loop_updates_every_variable(device):
+    """The update of a variable that the loop reads runs after the gradient loop, in a stage of
+    writes only (a stage with nothing to fetch was once dropped, and its updates with it)."""
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (2, 3), name="x")
+        w = gc.Variable(RNG.normal(size=(3, 3)) * 0.5, name="w")
+        b = gc.Variable(np.zeros(3), name="b")
+        h = gc.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, gc.tanh(h @ w)), [0, x])[1]
+        loss = gc.reduce_sum(h @ w + b)
+        grads = gc.gradients(loss, [w, b])
+        train = gc.train.GradientDescent(0.1).minimize(loss)
+        with gc.Session(device=device) as sess:
+            sess.run(gc.global_variables_initializer())
+            before = sess.run([w, b])
+            xv = RNG.normal(size=(2, 3))
+            want = [v - 0.1 * g for v, g in zip(before, sess.run(grads, {x: xv}))]
+            sess.run(train, {x: xv})
+            for got, expected in zip(sess.run([w, b]), want):
+                assert_close(got, expected)

@@ -54,7 +54,8 @@ def test_passes_can_be_switched_off_by_name(graph):
         optimize(program, 2, disabled={"no_such_pass"})
     with pytest.raises(ValueError, match="unknown pass"):
         gc.Session(graph=graph, disable_passes=("nope",))
-    assert {"canonicalize", "constant_fold", "cse", "simplify", "stabilize", "fuse", "plan_memory"} == PASS_NAMES
+    assert {"canonicalize", "constant_fold", "cse", "merge_loop_histories", "simplify", "stabilize", "fuse",
+            "plan_memory"} == PASS_NAMES
 
 
 def test_session_levels_give_equal_results(graph, device):

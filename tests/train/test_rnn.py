@@ -1,14 +1,19 @@
 """Recurrent networks (gc.nn.rnn_cell, dynamic_rnn, static_rnn, bidirectional_dynamic_rnn):
 each cell against a NumPy transcription of TF1's equations, with TF1's variable names and
 layouts, sequence_length masking, gradients against finite differences in float64, and an
-LSTM that learns the digits. They run on the reference backend until compiled control flow
-lands (issue 14)."""
+LSTM that learns the digits and a character LSTM language model. Every check runs on each
+test device; the models train on the CPU backend, where their loops run in compiled code."""
 import numpy as np
 import pytest
 
 import graphc as gc
 from graphc import datasets
 from graphc.autodiff.checker import check_gradients
+from support import DEVICES
+
+# The models that learn train on a compiled backend when the run has one (the loops run in
+# compiled code there), else on the reference.
+TRAIN_DEVICE = "cpu" if "cpu" in DEVICES else DEVICES[0]
 
 RNG = np.random.default_rng(3)
 B, T, D = 3, 5, 4
@@ -81,8 +86,9 @@ def _weights(sess, cell, scope="rnn"):
     return {v.name[len(scope) + 1:].split("/", 1)[1][:-2]: sess.run(v) for v in cell.variables}
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name, make, step, layout", CELLS, ids=[c[0] for c in CELLS])
-def test_cell_in_dynamic_rnn_matches_numpy(name, make, step, layout):
+def test_cell_in_dynamic_rnn_matches_numpy(name, make, step, layout, device):
     with gc.Graph().as_default():
         x = gc.placeholder(gc.float64, (None, T, D), name="x")
         lengths = gc.placeholder(gc.int64, (None,), name="lengths")
@@ -90,7 +96,7 @@ def test_cell_in_dynamic_rnn_matches_numpy(name, make, step, layout):
         outputs, state = gc.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=gc.float64)
         assert {v.name[:-2]: tuple(v.shape) for v in cell.variables} == layout
         xv, lv = RNG.normal(size=(B, T, D)), np.array([T, 2, 0])
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=device) as sess:
             sess.run(gc.global_variables_initializer())
             got_out, got_state = sess.run([outputs, state], {x: xv, lengths: lv})
             weights = _weights(sess, cell)
@@ -103,7 +109,8 @@ def test_cell_in_dynamic_rnn_matches_numpy(name, make, step, layout):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
-def test_static_rnn_and_multi_cell_agree_with_dynamic_rnn():
+@pytest.mark.parametrize("device", DEVICES)
+def test_static_rnn_and_multi_cell_agree_with_dynamic_rnn(device):
     with gc.Graph().as_default():
         x = gc.placeholder(gc.float64, (B, T, D), name="x")
         cell = gc.nn.rnn_cell.MultiRNNCell([gc.nn.rnn_cell.LSTMCell(5), gc.nn.rnn_cell.GRUCell(3)])
@@ -111,7 +118,7 @@ def test_static_rnn_and_multi_cell_agree_with_dynamic_rnn():
         assert [v.name for v in cell.variables][:2] == ["rnn/multi_rnn_cell/cell_0/lstm_cell/kernel:0",
                                                          "rnn/multi_rnn_cell/cell_0/lstm_cell/bias:0"]
         static_out, static_state = gc.nn.static_rnn(cell, gc.unstack(x, axis=1), dtype=gc.float64)
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=device) as sess:
             sess.run(gc.global_variables_initializer())
             a, b, c, d = sess.run([dyn_out, static_out, dyn_state, static_state], {x: RNG.normal(size=(B, T, D))})
     np.testing.assert_allclose(a, np.stack(b, 1), rtol=1e-12)
@@ -119,7 +126,8 @@ def test_static_rnn_and_multi_cell_agree_with_dynamic_rnn():
     np.testing.assert_allclose(c[1], d[1], rtol=1e-12)
 
 
-def test_bidirectional_reverses_each_sequence_within_its_length():
+@pytest.mark.parametrize("device", DEVICES)
+def test_bidirectional_reverses_each_sequence_within_its_length(device):
     with gc.Graph().as_default():
         x = gc.placeholder(gc.float64, (None, T, D), name="x")
         lengths = gc.placeholder(gc.int64, (None,), name="lengths")
@@ -128,7 +136,7 @@ def test_bidirectional_reverses_each_sequence_within_its_length():
                                                                            dtype=gc.float64)
         assert fw.variables[0].name == "bidirectional_rnn/fw/basic_rnn_cell/kernel:0"
         xv, lv = RNG.normal(size=(B, T, D)), np.array([T, 3, 1])
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=device) as sess:
             sess.run(gc.global_variables_initializer())
             got_bw, got_st = sess.run([out_bw, st_bw], {x: xv, lengths: lv})
             w = {"kernel": sess.run(bw.variables[0]), "bias": sess.run(bw.variables[1])}
@@ -142,7 +150,8 @@ def test_bidirectional_reverses_each_sequence_within_its_length():
 
 @pytest.mark.parametrize("make", [lambda: gc.nn.rnn_cell.LSTMCell(4), lambda: gc.nn.rnn_cell.GRUCell(3)],
                          ids=["LSTMCell", "GRUCell"])
-def test_gradients_through_dynamic_rnn_with_sequence_length(make):
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradients_through_dynamic_rnn_with_sequence_length(make, device):
     with gc.Graph().as_default():
         x = gc.placeholder(gc.float64, (None, T, D), name="x")
         lengths = gc.constant(np.array([T, 2, 0]))
@@ -151,7 +160,7 @@ def test_gradients_through_dynamic_rnn_with_sequence_length(make):
         final = state.h if isinstance(state, tuple) else state
         loss = gc.reduce_sum(outputs * outputs) + gc.reduce_sum(gc.sin(final))
         report = check_gradients(loss, xs=[x] + [v.value() for v in cell.variables],
-                                 feed_dict={x: RNG.normal(size=(B, T, D))}, device="reference",
+                                 feed_dict={x: RNG.normal(size=(B, T, D))}, device=device,
                                  eps=1e-6, rtol=1e-5, atol=1e-7)
     assert report.checked > 0
 
@@ -180,7 +189,7 @@ def test_lstm_learns_the_digits():
         train = gc.train.AdamOptimizer(0.01).minimize(loss)
         accuracy = gc.reduce_mean(gc.cast(gc.equal(gc.argmax(logits, 1), y), gc.float32))
         rng = np.random.default_rng(0)
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=TRAIN_DEVICE) as sess:
             sess.run(gc.global_variables_initializer())
             first = sess.run(loss, {x: x_train, y: y_train})
             for _ in range(30):
@@ -236,7 +245,7 @@ def test_char_lstm_language_model_learns_and_samples_with_while_loop():
         zeros = gc.zeros((1, hidden))
         sampled = gc.while_loop(lambda i, *rest: i < length, sample_step,
                                 [gc.constant(0, gc.int64), first, zeros, zeros, gc.zeros((length,), gc.int64)])[4]
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=TRAIN_DEVICE) as sess:
             sess.run(gc.global_variables_initializer())
             starts = np.arange(len(data) - steps - 1)
             losses = []
@@ -262,7 +271,7 @@ def test_dynamic_rnn_over_no_time_steps_returns_the_initial_state():
             gc.nn.dynamic_rnn(cell, x, initial_state=(gc.ones((2, 3), gc.float64), gc.fill([2, 3], 2.0)))
         start = gc.nn.rnn_cell.LSTMStateTuple(gc.ones((2, 3), gc.float64), gc.ones((2, 3), gc.float64) * 2.0)
         outputs, state = gc.nn.dynamic_rnn(cell, x, initial_state=start)
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=TRAIN_DEVICE) as sess:
             sess.run(gc.global_variables_initializer())
             out, (c, h) = sess.run([outputs, state], {x: np.zeros((2, 0, D))})
     assert out.shape == (2, 0, 3)

@@ -32,7 +32,8 @@ import numpy as np
 
 from ...errors import CompileError, DeadlineExceededError, InvalidArgumentError
 from ..backend import program_error
-from ..control_flow import HostCond, body_program, in_body, has_control_flow, settings_of, split_invariant, split_stages
+from ..control_flow import (HostCond, body_program, has_control_flow, in_body, settings_of, split_invariant,
+                            split_stages)
 from ..emit.context import DYNAMIC, FASTMATH, STATIC
 from ..emit.loops import SourceWriter
 from . import cache
