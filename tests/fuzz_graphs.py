@@ -166,10 +166,10 @@ def _fits(value_shape, var_shape) -> bool:
 
 
 # --- the state graph ------------------------------------------------------------------------------------------
-def build_state_graph(draw) -> StateGraph:
+def build_state_graph(draw, steps=None) -> StateGraph:
     """A random graph of variables, placeholders, math that fuses, and reads and writes.
     ``draw`` is hypothesis's ``data.draw``."""
-    return _build(draw, STEPS, variables=True, dtype=gc.float32)
+    return _build(draw, steps or STEPS, variables=True, dtype=gc.float32)
 
 
 def build_math_graph(draw, dtype=gc.float64, steps=None) -> StateGraph:
@@ -539,14 +539,33 @@ def step_while(draw, sg, rng):
     sg.value(out, sg.nodes[a].shape, [a, c], oracle, "while_loop", note=f"trips={trips}")
 
 
+def motif_loop_write_group(draw, sg, rng):
+    """A loop over a node, a write of its result, and a group of that write: fetching the group
+    runs the write after the loop, in a stage that fetches nothing."""
+    before = len(sg.nodes)
+    step_while(draw, sg, rng)
+    if len(sg.nodes) == before:
+        return
+    loop = len(sg.nodes) - 1
+    names = [n for n in sorted(sg.variables) if _fits(sg.nodes[loop].shape, tuple(sg.variables[n][0].shape))]
+    if not names:
+        return
+    node = write(sg, draw(st.sampled_from(WRITES)), draw(st.sampled_from(names)), loop)
+    group = sg.add(Node(gc.group(sg.nodes[node].tensor), None, sg.closure([node]), lambda v, ver: None, "group"))
+    sg.log.append(f"#{group} = group([{node}])")
+
+
 STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
           step_gather_slice] + [step_write] * 4 + [step_read_after, step_read_after, step_identity_after, step_group,
                                                     step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
 MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_matmul,
               step_conv_pool, step_gather_slice]
-# Control flow runs on the reference backend only until compiled control flow lands (issue 14).
 CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
+# Loops and conds among reads and writes: their captures are reads and write results, and
+# writes read their outputs (a program with control flow runs in stages on the compiled
+# targets, and a stage of writes only was once dropped).
+STATE_CONTROL_FLOW_STEPS = STEPS + [step_cond, step_while, step_while, motif_loop_write_group, motif_loop_write_group]
 
 
 def evaluate_oracle(sg: StateGraph, fetch: list, feeds: dict, state: dict) -> tuple:

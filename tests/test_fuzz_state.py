@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from fuzz_graphs import build_state_graph, evaluate_oracle
+from fuzz_graphs import STATE_CONTROL_FLOW_STEPS, build_state_graph, evaluate_oracle
 from support import DEVICES
 
 pytestmark = pytest.mark.timeout(1800)
@@ -64,7 +64,17 @@ def _describe(sg, runs) -> str:
 @FUZZ
 @given(st.data())
 def test_state_and_fusion_agree_with_the_semantics_and_the_reference(data):
-    sg = build_state_graph(data.draw)
+    _check_state_graph(data, build_state_graph(data.draw))
+
+
+# A compiled loop costs a numba compile of its module per graph: fewer examples.
+@settings(FUZZ, max_examples=EXAMPLES or (8 if "cuda" in DEVICES else 30))
+@given(st.data())
+def test_state_with_control_flow_agrees_with_the_semantics_and_the_reference(data):
+    _check_state_graph(data, build_state_graph(data.draw, STATE_CONTROL_FLOW_STEPS))
+
+
+def _check_state_graph(data, sg):
     fetchable = list(range(len(sg.nodes)))
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
     runs = []

@@ -16,7 +16,7 @@ from ..ops import shape as sh
 from ..ops.control_flow import scan
 from ..ops.source import constant, convert_to_tensor, fill, zeros_like
 from ..ops.source import shape as shape_of
-from .rnn_cell import _depth
+from .rnn_cell import _depth, dropout_wrappers
 
 
 def _batch_and_depth(x, time_major: bool, where: str):
@@ -40,6 +40,8 @@ def _initial(cell, initial_state, batch, dtype, where):
 def _step(cell, x_t, state, t, lengths):
     """One step of ``cell``; past a row's ``lengths`` (step ``t`` and later) its output is zeros
     and its state stays as it was (TF1's sequence_length)."""
+    for wrapper in dropout_wrappers(cell):  # which row of the pre-drawn noise this step reads
+        wrapper.step = t
     output, new_state = cell(x_t, state)
     if lengths is None:
         return output, new_state
@@ -71,13 +73,20 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         out_size = _depth(cell.output_size)
         out0 = fill(sh.stack([batch, constant(out_size, dt.int64)]), np.zeros((), x.dtype.np))
         lengths = None if sequence_length is None else ew.cast(convert_to_tensor(sequence_length), dt.int64)
+        wrappers = dropout_wrappers(cell)
+        for wrapper in wrappers:  # a loop body may not draw: every step's noise is drawn here
+            wrapper.draw_sequence_noise(shape_of(steps)[0], batch, dtype)
 
         def step(acc, x_t):
             t, state, _ = acc
             output, new_state = _step(cell, x_t, state, t, lengths)
             return t + 1, new_state, output
 
-        _, states, outputs = scan(step, steps, initializer=(constant(0, dt.int64), state0, out0), name="while")
+        try:
+            _, states, outputs = scan(step, steps, initializer=(constant(0, dt.int64), state0, out0), name="while")
+        finally:
+            for wrapper in wrappers:
+                wrapper.noise = wrapper.step = None
         final = _last(states, state0)
         if steps.shape[0] is not None:  # the loop's stacked rows lost the static number of steps
             outputs = sh.reshape(outputs, [steps.shape[0], -1, out_size])
@@ -110,7 +119,7 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
         lengths = None if sequence_length is None else ew.cast(convert_to_tensor(sequence_length), dt.int64)
         outputs = []
         for t, x_t in enumerate(xs):
-            output, new_state = _step(cell, x_t, state, constant(t, dt.int64), lengths)
+            output, new_state = _step(cell, x_t, state, constant(t, dt.int64), lengths)  # fresh noise per call
             outputs.append(output)
             state = new_state
         return outputs, state

@@ -297,8 +297,125 @@ class MultiRNNCell(RNNCell):
         return x, tuple(states)
 
 
+class DropoutWrapper(RNNCell):
+    """Dropout on a cell's inputs, outputs and new state (TF1's ``DropoutWrapper``).
+
+    The arguments are *keep* probabilities, as in TF1: Python floats or scalar tensors (feed
+    1.0 at evaluation); a Python 1.0 switches that dropout off. A kept value is scaled by
+    1/keep. The state dropout drops the ``h`` of an ``LSTMStateTuple`` and all of any other
+    state (TF1's default filter). With ``variational_recurrent=True`` one mask serves every
+    step of a sequence.
+
+    Inside ``dynamic_rnn`` the noise of every step is drawn before the loop
+    (``draw_sequence_noise``) and each step reads its row: a loop body may not draw random
+    numbers, and the gradient loop must see the forward pass's masks. Called outside a loop
+    (``static_rnn``, by hand) it draws its noise per call."""
+
+    KINDS = ("input", "output", "state")
+
+    def __init__(self, cell, input_keep_prob=1.0, output_keep_prob=1.0, state_keep_prob=1.0,
+                 variational_recurrent: bool = False, input_size=None, dtype=None, seed=None,
+                 dropout_state_filter_visitor=None):
+        super().__init__(None, dtype)
+        if not isinstance(cell, RNNCell):
+            raise TypeError(f"DropoutWrapper at {user_location()}: cell must be an RNNCell, got {cell!r}")
+        if dropout_state_filter_visitor is not None:
+            raise ValueError(f"DropoutWrapper at {user_location()}: dropout_state_filter_visitor is not supported "
+                             "(the state dropout drops an LSTMStateTuple's h and all of any other state)")
+        self.cell = cell
+        self.keep = {"input": input_keep_prob, "output": output_keep_prob, "state": state_keep_prob}
+        for kind, keep in self.keep.items():
+            if isinstance(keep, (int, float)) and not 0 < float(keep) <= 1:
+                raise ValueError(f"DropoutWrapper at {user_location()}: {kind}_keep_prob must be in (0, 1], got {keep}")
+        self.variational = bool(variational_recurrent)
+        self.seed = seed
+        self.input_depth: Optional[int] = None
+        self.noise: Optional[dict] = None  # kind -> [steps, batch, size] draws (or [batch, size]): dynamic_rnn
+        self.step = None                   # the loop's time index while dynamic_rnn traces its body
+
+    state_size = property(lambda self: self.cell.state_size)
+    output_size = property(lambda self: self.cell.output_size)
+
+    def zero_state(self, batch_size, dtype):
+        return self.cell.zero_state(batch_size, dtype)
+
+    def build(self, input_depth: int, dtype) -> None:
+        self.cell.build(input_depth, dtype)
+        self.input_depth = int(input_depth)
+        self.variables = self.cell.variables
+        self.built = True
+
+    def _active(self, kind: str) -> bool:
+        keep = self.keep[kind]
+        return not (isinstance(keep, (int, float)) and float(keep) == 1.0)
+
+    def _state_sizes(self) -> list:
+        """Per state leaf: its size, or None when the state dropout leaves it alone."""
+        size = self.cell.state_size
+        if isinstance(size, LSTMStateTuple):
+            return [None, _depth(size.h)]
+        leaves = size if isinstance(size, tuple) else (size,)
+        return [_depth(s) for s in leaves]
+
+    def draw_sequence_noise(self, steps, batch, dtype) -> None:
+        """Draw the uniform noise of ``steps`` steps before a loop (see the class docstring)."""
+        from ..ops.random import random_uniform
+        sizes = {"input": [self.input_depth], "output": [_depth(self.output_size)], "state": self._state_sizes()}
+        self.noise = {}
+        for kind in self.KINDS:
+            if self._active(kind):
+                shape = [batch] if self.variational else [steps, batch]
+                self.noise[kind] = [None if n is None else random_uniform(shape + [n], dtype=dtype, seed=self.seed,
+                                                                           name=f"{kind}_dropout_noise")
+                                    for n in sizes[kind]]
+
+    def _drop(self, kind: str, k: int, x):
+        keep = self.keep[kind]
+        if self.noise is not None:
+            u = self.noise[kind][k]
+            if u is None:
+                return x
+            if not self.variational:
+                u = sh.gather(u, self.step)
+        else:
+            from ..ops.random import random_uniform_like
+            u = random_uniform_like(x, seed=self.seed)
+        keep = convert_to_tensor(keep, dtype=x.dtype) if not isinstance(keep, (int, float)) else float(keep)
+        return ew.multiply(x, ew.where(ew.less(u, keep), ew.divide(1.0, keep), 0.0))
+
+    def __call__(self, inputs, state, scope=None):
+        x = convert_to_tensor(inputs)
+        if x.shape.rank != 2 or x.shape[1] is None:
+            raise ShapeError(f"DropoutWrapper at {user_location()}: inputs must be [batch, depth] with a known "
+                             f"depth, got '{x.name}' {x.shape}")
+        self.build(x.shape[1], x.dtype)
+        if self._active("input"):
+            x = self._drop("input", 0, x)
+        output, new_state = self.cell(x, state)
+        if self._active("output"):
+            output = self._drop("output", 0, output)
+        if self._active("state"):
+            if isinstance(new_state, LSTMStateTuple):
+                new_state = LSTMStateTuple(new_state.c, self._drop("state", 1, new_state.h))
+            elif isinstance(new_state, tuple):
+                new_state = tuple(self._drop("state", k, s) for k, s in enumerate(new_state))
+            else:
+                new_state = self._drop("state", 0, new_state)
+        return output, new_state
+
+
+def dropout_wrappers(cell) -> list:
+    """Every DropoutWrapper in ``cell`` (wrapped or stacked ones too)."""
+    if isinstance(cell, DropoutWrapper):
+        return [cell] + dropout_wrappers(cell.cell)
+    if isinstance(cell, MultiRNNCell):
+        return [w for c in cell.cells for w in dropout_wrappers(c)]
+    return []
+
+
 def _depth(size) -> int:
     return int(size) if not isinstance(size, tuple) else int(size[-1])
 
 
-__all__ = ["RNNCell", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "MultiRNNCell", "LSTMStateTuple"]
+__all__ = ["RNNCell", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "MultiRNNCell", "DropoutWrapper",
+           "LSTMStateTuple"]

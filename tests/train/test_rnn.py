@@ -173,6 +173,42 @@ def test_cells_refuse_to_make_variables_inside_a_loop():
             gc.while_loop(lambda i, h: i < 2, lambda i, h: (i + 1, cell(x, h)[0]), [0, gc.zeros((2, 3))])
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_dropout_wrapper_masks_outputs_and_state_with_tf1_keep_probabilities(device):
+    """Keep probabilities of 1 change nothing; output dropout zeroes or scales each output by
+    1/keep without touching the recurrent state; a variational mask is the same at every step;
+    a fed keep probability works, and the gradient runs through the pre-drawn masks."""
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float64, (B, T, D), name="x")
+        keep = gc.placeholder_with_default(gc.constant(0.5, gc.float64), (), name="keep")
+        base = gc.nn.rnn_cell.BasicRNNCell(6)
+        plain, plain_state = gc.nn.dynamic_rnn(base, x, dtype=gc.float64)
+        same, _ = gc.nn.dynamic_rnn(gc.nn.rnn_cell.DropoutWrapper(base), x, dtype=gc.float64)
+        dropped, dropped_state = gc.nn.dynamic_rnn(gc.nn.rnn_cell.DropoutWrapper(base, output_keep_prob=keep),
+                                                   x, dtype=gc.float64)
+        varied, _ = gc.nn.dynamic_rnn(gc.nn.rnn_cell.DropoutWrapper(base, output_keep_prob=0.5,
+                                                                    variational_recurrent=True), x, dtype=gc.float64)
+        state_dropped, _ = gc.nn.dynamic_rnn(gc.nn.rnn_cell.DropoutWrapper(base, state_keep_prob=0.5), x,
+                                             dtype=gc.float64)
+        grad = gc.gradients(gc.reduce_sum(dropped * dropped), base.variables[0])[0]
+        assert [v.name for v in base.variables] == ["rnn/basic_rnn_cell/kernel:0", "rnn/basic_rnn_cell/bias:0"]
+        with gc.Session(device=device) as sess:
+            sess.run(gc.global_variables_initializer())
+            xv = RNG.normal(size=(B, T, D))
+            p, ps, s, d, ds, v, sd, g = sess.run([plain, plain_state, same, dropped, dropped_state, varied,
+                                                  state_dropped, grad], {x: xv})
+            kept_all = sess.run(dropped, {x: xv, keep: 1.0})
+    np.testing.assert_allclose(s, p, rtol=1e-12)
+    np.testing.assert_allclose(ds, ps, rtol=1e-12)  # output dropout leaves the state alone
+    np.testing.assert_allclose(kept_all, p, rtol=1e-12)
+    zero, scaled = np.isclose(d, 0.0), np.isclose(d, 2.0 * p)
+    assert np.all(zero | scaled) and 0.2 < zero.mean() < 0.8
+    vzero = np.isclose(v, 0.0)
+    assert np.all(vzero == vzero[:, :1, :]) and np.all(vzero | np.isclose(v, 2.0 * p))
+    assert not np.allclose(sd, p)  # the state dropout changes the later steps
+    assert np.all(np.isfinite(g)) and np.abs(g).sum() > 0
+
+
 def test_lstm_learns_the_digits():
     """The issue's recipe: the 8x8 digits as 8 time steps of 8 pixels, LSTM hidden 64, batch
     64, Adam; at least 95% held-out accuracy within 30 epochs."""

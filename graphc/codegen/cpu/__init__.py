@@ -31,9 +31,9 @@ class CpuBackend(Backend):
     def compile(self, program) -> Executable:
         from . import blas, parallel
         from .executable import CpuExecutable
-        from ..control_flow import StagedExecutable, has_control_flow
         blas.configure(parallel.THREADS)
-        if has_control_flow(program):
+        if any(ins.opdef.bodies for ins in program.instrs):  # control flow: in stages (loops.py)
+            from ..control_flow import StagedExecutable
             from .loops import compile_control
             return StagedExecutable(program, self.compile, compile_control(self.compile))
         return CpuExecutable(program)

@@ -25,8 +25,8 @@ class CudaBackend(Backend):
         cuda()
 
     def compile(self, program) -> Executable:
-        from ..control_flow import StagedExecutable, has_control_flow, host_control
         from .executable import CudaExecutable
-        if has_control_flow(program):  # the host launches each iteration's kernels
+        if any(ins.opdef.bodies for ins in program.instrs):  # the host launches each iteration's kernels
+            from ..control_flow import StagedExecutable, host_control
             return StagedExecutable(program, self.compile, host_control(self.compile))
         return CudaExecutable(program)
