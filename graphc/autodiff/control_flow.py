@@ -7,8 +7,8 @@ while_loop: the forward loop runs again with ``history`` (each loop variable as 
 each iteration, stacked), then a backward while_loop walks the iterations from the last to
 the first: it rebuilds the body on that iteration's variables, differentiates it with the
 incoming gradient as seed, and sums the gradients of the captured tensors over iterations.
-The forward loop therefore runs twice when a gradient is fetched with the loop's outputs (a
-pass that merges the two loops is future work).
+The optimizer's ``merge_loop_histories`` runs the two forward loops as one. Only the captured
+tensors whose gradient some target needs are summed (``inputs_needed``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..ops._build import make
 from ..ops.control_flow import cond, while_loop
 from ..ops.shape import gather
 from ..ops.source import zeros_like
-from .gradients import gradients
+from .gradients import gradients, inputs_needed
 from .rules import grad
 
 
@@ -26,7 +26,8 @@ from .rules import grad
 def _cond_gradient(op, grads):
     pred, captured = op.inputs[0], list(op.inputs[1:])
     wanted = [k for k, (t, g) in enumerate(zip(op.outputs, grads)) if g is not None and t.dtype.is_floating]
-    diff = [j for j, c in enumerate(captured) if c.dtype.is_floating]
+    needed = inputs_needed(op)
+    diff = [j for j, c in enumerate(captured) if c.dtype.is_floating and needed[1 + j]]
     result = [None] * len(op.inputs)
     if not wanted or not diff:
         return result
@@ -55,7 +56,8 @@ def _while_gradient(op, grads):
     values, captured = list(op.inputs[:n]), list(op.inputs[n:n + n_captured])
     result = [None] * len(op.inputs)
     var_diff = [k for k in range(n) if values[k].dtype.is_floating]
-    cap_diff = [j for j in range(n_captured) if captured[j].dtype.is_floating]
+    needed = inputs_needed(op)  # a captured tensor no target needs is not summed over the iterations
+    cap_diff = [j for j in range(n_captured) if captured[j].dtype.is_floating and needed[n + j]]
     # A loop with history (the forward pass of another loop's gradient, when that gradient is
     # differentiated again) also passes gradients of each iteration's entering values.
     history_grads = list(grads[n + 1:]) if op.attrs.get("history") else [None] * n

@@ -2,6 +2,7 @@
 the same graph, built from ordinary ops, so gradients of gradients work."""
 from __future__ import annotations
 
+import contextvars
 from typing import Optional, Sequence
 
 from ..errors import DTypeError, GradientError, GraphcError, ShapeError  # noqa: F401  (GradientError: re-exported)
@@ -97,6 +98,19 @@ def gradients(ys, xs, grad_ys=None, name: str = "gradients", stop_gradients=None
     return results
 
 
+# Per input of the op whose rule is running: does any target need its gradient? Rules that
+# pay per input (the control-flow rules sum a gradient per captured tensor over every
+# iteration) skip the others; most rules need not ask.
+_INPUTS_NEEDED: contextvars.ContextVar = contextvars.ContextVar("inputs_needed", default=None)
+
+
+def inputs_needed(op) -> list:
+    """For the gradient rule of ``op`` now running: per input, whether a gradient target needs
+    its gradient (every input, when the rule runs outside ``gradients``)."""
+    needed = _INPUTS_NEEDED.get()
+    return list(needed) if needed is not None and len(needed) == len(op.inputs) else [True] * len(op.inputs)
+
+
 def _backprop(ys: Sequence[Tensor], seeds: Sequence[Tensor], targets: set, stop: set) -> dict:
     """Propagate gradients from ``ys`` back to ``targets``; returns tensor -> gradient for
     every tensor on a path (including the targets)."""
@@ -155,8 +169,12 @@ def _backprop(ys: Sequence[Tensor], seeds: Sequence[Tensor], targets: set, stop:
             raise GradientError(f"no gradient rule for op type {op.type!r} ('{op.name}', created at "
                                 f"{op.location}); mark it non-differentiable or add a rule in "
                                 "graphc/autodiff/rules.py or the op's definition (docs/ADDING-AN-OP.md)")
-        with op.graph.name_scope(f"{op.name.replace('/', '_')}_grad"):
-            in_grads = rule(op, out_grads)
+        token = _INPUTS_NEEDED.set([t not in stop and (t in targets or t.op in on_path) for t in op.inputs])
+        try:
+            with op.graph.name_scope(f"{op.name.replace('/', '_')}_grad"):
+                in_grads = rule(op, out_grads)
+        finally:
+            _INPUTS_NEEDED.reset(token)
         if len(in_grads) != len(op.inputs):
             raise GraphcError(f"internal error: the gradient rule of {op.type} returned {len(in_grads)} "
                               f"gradients for {len(op.inputs)} inputs")
