@@ -231,8 +231,9 @@ def report(results: dict, tiny: bool, notes: str) -> str:
               "W2 MLP 784-512-512-10 training step (ReLU, softmax cross-entropy, SGD, batch 256); W3 call",
               "overhead of `Session.run` / `make_callable` on z = a*b + c, shape (1,); W4 definition to first W2",
               "step in a fresh process (cold and warm kernel cache); W5 LeNet-5 training step, batch 64, 28×28;",
-              "W7 LSTM training step (BasicLSTMCell / nn.LSTM / lax.scan / TF1 dynamic_rnn; sequence 50, batch",
-              "32, input 64, hidden 256; W7-small hidden 32; loss on the last output, SGD);",
+              "W7 LSTM training step (graphc BasicLSTMCell in dynamic_rnn / torch nn.LSTM / jax lax.scan / TF1",
+              "graph mode tf.scan, since TF 2.21's dynamic_rnn cells need Keras 2; sequence 50, batch 32, input",
+              "64, hidden 256; W7-small hidden 32; loss on the last output, SGD);",
               "import: `import graphc`. graphc runs with `make_callable` except W3-run.", ""]
     spreads = []
     for wname in WORKLOADS:

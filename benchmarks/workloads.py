@@ -544,13 +544,22 @@ def w7(framework, sizes, device="cpu"):
             l.block_until_ready()
         return step
     if framework == "tf1":
+        # TF1's dynamic_rnn builds its cells from Keras 2, which TensorFlow 2.21 no longer has:
+        # the same cell in tf.scan (a tf.while_loop in graph mode, as dynamic_rnn is inside)
         tf = _tf1()
         g = tf.Graph()
         with g.as_default():
             xp = tf.compat.v1.placeholder(tf.float32, (batch, steps, inputs))
-            cell = tf.compat.v1.nn.rnn_cell.BasicLSTMCell(hidden)
-            _, state = tf.compat.v1.nn.dynamic_rnn(cell, xp, dtype=tf.float32)
-            loss = tf.reduce_mean(tf.square(state.h))
+            w, b = tf.compat.v1.Variable(kernel), tf.compat.v1.Variable(bias)
+
+            def cell(carry, x_t):
+                c, h = carry
+                i, j, f, o = tf.split(tf.matmul(tf.concat([x_t, h], 1), w) + b, 4, axis=1)
+                c = c * tf.sigmoid(f + 1.0) + tf.sigmoid(i) * tf.tanh(j)
+                return c, tf.tanh(c) * tf.sigmoid(o)
+            zeros = tf.zeros((batch, hidden))
+            _, hs = tf.scan(cell, tf.transpose(xp, [1, 0, 2]), initializer=(zeros, zeros))
+            loss = tf.reduce_mean(tf.square(hs[-1]))
             train = tf.compat.v1.train.GradientDescentOptimizer(lr).minimize(loss)
             init = tf.compat.v1.global_variables_initializer()
         sess = tf.compat.v1.Session(graph=g)
