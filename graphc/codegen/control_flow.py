@@ -14,8 +14,8 @@ Program without control flow is one stage, and nothing here runs for it.
 
 Bodies are optimized like the program around them (the same level and passes: folding,
 CSE, simplification, fusion, the memory plan), once per body and settings (``body_program``
-in optimizer/pipeline.py), after hoisting: the instrs of a loop body that read no loop variable (nor a value computed
-from one) run once, before the loop, as part of the stage's loop step (``split_invariant``).
+in optimizer/pipeline.py). Then hoisting: the instrs of a loop body that read no loop
+variable (nor a value computed from one) run once, before the loop (``split_invariant``).
 """
 from __future__ import annotations
 
@@ -122,7 +122,10 @@ def split_invariant(program: Program, n_varying: int, settings: Settings) -> Tup
     varying = set(program.feeds[:n_varying])
     hoisted, kept = [], []
     for ins in program.instrs:
-        if ins.opdef.stateful or ins.opdef.random or any(v in varying for v in ins.inputs):
+        if ins.op == "const":  # both keep their constants: a literal in a kernel beats a loaded value
+            hoisted.append(ins)
+            kept.append(ins)
+        elif ins.opdef.stateful or ins.opdef.random or any(v in varying for v in ins.inputs):
             varying.update(ins.outputs)
             kept.append(ins)
         else:
@@ -130,7 +133,7 @@ def split_invariant(program: Program, n_varying: int, settings: Settings) -> Tup
     cheap = {"const", "shape", "reshape", "expand_dims", "squeeze", "identity", "stop_gradient"}
     if not any(ins.op not in cheap for ins in hoisted):
         return None, program
-    defined = {v for ins in hoisted for v in ins.outputs}
+    defined = {v for ins in hoisted if ins.op != "const" for v in ins.outputs}
     crossing = list(dict.fromkeys(v for ins in kept for v in ins.inputs if v in defined))
     crossing += [v for v in program.fetches if v in defined and v not in crossing]
     captures = program.feeds[n_varying:]

@@ -444,3 +444,26 @@ def test_a_training_step_through_a_loop_updates_every_variable(device):
             sess.run(train, {x: xv})
             for got, expected in zip(sess.run([w, b]), want):
                 assert_close(got, expected)
+
+
+def test_loop_invariant_work_is_hoisted_out_of_the_body():
+    """What reads no loop variable runs once before the loop; the body keeps its constants."""
+    from graphc.codegen.control_flow import split_invariant
+    from graphc.optimizer.pipeline import Settings, body_program
+    graph = gc.Graph()
+    with graph.as_default():
+        w = gc.placeholder(gc.float64, (3, 3), name="w")
+        x = gc.placeholder(gc.float64, (3,), name="x")
+        op = gc.while_loop(lambda i, h: i < 4, lambda i, h: (i + 1, gc.reshape(gc.tanh(gc.reshape(h, [1, 3]) @ gc.exp(w)) * 0.5, [3])),
+                           [0, x], name="L")[1].op
+        body = body_program(op.get_attr("body"), Settings())
+        before, after = split_invariant(body, 2, Settings())
+        assert [ins.op for ins in before.instrs if ins.op != "const"] == ["exp"]
+        assert "exp" not in [ins.op for ins in after.instrs]
+        assert any(ins.op == "const" for ins in after.instrs)
+        xv, wv = RNG.normal(size=3), RNG.normal(size=(3, 3)) * 0.3
+        h = xv
+        for _ in range(4):
+            h = np.tanh(h @ np.exp(wv)) * 0.5
+        for device in DEVICES:
+            assert_close(run(op.outputs[1], {x: xv, w: wv}, device), h)
