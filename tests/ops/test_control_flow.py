@@ -199,7 +199,8 @@ def test_gradient_matches_finite_differences(name, build, device):
     assert report.checked > 0
 
 
-def test_second_order_through_a_loop():
+@pytest.mark.parametrize("device", DEVICES)
+def test_second_order_through_a_loop(device):
     """hessian_vector_product through while_loop: the gradient loop is differentiated again."""
     graph = gc.Graph()
     with graph.as_default():
@@ -210,7 +211,7 @@ def test_second_order_through_a_loop():
         hv = gc.hessian_vector_product(loss, x, gc.constant(v))
         g = gc.gradients(loss, x)[0]
         x0 = RNG.normal(size=3)
-        with gc.Session(device="reference") as sess:
+        with gc.Session(device=device) as sess:
             got = sess.run(hv, {x: x0})
             eps = 1e-5
             numeric = (sess.run(g, {x: x0 + eps * v}) - sess.run(g, {x: x0 - eps * v})) / (2 * eps)
