@@ -68,7 +68,7 @@ def test_state_and_fusion_agree_with_the_semantics_and_the_reference(data):
 
 
 # A compiled loop costs a numba compile of its module per graph: fewer examples.
-@settings(FUZZ, max_examples=EXAMPLES or (8 if "cuda" in DEVICES else 30))
+@settings(FUZZ, max_examples=EXAMPLES or (5 if "cuda" in DEVICES else 20))
 @given(st.data())
 def test_state_with_control_flow_agrees_with_the_semantics_and_the_reference(data):
     _check_state_graph(data, build_state_graph(data.draw, STATE_CONTROL_FLOW_STEPS))

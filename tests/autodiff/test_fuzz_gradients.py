@@ -53,7 +53,7 @@ def test_gradients_match_finite_differences_in_every_fetch_set(data):
 
 # Every compiled loop costs a numba compile of its module: fewer examples, the compiled
 # targets at the default level (the reference at every level).
-FUZZ_CONTROL_FLOW = settings(FUZZ, max_examples=EXAMPLES or (8 if "cuda" in DEVICES else 25))
+FUZZ_CONTROL_FLOW = settings(FUZZ, max_examples=EXAMPLES or (5 if "cuda" in DEVICES else 15))
 CONTROL_FLOW_CONFIGS = [(d, level) for d, level in CONFIGS if d == "reference" or level == 2]
 
 

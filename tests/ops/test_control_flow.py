@@ -335,13 +335,14 @@ def _loop_model(tmp_path):
     return path, xv, want
 
 
-def test_model_files_store_bodies_and_a_fresh_process_runs_them(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_model_files_store_bodies_and_a_fresh_process_runs_them(tmp_path, device):
     import json
     import subprocess
     import sys
     path, xv, want = _loop_model(tmp_path)
     code = ("import json, numpy as np, graphc as gc\n"
-            f"m = gc.export.load_model({path!r}, device='reference')\n"
+            f"m = gc.export.load_model({path!r}, device={device!r})\n"
             f"out = m(x=np.array({xv.tolist()!r}, np.float32))\n"
             "print(json.dumps({k: v.tolist() for k, v in out.items()}))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
