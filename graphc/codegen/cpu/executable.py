@@ -17,7 +17,8 @@ from . import parallel as PARALLEL
 from ..emit.context import DYNAMIC, FASTMATH, STATIC, ProgramCodegen
 from ..emit.loops import SourceWriter
 
-_RAISED = re.compile(r"graphc:(\d+)")
+# A kernel raises ValueError("graphc:<code>", values...); the code indexes its call's raise_codes.
+RAISED_CODE = re.compile(r"graphc:(\d+)")
 
 
 def _numba_array(dtype) -> str:
@@ -369,7 +370,7 @@ class CpuExecutable(Executable):
         return seeds[call]
 
     def _raised(self, e: ValueError) -> Exception:
-        m = _RAISED.fullmatch(str(e.args[0])) if e.args else None
+        m = RAISED_CODE.fullmatch(str(e.args[0])) if e.args else None
         step = getattr(e, "graphc_step", -1)
         if m is None or step < 0:
             return e

@@ -37,7 +37,7 @@ from ..control_flow import (HostCond, body_program, has_control_flow, in_body, s
 from ..emit.context import DYNAMIC, FASTMATH, STATIC
 from ..emit.loops import SourceWriter
 from . import cache
-from .executable import CpuExecutable, _RAISED
+from .executable import CpuExecutable, RAISED_CODE
 
 NO_DEADLINE = np.int64(0)
 HISTORY_START = 16  # rows a history starts with when the trip count has no cheap bound
@@ -344,7 +344,7 @@ class CpuWhileLoop:
                                      "(RunOptions(timeout_in_ms=...)); the run stopped there")
 
     def _raised(self, e: ValueError, where) -> Exception:
-        m = _RAISED.fullmatch(str(e.args[0])) if e.args else None
+        m = RAISED_CODE.fullmatch(str(e.args[0])) if e.args else None
         if m is None or not 0 <= where[1] < len(self.module.parts) or where[0] < 0:
             return e
         exe, label = self.module.parts[int(where[1])]
