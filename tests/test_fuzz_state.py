@@ -22,7 +22,7 @@ from support import DEVICES
 pytestmark = pytest.mark.timeout(1800)
 
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or (40 if "cuda" in DEVICES else 200), deadline=None,
+FUZZ = settings(max_examples=EXAMPLES or (30 if "cuda" in DEVICES else 200), deadline=None,
                 derandomize=not EXAMPLES, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 # The compiled configurations, each compared with the reference backend at optimize=0.
@@ -68,7 +68,7 @@ def test_state_and_fusion_agree_with_the_semantics_and_the_reference(data):
 
 
 # A compiled loop costs a numba compile of its module per graph: fewer examples.
-@settings(FUZZ, max_examples=EXAMPLES or (5 if "cuda" in DEVICES else 20))
+@settings(FUZZ, max_examples=EXAMPLES or (3 if "cuda" in DEVICES else 20))
 @given(st.data())
 def test_state_with_control_flow_agrees_with_the_semantics_and_the_reference(data):
     _check_state_graph(data, build_state_graph(data.draw, STATE_CONTROL_FLOW_STEPS))

@@ -20,7 +20,7 @@ from support import DEVICES
 pytestmark = pytest.mark.timeout(1800)
 
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or (25 if "cuda" in DEVICES else 120), deadline=None,
+FUZZ = settings(max_examples=EXAMPLES or (20 if "cuda" in DEVICES else 120), deadline=None,
                 derandomize=not EXAMPLES, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 CONFIGS = [(d, level) for d in DEVICES for level in ((0, 1, 2) if d in ("cpu", "reference") else (0, 2))]
@@ -53,7 +53,7 @@ def test_gradients_match_finite_differences_in_every_fetch_set(data):
 
 # Every compiled loop costs a numba compile of its module: fewer examples, the compiled
 # targets at the default level (the reference at every level).
-FUZZ_CONTROL_FLOW = settings(FUZZ, max_examples=EXAMPLES or (5 if "cuda" in DEVICES else 15))
+FUZZ_CONTROL_FLOW = settings(FUZZ, max_examples=EXAMPLES or (3 if "cuda" in DEVICES else 10))
 CONTROL_FLOW_CONFIGS = [(d, level) for d, level in CONFIGS if d == "reference" or level == 2]
 
 
