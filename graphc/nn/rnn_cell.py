@@ -99,12 +99,17 @@ class RNNCell:
     def _make_variables(self, input_depth: int, dtype) -> None:
         raise NotImplementedError
 
-    def __call__(self, inputs, state, scope=None):
+    def _built_for(self, inputs):
+        """``inputs`` as a [batch, depth] tensor, the cell built for its depth."""
         x = convert_to_tensor(inputs)
         if x.shape.rank != 2 or x.shape[1] is None:
             raise ShapeError(f"{type(self).__name__} at {user_location()}: inputs must be [batch, depth] with a known "
                              f"depth, got '{x.name}' {x.shape}")
         self.build(x.shape[1], x.dtype)
+        return x
+
+    def __call__(self, inputs, state, scope=None):
+        x = self._built_for(inputs)
         with name_scope(self.name or self.default_name):
             return self.call(x, state)
 
@@ -384,11 +389,7 @@ class DropoutWrapper(RNNCell):
         return ew.multiply(x, ew.where(ew.less(u, keep), ew.divide(1.0, keep), 0.0))
 
     def __call__(self, inputs, state, scope=None):
-        x = convert_to_tensor(inputs)
-        if x.shape.rank != 2 or x.shape[1] is None:
-            raise ShapeError(f"DropoutWrapper at {user_location()}: inputs must be [batch, depth] with a known "
-                             f"depth, got '{x.name}' {x.shape}")
-        self.build(x.shape[1], x.dtype)
+        x = self._built_for(inputs)
         if self._active("input"):
             x = self._drop("input", 0, x)
         output, new_state = self.cell(x, state)
