@@ -278,6 +278,11 @@ class Graph:
         # and the outer tensors it uses: outer tensor -> its placeholder here.
         self.outer: Optional["Graph"] = None
         self.captures: dict = {}
+        # The variables a body reads or writes (ops/control_flow.py, "Variables in bodies"):
+        # name -> (variable, the enclosing graph's value of it, its placeholder here), and
+        # name -> the value after each of this body's writes, in order.
+        self.variable_entering: dict = {}
+        self.variable_writes: dict = {}
 
     # -- bodies of control flow ----------------------------------------------------------
     def encloses(self, other: "Graph") -> bool:
@@ -448,6 +453,10 @@ class Graph:
                 ops.extend(op for op in frame if op not in ops)
         data_ops = {t.op for t in inputs}
         return tuple(op for op in ops if op not in data_ops)
+
+    def current_control_ops(self) -> tuple:
+        """The ops that an op created now would run after (its control inputs)."""
+        return self._current_control_inputs(())
 
     @property
     def has_control_dependencies(self) -> bool:

@@ -334,25 +334,37 @@ def write(sg, op, name, value) -> int:
     depends on it): the chain the oracle models."""
     var, _ = sg.variables[name]
     shape = tuple(var.shape)
+    combine = COMBINE[op]
+    return chained_write(sg, name, (value,), lambda: getattr(gc, op)(var, sg.nodes[value].tensor),
+                         lambda old, v: combine(old, np.broadcast_to(v[value], shape)), f"{op}({name}, #{value})")
+
+
+COMBINE = {"assign": lambda old, x: x, "assign_add": np.add, "assign_sub": np.subtract}
+
+
+def chained_write(sg, name, inputs, build, update, text) -> int:
+    """A node that writes variable ``name`` after its previous write (by a control dependency,
+    unless its value already depends on it): the chain the oracle models. ``build()`` makes the
+    tensor (its value is the variable's new value); ``update(old, values)`` is the oracle's."""
+    shape = tuple(sg.variables[name][0].shape)
     chain = sg.chains[name]
     previous = chain[-1] if chain else None
-    deps = [value] + ([previous] if previous is not None else [])
-    needs_edge = previous is not None and previous not in sg.closure([value])
+    deps = list(inputs) + ([previous] if previous is not None else [])
+    needs_edge = previous is not None and previous not in sg.closure(inputs)
     with gc.control_dependencies([sg.nodes[previous].tensor] if needs_edge else []):
-        tensor = getattr(gc, op)(var, sg.nodes[value].tensor)
+        tensor = build()
     index = len(chain) + 1
-    combine = {"assign": lambda old, x: x, "assign_add": np.add, "assign_sub": np.subtract}[op]
 
     def compute(v, ver):
         assert len(ver[name]) == index, "the chain's writes run in order"
         old = ver[name][index - 1]
-        new = None if old is None or v[value] is None else combine(old, np.broadcast_to(v[value], shape))
+        new = None if old is None or any(v[i] is None for i in inputs) else update(old, v)
         ver[name].append(new)
         return new
 
-    node = sg.add(Node(tensor, shape, sg.closure(deps), compute, "write", name, index, inputs=(value,)))
+    node = sg.add(Node(tensor, shape, sg.closure(deps), compute, "write", name, index, inputs=tuple(inputs)))
     chain.append(node)
-    sg.log.append(f"#{node} = {op}({name}, #{value})" + (f" after #{previous}" if needs_edge else ""))
+    sg.log.append(f"#{node} = {text}" + (f" after #{previous}" if needs_edge else ""))
     return node
 
 
@@ -555,6 +567,60 @@ def motif_loop_write_group(draw, sg, rng):
     sg.log.append(f"#{group} = group([{node}])")
 
 
+def motif_write_in_loop(draw, sg, rng):
+    """A loop of 0-3 trips whose body reads a variable (the value its last iteration wrote)
+    and writes it; a read that depends on the loop sees the last write."""
+    name = draw(st.sampled_from(sorted(sg.variables)))
+    var, _ = sg.variables[name]
+    shape = tuple(var.shape)
+    a = _pick(draw, sg, lambda n: _fits(n.shape, shape))
+    if a is None:
+        return
+    trips, op = draw(st.integers(0, 3)), draw(st.sampled_from(WRITES))
+    f, f_ref = UNARY[draw(st.sampled_from(sorted(UNARY)))]
+    combine = COMBINE[op]
+
+    def build():
+        def body(i, h):
+            h = f(h) * 0.5 + gc.reduce_sum(var.value()) * 0.125
+            getattr(gc, op)(var, h)
+            return i + 1, h
+        out = gc.while_loop(lambda i, h: i < trips, body, [0, sg.nodes[a].tensor])[1]
+        with gc.control_dependencies([out]):
+            return var.read_value()
+
+    def update(old, v):
+        h, current = v[a], old
+        for _ in range(trips):
+            h = f_ref(h) * 0.5 + np.sum(current) * 0.125
+            current = combine(current, np.broadcast_to(h, shape))
+        return current
+    chained_write(sg, name, (a,), build, update, f"while_loop writing {op}({name}) (#{a}, trips={trips})")
+
+
+def motif_write_in_cond(draw, sg, rng):
+    """A cond whose true branch writes a variable and whose false branch reads it: the result is
+    the variable's value after the cond, whichever branch ran."""
+    name = draw(st.sampled_from(sorted(sg.variables)))
+    var, _ = sg.variables[name]
+    shape = tuple(var.shape)
+    a = _pick(draw, sg, lambda n: _fits(n.shape, shape))
+    b = None if a is None else _pick(draw, sg)
+    if b is None:
+        return
+    op = draw(st.sampled_from(WRITES))
+    f, f_ref = UNARY[draw(st.sampled_from(sorted(UNARY)))]
+    combine = COMBINE[op]
+
+    def build():
+        return gc.cond(gc.reduce_sum(sg.nodes[b].tensor) > 0.0,
+                       lambda: getattr(gc, op)(var, f(sg.nodes[a].tensor)), lambda: var.value() * 1.0)
+
+    def update(old, v):
+        return combine(old, np.broadcast_to(f_ref(v[a]), shape)) if np.sum(v[b]) > 0 else old
+    chained_write(sg, name, (a, b), build, update, f"cond writing {op}({name}) (#{a} if sum(#{b}) > 0)")
+
+
 STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
           step_gather_slice] + [step_write] * 4 + [step_read_after, step_read_after, step_identity_after, step_group,
                                                     step_optimizer_update]
@@ -565,7 +631,8 @@ CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
 # Loops and conds among reads and writes: their captures are reads and write results, and
 # writes read their outputs (a program with control flow runs in stages on the compiled
 # targets, and a stage of writes only was once dropped).
-STATE_CONTROL_FLOW_STEPS = STEPS + [step_cond, step_while, step_while, motif_loop_write_group, motif_loop_write_group]
+STATE_CONTROL_FLOW_STEPS = STEPS + [step_cond, step_while, step_while, motif_loop_write_group, motif_loop_write_group,
+                                    *[motif_write_in_loop] * 4, *[motif_write_in_cond] * 3]
 
 
 def evaluate_oracle(sg: StateGraph, fetch: list, feeds: dict, state: dict) -> tuple:

@@ -6,11 +6,13 @@ A body is a graph of its own, traced once from the user's function: a :class:`Gr
 (for a loop), then one per tensor of an enclosing graph that the function used (its
 *captures*, made by ``Graph.capture`` when an op in the body reads an outer tensor). The
 control-flow op takes those outer tensors as ordinary inputs, so pruning, gradients and the
-state rules see plain data edges, and a variable that a body reads is read once per run,
-before the op, as everywhere else.
+state rules see plain data edges. A variable that a body only reads is read once per run,
+before the op, as everywhere else; one that a body writes is carried through the op (a loop
+variable, a cond output) and written after it ("Variables in bodies" below).
 
-    cond(pred, *captures)                          attrs: then, else       -> the branch's outputs
-    while_loop(*loop_vars, *captures[, limit])     attrs: cond, body, ...  -> final loop vars, trips
+    cond(pred, *captures, *variables)                     attrs: then, else  -> results, written variables
+    while_loop(*loop_vars, *written variables, *captures[, limit])
+                                                          attrs: cond, body, ...  -> final loop vars, trips
 
 Every branch and body of one op takes the same captures, in the same order (a body that does
 not use one has a placeholder for it all the same), so a target passes one list to both.
@@ -24,30 +26,29 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..attrs import Attrs, OpaqueAttr
-from ..errors import DTypeError, GraphcError, InvalidArgumentError, ShapeError
+from ..errors import DTypeError, GraphcError, InferenceError, InvalidArgumentError, ShapeError
 from ..graph import Graph, Operation, Tensor, ancestors, get_default_graph, user_location
 from ..nest import flatten, same_structure, structure_text
 from ..shapes import TensorShape, TensorType, format_shape
-from ._build import graph_of, make
+from ._build import graph_of, make, make1
 from .elementwise import equal, minimum
 from .registry import define, get_op
-from .shape import concat, expand_dims, gather, reshape
+from .shape import broadcast_to, concat, expand_dims, gather, reshape
 from .source import constant, convert_to_tensor
 from .source import shape as shape_of
 
 def refused_in_bodies(op_type: str) -> Optional[str]:
-    """Why a body may not hold an op of ``op_type`` yet (None: it may). The state rules and the
-    gradients do not see into bodies: a variable declared, read or written inside a loop, or a
-    random draw there (whose gradient would rebuild the body with other draws), is issue 14's
-    next step."""
+    """Why a body may not hold an op of ``op_type`` (None: it may). A body holds no variable
+    ops: reads and writes of variables become values the op carries ("Variables in bodies"
+    below). A variable declared inside a function, or a random draw there (whose gradient
+    would rebuild the body with other draws), is refused."""
     opdef = get_op(op_type)
     if op_type == "variable":
         return "creating variables there is not supported (create them before the loop or branch, outside its function)"
     if opdef.random:
         return "random draws there are not supported yet (draw before the loop and index the draws inside)"
     if opdef.stateful:
-        return ("session state there (variable reads and writes) is not supported yet (compute the value in the "
-                "body and assign it after the loop)")
+        return "it reads or writes session state directly (use the variable's value(), assign, assign_add, assign_sub)"
     return None
 
 
@@ -106,6 +107,96 @@ class Body(OpaqueAttr):
 
     def __repr__(self) -> str:
         return f"<{self.label}: {len(self.inputs)} inputs, {len(self.ops)} ops, {len(self.outputs)} outputs>"
+
+
+# --- variables in bodies ------------------------------------------------------------------------
+# A body holds no variable ops. A read there is the variable's value as the body entered (a
+# placeholder bound to the enclosing graph's value of it), unless the read depends on one of
+# the body's own writes (a control dependency): then it is that write's value. A write is its
+# new value, computed in the body (assign_add adds to the value of the body's last write, as
+# writes are applied in the order they are made). The op built from the body carries each
+# written variable out, a loop as one more loop variable and a cond as one more output, and the
+# enclosing graph writes it: an assign, or a write of the body around it. The results the user
+# gets from the op run after those writes. So the compiled targets, gradients and the state rules
+# see plain data edges, a variable is read in a loop's iteration as that iteration's writes left
+# it, and the forward loop that a gradient rebuilds leaves the writes out (it makes no assign).
+def _entering(var, graph: Graph) -> Tensor:
+    """The placeholder in body ``graph`` for ``var``'s value as the body enters."""
+    found = graph.variable_entering.get(var.var_name)
+    if found is None:
+        outer = graph.outer
+        value = var.graph_value() if outer is var.graph else body_read(var, outer)
+        with graph.control_dependencies(None):
+            ph = graph.create_op("placeholder", (), Attrs(dtype=var.dtype, shape=tuple(var.shape)),
+                                 f"variable/{var.var_name.replace('/', '_')}").outputs[0]
+        found = graph.variable_entering[var.var_name] = (var, value, ph)
+    return found[2]
+
+
+def body_read(var, graph: Graph) -> Tensor:
+    """What a read of ``var`` made now in body ``graph`` sees."""
+    writes = graph.variable_writes.get(var.var_name)
+    if writes:
+        after = ancestors(graph.current_control_ops())
+        for w in reversed(writes):
+            if w.op in after:
+                return w
+    return _entering(var, graph)
+
+
+def body_write(var, op_type: str, value: Tensor, name: Optional[str], graph: Graph) -> Tensor:
+    """A write of ``var`` (assign, assign_add, assign_sub) made in body ``graph``: its new value."""
+    try:
+        get_op(op_type).infer([value.type], {"var": var.var_name, "dtype": var.dtype, "shape": tuple(var.shape)})
+    except InferenceError as e:
+        raise e.kind(f"{op_type} of variable '{var.var_name}' at {user_location()}: {e}") from None
+    entering = _entering(var, graph)
+    writes = graph.variable_writes.setdefault(var.var_name, [])
+    with graph.as_default():
+        if op_type == "assign":
+            new = value if value.shape == var.shape else broadcast_to(value, tuple(var.shape))
+        else:
+            base = writes[-1] if writes else entering
+            new = base + value if op_type == "assign_add" else base - value
+        new = make1("identity", (new,), None, name or f"{var.var_name}/{op_type.title().replace('_', '')}",
+                    graph=graph)
+    writes.append(new)
+    return new
+
+
+def _write_back(var, value: Tensor, graph: Graph) -> Tensor:
+    """``graph`` writes ``value``, a control-flow op's output, to ``var``."""
+    if graph is var.graph:
+        return var.graph_write("assign", value, f"{var.var_name}/write_{value.op.name.replace('/', '_')}")
+    return body_write(var, "assign", value, None, graph)
+
+
+def _entering_values(graphs, names, after=None) -> list:
+    """For each variable name, the enclosing graph's value that the bodies enter with (every
+    graph gets a placeholder for it). A variable the op writes (``after``: the op's inputs) is
+    read after everything those inputs need, as the op reads it when it runs: a write that a
+    loop's inputs depend on is not lost when the loop writes the variable again."""
+    outer = graphs[0].outer
+    values = []
+    for n in names:
+        var, value, _ = next(g.variable_entering[n] for g in graphs if n in g.variable_entering)
+        for g in graphs:
+            _entering(var, g)
+        if after:
+            with outer.control_dependencies([t.op for t in after]):
+                value = var.graph_value() if outer is var.graph else body_read(var, outer)
+        values.append(value)
+    return values
+
+
+def _after_writes(graph: Graph, outputs: list, variables: list, values: list, label: str):
+    """Write each of ``variables`` with its value from the op. Returns ``outputs`` such that
+    using them runs those writes (TF1's ``with_dependencies``), and the writes."""
+    if not variables:
+        return list(outputs), []
+    writes = [_write_back(var, v, graph) for var, v in zip(variables, values)]
+    with graph.control_dependencies(writes):
+        return [make1("identity", (t,), None, f"{label}/after_writes", graph=graph) for t in outputs], writes
 
 
 # --- tracing ----------------------------------------------------------------------------------
@@ -215,14 +306,30 @@ def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional
         if a.shape.rank != b.shape.rank:
             raise ShapeError(f"{label} at {where}: result {k} has shape {format_shape(a.shape)} in true_fn and "
                              f"{format_shape(b.shape)} in false_fn; the ranks must agree")
+    # Every variable a branch reads or writes enters both as an input; one that a branch writes
+    # comes out of both as one more output (the other branch passes the entering value on).
+    variables = list(dict.fromkeys([*g_then.variable_entering, *g_else.variable_entering]))
+    written = [n for n in variables if n in g_then.variable_writes or n in g_else.variable_writes]
     captured = _share_captures([g_then, g_else])
-    then = Body(g_then, [g_then.captures[t] for t in captured], t_then, f"{label} true branch")
-    other = Body(g_else, [g_else.captures[t] for t in captured], t_else, f"{label} false branch")
-    op = make("cond", (pred, *captured), {"then": then, "else": other}, name or "cond", graph=outer)
-    if not op.outputs:
-        return op
+    entering = [_entering_values([g_then, g_else], [n], after=[pred, *captured] if n in written else None)[0]
+                for n in variables]
+
+    def branch(g, tensors, what):
+        last = [g.variable_writes[n][-1] if n in g.variable_writes else g.variable_entering[n][2] for n in written]
+        return Body(g, [g.captures[t] for t in captured] + [g.variable_entering[n][2] for n in variables],
+                    tensors + last, f"{label} {what} branch")
+    then, other = branch(g_then, t_then, "true"), branch(g_else, t_else, "false")
+    op = make("cond", (pred, *captured, *entering), {"then": then, "else": other}, name or "cond", graph=outer)
+    n = len(t_then)
+    outs, writes = _after_writes(outer, op.outputs[:n], [g_then.variable_entering[k][0] for k in written],
+                                 op.outputs[n:], op.name)
+    if not outs:
+        if not writes:
+            return op
+        with outer.control_dependencies(writes):  # running it runs the writes
+            return make("no_op", (), None, f"{op.name}/writes", graph=outer)
     _, rebuild = flatten(r_then)
-    result = rebuild(list(op.outputs))
+    result = rebuild(list(outs))
     if not strict and isinstance(result, (list, tuple)) and len(result) == 1:
         return result[0]
     return result
@@ -308,8 +415,8 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     variable given as a one-element list comes back as the tensor itself, unless
     ``return_same_structure``. ``parallel_iterations`` and ``swap_memory`` are accepted for
     TF1 code and have no effect; ``back_prop=False`` stops gradients at the loop."""
-    op, rebuild = _while_op(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_iterations)
-    result = rebuild(list(op.outputs[:op.get_attr("n_vars")]))
+    outs, rebuild = _while_op(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_iterations)
+    result = rebuild(outs)  # takes the final loop variables, the first outputs
     if not return_same_structure and isinstance(result, (list, tuple)) and len(result) == 1 \
             and type(result) in (list, tuple):
         return result[0]
@@ -371,15 +478,36 @@ def _while_op(cond, body, loop_vars, shape_invariants=None, back_prop: bool = Tr
                              f"shape {format_shape(values[k].shape)}, but has shape {format_shape(t.shape)} after "
                              f"one iteration; to let its shape vary across iterations, give a shape invariant "
                              f"with None for the dims that change")
+    if g_cond.variable_writes:
+        raise GraphcError(f"{label} at {where}: cond writes the variables {', '.join(g_cond.variable_writes)}; a "
+                          "loop's cond may read variables, not write them (write them in the body)")
+    # A variable the body writes is one more loop variable; one the functions only read is
+    # read once, as the loop starts (a capture).
+    written = list(g_body.variable_writes)
+    read_only = [n for n in dict.fromkeys([*g_body.variable_entering, *g_cond.variable_entering]) if n not in written]
     captured = _share_captures([g_cond, g_body])
-    cond_body = Body(g_cond, ph_cond + [g_cond.captures[t] for t in captured], t_cond, f"{label} cond")
-    loop_body = Body(g_body, ph_body + [g_body.captures[t] for t in captured], t_body, f"{label} body")
-    inputs = values + captured + ([limit] if limit is not None else [])
-    attrs = {"cond": cond_body, "body": loop_body, "n_vars": len(values), "has_limit": limit is not None,
+    written_values = _entering_values([g_body, g_cond], written, after=values + captured)
+    read_values = _entering_values([g_body, g_cond], read_only)
+
+    def body_inputs(g, placeholders):
+        return (placeholders + [g.variable_entering[n][2] for n in written] + [g.captures[t] for t in captured]
+                + [g.variable_entering[n][2] for n in read_only])
+    cond_body = Body(g_cond, body_inputs(g_cond, ph_cond), t_cond, f"{label} cond")
+    loop_body = Body(g_body, body_inputs(g_body, ph_body), t_body + [g_body.variable_writes[n][-1] for n in written],
+                     f"{label} body")
+    inputs = values + written_values + captured + read_values + ([limit] if limit is not None else [])
+    n_vars = len(values) + len(written)
+    attrs = {"cond": cond_body, "body": loop_body, "n_vars": n_vars, "has_limit": limit is not None,
              "back_prop": bool(back_prop)}
     if history:
         attrs["history"] = True
-    return make("while_loop", inputs, attrs, name or "while", graph=outer), rebuild
+    op = make("while_loop", inputs, attrs, name or "while", graph=outer)
+    # What the caller sees: the final loop variables, the trip count and, with history, the
+    # stacked loop variables (the op's layout, without the written variables).
+    n = len(values)
+    outs = [*op.outputs[:n], op.outputs[n_vars], *(op.outputs[n_vars + 1:n_vars + 1 + n] if history else ())]
+    variables = [g_body.variable_entering[k][0] for k in written]
+    return _after_writes(outer, outs, variables, op.outputs[n:n_vars], op.name)[0], rebuild
 
 
 def _items_at_leaves(structure, other, label: str, where: str) -> list:
@@ -417,10 +545,11 @@ def _sequence(elems, label: str, where: str):
     return at, n, (static.pop() if static else None)
 
 
-def _stacked(op, k: int, n_vars: int, include_initial: bool, n_static):
+def _stacked(outs, k: int, n_vars: int, include_initial: bool, n_static):
     """Scan's output k: the loop variable k after each iteration (its history, shifted by one,
-    then its final value); with ``include_initial``, the value before the first one too."""
-    history, final = op.outputs[n_vars + 1 + k], op.outputs[k]
+    then its final value); with ``include_initial``, the value before the first one too.
+    ``outs`` are ``_while_op``'s outputs."""
+    history, final = outs[n_vars + 1 + k], outs[k]
     rows = concat([history, expand_dims(final, 0)], 0)
     if not include_initial:
         rows = rows[1:]
@@ -454,9 +583,9 @@ def _accumulating_loop(fn, elems, initializer, reverse: bool, back_prop: bool, n
                             f"{structure_text(acc)}")
         return (i + 1, *flatten(new)[0])
 
-    op, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
-                      name=name or kind, history=history)
-    return op, acc_rebuild, len(acc_leaves), n_static
+    outs, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
+                        name=name or kind, history=history)
+    return outs, acc_rebuild, len(acc_leaves), n_static
 
 
 def scan(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,
@@ -465,17 +594,17 @@ def scan(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: 
     ``a_t`` stacked (tf.scan). Without ``initializer``, ``a_0`` is the first element and is
     the first output. ``elems`` and the accumulator may be nested structures. Runs as one
     while_loop; ``reverse`` walks the elems from the last."""
-    op, rebuild, n_acc, n_static = _accumulating_loop(fn, elems, initializer, reverse, back_prop, name, "scan",
-                                                      history=True)
-    outs = [_stacked(op, 1 + k, 1 + n_acc, initializer is None, n_static) for k in range(n_acc)]
+    loop, rebuild, n_acc, n_static = _accumulating_loop(fn, elems, initializer, reverse, back_prop, name, "scan",
+                                                        history=True)
+    outs = [_stacked(loop, 1 + k, 1 + n_acc, initializer is None, n_static) for k in range(n_acc)]
     if reverse:
         outs = [o[::-1] for o in outs]
     return rebuild(outs)
 
 
 def _fold(fn, elems, initializer, back_prop, name, reverse: bool, kind: str):
-    op, rebuild, n_acc, _ = _accumulating_loop(fn, elems, initializer, reverse, back_prop, name, kind, history=False)
-    return rebuild(list(op.outputs[1:1 + n_acc]))
+    outs, rebuild, n_acc, _ = _accumulating_loop(fn, elems, initializer, reverse, back_prop, name, kind, history=False)
+    return rebuild(list(outs[1:1 + n_acc]))
 
 
 def foldl(fn, elems, initializer=None, parallel_iterations: int = 10, back_prop: bool = True,
@@ -507,9 +636,9 @@ def map_fn(fn, elems, dtype=None, parallel_iterations: int = 10, back_prop: bool
     def body(i, *outs):
         return (i + 1, *flatten(fn(at(i)))[0])
 
-    op, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *out_leaves], back_prop=back_prop,
-                      name=name or "map", history=True)
-    return out_rebuild([_stacked(op, 1 + k, 1 + len(out_leaves), True, n_static) for k in range(len(out_leaves))])
+    loop, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *out_leaves], back_prop=back_prop,
+                        name=name or "map", history=True)
+    return out_rebuild([_stacked(loop, 1 + k, 1 + len(out_leaves), True, n_static) for k in range(len(out_leaves))])
 
 
 def theano_scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None, truncate_gradient: int = -1,
@@ -574,10 +703,10 @@ def theano_scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_ste
     def body(i, *outs):
         return (i + 1, *step(i, list(outs)))
 
-    op, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *carried], name=name or "scan",
-                      history=True)
+    loop, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *carried], name=name or "scan",
+                        history=True)
     n_out = len(carried)
-    stacked = [_stacked(op, 1 + k, 1 + n_out, True, None) for k in range(n_out)]
+    stacked = [_stacked(loop, 1 + k, 1 + n_out, True, None) for k in range(n_out)]
     return (stacked[0] if n_out == 1 else stacked), OrderedDict()
 
 

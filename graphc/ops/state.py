@@ -19,6 +19,7 @@ from ..default_session import session_or_default
 from ..graph import GraphKeys, Operation, Tensor, TensorOperators, get_default_graph, user_location
 from ..shapes import TensorShape, TensorType, broadcast_shapes, format_shape
 from ._build import is_symbolic, make, make1
+from .control_flow import body_read, body_write
 from .registry import define
 from .source import convert_to_tensor
 
@@ -156,16 +157,33 @@ class Variable(TensorOperators):
 
     # -- reading ----------------------------------------------------------------------------
     def value(self) -> Tensor:
-        """The variable's read tensor (``W/read:0``)."""
-        return self._read
+        """The variable's read tensor (``W/read:0``); inside the function of a cond or a loop,
+        the value that the body sees (ops/control_flow.py, "Variables in bodies")."""
+        body = self._body()
+        return self._read if body is None else body_read(self, body)
 
     def read_value(self) -> Tensor:
         """A fresh read that honours the current control dependencies."""
+        body = self._body()
+        return self.graph_value() if body is None else body_read(self, body)
+
+    def graph_value(self) -> Tensor:
+        """The value a read in the variable's own graph sees: its read tensor, or a fresh read
+        when control dependencies are active there."""
+        if not self.graph.has_control_dependencies:
+            return self._read
         attrs = dict(self._read.op.attrs)
         return make1("read_variable", (), attrs, f"{self._op.name}/read", graph=self.graph)
 
     def _as_tensor(self) -> Tensor:
-        return self.read_value() if self.graph.has_control_dependencies else self._read
+        body = self._body()
+        return self.graph_value() if body is None else body_read(self, body)
+
+    def _body(self):
+        """The body being traced (a cond branch, a loop's function) that reads or writes this
+        variable now, or None when the default graph is the variable's own."""
+        graph = get_default_graph()
+        return graph if graph is not self.graph and graph.encloses(self.graph) else None
 
     def reads(self) -> list:
         """Every read of this variable in the graph (gradients sum over them)."""
@@ -180,9 +198,17 @@ class Variable(TensorOperators):
                 raise DTypeError(f"{op_type} at {user_location()}: variable '{self.var_name}' is "
                                  f"{self.dtype.name} but the value '{v.name}' is {v.dtype.name} (use gc.cast)")
         else:
-            v = convert_to_tensor(value, dtype=self.dtype, graph=self.graph)
+            body = self._body()
+            v = convert_to_tensor(value, dtype=self.dtype, graph=body or self.graph)
+        body = self._body()
+        if body is not None:
+            return body_write(self, op_type, v, name, body)
+        return self.graph_write(op_type, v, name)
+
+    def graph_write(self, op_type: str, value: Tensor, name: Optional[str] = None) -> Tensor:
+        """The write op in the variable's own graph (``op_type``: assign, assign_add, assign_sub)."""
         attrs = dict(self._read.op.attrs)
-        return make1(op_type, (v,), attrs, name or f"{self._op.name}/{op_type.title().replace('_', '')}",
+        return make1(op_type, (value,), attrs, name or f"{self._op.name}/{op_type.title().replace('_', '')}",
                      graph=self.graph)
 
     def assign(self, value, name: Optional[str] = None) -> Tensor:

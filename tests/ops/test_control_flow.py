@@ -152,6 +152,69 @@ def test_variables_read_inside_bodies_see_the_value_before_the_run(device):
             assert_close(sess.run(out), np.array([30.0, 0.0]))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_variable_writes_inside_bodies_follow_tf1(device):
+    """gc.assign and friends in a loop body, a cond branch (TF1's idiom) and a scan function:
+    each iteration reads what the last one wrote, a read that depends on a write sees it,
+    fetching the op's results runs its writes, and a gradient through a loop that writes
+    leaves the writes out of its own loops (they run once per run)."""
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (3,), name="x")
+        count, w, flag, c, total, steps = (gc.Variable(np.float64(v) if np.ndim(v) == 0 else np.asarray(v, np.float64),
+                                                       name=n) for n, v in
+                                           [("count", 0.0), ("w", [1.0, 2.0, 3.0]), ("flag", 0.0), ("c", 2.0),
+                                            ("total", 0.0), ("steps", 0.0)])
+
+        def body(i, acc):
+            before = count.value()  # what the last iteration left
+            bumped = count.assign_add(1.0)
+            with gc.control_dependencies([bumped]):
+                after = count.read_value()
+            w.assign(w * 0.5 + x)
+            return i + 1, acc + before * 10.0 + after
+        acc = gc.while_loop(lambda i, acc: i < 3, body, [0, gc.constant(0.0, gc.float64)])[1]
+
+        def odd(i):  # a cond inside a loop body writes
+            gc.cond(gc.equal(i % 2, 1), lambda: flag.assign_add(1.0), lambda: flag.value() * 1.0)
+            return i + 1
+        m = gc.while_loop(lambda i: i < 5, odd, [0])
+        p = gc.placeholder(gc.bool_, (), name="p")
+        picked = gc.cond(p, lambda: c.assign(c * 3.0), lambda: c.assign_sub(1.0))
+        running = gc.scan(lambda a, xi: a + total.assign_add(xi), x, initializer=gc.constant(0.0, gc.float64))
+
+        def counted(i, h):
+            steps.assign_add(1.0)
+            return i + 1, gc.tanh(h * x)
+        loss = gc.reduce_sum(gc.while_loop(lambda i, h: i < 3, counted, [0, x])[1])
+        plain = gc.reduce_sum(gc.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, gc.tanh(h * x)), [0, x])[1])
+        grad, grad_plain = gc.gradients(loss, x)[0], gc.gradients(plain, x)[0]
+        xv = np.array([1.0, -2.0, 0.5])
+        fetches = [acc, m, picked, running, loss, grad, grad_plain]
+        with gc.Session(device=device) as sess:
+            sess.run(gc.global_variables_initializer())
+            first = sess.run(fetches, {x: xv, p: True})
+            after_first = sess.run([count, w, flag, c, total, steps])
+            second = sess.run(fetches, {x: xv, p: False})
+            after_second = sess.run([count, w, flag, c, total, steps])
+    wv = np.array([1.0, 2.0, 3.0])
+    for _ in range(3):
+        wv = wv * 0.5 + xv
+    assert_close(first[0], 36.0)  # 10 * (0 + 1 + 2) + (1 + 2 + 3)
+    assert first[1] == 5 and first[2] == 6.0
+    assert_close(first[3], np.cumsum(np.cumsum(xv)))
+    assert_close(first[5], first[6])  # the writes change nothing in the gradient...
+    for got, want in zip(after_first, [3.0, wv, 2.0, 6.0, xv.sum(), 3.0]):  # ...and run once (steps)
+        assert_close(got, want)
+    for _ in range(3):
+        wv = wv * 0.5 + xv
+    assert_close(second[0], 135.0)  # 10 * (3 + 4 + 5) + (4 + 5 + 6)
+    assert second[2] == 5.0
+    assert_close(second[3], np.cumsum(xv.sum() + np.cumsum(xv)))
+    for got, want in zip(after_second, [6.0, wv, 4.0, 5.0, 2 * xv.sum(), 6.0]):
+        assert_close(got, want)
+
+
 def test_single_loop_variable_comes_back_as_tf1_returns_it():
     graph = gc.Graph()
     with graph.as_default():
@@ -227,6 +290,7 @@ def test_second_order_through_a_loop(device):
 # --- build-time errors: they name the loop or branch and the user's line --------------------------
 def _error_cases():
     x = gc.placeholder(gc.float32, (3,), name="x")
+    counter = gc.Variable(np.float32(0.0), name="counter")
     return [
         ("branches of different structures", lambda: gc.cond(x[0] > 0, lambda: (x, x), lambda: x, name="pick"),
          TypeError, r"cond 'pick' at .*test_control_flow.py:\d+: the branches return different structures"),
@@ -251,17 +315,23 @@ def _error_cases():
          TypeError, "body must return the same structure"),
         ("body changes a dtype", lambda: gc.while_loop(lambda v: True, lambda v: gc.cast(v, gc.int32), [x]),
          gc.DTypeError, "loop variable 0 enters as float32 but body returns int32"),
-        ("a variable write in a body", lambda: gc.while_loop(
+        ("a variable made in a body", lambda: gc.while_loop(
             lambda v: True, lambda v: v + gc.assign_add(gc.Variable(np.zeros(3, np.float32)), v), [x]),
-         gc.GraphcError, "variable"),
+         gc.GraphcError, r"variable .*creating variables there is not supported"),
+        ("a write in a loop's cond", lambda: gc.while_loop(
+            lambda v: gc.reduce_sum(gc.assign_add(counter, 1.0)) < 3.0, lambda v: v, [x], name="count"),
+         gc.GraphcError, r"while_loop 'count' at .*test_control_flow.py:\d+: cond writes the variables counter"),
+        ("a write of another shape in a body", lambda: gc.while_loop(
+            lambda v: True, lambda v: v + gc.assign(counter, v), [x]),
+         gc.ShapeError, r"assign of variable 'counter' at .*test_control_flow.py:\d+: .*does not fit"),
     ]
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(13))
 def test_build_time_errors_name_the_op_and_the_line(index):
     with gc.Graph().as_default():
         cases = _error_cases()
-        assert len(cases) == 11
+        assert len(cases) == 13
         _, build, kind, message = cases[index]
         with pytest.raises(kind, match=message):
             build()

@@ -211,13 +211,16 @@ def test_dropout_wrapper_masks_outputs_and_state_with_tf1_keep_probabilities(dev
 
 def test_lstm_learns_the_digits():
     """The issue's recipe: the 8x8 digits as 8 time steps of 8 pixels, LSTM hidden 64, batch
-    64, Adam; at least 95% held-out accuracy within 30 epochs."""
+    64, Adam; at least 95% held-out accuracy within 30 epochs. 20 are enough: with seeded
+    initial weights (0-3) it was 96.4-96.7% held out after 20 and 96.9-97.6% after 30; without a
+    seed the cell's weights, and so the result, change from run to run."""
     x_train, y_train, x_test, y_test = datasets.load_digits()
     x_train, x_test = x_train[..., 0], x_test[..., 0]
     with gc.Graph().as_default():
         x = gc.placeholder(gc.float32, (None, 8, 8), name="x")
         y = gc.placeholder(gc.int64, (None,), name="y")
-        _, state = gc.nn.dynamic_rnn(gc.nn.rnn_cell.LSTMCell(64), x, dtype=gc.float32)
+        cell = gc.nn.rnn_cell.LSTMCell(64, initializer=gc.init.glorot_uniform(seed=0))
+        _, state = gc.nn.dynamic_rnn(cell, x, dtype=gc.float32)
         w = gc.Variable(gc.init.glorot_uniform((64, 10), seed=1), name="W")
         b = gc.Variable(gc.zeros((10,)), name="b")
         logits = state.h @ w + b
@@ -228,7 +231,7 @@ def test_lstm_learns_the_digits():
         with gc.Session(device=TRAIN_DEVICE) as sess:
             sess.run(gc.global_variables_initializer())
             first = sess.run(loss, {x: x_train, y: y_train})
-            for _ in range(30):
+            for _ in range(20):
                 order = rng.permutation(len(x_train))
                 for k in range(0, len(x_train), 64):
                     batch = order[k:k + 64]
