@@ -14,19 +14,18 @@ Program without control flow is one stage, and nothing here runs for it.
 
 Bodies are optimized like the program around them (the same level and passes: folding,
 CSE, simplification, fusion, the memory plan), once per body and settings (``body_program``
-in optimizer/pipeline.py). Then hoisting: the instrs of a loop body that read no loop
-variable (nor a value computed from one) run once, before the loop (``split_invariant``).
+in optimizer/pipeline.py). Then hoisting (optimizer/hoisting.py): the instrs of a loop body
+that read no loop variable (nor a value computed from one) run once, before the loop.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Sequence
 
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ..optimizer.fusion import fuse, trivial_groups
-from ..optimizer.memory import plan_memory
+from ..optimizer.hoisting import plan, split_invariant, subprogram  # noqa: F401 (the targets import them from here)
 from ..optimizer.pipeline import Settings, body_program
 from ..optimizer.program import Program
 from .backend import Executable
@@ -40,31 +39,6 @@ def has_control_flow(program: Program) -> bool:
 
 def settings_of(program: Program) -> Settings:
     return program.analyses.get("settings") or Settings(2 if program.buffers is not None else 1)
-
-
-def subprogram(program: Program, instrs, feeds, fetches, settings: Settings) -> Program:
-    """A Program of some of ``program``'s instrs (already optimized up to the state pass):
-    grouped and planned again on its own, as ``settings`` say."""
-    used = set(feeds) | {v for ins in instrs for v in ins.inputs + ins.outputs}
-    defined = set(feeds) | {v for ins in instrs for v in ins.outputs}
-    instrs = tuple(ins if all(a in defined for a in ins.after) else
-                   type(ins)(ins.op, ins.inputs, ins.outputs, ins.attrs, tuple(a for a in ins.after if a in defined),
-                             ins.origin) for ins in instrs)
-    sub = Program(instrs, {v: program.types[v] for v in used}, tuple(feeds), tuple(fetches),
-                  {v: program.name_of(v) for v in used})
-    sub.analyses["settings"] = settings
-    return plan(sub, settings)
-
-
-def plan(program: Program, settings: Settings) -> Program:
-    """The groups and buffer plan that the optimization level gives."""
-    if settings.level >= 2 and "fuse" not in settings.disabled:
-        program = fuse(program, settings.capabilities)[0]
-    else:
-        program = program.with_plan(trivial_groups(program))
-    if settings.level >= 2 and "plan_memory" not in settings.disabled:
-        program = plan_memory(program)[0]
-    return program
 
 
 # --- stages --------------------------------------------------------------------------------------------
@@ -113,35 +87,6 @@ def split_stages(program: Program) -> List[Stage]:
 
 
 # --- bodies ----------------------------------------------------------------------------------------------
-def split_invariant(program: Program, n_varying: int, settings: Settings) -> Tuple[Program, Program]:
-    """Hoisting: (the instrs of a loop body that depend on no loop variable, as a Program over
-    the captures; the rest, as a Program over the loop variables, the captures and the hoisted
-    values). ``program``'s first ``n_varying`` feeds are the loop variables. Stateful or random
-    instrs are never hoisted (bodies refuse them today). Returns (None, program) when nothing
-    is worth hoisting (only constants, views and shape arithmetic)."""
-    varying = set(program.feeds[:n_varying])
-    hoisted, kept = [], []
-    for ins in program.instrs:
-        if ins.op == "const":  # both keep their constants: a literal in a kernel beats a loaded value
-            hoisted.append(ins)
-            kept.append(ins)
-        elif ins.opdef.stateful or ins.opdef.random or any(v in varying for v in ins.inputs):
-            varying.update(ins.outputs)
-            kept.append(ins)
-        else:
-            hoisted.append(ins)
-    cheap = {"const", "shape", "reshape", "expand_dims", "squeeze", "identity", "stop_gradient"}
-    if not any(ins.op not in cheap for ins in hoisted):
-        return None, program
-    defined = {v for ins in hoisted if ins.op != "const" for v in ins.outputs}
-    crossing = list(dict.fromkeys(v for ins in kept for v in ins.inputs if v in defined))
-    crossing += [v for v in program.fetches if v in defined and v not in crossing]
-    captures = program.feeds[n_varying:]
-    before = subprogram(program, hoisted, captures, crossing, settings)
-    after = subprogram(program, kept, list(program.feeds) + crossing, program.fetches, settings)
-    return before, after
-
-
 # --- running --------------------------------------------------------------------------------------------
 class StagedExecutable(Executable):
     """A Program with control flow, compiled stage by stage. ``compile_program`` compiles a

@@ -172,7 +172,9 @@ PIPELINE = (
 )
 # Passes that correctness needs, at every level: they cannot be switched off.
 REQUIRED_PASSES = frozenset({"order_state"})
-PASS_NAMES = frozenset(name for name, _, _ in PIPELINE) - REQUIRED_PASSES
+# Passes that run on a loop's body as the targets compile it (optimizer/hoisting.py).
+LOOP_PASSES = frozenset({"project_before_the_loop"})
+PASS_NAMES = (frozenset(name for name, _, _ in PIPELINE) | LOOP_PASSES) - REQUIRED_PASSES
 
 
 @dataclass
@@ -327,10 +329,18 @@ def explain_text(optimized: Optimized, binding=None) -> str:
                 body_ops = [op.type for op in body.ops if op.type != "placeholder"]
                 out.append(f"    {attr}: {len(body.inputs)} inputs -> {len(body.outputs)} outputs, "
                            f"[{' '.join(body_ops) or 'passes its inputs through'}]")
-                optimized = body_program(body, program.analyses.get("settings") or Settings())
-                for bg in optimized.groups:
-                    if bg.is_kernel:
-                        out.append(f"      kernel: {bg.kind} [{' '.join(optimized.instrs[j].op for j in bg.members)}]")
+                settings = program.analyses.get("settings") or Settings()
+                optimized = body_program(body, settings)
+                parts = [("", optimized)]
+                if instr.op == "while_loop" and attr == "body":  # as the targets run it
+                    from .hoisting import split_invariant  # programs without loops never import it
+                    hoisted, per_iteration = split_invariant(optimized, instr.attrs["n_vars"], settings)
+                    parts = [("before the loop, once: ", hoisted), ("each iteration: ", per_iteration)]
+                for label, part in parts:
+                    for bg in part.groups if part is not None else ():
+                        if bg.is_kernel:
+                            ops = " ".join(part.instrs[j].op for j in bg.members)
+                            out.append(f"      {label}kernel: {bg.kind} [{ops}]")
     for kind, label in (("view", "views and constants"), ("shape", "computed from shapes alone")):
         ops = Counter(program.instrs[i].op for g in program.groups if g.kind == kind for i in g.members)
         if ops:

@@ -388,7 +388,7 @@ def test_explain_shows_the_loop_and_its_bodies():
     assert "op [while_loop]" in text
     assert "cond: 3 inputs -> 1 outputs, [const less]" in text
     assert "body: 3 inputs -> 2 outputs, [const add tanh multiply]" in text
-    assert "      kernel: elementwise [tanh multiply]" in text  # the body's own fused groups
+    assert "      each iteration: kernel: elementwise [tanh multiply]" in text  # the body's own fused groups
 
 
 # --- model files store the bodies --------------------------------------------------------------------------
@@ -545,3 +545,23 @@ def test_loop_invariant_work_is_hoisted_out_of_the_body():
             h = np.tanh(h @ np.exp(wv)) * 0.5
         for device in DEVICES:
             assert_close(run(op.outputs[1], {x: xv, w: wv}, device), h)
+
+
+def test_the_input_projection_of_an_rnn_is_one_product_before_the_loop():
+    """An LSTM cell's ``[x_t, h] @ kernel``: ``x_t @ kernel[:I]`` for every t is one product
+    before the loop (hoisting.py, ``project_before_the_loop``), and each iteration multiplies
+    ``h`` only. The values are checked on every device by the RNN tests (tests/train)."""
+    from graphc.codegen.control_flow import split_invariant
+    from graphc.optimizer.pipeline import Settings, body_program
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (2, 5, 3), name="x")
+        gc.nn.dynamic_rnn(gc.nn.rnn_cell.LSTMCell(4), x, dtype=gc.float64)
+        op = next(o for o in graph.get_operations() if o.type == "while_loop")
+    before, each = split_invariant(body_program(op.get_attr("body"), Settings()), op.get_attr("n_vars"), Settings())
+    products = [ins for ins in before.instrs if ins.op == "matmul"]
+    assert [before.types[p.outputs[0]].shape for p in products] == [(5, 2, 16)]  # [T, B, 4H], all steps
+    per_step = [ins for ins in each.instrs if ins.op == "matmul"]
+    assert [each.types[p.inputs[1]].shape for p in per_step] == [(4, 16)]  # h @ kernel[I:]
+    assert sum(g.kind == "matmul" for g in each.groups) == 1
+
