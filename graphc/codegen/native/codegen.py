@@ -28,6 +28,7 @@ from ...optimizer.symbolic import SymSize
 from ..emit.context import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
 from ..schedule import BUFFER, CONSTANT, FEED, OUTPUT, TEMPORARY, Schedule, fetch_sources
 from ..emit.loops import SourceWriter
+from .dims import Aff, Dims, NativeError, describe, exact, render, upper_terms
 
 ALIGN = 64  # bytes: every workspace region and constant starts on a cache line
 # Op types that have no native code, and why (checked before any code is generated).
@@ -38,19 +39,11 @@ NO_NATIVE = {
     "assign": "a native library has no variables",
     "assign_add": "a native library has no variables",
     "assign_sub": "a native library has no variables",
-    "cond": "control flow has no native code yet (the CPU backend compiles it: device='cpu')",
-    "while_loop": "control flow has no native code yet (the CPU backend compiles it: device='cpu')",
 }
 # Source the CPU emitters may write that would need numba's Python-linked runtime.
 _FORBIDDEN = re.compile(r"\bnp\.(dot|zeros|empty|ones|full|array)\(|\.copy\(\)")
 
 
-class NativeError(CompileError):
-    """A program the native target cannot compile; names the op and where it was created."""
-
-
-def describe(ins) -> str:
-    return str(ins.origin) if ins.origin is not None else f"{ins.op} (an op the optimizer made)"
 
 
 class NativeKernelContext(KernelContext):
@@ -139,11 +132,15 @@ class NativeProgram:
 
 
 class NativeProgramCodegen(ProgramCodegen):
+    """The kernels of one plain Program (no control flow): the CPU emitters through
+    ``NativeKernelContext``. ``raises`` collects the run-time errors of every program of the
+    library (``NativeModule``), so each error number is unique in the library."""
+
     backend_name = "native"
 
-    def __init__(self, program: Program, input_keys, output_keys):
-        super().__init__(split_shape_groups(program), mode=STATIC)
-        self.raises: list = []
+    def __init__(self, program: Program, input_keys=(), output_keys=(), raises=None):
+        super().__init__(split_shape_groups(program) if program.groups is not None else program, mode=STATIC)
+        self.raises = raises if raises is not None else _Raises()
         self.context_class = partial(NativeKernelContext, raises=self.raises)
         self.input_keys = list(input_keys)
         self.output_keys = list(output_keys)
@@ -155,254 +152,10 @@ class NativeProgramCodegen(ProgramCodegen):
     # -- checks -----------------------------------------------------------------------------------------
     def check_ops(self) -> None:
         from ..cpu import supported_ops
-        supported = supported_ops()
-        for ins in self.p.instrs:
-            opdef = ins.opdef
-            if opdef.random:
-                raise NativeError(
-                    f"{describe(ins)} is a random op, which has no native code: an exported library is a pure "
-                    "function of its inputs. Remove the random op from the inference graph (dropout switched "
-                    "off by a training flag folds away when the graph is frozen), or feed the noise as an input")
-            reason = NO_NATIVE.get(ins.op)
-            if reason is None and ins.op not in supported:
-                reason = "no backend compiles it"
-            if reason is not None:
-                raise NativeError(f"{describe(ins)} has no native code: {reason}")
+        check_ops(self.p, supported_ops())
 
-    def _symbols(self):
-        """Root symbol -> index, numbered by the inputs' dims; every value's dims checked."""
-        p, sym = self.p, self.sym
-        index: dict = {}
-        bindings: list = []
-        for j, v in enumerate(p.feeds):
-            for axis, d in enumerate(sym.shape(v)):
-                if isinstance(d, tuple):
-                    if d not in index:
-                        index[d] = len(bindings)
-                        bindings.append([])
-                    bindings[index[d]].append((j, axis))
-        for ins in p.instrs:
-            for k, v in enumerate(ins.outputs):
-                for axis, d in enumerate(sym.shape(v)):
-                    if isinstance(d, tuple) and d not in index:
-                        t = p.types[v]
-                        raise NativeError(
-                            f"{describe(ins)}: dim {axis} of its output{'' if len(ins.outputs) == 1 else f' {k}'} "
-                            f"{t} is not known from the input dims alone (it depends on the data, or on the input "
-                            "dims other than by being equal to one); a native library computes every size from "
-                            "the input dims. Give the dim a static size, or make it equal to an input dim")
-        return index, bindings
-
-    def _dims(self, v: int, index: dict) -> tuple:
-        """Per axis of ``v``: its static size, or ``Sym(k)`` for the k-th input symbol."""
-        return tuple(Sym(index[d]) if isinstance(d, tuple) else int(d) for d in self.sym.shape(v))
-
-    # -- the whole program --------------------------------------------------------------------------------
     def build(self, name: str) -> NativeProgram:
-        self.check_ops()
-        index, bindings = self._symbols()
-        p = self.p
-        schedule = Schedule(p)
-        gen = self.generate_checked()
-        sym_names = [f"s{k}" for k in range(len(bindings))]
-        dims_of = {}
-
-        def dims(v):
-            if v not in dims_of:
-                dims_of[v] = self._dims(v, index)
-            return dims_of[v]
-
-        def count(v) -> str:
-            parts = [sym_names[d.k] if isinstance(d, Sym) else str(d) for d in dims(v)]
-            return " * ".join(parts) if parts else "1"
-
-        root = schedule.root
-        consts: Dict[int, Tuple[int, object]] = {}  # value -> (byte offset, numpy array)
-        blob = bytearray()
-        for ins in p.instrs:
-            if ins.op == "const":
-                arr = np.ascontiguousarray(ins.attrs["value"], dtype=p.types[ins.outputs[0]].dtype.np)
-                blob.extend(b"\0" * (-len(blob) % ALIGN))
-                consts[ins.outputs[0]] = (len(blob), arr)
-                blob.extend(arr.tobytes())
-
-        # the workspace: the schedule's regions (planned buffers, temporaries, the kernels'
-        # scratch), each sized by symbolic sizes over the input symbols; an output the run
-        # makes is written straight into the caller's array, other fetches are copied there
-        regions: List[Region] = []
-        region_index: dict = {}
-        for region in schedule.regions + schedule.scratch_regions(gen.calls):
-            region_index[region.key] = len(regions)
-            label = {"buffer": "buffer {}", "temporary": "value %{}", "scratch": "scratch {} {}"}[region.key[0]]
-            regions.append(Region(label.format(*region.key[1:]), [t.relabel(index) for t in region.sizes]))
-        copies = [(j, place.value) for j, (how, place) in enumerate(fetch_sources(schedule)) if how == "copied"]
-
-        # -- the driver ---------------------------------------------------------------------------------
-        ws_dtypes, cst_dtypes = set(), set()
-        views: Dict[int, str] = {}
-        lines = SourceWriter(1)
-
-        def view(v) -> str:
-            r = root(v)
-            if r in views:
-                return views[r]
-            t = p.types[r].dtype.np
-            place = schedule.place(r)
-            if place.kind == FEED:
-                name = f"F{place.key}"
-            elif place.kind == CONSTANT:
-                off, arr = consts[r]
-                cst_dtypes.add(t.name)
-                start = off // t.itemsize
-                name = f"c{r}"
-                lines(f"{name} = CST_{t.name}[{start}:{start + arr.size}]")
-            elif place.kind == OUTPUT:
-                name = f"O{place.key}"
-            elif place.kind in (BUFFER, TEMPORARY):
-                reg = region_index[("buffer", place.key) if place.kind == BUFFER else ("temporary", r)]
-                ws_dtypes.add(t.name)
-                name = f"v{r}"
-                lines(f"{name} = WS_{t.name}[M[{1 + 2 * reg}] // {t.itemsize}:M[{1 + 2 * reg}] // {t.itemsize} + "
-                      f"{count(r)}]")
-            else:
-                raise NativeError(f"internal error: %{r} has no place in a native library ({place.kind})")
-            views[r] = name
-            return name
-
-        def dim_arg(v, k) -> str:
-            d = dims(v)[k]
-            return sym_names[d.k] if isinstance(d, Sym) else str(d)
-
-        kernel_sources = []
-        kernel_sigs = []
-        calls = []
-        for c, call in enumerate(gen.calls):
-            src = re.sub(r"\b_K(\d+)\b", lambda m: f"_K{c}_{m.group(1)}", call.source)
-            src = src.replace("def _kernel(", f"def _kernel_{c}(", 1)
-            kernel_sources.append(src + f"\n\n\n_kernel_{c} = njit(**_KERNEL_OPTIONS)(_kernel_{c})\n")
-            args = []
-            for key in call.params:
-                kind = key[0]
-                if kind in ("in", "out"):
-                    args.append(view(key[1]))
-                elif kind == "dim":
-                    args.append(dim_arg(key[1], key[2]))
-                elif kind == "scratch":
-                    reg = region_index[key]
-                    t = np.dtype(key[1])
-                    ws_dtypes.add(t.name)
-                    args.append(f"WS_{t.name}[M[{1 + 2 * reg}] // {t.itemsize}:(M[{1 + 2 * reg}] + "
-                                f"M[{2 + 2 * reg}]) // {t.itemsize}]")
-                elif kind == "lo":
-                    args.append("0")
-                elif kind == "hi":
-                    extent_dims = call.split[0]
-                    args.append(" * ".join(dim_arg(v, k) for v, k in extent_dims) or "1")
-                elif kind == "errors":
-                    args.append("E")
-                else:
-                    raise NativeError(f"internal error: {call.label} takes a {kind!r} parameter")
-            calls.append((c, args))
-            kernel_sigs.append([_kernel_arg_type(p, key) for key in call.params])
-        body = SourceWriter(1)
-        for c, args in calls:
-            body(f"rc = _kernel_{c}({', '.join(args)})")
-            body("if rc != 0:")
-            body("    return rc")
-        for j, r in copies:
-            src = view(r)
-            q = f"q{j}"
-            body(f"for {q} in range({count(p.fetches[j])}):")
-            body(f"    O{j}[{q}] = {src}[{q}]")
-        body("return 0")
-
-        params: List[Tuple] = []
-        head = SourceWriter(1)
-        for j, v in enumerate(p.feeds):
-            params.append(("in", j, p.types[v].dtype))
-            head(f"F{j} = carray(in{j}, ({count(v)},))")
-        for j, v in enumerate(p.fetches):
-            params.append(("out", j, p.types[v].dtype))
-            head(f"O{j} = carray(out{j}, ({count(v)},))")
-        head("M = carray(meta, (META,))")
-        head("E = carray(err, (4,))")
-        for t in sorted(ws_dtypes):
-            params.append(("ws", np.dtype(t)))
-            head(f"WS_{t} = carray(ws_{t}, (M[0] // {np.dtype(t).itemsize},))")
-        for t in sorted(cst_dtypes):
-            params.append(("cst", np.dtype(t)))
-            head(f"CST_{t} = carray(cst_{t}, ({len(blob) // np.dtype(t).itemsize},))")
-        params.append(("meta",))
-        params.append(("err",))
-        for k in range(len(bindings)):
-            params.append(("sym", k))
-
-        def pname(prm) -> str:
-            return {"in": lambda: f"in{prm[1]}", "out": lambda: f"out{prm[1]}", "ws": lambda: f"ws_{prm[1].name}",
-                    "cst": lambda: f"cst_{prm[1].name}", "meta": lambda: "meta", "err": lambda: "err",
-                    "sym": lambda: sym_names[prm[1]]}[prm[0]]()
-
-        def ptype(prm) -> str:
-            if prm[0] in ("in", "out"):
-                return f"types.CPointer({_numba_scalar(prm[2].np)})"
-            if prm[0] in ("ws", "cst"):
-                return f"types.CPointer({_numba_scalar(prm[1])})"
-            if prm[0] in ("meta", "err"):
-                return "types.CPointer(types.int64)"
-            return "types.int64"
-
-        driver = SourceWriter()
-        driver(f"def {name}__driver({', '.join(pname(q) for q in params)}):")
-        driver.extend(head)
-        driver.extend(lines)
-        driver.extend(body)
-        flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-        options = f"dict(no_cpython_wrapper=True, error_model='numpy', boundscheck=False, fastmath={flags})"
-        meta_len = 1 + 2 * len(regions)
-        module = "\n".join([
-            f"# graphc native module for {name!r}; generated, do not edit",
-            "import math",
-            "import numpy as np",
-            "from numba import carray, njit, types",
-            "from graphc.codegen.emit import runtime as rt",
-            "from graphc.codegen import vmath as vm",
-            "",
-            f"_KERNEL_OPTIONS = {options}",
-            f"META = {meta_len}",
-            "",
-            "",
-            "\n\n".join(kernel_sources),
-            "",
-            driver.text(),
-            "",
-            "",
-            f"SIGNATURE = types.int64({', '.join(ptype(q) for q in params)})",
-            "KERNEL_SIGNATURES = [",
-            *[f"    ({', '.join(sig)}{',' if len(sig) == 1 else ''})," for sig in kernel_sigs],
-            "]",
-            "driver = None",
-            "",
-            "",
-            "def compile_driver():",
-            "    global driver",
-            f"    driver = njit(SIGNATURE, no_cfunc_wrapper=True, **_KERNEL_OPTIONS)({name}__driver)",
-            "    return driver",
-            "",
-        ])
-
-        checks = sorted({schedule.sym.nbytes(v).relabel(index) for v in p.types if v in _used_values(p)},
-                        key=lambda t: (t.symbols, t.coef))
-        raises = [(describe(p.instrs[i]), message, nvalues) for i, message, nvalues in self.raises]
-        inputs = [Tensor(k, v, p.types[v].dtype, tuple(p.types[v].shape), self._dims(v, index))
-                  for k, v in zip(self.input_keys, p.feeds)]
-        outputs = [Tensor(k, v, p.types[v].dtype, tuple(p.types[v].shape), self._dims(v, index))
-                   for k, v in zip(self.output_keys, p.fetches)]
-        kernel_ops = []
-        for g in p.groups:
-            if g.is_kernel:
-                kernel_ops.append([p.instrs[i] for i in g.members])
-        return NativeProgram(module, f"{name}__driver", params, inputs, outputs, bindings, regions, checks,
-                             bytes(blob), raises, [c.label for c in gen.calls], kernel_ops)
+        return NativeModule(self.p, self.input_keys, self.output_keys).build(name)
 
     def generate_checked(self):
         """``generate`` with errors that name the user's op, and no Python-linked calls."""
@@ -428,6 +181,362 @@ class NativeProgramCodegen(ProgramCodegen):
                 raise NativeError(f"{describe(ins)} has no native code in this form (its kernel [{ops}] "
                                   f"calls {bad.group(0)}, which needs Python's runtime)")
         return gen
+
+
+def check_ops(program: Program, supported) -> None:
+    """Every op of ``program`` and of its bodies has native code (before any is generated)."""
+    from ..control_flow import CONTROL_FLOW_OPS
+    for ins in program.instrs:
+        opdef = ins.opdef
+        if opdef.random:
+            raise NativeError(
+                f"{describe(ins)} is a random op, which has no native code: an exported library is a pure "
+                "function of its inputs. Remove the random op from the inference graph (dropout switched "
+                "off by a training flag folds away when the graph is frozen), or feed the noise as an input")
+        reason = NO_NATIVE.get(ins.op)
+        if reason is None and ins.op not in supported and ins.op not in CONTROL_FLOW_OPS:
+            reason = "no backend compiles it"
+        if reason is not None:
+            raise NativeError(f"{describe(ins)} has no native code: {reason}")
+
+
+class _Raises(list):
+    """The run-time errors of a whole library, numbered 1, 2, ... in the order the kernels
+    (and loops) are generated: (op description, message with {}, number of values).
+    ``NativeKernelContext`` appends (instr index, message, n) for the program being generated
+    (``program``, inside ``label``); it is stored described."""
+
+    program: Optional[Program] = None
+    label: str = ""
+
+    def append(self, item) -> None:
+        i, message, nvalues = item
+        if isinstance(i, int):
+            where = describe(self.program.instrs[i])
+            if self.label:
+                where += f" in the {self.label}"
+        else:
+            where = i
+        super().append((where, message, nvalues))
+
+
+# --- one library --------------------------------------------------------------------------------------------
+class NativeModule:
+    """One numba module for a whole library: a *function* per Program (the top one, each stage
+    of a program with control flow, each body), every kernel they call, and the driver.
+
+    Calling convention (every function): ``fn(F0.., O0.., <ctx>) -> int64``: F are its
+    feeds, O its fetches (flat arrays the caller provides; the function writes them), and
+    ``<ctx>`` the workspace arrays (one per dtype), the constants, ``M`` (the workspace
+    offsets), ``E`` (an error's values) and the input symbols' sizes; it returns 0 or an
+    error number (``_Raises``). Each function's buffers are workspace regions of its own,
+    laid out by the C wrapper, so nothing is allocated while the library runs and a loop's
+    body reuses its regions in every iteration."""
+
+    CTX = "__CTX__"  # replaced by the context arguments once every function is known
+
+    def __init__(self, program: Program, input_keys, output_keys):
+        from ..control_flow import settings_of
+        self.program = program
+        self.settings = settings_of(program)
+        self.input_keys, self.output_keys = list(input_keys), list(output_keys)
+        self.raises = _Raises()
+        self.regions: List[Region] = []
+        self.checks: set = set()
+        self.blob = bytearray()
+        self.ws_dtypes: set = set()
+        self.cst_dtypes: set = set()
+        self.functions: List[str] = []
+        self.kernel_sources: List[str] = []
+        self.kernel_sigs: List[list] = []
+        self.kernel_labels: List[str] = []
+        self.kernel_ops: List[list] = []
+        self._names = 0
+        self.nsym = 0
+        self.sym_names: List[str] = []
+
+    def name(self, kind: str) -> str:
+        self._names += 1
+        return f"_{kind}{self._names}"
+
+    # -- pieces every function uses --------------------------------------------------------------------------
+    def region(self, label: str, terms) -> int:
+        """A new workspace region holding the largest of ``terms`` bytes; its number."""
+        self.regions.append(Region(label, sorted(set(terms), key=lambda t: (t.symbols, t.coef))))
+        return len(self.regions) - 1
+
+    def ws_view(self, r: int, dtype, count: str) -> str:
+        """Source for ``count`` elements of ``dtype`` at the start of region ``r``."""
+        t = np.dtype(dtype)
+        self.ws_dtypes.add(t.name)
+        return f"WS_{t.name}[M[{1 + 2 * r}] // {t.itemsize}:M[{1 + 2 * r}] // {t.itemsize} + {count}]"
+
+    def value_region(self, label: str, dtype, dims) -> Tuple[int, str]:
+        """A region for one value of ``dims``: (its number, the source of a view of it)."""
+        t = np.dtype(dtype)
+        r = self.region(label, upper_terms(t.itemsize, dims))
+        return r, self.ws_view(r, t, self.count(dims))
+
+    def count(self, dims) -> str:
+        return " * ".join(render(d, self.sym_names) for d in dims) or "1"
+
+    def const(self, arr: np.ndarray) -> str:
+        """Source for a view of ``arr`` stored in the library's constants."""
+        arr = np.ascontiguousarray(arr)
+        t = arr.dtype
+        self.blob.extend(b"\0" * (-len(self.blob) % ALIGN))
+        start = len(self.blob) // t.itemsize
+        self.blob.extend(arr.tobytes())
+        self.cst_dtypes.add(t.name)
+        return f"CST_{t.name}[{start}:{start + arr.size}]"
+
+    def add_function(self, name: str, n_in: int, n_out: int, body: SourceWriter) -> None:
+        params = [f"F{j}" for j in range(n_in)] + [f"O{j}" for j in range(n_out)] + [self.CTX]
+        self.functions.append("\n".join([f"def {name}({', '.join(params)}):", body.text(), "",
+                                         f"{name} = njit(**_KERNEL_OPTIONS)({name})", ""]))
+
+    def call(self, name: str, ins, outs) -> str:
+        return f"{name}({', '.join(list(ins) + list(outs) + [self.CTX])})"
+
+    # -- functions --------------------------------------------------------------------------------------------
+    def function(self, program: Program, feed_dims, label: str, feed_scalars=None) -> Tuple[str, list]:
+        """The function computing ``program`` for feeds of ``feed_dims``: (its name, its fetches'
+        dims). ``feed_scalars``: what is known of scalar feeds' values as sizes (Dims.scalar)."""
+        from ..control_flow import has_control_flow
+        dims = Dims(program, feed_dims, self.nsym, feed_scalars, label)
+        if has_control_flow(program):
+            from .control import staged_function
+            name = staged_function(self, program, dims, label)
+        else:
+            name = self.plain_function(program, dims, label)
+        return name, [dims.of(v, None) for v in program.fetches]
+
+    def plain_function(self, program: Program, dims: Dims, label: str) -> str:
+        """A Program without control flow: its kernels in order, over views of the feeds, the
+        fetches and the workspace (the memory plan's buffers, temporaries, scratch)."""
+        from ..cpu import supported_ops
+        check_ops(program, supported_ops())
+        self.raises.program, self.raises.label = program, label
+        cg = NativeProgramCodegen(program, raises=self.raises)
+        p = cg.p
+        schedule = Schedule(p)
+        gen = cg.generate_checked()
+        base = len(self.kernel_sources)
+        kernel_groups = [g for g in p.groups if g.is_kernel]
+        for g in kernel_groups:
+            self.kernel_ops.append([p.instrs[i] for i in g.members])
+        root_dims = dims.root
+
+        def size_terms(term: SymSize) -> list:
+            factors = [root_dims[s] for s in term.symbols]
+            return upper_terms(term.coef, factors)
+
+        region_index: dict = {}
+        for region in schedule.regions + schedule.scratch_regions(gen.calls):
+            label_text = {"buffer": "buffer {}", "temporary": "value %{}", "scratch": "scratch {} {}"}[region.key[0]]
+            terms = [u for t in region.sizes for u in size_terms(t)]
+            region_index[region.key] = self.region(f"{label or 'program'}: {label_text.format(*region.key[1:])}",
+                                                   terms)
+        used = _used_values(p)
+        for v in p.types:
+            if v in used and v in dims.values:
+                for t in size_terms(schedule.sym.nbytes(v)):
+                    self.checks.add(t)
+        copies = [(j, place.value) for j, (how, place) in enumerate(fetch_sources(schedule)) if how == "copied"]
+
+        lines = SourceWriter(1)
+        views: Dict[int, str] = {}
+        root = schedule.root
+        producer = p.producers()
+
+        def vdims(v) -> tuple:
+            return dims.of(v, None)
+
+        def view(v) -> str:
+            r = root(v)
+            if r in views:
+                return views[r]
+            t = p.types[r].dtype.np
+            place = schedule.place(r)
+            if place.kind == FEED:
+                name = f"F{place.key}"
+            elif place.kind == CONSTANT:
+                name = f"c{r}"
+                lines(f"{name} = {self.const(np.asarray(p.instrs[producer[r]].attrs['value'], dtype=t))}")
+            elif place.kind == OUTPUT:
+                name = f"O{place.key}"
+            elif place.kind in (BUFFER, TEMPORARY):
+                reg = region_index[("buffer", place.key) if place.kind == BUFFER else ("temporary", r)]
+                name = f"v{r}"
+                lines(f"{name} = {self.ws_view(reg, t, self.count(vdims(r)))}")
+            else:
+                raise NativeError(f"internal error: %{r} has no place in a native library ({place.kind})")
+            views[r] = name
+            return name
+
+        def dim_arg(v, k) -> str:
+            return render(vdims(v)[k], self.sym_names)
+
+        body = SourceWriter(1)
+        for c, call in enumerate(gen.calls):
+            kc = base + c
+            src = re.sub(r"\b_K(\d+)\b", lambda m: f"_K{kc}_{m.group(1)}", call.source)
+            src = src.replace("def _kernel(", f"def _kernel_{kc}(", 1)
+            self.kernel_sources.append(src + f"\n\n\n_kernel_{kc} = njit(**_KERNEL_OPTIONS)(_kernel_{kc})\n")
+            self.kernel_labels.append(f"{label + ': ' if label else ''}{call.label}")
+            args = []
+            for key in call.params:
+                kind = key[0]
+                if kind in ("in", "out"):
+                    args.append(view(key[1]))
+                elif kind == "dim":
+                    args.append(dim_arg(key[1], key[2]))
+                elif kind == "scratch":
+                    reg = region_index[key]
+                    t = np.dtype(key[1])
+                    self.ws_dtypes.add(t.name)
+                    args.append(f"WS_{t.name}[M[{1 + 2 * reg}] // {t.itemsize}:(M[{1 + 2 * reg}] + "
+                                f"M[{2 + 2 * reg}]) // {t.itemsize}]")
+                elif kind == "lo":
+                    args.append("0")
+                elif kind == "hi":
+                    args.append(" * ".join(dim_arg(v, k) for v, k in call.split[0]) or "1")
+                elif kind == "errors":
+                    args.append("E")
+                else:
+                    raise NativeError(f"internal error: {call.label} takes a {kind!r} parameter")
+            body(f"rc = _kernel_{kc}({', '.join(args)})")
+            body("if rc != 0:")
+            body("    return rc")
+            self.kernel_sigs.append([_kernel_arg_type(p, key) for key in call.params])
+        for j, r in copies:
+            src = view(r)
+            body(f"for q in range({self.count(vdims(p.fetches[j]))}):")
+            body(f"    O{j}[q] = {src}[q]")
+        body("return 0")
+        lines.extend(body)
+        name = self.name("plain")
+        self.add_function(name, len(p.feeds), len(p.fetches), lines)
+        return name
+
+    # -- the library -----------------------------------------------------------------------------------------
+    def build(self, name: str) -> NativeProgram:
+        p = self.program
+        from ..cpu import supported_ops
+        check_ops(p, supported_ops())
+        sym = p.symbolic()
+        index: dict = {}
+        bindings: list = []
+        for j, v in enumerate(p.feeds):
+            for axis, d in enumerate(sym.shape(v)):
+                if isinstance(d, tuple):
+                    if d not in index:
+                        index[d] = len(bindings)
+                        bindings.append([])
+                    bindings[index[d]].append((j, axis))
+        self.nsym = len(bindings)
+        self.sym_names = [f"s{k}" for k in range(self.nsym)]
+        feed_dims = [tuple(Aff(index[d]) if isinstance(d, tuple) else int(d) for d in sym.shape(v)) for v in p.feeds]
+        top, fetch_dims = self.function(p, feed_dims, "")
+        for ins in p.instrs:  # the C API states every output's dims: static, or an input's
+            for k, v in enumerate(ins.outputs):
+                if v in p.fetches and not exact(fetch_dims[p.fetches.index(v)]):
+                    axis = next(a for a, d in enumerate(fetch_dims[p.fetches.index(v)])
+                                if isinstance(d, Aff) and d.c != 0)
+                    raise NativeError(
+                        f"{describe(ins)}: dim {axis} of its output{'' if len(ins.outputs) == 1 else f' {k}'} "
+                        f"{p.types[v]} is an input dim plus a constant; a library output's dims must be static or "
+                        "equal to an input dim (the C API states them so)")
+
+        def sym_of(d):
+            return Sym(d.k) if isinstance(d, Aff) else int(d)
+
+        # -- the driver: raw pointers -> flat arrays, then the top function
+        params: List[Tuple] = []
+        head = SourceWriter(1)
+        for j, v in enumerate(p.feeds):
+            params.append(("in", j, p.types[v].dtype))
+            head(f"F{j} = carray(in{j}, ({self.count(feed_dims[j])},))")
+        for j, v in enumerate(p.fetches):
+            params.append(("out", j, p.types[v].dtype))
+            head(f"O{j} = carray(out{j}, ({self.count(fetch_dims[j])},))")
+        head("M = carray(meta, (META,))")
+        head("E = carray(err, (4,))")
+        for t in sorted(self.ws_dtypes):
+            params.append(("ws", np.dtype(t)))
+            head(f"WS_{t} = carray(ws_{t}, (M[0] // {np.dtype(t).itemsize},))")
+        for t in sorted(self.cst_dtypes):
+            params.append(("cst", np.dtype(t)))
+            head(f"CST_{t} = carray(cst_{t}, ({len(self.blob) // np.dtype(t).itemsize},))")
+        params.append(("meta",))
+        params.append(("err",))
+        for k in range(len(bindings)):
+            params.append(("sym", k))
+        head(f"return {self.call(top, [f'F{j}' for j in range(len(p.feeds))], [f'O{j}' for j in range(len(p.fetches))])}")
+        ctx = ", ".join([f"WS_{t}" for t in sorted(self.ws_dtypes)] + [f"CST_{t}" for t in sorted(self.cst_dtypes)]
+                        + ["M", "E"] + self.sym_names)
+
+        def pname(prm) -> str:
+            return {"in": lambda: f"in{prm[1]}", "out": lambda: f"out{prm[1]}", "ws": lambda: f"ws_{prm[1].name}",
+                    "cst": lambda: f"cst_{prm[1].name}", "meta": lambda: "meta", "err": lambda: "err",
+                    "sym": lambda: self.sym_names[prm[1]]}[prm[0]]()
+
+        def ptype(prm) -> str:
+            if prm[0] in ("in", "out"):
+                return f"types.CPointer({_numba_scalar(prm[2].np)})"
+            if prm[0] in ("ws", "cst"):
+                return f"types.CPointer({_numba_scalar(prm[1])})"
+            if prm[0] in ("meta", "err"):
+                return "types.CPointer(types.int64)"
+            return "types.int64"
+
+        driver = SourceWriter()
+        driver(f"def {name}__driver({', '.join(pname(q) for q in params)}):")
+        driver.extend(head)
+        flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
+        options = f"dict(no_cpython_wrapper=True, error_model='numpy', boundscheck=False, fastmath={flags})"
+        meta_len = 1 + 2 * len(self.regions)
+        functions = [f.replace(self.CTX, ctx) for f in self.functions]
+        module = "\n".join([
+            f"# graphc native module for {name!r}; generated, do not edit",
+            "import math",
+            "import numpy as np",
+            "from numba import carray, njit, types",
+            "from graphc.codegen.emit import runtime as rt",
+            "from graphc.codegen import vmath as vm",
+            "",
+            f"_KERNEL_OPTIONS = {options}",
+            f"META = {meta_len}",
+            "",
+            "",
+            "\n\n".join(self.kernel_sources),
+            "",
+            "\n\n".join(functions),
+            "",
+            driver.text().replace(self.CTX, ctx),
+            "",
+            "",
+            f"SIGNATURE = types.int64({', '.join(ptype(q) for q in params)})",
+            "KERNEL_SIGNATURES = [",
+            *[f"    ({', '.join(sig)}{',' if len(sig) == 1 else ''})," for sig in self.kernel_sigs],
+            "]",
+            "driver = None",
+            "",
+            "",
+            "def compile_driver():",
+            "    global driver",
+            f"    driver = njit(SIGNATURE, no_cfunc_wrapper=True, **_KERNEL_OPTIONS)({name}__driver)",
+            "    return driver",
+            "",
+        ])
+        checks = sorted(self.checks, key=lambda t: (t.symbols, t.coef))
+        inputs = [Tensor(k, v, p.types[v].dtype, tuple(p.types[v].shape), tuple(sym_of(d) for d in dims))
+                  for k, v, dims in zip(self.input_keys, p.feeds, feed_dims)]
+        outputs = [Tensor(k, v, p.types[v].dtype, tuple(p.types[v].shape), tuple(sym_of(d) for d in dims))
+                   for k, v, dims in zip(self.output_keys, p.fetches, fetch_dims)]
+        return NativeProgram(module, f"{name}__driver", params, inputs, outputs, bindings, self.regions, checks,
+                             bytes(self.blob), list(self.raises), self.kernel_labels, self.kernel_ops)
+
 
 
 @dataclass(frozen=True)

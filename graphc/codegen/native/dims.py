@@ -1,0 +1,268 @@
+"""Sizes in a native library: every dim of every value, as a function of the input dims.
+
+A native library computes every size from the input dims before it runs (the C wrapper lays
+the workspace out, ``NAME_output_dims`` answers without running). ``optimizer/symbolic.py``
+names each ``None`` dim with a symbol; an op whose output dim is not one of its inputs'
+symbols (a concat of ``n`` and ``1`` rows, a loop's history) gets a fresh one. Here each
+symbol of a Program is *solved*: it becomes
+
+* an ``int`` (a static size), or
+* ``Aff(k, c)``: the k-th input symbol plus a constant (``n + 1`` rows of a concat, the ``n``
+  trips of a scan over an input's leading dim),
+
+by running the op's own inference on two sets of probe sizes (as symbolic.py does) and
+reading the result back. Control flow is solved through its bodies: a loop variable keeps
+its dims; a loop's history has one row per trip, so its rows are known only when the trip
+count is (``trip_count``); a cond's outputs are its branches' dims, which must agree.
+
+Workspace regions are sized with ``SymSize`` (``coef * product(symbols)``); an ``Aff`` with
+``c > 0`` is bounded by ``max((c + 1) * s, c)`` (``upper_terms``), so a region is never too
+small. Everything else (kernel dims, view lengths) uses the exact value.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ...errors import CompileError, InferenceError
+from ...optimizer.symbolic import SymSize
+from ...shapes import TensorType
+
+# Probe sizes for input symbol k: far apart (so an answer near one names it) and large (so no
+# op's arithmetic confuses a probe with a static size). Offsets up to MAX_OFFSET are solved.
+_PROBE_A = 1_000_003
+_PROBE_B = 1_500_007
+MAX_OFFSET = 1 << 16
+_SCALAR_ELEMENTS = 64  # values the scalar evaluator computes: shapes and counters, never data
+
+
+@dataclass(frozen=True)
+class Aff:
+    """Input symbol ``k`` plus ``c`` (clamped at 0 where it is used as a size)."""
+
+    k: int
+    c: int = 0
+
+    def at(self, probe: Sequence[int]) -> int:
+        return probe[self.k] + self.c
+
+
+def probes(count: int):
+    """The two probe assignments (one size per input symbol)."""
+    return ([_PROBE_A * (k + 1) for k in range(count)], [_PROBE_B * (k + 1) + 2 * k for k in range(count)])
+
+
+def evaluate(d, probe) -> int:
+    return d.at(probe) if isinstance(d, Aff) else int(d)
+
+
+def solve(a: int, b: int, pa, pb):
+    """The dim whose value is ``a`` under probe ``pa`` and ``b`` under ``pb``, or None."""
+    if a == b:
+        return int(a) if abs(a) < _PROBE_A // 2 else None
+    for k, (x, y) in enumerate(zip(pa, pb)):
+        if a - x == b - y and abs(a - x) <= MAX_OFFSET:
+            return Aff(k, int(a - x))
+    return None
+
+
+def render(d, sym_names) -> str:
+    """Source (numba) for a dim's run-time value."""
+    if not isinstance(d, Aff):
+        return str(int(d))
+    name = sym_names[d.k]
+    if d.c == 0:
+        return name
+    if d.c > 0:
+        return f"({name} + {d.c})"
+    return f"max({name} - {-d.c}, 0)"
+
+
+def upper_terms(coef: int, dims) -> List[SymSize]:
+    """SymSizes (over input symbol numbers) whose largest is at least ``coef * product(dims)``
+    for every binding of the input dims: ``s + c`` is at most ``s`` for ``c <= 0`` and at most
+    ``max((c + 1) * s, c)`` for ``c > 0``."""
+    options = []
+    for d in dims:
+        if not isinstance(d, Aff):
+            options.append([(int(d), None)])
+        elif d.c <= 0:
+            options.append([(1, d.k)])
+        else:
+            options.append([(d.c + 1, d.k), (d.c, None)])
+    terms = []
+    for choice in itertools.product(*options):
+        c, symbols = coef, []
+        for factor, k in choice:
+            c *= factor
+            if k is not None:
+                symbols.append(k)
+        terms.append(SymSize(c, tuple(sorted(symbols))))
+    return terms
+
+
+def exact(dims) -> bool:
+    """Whether every dim is static or an input symbol itself (what the C API can state)."""
+    return all(not isinstance(d, Aff) or d.c == 0 for d in dims)
+
+
+class NativeError(CompileError):
+    """A program the native target cannot compile; names the op and where it was created."""
+
+
+def describe(ins) -> str:
+    return str(ins.origin) if ins.origin is not None else f"{ins.op} (an op the optimizer made)"
+
+
+# --- solving a Program's dims ---------------------------------------------------------------------------------
+class Dims:
+    """The dims of every value of ``program`` (a tuple of int | Aff per value), given its
+    feeds' dims and, where known, its feeds' values as sizes (``feed_scalars``: a scalar
+    capture such as a scan's length). ``nsym`` is the number of input symbols."""
+
+    def __init__(self, program, feed_dims, nsym: int, feed_scalars: Optional[dict] = None, label: str = ""):
+        self.program, self.nsym, self.label = program, nsym, label
+        self.sym = program.symbolic()
+        self.root: Dict[tuple, object] = {}
+        self.values: Dict[int, tuple] = {}
+        self.unknown: Dict[int, str] = {}  # value -> why its dims are not known (raised where it is used)
+        self.feed_scalars = dict(feed_scalars or {})
+        self.probes = probes(max(nsym, 1))
+        self.producer = {v: ins for ins in program.instrs for v in ins.outputs}
+        self._scalar_cache: dict = {}
+        for v, dims in zip(program.feeds, feed_dims):
+            self._assign(v, tuple(dims), None)
+        for ins in program.instrs:
+            self._instr(ins)
+        for v in program.fetches:
+            self.of(v, None)
+
+    # -- lookup ---------------------------------------------------------------------------------------------
+    def of(self, v: int, user) -> tuple:
+        """The dims of ``v``; ``user`` (an instr, or None for a fetch) is named if they are unknown."""
+        if v in self.unknown:
+            raise NativeError(self.unknown[v])
+        return self.values[v]
+
+    def _assign(self, v: int, dims: tuple, ins) -> None:
+        shape = self.sym.shape(v)
+        if len(shape) != len(dims):
+            raise NativeError(f"internal error: {len(dims)} dims for a value of rank {len(shape)}")
+        for axis, (s, d) in enumerate(zip(shape, dims)):
+            if isinstance(s, tuple):
+                known = self.root.setdefault(s, d)
+                if known != d:
+                    raise NativeError(self._assumed_equal(v, ins, axis, known, d))
+            elif not isinstance(d, Aff) and int(d) != int(s):
+                raise NativeError(f"internal error: dim {axis} of %{v} is {s} here and {d} where it is made")
+            elif isinstance(d, Aff):
+                # a static dim in a body that the enclosing program only knows at run time
+                raise NativeError(f"{self._where(ins)}: dim {axis} of a value is {s} in the body, but the value "
+                                      "passed in is sized by the input dims")
+        self.values[v] = dims
+
+    def _assumed_equal(self, v, ins, axis, a, b) -> str:
+        return (f"{self._where(ins)}: graphc compiled it assuming two dims are the same size, which the native "
+                f"library cannot guarantee from the input dims (dim {axis} of %{v})")
+
+    def _where(self, ins) -> str:
+        if ins is not None:
+            return describe(ins)
+        return self.label or "an input"
+
+    # -- one instr --------------------------------------------------------------------------------------------
+    def _instr(self, ins) -> None:
+        if ins.op in ("while_loop", "cond"):
+            from .control import control_dims  # (bodies: control.py)
+            for v, dims in zip(ins.outputs, control_dims(self, ins)):
+                if isinstance(dims, str):
+                    self.unknown[v] = dims
+                else:
+                    self._assign(v, dims, ins)
+            return
+        missing = [v for v in ins.inputs if v in self.unknown]
+        for v in ins.outputs:
+            if missing:
+                self.unknown[v] = self.unknown[missing[0]]
+                continue
+            dims = self._from_symbols(v)
+            if dims is None:
+                dims = self._probe(ins, v)
+            self._assign(v, dims, ins)
+
+    def _from_symbols(self, v: int):
+        out = []
+        for s in self.sym.shape(v):
+            if isinstance(s, tuple):
+                if s not in self.root:
+                    return None
+                out.append(self.root[s])
+            else:
+                out.append(int(s))
+        return tuple(out)
+
+    def _probe(self, ins, v: int) -> tuple:
+        k = ins.outputs.index(v)
+        results = []
+        for probe in self.probes:
+            types = [TensorType(self.program.types[u].dtype, tuple(evaluate(d, probe) for d in self.values[u]))
+                     for u in ins.inputs]
+            try:
+                results.append(tuple(ins.opdef.infer(types, ins.attrs)[k].shape))
+            except (InferenceError, ValueError, ZeroDivisionError, OverflowError):
+                results.append(None)
+        dims = []
+        for axis, s in enumerate(self.sym.shape(v)):
+            a, b = (r[axis] if r is not None else None for r in results)
+            d = solve(a, b, *self.probes) if a is not None and b is not None else None
+            if d is None:
+                t = self.program.types[v]
+                which = "" if len(ins.outputs) == 1 else f" {k}"
+                raise NativeError(
+                    f"{describe(ins)}: dim {axis} of its output{which} {t} is not known from the input dims alone "
+                    "(it depends on the data, or on the input dims other than by being equal to one plus a "
+                    "constant); a native library computes every size from the input dims. Give the dim a static "
+                    "size, or make it equal to an input dim")
+            dims.append(d)
+        return tuple(dims)
+
+    # -- small integer values computed from shapes -----------------------------------------------------------
+    def scalar(self, v: int):
+        """``v`` (an integer scalar) as a dim (int | Aff), when it follows from the input dims
+        alone (a size of an input, a constant, arithmetic on them); else None."""
+        if v in self._scalar_cache:
+            return self._scalar_cache[v]
+        out = None
+        a, b = (self._value(v, p, {}) for p in self.probes)
+        if a is not None and b is not None and a.size == 1 and a.dtype.kind in "iu":
+            out = solve(int(a.reshape(())), int(b.reshape(())), *self.probes)
+        self._scalar_cache[v] = out
+        return out
+
+    def _value(self, v: int, probe, memo: dict):
+        if v in memo:
+            return memo[v]
+        t = self.program.types[v]
+        out = None
+        ins = self.producer.get(v)
+        if ins is None:
+            if v in self.program.feeds and self.program.feeds.index(v) in self.feed_scalars:
+                d = self.feed_scalars[self.program.feeds.index(v)]
+                out = np.asarray(evaluate(d, probe), t.dtype.np) if d is not None else None
+        elif t.shape.is_fully_defined() and int(np.prod(t.shape)) <= _SCALAR_ELEMENTS:
+            if ins.op == "const":
+                out = np.asarray(ins.attrs["value"])
+            elif ins.op == "shape":
+                out = np.asarray([evaluate(d, probe) for d in self.values[ins.inputs[0]]], t.dtype.np)
+            elif not (ins.opdef.stateful or ins.opdef.random or ins.op in ("while_loop", "cond")):
+                args = [self._value(u, probe, memo) for u in ins.inputs]
+                if all(a is not None for a in args):
+                    try:
+                        out = np.asarray(ins.opdef.reference(args, ins.attrs, None)[ins.outputs.index(v)])
+                    except Exception:  # noqa: BLE001 - not computable on the probes: not a size
+                        out = None
+        memo[v] = out
+        return out
