@@ -325,23 +325,32 @@ class NativeModule:
         kernel_groups = [g for g in p.groups if g.is_kernel]
         for g in kernel_groups:
             self.kernel_ops.append([p.instrs[i] for i in g.members])
-        root_dims = dims.root
+        # regions sized from each value's own dims (not the schedule's SymSizes: symbolic.py may
+        # have unified symbols that are different sizes here, e.g. a scan's rows and the batch)
+        def nbytes(v) -> list:
+            return upper_terms(p.types[v].dtype.itemsize, dims.of(v, None))
 
-        def size_terms(term: SymSize) -> list:
-            factors = [root_dims[s] for s in term.symbols]
-            return upper_terms(term.coef, factors)
-
+        members: dict = {}
+        for v, b in p.buffers.buffer_of.items():
+            if schedule.place(v).kind == BUFFER:
+                members.setdefault(b, []).append(v)
         region_index: dict = {}
         for region in schedule.regions + schedule.scratch_regions(gen.calls):
-            label_text = {"buffer": "buffer {}", "temporary": "value %{}", "scratch": "scratch {} {}"}[region.key[0]]
-            terms = [u for t in region.sizes for u in size_terms(t)]
-            region_index[region.key] = self.region(f"{label or 'program'}: {label_text.format(*region.key[1:])}",
-                                                   terms)
+            kind = region.key[0]
+            if kind == "buffer":
+                terms = [t for v in members[region.key[1]] for t in nbytes(v)]
+            elif kind == "temporary":
+                terms = nbytes(region.key[1])
+            else:
+                terms = [t for itemsize, factors in region.uses
+                         for t in upper_terms(itemsize, [f if isinstance(f, int) else dims.of(f[0], None)[f[1]]
+                                                         for f in factors])]
+            text = {"buffer": "buffer {}", "temporary": "value %{}", "scratch": "scratch {} {}"}[kind]
+            region_index[region.key] = self.region(f"{label or 'program'}: {text.format(*region.key[1:])}", terms)
         used = _used_values(p)
         for v in p.types:
             if v in used and v in dims.values:
-                for t in size_terms(schedule.sym.nbytes(v)):
-                    self.checks.add(t)
+                self.checks.update(nbytes(v))
         copies = [(j, place.value) for j, (how, place) in enumerate(fetch_sources(schedule)) if how == "copied"]
 
         lines = SourceWriter(1)

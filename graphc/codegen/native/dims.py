@@ -36,7 +36,8 @@ from ...shapes import TensorType
 _PROBE_A = 1_000_003
 _PROBE_B = 1_500_007
 MAX_OFFSET = 1 << 16
-_SCALAR_ELEMENTS = 64  # values the scalar evaluator computes: shapes and counters, never data
+_SCALAR_ELEMENTS = 64
+_AMBIGUOUS = object()  # values the scalar evaluator computes: shapes and counters, never data
 
 
 @dataclass(frozen=True)
@@ -153,20 +154,14 @@ class Dims:
             raise NativeError(f"internal error: {len(dims)} dims for a value of rank {len(shape)}")
         for axis, (s, d) in enumerate(zip(shape, dims)):
             if isinstance(s, tuple):
-                known = self.root.setdefault(s, d)
-                if known != d:
-                    raise NativeError(self._assumed_equal(v, ins, axis, known, d))
-            elif not isinstance(d, Aff) and int(d) != int(s):
-                raise NativeError(f"internal error: dim {axis} of %{v} is {s} here and {d} where it is made")
-            elif isinstance(d, Aff):
-                # a static dim in a body that the enclosing program only knows at run time
-                raise NativeError(f"{self._where(ins)}: dim {axis} of a value is {s} in the body, but the value "
-                                      "passed in is sized by the input dims")
+                # symbolic.py may have unified more symbols than an op needed (it unifies all of
+                # an op's symbols when its probe fails): a symbol seen with two sizes is not used
+                if self.root.setdefault(s, d) != d:
+                    self.root[s] = _AMBIGUOUS
+            elif isinstance(d, Aff) or int(d) != int(s):
+                raise NativeError(f"{self._where(ins)}: dim {axis} of a value is {s} inside, but the value passed "
+                                  f"in has {'a size from the input dims' if isinstance(d, Aff) else d}")
         self.values[v] = dims
-
-    def _assumed_equal(self, v, ins, axis, a, b) -> str:
-        return (f"{self._where(ins)}: graphc compiled it assuming two dims are the same size, which the native "
-                f"library cannot guarantee from the input dims (dim {axis} of %{v})")
 
     def _where(self, ins) -> str:
         if ins is not None:
@@ -184,50 +179,37 @@ class Dims:
                     self._assign(v, dims, ins)
             return
         missing = [v for v in ins.inputs if v in self.unknown]
-        for v in ins.outputs:
-            if missing:
+        if missing:
+            for v in ins.outputs:
                 self.unknown[v] = self.unknown[missing[0]]
-                continue
-            dims = self._from_symbols(v)
-            if dims is None:
-                dims = self._probe(ins, v)
-            self._assign(v, dims, ins)
+            return
+        results = [self._infer(ins, probe) for probe in self.probes]
+        for k, v in enumerate(ins.outputs):
+            dims = []
+            for axis, s in enumerate(self.sym.shape(v)):
+                a, b = (r[k][axis] if r is not None else None for r in results)
+                d = solve(a, b, *self.probes) if a is not None and b is not None else None
+                if d is None and isinstance(s, tuple) and self.root.get(s, _AMBIGUOUS) is not _AMBIGUOUS:
+                    d = self.root[s]  # e.g. fill's shape, a value symbolic.py follows
+                if d is None:
+                    t = self.program.types[v]
+                    which = "" if len(ins.outputs) == 1 else f" {k}"
+                    raise NativeError(
+                        f"{describe(ins)}: dim {axis} of its output{which} {t} is not known from the input dims alone "
+                        "(it depends on the data, or on the input dims other than by being equal to one plus a "
+                        "constant); a native library computes every size from the input dims. Give the dim a "
+                        "static size, or make it equal to an input dim")
+                dims.append(d)
+            self._assign(v, tuple(dims), ins)
 
-    def _from_symbols(self, v: int):
-        out = []
-        for s in self.sym.shape(v):
-            if isinstance(s, tuple):
-                if s not in self.root:
-                    return None
-                out.append(self.root[s])
-            else:
-                out.append(int(s))
-        return tuple(out)
-
-    def _probe(self, ins, v: int) -> tuple:
-        k = ins.outputs.index(v)
-        results = []
-        for probe in self.probes:
-            types = [TensorType(self.program.types[u].dtype, tuple(evaluate(d, probe) for d in self.values[u]))
-                     for u in ins.inputs]
-            try:
-                results.append(tuple(ins.opdef.infer(types, ins.attrs)[k].shape))
-            except (InferenceError, ValueError, ZeroDivisionError, OverflowError):
-                results.append(None)
-        dims = []
-        for axis, s in enumerate(self.sym.shape(v)):
-            a, b = (r[axis] if r is not None else None for r in results)
-            d = solve(a, b, *self.probes) if a is not None and b is not None else None
-            if d is None:
-                t = self.program.types[v]
-                which = "" if len(ins.outputs) == 1 else f" {k}"
-                raise NativeError(
-                    f"{describe(ins)}: dim {axis} of its output{which} {t} is not known from the input dims alone "
-                    "(it depends on the data, or on the input dims other than by being equal to one plus a "
-                    "constant); a native library computes every size from the input dims. Give the dim a static "
-                    "size, or make it equal to an input dim")
-            dims.append(d)
-        return tuple(dims)
+    def _infer(self, ins, probe):
+        """The op's output shapes for its inputs' dims under ``probe``, or None."""
+        types = [TensorType(self.program.types[u].dtype, tuple(evaluate(d, probe) for d in self.values[u]))
+                 for u in ins.inputs]
+        try:
+            return [tuple(t.shape) for t in ins.opdef.infer(types, ins.attrs)]
+        except (InferenceError, ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return None
 
     # -- small integer values computed from shapes -----------------------------------------------------------
     def scalar(self, v: int):
