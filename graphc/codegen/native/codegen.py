@@ -244,6 +244,7 @@ class NativeModule:
         self.regions: List[Region] = []
         self.checks: set = set()
         self.blob = bytearray()
+        self._consts: dict = {}
         self.ws_dtypes: set = set()
         self.cst_dtypes: set = set()
         self.functions: List[str] = []
@@ -253,7 +254,8 @@ class NativeModule:
         self.kernel_ops: List[list] = []
         self._names = 0
         self.nsym = 0
-        self.sym_names: List[str] = []
+        self.sym_names: List[str] = []   # in the generated source
+        self.sym_labels: List[str] = []  # in messages: the first input dim bound to each symbol
 
     def name(self, kind: str) -> str:
         self._names += 1
@@ -284,11 +286,15 @@ class NativeModule:
         """Source for a view of ``arr`` stored in the library's constants."""
         arr = np.ascontiguousarray(arr)
         t = arr.dtype
+        key = (t.str, arr.tobytes())
+        if key in self._consts:  # the same constant in several bodies is stored once
+            return self._consts[key]
         self.blob.extend(b"\0" * (-len(self.blob) % ALIGN))
         start = len(self.blob) // t.itemsize
         self.blob.extend(arr.tobytes())
         self.cst_dtypes.add(t.name)
-        return f"CST_{t.name}[{start}:{start + arr.size}]"
+        self._consts[key] = f"CST_{t.name}[{start}:{start + arr.size}]"
+        return self._consts[key]
 
     def add_function(self, name: str, n_in: int, n_out: int, body: SourceWriter) -> None:
         params = [f"F{j}" for j in range(n_in)] + [f"O{j}" for j in range(n_out)] + [self.CTX]
@@ -303,7 +309,7 @@ class NativeModule:
         """The function computing ``program`` for feeds of ``feed_dims``: (its name, its fetches'
         dims). ``feed_scalars``: what is known of scalar feeds' values as sizes (Dims.scalar)."""
         from ..control_flow import has_control_flow
-        dims = Dims(program, feed_dims, self.nsym, feed_scalars, label)
+        dims = Dims(program, feed_dims, self.nsym, feed_scalars, label, self.sym_labels)
         if has_control_flow(program):
             from .control import staged_function
             name = staged_function(self, program, dims, label)
@@ -445,6 +451,8 @@ class NativeModule:
                     bindings[index[d]].append((j, axis))
         self.nsym = len(bindings)
         self.sym_names = [f"s{k}" for k in range(self.nsym)]
+        keys = self.input_keys or [f"input{j}" for j in range(len(p.feeds))]
+        self.sym_labels = [f"{keys[j]}.shape[{axis}]" for j, axis in (b[0] for b in bindings)]
         feed_dims = [tuple(Aff(index[d]) if isinstance(d, tuple) else int(d) for d in sym.shape(v)) for v in p.feeds]
         top, fetch_dims = self.function(p, feed_dims, "")
         for ins in p.instrs:  # the C API states every output's dims: static, or an input's

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..control_flow import body_program, settings_of, split_invariant, split_stages
 from ..emit.loops import SourceWriter
-from .dims import Aff, Dims, NativeError, describe
+from .dims import Aff, Dims, NativeError, describe, render
 
 INT64_MAX = 9223372036854775807
 
@@ -45,7 +45,7 @@ def control_dims(dims: Dims, ins) -> list:
         out = []
         for key in ("then", "else"):
             branch = Dims(body_program(ins.attrs[key], settings), captures, dims.nsym, scalars,
-                          ins.attrs[key].label)
+                          ins.attrs[key].label, dims.names)
             out.append([branch.of(v, None) for v in branch.program.fetches])
         for k, (a, b) in enumerate(zip(*out)):
             if not _same(a, b):
@@ -63,16 +63,15 @@ def control_dims(dims: Dims, ins) -> list:
         trips, why = trip_count(dims, ins)
         for k in range(n):
             out.append((trips, *var_dims[k]) if trips is not None else
-                       f"{_where(ins)} returns its history (the loop variables of every iteration, stacked: "
-                       f"gc.scan, map_fn, dynamic_rnn outputs), which has one row per iteration, and {why}; a "
+                       f"{_where(ins)} returns its history (the loop variables of every iteration, stacked, as "
+                       f"gc.scan, map_fn and dynamic_rnn outputs and gradients through a loop read them), which has "
+                       f"one row per iteration, and {why}; a "
                        "native library computes every size from the input dims before it runs")
     return out
 
 
 def _text(ds, dims: Dims) -> str:
-    names = [f"s{k}" for k in range(dims.nsym)]
-    from .dims import render
-    return "[" + ", ".join(render(d, names) for d in ds) + "]"
+    return "[" + ", ".join(render(d, dims.names) for d in ds) + "]"
 
 
 def trip_count(dims: Dims, ins):
@@ -159,6 +158,7 @@ def staged_function(module, program, dims: Dims, label: str) -> str:
     order, each value between them in a region of its own; the fetches are copied out."""
     w = SourceWriter(1)
     env = {v: f"F{j}" for j, v in enumerate(program.feeds)}
+    used = set(program.fetches) | {v for ins in program.instrs for v in ins.inputs}
 
     def regions_for(values, what: str) -> list:
         names = []
@@ -183,7 +183,7 @@ def staged_function(module, program, dims: Dims, label: str) -> str:
         for i in stage.control:
             ins = program.instrs[i]
             make = loop_function if ins.op == "while_loop" else cond_function
-            name, live = make(module, dims, ins)
+            name, live = make(module, dims, ins, used)
             outs = regions_for([v for v, keep in zip(ins.outputs, live) if keep], "value")
             _check(w, module.call(name, [env[v] for v in ins.inputs], outs))
     for j, v in enumerate(program.fetches):
@@ -194,7 +194,7 @@ def staged_function(module, program, dims: Dims, label: str) -> str:
     return name
 
 
-def cond_function(module, dims: Dims, ins):
+def cond_function(module, dims: Dims, ins, used):
     """``fn(pred, captures.., outputs.., ctx)``: runs only the taken branch's function, which
     writes the outputs. Returns (its name, which outputs it takes: all)."""
     settings = settings_of(dims.program)
@@ -216,10 +216,10 @@ def cond_function(module, dims: Dims, ins):
     return name, [True] * len(ins.outputs)
 
 
-def loop_function(module, dims: Dims, ins):
+def loop_function(module, dims: Dims, ins, used):
     """``fn(vars.., captures.. [, limit], finals.., trips [, histories..], ctx)``: the CPU's
     LoopFunction over workspace regions. Returns (its name, which outputs it takes: a
-    history nobody reads is neither sized nor stored)."""
+    history nobody reads (``used``: the values something reads) is neither sized nor stored)."""
     attrs = ins.attrs
     settings = settings_of(dims.program)
     n, has_limit = attrs["n_vars"], attrs["has_limit"]
@@ -242,7 +242,7 @@ def loop_function(module, dims: Dims, ins):
                               f"enters with {_text(a, dims)}. A native loop keeps each loop variable's shape (its "
                               "buffers are sized before the run)")
     histories = list(ins.outputs[n + 1:])
-    store = [v not in dims.unknown for v in histories]
+    store = [v in used and v not in dims.unknown for v in histories]
     live = [True] * (n + 1) + store
 
     t = [dims.program.types[v].dtype.np for v in ins.inputs[:n]]
@@ -275,7 +275,6 @@ def loop_function(module, dims: Dims, ins):
     if any(store):
         k0 = store.index(True)
         capacity = dims.of(histories[k0], ins)[0]
-        from .dims import render
         w(f"capacity = np.int64({render(capacity, module.sym_names)})")
         module.raises.append((_where(ins), "ran more iterations than its history holds ({} rows, as the input "
                                            "dims decide): the trip count did not follow the input dims", 1))

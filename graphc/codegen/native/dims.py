@@ -122,10 +122,13 @@ def describe(ins) -> str:
 class Dims:
     """The dims of every value of ``program`` (a tuple of int | Aff per value), given its
     feeds' dims and, where known, its feeds' values as sizes (``feed_scalars``: a scalar
-    capture such as a scan's length). ``nsym`` is the number of input symbols."""
+    capture such as a scan's length). ``nsym`` is the number of input symbols, ``names``
+    theirs in messages."""
 
-    def __init__(self, program, feed_dims, nsym: int, feed_scalars: Optional[dict] = None, label: str = ""):
+    def __init__(self, program, feed_dims, nsym: int, feed_scalars: Optional[dict] = None, label: str = "",
+                 names: Optional[List[str]] = None):
         self.program, self.nsym, self.label = program, nsym, label
+        self.names = names or [f"s{k}" for k in range(nsym)]  # the input dims, for messages
         self.sym = program.symbolic()
         self.root: Dict[tuple, object] = {}
         self.values: Dict[int, tuple] = {}
