@@ -444,8 +444,9 @@ def test_every_op_sample_natively(tmp_path):
 @pytest.fixture(scope="module")
 def loops(tmp_path_factory):
     """One library of control flow, run from C: a while_loop whose trip count depends on the
-    data, a cond on a fed value, scans over a None dim (with and without an initializer), a
-    cond inside a fold, and a frozen LSTM dynamic_rnn over a None number of time steps."""
+    data, a cond on a fed value, scans over a None dim (with and without an initializer),
+    nesting (a cond in a fold, a scan in a map_fn, a while_loop in a cond), and a frozen LSTM
+    dynamic_rnn over a None number of time steps."""
     g = gc.Graph()
     with g.as_default():
         x = gc.placeholder(gc.float32, (None, 3), name="x")
@@ -459,6 +460,9 @@ def loops(tmp_path_factory):
         cumprod = gc.scan(lambda a, e: a * e, z)  # no initializer: the first row starts
         signed = gc.foldl(lambda a, e: a + gc.cond(gc.reduce_sum(e) > 0, lambda: e, lambda: -e), x,
                           initializer=gc.zeros((3,), gc.float32))
+        row_sums = gc.map_fn(lambda r: gc.scan(lambda a, e: a + e, r, initializer=gc.constant(0.0)), z)
+        shrunk = gc.cond(pick > 0, lambda: gc.while_loop(lambda v: gc.reduce_sum(gc.abs(v)) > 1.0,
+                                                         lambda v: [v * 0.5], [x]), lambda: x * 3.0)
         cell = gc.nn.rnn_cell.LSTMCell(4)
         rnn_out, state = gc.nn.dynamic_rnn(cell, seq, dtype=gc.float32)
         init = gc.global_variables_initializer()
@@ -466,7 +470,7 @@ def loops(tmp_path_factory):
     sess.run(init)
     inputs = {"x": x, "z": z, "pick": pick, "seq": seq}
     outputs = {"halved": halved, "trips": trips, "chosen": chosen, "cumsum": cumsum, "cumprod": cumprod,
-               "signed": signed, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h}
+               "signed": signed, "row_sums": row_sums, "shrunk": shrunk, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h}
     lib = gc.export.shared_library(sess, inputs=inputs, outputs=outputs, path=tmp_path_factory.mktemp("loops"),
                                    name="loops")
     yield inputs, outputs, sess, lib, compile_c(lib, runner_source(lib), "runner")
@@ -505,6 +509,19 @@ def test_cond_runs_the_branch_the_fed_value_picks(loops, pick):
 @pytest.mark.parametrize("rows", [0, 1, 5])
 def test_scan_over_a_none_dim(loops, rows):
     _check_loops(loops, _loop_feeds(rows), ["cumsum", "cumprod", "signed"])
+
+
+@pytest.mark.parametrize("pick", [1.0, -1.0])
+def test_nested_control_flow(loops, pick):
+    _check_loops(loops, _loop_feeds(4, pick=pick), ["signed", "row_sums", "shrunk"])
+
+
+def test_error_in_a_loop_body_is_a_status(loops):
+    _, _, _, lib, exe = loops
+    feeds = _loop_feeds(2)
+    feeds["z"] = feeds["z"][:0]  # map_fn and a scan without initializer read row 0 of z
+    status, _ = run_native(lib, exe, feeds)
+    assert status.startswith("status 5 ") and "is out of range" in status and "test_native.py" in status, status
 
 
 @pytest.mark.parametrize("steps", [0, 1, 6])
