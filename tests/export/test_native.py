@@ -445,8 +445,9 @@ def test_every_op_sample_natively(tmp_path):
 def loops(tmp_path_factory):
     """One library of control flow, run from C: a while_loop whose trip count depends on the
     data, a cond on a fed value, scans over a None dim (with and without an initializer),
-    nesting (a cond in a fold, a scan in a map_fn, a while_loop in a cond), and a frozen LSTM
-    dynamic_rnn over a None number of time steps."""
+    nesting (a cond in a fold, a scan in a map_fn, a while_loop in a cond), the gradient of a
+    loop bounded by maximum_iterations, and a frozen LSTM dynamic_rnn over a None number of
+    time steps."""
     g = gc.Graph()
     with g.as_default():
         x = gc.placeholder(gc.float32, (None, 3), name="x")
@@ -463,6 +464,10 @@ def loops(tmp_path_factory):
         row_sums = gc.map_fn(lambda r: gc.scan(lambda a, e: a + e, r, initializer=gc.constant(0.0)), z)
         shrunk = gc.cond(pick > 0, lambda: gc.while_loop(lambda v: gc.reduce_sum(gc.abs(v)) > 1.0,
                                                          lambda v: [v * 0.5], [x]), lambda: x * 3.0)
+        # its gradient stacks the loop's history: at most maximum_iterations rows
+        bounded = gc.while_loop(lambda v: gc.reduce_sum(v * v) > 1e-2, lambda v: [v * 0.5 + gc.sin(v) * 0.1], [x],
+                                maximum_iterations=gc.shape(x)[0] + 5)
+        bounded_grad = gc.gradients(gc.reduce_sum(bounded * bounded), [x])[0]
         cell = gc.nn.rnn_cell.LSTMCell(4)
         rnn_out, state = gc.nn.dynamic_rnn(cell, seq, dtype=gc.float32)
         init = gc.global_variables_initializer()
@@ -470,7 +475,8 @@ def loops(tmp_path_factory):
     sess.run(init)
     inputs = {"x": x, "z": z, "pick": pick, "seq": seq}
     outputs = {"halved": halved, "trips": trips, "chosen": chosen, "cumsum": cumsum, "cumprod": cumprod,
-               "signed": signed, "row_sums": row_sums, "shrunk": shrunk, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h}
+               "signed": signed, "row_sums": row_sums, "shrunk": shrunk, "bounded": bounded,
+               "bounded_grad": bounded_grad, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h}
     lib = gc.export.shared_library(sess, inputs=inputs, outputs=outputs, path=tmp_path_factory.mktemp("loops"),
                                    name="loops")
     yield inputs, outputs, sess, lib, compile_c(lib, runner_source(lib), "runner")
@@ -511,6 +517,13 @@ def test_scan_over_a_none_dim(loops, rows):
     _check_loops(loops, _loop_feeds(rows), ["cumsum", "cumprod", "signed"])
 
 
+@pytest.mark.parametrize("rows", [0, 1, 4])
+def test_gradient_through_a_loop_bounded_by_maximum_iterations(loops, rows):
+    feeds = _loop_feeds(rows)
+    feeds["x"] *= 3.0  # some rows need more than maximum_iterations halvings, some fewer
+    _check_loops(loops, feeds, ["bounded", "bounded_grad"])
+
+
 @pytest.mark.parametrize("pick", [1.0, -1.0])
 def test_nested_control_flow(loops, pick):
     _check_loops(loops, _loop_feeds(4, pick=pick), ["signed", "row_sums", "shrunk"])
@@ -545,5 +558,6 @@ def test_control_flow_whose_sizes_depend_on_the_data_is_rejected(tmp_path):
         return x, gc.gradients(gc.reduce_sum(y), [x])[0]
     _, (x, dx), sess = _graph_and_session(build_gradient)
     with pytest.raises(gc.export.NativeExportError, match=r"while_loop 'halving' \(created at .*test_native\.py:\d+\) "
-                                                         r"returns its history .* trip count is not known"):
+                                                         r"returns its history .* trip count is not known .* no "
+                                                         r"maximum_iterations"):
         gc.export.shared_library(sess, {"x": x}, {"dx": dx}, path=tmp_path)

@@ -28,7 +28,7 @@ from ...optimizer.symbolic import SymSize
 from ..emit.context import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
 from ..schedule import BUFFER, CONSTANT, FEED, OUTPUT, TEMPORARY, Schedule, fetch_sources
 from ..emit.loops import SourceWriter
-from .dims import Aff, Dims, NativeError, describe, exact, render, upper_terms
+from .dims import Aff, Dims, NativeError, Space, describe, exact, render, upper_terms
 
 ALIGN = 64  # bytes: every workspace region and constant starts on a cache line
 # Op types that have no native code, and why (checked before any code is generated).
@@ -253,9 +253,7 @@ class NativeModule:
         self.kernel_labels: List[str] = []
         self.kernel_ops: List[list] = []
         self._names = 0
-        self.nsym = 0
-        self.sym_names: List[str] = []   # in the generated source
-        self.sym_labels: List[str] = []  # in messages: the first input dim bound to each symbol
+        self.space = Space(0, [])  # the size symbols (build() makes the real one)
 
     def name(self, kind: str) -> str:
         self._names += 1
@@ -276,8 +274,12 @@ class NativeModule:
     def value_region(self, label: str, dtype, dims) -> Tuple[int, str]:
         """A region for one value of ``dims``: (its number, the source of a view of it)."""
         t = np.dtype(dtype)
-        r = self.region(label, upper_terms(t.itemsize, dims))
+        r = self.region(label, upper_terms(t.itemsize, dims, self.space))
         return r, self.ws_view(r, t, self.count(dims))
+
+    @property
+    def sym_names(self) -> List[str]:
+        return self.space.source
 
     def count(self, dims) -> str:
         return " * ".join(render(d, self.sym_names) for d in dims) or "1"
@@ -309,7 +311,7 @@ class NativeModule:
         """The function computing ``program`` for feeds of ``feed_dims``: (its name, its fetches'
         dims). ``feed_scalars``: what is known of scalar feeds' values as sizes (Dims.scalar)."""
         from ..control_flow import has_control_flow
-        dims = Dims(program, feed_dims, self.nsym, feed_scalars, label, self.sym_labels)
+        dims = Dims(program, feed_dims, self.space, feed_scalars, label)
         if has_control_flow(program):
             from .control import staged_function
             name = staged_function(self, program, dims, label)
@@ -334,7 +336,7 @@ class NativeModule:
         # regions sized from each value's own dims (not the schedule's SymSizes: symbolic.py may
         # have unified symbols that are different sizes here, e.g. a scan's rows and the batch)
         def nbytes(v) -> list:
-            return upper_terms(p.types[v].dtype.itemsize, dims.of(v, None))
+            return upper_terms(p.types[v].dtype.itemsize, dims.of(v, None), self.space)
 
         members: dict = {}
         for v, b in p.buffers.buffer_of.items():
@@ -350,7 +352,7 @@ class NativeModule:
             else:
                 terms = [t for itemsize, factors in region.uses
                          for t in upper_terms(itemsize, [f if isinstance(f, int) else dims.of(f[0], None)[f[1]]
-                                                         for f in factors])]
+                                                         for f in factors], self.space)]
             text = {"buffer": "buffer {}", "temporary": "value %{}", "scratch": "scratch {} {}"}[kind]
             region_index[region.key] = self.region(f"{label or 'program'}: {text.format(*region.key[1:])}", terms)
         used = _used_values(p)
@@ -449,21 +451,19 @@ class NativeModule:
                         index[d] = len(bindings)
                         bindings.append([])
                     bindings[index[d]].append((j, axis))
-        self.nsym = len(bindings)
-        self.sym_names = [f"s{k}" for k in range(self.nsym)]
         keys = self.input_keys or [f"input{j}" for j in range(len(p.feeds))]
-        self.sym_labels = [f"{keys[j]}.shape[{axis}]" for j, axis in (b[0] for b in bindings)]
+        self.space = Space(len(bindings), [f"{keys[j]}.shape[{axis}]" for j, axis in (b[0] for b in bindings)])
         feed_dims = [tuple(Aff(index[d]) if isinstance(d, tuple) else int(d) for d in sym.shape(v)) for v in p.feeds]
         top, fetch_dims = self.function(p, feed_dims, "")
         for ins in p.instrs:  # the C API states every output's dims: static, or an input's
             for k, v in enumerate(ins.outputs):
-                if v in p.fetches and not exact(fetch_dims[p.fetches.index(v)]):
-                    axis = next(a for a, d in enumerate(fetch_dims[p.fetches.index(v)])
-                                if isinstance(d, Aff) and d.c != 0)
+                dims = fetch_dims[p.fetches.index(v)] if v in p.fetches else ()
+                if not exact(dims, self.space):
+                    axis = next(a for a, d in enumerate(dims) if not exact((d,), self.space))
                     raise NativeError(
                         f"{describe(ins)}: dim {axis} of its output{'' if len(ins.outputs) == 1 else f' {k}'} "
-                        f"{p.types[v]} is an input dim plus a constant; a library output's dims must be static or "
-                        "equal to an input dim (the C API states them so)")
+                        f"{p.types[v]} is {render(dims[axis], self.space.labels)}; a library output's dims must be "
+                        "static or equal to an input dim (the C API states them before the run)")
 
         def sym_of(d):
             return Sym(d.k) if isinstance(d, Aff) else int(d)
@@ -479,9 +479,16 @@ class NativeModule:
             head(f"O{j} = carray(out{j}, ({self.count(fetch_dims[j])},))")
         head("M = carray(meta, (META,))")
         head("E = carray(err, (4,))")
+        run_dims = []
+        if self.space.bounds:  # the trip counts that size histories, stored as the loops end
+            r = self.region("run-time dims", [SymSize(8 * len(self.space.bounds))])
+            run_dims = ["RT"]
+            rt_view = self.ws_view(r, np.int64, str(len(self.space.bounds)))
         for t in sorted(self.ws_dtypes):
             params.append(("ws", np.dtype(t)))
             head(f"WS_{t} = carray(ws_{t}, (M[0] // {np.dtype(t).itemsize},))")
+        if run_dims:
+            head(f"RT = {rt_view}")
         for t in sorted(self.cst_dtypes):
             params.append(("cst", np.dtype(t)))
             head(f"CST_{t} = carray(cst_{t}, ({len(self.blob) // np.dtype(t).itemsize},))")
@@ -491,7 +498,7 @@ class NativeModule:
             params.append(("sym", k))
         head(f"return {self.call(top, [f'F{j}' for j in range(len(p.feeds))], [f'O{j}' for j in range(len(p.fetches))])}")
         ctx = ", ".join([f"WS_{t}" for t in sorted(self.ws_dtypes)] + [f"CST_{t}" for t in sorted(self.cst_dtypes)]
-                        + ["M", "E"] + self.sym_names)
+                        + ["M", "E"] + run_dims + self.sym_names[:self.space.nsym])
 
         def pname(prm) -> str:
             return {"in": lambda: f"in{prm[1]}", "out": lambda: f"out{prm[1]}", "ws": lambda: f"ws_{prm[1].name}",

@@ -44,8 +44,8 @@ def control_dims(dims: Dims, ins) -> list:
         scalars = {j: dims.scalar(v) for j, v in enumerate(ins.inputs[1:])}
         out = []
         for key in ("then", "else"):
-            branch = Dims(body_program(ins.attrs[key], settings), captures, dims.nsym, scalars,
-                          ins.attrs[key].label, dims.names)
+            branch = Dims(body_program(ins.attrs[key], settings), captures, dims.space, scalars,
+                          ins.attrs[key].label)
             out.append([branch.of(v, None) for v in branch.program.fetches])
         for k, (a, b) in enumerate(zip(*out)):
             if not _same(a, b):
@@ -61,6 +61,10 @@ def control_dims(dims: Dims, ins) -> list:
     out = list(var_dims) + [()]
     if attrs.get("history"):
         trips, why = trip_count(dims, ins)
+        if trips is None and attrs["has_limit"] and dims.scalar(ins.inputs[-1]) is not None:
+            # only bounded: the history region holds maximum_iterations rows; what reads it
+            # sees the trip count the loop stores when it ends (a run-time symbol)
+            trips = dims.space.run_symbol(ins, dims.scalar(ins.inputs[-1]), _where(ins))
         for k in range(n):
             out.append((trips, *var_dims[k]) if trips is not None else
                        f"{_where(ins)} returns its history (the loop variables of every iteration, stacked, as "
@@ -107,7 +111,7 @@ def trip_count(dims: Dims, ins):
     if trips is None:
         return None, ("its trip count is not known from the input dims (only a counter i = start, start + 1, ... "
                       "with the cond i < n, n from the input dims, or maximum_iterations with a cond that is "
-                      "always true, decides it)")
+                      "always true, decides it) and no maximum_iterations known from them bounds it")
     if limit is not None and trips != limit:
         if isinstance(trips, int) and isinstance(limit, int):
             trips = max(min(trips, limit), 0)
@@ -272,10 +276,12 @@ def loop_function(module, dims: Dims, ins, used):
     for k, keep in enumerate(store):
         H.append(f"O{slot}" if keep else None)
         slot += 1 if keep else 0
+    run_symbol = None
     if any(store):
-        k0 = store.index(True)
-        capacity = dims.of(histories[k0], ins)[0]
-        w(f"capacity = np.int64({render(capacity, module.sym_names)})")
+        rows = dims.of(histories[store.index(True)], ins)[0]
+        if isinstance(rows, Aff) and rows.k >= dims.space.nsym:
+            run_symbol = module.sym_names[rows.k]
+        w(f"capacity = np.int64({render(dims.space.bound(rows), module.sym_names)})")
         module.raises.append((_where(ins), "ran more iterations than its history holds ({} rows, as the input "
                                            "dims decide): the trip count did not follow the input dims", 1))
         overflow = len(module.raises)
@@ -298,6 +304,8 @@ def loop_function(module, dims: Dims, ins, used):
     for k in range(n):
         _copy(w, out_final[k], f"A{k}", counts[k])
     w(f"{out_trips}[0] = trips")
+    if run_symbol is not None:  # the history's rows, for every function that reads it
+        w(f"{run_symbol} = trips")
     w("return 0")
     name = module.name("loop")
     module.add_function(name, len(ins.inputs), sum(live), w)

@@ -31,8 +31,7 @@ from ...errors import CompileError, InferenceError
 from ...optimizer.symbolic import SymSize
 from ...shapes import TensorType
 
-# Probe sizes for input symbol k: far apart (so an answer near one names it) and large (so no
-# op's arithmetic confuses a probe with a static size). Offsets up to MAX_OFFSET are solved.
+# Probe sizes (``_Probe``); offsets up to MAX_OFFSET from one are solved.
 _PROBE_A = 1_000_003
 _PROBE_B = 1_500_007
 MAX_OFFSET = 1 << 16
@@ -51,9 +50,60 @@ class Aff:
         return probe[self.k] + self.c
 
 
-def probes(count: int):
-    """The two probe assignments (one size per input symbol)."""
-    return ([_PROBE_A * (k + 1) for k in range(count)], [_PROBE_B * (k + 1) + 2 * k for k in range(count)])
+class Space:
+    """The size symbols of one library: the input dims (``0 .. nsym - 1``), then one per loop
+    whose history has a number of rows that only running it decides but the input dims bound
+    (``maximum_iterations``): its trip count, which the loop stores in ``RT`` (a workspace
+    region) once it ends, so what reads the history later sees its real size, while the
+    regions are sized by the bound."""
+
+    def __init__(self, nsym: int, labels):
+        self.nsym = nsym
+        self.labels = list(labels)                          # per symbol, in messages
+        self.source = [f"s{k}" for k in range(nsym)]        # per symbol, in generated source
+        self.bounds: list = []                              # per run-time symbol: int | Aff over inputs
+        self._runs: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def run_symbol(self, ins, bound, label: str) -> "Aff":
+        """The run-time symbol of the loop ``ins`` (one per instr, however often it is solved)."""
+        if id(ins) not in self._runs:
+            self._runs[id(ins)] = (ins, len(self.source))
+            self.source.append(f"RT[{len(self.bounds)}]")
+            self.bounds.append(bound)
+            self.labels.append(f"the trip count of {label}")
+        return Aff(self._runs[id(ins)][1])
+
+    def bound(self, d):
+        """``d`` with every run-time symbol replaced by its bound (a dim over the inputs)."""
+        if not isinstance(d, Aff) or d.k < self.nsym:
+            return d
+        b = self.bounds[d.k - self.nsym]
+        return Aff(b.k, b.c + d.c) if isinstance(b, Aff) else max(int(b) + d.c, 0)
+
+
+class _Probe:
+    """A size per symbol of ``space``: far apart (so an answer near one names it) and large
+    (so no op's arithmetic confuses a probe with a static size)."""
+
+    def __init__(self, space, base: int, step: int):
+        self.space, self.base, self.step = space, base, step
+
+    def __getitem__(self, k: int) -> int:
+        return self.base * (k + 1) + self.step * k
+
+    def __len__(self) -> int:
+        return max(len(self.space), 1)
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+
+def probes(space):
+    """The two probe assignments (one size per symbol)."""
+    return _Probe(space, _PROBE_A, 0), _Probe(space, _PROBE_B, 2)
 
 
 def evaluate(d, probe) -> int:
@@ -82,12 +132,14 @@ def render(d, sym_names) -> str:
     return f"max({name} - {-d.c}, 0)"
 
 
-def upper_terms(coef: int, dims) -> List[SymSize]:
+def upper_terms(coef: int, dims, space: Optional[Space] = None) -> List[SymSize]:
     """SymSizes (over input symbol numbers) whose largest is at least ``coef * product(dims)``
     for every binding of the input dims: ``s + c`` is at most ``s`` for ``c <= 0`` and at most
-    ``max((c + 1) * s, c)`` for ``c > 0``."""
+    ``max((c + 1) * s, c)`` for ``c > 0``; a run-time symbol is at most its bound."""
     options = []
     for d in dims:
+        if space is not None:
+            d = space.bound(d)
         if not isinstance(d, Aff):
             options.append([(int(d), None)])
         elif d.c <= 0:
@@ -105,9 +157,9 @@ def upper_terms(coef: int, dims) -> List[SymSize]:
     return terms
 
 
-def exact(dims) -> bool:
+def exact(dims, space: Space) -> bool:
     """Whether every dim is static or an input symbol itself (what the C API can state)."""
-    return all(not isinstance(d, Aff) or d.c == 0 for d in dims)
+    return all(not isinstance(d, Aff) or (d.c == 0 and d.k < space.nsym) for d in dims)
 
 
 class NativeError(CompileError):
@@ -122,19 +174,17 @@ def describe(ins) -> str:
 class Dims:
     """The dims of every value of ``program`` (a tuple of int | Aff per value), given its
     feeds' dims and, where known, its feeds' values as sizes (``feed_scalars``: a scalar
-    capture such as a scan's length). ``nsym`` is the number of input symbols, ``names``
-    theirs in messages."""
+    capture such as a scan's length), over the symbols of ``space``."""
 
-    def __init__(self, program, feed_dims, nsym: int, feed_scalars: Optional[dict] = None, label: str = "",
-                 names: Optional[List[str]] = None):
-        self.program, self.nsym, self.label = program, nsym, label
-        self.names = names or [f"s{k}" for k in range(nsym)]  # the input dims, for messages
+    def __init__(self, program, feed_dims, space: Space, feed_scalars: Optional[dict] = None, label: str = ""):
+        self.program, self.space, self.label = program, space, label
+        self.names = space.labels
         self.sym = program.symbolic()
         self.root: Dict[tuple, object] = {}
         self.values: Dict[int, tuple] = {}
         self.unknown: Dict[int, str] = {}  # value -> why its dims are not known (raised where it is used)
         self.feed_scalars = dict(feed_scalars or {})
-        self.probes = probes(max(nsym, 1))
+        self.probes = probes(space)
         self.producer = {v: ins for ins in program.instrs for v in ins.outputs}
         self._scalar_cache: dict = {}
         for v, dims in zip(program.feeds, feed_dims):
