@@ -8,8 +8,8 @@ the body, swap the loop variables). What differs is the calling convention, whic
 native module's (``NativeModule``): a function writes its results into arrays its caller
 passes, every buffer is a workspace region sized from the input dims, and an error is a
 returned number. So a loop keeps two regions per loop variable and swaps them, and a
-history is a region of ``trips`` rows, which needs the trip count from the input dims
-(``trip_count``).
+history is a region of as many rows as the input dims decide (``trip_count``) or bound
+(``maximum_iterations``; the loop then stores its trip count for the history's readers).
 
 * ``staged_function``: a Program with control flow, stage by stage; each value that crosses
   from one step to the next has a region of its own.
@@ -26,10 +26,6 @@ from .dims import Aff, Dims, NativeError, describe, render
 INT64_MAX = 9223372036854775807
 
 
-def _where(ins) -> str:
-    return f"{ins.origin.op} '{ins.origin.name}' (created at {ins.origin.location})" if ins.origin else describe(ins)
-
-
 def _same(a, b) -> bool:
     return tuple(a) == tuple(b)
 
@@ -40,34 +36,34 @@ def control_dims(dims: Dims, ins) -> list:
     are not known from the input dims (a str, raised only where the output is used)."""
     settings = settings_of(dims.program)
     if ins.op == "cond":
-        captures = [dims.of(v, ins) for v in ins.inputs[1:]]
+        captures = [dims.of(v) for v in ins.inputs[1:]]
         scalars = {j: dims.scalar(v) for j, v in enumerate(ins.inputs[1:])}
         out = []
         for key in ("then", "else"):
             branch = Dims(body_program(ins.attrs[key], settings), captures, dims.space, scalars,
                           ins.attrs[key].label)
-            out.append([branch.of(v, None) for v in branch.program.fetches])
+            out.append([branch.of(v) for v in branch.program.fetches])
         for k, (a, b) in enumerate(zip(*out)):
             if not _same(a, b):
                 raise NativeError(
-                    f"{_where(ins)}: its branches return output {k} with different shapes ({_text(a, dims)} when "
+                    f"{describe(ins)}: its branches return output {k} with different shapes ({_text(a, dims)} when "
                     f"true, {_text(b, dims)} when false), so its size depends on the data; a native library "
                     "computes every size from the input dims before it runs. Make both branches return the same "
                     "shape")
         return out[0]
     attrs = ins.attrs
     n = attrs["n_vars"]
-    var_dims = [dims.of(v, ins) for v in ins.inputs[:n]]
+    var_dims = [dims.of(v) for v in ins.inputs[:n]]
     out = list(var_dims) + [()]
     if attrs.get("history"):
         trips, why = trip_count(dims, ins)
         if trips is None and attrs["has_limit"] and dims.scalar(ins.inputs[-1]) is not None:
             # only bounded: the history region holds maximum_iterations rows; what reads it
             # sees the trip count the loop stores when it ends (a run-time symbol)
-            trips = dims.space.run_symbol(ins, dims.scalar(ins.inputs[-1]), _where(ins))
+            trips = dims.space.run_symbol(ins, dims.scalar(ins.inputs[-1]), describe(ins))
         for k in range(n):
             out.append((trips, *var_dims[k]) if trips is not None else
-                       f"{_where(ins)} returns its history (the loop variables of every iteration, stacked, as "
+                       f"{describe(ins)} returns its history (the loop variables of every iteration, stacked, as "
                        f"gc.scan, map_fn and dynamic_rnn outputs and gradients through a loop read them), which has "
                        f"one row per iteration, and {why}; a "
                        "native library computes every size from the input dims before it runs")
@@ -171,7 +167,7 @@ def staged_function(module, program, dims: Dims, label: str) -> str:
                 names.append(None)
                 continue
             _, src = module.value_region(f"{label or 'program'}: {what} %{v}", program.types[v].dtype.np,
-                                         dims.of(v, None))
+                                         dims.of(v))
             w(f"x{v} = {src}")
             env[v] = f"x{v}"
             names.append(f"x{v}")
@@ -181,7 +177,7 @@ def staged_function(module, program, dims: Dims, label: str) -> str:
         if stage.program is not None:
             sub = stage.program
             scalars = {j: dims.scalar(v) for j, v in enumerate(sub.feeds)}
-            name, _ = module.function(sub, [dims.of(v, None) for v in sub.feeds], label, scalars)
+            name, _ = module.function(sub, [dims.of(v) for v in sub.feeds], label, scalars)
             outs = regions_for(sub.fetches, "value")
             _check(w, module.call(name, [env[v] for v in sub.feeds], outs))
         for i in stage.control:
@@ -191,7 +187,7 @@ def staged_function(module, program, dims: Dims, label: str) -> str:
             outs = regions_for([v for v, keep in zip(ins.outputs, live) if keep], "value")
             _check(w, module.call(name, [env[v] for v in ins.inputs], outs))
     for j, v in enumerate(program.fetches):
-        _copy(w, f"O{j}", env[v], module.count(dims.of(v, None)))
+        _copy(w, f"O{j}", env[v], module.count(dims.of(v)))
     w("return 0")
     name = module.name("staged")
     module.add_function(name, len(program.feeds), len(program.fetches), w)
@@ -203,7 +199,7 @@ def cond_function(module, dims: Dims, ins, used):
     writes the outputs. Returns (its name, which outputs it takes: all)."""
     settings = settings_of(dims.program)
     captures = ins.inputs[1:]
-    cap_dims = [dims.of(v, ins) for v in captures]
+    cap_dims = [dims.of(v) for v in captures]
     scalars = {j: dims.scalar(v) for j, v in enumerate(captures)}
     branches = [module.function(body_program(ins.attrs[k], settings), cap_dims, ins.attrs[k].label, scalars)[0]
                 for k in ("then", "else")]
@@ -229,8 +225,8 @@ def loop_function(module, dims: Dims, ins, used):
     n, has_limit = attrs["n_vars"], attrs["has_limit"]
     nc = len(ins.inputs) - n - (1 if has_limit else 0)
     label = attrs["body"].label
-    var_dims = [dims.of(v, ins) for v in ins.inputs[:n]]
-    cap_dims = [dims.of(v, ins) for v in ins.inputs[n:n + nc]]
+    var_dims = [dims.of(v) for v in ins.inputs[:n]]
+    cap_dims = [dims.of(v) for v in ins.inputs[n:n + nc]]
     scalars = {n + j: dims.scalar(v) for j, v in enumerate(ins.inputs[n:n + nc])}
     hoisted, body = split_invariant(body_program(attrs["body"], settings), n, settings)
     hoisted_name, hoisted_dims = None, []
@@ -242,7 +238,7 @@ def loop_function(module, dims: Dims, ins, used):
     body_name, body_dims = module.function(body, var_dims + cap_dims + hoisted_dims, label, scalars)
     for k, (a, b) in enumerate(zip(var_dims, body_dims)):
         if not _same(a, b):
-            raise NativeError(f"{_where(ins)}: its body returns loop variable {k} with shape {_text(b, dims)}; it "
+            raise NativeError(f"{describe(ins)}: its body returns loop variable {k} with shape {_text(b, dims)}; it "
                               f"enters with {_text(a, dims)}. A native loop keeps each loop variable's shape (its "
                               "buffers are sized before the run)")
     histories = list(ins.outputs[n + 1:])
@@ -278,11 +274,11 @@ def loop_function(module, dims: Dims, ins, used):
         slot += 1 if keep else 0
     run_symbol = None
     if any(store):
-        rows = dims.of(histories[store.index(True)], ins)[0]
+        rows = dims.of(histories[store.index(True)])[0]
         if isinstance(rows, Aff) and rows.k >= dims.space.nsym:
             run_symbol = module.sym_names[rows.k]
         w(f"capacity = np.int64({render(dims.space.bound(rows), module.sym_names)})")
-        module.raises.append((_where(ins), "ran more iterations than its history holds ({} rows, as the input "
+        module.raises.append((describe(ins), "ran more iterations than its history holds ({} rows, as the input "
                                            "dims decide): the trip count did not follow the input dims", 1))
         overflow = len(module.raises)
     w("trips = np.int64(0)")

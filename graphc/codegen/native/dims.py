@@ -192,11 +192,11 @@ class Dims:
         for ins in program.instrs:
             self._instr(ins)
         for v in program.fetches:
-            self.of(v, None)
+            self.of(v)
 
     # -- lookup ---------------------------------------------------------------------------------------------
-    def of(self, v: int, user) -> tuple:
-        """The dims of ``v``; ``user`` (an instr, or None for a fetch) is named if they are unknown."""
+    def of(self, v: int) -> tuple:
+        """The dims of ``v`` (an error saying why, where they are not known: ``unknown``)."""
         if v in self.unknown:
             raise NativeError(self.unknown[v])
         return self.values[v]
