@@ -454,6 +454,7 @@ def loops(tmp_path_factory):
         z = gc.placeholder(gc.float32, (None, 2), name="z")
         pick = gc.placeholder(gc.float32, (), name="pick")
         seq = gc.placeholder(gc.float32, (None, None, 3), name="seq")
+        lens = gc.placeholder(gc.int64, (None,), name="lens")
         halved, trips = gc.while_loop(lambda v, i: gc.reduce_sum(gc.abs(v)) > 1e-3,
                                       lambda v, i: [v * 0.5, i + 1], [x, gc.constant(0, gc.int64)])
         chosen = gc.cond(pick > 0, lambda: gc.reduce_sum(x, axis=0) * 2.0, lambda: gc.reduce_max(x, axis=0) - 1.0)
@@ -470,13 +471,17 @@ def loops(tmp_path_factory):
         bounded_grad = gc.gradients(gc.reduce_sum(bounded * bounded), [x])[0]
         cell = gc.nn.rnn_cell.LSTMCell(4)
         rnn_out, state = gc.nn.dynamic_rnn(cell, seq, dtype=gc.float32)
+        with gc.name_scope("gru"):  # its body needs the batch of lens equal to seq's
+            gru_out, gru_state = gc.nn.dynamic_rnn(gc.nn.rnn_cell.GRUCell(3), seq, sequence_length=lens,
+                                                   dtype=gc.float32)
         init = gc.global_variables_initializer()
     sess = gc.Session(graph=g, device="reference")
     sess.run(init)
-    inputs = {"x": x, "z": z, "pick": pick, "seq": seq}
+    inputs = {"x": x, "z": z, "pick": pick, "seq": seq, "lens": lens}
     outputs = {"halved": halved, "trips": trips, "chosen": chosen, "cumsum": cumsum, "cumprod": cumprod,
                "signed": signed, "row_sums": row_sums, "shrunk": shrunk, "bounded": bounded,
-               "bounded_grad": bounded_grad, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h}
+               "bounded_grad": bounded_grad, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h,
+               "gru_out": gru_out, "gru_state": gru_state}
     lib = gc.export.shared_library(sess, inputs=inputs, outputs=outputs, path=tmp_path_factory.mktemp("loops"),
                                    name="loops")
     yield inputs, outputs, sess, lib, compile_c(lib, runner_source(lib), "runner")
@@ -487,7 +492,8 @@ def _loop_feeds(rows=4, steps=5, pick=1.0, seed=0):
     rng = np.random.default_rng(seed)
     return {"x": rng.standard_normal((rows, 3)).astype(np.float32),
             "z": rng.uniform(0.5, 1.5, (max(rows, 1), 2)).astype(np.float32),
-            "pick": np.float32(pick), "seq": rng.standard_normal((2, steps, 3)).astype(np.float32)}
+            "pick": np.float32(pick), "seq": rng.standard_normal((2, steps, 3)).astype(np.float32),
+            "lens": np.array([steps, steps // 2], np.int64)}
 
 
 def _check_loops(loops, feeds, keys):
@@ -540,6 +546,16 @@ def test_error_in_a_loop_body_is_a_status(loops):
 @pytest.mark.parametrize("steps", [0, 1, 6])
 def test_lstm_dynamic_rnn_over_a_none_number_of_steps(loops, steps):
     _check_loops(loops, _loop_feeds(2, steps=steps), ["rnn_out", "rnn_c", "rnn_h"])
+
+
+@pytest.mark.parametrize("steps", [0, 5])
+def test_gru_dynamic_rnn_with_sequence_length(loops, steps):
+    _check_loops(loops, _loop_feeds(2, steps=steps), ["gru_out", "gru_state"])
+    _, _, _, lib, exe = loops
+    feeds = _loop_feeds(2, steps=steps)
+    feeds["lens"] = feeds["lens"][:1]  # the library was compiled with lens' batch equal to seq's
+    status, _ = run_native(lib, exe, feeds)
+    assert status.startswith("status 2 ") and "lens_d0 = 1 must equal seq_d0 = 2" in status, status
 
 
 def test_control_flow_whose_sizes_depend_on_the_data_is_rejected(tmp_path):

@@ -31,7 +31,7 @@ from ...optimizer.symbolic import SymSize
 from ..emit.context import FASTMATH, STATIC, KernelContext, ProgramCodegen, VIEW_OPS
 from ..schedule import BUFFER, CONSTANT, FEED, OUTPUT, TEMPORARY, Schedule, fetch_sources
 from ..emit.loops import SourceWriter
-from .dims import Aff, Dims, NativeError, Space, describe, exact, render, upper_terms
+from .dims import Aff, Dims, NativeError, Space, Unify, describe, exact, render, upper_terms
 
 ALIGN = 64  # bytes: every workspace region and constant starts on a cache line
 # Op types that have no native code, and why (checked before any code is generated).
@@ -186,6 +186,41 @@ class NativeProgramCodegen(ProgramCodegen):
         return gen
 
 
+def _input_symbols(p: Program, sym, equal: list):
+    """(root symbol -> symbol number, per symbol the (input, axis) pairs bound to it): the
+    ``None`` dims of the inputs, numbered in order, the ones symbolic.py unified and each set
+    of root symbols in ``equal`` being one symbol."""
+    first: dict = {}
+    for j, v in enumerate(p.feeds):
+        for axis, d in enumerate(sym.shape(v)):
+            if isinstance(d, tuple) and d not in first:
+                first[d] = len(first)
+    parent = list(range(len(first)))
+
+    def find(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for roots in equal:
+        ks = sorted(find(first[r]) for r in roots)
+        for k in ks[1:]:
+            parent[k] = ks[0]
+    index: dict = {}
+    bindings: list = []
+    number: dict = {}
+    for j, v in enumerate(p.feeds):
+        for axis, d in enumerate(sym.shape(v)):
+            if isinstance(d, tuple):
+                r = find(first[d])
+                if r not in number:
+                    number[r] = len(bindings)
+                    bindings.append([])
+                index[d] = number[r]
+                bindings[number[r]].append((j, axis))
+    return index, bindings
+
+
 def check_ops(program: Program, supported) -> None:
     """Every op of ``program`` and of its bodies has native code (before any is generated)."""
     from ..control_flow import CONTROL_FLOW_OPS
@@ -257,6 +292,7 @@ class NativeModule:
         self.kernel_ops: List[list] = []
         self._names = 0
         self.space = Space(0, [])  # the size symbols (build() makes the real one)
+        self._index: dict = {}
 
     def name(self, kind: str) -> str:
         self._names += 1
@@ -441,19 +477,26 @@ class NativeModule:
 
     # -- the library -----------------------------------------------------------------------------------------
     def build(self, name: str) -> NativeProgram:
+        """The library; built again, with more input dims assumed equal, while an op inside a
+        body needs two of them equal that the program outside did not (``Unify``)."""
+        equal: list = []
+        while True:
+            module = type(self)(self.program, self.input_keys, self.output_keys)
+            try:
+                return module._build(name, equal)
+            except Unify as u:
+                roots = frozenset(r for r, k in module._index.items() if k in u.ks)
+                if roots in equal or len(equal) > 16:
+                    raise NativeError(f"internal error: {u}") from None
+                equal.append(roots)
+
+    def _build(self, name: str, equal: list) -> NativeProgram:
         p = self.program
         from ..cpu import supported_ops
         check_ops(p, supported_ops())
         sym = p.symbolic()
-        index: dict = {}
-        bindings: list = []
-        for j, v in enumerate(p.feeds):
-            for axis, d in enumerate(sym.shape(v)):
-                if isinstance(d, tuple):
-                    if d not in index:
-                        index[d] = len(bindings)
-                        bindings.append([])
-                    bindings[index[d]].append((j, axis))
+        index, bindings = _input_symbols(p, sym, equal)
+        self._index = index  # (for build's retry: which root symbols a Unify names)
         keys = self.input_keys or [f"input{j}" for j in range(len(p.feeds))]
         self.space = Space(len(bindings), [f"{keys[j]}.shape[{axis}]" for j, axis in (b[0] for b in bindings)])
         feed_dims = [tuple(Aff(index[d]) if isinstance(d, tuple) else int(d) for d in sym.shape(v)) for v in p.feeds]

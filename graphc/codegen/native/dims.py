@@ -170,6 +170,15 @@ def describe(ins) -> str:
     return str(ins.origin) if ins.origin is not None else f"{ins.op} (an op the optimizer made)"
 
 
+class Unify(Exception):
+    """Raised while solving when ``ins`` only checks out with the input symbols ``ks`` equal:
+    the library is built again assuming they are (the C wrapper checks it)."""
+
+    def __init__(self, ks, ins):
+        super().__init__(f"{describe(ins)} needs input dims {sorted(ks)} equal")
+        self.ks, self.ins = frozenset(ks), ins
+
+
 # --- solving a Program's dims ---------------------------------------------------------------------------------
 class Dims:
     """The dims of every value of ``program`` (a tuple of int | Aff per value), given its
@@ -237,6 +246,12 @@ class Dims:
                 self.unknown[v] = self.unknown[missing[0]]
             return
         results = [self._infer(ins, probe) for probe in self.probes]
+        if None in results:
+            # the op needs some of its input dims equal (a body's where() between the batch of
+            # sequence_length and of the inputs): the library must assume they are, and check
+            ks = {d.k for u in ins.inputs for d in self.values[u] if isinstance(d, Aff) and d.k < self.space.nsym}
+            if len(ks) > 1:
+                raise Unify(ks, ins)
         for k, v in enumerate(ins.outputs):
             dims = []
             for axis, s in enumerate(self.sym.shape(v)):
