@@ -2,22 +2,27 @@
 
 A native library computes every size from the input dims before it runs (the C wrapper lays
 the workspace out, ``NAME_output_dims`` answers without running). ``optimizer/symbolic.py``
-names each ``None`` dim with a symbol; an op whose output dim is not one of its inputs'
-symbols (a concat of ``n`` and ``1`` rows, a loop's history) gets a fresh one. Here each
-symbol of a Program is *solved*: it becomes
+names each ``None`` dim with a symbol, and an op whose output dim is not one of its inputs'
+symbols (a concat of ``n`` and ``1`` rows, a loop's history) gets a fresh one. Here every dim
+of every value (``Dims``) is solved as
 
 * an ``int`` (a static size), or
-* ``Aff(k, c)``: the k-th input symbol plus a constant (``n + 1`` rows of a concat, the ``n``
-  trips of a scan over an input's leading dim),
+* ``Aff(k, c)``: symbol ``k`` of the library's ``Space`` plus a constant (``n + 1`` rows of a
+  concat, the ``n`` trips of a scan over an input's leading dim),
 
 by running the op's own inference on two sets of probe sizes (as symbolic.py does) and
-reading the result back. Control flow is solved through its bodies: a loop variable keeps
-its dims; a loop's history has one row per trip, so its rows are known only when the trip
-count is (``trip_count``); a cond's outputs are its branches' dims, which must agree.
+reading the result back; per value, because symbolic.py may unify more symbols than an op
+needed. The symbols are the input dims and, after them, the trip counts of loops whose
+history only ``maximum_iterations`` bounds (stored by the loop at run time). Control flow is
+solved through its bodies (control.py: ``control_dims``): a loop variable keeps its dims; a
+loop's history has one row per trip; a cond's outputs are its branches' dims, which must
+agree. An op in a body that needs two input dims equal raises ``Unify``: the library is built
+again with them one symbol.
 
-Workspace regions are sized with ``SymSize`` (``coef * product(symbols)``); an ``Aff`` with
-``c > 0`` is bounded by ``max((c + 1) * s, c)`` (``upper_terms``), so a region is never too
-small. Everything else (kernel dims, view lengths) uses the exact value.
+Workspace regions are sized with ``SymSize`` (``coef * product(symbols)``) over the input
+dims: an ``Aff`` with ``c > 0`` is bounded by ``max((c + 1) * s, c)`` and a trip count by its
+bound (``upper_terms``), so a region is never too small. Kernel dims and view lengths use the
+exact value.
 """
 from __future__ import annotations
 
@@ -35,13 +40,14 @@ from ...shapes import TensorType
 _PROBE_A = 1_000_003
 _PROBE_B = 1_500_007
 MAX_OFFSET = 1 << 16
-_SCALAR_ELEMENTS = 64
-_AMBIGUOUS = object()  # values the scalar evaluator computes: shapes and counters, never data
+_SCALAR_ELEMENTS = 64  # values the scalar evaluator computes: shapes and counters, never data
+_AMBIGUOUS = object()  # a symbol seen with two different dims
 
 
 @dataclass(frozen=True)
 class Aff:
-    """Input symbol ``k`` plus ``c`` (clamped at 0 where it is used as a size)."""
+    """Symbol ``k`` (an input dim, or a loop's trip count: ``Space``) plus ``c``, clamped at 0
+    where it is used as a size."""
 
     k: int
     c: int = 0
