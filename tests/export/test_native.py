@@ -577,3 +577,21 @@ def test_control_flow_whose_sizes_depend_on_the_data_is_rejected(tmp_path):
                                                          r"returns its history .* trip count is not known .* no "
                                                          r"maximum_iterations"):
         gc.export.shared_library(sess, {"x": x}, {"dx": dx}, path=tmp_path)
+
+
+def test_a_history_past_its_capacity_is_a_named_error_code():
+    """A loop whose history outgrows its region (it cannot, when the trip count analysis holds)
+    stops with an error number the C wrapper turns into a message naming the loop."""
+    from graphc.codegen.native.codegen import NativeProgramCodegen
+    from graphc.optimizer.pipeline import optimize
+    from graphc.optimizer.program import lower
+
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        y = gc.scan(lambda a, e: a + e, x, initializer=gc.zeros((3,), gc.float32), name="running")
+    program = optimize(lower(g, [y], [x]), 2).program
+    prog = NativeProgramCodegen(program, ["x"], ["y"]).build("cap")  # generated source only: no compile
+    (code,) = [k + 1 for k, (where, message, _) in enumerate(prog.raises) if "history holds" in message]
+    assert re.match(r"while_loop 'running' \(created at .*test_native\.py:\d+\)", prog.raises[code - 1][0])
+    assert f"return {code}" in prog.module_source and "if trips >= capacity:" in prog.module_source
