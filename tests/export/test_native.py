@@ -438,3 +438,160 @@ def test_every_op_sample_natively(tmp_path):
     got = lib.load()(**{name: by_name[name] for name in lib.signature.inputs})
     for key, want in expected.items():
         assert_close(got[key], want.astype(got[key].dtype), check_dtype=False)
+
+
+# --- control flow ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def loops(tmp_path_factory):
+    """One library of control flow, run from C: a while_loop whose trip count depends on the
+    data, a cond on a fed value, scans over a None dim (with and without an initializer),
+    nesting (a cond in a fold, a scan in a map_fn, a while_loop in a cond), the gradient of a
+    loop bounded by maximum_iterations, and a frozen LSTM dynamic_rnn over a None number of
+    time steps."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        z = gc.placeholder(gc.float32, (None, 2), name="z")
+        pick = gc.placeholder(gc.float32, (), name="pick")
+        seq = gc.placeholder(gc.float32, (None, None, 3), name="seq")
+        lens = gc.placeholder(gc.int64, (None,), name="lens")
+        halved, trips = gc.while_loop(lambda v, i: gc.reduce_sum(gc.abs(v)) > 1e-3,
+                                      lambda v, i: [v * 0.5, i + 1], [x, gc.constant(0, gc.int64)])
+        chosen = gc.cond(pick > 0, lambda: gc.reduce_sum(x, axis=0) * 2.0, lambda: gc.reduce_max(x, axis=0) - 1.0)
+        cumsum = gc.scan(lambda a, e: a + e, x, initializer=gc.zeros((3,), gc.float32))
+        cumprod = gc.scan(lambda a, e: a * e, z)  # no initializer: the first row starts
+        signed = gc.foldl(lambda a, e: a + gc.cond(gc.reduce_sum(e) > 0, lambda: e, lambda: -e), x,
+                          initializer=gc.zeros((3,), gc.float32))
+        row_sums = gc.map_fn(lambda r: gc.scan(lambda a, e: a + e, r, initializer=gc.constant(0.0)), z)
+        shrunk = gc.cond(pick > 0, lambda: gc.while_loop(lambda v: gc.reduce_sum(gc.abs(v)) > 1.0,
+                                                         lambda v: [v * 0.5], [x]), lambda: x * 3.0)
+        # its gradient stacks the loop's history: at most maximum_iterations rows
+        bounded = gc.while_loop(lambda v: gc.reduce_sum(v * v) > 1e-2, lambda v: [v * 0.5 + gc.sin(v) * 0.1], [x],
+                                maximum_iterations=gc.shape(x)[0] + 5)
+        bounded_grad = gc.gradients(gc.reduce_sum(bounded * bounded), [x])[0]
+        cell = gc.nn.rnn_cell.LSTMCell(4)
+        rnn_out, state = gc.nn.dynamic_rnn(cell, seq, dtype=gc.float32)
+        with gc.name_scope("gru"):  # its body needs the batch of lens equal to seq's
+            gru_out, gru_state = gc.nn.dynamic_rnn(gc.nn.rnn_cell.GRUCell(3), seq, sequence_length=lens,
+                                                   dtype=gc.float32)
+        init = gc.global_variables_initializer()
+    sess = gc.Session(graph=g, device="reference")
+    sess.run(init)
+    inputs = {"x": x, "z": z, "pick": pick, "seq": seq, "lens": lens}
+    outputs = {"halved": halved, "trips": trips, "chosen": chosen, "cumsum": cumsum, "cumprod": cumprod,
+               "signed": signed, "row_sums": row_sums, "shrunk": shrunk, "bounded": bounded,
+               "bounded_grad": bounded_grad, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h,
+               "gru_out": gru_out, "gru_state": gru_state}
+    lib = gc.export.shared_library(sess, inputs=inputs, outputs=outputs, path=tmp_path_factory.mktemp("loops"),
+                                   name="loops")
+    yield inputs, outputs, sess, lib, compile_c(lib, runner_source(lib), "runner")
+    sess.close()
+
+
+def _loop_feeds(rows=4, steps=5, pick=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal((rows, 3)).astype(np.float32),
+            "z": rng.uniform(0.5, 1.5, (max(rows, 1), 2)).astype(np.float32),
+            "pick": np.float32(pick), "seq": rng.standard_normal((2, steps, 3)).astype(np.float32),
+            "lens": np.array([steps, steps // 2], np.int64)}
+
+
+def _check_loops(loops, feeds, keys):
+    inputs, outputs, sess, lib, exe = loops
+    status, got = run_native(lib, exe, feeds)
+    assert status == "status 0", status
+    want = sess.run({k: outputs[k] for k in keys}, {inputs[k]: v for k, v in feeds.items()})
+    for k in keys:
+        assert got[k].shape == np.shape(want[k]), k
+        close(got[k], want[k])
+
+
+@pytest.mark.parametrize("rows", [0, 1, 6])
+def test_while_loop_with_a_data_dependent_trip_count(loops, rows):
+    feeds = _loop_feeds(rows)
+    feeds["x"] *= 10.0 ** rows  # more halvings for more rows
+    _check_loops(loops, feeds, ["halved", "trips"])
+
+
+@pytest.mark.parametrize("pick", [1.0, -1.0])
+def test_cond_runs_the_branch_the_fed_value_picks(loops, pick):
+    _check_loops(loops, _loop_feeds(3, pick=pick), ["chosen"])
+
+
+@pytest.mark.parametrize("rows", [0, 1, 5])
+def test_scan_over_a_none_dim(loops, rows):
+    _check_loops(loops, _loop_feeds(rows), ["cumsum", "cumprod", "signed"])
+
+
+@pytest.mark.parametrize("rows", [0, 1, 4])
+def test_gradient_through_a_loop_bounded_by_maximum_iterations(loops, rows):
+    feeds = _loop_feeds(rows)
+    feeds["x"] *= 3.0  # some rows need more than maximum_iterations halvings, some fewer
+    _check_loops(loops, feeds, ["bounded", "bounded_grad"])
+
+
+@pytest.mark.parametrize("pick", [1.0, -1.0])
+def test_nested_control_flow(loops, pick):
+    _check_loops(loops, _loop_feeds(4, pick=pick), ["signed", "row_sums", "shrunk"])
+
+
+def test_error_in_a_loop_body_is_a_status(loops):
+    _, _, _, lib, exe = loops
+    feeds = _loop_feeds(2)
+    feeds["z"] = feeds["z"][:0]  # map_fn and a scan without initializer read row 0 of z
+    status, _ = run_native(lib, exe, feeds)
+    assert status.startswith("status 5 ") and "is out of range" in status and "test_native.py" in status, status
+
+
+@pytest.mark.parametrize("steps", [0, 1, 6])
+def test_lstm_dynamic_rnn_over_a_none_number_of_steps(loops, steps):
+    _check_loops(loops, _loop_feeds(2, steps=steps), ["rnn_out", "rnn_c", "rnn_h"])
+
+
+@pytest.mark.parametrize("steps", [0, 5])
+def test_gru_dynamic_rnn_with_sequence_length(loops, steps):
+    _check_loops(loops, _loop_feeds(2, steps=steps), ["gru_out", "gru_state"])
+    _, _, _, lib, exe = loops
+    feeds = _loop_feeds(2, steps=steps)
+    feeds["lens"] = feeds["lens"][:1]  # the library was compiled with lens' batch equal to seq's
+    status, _ = run_native(lib, exe, feeds)
+    assert status.startswith("status 2 ") and "lens_d0 = 1 must equal seq_d0 = 2" in status, status
+
+
+def test_control_flow_whose_sizes_depend_on_the_data_is_rejected(tmp_path):
+    def build():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        y = gc.cond(gc.reduce_sum(x) > 0, lambda: x, lambda: x[1:], name="uneven")
+        return x, y
+    _, (x, y), sess = _graph_and_session(build)
+    with pytest.raises(gc.export.NativeExportError, match=r"cond 'uneven' \(created at .*test_native\.py:\d+\): its "
+                                                         r"branches return output 0 with different shapes"):
+        gc.export.shared_library(sess, {"x": x}, {"y": y}, path=tmp_path)
+
+    def build_gradient():  # the gradient stacks the loop's history: one row per (data-dependent) trip
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        y = gc.while_loop(lambda v: gc.reduce_sum(v * v) > 1e-2, lambda v: [v * 0.5], [x], name="halving")
+        return x, gc.gradients(gc.reduce_sum(y), [x])[0]
+    _, (x, dx), sess = _graph_and_session(build_gradient)
+    with pytest.raises(gc.export.NativeExportError, match=r"while_loop 'halving' \(created at .*test_native\.py:\d+\) "
+                                                         r"returns its history .* trip count is not known .* no "
+                                                         r"maximum_iterations"):
+        gc.export.shared_library(sess, {"x": x}, {"dx": dx}, path=tmp_path)
+
+
+def test_a_history_past_its_capacity_is_a_named_error_code():
+    """A loop whose history outgrows its region (it cannot, when the trip count analysis holds)
+    stops with an error number the C wrapper turns into a message naming the loop."""
+    from graphc.codegen.native.codegen import NativeProgramCodegen
+    from graphc.optimizer.pipeline import optimize
+    from graphc.optimizer.program import lower
+
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        y = gc.scan(lambda a, e: a + e, x, initializer=gc.zeros((3,), gc.float32), name="running")
+    program = optimize(lower(g, [y], [x]), 2).program
+    prog = NativeProgramCodegen(program, ["x"], ["y"]).build("cap")  # generated source only: no compile
+    (code,) = [k + 1 for k, (where, message, _) in enumerate(prog.raises) if "history holds" in message]
+    assert re.match(r"while_loop 'running' \(created at .*test_native\.py:\d+\)", prog.raises[code - 1][0])
+    assert f"return {code}" in prog.module_source and "if trips >= capacity:" in prog.module_source
