@@ -25,6 +25,7 @@ from typing import Callable, List, Sequence
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..ops.control_flow import run_while
 from ..optimizer.hoisting import plan, split_invariant, subprogram  # noqa: F401 (the targets import them from here)
 from ..optimizer.pipeline import Settings, body_program
 from ..optimizer.program import Program
@@ -161,28 +162,12 @@ class HostLoop:
 
     def _run(self, inputs, ctx) -> list:
         n = self.n
-        values = [np.asarray(v) for v in inputs[:n]]
         captures = list(inputs[n:n + self.n_captures])
         extra = list(self.hoisted.run(captures, ctx)) if self.hoisted is not None else []
-        limit = int(inputs[-1]) if self.has_limit else None
-        trips, rows = 0, []
-        while (limit is None or trips < limit) and bool(np.asarray(self.cond.run(values + captures, ctx)[0])):
-            if ctx is not None:
-                ctx.check_deadline(f"{self.label} (after {trips} iterations)")
-            if self.history:
-                rows.append(values)
-            new = [np.asarray(v) for v in self.body.run(values + captures + extra, ctx)]
-            for k, (old, v) in enumerate(zip(values, new)):
-                if self.history and v.shape != old.shape:
-                    raise InvalidArgumentError(f"{self.label}: loop variable {k} changes shape across iterations "
-                                               f"({list(old.shape)} -> {list(v.shape)}); its gradient needs one shape")
-            values = new
-            trips += 1
-        out = values + [np.array(trips, np.int64)]
-        if self.history:
-            out += [np.stack([r[k] for r in rows]) if rows else np.zeros((0, *np.shape(inputs[k])), np.asarray(inputs[k]).dtype)
-                    for k in range(n)]
-        return out
+        return run_while(lambda values: bool(np.asarray(self.cond.run(values + captures, ctx)[0])),
+                         lambda values: self.body.run(values + captures + extra, ctx),
+                         [np.asarray(v) for v in inputs[:n]], int(inputs[-1]) if self.has_limit else None,
+                         self.history, self.label, ctx)
 
 
 def in_body(error: Exception, label: str) -> Exception:

@@ -359,31 +359,40 @@ def _infer_while(inputs, attrs):
 
 def _while_reference(inputs, attrs, ctx=None):
     n, cond_body, body = attrs["n_vars"], attrs["cond"], attrs["body"]
-    n_in = len(body.inputs)
-    values, captured = list(inputs[:n]), list(inputs[n:n_in])
-    limit = int(inputs[-1]) if attrs["has_limit"] else None
-    trips = 0
-    history = [] if attrs.get("history") else None
-    while (limit is None or trips < limit) and bool(cond_body.evaluate(values + captured, ctx)[0]):
+    captured = list(inputs[n:len(body.inputs)])
+    return run_while(lambda values: bool(cond_body.evaluate(values + captured, ctx)[0]),
+                     lambda values: body.evaluate(values + captured, ctx), list(inputs[:n]),
+                     int(inputs[-1]) if attrs["has_limit"] else None, bool(attrs.get("history")), body.label, ctx,
+                     invariants=[t.shape for t in body.input_types[:n]])
+
+
+def run_while(cond, body, values: list, limit, history: bool, label: str, ctx, invariants=None) -> list:
+    """A while_loop's semantics, for the targets that run it from Python: the reference (bodies
+    evaluated with NumPy) and the host-driven loops (codegen/control_flow.py). ``cond(values)``
+    says whether to go on and ``body(values)`` returns the next values. Returns the op's
+    outputs: the final values, the trip count, and with ``history`` each loop variable as it
+    entered each iteration, stacked. ``invariants``: the shapes each variable must keep."""
+    trips, rows = 0, [] if history else None
+    initial = values
+    while (limit is None or trips < limit) and cond(values):
         if ctx is not None:
-            ctx.check_deadline(f"{body.label} (after {trips} iterations)")
-        if history is not None:
-            history.append(values)
-        new = body.evaluate(values + captured, ctx)
-        for k, (v, t) in enumerate(zip(new, body.input_types[:n])):
-            if not t.shape.is_compatible_with(v.shape):
-                raise InvalidArgumentError(f"{body.label}: loop variable {k} has shape {list(v.shape)} after "
-                                           f"iteration {trips + 1}, but its invariant is {format_shape(t.shape)}")
+            ctx.check_deadline(f"{label} (after {trips} iterations)")
+        if rows is not None:
+            rows.append(values)
+        new = [np.asarray(v) for v in body(values)]
+        for k, (old, v) in enumerate(zip(values, new)):
+            if invariants is not None and not invariants[k].is_compatible_with(v.shape):
+                raise InvalidArgumentError(f"{label}: loop variable {k} has shape {list(v.shape)} after "
+                                           f"iteration {trips + 1}, but its invariant is {format_shape(invariants[k])}")
+            if history and v.shape != np.shape(old):
+                raise InvalidArgumentError(f"{label}: loop variable {k} changes shape across iterations "
+                                           f"({list(np.shape(old))} -> {list(v.shape)}); its gradient needs one shape")
         values = new
         trips += 1
     out = [np.asarray(v) for v in values] + [np.int64(trips)]
-    if history is not None:
-        for k, t in enumerate(body.input_types[:n]):
-            rows = [np.asarray(h[k]) for h in history]
-            if any(r.shape != np.shape(inputs[k]) for r in rows):
-                raise InvalidArgumentError(f"{body.label}: loop variable {k} changes shape across iterations "
-                                           f"({sorted({r.shape for r in rows})}); its gradient needs one shape")
-            out.append(np.stack(rows) if rows else np.zeros((0, *np.shape(inputs[k])), t.dtype.np))
+    if history:
+        out += [np.stack([r[k] for r in rows]) if rows else np.zeros((0, *np.shape(v)), np.asarray(v).dtype)
+                for k, v in enumerate(initial)]
     return out
 
 

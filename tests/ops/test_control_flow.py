@@ -567,3 +567,26 @@ def test_the_input_projection_of_an_rnn_is_one_product_before_the_loop():
     assert [each.types[p.inputs[1]].shape for p in per_step] == [(4, 16)]  # h @ kernel[I:]
     assert sum(g.kind == "matmul" for g in each.groups) == 1
 
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_loop_variable_that_changes_shape_is_refused_at_run_time_by_name_where_it_cannot(device):
+    """A ``None`` invariant lets a loop variable grow (reference, cuda). Its gradient cannot
+    stack one shape, and the CPU's compiled loop keeps each shape for the run: each is an
+    error naming the loop, before anything is written."""
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float64, (None,), name="x")
+        grow = gc.while_loop(lambda v: gc.shape(v)[0] < 8, lambda v: gc.concat([v, v * 2.0], 0), [x],
+                             shape_invariants=[gc.TensorShape([None])], name="grow")
+        grad = gc.gradients(gc.reduce_sum(grow), x)[0]
+        with gc.Session(device=device) as sess:
+            if device == "cpu":
+                with pytest.raises(gc.InvalidArgumentError, match=r"while_loop 'grow' body at run time: loop variable "
+                                                                  r"0 enters with shape \[2\] and the body returns "
+                                                                  r"shape \[4\].*device='reference'"):
+                    sess.run(grow, {x: np.ones(2)})
+                return
+            assert_close(sess.run(grow, {x: np.ones(2)}), np.array([1, 1, 2, 2, 2, 2, 4, 4.0]))
+            with pytest.raises(gc.InvalidArgumentError, match=r"while_loop 'grow' body: loop variable 0 changes "
+                                                              r"shape across iterations \(\[2\] -> \[4\]\)"):
+                sess.run(grad, {x: np.ones(2)})
+
