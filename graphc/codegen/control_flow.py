@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..ops.control_flow import run_while
-from ..optimizer.hoisting import plan, split_invariant, subprogram  # noqa: F401 (the targets import them from here)
+from ..optimizer.hoisting import counter_of, plan, split_invariant, subprogram  # noqa: F401 (the targets import them from here)
 from ..optimizer.pipeline import Settings, body_program
 from ..optimizer.program import Program
 from .backend import Executable
@@ -149,10 +149,14 @@ class HostLoop:
         self.n, self.has_limit, self.history = attrs["n_vars"], attrs["has_limit"], bool(attrs.get("history"))
         self.n_captures = len(ins.inputs) - self.n - (1 if self.has_limit else 0)
         self.label = attrs["body"].label
-        hoisted, body = split_invariant(body_program(attrs["body"], settings), self.n, settings)
+        whole_body, cond = body_program(attrs["body"], settings), body_program(attrs["cond"], settings)
+        # A counted loop (scan, map_fn, dynamic_rnn) knows its trip count before it runs: the
+        # host then never reads a predicate back from the device.
+        self.counter = counter_of(cond, whole_body, self.n)
+        hoisted, body = split_invariant(whole_body, self.n, settings)
         self.hoisted = compile_program(hoisted) if hoisted is not None else None
         self.body = compile_program(body)
-        self.cond = compile_program(body_program(attrs["cond"], settings))
+        self.cond = compile_program(cond) if self.counter is None else None
 
     def __call__(self, inputs, ctx) -> list:
         try:
@@ -164,8 +168,17 @@ class HostLoop:
         n = self.n
         captures = list(inputs[n:n + self.n_captures])
         extra = list(self.hoisted.run(captures, ctx)) if self.hoisted is not None else []
-        return run_while(lambda values: bool(np.asarray(self.cond.run(values + captures, ctx)[0])),
-                         lambda values: self.body.run(values + captures + extra, ctx),
+        if self.counter is not None:
+            k, (kind, bound) = self.counter
+            left = [max((int(inputs[bound]) if kind == "feed" else bound) - int(inputs[k]), 0)]
+
+            def cond(values):
+                left[0] -= 1
+                return left[0] >= 0
+        else:
+            def cond(values):
+                return bool(np.asarray(self.cond.run(values + captures, ctx)[0]))
+        return run_while(cond, lambda values: self.body.run(values + captures + extra, ctx),
                          [np.asarray(v) for v in inputs[:n]], int(inputs[-1]) if self.has_limit else None,
                          self.history, self.label, ctx)
 

@@ -139,3 +139,41 @@ def split_invariant(program: Program, n_varying: int, settings: "Settings") -> T
     before = subprogram(program, hoisted, captures, crossing, settings)
     after = subprogram(program, kept, list(program.feeds) + crossing, program.fetches, settings)
     return before, after
+
+
+def counter_of(cond: Program, body: Program, n: int):
+    """``(k, bound)`` when a loop counts: its integer loop variable ``k`` steps by one in the
+    body and the cond is ``k < bound``, with ``bound`` the cond's feed ``("feed", j)`` (a
+    capture when ``j >= n``) or ``("const", value)``. Else None. Such a loop's trip count is
+    ``max(bound - start, 0)`` before it runs (scan, map_fn and dynamic_rnn loop so): the host
+    need not read a predicate back, and a native library knows its history's size."""
+    producers = cond.producers()
+    p = producers.get(cond.fetches[0])
+    pred = cond.instrs[p] if p is not None else None
+    if pred is None or pred.op != "less" or pred.inputs[0] not in cond.feeds[:n]:
+        return None
+    k = cond.feeds.index(pred.inputs[0])
+    if not cond.types[pred.inputs[0]].dtype.is_integer or not _steps_by_one(body, k):
+        return None
+    v = pred.inputs[1]
+    if v in cond.feeds:
+        j = cond.feeds.index(v)
+        return (k, ("feed", j)) if j >= n else None
+    q = producers.get(v)
+    if q is not None and cond.instrs[q].op == "const" and cond.instrs[q].attrs["value"].size == 1:
+        return k, ("const", int(cond.instrs[q].attrs["value"].reshape(())))
+    return None
+
+
+def _steps_by_one(body: Program, k: int) -> bool:
+    """Whether the body returns loop variable ``k`` plus the constant 1."""
+    producers = body.producers()
+    p = producers.get(body.fetches[k])
+    if p is None or body.instrs[p].op != "add":
+        return False
+    a, b = body.instrs[p].inputs
+    other = b if a == body.feeds[k] else a if b == body.feeds[k] else None
+    q = producers.get(other) if other is not None else None
+    return q is not None and body.instrs[q].op == "const" and body.instrs[q].attrs["value"].size == 1 \
+        and int(body.instrs[q].attrs["value"].reshape(())) == 1
+

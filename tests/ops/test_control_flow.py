@@ -590,3 +590,45 @@ def test_a_loop_variable_that_changes_shape_is_refused_at_run_time_by_name_where
                                                               r"shape across iterations \(\[2\] -> \[4\]\)"):
                 sess.run(grad, {x: np.ones(2)})
 
+
+@pytest.mark.parametrize("counted", [True, False], ids=["scan", "data_dependent"])
+def test_a_counted_loop_runs_from_the_host_without_reading_a_predicate_back(counted):
+    """scan's loop counts ``i = 1, 2, ... while i < n``: a host-driven target (CUDA's
+    ``HostLoop``) knows its trip count before it runs and never runs the cond; a loop whose
+    trip count the data decide runs the cond before every iteration."""
+    from collections import Counter
+    from graphc.codegen.control_flow import StagedExecutable, host_control
+    from graphc.codegen.reference import ReferenceBackend
+    from graphc.optimizer.pipeline import optimize
+    from graphc.optimizer.program import lower
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (None, 2), name="x")
+        if counted:
+            out = gc.scan(lambda a, row: a + row, x)
+        else:
+            out = gc.while_loop(lambda h: gc.reduce_sum(h) < 10.0, lambda h: h * 2.0, [x])
+    runs = Counter()
+
+    class Counted:  # a reference executable that counts its runs
+        def __init__(self, program):
+            self.exe = ReferenceBackend().compile(program)
+
+        def run(self, feeds, ctx):
+            runs[self] += 1
+            return self.exe.run(feeds, ctx)
+    staged = StagedExecutable(optimize(lower(graph, [out], [x]), 1).program, Counted, host_control(Counted))
+    loop = next(run for _, _, controls in staged.stages for ins, run in controls if ins.op == "while_loop")
+    xv = np.abs(RNG.normal(size=(5, 2))) + 0.1
+    got = staged.run([xv], None)[0]
+    if counted:
+        assert loop.counter is not None and loop.cond is None
+        assert_close(got, np.cumsum(xv, 0))
+        assert runs[loop.body] == 4  # rows 1..4: the first row starts the scan
+    else:
+        want, trips = xv, 0
+        while want.sum() < 10.0:
+            want, trips = want * 2.0, trips + 1
+        assert loop.counter is None and trips > 0
+        assert_close(got, want)
+        assert runs[loop.body] == trips and runs[loop.cond] == trips + 1

@@ -19,6 +19,7 @@ history is a region of as many rows as the input dims decide (``trip_count``) or
 """
 from __future__ import annotations
 
+from ...optimizer.hoisting import counter_of
 from ..control_flow import body_program, settings_of, split_invariant, split_stages
 from ..emit.loops import SourceWriter
 from .dims import Aff, Dims, NativeError, describe, render
@@ -95,11 +96,11 @@ def trip_count(dims: Dims, ins):
     pred = cond.instrs[pred] if pred is not None else None
     if pred is not None and pred.op == "const" and bool(pred.attrs["value"]) and limit is not None:
         trips = limit
-    elif pred is not None and pred.op == "less" and pred.inputs[0] in cond.feeds[:n]:
-        c = cond.feeds.index(pred.inputs[0])
-        bound = _known(dims, cond, cprod, pred.inputs[1], ins, n)
+    elif counter_of(cond, body, n) is not None:
+        c, (kind, value) = counter_of(cond, body, n)
+        bound = dims.scalar(ins.inputs[value]) if kind == "feed" else value
         start = dims.scalar(ins.inputs[c])
-        if bound is not None and isinstance(start, int) and _steps_by_one(body, c):
+        if bound is not None and isinstance(start, int):
             if isinstance(bound, Aff):
                 trips = Aff(bound.k, bound.c - start)
             else:
@@ -114,31 +115,6 @@ def trip_count(dims: Dims, ins):
         else:
             return None, "its trip count is the smaller of two sizes (the cond's and maximum_iterations)"
     return trips, None
-
-
-def _known(dims: Dims, cond, cprod, v, ins, n):
-    """The value of the cond's input ``v`` as a dim, when it is a capture or constant known
-    from the input dims."""
-    if v in cond.feeds:
-        j = cond.feeds.index(v)
-        return dims.scalar(ins.inputs[j]) if j >= n else None
-    p = cprod.get(v)
-    if p is not None and cond.instrs[p].op == "const" and cond.instrs[p].attrs["value"].size == 1:
-        return int(cond.instrs[p].attrs["value"].reshape(()))
-    return None
-
-
-def _steps_by_one(body, c: int) -> bool:
-    """Whether the body returns loop variable ``c`` plus the constant 1."""
-    prod = body.producers()
-    p = prod.get(body.fetches[c])
-    if p is None or body.instrs[p].op != "add":
-        return False
-    a, b = body.instrs[p].inputs
-    other = b if a == body.feeds[c] else a if b == body.feeds[c] else None
-    q = prod.get(other) if other is not None else None
-    return q is not None and body.instrs[q].op == "const" and body.instrs[q].attrs["value"].size == 1 \
-        and int(body.instrs[q].attrs["value"].reshape(())) == 1
 
 
 # --- functions -------------------------------------------------------------------------------------------------
