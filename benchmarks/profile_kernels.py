@@ -41,8 +41,8 @@ def main() -> None:
 
     labels = {}
     for e, exe in enumerate(executables):
-        for k, kernel in enumerate(exe._kernels):
-            exe._kernels[k] = timed(e, k, kernel)
+        for k, kernel in enumerate(exe.kernel_functions):
+            exe.kernel_functions[k] = timed(e, k, kernel)
             labels[(e, k)] = exe.generated.calls[k].label
     for _ in range(3):
         step()

@@ -136,12 +136,16 @@ class CpuExecutable(Executable):
                 outs.append(("literal", gen.literals[place.value]))
             else:
                 outs.append(("as_is" if how == "returned" else "copy", ref(place)))
-        self._statements, self._outs = statements, outs
+        # The driver plan, public because it is rendered twice: as this executable's Python
+        # driver (_render) and as an njit function inside a compiled loop (cpu/loops.py).
+        # statements: ("alloc", buffer, size ref, dtype) and ("call", kernel, arg refs, split);
+        # outputs: per fetch, ("as_is" | "copy", ref) or ("literal", value).
+        self.driver_statements, self.driver_outputs = statements, outs
         self._fixed = fixed
         self._var_names = var_names
         self._rng_calls = [(i, c.rng_streams) for i, c in enumerate(gen.calls)]
         self._has_rng = any(streams for _, streams in self._rng_calls)
-        self._kernels = list(self.kernels)  # a list so profilers can wrap entries in place
+        self.kernel_functions = list(self.kernels)  # a list so profilers can wrap entries in place
         self._writes_variables = bool(self.generated.calls) and any(
             ins.op in VARIABLE_WRITES for ins in self.program.instrs)
         self._uses_pool = any(k[0] in ("buffer", "scratch") for k in fixed)  # one set per concurrent call
@@ -170,7 +174,7 @@ class CpuExecutable(Executable):
             return f"P[{i}]"
 
         w = SourceWriter(2)
-        for st in self._statements:
+        for st in self.driver_statements:
             if st[0] == "alloc":
                 w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
             else:
@@ -192,7 +196,7 @@ class CpuExecutable(Executable):
                 rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
                 w(f"PAR(K[{st[1]}], {extent}, {r(split[1])}, ({', '.join(rendered)},), {lo}, {hi})")
         outs = []
-        for kind, ref in self._outs:
+        for kind, ref in self.driver_outputs:
             if kind == "literal":
                 outs.append(f"np.full(1, {ref})")
             else:
@@ -271,11 +275,11 @@ class CpuExecutable(Executable):
             return None
         pool = binding.target.setdefault("pool", [])
         src = self._render(False, binding, order, one_fetch if one_fetch else None)
-        namespace = {"np": np, "PAR": PARALLEL.call, "ND": np.ndarray, "MISS": MISS, "CTX": ctx, "K": self._kernels,
-                     "RNG_ARRAYS": self._rng_arrays, "POOL": pool, "MAKE": lambda: self._fixed_values(binding),
+        namespace = {"np": np, "PAR": PARALLEL.call, "ND": np.ndarray, "MISS": MISS, "CTX": ctx, "K": self.kernel_functions,
+                     "RNG_ARRAYS": self._rng_arrays, "POOL": pool, "MAKE": lambda: self.fixed_values(binding),
                      "ERR": self._raised}
         if not self._uses_pool:
-            namespace["FIXED"] = pool[-1] if pool else self._fixed_values(binding)
+            namespace["FIXED"] = pool[-1] if pool else self.fixed_values(binding)
         for j, feed in enumerate(order):
             namespace[f"DT{j}"] = feeds[feed].dtype
             namespace[f"SH{j}"] = feeds[feed].shape
@@ -283,7 +287,7 @@ class CpuExecutable(Executable):
         return namespace["specialized"]
 
     # -- per-signature bindings -----------------------------------------------------------------------------
-    def _fixed_values(self, binding: Binding) -> list:
+    def fixed_values(self, binding: Binding) -> list:
         """P for one set of regions: sizes, host values, and views into fresh buffers."""
         program = self.program
         buffers = {key: np.empty(max(n, 1), np.uint8) for key, n in binding.region_bytes.items()
@@ -327,13 +331,13 @@ class CpuExecutable(Executable):
         try:
             fixed = pool.pop()
         except IndexError:
-            fixed = self._fixed_values(binding)
+            fixed = self.fixed_values(binding)
         flat = [f if f.ndim == 1 else f.reshape(-1) for f in feeds]
         variables = ctx.variables
         var_arrays = [variables[n].reshape(-1) for n in self._var_names]
         rng = self._rng_arrays(ctx) if self._has_rng else None
         try:
-            outs = self._driver(flat, var_arrays, fixed, rng, self._kernels)
+            outs = self._driver(flat, var_arrays, fixed, rng, self.kernel_functions)
         except ValueError as e:
             raise self._raised(e) from None
         finally:
@@ -350,7 +354,7 @@ class CpuExecutable(Executable):
         return binding
 
     def _rng_arrays(self, ctx) -> list:
-        rng = [None] * len(self._kernels)
+        rng = [None] * len(self.kernel_functions)
         for i, streams in self._rng_calls:
             if streams:
                 seeds = []

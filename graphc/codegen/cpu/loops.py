@@ -95,7 +95,7 @@ class PlainFunction:
         module.parts.append((exe, label))
         self.name = module.name("plain")
         prefix = f"K{self.part}_"
-        for k, kernel in enumerate(exe._kernels):
+        for k, kernel in enumerate(exe.kernel_functions):
             module.lines.append(f"{prefix}{k} = _sys.modules[{kernel.py_func.__module__!r}].kernel")
 
         def r(ref) -> str:
@@ -106,7 +106,7 @@ class PlainFunction:
 
         w = SourceWriter(1)
         w(f"W[1] = {self.part}")
-        for st in exe._statements:
+        for st in exe.driver_statements:
             if st[0] == "alloc":
                 w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
                 continue
@@ -116,7 +116,7 @@ class PlainFunction:
                         else r(a) for a in args]
             w(f"{prefix}{k}({', '.join(rendered)})")
         outs = [f"np.full(1, {ref})" if kind == "literal" else r(ref) if kind == "as_is" else f"{r(ref)}.copy()"
-                for kind, ref in exe._outs]
+                for kind, ref in exe.driver_outputs]
         params = [f"f{j}" for j in range(len(exe.program.feeds))] + ["P", "W"]
         module.add("\n".join([f"def {self.name}({', '.join(params)}):", w.text(), f"    return {_tuple(outs)}"]),
                    self.name)
@@ -125,7 +125,7 @@ class PlainFunction:
         """(P for inputs of these shapes, the output shapes, whether they break the static
         kernels' assumptions)."""
         binding = self.exe.binding([_Shape(s) for s in shapes])
-        return tuple(self.exe._fixed_values(binding)), [tuple(s) for s in binding.fetch_shapes], binding.general
+        return tuple(self.exe.fixed_values(binding)), [tuple(s) for s in binding.fetch_shapes], binding.general
 
 
 class LoopFunction:
