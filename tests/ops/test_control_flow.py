@@ -287,6 +287,29 @@ def test_second_order_through_a_loop(device):
     assert_close(np.asarray(got).reshape(-1), numeric, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_jvp_and_hessian_vector_product_through_scan(device):
+    """Forward mode (jvp, the double-VJP) and second order through scan, against central
+    differences in float64."""
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (4, 3), name="x")
+        w = gc.constant(np.array([0.7, -1.1, 0.4]))
+        ys = gc.scan(lambda a, row: gc.tanh(a * w + row), x)
+        loss = gc.reduce_sum(ys * ys)
+        v = RNG.normal(size=(4, 3))
+        jv = gc.jvp(ys, x, gc.constant(v))[0]
+        hv = gc.hessian_vector_product(loss, x, gc.constant(v))[0]
+        g = gc.gradients(loss, x)[0]
+        x0 = RNG.normal(size=(4, 3))
+        eps = 1e-5
+        with gc.Session(device=device) as sess:
+            got_jv, got_hv = sess.run([jv, hv], {x: x0})
+            (y1, g1), (y0, g0) = (sess.run([ys, g], {x: x0 + s * eps * v}) for s in (1, -1))
+    assert_close(got_jv, (y1 - y0) / (2 * eps), rtol=1e-6, atol=1e-8)
+    assert_close(got_hv, (g1 - g0) / (2 * eps), rtol=1e-6, atol=1e-8)
+
+
 # --- build-time errors: they name the loop or branch and the user's line --------------------------
 def _error_cases():
     x = gc.placeholder(gc.float32, (3,), name="x")
