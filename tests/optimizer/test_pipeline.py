@@ -55,7 +55,7 @@ def test_passes_can_be_switched_off_by_name(graph):
     with pytest.raises(ValueError, match="unknown pass"):
         gc.Session(graph=graph, disable_passes=("nope",))
     assert {"canonicalize", "constant_fold", "cse", "merge_loop_histories", "simplify", "stabilize", "fuse",
-            "plan_memory"} == PASS_NAMES
+            "plan_memory", "project_before_the_loop"} == PASS_NAMES
 
 
 def test_session_levels_give_equal_results(graph, device):
