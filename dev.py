@@ -81,8 +81,7 @@ def run_tests(rest: list) -> int:
     rest = [a for a in rest if a != "--cuda"]
     paths = [a for a in rest if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
     # compiling kernels dominates the suite's time: use every core unless told otherwise
-    # (--dist loadgroup: the tests of one xdist_group, e.g. of one compiled library, share a worker)
-    workers = [] if any(a == "-n" or a.startswith("-n") for a in rest) else ["-n", "auto", "--dist", "loadgroup"]
+    workers = [] if any(a == "-n" or a.startswith("-n") for a in rest) else ["-n", "auto"]
     env = dict(os.environ, GRAPHC_VALIDATE="1")
     passes = []
     if not cuda_only:

@@ -128,7 +128,6 @@ def needed(library: Path) -> list:
 
 
 # --- fixtures: one trained model and one library each ------------------------------------------------------
-# The tests of one library share an xdist group: one worker builds it (dev.py: --dist loadgroup).
 @pytest.fixture(scope="module")
 def digits():
     return datasets.load_digits()
@@ -190,7 +189,6 @@ def small(tmp_path_factory):
 
 
 # --- the C API against Session.run ---------------------------------------------------------------------------
-@pytest.mark.xdist_group("native_lenet")
 @pytest.mark.parametrize("batch", [1, 37])
 def test_lenet_from_c_matches_session(lenet, digits, batch):
     model, sess, lib, exe = lenet
@@ -200,7 +198,6 @@ def test_lenet_from_c_matches_session(lenet, digits, batch):
     close(got["logits"], sess.run(model.logits, {model.x: x}))
 
 
-@pytest.mark.xdist_group("native_mlp")
 @pytest.mark.parametrize("batch", [1, 37])
 def test_mlp_from_c_matches_session(mlp, digits, batch):
     model, sess, lib, exe = mlp
@@ -210,7 +207,6 @@ def test_mlp_from_c_matches_session(mlp, digits, batch):
     close(got["logits"], sess.run(model.logits, {model.x: x}))
 
 
-@pytest.mark.xdist_group("native_lenet")
 def test_lenet_through_ctypes_any_batch(lenet, digits):
     model, sess, lib, _ = lenet
     native = lib.load()
@@ -222,7 +218,6 @@ def test_lenet_through_ctypes_any_batch(lenet, digits):
             close(got, sess.run(model.logits, {model.x: x}))
 
 
-@pytest.mark.xdist_group("native_lenet")
 @pytest.mark.skipif(shutil.which("readelf") is None or shutil.which("ldd") is None, reason="no readelf/ldd")
 def test_files_and_dependencies(lenet):
     _, _, lib, _ = lenet
@@ -242,7 +237,6 @@ def test_files_and_dependencies(lenet):
     assert tuple(libs) == lib.needed
 
 
-@pytest.mark.xdist_group("native_mlp")
 def test_readme_example_builds_and_runs(mlp):
     _, _, lib, _ = mlp
     readme = lib.readme.read_text()
@@ -289,7 +283,6 @@ int main(void) {
 """
 
 
-@pytest.mark.xdist_group("native_lenet")
 def test_bad_input_returns_status_never_crashes(lenet):
     _, _, lib, _ = lenet
     out = run_c(compile_c(lib, BAD_LENET, "bad"))
@@ -305,7 +298,6 @@ def test_bad_input_returns_status_never_crashes(lenet):
     assert got["status_string"].startswith("[LENET_ERR_DIM")
 
 
-@pytest.mark.xdist_group("native_small")
 def test_unified_dims_gather_and_baseline_cpu(small):
     (a, b, idx, img), outputs, sess, lib, exe = small
     assert lib.cpu == "x86-64"
@@ -370,7 +362,6 @@ def test_size_not_known_from_input_dims_is_rejected(tmp_path):
         gc.export.shared_library(sess, {"x": x}, {"y": y}, path=tmp_path)
 
 
-@pytest.mark.xdist_group("native_lenet")
 def test_bad_arguments(tmp_path, lenet):
     model, sess, _, _ = lenet
     with pytest.raises(ValueError, match="C identifier"):
@@ -515,7 +506,6 @@ def _check_loops(loops, feeds, keys):
         close(got[k], want[k])
 
 
-@pytest.mark.xdist_group("native_loops")
 @pytest.mark.parametrize("rows", [0, 1, 6])
 def test_while_loop_with_a_data_dependent_trip_count(loops, rows):
     feeds = _loop_feeds(rows)
@@ -523,19 +513,16 @@ def test_while_loop_with_a_data_dependent_trip_count(loops, rows):
     _check_loops(loops, feeds, ["halved", "trips"])
 
 
-@pytest.mark.xdist_group("native_loops")
 @pytest.mark.parametrize("pick", [1.0, -1.0])
 def test_cond_runs_the_branch_the_fed_value_picks(loops, pick):
     _check_loops(loops, _loop_feeds(3, pick=pick), ["chosen"])
 
 
-@pytest.mark.xdist_group("native_loops")
 @pytest.mark.parametrize("rows", [0, 1, 5])
 def test_scan_over_a_none_dim(loops, rows):
     _check_loops(loops, _loop_feeds(rows), ["cumsum", "cumprod", "signed"])
 
 
-@pytest.mark.xdist_group("native_loops")
 @pytest.mark.parametrize("rows", [0, 1, 4])
 def test_gradient_through_a_loop_bounded_by_maximum_iterations(loops, rows):
     feeds = _loop_feeds(rows)
@@ -543,13 +530,11 @@ def test_gradient_through_a_loop_bounded_by_maximum_iterations(loops, rows):
     _check_loops(loops, feeds, ["bounded", "bounded_grad"])
 
 
-@pytest.mark.xdist_group("native_loops")
 @pytest.mark.parametrize("pick", [1.0, -1.0])
 def test_nested_control_flow(loops, pick):
     _check_loops(loops, _loop_feeds(4, pick=pick), ["signed", "row_sums", "shrunk"])
 
 
-@pytest.mark.xdist_group("native_loops")
 def test_error_in_a_loop_body_is_a_status(loops):
     _, _, _, lib, exe = loops
     feeds = _loop_feeds(2)
@@ -558,13 +543,11 @@ def test_error_in_a_loop_body_is_a_status(loops):
     assert status.startswith("status 5 ") and "is out of range" in status and "test_native.py" in status, status
 
 
-@pytest.mark.xdist_group("native_loops")
 @pytest.mark.parametrize("steps", [0, 1, 6])
 def test_lstm_dynamic_rnn_over_a_none_number_of_steps(loops, steps):
     _check_loops(loops, _loop_feeds(2, steps=steps), ["rnn_out", "rnn_c", "rnn_h"])
 
 
-@pytest.mark.xdist_group("native_loops")
 @pytest.mark.parametrize("steps", [0, 5])
 def test_gru_dynamic_rnn_with_sequence_length(loops, steps):
     _check_loops(loops, _loop_feeds(2, steps=steps), ["gru_out", "gru_state"])
