@@ -13,6 +13,15 @@ import numpy as np
 _CONFIGS_OF = {"reference": (("reference", 0), ("reference", 2)), "cpu": (("cpu", 2),), "cuda": (("cuda", 2),)}
 CONFIGS = tuple(c for d in os.environ.get("GRAPHC_TEST_DEVICES", "reference,cpu").split(",") for c in _CONFIGS_OF[d])
 DEVICES = tuple(dict.fromkeys(d for d, _ in CONFIGS))
+# Under numba's CUDA simulator every GPU thread is a Python call: tests that sweep many values
+# (dtypes, samples, repetitions) run a sample of them there, and all of them on the CPU backend
+# and on a real GPU.
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def simulated(device: str) -> bool:
+    """Whether ``device`` runs under numba's CUDA simulator in this process."""
+    return device == "cuda" and SIMULATED
 
 FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.75, 1e-40, -1e-310, 1e30, -1e30,
                np.inf, -np.inf, np.nan]

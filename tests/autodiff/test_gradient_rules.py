@@ -8,6 +8,7 @@ GRADIENTS = differentiable_ops()
 from graphc.ops.registry import OPS
 from graphc.test_utils import check_gradients
 from op_samples import SAMPLES
+from support import simulated
 
 
 def test_every_op_has_a_rule_or_a_non_differentiable_mark():
@@ -35,9 +36,8 @@ def test_every_differentiable_op_is_checked():
 @pytest.mark.parametrize("op_name", DIFFERENTIABLE_WITH_SAMPLES)
 def test_gradient_matches_finite_differences(op_name, device):
     checked = 0
-    for sample in SAMPLES[op_name]:
-        if not sample.grad:
-            continue
+    samples = [sample for sample in SAMPLES[op_name] if sample.grad]
+    for sample in samples[:1] if simulated(device) else samples:  # a finite difference is two runs per element
         options = dict(eps=1e-6, rtol=1e-5, atol=1e-7)
         options.update(sample.extra)
         report = check_gradients(sample.build, sample.inputs, wrt=sample.wrt, device=device, **options)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from support import made_here
+from support import made_here, simulated
 
 THIS_FILE = os.path.basename(__file__)
 
@@ -128,7 +128,7 @@ def test_run_is_thread_safe(model, graph, device):
         def worker(i):
             try:
                 xv = np.full((i + 1, 3), float(i), np.float32)
-                for _ in range(20):
+                for _ in range(4 if simulated(device) else 20):
                     got = sess.run(model.total, {model.x: xv})
                 results[i] = got
             except Exception as e:  # pragma: no cover - reported below
