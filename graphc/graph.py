@@ -283,6 +283,10 @@ class Graph:
         # name -> the value after each of this body's writes, in order.
         self.variable_entering: dict = {}
         self.variable_writes: dict = {}
+        # Graphs whose tensors ops of this one may read, each through a function that gives
+        # the tensor here that stands for it: a loop gradient's backward body reads the forward
+        # body's values so (autodiff/control_flow.py), as kept rows or recomputed.
+        self.reads_from: dict = {}
 
     # -- bodies of control flow ----------------------------------------------------------
     def encloses(self, other: "Graph") -> bool:
@@ -337,6 +341,8 @@ class Graph:
             for t in inputs:
                 if not isinstance(t, Tensor):
                     raise TypeError(f"{op_type} '{label}' at {location}: input {t!r} is not a Tensor")
+                if t.graph is not self and t.graph in self.reads_from:
+                    t = self.reads_from[t.graph](t)
                 if t.graph is not self and self.encloses(t.graph):
                     t = self.capture(t)
                 if t.graph is not self:

@@ -4,18 +4,25 @@ cond: a cond on the same pred whose branches rebuild the forward branch (``Body.
 differentiate it, so only the taken branch's gradient runs.
 
 while_loop: the forward loop runs again with ``history`` (each loop variable as it entered
-each iteration, stacked), then a backward while_loop walks the iterations from the last to
-the first: it rebuilds the body on that iteration's variables, differentiates it with the
-incoming gradient as seed, and sums the gradients of the captured tensors over iterations.
-The optimizer's ``merge_loop_histories`` runs the two forward loops as one. Only the captured
-tensors whose gradient some target needs are summed (``inputs_needed``).
+each iteration, stacked), and it also stacks, per iteration, the body values that the
+gradient reads (TF1 keeps them on stacks too): the products and activations the rules of the
+body's ops need. A backward while_loop then walks the iterations from the last to the first:
+it differentiates the body with the incoming gradient as seed, reading each forward value as
+that iteration's row of its stack (``Graph.reads_from``), so no iteration runs the forward body
+again, and it sums the gradients of the captured tensors over iterations. Values that depend
+on no loop variable are recomputed once per backward iteration instead (the optimizer hoists
+them out of the backward loop); a body that holds control flow of its own is rebuilt whole
+(``Body.call``) and differentiated, as cond's branches are. The optimizer's
+``merge_loop_histories`` runs the two forward loops as one. Only the captured tensors whose
+gradient some target needs are summed (``inputs_needed``).
 """
 from __future__ import annotations
 
-from ..graph import get_default_graph
+from ..graph import Graph, get_default_graph
 from ..ops import elementwise as ew
 from ..ops._build import make
-from ..ops.control_flow import cond, while_loop
+from ..ops.control_flow import Body, cond, while_loop
+from ..ops.source import placeholder
 from ..ops.shape import gather
 from ..ops.source import zeros_like
 from .gradients import gradients, inputs_needed
@@ -52,21 +59,37 @@ def _cond_gradient(op, grads):
 @grad("while_loop")
 def _while_gradient(op, grads):
     n, body = op.get_attr("n_vars"), op.get_attr("body")
+    n_stacked = op.attrs.get("n_stacked", 0)
+    has_history = bool(op.attrs.get("history"))
     n_captured = len(body.inputs) - n
     values, captured = list(op.inputs[:n]), list(op.inputs[n:n + n_captured])
     result = [None] * len(op.inputs)
     var_diff = [k for k in range(n) if values[k].dtype.is_floating]
     needed = inputs_needed(op)  # a captured tensor no target needs is not summed over the iterations
     cap_diff = [j for j in range(n_captured) if captured[j].dtype.is_floating and needed[n + j]]
-    # A loop with history (the forward pass of another loop's gradient, when that gradient is
-    # differentiated again) also passes gradients of each iteration's entering values.
-    history_grads = list(grads[n + 1:]) if op.attrs.get("history") else [None] * n
-    if not op.get_attr("back_prop") or not var_diff or all(
-            grads[k] is None and history_grads[k] is None for k in var_diff):
+    # A loop with history or stacked values (the forward pass of another loop's gradient, when
+    # that gradient is differentiated again) also passes gradients of each iteration's entering
+    # values and of its stacked values.
+    history_grads = list(grads[n + 1:2 * n + 1]) if has_history else [None] * n
+    stacked_grads = list(grads[len(grads) - n_stacked:]) if n_stacked else []
+    seeded = [j for j, g in enumerate(stacked_grads) if g is not None and body.outputs[n + j].dtype.is_floating]
+    if not op.get_attr("back_prop") or not var_diff or (not seeded and all(
+            grads[k] is None and history_grads[k] is None for k in var_diff)):
         return result
-    forward = op if op.attrs.get("history") else make(
-        "while_loop", op.inputs, op.attrs.replace(history=True), f"{op.name.rsplit('/', 1)[-1]}_history", graph=op.graph)
-    trips, stacks = forward.outputs[n], forward.outputs[n + 1:]
+    ys = [body.outputs[k] for k in var_diff] + [body.outputs[n + j] for j in seeded]
+    xs = [body.inputs[k] for k in var_diff] + [body.inputs[n + j] for j in cap_diff]
+    rebuild_whole = any(o.type in ("while_loop", "cond") for o in body.ops)
+    kept = [] if rebuild_whole else _values_the_gradient_reads(body, n, ys, xs)
+    name = op.name.rsplit("/", 1)[-1]
+    if kept:
+        forward = make("while_loop", op.inputs, op.attrs.replace(
+            history=True, n_stacked=n_stacked + len(kept),
+            body=Body(body.graph, body.inputs, list(body.outputs) + kept, body.label)), f"{name}_history", graph=op.graph)
+    else:
+        forward = op if has_history else make("while_loop", op.inputs, op.attrs.replace(history=True),
+                                              f"{name}_history", graph=op.graph)
+    trips, stacks = forward.outputs[n], forward.outputs[n + 1:2 * n + 1]
+    kept_stacks = forward.outputs[len(forward.outputs) - len(kept):] if kept else []
     seeds = [grads[k] if grads[k] is not None else zeros_like(op.outputs[k]) for k in var_diff]
     zero_caps = [zeros_like(captured[j]) for j in cap_diff]
 
@@ -74,9 +97,20 @@ def _while_gradient(op, grads):
         graph = get_default_graph()
         inner_caps = [graph.capture(c) for c in captured]
         entering = [gather(stacks[k], i) for k in range(n)]
-        outs = body.call(entering + inner_caps)
-        gs = gradients([outs[k] for k in var_diff], [entering[k] for k in var_diff] + [inner_caps[j] for j in cap_diff],
-                       grad_ys=list(g_vars), unconnected_gradients="zero")
+        grad_ys = list(g_vars) + [gather(stacked_grads[j], i) for j in seeded]
+        if rebuild_whole:
+            outs = body.call(entering + inner_caps)
+            gs = gradients([outs[k] for k in var_diff] + [outs[n + j] for j in seeded],
+                           [entering[k] for k in var_diff] + [inner_caps[j] for j in cap_diff],
+                           grad_ys=grad_ys, unconnected_gradients="zero")
+        else:
+            rows = dict(zip(kept, (gather(s, i) for s in kept_stacks)))
+            rows.update(zip(body.inputs, entering + inner_caps))
+            graph.reads_from[body.graph] = _reader(rows)
+            try:
+                gs = gradients(ys, xs, grad_ys=grad_ys, unconnected_gradients="zero")
+            finally:
+                del graph.reads_from[body.graph]
         g_entering = [g if history_grads[k] is None else ew.add(g, gather(history_grads[k], i))
                       for k, g in zip(var_diff, gs)]
         return i - 1, g_entering, [ew.add(a, b) for a, b in zip(g_caps, gs[len(var_diff):])]
@@ -88,3 +122,42 @@ def _while_gradient(op, grads):
     for j, g in zip(cap_diff, g_caps):
         result[n + j] = g
     return result
+
+
+def _reader(known: dict):
+    """What a backward body reads for a forward body's tensor: ``known`` (kept rows, entering
+    values, captures), else the tensor recomputed here from what it reads (memoized)."""
+    def read(t):
+        found = known.get(t)
+        if found is None:
+            op = t.op
+            new = get_default_graph().create_op(op.type, op.inputs, op.attrs, op.name.rsplit("/", 1)[-1],
+                                                location=op.location)  # its inputs are read so in turn
+            known.update(zip(op.outputs, new.outputs))
+            found = known[t]
+        return found
+    return read
+
+
+def _values_the_gradient_reads(body: Body, n: int, ys: list, xs: list) -> list:
+    """The body's values that depend on a loop variable and that the gradient of ``ys`` with
+    respect to ``xs`` reads: the values the forward loop keeps per iteration. Found by building
+    that gradient once in a scratch graph."""
+    varying = set(body.inputs[:n])
+    for o in body.ops:
+        if any(t in varying for t in o.inputs):
+            varying.update(o.outputs)
+    read: dict = {}
+    scratch = Graph()
+    with scratch.as_default():
+        known = {t: placeholder(t.dtype, t.shape) for t in body.inputs}
+        recompute = _reader(known)
+
+        def note(t):
+            if t in varying and t not in known:
+                read.setdefault(t, None)
+                known[t] = placeholder(t.dtype, t.shape)
+            return recompute(t)
+        scratch.reads_from[body.graph] = note
+        gradients(ys, xs, grad_ys=[placeholder(y.dtype, y.shape) for y in ys], unconnected_gradients="zero")
+    return list(read)

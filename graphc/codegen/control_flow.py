@@ -149,6 +149,7 @@ class HostLoop:
         self.n, self.has_limit, self.history = attrs["n_vars"], attrs["has_limit"], bool(attrs.get("history"))
         self.n_captures = len(ins.inputs) - self.n - (1 if self.has_limit else 0)
         self.label = attrs["body"].label
+        self.stacked = attrs["body"].output_types[self.n:]
         whole_body, cond = body_program(attrs["body"], settings), body_program(attrs["cond"], settings)
         # A counted loop (scan, map_fn, dynamic_rnn) knows its trip count before it runs: the
         # host then never reads a predicate back from the device.
@@ -180,7 +181,7 @@ class HostLoop:
                 return bool(np.asarray(self.cond.run(values + captures, ctx)[0]))
         return run_while(cond, lambda values: self.body.run(values + captures + extra, ctx),
                          [np.asarray(v) for v in inputs[:n]], int(inputs[-1]) if self.has_limit else None,
-                         self.history, self.label, ctx)
+                         self.history, self.label, ctx, stacked=self.stacked)
 
 
 def in_body(error: Exception, label: str) -> Exception:

@@ -94,6 +94,7 @@ ATTR_TYPES: Dict[str, tuple] = {
     "mode": (_is_str, "a string"),
     "multiples": (_ints, "a tuple of ints"),
     "n_vars": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+    "n_stacked": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
     "num": (_optional(_is_int), "an int or null"),
     "off_value": (_is_number, "a number"),
     "on_value": (_is_number, "a number"),

@@ -752,18 +752,20 @@ def _while_loop(ctx, op, ins):
     step, go_on, count = (child.fresh(f"{op.name}/{k}") for k in ("iteration", "cond_in", "count"))
     entering = [child.fresh(f"{op.name}/v{k}") for k in range(n)]
     new = _inline(child, body, entering + captured)
-    again = _inline(child, cond_body, new + captured)[0]
+    again = _inline(child, cond_body, new[:n] + captured)[0]
     counted = child.node("Add", count, child.const(np.int64(1)))
     history = [child.node("Identity", v) for v in entering] if op.attrs.get("history") else []
+    stacked = [child.node("Identity", v) for v in new[n:]]  # (a value may also be a loop variable's)
     types = [t for t in op.outputs[:n]]
     graph = _subgraph(
         ctx, f"{op.name}/body",
         [(step, np.int64, []), (go_on, np.bool_, []), (count, np.int64, [])]
         + [(v, t.dtype.np, _dims(t)) for v, t in zip(entering, types)],
         [(again, np.bool_, []), (counted, np.int64, [])] + [(v, t.dtype.np, None) for v, t in zip(new, types)]
-        + [(h, t.dtype.np, None) for h, t in zip(history, types)], child)
-    outs = ctx.node("Loop", limit, first, ctx.const(np.int64(0)), *variables, outputs=1 + n + len(history),
-                    body=graph)
+        + [(h, t.dtype.np, None) for h, t in zip(history, types)]
+        + [(v, t.dtype.np, None) for v, t in zip(stacked, body.output_types[n:])], child)
+    outs = ctx.node("Loop", limit, first, ctx.const(np.int64(0)), *variables,
+                    outputs=1 + n + len(history) + len(stacked), body=graph)
     return list(outs[1:1 + n]) + [outs[0]] + list(outs[1 + n:])
 
 

@@ -32,7 +32,7 @@ def graph_of(*values, op_type: str = "op") -> Graph:
         return default
 
     def within(inner: Graph) -> bool:
-        return all(g is inner or inner.encloses(g) for g in seen)
+        return all(g is inner or inner.encloses(g) or g in inner.reads_from for g in seen)
 
     if within(default):
         return default

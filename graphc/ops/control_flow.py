@@ -338,23 +338,26 @@ def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional
 # --- while_loop -------------------------------------------------------------------------------
 def _infer_while(inputs, attrs):
     n, body, cond_body = attrs["n_vars"], attrs["body"], attrs["cond"]
+    m = attrs.get("n_stacked", 0)
     n_in = len(inputs) - (1 if attrs["has_limit"] else 0)
     _check_inputs(body, inputs[:n_in], "the body")
     _check_inputs(cond_body, inputs[:n_in], "the cond")
     out = cond_body.output_types
     if len(out) != 1 or out[0].dtype is not dt.bool_ or out[0].rank != 0:
         raise DTypeError(f"the cond must return one scalar bool, returns {', '.join(map(str, out)) or 'nothing'}")
-    if n > len(body.inputs) or len(body.outputs) != n:
-        raise ShapeError(f"the body returns {len(body.outputs)} values for {n} loop variables")
+    if n > len(body.inputs) or len(body.outputs) != n + m:
+        raise ShapeError(f"the body returns {len(body.outputs)} values for {n} loop variables and {m} stacked values")
     for k, (t, want) in enumerate(zip(body.output_types, body.input_types[:n])):
         if t.dtype is not want.dtype or not want.shape.is_compatible_with(t.shape):
             raise ShapeError(f"the body returns {t} for loop variable {k}, whose invariant is {want}")
     if attrs["has_limit"] and (inputs[-1].rank != 0 or not inputs[-1].dtype.is_integer):
         raise DTypeError(f"maximum_iterations must be an integer scalar, got {inputs[-1]}")
     # With ``history`` (a gradient's forward pass), also each loop variable as it entered each
-    # iteration, stacked: [trips, *shape].
+    # iteration, stacked: [trips, *shape]. Then the ``n_stacked`` body outputs past the loop
+    # variables, as each iteration computed them, stacked (the values a gradient keeps).
     history = [TensorType(t.dtype, (None, *t.shape)) for t in body.input_types[:n]] if attrs.get("history") else []
-    return body.input_types[:n] + [TensorType(dt.int64, ())] + history
+    stacked = [TensorType(t.dtype, (None, *t.shape)) for t in body.output_types[n:]]
+    return body.input_types[:n] + [TensorType(dt.int64, ())] + history + stacked
 
 
 def _while_reference(inputs, attrs, ctx=None):
@@ -363,23 +366,29 @@ def _while_reference(inputs, attrs, ctx=None):
     return run_while(lambda values: bool(cond_body.evaluate(values + captured, ctx)[0]),
                      lambda values: body.evaluate(values + captured, ctx), list(inputs[:n]),
                      int(inputs[-1]) if attrs["has_limit"] else None, bool(attrs.get("history")), body.label, ctx,
-                     invariants=[t.shape for t in body.input_types[:n]])
+                     invariants=[t.shape for t in body.input_types[:n]], stacked=body.output_types[n:])
 
 
-def run_while(cond, body, values: list, limit, history: bool, label: str, ctx, invariants=None) -> list:
+def run_while(cond, body, values: list, limit, history: bool, label: str, ctx, invariants=None,
+              stacked=()) -> list:
     """A while_loop's semantics, for the targets that run it from Python: the reference (bodies
     evaluated with NumPy) and the host-driven loops (codegen/control_flow.py). ``cond(values)``
-    says whether to go on and ``body(values)`` returns the next values. Returns the op's
-    outputs: the final values, the trip count, and with ``history`` each loop variable as it
-    entered each iteration, stacked. ``invariants``: the shapes each variable must keep."""
+    says whether to go on and ``body(values)`` returns the next values, then the values to
+    stack (of the types ``stacked``). Returns the op's outputs: the final values, the trip
+    count, with ``history`` each loop variable as it entered each iteration, stacked, and the
+    stacked values. ``invariants``: the shapes each variable must keep."""
     trips, rows = 0, [] if history else None
+    stacked_rows = []
     initial = values
     while (limit is None or trips < limit) and cond(values):
         if ctx is not None:
             ctx.check_deadline(f"{label} (after {trips} iterations)")
         if rows is not None:
             rows.append(values)
-        new = [np.asarray(v) for v in body(values)]
+        computed = [np.asarray(v) for v in body(values)]
+        new = computed[:len(values)]
+        if stacked:
+            stacked_rows.append(computed[len(values):])
         for k, (old, v) in enumerate(zip(values, new)):
             if invariants is not None and not invariants[k].is_compatible_with(v.shape):
                 raise InvalidArgumentError(f"{label}: loop variable {k} has shape {list(v.shape)} after "
@@ -393,6 +402,9 @@ def run_while(cond, body, values: list, limit, history: bool, label: str, ctx, i
     if history:
         out += [np.stack([r[k] for r in rows]) if rows else np.zeros((0, *np.shape(v)), np.asarray(v).dtype)
                 for k, v in enumerate(initial)]
+    # (no trips: a dim only the body decides is 0; nothing reads rows that were never made)
+    out += [np.stack([r[k] for r in stacked_rows]) if stacked_rows
+            else np.zeros((0, *(d or 0 for d in t.shape)), t.dtype.np) for k, t in enumerate(stacked)]
     return out
 
 

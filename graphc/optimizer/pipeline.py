@@ -116,35 +116,66 @@ def cse(program: Program):
 
 
 def _loop_key(ins) -> tuple:
-    """What makes two while_loops the same loop, whether or not they stack their history."""
-    return (ins.inputs, tuple((k, ins.attrs[k]) for k in ins.attrs if k != "history"))
+    """What makes two while_loops the same loop, whether or not they stack their history and
+    values of their body: the same inputs and settings, and bodies that are one traced function
+    with the same loop variables."""
+    body, n = ins.attrs["body"], ins.attrs["n_vars"]
+    rest = tuple((k, ins.attrs[k]) for k in ins.attrs if k not in ("history", "n_stacked", "body"))
+    return (ins.inputs, rest, id(body.graph), body.inputs, body.outputs[:n])
+
+
+def _merged_outputs(ins, full) -> Optional[list]:
+    """``full``'s outputs that stand for each output of ``ins`` (the same loop, see _loop_key),
+    or None when ``full`` lacks one (history, or a stacked value)."""
+    n = ins.attrs["n_vars"]
+    history = bool(ins.attrs.get("history"))
+    if history and not full.attrs.get("history"):
+        return None
+    full_at = 2 * n + 1 if full.attrs.get("history") else n + 1
+    stacked_at = {t: full_at + j for j, t in enumerate(full.attrs["body"].outputs[n:])}
+    outputs = list(full.outputs[:n + 1 + (n if history else 0)])
+    for t in ins.attrs["body"].outputs[n:]:
+        if t not in stacked_at:
+            return None
+        outputs.append(full.outputs[stacked_at[t]])
+    return outputs
 
 
 def merge_loop_histories(program: Program):
     """A loop whose gradient is taken is built twice: the forward loop, and the same loop with
-    ``history`` for the gradient (autodiff/control_flow.py). Run it once: the first of the two
-    becomes the loop with history, and the other's outputs are its outputs."""
-    history = {_loop_key(ins): ins for ins in program.instrs if ins.op == "while_loop" and ins.attrs.get("history")}
-    if not history:
+    ``history`` and the values the gradient keeps, stacked (autodiff/control_flow.py). Run it
+    once, where the first of them ran: the loop that stacks the most, whose outputs stand for
+    the others' outputs."""
+    groups: dict = {}
+    for ins in program.instrs:
+        if ins.op == "while_loop":
+            groups.setdefault(_loop_key(ins), []).append(ins)
+    fulls = {}
+    for key, loops in groups.items():
+        if len(loops) < 2:
+            continue
+        full = max(loops, key=lambda ins: (bool(ins.attrs.get("history")), len(ins.outputs)))
+        if all(_merged_outputs(ins, full) is not None for ins in loops):
+            fulls[key] = full
+    if not fulls:
         return program, Counter()
     builder = ProgramBuilder(program)
     merged = Counter()
-    made: dict = {}  # key -> the merged instr's outputs
+    made = set()
     for ins in program.instrs:
         key = _loop_key(ins) if ins.op == "while_loop" else None
-        ins = builder.substituted(ins)
-        if key is None or key not in history:
+        full = fulls.get(key)
+        original, ins = ins, builder.substituted(ins)
+        if full is None:
             builder.keep(ins)
             continue
-        if key in made:  # the second of the pair: it reads the merged loop's outputs
-            for old, new in zip(ins.outputs, made[key]):
+        if key not in made:  # the first of them runs the loop that stacks the most
+            made.add(key)
+            builder.keep(Instr(ins.op, ins.inputs, full.outputs, full.attrs, ins.after, ins.origin))
+        if original is not full:
+            for old, new in zip(ins.outputs, _merged_outputs(ins, full)):
                 builder.alias(old, new)
             merged["merge_loop_history"] += 1
-            continue
-        full = history[key]
-        outputs = ins.outputs + full.outputs[len(ins.outputs):]
-        made[key] = outputs
-        builder.keep(Instr(ins.op, ins.inputs, outputs, full.attrs, ins.after, ins.origin))
     return dead_code_elimination(builder.finish()), merged
 
 

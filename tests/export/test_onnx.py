@@ -637,7 +637,22 @@ ONNX_CASES = [
     ("scan", lambda x: gc.scan(lambda a, e: a * 0.5 + e, x)),
     ("map_fn", lambda x: gc.map_fn(lambda e: gc.reduce_sum(e * e), x)),
     ("foldr", lambda x: gc.foldr(lambda a, e: a * e + 1.0, x)),
+    ("stacked_body_values", lambda x: _stacking(gc.while_loop(
+        lambda i, h: i < 3, lambda i, h: (i + 1, gc.tanh(h) * gc.sigmoid(h)), [0, x])[1])),
 ]
+
+
+def _stacking(final):
+    """The loop of ``final`` made to stack its body's tanh per iteration (as the forward loop
+    of a gradient keeps the values its rules read): ONNX Loop's scan outputs."""
+    from graphc.ops._build import make
+    from graphc.ops.control_flow import Body
+    op = final.op
+    body = op.get_attr("body")
+    (tanh,) = [o.outputs[0] for o in body.ops if o.type == "tanh"]
+    stacking = make("while_loop", op.inputs, op.attrs.replace(
+        n_stacked=1, body=Body(body.graph, body.inputs, list(body.outputs) + [tanh], body.label)), "stacking")
+    return stacking.outputs[-1]
 
 
 @pytest.mark.parametrize("name, build", ONNX_CASES, ids=[c[0] for c in ONNX_CASES])

@@ -526,6 +526,31 @@ def test_a_loop_and_its_gradient_run_one_forward_loop():
                 assert_close(got, want)
 
 
+def test_the_gradient_keeps_the_values_its_rules_read_instead_of_running_the_body_again():
+    """Through an LSTM: the forward loop stacks, per iteration, the values the backward body's
+    rules read (the gates' activations, the concatenated input), so the backward body has the
+    two products of the cell's gradient and not the forward product, and one forward loop runs
+    (merge_loop_histories). The values are checked against finite differences above and in the
+    RNN tests (tests/train)."""
+    from graphc.optimizer.pipeline import optimize
+    from graphc.optimizer.program import lower
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (2, 5, 3), name="x")
+        cell = gc.nn.rnn_cell.LSTMCell(4)
+        _, state = gc.nn.dynamic_rnn(cell, x, dtype=gc.float64)
+        loss = gc.reduce_sum(state.h * state.h)
+        grads = gc.gradients(loss, [x] + gc.trainable_variables())
+    loops = [o for o in graph.get_operations() if o.type == "while_loop"]
+    (keeping,) = [o for o in loops if o.attrs.get("n_stacked")]
+    (backward,) = [o for o in loops if o.name.endswith("_grad")]
+    assert len(loops) == 3 and keeping.get_attr("n_stacked") >= 5  # i, j, f, o activations and more
+    products = [o for o in backward.get_attr("body").ops if o.type == "matmul"]
+    assert len(products) == 2, [o.name for o in products]  # d[x, h] and d kernel; no forward product
+    program = optimize(lower(graph, grads, [x])).program
+    assert sum(ins.op == "while_loop" for ins in program.instrs) == 2
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_training_step_through_a_loop_updates_every_variable(device):
     """The update of a variable that the loop reads runs after the gradient loop, in a stage of

@@ -129,15 +129,17 @@ class PlainFunction:
 
 
 class LoopFunction:
-    """``name(v.., c.., L, cap, P, W, deadline)`` -> (final v.., history.., trips as int64[1])."""
+    """``name(v.., c.., L, cap, R, P, W, deadline)`` -> (final v.., history.., stacked.., trips as
+    int64[1]). ``cap``: the rows to allocate first; ``R``: each stacked value's size."""
 
     def __init__(self, ins, module: _Module, nested: bool):
         attrs = ins.attrs
         self.ins, self.n, self.has_limit = ins, attrs["n_vars"], attrs["has_limit"]
         self.history = bool(attrs.get("history"))
+        self.stacked = attrs["body"].output_types[self.n:]
         self.label = attrs["body"].label
         self.where = f"\n  created at {ins.origin.location}" if ins.origin else ""
-        if nested and self.history:
+        if nested and (self.history or self.stacked):
             raise CompileError(f"the cpu backend cannot compile {self.label} yet: it stacks its history (a scan, or "
                                "a loop whose gradient is taken) inside another body, where its size would be known "
                                f"only after it runs; run it with device='reference'{self.where}")
@@ -151,6 +153,7 @@ class LoopFunction:
         self.body = module.function_for(body, self.label)
         self.name = module.name("loop")
         V = [f"v{k}" for k in range(n)]
+        S = [f"s{k}" for k in range(len(self.stacked))]
         C = [f"c{k}" for k in range(self.n_captures)]
         H = [f"z{k}" for k in range(len(hoisted.fetches))] if hoisted is not None else []
         w = SourceWriter(1)
@@ -160,6 +163,8 @@ class LoopFunction:
         w("trips = 0")
         for k in range(n):
             w(f"h{k} = np.empty((cap, v{k}.size), v{k}.dtype)")
+        for k, t in enumerate(self.stacked):
+            w(f"q{k} = np.empty((cap, R[{k}]), np.{np.dtype(t.dtype.np).name})")
         with w.block("while trips < limit:"):
             w(f"p = {self.cond.name}({', '.join(V + C)}, P[1], W)")
             with w.block("if not p[0][0]:"):
@@ -175,13 +180,23 @@ class LoopFunction:
                         w(f"h{k} = g{k}")
                 for k in range(n):
                     w(f"h{k}[trips] = v{k}")
-            w(f"{_tuple(V)} = {self.body.name}({', '.join(V + C + H)}, P[2], W)")
+            w(f"{_tuple(V + S)} = {self.body.name}({', '.join(V + C + H)}, P[2], W)")
+            if S:
+                with w.block("if trips == q0.shape[0]:"):
+                    for k in range(len(S)):
+                        w(f"g{k} = np.empty((2 * q{k}.shape[0] + 1, R[{k}]), q{k}.dtype)")
+                        w(f"g{k}[:trips] = q{k}[:trips]")
+                        w(f"q{k} = g{k}")
+                for k in range(len(S)):
+                    w(f"q{k}[trips] = s{k}")
             w("trips += 1")
             with w.block("if W[2]:"):  # a loop inside the body ran past the deadline
                 w("break")
-        outs = V + ([f"h{k}[:trips]" for k in range(n)] if self.history else []) + ["np.full(1, trips, np.int64)"]
+        outs = (V + ([f"h{k}[:trips]" for k in range(n)] if self.history else []) + [f"q{k}[:trips]" for k in range(len(S))]
+                + ["np.full(1, trips, np.int64)"])
         w(f"return {_tuple(outs)}")
-        module.add("\n".join([f"def {self.name}({', '.join(V + C)}, L, cap, P, W, deadline):", w.text()]), self.name)
+        module.add("\n".join([f"def {self.name}({', '.join(V + C)}, L, cap, R, P, W, deadline):", w.text()]),
+                   self.name)
 
     def bind(self, shapes):
         n, nc = self.n, self.n_captures
@@ -200,13 +215,14 @@ class LoopFunction:
                     f"{self.label} at run time: loop variable {k} enters with shape {list(shape)} and the body "
                     f"returns shape {list(out)}; a compiled loop keeps each loop variable's shape for the whole run "
                     f"(run it with device='reference' to let it change){self.where}")
-        return (p_hoisted, p_cond, p_body), var_shapes + [(1,)], general or general_cond or general_body
+        # the output shapes: the loop variables', the trip count's, then each stacked value's row
+        return (p_hoisted, p_cond, p_body), var_shapes + [(1,)] + out_shapes[n:], general or general_cond or general_body
 
     def call_source(self, args, outs) -> list:
         """Lines that call this loop inside another function (no history there, see __init__)."""
         n, nc = self.n, self.n_captures
         limit = args[-1] if self.has_limit else "LNONE"
-        return [f"{_tuple(outs)} = {self.name}({', '.join(args[:n + nc])}, {limit}, 0, P{{k}}, W, deadline)"]
+        return [f"{_tuple(outs)} = {self.name}({', '.join(args[:n + nc])}, {limit}, 0, RNONE, P{{k}}, W, deadline)"]
 
 
 class CondFunction:
@@ -252,6 +268,7 @@ class StagedFunction:
         self.name = module.name("staged")
         w = SourceWriter(1)
         w("LNONE = np.zeros(1, np.int64)")
+        w("RNONE = np.zeros(0, np.int64)")
         w("deadline = np.int64(W[3])")
         for j, v in enumerate(program.feeds):
             w(f"x{v} = f{j}")
@@ -309,21 +326,24 @@ class CpuWhileLoop:
         pool = self._pools.setdefault(shapes, [])
         bound = pool.pop() if pool else loop.bind(shapes)
         try:
-            params, _, general = bound
+            params, out_shapes, general = bound
             if general and self.mode == STATIC:
                 return self._dynamic_loop()(inputs, ctx)
             values = [_flat(a) for a in inputs]
             limit = int(inputs[-1]) if loop.has_limit else np.iinfo(np.int64).max
+            stacked_shapes = out_shapes[n + 1:]
+            row_sizes = np.array([int(np.prod(s, dtype=np.int64)) for s in stacked_shapes], np.int64)
             cap = 0
-            if loop.history:  # rows for every trip when that is cheap; else grown by doubling
-                row_bytes = max(sum(v.nbytes for v in values[:n]), 1)
+            if loop.history or loop.stacked:  # rows for every trip when that is cheap; else grown by doubling
+                row_bytes = max(sum(v.nbytes for v in values[:n]) if loop.history else 0, 1) + sum(
+                    int(r) * np.dtype(t.dtype.np).itemsize for r, t in zip(row_sizes, loop.stacked))
                 cap = limit if loop.has_limit and limit * row_bytes <= HISTORY_BYTES else HISTORY_START
             deadline = np.int64(ctx.deadline_ns()) if ctx is not None else NO_DEADLINE
             where = np.array([-1, -1, 0, deadline], np.int64)
             limit_array = values[-1] if loop.has_limit else np.zeros(1, np.int64)
             try:
-                out = self.fn(*values[:n + loop.n_captures], limit_array, np.int64(max(cap, 0)), params, where,
-                              deadline)
+                out = self.fn(*values[:n + loop.n_captures], limit_array, np.int64(max(cap, 0)), row_sizes, params,
+                              where, deadline)
             except ValueError as e:
                 if where[2]:
                     raise self._timed_out(ctx, -1) from None
@@ -334,8 +354,11 @@ class CpuWhileLoop:
         if where[2]:
             raise self._timed_out(ctx, trips)
         result = [v.reshape(s) for v, s in zip(out[:n], shapes)] + [np.array(trips, np.int64)]
+        at = n
         if loop.history:
             result += [h.reshape((trips, *s)) for h, s in zip(out[n:2 * n], shapes)]
+            at = 2 * n
+        result += [q.reshape((trips, *s)) for q, s in zip(out[at:at + len(loop.stacked)], stacked_shapes)]
         return result
 
     def _timed_out(self, ctx, trips: int) -> DeadlineExceededError:

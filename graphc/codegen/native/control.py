@@ -56,6 +56,10 @@ def control_dims(dims: Dims, ins) -> list:
     n = attrs["n_vars"]
     var_dims = [dims.of(v) for v in ins.inputs[:n]]
     out = list(var_dims) + [()]
+    if attrs.get("n_stacked"):
+        raise NativeError(f"{describe(ins)} stacks values of its body per iteration (the forward pass of a gradient "
+                          "through the loop keeps them so); a native library does not store them yet. Export the "
+                          "inference graph, or take the gradient outside the library")
     if attrs.get("history"):
         trips, why = trip_count(dims, ins)
         if trips is None and attrs["has_limit"] and dims.scalar(ins.inputs[-1]) is not None:
