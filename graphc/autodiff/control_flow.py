@@ -21,11 +21,13 @@ from __future__ import annotations
 from ..graph import Graph, get_default_graph
 from ..ops import elementwise as ew
 from ..ops._build import make
-from ..ops.control_flow import Body, cond, while_loop
+from ..ops.control_flow import Body, _while_op, cond
+from ..ops.linalg import matmul
+from ..ops.shape import reshape
 from ..ops.source import placeholder
 from ..ops.shape import gather
 from ..ops.source import zeros_like
-from .gradients import gradients, inputs_needed
+from .gradients import _accumulate, gradients, inputs_needed
 from .rules import grad
 
 
@@ -92,8 +94,10 @@ def _while_gradient(op, grads):
     kept_stacks = forward.outputs[len(forward.outputs) - len(kept):] if kept else []
     seeds = [grads[k] if grads[k] is not None else zeros_like(op.outputs[k]) for k in var_diff]
     zero_caps = [zeros_like(captured[j]) for j in cap_diff]
+    deferred = []  # (position in cap_diff, A_t, B_t): body values whose sum_t A_t^T B_t follows the loop
 
     def step(i, g_vars, g_caps):
+        deferred.clear()
         graph = get_default_graph()
         inner_caps = [graph.capture(c) for c in captured]
         entering = [gather(stacks[k], i) for k in range(n)]
@@ -103,25 +107,60 @@ def _while_gradient(op, grads):
             gs = gradients([outs[k] for k in var_diff] + [outs[n + j] for j in seeded],
                            [entering[k] for k in var_diff] + [inner_caps[j] for j in cap_diff],
                            grad_ys=grad_ys, unconnected_gradients="zero")
+            cap_grads = gs[len(var_diff):]
         else:
             rows = dict(zip(kept, (gather(s, i) for s in kept_stacks)))
+            kept_rows = set(rows.values()) | set(entering)
             rows.update(zip(body.inputs, entering + inner_caps))
             graph.reads_from[body.graph] = _reader(rows)
             try:
                 gs = gradients(ys, xs, grad_ys=grad_ys, unconnected_gradients="zero")
             finally:
                 del graph.reads_from[body.graph]
+            cap_grads = []
+            for at, g in enumerate(gs[len(var_diff):]):
+                products, rest = _weight_gradients(g, kept_rows)
+                deferred.extend((at, a, b) for a, b in products)
+                cap_grads.append(_accumulate(rest))
         g_entering = [g if history_grads[k] is None else ew.add(g, gather(history_grads[k], i))
                       for k, g in zip(var_diff, gs)]
-        return i - 1, g_entering, [ew.add(a, b) for a, b in zip(g_caps, gs[len(var_diff):])]
+        return i - 1, g_entering, [a if g is None else ew.add(a, g) for a, g in zip(g_caps, cap_grads)]
 
-    _, g_vars, g_caps = while_loop(lambda i, g_vars, g_caps: i >= 0, step, [trips - 1, seeds, zero_caps],
-                                   name=f"{op.name.replace('/', '_')}_grad", return_same_structure=True)
+    n_out = 1 + len(var_diff) + len(cap_diff)
+    outs, _ = _while_op(lambda i, g_vars, g_caps: i >= 0, step, [trips - 1, seeds, zero_caps],
+                        name=f"{op.name.replace('/', '_')}_grad",
+                        stack=lambda: [t for _, a, b in deferred for t in (a, b)])
+    g_vars, g_caps = outs[1:1 + len(var_diff)], outs[1 + len(var_diff):n_out]
+    stacked = outs[n_out + 1:]
+    for k, (at, _, _) in enumerate(deferred):  # both stacked by the backward loop, rows paired
+        a_all, b_all = (reshape(s, [-1, s.shape[-1]]) for s in stacked[2 * k:2 * k + 2])
+        g_caps[at] = ew.add(g_caps[at], matmul(a_all, b_all, transpose_a=True))
     for k, g in zip(var_diff, g_vars):
         result[k] = g
     for j, g in zip(cap_diff, g_caps):
         result[n + j] = g
     return result
+
+
+def _weight_gradients(g, kept_rows: set) -> tuple:
+    """A captured tensor's gradient in one iteration, as a sum: its terms ``A_t^T @ B_t``
+    where ``A_t`` is a kept row or an entering value (a weight's gradient through
+    ``x_t @ W``), as pairs (A_t, B_t), and the other terms. The backward loop stacks A_t and
+    B_t instead of adding a product per iteration, and one product over all iterations follows
+    the loop (as torch and cuDNN compute an RNN's weight gradient: per iteration it is a
+    product with K = batch, a poor shape for a GEMM)."""
+    products, rest, terms = [], [], [g]
+    while terms:
+        t = terms.pop()
+        op = t.op
+        if op.type == "add" and all(u.shape == t.shape for u in op.inputs):
+            terms.extend(op.inputs)
+        elif (op.type == "matmul" and op.attrs.get("transpose_a") and not op.attrs.get("transpose_b")
+              and op.inputs[0] in kept_rows and op.inputs[0].shape.rank == 2 and op.inputs[1].shape.rank == 2):
+            products.append(tuple(op.inputs))
+        else:
+            rest.append(t)
+    return products, rest
 
 
 def _reader(known: dict):

@@ -445,10 +445,12 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
 
 
 def _while_op(cond, body, loop_vars, shape_invariants=None, back_prop: bool = True, name: Optional[str] = None,
-              maximum_iterations=None, history: bool = False):
-    """Build the while_loop op; returns it and the function that rebuilds the loop variables'
-    structure from its outputs. With ``history``, the op also outputs each loop variable as it
-    entered each iteration, stacked (scan's outputs, and a gradient's forward pass)."""
+              maximum_iterations=None, history: bool = False, stack=None):
+    """Build the while_loop op; returns its outputs and the function that rebuilds the loop
+    variables' structure from them. With ``history``, the op also outputs each loop variable as
+    it entered each iteration, stacked (scan's outputs, and a gradient's forward pass). ``stack``
+    (called once the body is traced) returns values of the body to stack per iteration, which
+    come last (a gradient's backward loop stacks its weight gradients' factors so)."""
     where = user_location()
     label = f"while_loop '{name or 'while'}'"
     if not callable(cond) or not callable(body):
@@ -514,19 +516,24 @@ def _while_op(cond, body, loop_vars, shape_invariants=None, back_prop: bool = Tr
         return (placeholders + [g.variable_entering[n][2] for n in written] + [g.captures[t] for t in captured]
                 + [g.variable_entering[n][2] for n in read_only])
     cond_body = Body(g_cond, body_inputs(g_cond, ph_cond), t_cond, f"{label} cond")
-    loop_body = Body(g_body, body_inputs(g_body, ph_body), t_body + [g_body.variable_writes[n][-1] for n in written],
-                     f"{label} body")
+    stacked = list(stack()) if stack is not None else []
+    loop_body = Body(g_body, body_inputs(g_body, ph_body),
+                     t_body + [g_body.variable_writes[n][-1] for n in written] + stacked, f"{label} body")
     inputs = values + written_values + captured + read_values + ([limit] if limit is not None else [])
     n_vars = len(values) + len(written)
     attrs = {"cond": cond_body, "body": loop_body, "n_vars": n_vars, "has_limit": limit is not None,
              "back_prop": bool(back_prop)}
     if history:
         attrs["history"] = True
+    if stacked:
+        attrs["n_stacked"] = len(stacked)
     op = make("while_loop", inputs, attrs, name or "while", graph=outer)
     # What the caller sees: the final loop variables, the trip count and, with history, the
-    # stacked loop variables (the op's layout, without the written variables).
+    # stacked loop variables (the op's layout, without the written variables), then the
+    # stacked body values.
     n = len(values)
-    outs = [*op.outputs[:n], op.outputs[n_vars], *(op.outputs[n_vars + 1:n_vars + 1 + n] if history else ())]
+    outs = [*op.outputs[:n], op.outputs[n_vars], *(op.outputs[n_vars + 1:n_vars + 1 + n] if history else ()),
+            *op.outputs[len(op.outputs) - len(stacked):len(op.outputs)]]
     variables = [g_body.variable_entering[k][0] for k in written]
     return _after_writes(outer, outs, variables, op.outputs[n:n_vars], op.name)[0], rebuild
 

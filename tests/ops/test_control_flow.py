@@ -528,10 +528,11 @@ def test_a_loop_and_its_gradient_run_one_forward_loop():
 
 def test_the_gradient_keeps_the_values_its_rules_read_instead_of_running_the_body_again():
     """Through an LSTM: the forward loop stacks, per iteration, the values the backward body's
-    rules read (the gates' activations, the concatenated input), so the backward body has the
-    two products of the cell's gradient and not the forward product, and one forward loop runs
-    (merge_loop_histories). The values are checked against finite differences above and in the
-    RNN tests (tests/train)."""
+    rules read (the gates' activations, the concatenated input), so the backward body has one
+    product, for d[x, h], and not the forward product; the kernel's gradient is one product
+    over all iterations after the backward loop (which stacks its two factors), and one
+    forward loop runs (merge_loop_histories). The values are checked against finite
+    differences in the table above, below and in the RNN tests (tests/train)."""
     from graphc.optimizer.pipeline import optimize
     from graphc.optimizer.program import lower
     graph = gc.Graph()
@@ -541,14 +542,39 @@ def test_the_gradient_keeps_the_values_its_rules_read_instead_of_running_the_bod
         _, state = gc.nn.dynamic_rnn(cell, x, dtype=gc.float64)
         loss = gc.reduce_sum(state.h * state.h)
         grads = gc.gradients(loss, [x] + gc.trainable_variables())
-    loops = [o for o in graph.get_operations() if o.type == "while_loop"]
-    (keeping,) = [o for o in loops if o.attrs.get("n_stacked")]
-    (backward,) = [o for o in loops if o.name.endswith("_grad")]
+    loops = {o.name.rsplit("/", 1)[-1]: o for o in graph.get_operations() if o.type == "while_loop"}
+    keeping, backward = loops["while_history"], loops["rnn_while_grad"]
     assert len(loops) == 3 and keeping.get_attr("n_stacked") >= 5  # i, j, f, o activations and more
-    products = [o for o in backward.get_attr("body").ops if o.type == "matmul"]
-    assert len(products) == 2, [o.name for o in products]  # d[x, h] and d kernel; no forward product
+    assert [o.type for o in backward.get_attr("body").ops].count("matmul") == 1  # d[x, h] only
+    assert backward.get_attr("n_stacked") == 2  # [x_t, h] and d gates, for the kernel's gradient
+    (after,) = [m for r in backward.outputs[-1].consumers() for m in r.outputs[0].consumers()]
+    assert after.type == "matmul" and after.outputs[0].shape == (7, 16)  # [I + H, 4H], K = steps x batch
     program = optimize(lower(graph, grads, [x])).program
     assert sum(ins.op == "while_loop" for ins in program.instrs) == 2
+
+
+def test_the_weight_gradient_summed_after_the_loop_matches_finite_differences():
+    """``sum_t h_t^T @ d_t`` over the stacked rows (``_weight_gradients``), for a weight read
+    by a loop variable and by a kept value, with a trip count the data decides."""
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float64, (2, 3), name="x")
+        w = gc.placeholder(gc.float64, (3, 3), name="w")
+
+        def body(h):
+            return [gc.tanh(h @ w) + gc.sigmoid(h) @ w * 0.5]
+        y = gc.while_loop(lambda h: gc.reduce_sum(gc.abs(h)) < 20.0, body, [x], maximum_iterations=6)
+        loss = gc.reduce_sum(y * y)
+        dw = gc.gradients(loss, w)[0]
+        xv, wv = RNG.normal(size=(2, 3)) * 0.5, RNG.normal(size=(3, 3))
+        for device in DEVICES:
+            with gc.Session(device=device) as sess:
+                got = sess.run(dw, {x: xv, w: wv})
+                want = np.zeros_like(wv)
+                for idx in np.ndindex(*wv.shape):
+                    e = np.zeros_like(wv)
+                    e[idx] = 1e-6
+                    want[idx] = (sess.run(loss, {x: xv, w: wv + e}) - sess.run(loss, {x: xv, w: wv - e})) / 2e-6
+                assert_close(got, want, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("device", DEVICES)
