@@ -24,7 +24,7 @@ from ..ops._build import make
 from ..ops.control_flow import Body, _while_op, cond
 from ..ops.linalg import matmul
 from ..ops.shape import reshape
-from ..ops.source import placeholder
+from ..ops.source import constant, placeholder
 from ..ops.shape import gather
 from ..ops.source import zeros_like
 from .gradients import _accumulate, gradients, inputs_needed
@@ -96,9 +96,10 @@ def _while_gradient(op, grads):
     zero_caps = [zeros_like(captured[j]) for j in cap_diff]
     deferred = []  # (position in cap_diff, A_t, B_t): body values whose sum_t A_t^T B_t follows the loop
 
-    def step(i, g_vars, g_caps):
+    def step(j, g_vars, g_caps):
         deferred.clear()
         graph = get_default_graph()
+        i = graph.capture(trips) - 1 - j  # the forward iteration this one undoes
         inner_caps = [graph.capture(c) for c in captured]
         entering = [gather(stacks[k], i) for k in range(n)]
         grad_ys = list(g_vars) + [gather(stacked_grads[j], i) for j in seeded]
@@ -124,10 +125,12 @@ def _while_gradient(op, grads):
                 cap_grads.append(_accumulate(rest))
         g_entering = [g if history_grads[k] is None else ew.add(g, gather(history_grads[k], i))
                       for k, g in zip(var_diff, gs)]
-        return i - 1, g_entering, [a if g is None else ew.add(a, g) for a, g in zip(g_caps, cap_grads)]
+        return j + 1, g_entering, [a if g is None else ew.add(a, g) for a, g in zip(g_caps, cap_grads)]
 
+    # counting up to the forward trip count, a counted loop (hoisting.counter_of): CUDA reads
+    # no predicate back, and a native library sizes the stacks from the forward loop's count
     n_out = 1 + len(var_diff) + len(cap_diff)
-    outs, _ = _while_op(lambda i, g_vars, g_caps: i >= 0, step, [trips - 1, seeds, zero_caps],
+    outs, _ = _while_op(lambda j, g_vars, g_caps: j < trips, step, [constant(0, trips.dtype), seeds, zero_caps],
                         name=f"{op.name.replace('/', '_')}_grad",
                         stack=lambda: [t for _, a, b in deferred for t in (a, b)])
     g_vars, g_caps = outs[1:1 + len(var_diff)], outs[1 + len(var_diff):n_out]

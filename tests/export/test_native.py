@@ -503,6 +503,8 @@ def loops(tmp_path_factory):
         bounded_grad = gc.gradients(gc.reduce_sum(bounded * bounded), [x])[0]
         cell = gc.nn.rnn_cell.LSTMCell(4)
         rnn_out, state = gc.nn.dynamic_rnn(cell, seq, dtype=gc.float32)
+        # its gradient's forward loop stacks the body values the backward loop reads
+        rnn_dseq = gc.gradients(gc.reduce_sum(rnn_out * rnn_out), [seq])[0]
         with gc.name_scope("gru"):  # its body needs the batch of lens equal to seq's
             gru_out, gru_state = gc.nn.dynamic_rnn(gc.nn.rnn_cell.GRUCell(3), seq, sequence_length=lens,
                                                    dtype=gc.float32)
@@ -513,7 +515,7 @@ def loops(tmp_path_factory):
     outputs = {"halved": halved, "trips": trips, "chosen": chosen, "cumsum": cumsum, "cumprod": cumprod,
                "signed": signed, "row_sums": row_sums, "shrunk": shrunk, "bounded": bounded,
                "bounded_grad": bounded_grad, "rnn_out": rnn_out, "rnn_c": state.c, "rnn_h": state.h,
-               "gru_out": gru_out, "gru_state": gru_state}
+               "gru_out": gru_out, "gru_state": gru_state, "rnn_dseq": rnn_dseq}
     lib, exe = built_once(tmp_path_factory, sess, inputs, outputs, "loops")
     yield inputs, outputs, sess, lib, exe
     sess.close()
@@ -577,6 +579,11 @@ def test_error_in_a_loop_body_is_a_status(loops):
 @pytest.mark.parametrize("steps", [0, 1, 6])
 def test_lstm_dynamic_rnn_over_a_none_number_of_steps(loops, steps):
     _check_loops(loops, _loop_feeds(2, steps=steps), ["rnn_out", "rnn_c", "rnn_h"])
+
+
+@pytest.mark.parametrize("steps", [0, 1, 6])
+def test_gradient_through_an_lstm_that_keeps_its_body_values(loops, steps):
+    _check_loops(loops, _loop_feeds(2, steps=steps), ["rnn_dseq"])
 
 
 @pytest.mark.parametrize("steps", [0, 5])

@@ -56,21 +56,23 @@ def control_dims(dims: Dims, ins) -> list:
     n = attrs["n_vars"]
     var_dims = [dims.of(v) for v in ins.inputs[:n]]
     out = list(var_dims) + [()]
-    if attrs.get("n_stacked"):
-        raise NativeError(f"{describe(ins)} stacks values of its body per iteration (the forward pass of a gradient "
-                          "through the loop keeps them so); a native library does not store them yet. Export the "
-                          "inference graph, or take the gradient outside the library")
-    if attrs.get("history"):
+    rows = list(var_dims) if attrs.get("history") else []
+    if attrs.get("n_stacked"):  # the body's values past the loop variables: the body's dims
+        n_in = len(ins.inputs) - (1 if attrs["has_limit"] else 0)
+        body = Dims(body_program(attrs["body"], settings), [dims.of(v) for v in ins.inputs[:n_in]], dims.space,
+                    {j: dims.scalar(v) for j, v in enumerate(ins.inputs[:n_in]) if j >= n}, attrs["body"].label)
+        rows += [body.of(v) for v in body.program.fetches[n:]]
+    if rows:
         trips, why = trip_count(dims, ins)
         if trips is None and attrs["has_limit"] and dims.scalar(ins.inputs[-1]) is not None:
             # only bounded: the history region holds maximum_iterations rows; what reads it
             # sees the trip count the loop stores when it ends (a run-time symbol)
             trips = dims.space.run_symbol(ins, dims.scalar(ins.inputs[-1]), describe(ins))
-        for k in range(n):
-            out.append((trips, *var_dims[k]) if trips is not None else
-                       f"{describe(ins)} returns its history (the loop variables of every iteration, stacked, as "
-                       f"gc.scan, map_fn and dynamic_rnn outputs and gradients through a loop read them), which has "
-                       f"one row per iteration, and {why}; a "
+        for row in rows:
+            out.append((trips, *row) if trips is not None else
+                       f"{describe(ins)} returns its history (the loop variables or values of every iteration, "
+                       f"stacked, as gc.scan, map_fn and dynamic_rnn outputs and gradients through a loop read them), "
+                       f"which has one row per iteration, and {why}; a "
                        "native library computes every size from the input dims before it runs")
     return out
 
@@ -221,7 +223,8 @@ def loop_function(module, dims: Dims, ins, used):
             raise NativeError(f"{describe(ins)}: its body returns loop variable {k} with shape {_text(b, dims)}; it "
                               f"enters with {_text(a, dims)}. A native loop keeps each loop variable's shape (its "
                               "buffers are sized before the run)")
-    histories = list(ins.outputs[n + 1:])
+    histories = list(ins.outputs[n + 1:])  # the history (entering values), then the stacked body values
+    n_history = n if attrs.get("history") else 0
     store = [v in used and v not in dims.unknown for v in histories]
     live = [True] * (n + 1) + store
 
@@ -236,6 +239,11 @@ def loop_function(module, dims: Dims, ins, used):
             _, src = module.value_region(f"{label}: loop variable {k} ({ab})", t[k], var_dims[k])
             w(f"{ab}{k} = {src}")
         _copy(w, f"A{k}", f"F{k}", counts[k])
+    S = []  # the body's stacked values, computed each iteration and then copied into their rows
+    for j, d in enumerate(body_dims[n:]):
+        _, src = module.value_region(f"{label}: stacked value {j}", body.types[body.fetches[n + j]].dtype.np, d)
+        w(f"S{j} = {src}")
+        S.append(f"S{j}")
     Z = []
     for j, d in enumerate(hoisted_dims):
         _, src = module.value_region(f"{label}: hoisted value {j}", hoisted.types[hoisted.fetches[j]].dtype.np, d)
@@ -270,10 +278,14 @@ def loop_function(module, dims: Dims, ins, used):
             with w.block("if trips >= capacity:"):
                 w("E[0] = capacity")
                 w(f"return {overflow}")
-            for k, h in enumerate(H):
+            for k, h in enumerate(H[:n_history]):
                 if h is not None:
                     _copy(w, h, f"A{k}", counts[k], f"trips * {counts[k]}")
-        _check(w, module.call(body_name, V + C + Z, [f"B{k}" for k in range(n)]))
+        _check(w, module.call(body_name, V + C + Z, [f"B{k}" for k in range(n)] + S))
+        for j, h in enumerate(H[n_history:]):
+            if h is not None:
+                count = module.count(body_dims[n + j])
+                _copy(w, h, f"S{j}", count, f"trips * {count}")
         for k in range(n):  # the body's outputs are the next iteration's inputs
             w(f"A{k}, B{k} = B{k}, A{k}")
         w("trips += 1")

@@ -313,6 +313,12 @@ class Dims:
                 out = np.asarray(ins.attrs["value"])
             elif ins.op == "shape":
                 out = np.asarray([evaluate(d, probe) for d in self.values[ins.inputs[0]]], t.dtype.np)
+            elif ins.op == "while_loop" and v == ins.outputs[ins.attrs["n_vars"]]:
+                # a loop's trip count, when the input dims decide it (a gradient's backward loop
+                # counts up to its forward loop's)
+                from .control import trip_count
+                trips, _ = trip_count(self, ins)
+                out = np.asarray(evaluate(trips, probe), t.dtype.np) if trips is not None else None
             elif not (ins.opdef.stateful or ins.opdef.random or ins.op in ("while_loop", "cond")):
                 args = [self._value(u, probe, memo) for u in ins.inputs]
                 if all(a is not None for a in args):
