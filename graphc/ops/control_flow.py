@@ -171,18 +171,19 @@ def _write_back(var, value: Tensor, graph: Graph) -> Tensor:
     return body_write(var, "assign", value, None, graph)
 
 
-def _entering_values(graphs, names, after=None) -> list:
+def _entering_values(graphs, names, after=None, written=None) -> list:
     """For each variable name, the enclosing graph's value that the bodies enter with (every
-    graph gets a placeholder for it). A variable the op writes (``after``: the op's inputs) is
-    read after everything those inputs need, as the op reads it when it runs: a write that a
-    loop's inputs depend on is not lost when the loop writes the variable again."""
+    graph gets a placeholder for it). A variable the op writes (``written``; all of ``names``
+    when None) is read after everything the op's inputs (``after``) need, as the op reads it
+    when it runs: a write that a loop's inputs depend on is not lost when the loop writes the
+    variable again."""
     outer = graphs[0].outer
     values = []
     for n in names:
         var, value, _ = next(g.variable_entering[n] for g in graphs if n in g.variable_entering)
         for g in graphs:
             _entering(var, g)
-        if after:
+        if after and (written is None or n in written):
             with outer.control_dependencies([t.op for t in after]):
                 value = var.graph_value() if outer is var.graph else body_read(var, outer)
         values.append(value)
@@ -311,8 +312,7 @@ def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional
     variables = list(dict.fromkeys([*g_then.variable_entering, *g_else.variable_entering]))
     written = [n for n in variables if n in g_then.variable_writes or n in g_else.variable_writes]
     captured = _share_captures([g_then, g_else])
-    entering = [_entering_values([g_then, g_else], [n], after=[pred, *captured] if n in written else None)[0]
-                for n in variables]
+    entering = _entering_values([g_then, g_else], variables, after=[pred, *captured], written=set(written))
 
     def branch(g, tensors, what):
         last = [g.variable_writes[n][-1] if n in g.variable_writes else g.variable_entering[n][2] for n in written]
