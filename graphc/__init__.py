@@ -54,3 +54,5 @@ from .autodiff import GradientError, gradients, hessian_vector_product, hessians
 from . import export, init, nn, test_utils, train  # noqa: F401
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
+
+bool = bool_  # noqa: A001  (TF's name, tf.bool; the dtype, not Python's builtin)

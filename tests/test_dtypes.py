@@ -265,3 +265,8 @@ def test_feeds_convert_only_safely(graph, evaluate):
         evaluate(i, {i: np.array([1.5], np.float64)})  # float into int loses information
     with pytest.raises(gc.FeedError):
         evaluate(i, {i: np.array([2 ** 40], np.int64)})  # out of range
+
+
+def test_tf_names_of_dtypes():
+    """``tf.bool`` is a name TF1 programs use for placeholders and casts."""
+    assert gc.bool is gc.bool_ and gc.as_dtype("bool") is gc.bool

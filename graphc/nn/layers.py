@@ -72,6 +72,7 @@ def flatten(inputs, name: Optional[str] = None):
     return sh.reshape(x, (-1, int(np.prod(rest)) if rest else 1), name=name or "flatten")
 
 
-def dropout(inputs, rate: float = 0.5, training=False, seed=None, name: Optional[str] = None):
-    """Dropout that is active only when ``training`` (a bool or a bool tensor) is true."""
-    return nn_ops.dropout(inputs, rate=rate, seed=seed, training=training, name=name)
+def dropout(inputs, rate: float = 0.5, noise_shape=None, seed=None, training=False, name: Optional[str] = None):
+    """TF1's ``tf.layers.dropout``: drops with probability ``rate``, only when ``training`` (a
+    bool or a bool tensor) is true."""
+    return nn_ops.dropout(inputs, rate=rate, noise_shape=noise_shape, seed=seed, training=training, name=name)

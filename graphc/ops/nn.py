@@ -12,11 +12,11 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import DTypeMismatch, ShapeMismatch
-from ..graph import Tensor
+from ..graph import Tensor, user_location
 from ..shapes import TensorShape, TensorType, broadcast_shapes, merge_dims, normalize_axis
 from ._build import dtype_error, is_symbolic, make1, shape_error
 from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, define_elementwise, divide, exp,
-                          greater_equal, log1p, multiply, negative, pow, rsqrt, square, squared_difference,
+                          greater_equal, less, log1p, multiply, negative, pow, rsqrt, square, squared_difference,
                           subtract, where)
 from .elementwise import abs as abs_
 from .reduce import reduce_mean, reduce_sum
@@ -479,20 +479,33 @@ def moments(x, axes, keepdims: bool = False, name: Optional[str] = None):
     return mean, variance
 
 
-def dropout(x, rate=0.5, noise_shape=None, seed=None, training=True, name: Optional[str] = None) -> Tensor:
-    """Zero each element with probability ``rate`` and scale the rest by 1/(1-rate).
+def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] = None, rate=None,
+            training=True) -> Tensor:
+    """TF1's ``tf.nn.dropout``: keep each element with probability ``keep_prob`` (the second
+    positional argument, as in TF1) and scale the kept ones by 1/keep_prob; or, with the
+    keyword ``rate=`` (TF2's form), zero each element with probability ``rate`` and scale the
+    rest by 1/(1-rate). Give one of the two; either may be a tensor (TF1's idiom feeds
+    ``keep_prob: 1.0`` at evaluation, which passes ``x`` through).
 
-    ``training`` may be a Python bool or a bool tensor (e.g. a placeholder with default); when
-    it is false the input passes through unchanged.
+    ``training`` (graphc's, also taken by ``gc.layers.dropout``) may be a Python bool or a bool
+    tensor (e.g. a placeholder with default); when it is false the input passes through.
     """
     from .random import random_uniform_like, random_uniform
+    if (keep_prob is None) == (rate is None):
+        raise TypeError(f"dropout at {user_location()}: give keep_prob (TF1: the second positional argument, the "
+                        f"probability to keep) or rate= (the probability to drop), not "
+                        f"{'both' if keep_prob is not None else 'neither'}")
     x = _to_accepted("dropout", convert_to_tensor(x), FLOAT)
     if training is False:
         return x
-    if not is_symbolic(rate):
-        if not 0 <= float(rate) < 1:
-            raise shape_error("dropout", f"rate must be in [0, 1), got {rate}")
-        if float(rate) == 0:
+    given, what = (keep_prob, "keep_prob") if keep_prob is not None else (rate, "rate")
+    if not is_symbolic(given):
+        value = float(given)
+        if what == "keep_prob" and not 0 < value <= 1:
+            raise shape_error("dropout", f"keep_prob must be in (0, 1] (the probability to keep), got {given}")
+        if what == "rate" and not 0 <= value < 1:
+            raise shape_error("dropout", f"rate must be in [0, 1) (the probability to drop), got {given}")
+        if value == (1.0 if what == "keep_prob" else 0.0):
             return x
     if noise_shape is None:
         u = random_uniform_like(x, seed=seed)
@@ -502,8 +515,13 @@ def dropout(x, rate=0.5, noise_shape=None, seed=None, training=True, name: Optio
             raise shape_error("dropout", f"noise_shape {noise_shape} leaves an unknown dim for '{x.name}' "
                               f"of shape {x.shape}")
         u = random_uniform(dims, dtype=x.dtype, seed=seed)
-    keep = greater_equal(u, rate)
-    scale = divide(1.0, subtract(1.0, rate)) if is_symbolic(rate) else 1.0 / (1.0 - float(rate))
+    # u in [0, 1): kept when u < keep_prob (so keep_prob 1 keeps all), or when u >= rate
+    if what == "keep_prob":
+        keep = less(u, given)
+        scale = divide(1.0, given) if is_symbolic(given) else 1.0 / float(given)
+    else:
+        keep = greater_equal(u, given)
+        scale = divide(1.0, subtract(1.0, given)) if is_symbolic(given) else 1.0 / (1.0 - float(given))
     dropped = multiply(where(keep, x, 0.0), scale, name=(name or "dropout") + "_apply")
     if training is True:
         return dropped

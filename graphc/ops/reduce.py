@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..errors import DTypeMismatch, ShapeMismatch
-from ..graph import Tensor
+from ..graph import Tensor, user_location
 from ..shapes import TensorType, normalize_axes, normalize_axis
 from ._build import dtype_error, make1, shape_error
 from .elementwise import cast
@@ -130,7 +130,19 @@ def _prepare(op: str, x: Tensor) -> Tensor:
 
 
 def _reduction_builder(op: str, default_name: str):
-    def build(input_tensor, axis=None, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+    def build(input_tensor, axis=None, keepdims=None, name: Optional[str] = None, reduction_indices=None,
+              keep_dims=None) -> Tensor:
+        # TF1's names (reduction_indices, keep_dims) are accepted beside TF2's (axis, keepdims)
+        if reduction_indices is not None:
+            if axis is not None:
+                raise TypeError(f"{op} at {user_location()}: give axis or reduction_indices (TF1's name for it), "
+                                "not both")
+            axis = reduction_indices
+        if keep_dims is not None:
+            if keepdims is not None:
+                raise TypeError(f"{op} at {user_location()}: give keepdims or keep_dims (TF1's name for it), "
+                                "not both")
+            keepdims = keep_dims
         x = _prepare(op, convert_to_tensor(input_tensor))
         try:
             axes = normalize_axes(axis, x.ndim)
@@ -138,8 +150,9 @@ def _reduction_builder(op: str, default_name: str):
             raise shape_error(op, f"{e} (input '{x.name}' has shape {x.shape})") from None
         return make1(op, (x,), {"axes": axes, "keepdims": bool(keepdims)}, name or default_name)
     build.__name__ = op
-    build.__doc__ = (f"{op}(input_tensor, axis=None, keepdims=False): reduce over `axis` "
-                     "(None for all, an int, or a tuple; negative counts from the end).")
+    build.__doc__ = (f"{op}(input_tensor, axis=None, keepdims=False, name=None, reduction_indices=None, "
+                     "keep_dims=None): reduce over `axis` (None for all, an int, or a tuple; negative counts from "
+                     "the end). `reduction_indices` and `keep_dims` are TF1's names for `axis` and `keepdims`.")
     return build
 
 

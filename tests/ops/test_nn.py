@@ -553,6 +553,22 @@ def test_dropout_symbolic_rate(evaluate):
     _check_dropped(evaluate(y, {x: xv, rate: 0.25}), xv, 0.25)
 
 
+def test_dropout_takes_tf1s_keep_prob_positionally(evaluate):
+    """TF1's ``tf.nn.dropout(x, keep_prob)``: the second argument keeps, and the TF1 idiom of
+    feeding keep_prob 1.0 at evaluation passes the input through (it once read the second
+    argument as the drop rate: all NaN at 1.0, and 80% dropped at 0.8)."""
+    xv = _dropout_input()
+    x = gc.placeholder(gc.float32, shape=(None, 50))
+    keep_prob = gc.placeholder(gc.float32, shape=())
+    fed = gc.nn.dropout(x, keep_prob, seed=8)
+    static = gc.nn.dropout(x, 0.8, seed=9)
+    got = evaluate({"train": fed, "static": static}, {x: xv, keep_prob: 0.8})
+    _check_dropped(got["train"], xv, 0.2)
+    _check_dropped(got["static"], xv, 0.2)
+    assert_close(evaluate(fed, {x: xv, keep_prob: 1.0}), xv, rtol=0, atol=0)
+    assert gc.nn.dropout(x, 1.0) is x and gc.nn.dropout(x, keep_prob=1.0) is x
+
+
 def test_dropout_noise_shape_broadcasts(evaluate):
     xv = _dropout_input((400, 6))
     x = gc.placeholder(gc.float32, shape=(400, 6))
@@ -584,8 +600,15 @@ def test_dropout_is_reproducible_under_a_seed(graph, device):
 def test_dropout_build_errors(graph):
     x = gc.placeholder(gc.float32, shape=(None, 4))
     for rate in (1.0, -0.1, 1.5):
-        with pytest.raises(ValueError, match="rate"):
+        with pytest.raises(ValueError, match=r"dropout at .*test_nn\.py:\d+: rate must be in \[0, 1\)"):
             gc.nn.dropout(x, rate=rate)
+    for keep in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"dropout at .*test_nn\.py:\d+: keep_prob must be in \(0, 1\]"):
+            gc.nn.dropout(x, keep)
+    with pytest.raises(TypeError, match=r"dropout at .*test_nn\.py:\d+: give keep_prob .* not both"):
+        gc.nn.dropout(x, 0.5, rate=0.5)
+    with pytest.raises(TypeError, match="not neither"):
+        gc.nn.dropout(x)
     with pytest.raises(gc.DTypeError, match="dropout"):
         gc.nn.dropout(x, rate=0.5, training=gc.placeholder(gc.float32, ()))
     with pytest.raises(gc.GraphcError, match="dropout"):

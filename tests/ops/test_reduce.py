@@ -410,3 +410,21 @@ def test_a_mean_feeding_a_row_epilogue_keeps_its_dtype(graph, evaluate):
     y = evaluate(gc.sigmoid(x - gc.reduce_mean(x, axis=-1, keepdims=True)), {x: xv})
     want = 1 / (1 + np.exp(-(xv - xv.mean(-1, keepdims=True))))
     assert_close(y, want.astype(np.float32))
+
+
+def test_tf1_keywords_reduction_indices_and_keep_dims(graph):
+    """TF1's names for axis and keepdims, on every reduction; both names at once is an error
+    that names the op and the user's line."""
+    x = gc.placeholder(gc.float32, shape=(None, 3, 4))
+    for op in REDUCTIONS:
+        fn = getattr(gc, op)
+        assert fn(x, reduction_indices=[1, 2], keep_dims=True).shape.as_list() == \
+            fn(x, axis=[1, 2], keepdims=True).shape.as_list() == [None, 1, 1]
+        with pytest.raises(TypeError, match=rf"{op} at .*test_reduce\.py:\d+: give axis or reduction_indices"):
+            fn(x, 1, reduction_indices=1)
+        with pytest.raises(TypeError, match=rf"{op} at .*test_reduce\.py:\d+: give keepdims or keep_dims"):
+            fn(x, keepdims=True, keep_dims=True)
+    xv = sample3(gc.float32)
+    with gc.Session(graph=graph, device="reference") as sess:
+        assert_close(sess.run(gc.reduce_sum(x, reduction_indices=1, keep_dims=True), {x: xv}),
+                     xv.sum(axis=1, keepdims=True))
