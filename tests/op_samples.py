@@ -13,6 +13,7 @@ import scipy.special as sps
 
 import graphc as gc
 import graphc.ops.shape  # noqa: F401  (gc.ops.shape.scatter_add)
+from graphc.ops.control import check_range
 
 rng = np.random.default_rng(1234)
 
@@ -182,6 +183,8 @@ SAMPLES = {
     # control
     "identity": [Sample(gc.identity, [rand(3)], lambda x: x)],
     "stop_gradient": [Sample(gc.stop_gradient, [rand(3)], lambda x: x)],
+    "check_range": [Sample(lambda x: check_range(x, -1.0, 1.0, "x", low_open=True), [rand(3, 4, low=-0.9, high=0.9)],
+                           lambda x: x)],
     # nn
     "relu": _unary(gc.nn.relu, lambda x: np.maximum(x, 0)),
     "leaky_relu": _unary(lambda x: gc.nn.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x)),

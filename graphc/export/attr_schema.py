@@ -87,10 +87,14 @@ ATTR_TYPES: Dict[str, tuple] = {
     "dtype": (_is_dtype, "a dtype"),
     "else": (lambda v: isinstance(v, Body), "a body (a traced function)"),
     "has_limit": (_is_bool, "a bool"),
+    "high": (_is_number, "a number"),
+    "high_open": (_is_bool, "a bool"),
     "history": (_is_bool, "a bool"),
     "index": (_index_spec, "a strided-slice index spec"),
     "keepdims": (_is_bool, "a bool"),
     "ksize": (_ints, "a tuple of ints"),
+    "low": (_is_number, "a number"),
+    "low_open": (_is_bool, "a bool"),
     "mode": (_is_str, "a string"),
     "multiples": (_ints, "a tuple of ints"),
     "n_vars": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
@@ -114,6 +118,7 @@ ATTR_TYPES: Dict[str, tuple] = {
     "transpose_b": (_is_bool, "a bool"),
     "value": (lambda v: isinstance(v, np.ndarray), "an array"),
     "var": (_is_str, "a string"),
+    "what": (_is_str, "a string"),
 }
 
 

@@ -64,6 +64,8 @@ NOT_EXPORTABLE: Dict[str, str] = {
     "snapshot": "compiled programs copy variable state with it; graphs never hold it",
     "no_op": "it only orders other ops and computes nothing",
     "sum_to": "gradient-only op (the adjoint of broadcasting)",
+    "check_range": "ONNX has no run-time assertion, and dropping the check would turn a bad fed value into a "
+                   "wrong answer; feed or freeze the checked value (dropout's keep_prob or rate) as a constant",
     "scatter_add": "gradient-only op (the adjoint of gather)",
     "strided_slice_grad": "gradient-only op (the adjoint of slicing)",
     "pad_grad": "gradient-only op (the adjoint of pad)",

@@ -1,7 +1,9 @@
-"""Ordering and pass-through ops: no_op, group, identity, stop_gradient."""
+"""Ordering and pass-through ops: no_op, group, identity, stop_gradient, check_range."""
 from __future__ import annotations
 
 from typing import Optional
+
+import numpy as np
 
 from ..graph import Operation, Tensor, get_default_graph
 from ._build import graph_of, make, make1
@@ -18,6 +20,30 @@ define("no_op", "control", lambda inputs, attrs: [], lambda xs, a, ctx=None: (),
 define("identity", "control", _pass_through, one_output(lambda x, a: x), doc="Returns its input.")
 define("stop_gradient", "control", _pass_through, one_output(lambda x, a: x),
        doc="Returns its input; gradients do not flow through it.")
+
+
+def interval_text(attrs) -> str:
+    return f"{'(' if attrs['low_open'] else '['}{attrs['low']:g}, {attrs['high']:g}{')' if attrs['high_open'] else ']'}"
+
+
+def in_range(x, attrs):
+    """Where ``x`` is inside check_range's interval (NaN is not)."""
+    above = x > attrs["low"] if attrs["low_open"] else x >= attrs["low"]
+    below = x < attrs["high"] if attrs["high_open"] else x <= attrs["high"]
+    return above & below
+
+
+def _check_range_reference(x, attrs):
+    bad = ~in_range(np.asarray(x), attrs)
+    if bad.any():
+        raise ValueError(f"{attrs['what']} must be in {interval_text(attrs)}, got {np.asarray(x)[bad].flat[0]}")
+    return x
+
+
+define("check_range", "control", _pass_through, one_output(_check_range_reference),
+       gradient=lambda op, grads: [grads[0]],
+       doc="Returns its input, and stops the run with an error naming the op when an element is outside "
+           "[low, high] (each end open or closed): a value fed at run time that must be in a range.")
 
 
 def no_op(name: Optional[str] = None) -> Operation:
@@ -46,3 +72,13 @@ def identity(input, name: Optional[str] = None) -> Tensor:
 
 def stop_gradient(input, name: Optional[str] = None) -> Tensor:
     return make1("stop_gradient", (convert_to_tensor(input),), None, name or "StopGradient")
+
+
+def check_range(x, low: float, high: float, what: str, low_open: bool = False, high_open: bool = False,
+                name: Optional[str] = None) -> Tensor:
+    """``x``, checked at run time to lie in the interval from ``low`` to ``high`` (open at an
+    end whose flag is set): outside it (or NaN), the run stops with an InvalidArgumentError
+    naming the op, where it was created and ``what`` ("keep_prob must be in (0, 1], got 0")."""
+    return make1("check_range", (convert_to_tensor(x),), {"low": float(low), "high": float(high), "what": str(what),
+                                                          "low_open": bool(low_open), "high_open": bool(high_open)},
+                 name or "CheckRange")

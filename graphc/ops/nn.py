@@ -515,6 +515,10 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] 
             raise shape_error("dropout", f"noise_shape {noise_shape} leaves an unknown dim for '{x.name}' "
                               f"of shape {x.shape}")
         u = random_uniform(dims, dtype=x.dtype, seed=seed)
+    if is_symbolic(given):  # a fed probability outside its range stops the run, naming this op
+        from .control import check_range
+        given = check_range(given, 0.0, 1.0, what, low_open=what == "keep_prob", high_open=what == "rate",
+                            name=f"{name or 'dropout'}_{what}_check")
     # u in [0, 1): kept when u < keep_prob (so keep_prob 1 keeps all), or when u >= rate
     if what == "keep_prob":
         keep = less(u, given)

@@ -569,6 +569,25 @@ def test_dropout_takes_tf1s_keep_prob_positionally(evaluate):
     assert gc.nn.dropout(x, 1.0) is x and gc.nn.dropout(x, keep_prob=1.0) is x
 
 
+def test_dropout_probability_fed_outside_its_range_stops_the_run_by_name(graph, device):
+    """A fed keep_prob outside (0, 1] or rate outside [0, 1) is an InvalidArgumentError naming
+    the check, its line and the value; never a NaN (check_range)."""
+    xv = _dropout_input((4, 50))
+    x = gc.placeholder(gc.float32, shape=(None, 50))
+    p = gc.placeholder(gc.float32, shape=())
+    by_keep, by_rate = gc.nn.dropout(x, p, seed=3), gc.nn.dropout(x, rate=p, seed=3)
+    with gc.Session(graph=graph, device=device) as sess:
+        got = (lambda v: r" \(the value fed is outside it, or NaN\)") if device == "cuda" else (lambda v: ", got " + v)
+        for y, bad, what in [(by_keep, 0.0, r"keep_prob must be in \(0, 1\]" + got("0")),
+                             (by_keep, 1.5, r"keep_prob must be in \(0, 1\]" + got(r"1\.5")),
+                             (by_keep, np.nan, r"keep_prob must be in \(0, 1\]" + got("nan")),
+                             (by_rate, 1.0, r"rate must be in \[0, 1\)" + got("1"))]:
+            with pytest.raises(gc.errors.InvalidArgumentError, match=r"(?s)dropout_(keep_prob|rate)_check.*" + what
+                               + r".*test_nn\.py:\d+"):
+                sess.run(y, {x: xv, p: bad})
+        _check_dropped(sess.run(by_rate, {x: xv, p: 0.0}), xv, 0.0)  # the run goes on after an error
+
+
 def test_dropout_noise_shape_broadcasts(evaluate):
     xv = _dropout_input((400, 6))
     x = gc.placeholder(gc.float32, shape=(400, 6))

@@ -36,6 +36,7 @@ def block_sizes() -> BlockSizes:
 class CudaKernelContext(KernelContext):
     target = "cuda"
     success_return = "return"  # a CUDA kernel returns nothing
+    raises_floats = False  # the error array is int64
 
     def math(self, name: str, dtype=None) -> str:
         return CUDA_MATH(name, dtype)

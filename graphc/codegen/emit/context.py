@@ -112,6 +112,9 @@ class KernelContext:
 
     # what a kernel returns when it succeeds (a CPU kernel returns a status; a GPU kernel nothing)
     success_return = "return 0"
+    # whether a value passed to raise_error reaches the message as it is (a GPU kernel stores
+    # it in an int64 error array: a float would show truncated)
+    raises_floats = True
 
     def raise_error(self, w: SourceWriter, i: int, message: str, *values: str) -> None:
         """Stop with a run-time error; ``message`` has a ``{}`` for each value."""

@@ -721,3 +721,24 @@ def _(cg, w, i, ins):
         _window(cg, w, ctx, lambda w, ctx: w(cg.accumulate(Y, "in_at", "share")))
 
     _pool_loops(cg, w, ins, like, g, lambda w, ctx: w("count += 1"), spread, setup)
+
+
+# --- run-time checks ------------------------------------------------------------------------------------
+@kernel("check_range")
+def _(cg, w, i, ins):
+    from ...ops.control import interval_text
+    x, out = ins.inputs[0], ins.outputs[0]
+    a = ins.attrs
+    X, Y = cg.array(x), cg.define_output(out, w)
+    low, high = (scalar.literal(a[k], cg.dtype(x)) for k in ("low", "high"))
+    inside = f"{low} {'<' if a['low_open'] else '<='} v {'<' if a['high_open'] else '<='} {high}"  # NaN: false
+    message = f"{a['what']} must be in {interval_text(a)}".replace("{", "{{").replace("}", "}}")
+    integer = cg.dtype(x).is_integer
+    with cg.parallel_nest(w, [cg.size(x)], ["r"]) as (r,):
+        w(f"v = {X}[{r}]")
+        with w.block(f"if not ({inside}):"):
+            if cg.raises_floats or integer:
+                _raise(cg, w, i, message + ", got {}", "v")
+            else:
+                _raise(cg, w, i, message + " (the value fed is outside it, or NaN)")
+        w(f"{Y}[{r}] = v")

@@ -60,6 +60,8 @@ class NativeKernelContext(KernelContext):
         super().__init__(*args, **kwargs)
         self._raises = raises
 
+    raises_floats = False  # the error values travel as int64 (E)
+
     def raise_error(self, w: SourceWriter, i: int, message: str, *values: str) -> None:
         self._raises.append((i, message, len(values)))
         errors = self._param(("errors",), "E")
