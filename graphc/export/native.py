@@ -81,6 +81,7 @@ def shared_library(sess_or_model, inputs: TensorsArg = None, outputs: TensorsArg
     if name in SYSTEM_LIBRARIES:
         raise ValueError(f"name {name!r} would make lib{name}.so, which '-l{name}' would pick instead of the system's "
                          f"lib{name}; choose another name")
+    features = build.cpu_features(cpu)
     cpu = build.resolve_cpu(cpu)
     cc = shutil.which(os.environ.get("CC") or "cc")
     if cc is None:
@@ -106,7 +107,7 @@ def shared_library(sess_or_model, inputs: TensorsArg = None, outputs: TensorsArg
         if bad:
             raise NativeExportError(_external_message(bad, prog))
         obj = tmp / f"{name}_kernels.o"
-        obj.write_bytes(build.object_code(ir, mangled, prog.driver_name, cpu))
+        obj.write_bytes(build.object_code(ir, mangled, prog.driver_name, cpu, features))
         consts = tmp / "consts.bin"
         consts.write_bytes(prog.consts)
         header = tmp / f"{name}.h"

@@ -633,3 +633,13 @@ def test_a_history_past_its_capacity_is_a_named_error_code():
     (code,) = [k + 1 for k, (where, message, _) in enumerate(prog.raises) if "history holds" in message]
     assert re.match(r"while_loop 'running' \(created at .*test_native\.py:\d+\)", prog.raises[code - 1][0])
     assert f"return {code}" in prog.module_source and "if trips >= capacity:" in prog.module_source
+
+
+def test_native_cpu_builds_for_this_machines_features():
+    """cpu="native" takes this machine's features, not only its CPU's name: a virtual machine
+    can report a name (znver4) whose AVX-512 its hypervisor masks, and code for the name alone
+    stopped the demo's C program with SIGILL. A named CPU takes that CPU's defaults."""
+    from llvmlite import binding as llvm
+    from graphc.codegen.native import build
+    assert build.cpu_features("native") == llvm.get_host_cpu_features().flatten() != ""
+    assert build.cpu_features("x86-64-v3") == ""

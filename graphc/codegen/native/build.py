@@ -34,6 +34,15 @@ class NativeBuildError(CompileError):
     """numba or LLVM could not build the library (names the kernel's ops when it can)."""
 
 
+def cpu_features(cpu: str) -> str:
+    """The LLVM features to build for ``cpu`` as the user named it: this machine's own for
+    "native" (a virtual machine can report a CPU name, e.g. znver4, whose AVX-512 its
+    hypervisor masks: the name alone would emit instructions this machine lacks), else the
+    named CPU's defaults ("")."""
+    from llvmlite import binding as llvm
+    return llvm.get_host_cpu_features().flatten() if cpu in ("native", "host") else ""
+
+
 def resolve_cpu(cpu: str) -> str:
     from llvmlite import binding as llvm
     if cpu in ("native", "host"):
@@ -94,7 +103,7 @@ def external_calls(ir: str) -> dict:
     return callers
 
 
-def object_code(ir: str, mangled: str, entry: str, cpu: str) -> bytes:
+def object_code(ir: str, mangled: str, entry: str, cpu: str, features: str = "") -> bytes:
     """Add the C entry point ``entry``, internalize the rest, optimize for ``cpu``, emit a PIC
     object."""
     from llvmlite import binding as llvm
@@ -134,7 +143,7 @@ def object_code(ir: str, mangled: str, entry: str, cpu: str) -> bytes:
         if not g.is_declaration:
             g.linkage = "internal"
     target = llvm.Target.from_triple(llvm.get_process_triple())
-    tm = target.create_target_machine(cpu=cpu, features="", opt=3, reloc="pic", codemodel="default")
+    tm = target.create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic", codemodel="default")
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     module.verify()
