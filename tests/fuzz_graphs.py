@@ -328,6 +328,42 @@ def step_gather_slice(draw, sg, rng):
         sg.value(out, (2, 3), [a], lambda v, ver: np.roll(v[a], -1, axis=1), "roll")
 
 
+class RangeViolation(Exception):
+    """The oracle's verdict that a run stops at a check_range: every device must raise
+    InvalidArgumentError there."""
+
+
+def _checked(draw, sg, ranges):
+    """check_range over a node: a pass-through whose interval is drawn from ``ranges``."""
+    from graphc.ops.control import check_range
+    a = _pick(draw, sg)
+    if a is None:
+        return
+    low, high = draw(st.sampled_from(ranges))
+    low_open, high_open = draw(st.booleans()), draw(st.booleans())
+
+    def compute(v, ver):
+        x = v[a]
+        inside = (x > low if low_open else x >= low) & (x < high if high_open else x <= high)
+        if not np.all(inside):
+            raise RangeViolation(f"#{a} outside ({low}, {high})")
+        return x
+
+    sg.value(check_range(sg.nodes[a].tensor, low, high, "fuzzed value", low_open, high_open), sg.nodes[a].shape,
+             [a], compute, "check_range", note=f"[{low}, {high}]")
+
+
+def step_check_range_passes(draw, sg, rng):
+    """A check whose interval holds every value these graphs make: its gradient and its
+    place in fused kernels are a pass-through."""
+    _checked(draw, sg, [(-1e6, 1e6)])
+
+
+def step_check_range(draw, sg, rng):
+    """A check that may stop the run: the values are often outside [-0.5, 0.5]."""
+    _checked(draw, sg, [(-1e6, 1e6), (-1e6, 1e6), (-0.5, 0.5), (-1.0, 2.0)])
+
+
 def write(sg, op, name, value) -> int:
     """``op`` (assign, assign_add, assign_sub) of node ``value`` into variable ``name``,
     after the variable's previous write (by a control dependency, unless its value already
@@ -622,11 +658,11 @@ def motif_write_in_cond(draw, sg, rng):
 
 
 STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
-          step_gather_slice] + [step_write] * 4 + [step_read_after, step_read_after, step_identity_after, step_group,
-                                                    step_optimizer_update]
+          step_gather_slice, step_check_range] + [step_write] * 4
+         + [step_read_after, step_read_after, step_identity_after, step_group, step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
 MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_matmul,
-              step_conv_pool, step_gather_slice]
+              step_conv_pool, step_gather_slice, step_check_range_passes]
 CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
 # Loops and conds among reads and writes: their captures are reads and write results, and
 # writes read their outputs (a program with control flow runs in stages on the compiled
