@@ -30,7 +30,7 @@ from .ops.elementwise import (  # noqa: F401
     floormod, greater, greater_equal, is_finite, is_nan, isfinite, isnan, less, less_equal, log, log1p,
     logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod, multiply, neg, negative,
     not_equal, pow, reciprocal, round, rsqrt, sigmoid, sign, sin, sqrt, square, squared_difference,
-    subtract, tanh, to_float, truediv, where,
+    subtract, tanh, to_double, to_float, to_int32, to_int64, truediv, where,
 )
 from .ops.reduce import (  # noqa: F401
     argmax, argmin, reduce_all, reduce_any, reduce_euclidean_norm, reduce_logsumexp, reduce_max, reduce_mean,
@@ -47,12 +47,28 @@ from .ops.control_flow import (  # noqa: F401
 )
 from .ops.random import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
 from .ops.state import (  # noqa: F401
-    Variable, assign, assign_add, assign_sub, global_variables, global_variables_initializer,
-    trainable_variables, variables_initializer,
+    Variable, all_variables, assign, assign_add, assign_sub, global_variables, global_variables_initializer,
+    initialize_all_variables, initialize_local_variables, initialize_variables, local_variables,
+    local_variables_initializer, model_variables, trainable_variables, variables_initializer,
+)
+from .variable_scope import (  # noqa: F401
+    AUTO_REUSE, VariableScope, VariableScopeError, add_to_collection, add_to_collections, get_collection,
+    get_collection_ref, get_local_variable, get_variable, get_variable_scope, variable_scope,
+)
+from .module import Module  # noqa: F401
+from .init import (  # noqa: F401
+    constant_initializer, glorot_normal_initializer, glorot_uniform_initializer, ones_initializer,
+    random_normal_initializer, random_uniform_initializer, truncated_normal_initializer,
+    variance_scaling_initializer, zeros_initializer,
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
 from . import export, init, nn, test_utils, train  # noqa: F401
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
 
+from .compat import ConfigProto, GPUOptions, app, contrib, device, flags, gfile, logging  # noqa: F401,E402
+from . import compat as _compat  # noqa: E402
+
 bool = bool_  # noqa: A001  (TF's name, tf.bool; the dtype, not Python's builtin)
+# A TF1 name graphc lacks is an error that says which TF1 feature it is (graphc/compat.py).
+__getattr__ = _compat.namespace_getattr("", globals())

@@ -60,6 +60,17 @@ class GraphKeys:
     LOCAL_VARIABLES = "local_variables"
     UPDATE_OPS = "update_ops"
     LOSSES = "losses"
+    REGULARIZATION_LOSSES = "regularization_losses"
+    MODEL_VARIABLES = "model_variables"
+    MOVING_AVERAGE_VARIABLES = "moving_average_variables"
+    METRIC_VARIABLES = "metric_variables"
+    SUMMARIES = "summaries"
+    ACTIVATIONS = "activations"
+    WEIGHTS = "weights"
+    BIASES = "biases"
+    INIT_OP = "init_op"
+    LOCAL_INIT_OP = "local_init_op"
+    SAVERS = "savers"
     TRAIN_OP = "train_op"
     GLOBAL_STEP = "global_step"
 
@@ -78,7 +89,7 @@ class Operation:
     """A node of the graph. Fetching an Operation runs it and yields ``None``."""
 
     __slots__ = ("graph", "type", "name", "inputs", "control_inputs", "attrs", "outputs",
-                 "location", "_id", "__weakref__")
+                 "location", "device", "_id", "__weakref__")
 
     def __init__(self, graph, op_type, name, inputs, control_inputs, attrs, out_types, location, op_id):
         self.graph = graph
@@ -88,6 +99,7 @@ class Operation:
         self.control_inputs = tuple(control_inputs)
         self.attrs = attrs
         self.location = location
+        self.device = ""  # TF1's tf.device, recorded (Session._check_placement)
         self._id = op_id
         self.outputs = tuple(Tensor(self, i, t.dtype, t.shape) for i, t in enumerate(out_types))
 
@@ -272,6 +284,8 @@ class Graph:
         self._lock = threading.RLock()
         self._scope = threading.local()
         self._control = threading.local()
+        self._device = threading.local()
+        self.placed = False  # whether any op was made under gc.device
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None
         # The graph this one is a body of (a cond branch, a loop body; ops/control_flow.py),
@@ -365,6 +379,7 @@ class Graph:
             control = self._current_control_inputs(inputs)
             op = Operation(self, op_type, op_name, inputs, control, attrs, out_types, location,
                            len(self._operations))
+            op.device = getattr(self._device, "name", "")
             self._operations.append(op)
             self._by_name[op_name] = op
             for t in inputs:
@@ -414,6 +429,18 @@ class Graph:
             yield (new + "/") if new else ""
         finally:
             self._scope.name = old
+
+    @contextlib.contextmanager
+    def device(self, name: Optional[str]):
+        """Record ``name`` (TF1's "/gpu:0", "/cpu:0", ...) on the ops made inside; ``None``
+        or "" clears it. What the Session does with it: gc.device in graphc/compat.py."""
+        old = getattr(self._device, "name", "")
+        self._device.name = name or ""
+        self.placed = self.placed or bool(name)
+        try:
+            yield
+        finally:
+            self._device.name = old
 
     def _control_stack(self) -> list:
         if not hasattr(self._control, "stack"):

@@ -103,3 +103,75 @@ glorot_normal = _initializer("glorot_normal", _glorot_normal)
 he_normal = _initializer("he_normal", _he_normal)
 he_uniform = _initializer("he_uniform", _he_uniform)
 xavier_uniform = glorot_uniform
+
+
+# --- TF1's initializer classes, by their TF1 names and with TF1's defaults ------------------------
+# (``gc.random_normal_initializer()`` has stddev 1.0 as in TF1, where gc.init.random_normal's
+# is 0.05.) Each returns an Initializer that get_variable or a Variable calls with its shape.
+def zeros_initializer(dtype=dt.float32) -> Initializer:
+    return zeros(dtype=dtype)
+
+
+def ones_initializer(dtype=dt.float32) -> Initializer:
+    return ones(dtype=dtype)
+
+
+def constant_initializer(value=0, dtype=dt.float32, verify_shape: bool = False) -> Initializer:
+    return constant(value, dtype=dtype)
+
+
+def random_normal_initializer(mean=0.0, stddev=1.0, seed=None, dtype=dt.float32) -> Initializer:
+    return random_normal(dtype=dtype, seed=seed, mean=mean, stddev=stddev)
+
+
+def random_uniform_initializer(minval=0.0, maxval=None, seed=None, dtype=dt.float32) -> Initializer:
+    return random_uniform(dtype=dtype, seed=seed, minval=minval, maxval=1.0 if maxval is None else maxval)
+
+
+def truncated_normal_initializer(mean=0.0, stddev=1.0, seed=None, dtype=dt.float32) -> Initializer:
+    return truncated_normal(dtype=dtype, seed=seed, mean=mean, stddev=stddev)
+
+
+def glorot_uniform_initializer(seed=None, dtype=dt.float32) -> Initializer:
+    return glorot_uniform(dtype=dtype, seed=seed)
+
+
+def glorot_normal_initializer(seed=None, dtype=dt.float32) -> Initializer:
+    return glorot_normal(dtype=dtype, seed=seed)
+
+
+def xavier_initializer(uniform: bool = True, seed=None, dtype=dt.float32) -> Initializer:
+    """``tf.contrib.layers.xavier_initializer``."""
+    return (glorot_uniform if uniform else glorot_normal)(dtype=dtype, seed=seed)
+
+
+def _variance_scaling(s, d, seed, scale, mode, distribution):
+    fan_in, fan_out = compute_fans(s)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+    variance = scale / max(1.0, n)
+    if distribution in ("normal", "truncated_normal"):
+        return rnd.truncated_normal(s, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV_CORRECTION, d, seed)
+    if distribution == "untruncated_normal":
+        return rnd.random_normal(s, 0.0, math.sqrt(variance), d, seed)
+    limit = math.sqrt(3.0 * variance)
+    return rnd.random_uniform(s, -limit, limit, d, seed)
+
+
+def variance_scaling_initializer(scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                                 dtype=dt.float32) -> Initializer:
+    """TF1's ``tf.variance_scaling_initializer`` (``distribution`` "normal" is TF1's old
+    spelling of "truncated_normal")."""
+    if mode not in ("fan_in", "fan_out", "fan_avg"):
+        raise ValueError(f"variance_scaling_initializer: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
+    if distribution not in ("normal", "truncated_normal", "untruncated_normal", "uniform"):
+        raise ValueError("variance_scaling_initializer: distribution must be 'truncated_normal', "
+                         f"'untruncated_normal' or 'uniform', got {distribution!r}")
+    if scale <= 0:
+        raise ValueError(f"variance_scaling_initializer: scale must be positive, got {scale!r}")
+    return _initializer("variance_scaling", _variance_scaling)(dtype=dtype, seed=seed, scale=scale, mode=mode,
+                                                               distribution=distribution)
+
+
+TF1_INITIALIZERS = ("zeros_initializer", "ones_initializer", "constant_initializer", "random_normal_initializer",
+                    "random_uniform_initializer", "truncated_normal_initializer", "glorot_uniform_initializer",
+                    "glorot_normal_initializer", "variance_scaling_initializer")

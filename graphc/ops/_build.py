@@ -67,3 +67,13 @@ def dtype_error(op_type: str, message: str) -> DTypeError:
 def shape_error(op_type: str, message: str):
     from ..errors import ShapeError
     return ShapeError(f"{op_type} at {user_location()}: {message}")
+
+
+def renamed(op_type: str, value, old_value, name: str, old_name: str):
+    """One argument that TF1 and TF2 spell differently (TF1's ``old_name``, e.g. ``dim`` or
+    ``reduction_indices``, beside ``name``): whichever was given; both is an error."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{op_type} at {user_location()}: give {name} or {old_name} (TF1's name for it), not both")
+    return old_value

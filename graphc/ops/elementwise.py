@@ -292,4 +292,16 @@ def cast(x, dtype, name: Optional[str] = None) -> Tensor:
 
 
 def to_float(x, name=None):
-    return cast(x, dt.float32, name)
+    return cast(x, dt.float32, name or "ToFloat")
+
+
+def to_double(x, name=None):
+    return cast(x, dt.float64, name or "ToDouble")
+
+
+def to_int32(x, name=None):
+    return cast(x, dt.int32, name or "ToInt32")
+
+
+def to_int64(x, name=None):
+    return cast(x, dt.int64, name or "ToInt64")

@@ -40,8 +40,13 @@ define("matmul", "linalg", _infer_matmul, one_output(_ref_matmul),
        doc="Batched matrix product; batch dims broadcast; transpose flags swap the last two axes.")
 
 
-def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, name: Optional[str] = None) -> Tensor:
-    """``a @ b`` with NumPy semantics (1-D operands are promoted and the added axis removed)."""
+def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, adjoint_a: bool = False,
+           adjoint_b: bool = False, a_is_sparse: bool = False, b_is_sparse: bool = False,
+           name: Optional[str] = None) -> Tensor:
+    """``a @ b`` with NumPy semantics (1-D operands are promoted and the added axis removed).
+    TF1's order; graphc's tensors are real, so ``adjoint_*`` is ``transpose_*``, and the
+    ``*_is_sparse`` hints change nothing."""
+    transpose_a, transpose_b = bool(transpose_a or adjoint_a), bool(transpose_b or adjoint_b)
     from .shape import expand_dims, squeeze
     _, (x, y) = promote("matmul", a, b)
     squeeze_axes = []

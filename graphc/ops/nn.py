@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..errors import DTypeMismatch, ShapeMismatch
 from ..graph import Tensor, user_location
 from ..shapes import TensorShape, TensorType, broadcast_shapes, merge_dims, normalize_axis
-from ._build import dtype_error, is_symbolic, make1, shape_error
+from ._build import dtype_error, is_symbolic, make1, renamed, shape_error
 from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, define_elementwise, divide, exp,
                           greater_equal, less, log1p, multiply, negative, pow, rsqrt, square, squared_difference,
                           subtract, where)
@@ -134,7 +134,9 @@ define("log_softmax", "nn", _infer_softmax, one_output(_ref_log_softmax), doc="x
 
 
 def _softmax_builder(op, default_name):
-    def build(logits, axis=None, name: Optional[str] = None) -> Tensor:
+    def build(logits, axis=None, name: Optional[str] = None, dim=None) -> Tensor:
+        """TF1's ``(logits, axis=None, name=None, dim=None)``; ``dim`` is TF1's old name of ``axis``."""
+        axis = renamed(op, axis, dim, "axis", "dim")
         x = _to_accepted(op, convert_to_tensor(logits), FLOAT)
         axis = -1 if axis is None else axis
         try:
@@ -180,9 +182,13 @@ define("softmax_cross_entropy_with_logits", "nn", _infer_softmax_xent, one_outpu
            "NumPy does; a zero label contributes 0.")
 
 
-def softmax_cross_entropy_with_logits(labels=None, logits=None, axis: int = -1, name: Optional[str] = None) -> Tensor:
+def softmax_cross_entropy_with_logits(labels=None, logits=None, axis=None, name: Optional[str] = None,
+                                      dim=None) -> Tensor:
+    """``dim`` is TF1's name of ``axis`` (default -1)."""
+    axis = renamed("softmax_cross_entropy_with_logits", axis, dim, "axis", "dim")
+    axis = -1 if axis is None else axis
     if labels is None or logits is None:
-        raise TypeError("softmax_cross_entropy_with_logits needs labels= and logits=")
+        raise TypeError(f"softmax_cross_entropy_with_logits at {user_location()}: needs labels= and logits=")
     _, (lab, lg) = promote("softmax_cross_entropy_with_logits", labels, logits)
     lab, lg = (_to_accepted("softmax_cross_entropy_with_logits", t, FLOAT) for t in (lab, lg))
     try:
@@ -343,8 +349,14 @@ define("conv2d", "nn", _infer_conv2d, one_output(_ref_conv2d),
        doc="2-D convolution (cross-correlation), NHWC input, HWIO filter, TensorFlow padding.")
 
 
-def conv2d(input, filters, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-           name: Optional[str] = None) -> Tensor:
+def conv2d(input, filter=None, strides=1, padding="VALID", use_cudnn_on_gpu: bool = True, data_format="NHWC",
+           dilations=1, name: Optional[str] = None, filters=None) -> Tensor:
+    """TF1's ``conv2d(input, filter, strides, padding, use_cudnn_on_gpu, data_format, dilations,
+    name)``; ``filters=`` is TF2's name of ``filter``. ``use_cudnn_on_gpu`` changes nothing
+    (graphc's CUDA kernels are its own)."""
+    filters = renamed("conv2d", filters, filter, "filters", "filter")
+    if filters is None:
+        raise TypeError(f"conv2d at {user_location()}: needs a filter")
     if data_format != "NHWC":
         raise shape_error("conv2d", f"only NHWC is supported, got data_format={data_format!r}")
     _, (x, f) = promote("conv2d", input, filters)
@@ -466,8 +478,21 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
     return add(multiply(x, inv), shift, name=name or "batchnorm")
 
 
-def moments(x, axes, keepdims: bool = False, name: Optional[str] = None):
-    """(mean, variance) of ``x`` over ``axes``."""
+def l2_normalize(x, axis=None, epsilon: float = 1e-12, name: Optional[str] = None, dim=None) -> Tensor:
+    """``x / sqrt(max(sum(x ** 2, axis), epsilon))`` (TF1's ``tf.nn.l2_normalize``; ``dim`` is
+    TF1's old name of ``axis``, default: every axis). Made of graph ops, so its gradient and
+    kernels are theirs, and the fusion puts it in one row kernel."""
+    axis = renamed("l2_normalize", axis, dim, "axis", "dim")
+    t = _to_accepted("l2_normalize", convert_to_tensor(x), FLOAT)
+    from .elementwise import maximum, rsqrt
+    squared = reduce_sum(square(t), axis, keepdims=True)
+    return multiply(t, rsqrt(maximum(squared, epsilon)), name=name or "l2_normalize")
+
+
+def moments(x, axes, shift=None, name: Optional[str] = None, keep_dims=None, keepdims=None):
+    """(mean, variance) of ``x`` over ``axes``, in TF1's order; ``shift`` (TF1's hint for a
+    numerically better sum) is not needed: graphc subtracts the mean before squaring."""
+    keepdims = bool(renamed("moments", keepdims, keep_dims, "keepdims", "keep_dims"))
     from .control import stop_gradient
     from .shape import squeeze
     x = convert_to_tensor(x)

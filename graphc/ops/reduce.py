@@ -14,9 +14,9 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..errors import DTypeMismatch, ShapeMismatch
-from ..graph import Tensor, user_location
+from ..graph import Tensor
 from ..shapes import TensorType, normalize_axes, normalize_axis
-from ._build import dtype_error, make1, shape_error
+from ._build import dtype_error, make1, renamed, shape_error
 from .elementwise import cast
 from .registry import define
 from .source import convert_to_tensor
@@ -132,17 +132,8 @@ def _prepare(op: str, x: Tensor) -> Tensor:
 def _reduction_builder(op: str, default_name: str):
     def build(input_tensor, axis=None, keepdims=None, name: Optional[str] = None, reduction_indices=None,
               keep_dims=None) -> Tensor:
-        # TF1's names (reduction_indices, keep_dims) are accepted beside TF2's (axis, keepdims)
-        if reduction_indices is not None:
-            if axis is not None:
-                raise TypeError(f"{op} at {user_location()}: give axis or reduction_indices (TF1's name for it), "
-                                "not both")
-            axis = reduction_indices
-        if keep_dims is not None:
-            if keepdims is not None:
-                raise TypeError(f"{op} at {user_location()}: give keepdims or keep_dims (TF1's name for it), "
-                                "not both")
-            keepdims = keep_dims
+        axis = renamed(op, axis, reduction_indices, "axis", "reduction_indices")
+        keepdims = renamed(op, keepdims, keep_dims, "keepdims", "keep_dims")
         x = _prepare(op, convert_to_tensor(input_tensor))
         try:
             axes = normalize_axes(axis, x.ndim)
@@ -220,7 +211,9 @@ _make_arg("argmin", np.argmin)
 
 
 def _arg_builder(op: str, default_name: str):
-    def build(input, axis=None, output_type=dt.int64, keepdims: bool = False, name: Optional[str] = None) -> Tensor:
+    def build(input, axis=None, name: Optional[str] = None, dimension=None, output_type=dt.int64,
+              keepdims: bool = False) -> Tensor:
+        axis = renamed(op, axis, dimension, "axis", "dimension")
         x = convert_to_tensor(input)
         if axis is not None:
             try:
@@ -233,7 +226,8 @@ def _arg_builder(op: str, default_name: str):
         return make1(op, (x,), {"axis": axis, "keepdims": bool(keepdims), "output_type": output_type},
                      name or default_name)
     build.__name__ = op
-    build.__doc__ = f"{op}(input, axis=None, output_type=int64, keepdims=False)."
+    build.__doc__ = (f"{op}(input, axis=None, name=None, dimension=None, output_type=int64, keepdims=False): "
+                     "TF1's order; `dimension` is TF1's old name for `axis`.")
     return build
 
 

@@ -10,9 +10,9 @@ import numpy as np
 from .. import dtypes as dt
 from ..dtypes import as_dtype
 from ..errors import DTypeMismatch, ShapeMismatch
-from ..graph import Tensor
+from ..graph import Tensor, user_location
 from ..shapes import TensorShape, TensorType, merge_dims, normalize_axis
-from ._build import dtype_error, is_symbolic, make, make1, shape_error
+from ._build import dtype_error, is_symbolic, make, make1, renamed, shape_error
 from .registry import define, one_output
 from .shape_spec import is_dim_ref, resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
 from .source import constant, convert_to_tensor, promote
@@ -138,7 +138,11 @@ define("expand_dims", "shape", _infer_expand_dims, one_output(lambda x, a: np.ex
        doc="Insert a size-1 axis.")
 
 
-def expand_dims(input, axis, name: Optional[str] = None) -> Tensor:
+def expand_dims(input, axis=None, name: Optional[str] = None, dim=None) -> Tensor:
+    """``dim`` is TF1's old name of ``axis``."""
+    axis = renamed("expand_dims", axis, dim, "axis", "dim")
+    if axis is None:
+        raise TypeError(f"expand_dims at {user_location()}: needs axis")
     x = convert_to_tensor(input)
     return make1("expand_dims", (x,), {"axis": normalize_axis_or_raise("expand_dims", axis, x.ndim + 1)},
                  name or "ExpandDims")
@@ -159,8 +163,10 @@ define("squeeze", "shape", _infer_squeeze, one_output(lambda x, a: np.squeeze(x,
        doc="Remove size-1 axes.")
 
 
-def squeeze(input, axis=None, name: Optional[str] = None) -> Tensor:
-    """Remove size-1 axes: the listed ones, or (axis=None) every axis statically known to be 1."""
+def squeeze(input, axis=None, name: Optional[str] = None, squeeze_dims=None) -> Tensor:
+    """Remove size-1 axes: the listed ones, or (axis=None) every axis statically known to be 1.
+    ``squeeze_dims`` is TF1's old name of ``axis``."""
+    axis = renamed("squeeze", axis, squeeze_dims, "axis", "squeeze_dims")
     x = convert_to_tensor(input)
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
@@ -229,7 +235,15 @@ define("concat", "shape", _infer_concat, lambda xs, a, ctx=None: (np.concatenate
        doc="Join tensors along an existing axis.")
 
 
-def concat(values, axis, name: Optional[str] = None) -> Tensor:
+def concat(values, axis=None, name: Optional[str] = None, concat_dim=None) -> Tensor:
+    """TF1's ``concat(values, axis, name)``. TF 0.x's order ``concat(concat_dim, values)``,
+    still in old tutorials, is recognized (an int first and a list second) and accepted, as
+    is its keyword ``concat_dim``."""
+    if isinstance(values, (int, np.integer)) and isinstance(axis, (list, tuple)):
+        values, axis = axis, values
+    axis = renamed("concat", axis, concat_dim, "axis", "concat_dim")
+    if axis is None:
+        raise TypeError(f"concat at {user_location()}: needs axis")
     values = list(values)
     if not values:
         raise shape_error("concat", "needs at least one tensor")
@@ -392,7 +406,7 @@ define("pad", "shape", _infer_pad, _ref_pad,
        doc="Pad each axis by (before, after); modes CONSTANT, REFLECT, SYMMETRIC (TensorFlow's).")
 
 
-def pad(tensor, paddings, mode: str = "CONSTANT", constant_values=0, name: Optional[str] = None) -> Tensor:
+def pad(tensor, paddings, mode: str = "CONSTANT", name: Optional[str] = None, constant_values=0) -> Tensor:
     x = convert_to_tensor(tensor)
     mode = str(mode).upper()
     if mode not in _PAD_MODES:
@@ -550,7 +564,11 @@ define("gather", "shape", _infer_gather, _ref_gather,
        doc="Take slices along `axis` at integer `indices` (negative indices count from the end).")
 
 
-def gather(params, indices, axis: int = 0, name: Optional[str] = None) -> Tensor:
+def gather(params, indices, validate_indices=None, name: Optional[str] = None, axis: int = 0) -> Tensor:
+    """TF1's order; ``validate_indices`` is accepted and changes nothing (graphc checks the
+    indices of every gather at run time)."""
+    if axis is None:
+        axis = 0
     p = convert_to_tensor(params)
     i = indices if is_symbolic(indices) else constant(np.asarray(indices), graph=p.graph)
     i = convert_to_tensor(i)

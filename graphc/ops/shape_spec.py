@@ -98,12 +98,16 @@ def resolve_shape_spec(dims, op_type: str, first_input: int, allow_infer: bool =
             elif d is None:
                 raise ShapeError(f"{op_type} at {user_location()}: None is not a dimension here; use -1 or a "
                                  "dim from gc.shape(...)")
-            else:
+            elif isinstance(d, (int, np.integer)) and not isinstance(d, bool):
                 entries.append(int(d))
-    elif isinstance(dims, (int, np.integer)):
+            else:
+                raise ShapeError(f"{op_type} at {user_location()}: shape entry {d!r} is not an int or a scalar "
+                                 f"integer tensor (the shape given: {dims!r})")
+    elif isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
         entries = [int(dims)]
     else:
-        raise TypeError(f"{op_type} at {user_location()}: cannot use {dims!r} as a shape")
+        raise ShapeError(f"{op_type} at {user_location()}: cannot use {dims!r} as a shape; expected a list of "
+                         "ints (or dims of gc.shape(...)), a 1-D integer tensor, or one int")
 
     sources: list[Tensor] = []
     spec = []
@@ -161,3 +165,27 @@ def spec_like(x: Tensor, first_input: int):
     """``(spec, sources)`` for "the run-time shape of ``x``": static dims stay ints."""
     spec = tuple(d if d is not None else ("dim", first_input, i) for i, d in enumerate(x.shape))
     return spec, ((x,) if any(is_dim_ref(e) for e in spec) else ())
+
+
+def static_shape(shape, op_type: str, name: Optional[str] = None, allow_none: bool = True) -> tuple:
+    """A static shape argument as TF1 takes it: a list or tuple of ints (and ``None`` for an
+    unknown dim, where ``allow_none``), a TensorShape, or one int (``shape=(batch_size)`` is
+    an int in Python). Anything else is a ShapeError naming the op and the user's line."""
+    label = f"{op_type} '{name}'" if name else op_type
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ShapeError(f"{label} at {user_location()}: shape must be a list of ints"
+                         f"{' or None' if allow_none else ''}, got {shape!r}") from None
+    out = []
+    for d in dims:
+        if d is None and allow_none:
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0:
+            out.append(int(d))
+        else:
+            raise ShapeError(f"{label} at {user_location()}: shape {shape!r} has the entry {d!r}; each entry must "
+                             f"be a non-negative int{' or None' if allow_none else ''}")
+    return tuple(out)

@@ -13,7 +13,7 @@ from ..graph import Tensor, get_default_graph, user_location
 from ..shapes import TensorShape, TensorType
 from ._build import dtype_error, graph_of, is_symbolic, make1
 from .registry import define, one_output
-from .shape_spec import resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
+from .shape_spec import resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete, static_shape
 
 
 # --- const ------------------------------------------------------------------------------
@@ -182,7 +182,8 @@ def placeholder(dtype, shape=None, name: Optional[str] = None) -> Tensor:
     if shape is None:
         raise ShapeError(f"placeholder {name or ''!r} at {user_location()}: graphc needs a static rank; "
                          "pass shape=(...) with None for unknown dims")
-    return make1("placeholder", (), {"dtype": as_dtype(dtype), "shape": tuple(shape)},
+    shape = static_shape(shape, "placeholder", name)
+    return make1("placeholder", (), {"dtype": as_dtype(dtype), "shape": shape},
                  name or "Placeholder", graph=get_default_graph())
 
 
@@ -201,7 +202,8 @@ define("placeholder_with_default", "source", _infer_with_default,
 
 def placeholder_with_default(value, shape, name: Optional[str] = None) -> Tensor:
     x = convert_to_tensor(value)
-    return make1("placeholder_with_default", (x,), {"shape": tuple(shape)}, name or "PlaceholderWithDefault")
+    shape = static_shape(shape, "placeholder_with_default", name)
+    return make1("placeholder_with_default", (x,), {"shape": shape}, name or "PlaceholderWithDefault")
 
 
 # --- fill ---------------------------------------------------------------------------------

@@ -249,6 +249,15 @@ def trainable_variables(graph=None) -> list:
     return _variables(GraphKeys.TRAINABLE_VARIABLES, graph)
 
 
+def local_variables(graph=None) -> list:
+    """Variables in ``GraphKeys.LOCAL_VARIABLES`` (not saved; metrics' counters)."""
+    return _variables(GraphKeys.LOCAL_VARIABLES, graph)
+
+
+def model_variables(graph=None) -> list:
+    return _variables(GraphKeys.MODEL_VARIABLES, graph)
+
+
 def variables_initializer(var_list, name: str = "init") -> Operation:
     from .control import group, no_op
     var_list = list(var_list)
@@ -259,6 +268,20 @@ def variables_initializer(var_list, name: str = "init") -> Operation:
 
 def global_variables_initializer() -> Operation:
     return variables_initializer(global_variables(), name="init")
+
+
+def local_variables_initializer() -> Operation:
+    return variables_initializer(local_variables(), name="init_local")
+
+
+# TF1's pre-1.0 names, still in tutorials.
+initialize_all_variables = global_variables_initializer
+initialize_local_variables = local_variables_initializer
+all_variables = global_variables
+
+
+def initialize_variables(var_list, name: str = "init") -> Operation:
+    return variables_initializer(var_list, name)
 
 
 def assign(ref: Variable, value, name: Optional[str] = None) -> Tensor:

@@ -12,6 +12,7 @@ import numpy as np
 from .. import default_session
 from ..default_session import get_default_session  # noqa: F401  (gc.get_default_session)
 from ..errors import FailedPreconditionError, FeedError, FetchError, GraphcError
+from ..compat import check_placement
 from ..graph import Graph, Operation, Tensor, get_default_graph
 from ..ops.state import Variable, variable_for
 from ..shapes import format_shape
@@ -134,6 +135,7 @@ class Session:
         if device is None:  # GRAPHC_DEVICE sets the default device
             device = os.environ.get("GRAPHC_DEVICE", "cpu")
         self.device = device
+        self.config = config  # a gc.ConfigProto: allow_soft_placement (docs/TF1-COMPAT.md)
         self._backend = get_backend(device)
         if optimize is None:  # GRAPHC_OPTIMIZE sets the default level (e.g. 0 to debug a model)
             optimize = int(os.environ.get("GRAPHC_OPTIMIZE", "2"))
@@ -290,6 +292,8 @@ class Session:
         return runner
 
     def _optimized(self, unique: list, feed_tensors: list, keep_stages: bool = False) -> Optimized:
+        if self.graph.placed:
+            check_placement(self.graph, unique, feed_tensors, self.device, self.config)
         program = lower(self.graph, unique, feed_tensors)
         return optimize(program, self.optimize, self.disable_passes, keep_stages=keep_stages,
                         capabilities=self._backend.capabilities)
@@ -393,7 +397,7 @@ class Session:
             arr = arr.astype(target)
         if not tensor.shape.is_compatible_with(arr.shape):
             raise FeedError(f"cannot feed a value of shape {format_shape(arr.shape)} for '{tensor.name}', "
-                            f"which has shape {format_shape(tensor.shape)} ({where})")
+                            f"which has shape {format_shape(tensor.shape)} ({where}){_lower_rank_hint(tensor, arr)}")
         # np.ascontiguousarray would turn a 0-d array into 1-d; read-only arrays are copied
         # because compiled kernels take writable ones
         flags = arr.flags
@@ -410,6 +414,21 @@ class Session:
             raise FeedError(f"variable '{var.var_name}' belongs to {var.graph!r}, not to this session's graph")
         arr = self._convert_feed(var.value(), value)
         self._state.write_variable(var.var_name, np.array(arr, copy=True))
+
+
+def _lower_rank_hint(tensor: Tensor, arr: np.ndarray) -> str:
+    """The TF1 fix for a value of lower rank that would fit once reshaped (a Python scalar for
+    a ``[None]`` placeholder): TF1 refuses it too, so the fix is the user's to make."""
+    static = tuple(tensor.shape)
+    if arr.ndim >= len(static):
+        return ""
+    padded = (1,) * (len(static) - arr.ndim) + arr.shape
+    if not tensor.shape.is_compatible_with(padded):
+        return ""
+    shown = ", ".join(str(d) for d in padded) + ("," if len(padded) == 1 else "")
+    return (f". The value has lower rank than the placeholder; as in TF1, graphc does not add the missing dims. "
+            f"Feed {'[x] for the number x' if arr.ndim == 0 and len(padded) == 1 else f'np.reshape(value, ({shown}))'}"
+            f", or declare the placeholder with shape={format_shape(arr.shape)} if that is the shape you mean")
 
 
 def _tensor_key(t: Tensor):

@@ -11,3 +11,7 @@ from .schedules import (  # noqa: F401
     ScheduleError, caffe_learning_rate, cosine_decay, exponential_decay, inverse_time_decay, piecewise_constant,
     polynomial_decay,
 )
+
+from ..compat import namespace_getattr as _namespace_getattr  # noqa: E402
+
+__getattr__ = _namespace_getattr("train", globals())
