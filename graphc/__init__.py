@@ -62,7 +62,7 @@ from .init import (  # noqa: F401
     variance_scaling_initializer, zeros_initializer,
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
-from . import export, init, nn, test_utils, train  # noqa: F401
+from . import export, init, layers, nn, test_utils, train  # noqa: F401
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
 

@@ -314,6 +314,82 @@ def _check_padding(padding, op):
     return p
 
 
+def conv2d_transpose(value, filter=None, output_shape=None, strides=None, padding: str = "SAME",
+                     data_format: str = "NHWC", name: Optional[str] = None, filters=None, dilations=1) -> Tensor:
+    """TF1's ``conv2d_transpose(value, filter, output_shape, strides, padding, data_format,
+    name)``: the adjoint of ``conv2d(y, filter, strides, padding)`` for a ``y`` of
+    ``output_shape``, so ``filter`` is (kh, kw, output channels, input channels). It is the op
+    conv2d's gradient uses (``conv2d_backprop_input``), with its kernels and gradient."""
+    from .source import zeros
+    filters = renamed("conv2d_transpose", filters, filter, "filters", "filter")
+    if filters is None or output_shape is None:
+        raise TypeError(f"conv2d_transpose at {user_location()}: needs filter and output_shape")
+    if data_format != "NHWC":
+        raise shape_error("conv2d_transpose", f"only NHWC is supported, got data_format={data_format!r}")
+    _, (g, f) = promote("conv2d_transpose", value, filters)
+    g, f = (_to_accepted("conv2d_transpose", t, FLOAT) for t in (g, f))
+    attrs = {"strides": _pair(1 if strides is None else strides, "strides", "conv2d_transpose"),
+             "dilations": _pair(dilations, "dilations", "conv2d_transpose"),
+             "padding": _check_padding(padding, "conv2d_transpose")}
+    like = zeros(output_shape, g.dtype, name="output_shape")
+    return make1("conv2d_backprop_input", (g, f, like), attrs, name or "conv2d_transpose")
+
+
+def conv1d(value, filters=None, stride=1, padding: str = "VALID", use_cudnn_on_gpu=None, data_format: str = "NWC",
+           name: Optional[str] = None, filter=None, dilations=1) -> Tensor:
+    """TF1's ``conv1d``: over (batch, width, channels) with a (width, in, out) filter, as a
+    conv2d of height 1 (as TF1 computes it)."""
+    from .shape import expand_dims, squeeze
+    filters = renamed("conv1d", filters, filter, "filters", "filter")
+    if data_format not in ("NWC", "NCW"):
+        raise shape_error("conv1d", f"data_format must be 'NWC' or 'NCW', got {data_format!r}")
+    x = convert_to_tensor(value)
+    if data_format == "NCW":
+        from .shape import transpose
+        x = transpose(x, (0, 2, 1))
+    stride = stride if isinstance(stride, numbers.Integral) else int(tuple(stride)[-2 if len(tuple(stride)) == 3 else 0])
+    rate = dilations if isinstance(dilations, numbers.Integral) else int(tuple(dilations)[0])
+    y = conv2d(expand_dims(x, 1), expand_dims(convert_to_tensor(filters), 0), strides=(1, stride), padding=padding,
+               dilations=(1, rate))
+    y = squeeze(y, [1], name=name or "conv1d")
+    if data_format == "NCW":
+        from .shape import transpose
+        y = transpose(y, (0, 2, 1))
+    return y
+
+
+def depthwise_conv2d(input, filter, strides, padding, rate=None, name: Optional[str] = None,
+                     data_format: str = "NHWC", dilations=None) -> Tensor:
+    """TF1's ``depthwise_conv2d``: each input channel ``c`` convolved with its own
+    ``filter[:, :, c, :]`` (channel multiplier M), output channel ``c * M + m``.
+
+    Computed as one conv2d with a block-diagonal (kh, kw, C, C*M) filter built from
+    ``filter``: exact, with conv2d's kernels and gradients on every target, but C times the
+    multiply-adds of a dedicated depthwise kernel (docs/TF1-COMPAT.md)."""
+    from .shape import expand_dims, reshape
+    if data_format != "NHWC":
+        raise shape_error("depthwise_conv2d", f"only NHWC is supported, got data_format={data_format!r}")
+    f = convert_to_tensor(filter)
+    if f.ndim != 4 or None in tuple(f.shape):
+        raise shape_error("depthwise_conv2d", f"filter '{f.name}' must be 4-D (kh, kw, C, M) with known dims, "
+                                              f"got {f.shape}")
+    kh, kw, c, m = (int(d) for d in f.shape)
+    eye = np.eye(c, dtype=f.dtype.np).reshape(1, 1, c, c, 1)
+    full = reshape(multiply(expand_dims(f, 3), eye), (kh, kw, c, c * m))
+    rate = renamed("depthwise_conv2d", dilations, rate, "dilations", "rate")
+    return conv2d(input, full, strides=strides, padding=padding, dilations=1 if rate is None else rate,
+                  name=name or "depthwise")
+
+
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding, rate=None,
+                     name: Optional[str] = None, data_format: str = "NHWC", dilations=None) -> Tensor:
+    """TF1's ``separable_conv2d``: ``depthwise_conv2d`` then a 1x1 conv2d with
+    ``pointwise_filter`` (1, 1, C*M, out)."""
+    depthwise = depthwise_conv2d(input, depthwise_filter, strides, padding, rate, data_format=data_format,
+                                 dilations=dilations)
+    return conv2d(depthwise, pointwise_filter, strides=1, padding="VALID", name=name or "separable_conv2d")
+
+
 def _windows(x, kernel, strides, dilations, padding, pad_value):
     """A (N, OH, OW, KH, KW, C) strided view of the padded NHWC input."""
     n, h, w, c = x.shape

@@ -1,0 +1,113 @@
+"""``gc.layers.batch_normalization``, as TF1's: batch statistics in training, the moving
+statistics otherwise, and the moving averages updated by ops in ``GraphKeys.UPDATE_OPS`` (so a
+TF1 program runs them with ``with gc.control_dependencies(gc.get_collection(UPDATE_OPS)):``)."""
+from __future__ import annotations
+
+import numbers
+from typing import Optional
+
+from .. import dtypes as dt
+from .. import init
+from ..errors import ShapeError
+from ..graph import GraphKeys, user_location
+from ..ops import nn as nn_ops
+from ..ops.elementwise import cast, multiply, subtract, where
+from ..ops.source import convert_to_tensor
+from ..ops.state import assign_sub
+from ..variable_scope import get_variable, variable_scope
+
+
+def batch_normalization(inputs, axis=-1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                        scale: bool = True, beta_initializer=None, gamma_initializer=None,
+                        moving_mean_initializer=None, moving_variance_initializer=None, beta_regularizer=None,
+                        gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, training=False,
+                        trainable: bool = True, name: Optional[str] = None, reuse=None, renorm: bool = False,
+                        renorm_clipping=None, renorm_momentum: float = 0.99, fused=None, virtual_batch_size=None,
+                        adjustment=None):
+    """Normalizes over every axis but ``axis`` (the channels). ``training`` is a Python bool
+    or a bool tensor (TF1's idiom feeds it). In training the batch's mean and variance
+    normalize, and the update ops move ``moving_mean``/``moving_variance`` toward them by
+    ``1 - momentum``; the moving variance takes the unbiased batch variance (n / (n - 1)), as
+    TF1's fused kernel gives it."""
+    where_at = user_location()
+    if renorm or virtual_batch_size is not None or adjustment is not None:
+        raise ShapeError(f"batch_normalization at {where_at}: batch renormalization, virtual batches and "
+                         "adjustment are not in graphc")
+    x = convert_to_tensor(inputs)
+    if not isinstance(axis, numbers.Integral):
+        axes = list(axis)
+        if len(axes) != 1:
+            raise ShapeError(f"batch_normalization at {where_at}: one channel axis is supported, got {axis!r}")
+        axis = axes[0]
+    if not -x.ndim <= axis < x.ndim:
+        raise ShapeError(f"batch_normalization at {where_at}: axis {axis} is out of range for '{x.name}' of shape "
+                         f"{x.shape}")
+    axis %= x.ndim
+    channels = x.shape[axis]
+    if channels is None:
+        raise ShapeError(f"batch_normalization at {where_at}: the channel dim {axis} of '{x.name}' must be known, "
+                         f"got shape {x.shape}")
+    reduce_axes = [a for a in range(x.ndim) if a != axis]
+    # statistics of shape (C,) broadcast against x with the channel axis last or not
+    stat_shape = [1] * x.ndim
+    stat_shape[axis] = int(channels)
+    with variable_scope(name, default_name="batch_normalization", reuse=reuse):
+        gamma = get_variable("gamma", (int(channels),), x.dtype, gamma_initializer or init.ones_initializer(),
+                             regularizer=gamma_regularizer, trainable=trainable) if scale else None
+        beta = get_variable("beta", (int(channels),), x.dtype, beta_initializer or init.zeros_initializer(),
+                            regularizer=beta_regularizer, trainable=trainable) if center else None
+        statistics = [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MOVING_AVERAGE_VARIABLES]
+        moving_mean = get_variable("moving_mean", (int(channels),), x.dtype,
+                                   moving_mean_initializer or init.zeros_initializer(), trainable=False,
+                                   collections=statistics)
+        moving_variance = get_variable("moving_variance", (int(channels),), x.dtype,
+                                       moving_variance_initializer or init.ones_initializer(), trainable=False,
+                                       collections=statistics)
+
+        def normalize(mean, variance):
+            from ..ops.shape import reshape
+
+            def shaped(t):
+                return None if t is None else (t if axis == x.ndim - 1 else reshape(t, stat_shape))
+            return nn_ops.batch_normalization(x, shaped(mean), shaped(variance), shaped(beta), shaped(gamma),
+                                              epsilon)
+
+        if training is False:
+            return normalize(moving_mean.value(), moving_variance.value())
+        mean, variance = nn_ops.moments(x, reduce_axes)
+        count = 1
+        for a in reduce_axes:
+            count = count * (x.shape[a] if x.shape[a] is not None else _dim(x, a))
+        unbiased = multiply(variance, cast(count, x.dtype) / cast(_at_least_2(count) - 1, x.dtype)) \
+            if not isinstance(count, int) else multiply(variance, count / max(count - 1, 1))
+        decay = 1.0 - momentum
+        if training is True:
+            y = normalize(mean, variance)
+            step = decay
+        else:
+            flag = convert_to_tensor(training)
+            if flag.dtype is not dt.bool_ or flag.ndim != 0:
+                raise ShapeError(f"batch_normalization at {where_at}: training must be a Python bool or a scalar "
+                                 f"bool tensor, got '{flag.name}' {flag.dtype.name}{tuple(flag.shape)}")
+            y = where(flag, normalize(mean, variance), normalize(moving_mean.value(), moving_variance.value()))
+            step = where(flag, decay, 0.0)
+            step = cast(step, x.dtype)
+        update_mean = assign_sub(moving_mean, multiply(subtract(moving_mean.value(), mean), step),
+                                 name="AssignMovingAvg")
+        update_variance = assign_sub(moving_variance, multiply(subtract(moving_variance.value(), unbiased), step),
+                                     name="AssignMovingAvg_1")
+        graph = y.graph
+        graph.add_to_collection(GraphKeys.UPDATE_OPS, update_mean)
+        graph.add_to_collection(GraphKeys.UPDATE_OPS, update_variance)
+        return y
+
+
+def _dim(x, axis):
+    from ..ops.source import shape
+    return shape(x)[axis]
+
+
+def _at_least_2(count):
+    from ..ops.elementwise import maximum
+    return maximum(count, 2)
+
