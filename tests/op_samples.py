@@ -359,6 +359,52 @@ def _avgpool_vjp(x, g):
     return _brute_vjp(pool, x, g)
 
 
+# --- issue 15: scans, reversal, segment sums ---------------------------------------------------------
+def _cum_ref(fn, axis, exclusive=False, reverse=False, identity=0):
+    def ref(x):
+        y = np.flip(x, axis) if reverse else x
+        out = fn(y, axis=axis)
+        if exclusive:
+            out = np.concatenate([np.full_like(np.take(out, [0], axis=axis), identity),
+                                  np.take(out, np.arange(out.shape[axis] - 1), axis=axis)], axis=axis)
+        return np.flip(out, axis) if reverse else out
+    return ref
+
+
+def _segment_ref(data, ids, n):
+    out = np.zeros((n,) + data.shape[np.ndim(ids):], dtype=data.dtype)
+    for idx in np.ndindex(np.shape(ids)):
+        if ids[idx] >= 0:
+            out[ids[idx]] += data[idx]
+    return out
+
+
+_SEG_IDS = np.array([[1, -1], [0, 1]])
+
+SAMPLES.update({
+    "cumsum": [Sample(lambda x: gc.cumsum(x, axis=1), [rand(3, 4)], _cum_ref(np.cumsum, 1)),
+               Sample(lambda x: gc.cumsum(x, exclusive=True, reverse=True), [rand(4, 2)],
+                      _cum_ref(np.cumsum, 0, True, True), note="exclusive, reverse"),
+               Sample(lambda x: gc.cumsum(x, axis=-1, reverse=True), [np.arange(6, dtype=np.int32)],
+                      lambda x: np.cumsum(x[::-1])[::-1], note="int32", grad=False)],
+    "cumprod": [Sample(lambda x: gc.cumprod(x, axis=1), [rand(2, 4, low=0.5, high=1.5)], _cum_ref(np.cumprod, 1)),
+                Sample(lambda x: gc.cumprod(x, axis=0, exclusive=True, reverse=True), [rand(3, 2, low=-1.5, high=-0.5)],
+                       _cum_ref(np.cumprod, 0, True, True, identity=1), note="exclusive, reverse, negatives")],
+    "reverse": [Sample(lambda x: gc.reverse(x, [0, 2]), [rand(2, 3, 2)], lambda x: x[::-1, :, ::-1]),
+                Sample(lambda x: gc.reverse_v2(x, -1), [rand(5)], lambda x: x[::-1], note="reverse_v2, an int")],
+    "unsorted_segment_sum": [
+        Sample(lambda d: gc.unsorted_segment_sum(d, _SEG_IDS, 3), [rand(2, 2, 3)],
+               lambda d: _segment_ref(d, _SEG_IDS, 3), note="2-D ids, a negative id dropped"),
+        Sample(lambda d, i: gc.unsorted_segment_sum(d, i, 4), [rand(5), np.array([3, 0, 3, 1, 0], dtype=np.int32)],
+               lambda d, i: _segment_ref(d, i, 4), wrt=(0,), note="fed ids"),
+        Sample(lambda d: gc.segment_mean(d, [0, 0, 2]), [rand(3, 2)],
+               lambda d: np.stack([d[:2].mean(0), np.zeros(2), d[2]]), note="segment_mean"),
+        Sample(lambda d: gc.segment_sum(d, np.array([0, 1, 1, 1])), [rand(4)],
+               lambda d: np.array([d[0], d[1:].sum()]), note="segment_sum")],
+})
+
+
+
 # Ops with no standalone sample, and where they are tested instead.
 EXEMPT = {
     "cond": "control flow, with bodies; tests/ops/test_control_flow.py",

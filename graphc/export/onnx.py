@@ -1351,3 +1351,42 @@ def _window_sum(ctx, op, ins):
         part = _slice(ctx, padded, [shift], [end], [axis], [1])
         total = part if total is None else ctx.node("Add", total, part)
     return [total]
+
+
+# --- scans, reversal and segment sums ------------------------------------------------------------------
+@converts("cumsum")
+def _cumsum(ctx, op, ins):
+    a = op.attrs
+    return [ctx.node("CumSum", ins[0], ctx.const(np.asarray(a["axis"], dtype=np.int64)),
+                     exclusive=int(a["exclusive"]), reverse=int(a["reverse"]))]
+
+
+NOT_EXPORTABLE["cumprod"] = ("ONNX has no cumulative product, and exp(cumsum(log(x))) is wrong for zeros and "
+                             "negative values")
+
+
+@converts("reverse")
+def _reverse(ctx, op, ins):
+    axes = list(op.attrs["axes"])
+    if not axes:
+        return [ctx.node("Identity", ins[0])]
+    n = len(axes)
+    return [_slice(ctx, ins[0], [-1] * n, [_INT64_MIN] * n, axes, [-1] * n)]
+
+
+@converts("unsorted_segment_sum")
+def _unsorted_segment_sum(ctx, op, ins):
+    # ScatterND adds each slice at its id; a negative id (dropped by TensorFlow, counted from the
+    # end by ONNX) goes to an extra last row that is sliced away
+    data, ids = ins
+    n = int(op.attrs["num_segments"])
+    d_t, i_t = op.inputs
+    ids64 = ids if _dtype(op, 1) == np.int64 else ctx.cast(ids, np.int64)
+    ids64 = ctx.node("Where", ctx.node("Less", ids64, ctx.scalar(0, np.int64)),
+                     ctx.scalar(n, np.int64), ids64)
+    rest = [d if d is not None else ctx.dim(data, k)
+            for k, d in enumerate(d_t.shape) if k >= i_t.shape.rank]
+    zeros = ctx.node("ConstantOfShape", ctx.shape_vector([n + 1] + rest),
+                     value=ctx.onnx.numpy_helper.from_array(np.zeros(1, dtype=_dtype(op)), "value"))
+    total = ctx.node("ScatterND", zeros, ctx.node("Unsqueeze", ids64, ctx.i64([-1])), data, reduction="add")
+    return [_slice(ctx, total, [0], [n], [0], [1])]

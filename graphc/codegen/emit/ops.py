@@ -742,3 +742,61 @@ def _(cg, w, i, ins):
             else:
                 _raise(cg, w, i, message + " (the value fed is outside it, or NaN)")
         w(f"{Y}[{r}] = v")
+
+
+# --- scans, reversal and segment sums ----------------------------------------------------------------------
+@kernel("cumsum", "cumprod")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    a = ins.attrs
+    outer, _, inner = _axis_split(cg.dims(x), a["axis"])
+    length = cg.runtime_dim(x, a["axis"])  # a folding loop: see KernelContext.runtime_dim
+    t = _t(cg, out)
+    combine = "+" if ins.op == "cumsum" else "*"
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [outer, inner], ["o", "j"]) as (o, j):
+        w(f"acc = {t}({0 if ins.op == 'cumsum' else 1})")
+        with w.block(f"for {l} in range({length}):"):
+            pos = f"({length} - 1 - {l})" if a["reverse"] else l
+            w(f"at = ({o} * {length} + {pos}) * {inner} + {j}")
+            w(f"v = {X}[at]")  # read before the write: the output may share the input's buffer
+            if a["exclusive"]:
+                w(f"{Y}[at] = acc")
+                w(f"acc = {t}(acc {combine} v)")
+            else:
+                w(f"acc = {t}(acc {combine} v)")
+                w(f"{Y}[at] = acc")
+
+
+@kernel("reverse")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    dx = cg.dims(x)
+    r = len(dx)
+    if r == 0:
+        w(f"{Y}[0] = {X}[0]")
+        return
+    axes = ins.attrs["axes"]
+    with cg.parallel_nest(w, dx, ["ri"] * r) as idx:
+        src = " + ".join(f"({f'{dx[k]} - 1 - {idx[k]}' if k in axes else idx[k]}) * {product(dx[k + 1:])}"
+                         for k in range(r))
+        dst = " + ".join(f"{idx[k]} * {product(dx[k + 1:])}" for k in range(r))
+        w(f"{Y}[{dst}] = {X}[{src}]")
+
+
+@kernel("unsorted_segment_sum")
+def _(cg, w, i, ins):
+    data, ids = ins.inputs
+    out = ins.outputs[0]
+    D, I, Y = cg.array(data), cg.array(ids), cg.define_output(out, w)
+    n = ins.attrs["num_segments"]
+    inner = product(cg.dims(data)[cg.rank(ids):])
+    cg.prefill(w, out, Y, 0)
+    with cg.parallel_nest(w, [cg.size(ids), inner], ["t", "j"]) as (t, j):
+        w(f"s = {I}[{t}]")
+        with w.block(f"if s >= {n}:"):
+            _raise(cg, w, i, f"segment id {{}} is out of range for {n} segments", "s")
+        with w.block("if s >= 0:"):  # TensorFlow drops negative ids
+            w(cg.accumulate(Y, f"s * {inner} + {j}", f"{D}[{t} * {inner} + {j}]"))
