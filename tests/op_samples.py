@@ -13,6 +13,7 @@ import scipy.special as sps
 
 import graphc as gc
 import graphc.ops.shape  # noqa: F401  (gc.ops.shape.scatter_add)
+import graphc.ops.sorting  # noqa: F401  (gc.ops.sorting.take_along_axis)
 from graphc.ops.control import check_range
 
 rng = np.random.default_rng(1234)
@@ -401,6 +402,41 @@ SAMPLES.update({
                lambda d: np.stack([d[:2].mean(0), np.zeros(2), d[2]]), note="segment_mean"),
         Sample(lambda d: gc.segment_sum(d, np.array([0, 1, 1, 1])), [rand(4)],
                lambda d: np.array([d[0], d[1:].sum()]), note="segment_sum")],
+})
+
+
+
+# --- issue 15: sorting ----------------------------------------------------------------------------------
+def _stable_desc(x, axis):
+    n = x.shape[axis]
+    return np.flip(n - 1 - np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+
+
+_TIES = np.array([[3.0, 1.0, 3.0, np.nan, -2.0], [0.5, 0.5, 0.5, 2.0, -1.0]])
+_take_idx = np.array([[2, 0, 2], [1, 1, 0]])
+
+SAMPLES.update({
+    "argsort": [Sample(lambda x: gc.argsort(x), [_TIES], lambda x: np.argsort(x, -1, kind="stable"),
+                       note="ties stay in order, NaN last", grad=False),
+                Sample(lambda x: gc.argsort(x, axis=0, direction="DESCENDING"), [np.array([[2, 5], [7, 5], [2, 1]],
+                                                                                        dtype=np.int32)],
+                       lambda x: _stable_desc(x, 0), note="int32, descending, ties", grad=False)],
+    "take_along_axis": [Sample(lambda x: gc.sort(x, axis=0), [rand(3, 2)], lambda x: np.sort(x, 0), note="gc.sort"),
+                        Sample(lambda x: gc.sort(x, direction="DESCENDING"), [rand(2, 4)], lambda x: -np.sort(-x, -1),
+                               note="gc.sort descending"),
+                        Sample(lambda x: gc.ops.sorting.take_along_axis(x, _take_idx, 1), [rand(2, 4)],
+                               lambda x: np.take_along_axis(x, _take_idx, 1), note="repeated indices")],
+    "scatter_along_axis": [Sample(lambda u, like: gc.ops.sorting.scatter_along_axis(u, _take_idx, like, 1),
+                                  [rand(2, 3), rand(2, 4)],
+                                  lambda u, like: _brute_vjp(lambda e: np.take_along_axis(e, _take_idx, 1), like, u),
+                                  wrt=(0,))],
+    "top_k": [Sample(lambda x: gc.nn.top_k(x, k=2)[0], [rand(3, 4)], lambda x: -np.sort(-x, -1)[:, :2]),
+              Sample(lambda x: gc.nn.top_k(x, k=3)[1], [_TIES], lambda x: _stable_desc(x, -1)[:, :3],
+                     note="indices, ties and NaN", grad=False)],
+    "in_top_k": [Sample(lambda p, t: gc.nn.in_top_k(p, t, 2),
+                        [np.array([[0.1, 0.8, 0.8, 0.3], [0.5, 0.2, 0.1, 0.0], [1.0, np.inf, 0.0, 0.0],
+                                   [0.3, 0.2, 0.1, 0.0]], dtype=np.float32), np.array([2, 2, 0, 4], dtype=np.int32)],
+                        lambda p, t: np.array([True, False, False, False]), grad=False)],
 })
 
 

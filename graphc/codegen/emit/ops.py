@@ -800,3 +800,105 @@ def _(cg, w, i, ins):
             _raise(cg, w, i, f"segment id {{}} is out of range for {n} segments", "s")
         with w.block("if s >= 0:"):  # TensorFlow drops negative ids
             w(cg.accumulate(Y, f"s * {inner} + {j}", f"{D}[{t} * {inner} + {j}]"))
+
+
+# --- sorting (graphc/ops/sorting.py: each element is placed by its rank) -------------------------------------
+def _before(cg, x, a, b, a_at, b_at, descending):
+    """Source of "a goes before b" in a stable sort: a < b (descending: a > b), NaN largest,
+    ties in input order (``a_at < b_at``)."""
+    lo, hi = (b, a) if descending else (a, b)
+    if cg.dtype(x).is_floating:
+        less = f"(({lo} < {hi}) | (({hi} != {hi}) & ({lo} == {lo})))"
+        same = f"(({a} == {b}) | (({a} != {a}) & ({b} != {b})))"
+    else:
+        less, same = f"({lo} < {hi})", f"({a} == {b})"
+    return f"{less} | ({same} & ({a_at} < {b_at}))"
+
+
+@kernel("argsort")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    axis = ins.attrs["axis"]
+    outer, _, inner = _axis_split(cg.dims(x), axis)
+    length = cg.runtime_dim(x, axis)  # a folding loop: see KernelContext.runtime_dim
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [outer, length, inner], ["o", "p", "j"]) as (o, p, j):
+        w(f"base = {o} * {length} * {inner} + {j}")
+        w(f"v = {X}[base + {p} * {inner}]")
+        w("rank = 0")
+        with w.block(f"for {l} in range({length}):"):
+            w(f"u = {X}[base + {l} * {inner}]")
+            w(f"rank += 1 if {_before(cg, x, 'u', 'v', l, p, ins.attrs['descending'])} else 0")
+        w(f"{Y}[base + rank * {inner}] = {_t(cg, out)}({p})")
+
+
+@kernel("top_k")
+def _(cg, w, i, ins):
+    x = ins.inputs[0]
+    values, indices = ins.outputs
+    X, V, I = cg.array(x), cg.define_output(values, w), cg.define_output(indices, w)
+    dims = cg.dims(x)
+    k = ins.attrs["k"]
+    length = cg.runtime_dim(x, -1)
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [product(dims[:-1]), length], ["o", "p"]) as (o, p):
+        w(f"v = {X}[{o} * {length} + {p}]")
+        w("rank = 0")
+        with w.block(f"for {l} in range({length}):"):
+            w(f"u = {X}[{o} * {length} + {l}]")
+            w(f"rank += 1 if {_before(cg, x, 'u', 'v', l, p, True)} else 0")
+            with w.block(f"if rank >= {k}:"):
+                w("break")
+        with w.block(f"if rank < {k}:"):
+            w(f"{V}[{o} * {k} + rank] = v")
+            w(f"{I}[{o} * {k} + rank] = {_t(cg, indices)}({p})")
+
+
+@kernel("in_top_k")
+def _(cg, w, i, ins):
+    predictions, targets = ins.inputs
+    out = ins.outputs[0]
+    P, T, Y = cg.array(predictions), cg.array(targets), cg.define_output(out, w)
+    classes = cg.runtime_dim(predictions, 1)
+    k = ins.attrs["k"]
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [cg.dim(targets, 0)], ["b"]) as (b,):
+        w(f"tg = {T}[{b}]")
+        w("found = False")
+        with w.block(f"if tg >= 0 and tg < {classes}:"):  # TensorFlow: out of range or non-finite says False
+            w(f"tv = {P}[{b} * {classes} + tg]")
+            w(f"finite = {cg.call('isfinite', None, 'tv')}")
+            w("more = 0")
+            with w.block(f"for {l} in range({classes}):"):
+                w(f"u = {P}[{b} * {classes} + {l}]")
+                w(f"finite = finite and {cg.call('isfinite', None, 'u')}")
+                w("more += 1 if u > tv else 0")
+            w(f"found = finite and more < {k}")
+        w(f"{Y}[{b}] = found")
+
+
+@kernel("take_along_axis", "scatter_along_axis")
+def _(cg, w, i, ins):
+    if ins.op == "take_along_axis":
+        x, indices = ins.inputs
+        shape_src = x
+    else:
+        updates, indices, shape_src = ins.inputs
+    out = ins.outputs[0]
+    Y, I = cg.define_output(out, w), cg.array(indices)
+    axis = ins.attrs["axis"]
+    size = cg.dim(shape_src, axis)
+    outer, n_idx, inner = _axis_split(cg.dims(indices), axis)
+    if ins.op == "scatter_along_axis":
+        cg.prefill(w, out, Y, 0)
+    with cg.parallel_nest(w, [outer, n_idx, inner], ["o", "t", "j"]) as (o, t, j):
+        w(f"at = ({o} * {n_idx} + {t}) * {inner} + {j}")
+        w(f"ix = {I}[at]")
+        with w.block(f"if ix < 0 or ix >= {size}:"):
+            _raise(cg, w, i, f"index {{}} is out of range for axis {axis} of size {{}}", "ix", size)
+        w(f"src = ({o} * {size} + ix) * {inner} + {j}")
+        if ins.op == "take_along_axis":
+            w(f"{Y}[at] = {cg.array(x)}[src]")
+        else:
+            w(cg.accumulate(Y, "src", f"{cg.array(updates)}[at]"))
