@@ -338,13 +338,19 @@ def _cum_oracle(x, axis, exclusive, reverse):
 
 
 def step_scan_reverse(draw, sg, rng):
-    """cumsum (exclusive and reverse drawn) or reverse, along the last or the first axis."""
+    """cumsum (exclusive and reverse drawn), reverse or sort, along the last or the first axis."""
     a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
     if a is None:
         return
     n = sg.nodes[a]
     axis = draw(st.sampled_from([0, -1]))
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(["cumsum", "reverse", "sort"]))
+    if kind == "sort":  # random values: no ties, so the gradient is defined everywhere
+        descending = draw(st.booleans())
+        sg.value(gc.sort(n.tensor, axis=axis, direction="DESCENDING" if descending else "ASCENDING"), n.shape, [a],
+                 lambda v, ver: np.flip(np.sort(v[a], axis), axis) if descending else np.sort(v[a], axis), "sort",
+                 note=f"axis={axis}, descending={descending}")
+    elif kind == "cumsum":
         exclusive, reverse = draw(st.booleans()), draw(st.booleans())
         sg.value(gc.cumsum(n.tensor, axis=axis, exclusive=exclusive, reverse=reverse), n.shape, [a],
                  lambda v, ver: _cum_oracle(v[a], axis, exclusive, reverse), "cumsum",
