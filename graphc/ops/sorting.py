@@ -4,9 +4,10 @@
 
 Ties keep their input order in both directions (a stable sort, as TF's top_k breaks ties
 towards the lower index), and NaN sorts above every number (NumPy's order: last ascending,
-first descending). The kernels place each element by counting the elements that go before
-it (its rank), so every element is placed independently, on a CPU thread or a GPU thread
-alike: quadratic in the sorted axis, which suits the class counts and short axes graphs sort.
+first descending). Kernels: on the CPU and in native libraries argsort is a bottom-up merge
+sort of each row in scratch (n log n); on CUDA, and for top_k everywhere, each element is
+placed by counting the elements that go before it (its rank), so every element is placed
+independently (top_k stops counting at k: about k n log n per row on random data).
 """
 from __future__ import annotations
 

@@ -817,20 +817,48 @@ def _before(cg, x, a, b, a_at, b_at, descending):
 
 @kernel("argsort")
 def _(cg, w, i, ins):
+    """A stable bottom-up merge sort of each row's indices in scratch (n log n; the CUDA
+    backend places each element by its rank instead: cuda/ops.py)."""
+    from ...dtypes import int64
     x, out = ins.inputs[0], ins.outputs[0]
     X, Y = cg.array(x), cg.define_output(out, w)
     axis = ins.attrs["axis"]
     outer, _, inner = _axis_split(cg.dims(x), axis)
-    length = cg.runtime_dim(x, axis)  # a folding loop: see KernelContext.runtime_dim
-    l = cg.uid("l")
-    with cg.parallel_nest(w, [outer, length, inner], ["o", "p", "j"]) as (o, p, j):
-        w(f"base = {o} * {length} * {inner} + {j}")
-        w(f"v = {X}[base + {p} * {inner}]")
-        w("rank = 0")
-        with w.block(f"for {l} in range({length}):"):
-            w(f"u = {X}[base + {l} * {inner}]")
-            w(f"rank += 1 if {_before(cg, x, 'u', 'v', l, p, ins.attrs['descending'])} else 0")
-        w(f"{Y}[base + rank * {inner}] = {_t(cg, out)}({p})")
+    length = cg.dim(x, axis)
+    buf = cg.scratch([2, (x, axis)], int64, w)
+    o, j, p, k, lo = (cg.uid(s) for s in ("o", "j", "p", "k", "lo"))
+    t = _t(cg, out)
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {j} in range({inner}):"):
+            w(f"base = {o} * {length} * {inner} + {j}")
+            w(f"src = {buf}[:{length}]")
+            w(f"dst = {buf}[{length}:2 * {length}]")
+            with w.block(f"for {p} in range({length}):"):
+                w(f"src[{p}] = {p}")
+            w("width = 1")
+            with w.block(f"while width < {length}:"):
+                with w.block(f"for {lo} in range(0, {length}, 2 * width):"):
+                    w(f"mid = min({lo} + width, {length})")
+                    w(f"hi = min({lo} + 2 * width, {length})")
+                    w(f"a = {lo}")
+                    w("b = mid")
+                    with w.block(f"for {k} in range({lo}, hi):"):
+                        with w.block("if a < mid and b < hi:"):
+                            w(f"u = {X}[base + src[b] * {inner}]")
+                            w(f"v = {X}[base + src[a] * {inner}]")
+                            w(f"right = {_before(cg, x, 'u', 'v', 'src[b]', 'src[a]', ins.attrs['descending'])}")
+                        with w.block("else:"):
+                            w("right = b < hi")
+                        with w.block("if right:"):
+                            w(f"dst[{k}] = src[b]")
+                            w("b += 1")
+                        with w.block("else:"):
+                            w(f"dst[{k}] = src[a]")
+                            w("a += 1")
+                w("src, dst = dst, src")
+                w("width *= 2")
+            with w.block(f"for {p} in range({length}):"):
+                w(f"{Y}[base + {p} * {inner}] = {t}(src[{p}])")
 
 
 @kernel("top_k")
