@@ -41,6 +41,10 @@ from .ops.shape import (  # noqa: F401
     transpose, unstack,
 )
 from .ops.linalg import matmul  # noqa: F401
+from .ops.cumulative import cumprod, cumsum, segment_mean, segment_sum, unsorted_segment_sum  # noqa: F401
+from .ops.shape import reverse, reverse_v2  # noqa: F401
+from .ops.sorting import argsort, sort  # noqa: F401
+from .ops.einsum import einsum  # noqa: F401
 from .ops.control import group, identity, no_op, stop_gradient  # noqa: F401
 from .ops.control_flow import (  # noqa: F401
     case, cond, foldl, foldr, map_fn, scan, switch_case, theano_scan, while_loop,

@@ -52,7 +52,6 @@ MISSING = {
     "train.export_meta_graph": ("meta graphs (tf.train.export_meta_graph)", _ISSUE15),
     "train.import_meta_graph": ("meta graphs (tf.train.import_meta_graph)", _ISSUE15),
     "import_graph_def": ("GraphDefs (tf.import_graph_def)", _ISSUE15),
-    "einsum": ("tf.einsum", _ISSUE15),
     "boolean_mask": ("tf.boolean_mask", _ISSUE15),
     "nn.embedding_lookup": ("tf.nn.embedding_lookup", _ISSUE15),
     "nn.nce_loss": ("tf.nn.nce_loss", _ISSUE15),

@@ -364,6 +364,38 @@ def step_check_range(draw, sg, rng):
     _checked(draw, sg, [(-1e6, 1e6), (-1e6, 1e6), (-0.5, 0.5), (-1.0, 2.0)])
 
 
+def _cum_oracle(x, axis, exclusive, reverse):
+    y = np.flip(x, axis) if reverse else x
+    out = np.cumsum(y, axis=axis)
+    if exclusive:  # shifted by one, starting from 0
+        out = np.moveaxis(np.concatenate([np.zeros_like(np.moveaxis(out, axis, 0)[:1]),
+                                          np.moveaxis(out, axis, 0)[:-1]]), 0, axis)
+    return np.flip(out, axis) if reverse else out
+
+
+def step_scan_reverse(draw, sg, rng):
+    """cumsum (exclusive and reverse drawn), reverse or sort, along the last or the first axis."""
+    a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
+    if a is None:
+        return
+    n = sg.nodes[a]
+    axis = draw(st.sampled_from([0, -1]))
+    kind = draw(st.sampled_from(["cumsum", "reverse", "sort"]))
+    if kind == "sort":  # random values: no ties, so the gradient is defined everywhere
+        descending = draw(st.booleans())
+        sg.value(gc.sort(n.tensor, axis=axis, direction="DESCENDING" if descending else "ASCENDING"), n.shape, [a],
+                 lambda v, ver: np.flip(np.sort(v[a], axis), axis) if descending else np.sort(v[a], axis), "sort",
+                 note=f"axis={axis}, descending={descending}")
+    elif kind == "cumsum":
+        exclusive, reverse = draw(st.booleans()), draw(st.booleans())
+        sg.value(gc.cumsum(n.tensor, axis=axis, exclusive=exclusive, reverse=reverse), n.shape, [a],
+                 lambda v, ver: _cum_oracle(v[a], axis, exclusive, reverse), "cumsum",
+                 note=f"axis={axis}, exclusive={exclusive}, reverse={reverse}")
+    else:
+        sg.value(gc.reverse(n.tensor, [axis]), n.shape, [a], lambda v, ver: np.flip(v[a], axis), "reverse",
+                 note=f"axis={axis}")
+
+
 def write(sg, op, name, value) -> int:
     """``op`` (assign, assign_add, assign_sub) of node ``value`` into variable ``name``,
     after the variable's previous write (by a control dependency, unless its value already
@@ -658,11 +690,11 @@ def motif_write_in_cond(draw, sg, rng):
 
 
 STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
-          step_gather_slice, step_check_range] + [step_write] * 4
+          step_gather_slice, step_check_range, step_scan_reverse] + [step_write] * 4
          + [step_read_after, step_read_after, step_identity_after, step_group, step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
 MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_matmul,
-              step_conv_pool, step_gather_slice, step_check_range_passes]
+              step_conv_pool, step_gather_slice, step_check_range_passes, step_scan_reverse]
 CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
 # Loops and conds among reads and writes: their captures are reads and write results, and
 # writes read their outputs (a program with control flow runs in stages on the compiled

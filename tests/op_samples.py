@@ -13,6 +13,7 @@ import scipy.special as sps
 
 import graphc as gc
 import graphc.ops.shape  # noqa: F401  (gc.ops.shape.scatter_add)
+import graphc.ops.sorting  # noqa: F401  (gc.ops.sorting.take_along_axis)
 from graphc.ops.control import check_range
 
 rng = np.random.default_rng(1234)
@@ -357,6 +358,87 @@ def _avgpool_vjp(x, g):
                 out[:, i, j] = np.nanmean(win, axis=(1, 2))
         return out
     return _brute_vjp(pool, x, g)
+
+
+# --- issue 15: scans, reversal, segment sums ---------------------------------------------------------
+def _cum_ref(fn, axis, exclusive=False, reverse=False, identity=0):
+    def ref(x):
+        y = np.flip(x, axis) if reverse else x
+        out = fn(y, axis=axis)
+        if exclusive:
+            out = np.concatenate([np.full_like(np.take(out, [0], axis=axis), identity),
+                                  np.take(out, np.arange(out.shape[axis] - 1), axis=axis)], axis=axis)
+        return np.flip(out, axis) if reverse else out
+    return ref
+
+
+def _segment_ref(data, ids, n):
+    out = np.zeros((n,) + data.shape[np.ndim(ids):], dtype=data.dtype)
+    for idx in np.ndindex(np.shape(ids)):
+        if ids[idx] >= 0:
+            out[ids[idx]] += data[idx]
+    return out
+
+
+_SEG_IDS = np.array([[1, -1], [0, 1]])
+
+SAMPLES.update({
+    "cumsum": [Sample(lambda x: gc.cumsum(x, axis=1), [rand(3, 4)], _cum_ref(np.cumsum, 1)),
+               Sample(lambda x: gc.cumsum(x, exclusive=True, reverse=True), [rand(4, 2)],
+                      _cum_ref(np.cumsum, 0, True, True), note="exclusive, reverse"),
+               Sample(lambda x: gc.cumsum(x, axis=-1, reverse=True), [np.arange(6, dtype=np.int32)],
+                      lambda x: np.cumsum(x[::-1])[::-1], note="int32", grad=False)],
+    "cumprod": [Sample(lambda x: gc.cumprod(x, axis=1), [rand(2, 4, low=0.5, high=1.5)], _cum_ref(np.cumprod, 1)),
+                Sample(lambda x: gc.cumprod(x, axis=0, exclusive=True, reverse=True), [rand(3, 2, low=-1.5, high=-0.5)],
+                       _cum_ref(np.cumprod, 0, True, True, identity=1), note="exclusive, reverse, negatives")],
+    "reverse": [Sample(lambda x: gc.reverse(x, [0, 2]), [rand(2, 3, 2)], lambda x: x[::-1, :, ::-1]),
+                Sample(lambda x: gc.reverse_v2(x, -1), [rand(5)], lambda x: x[::-1], note="reverse_v2, an int")],
+    "unsorted_segment_sum": [
+        Sample(lambda d: gc.unsorted_segment_sum(d, _SEG_IDS, 3), [rand(2, 2, 3)],
+               lambda d: _segment_ref(d, _SEG_IDS, 3), note="2-D ids, a negative id dropped"),
+        Sample(lambda d, i: gc.unsorted_segment_sum(d, i, 4), [rand(5), np.array([3, 0, 3, 1, 0], dtype=np.int32)],
+               lambda d, i: _segment_ref(d, i, 4), wrt=(0,), note="fed ids"),
+        Sample(lambda d: gc.segment_mean(d, [0, 0, 2]), [rand(3, 2)],
+               lambda d: np.stack([d[:2].mean(0), np.zeros(2), d[2]]), note="segment_mean"),
+        Sample(lambda d: gc.segment_sum(d, np.array([0, 1, 1, 1])), [rand(4)],
+               lambda d: np.array([d[0], d[1:].sum()]), note="segment_sum")],
+})
+
+
+
+# --- issue 15: sorting ----------------------------------------------------------------------------------
+def _stable_desc(x, axis):
+    n = x.shape[axis]
+    return np.flip(n - 1 - np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+
+
+_TIES = np.array([[3.0, 1.0, 3.0, np.nan, -2.0], [0.5, 0.5, 0.5, 2.0, -1.0]])
+_take_idx = np.array([[2, 0, 2], [1, 1, 0]])
+
+SAMPLES.update({
+    "argsort": [Sample(lambda x: gc.argsort(x), [_TIES], lambda x: np.argsort(x, -1, kind="stable"),
+                       note="ties stay in order, NaN last", grad=False),
+                Sample(lambda x: gc.argsort(x, axis=0, direction="DESCENDING"), [np.array([[2, 5], [7, 5], [2, 1]],
+                                                                                        dtype=np.int32)],
+                       lambda x: _stable_desc(x, 0), note="int32, descending, ties", grad=False)],
+    "take_along_axis": [Sample(lambda x: gc.sort(x, axis=0), [rand(3, 2)], lambda x: np.sort(x, 0), note="gc.sort"),
+                        Sample(lambda x: gc.sort(x, direction="DESCENDING"), [rand(2, 4)], lambda x: -np.sort(-x, -1),
+                               note="gc.sort descending"),
+                        Sample(lambda x: gc.ops.sorting.take_along_axis(x, _take_idx, 1), [rand(2, 4)],
+                               lambda x: np.take_along_axis(x, _take_idx, 1), note="repeated indices")],
+    "scatter_along_axis": [Sample(lambda u, like: gc.ops.sorting.scatter_along_axis(u, _take_idx, like, 1),
+                                  [rand(2, 3), rand(2, 4)],
+                                  lambda u, like: _brute_vjp(lambda e: np.take_along_axis(e, _take_idx, 1), like, u),
+                                  wrt=(0,))],
+    "top_k": [Sample(lambda x: gc.nn.top_k(x, k=2)[0], [rand(3, 4)], lambda x: -np.sort(-x, -1)[:, :2]),
+              Sample(lambda x: gc.nn.top_k(x, k=3)[1], [_TIES], lambda x: _stable_desc(x, -1)[:, :3],
+                     note="indices, ties and NaN", grad=False)],
+    "in_top_k": [Sample(lambda p, t: gc.nn.in_top_k(p, t, 2),
+                        [np.array([[0.1, 0.8, 0.8, 0.3], [0.5, 0.2, 0.1, 0.0], [1.0, np.inf, 0.0, 0.0],
+                                   [0.3, 0.2, 0.1, 0.0]], dtype=np.float32), np.array([2, 2, 0, 4], dtype=np.int32)],
+                        lambda p, t: np.array([True, False, False, False]), grad=False)],
+})
+
 
 
 # Ops with no standalone sample, and where they are tested instead.

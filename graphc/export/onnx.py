@@ -1351,3 +1351,91 @@ def _window_sum(ctx, op, ins):
         part = _slice(ctx, padded, [shift], [end], [axis], [1])
         total = part if total is None else ctx.node("Add", total, part)
     return [total]
+
+
+# --- scans, reversal and segment sums ------------------------------------------------------------------
+@converts("cumsum")
+def _cumsum(ctx, op, ins):
+    a = op.attrs
+    return [ctx.node("CumSum", ins[0], ctx.const(np.asarray(a["axis"], dtype=np.int64)),
+                     exclusive=int(a["exclusive"]), reverse=int(a["reverse"]))]
+
+
+NOT_EXPORTABLE["cumprod"] = ("ONNX has no cumulative product, and exp(cumsum(log(x))) is wrong for zeros and "
+                             "negative values")
+
+
+@converts("reverse")
+def _reverse(ctx, op, ins):
+    axes = list(op.attrs["axes"])
+    if not axes:
+        return [ctx.node("Identity", ins[0])]
+    n = len(axes)
+    return [_slice(ctx, ins[0], [-1] * n, [_INT64_MIN] * n, axes, [-1] * n)]
+
+
+@converts("unsorted_segment_sum")
+def _unsorted_segment_sum(ctx, op, ins):
+    # ScatterND adds each slice at its id; a negative id (dropped by TensorFlow, counted from the
+    # end by ONNX) goes to an extra last row that is sliced away
+    data, ids = ins
+    n = int(op.attrs["num_segments"])
+    d_t, i_t = op.inputs
+    ids64 = ids if _dtype(op, 1) == np.int64 else ctx.cast(ids, np.int64)
+    ids64 = ctx.node("Where", ctx.node("Less", ids64, ctx.scalar(0, np.int64)),
+                     ctx.scalar(n, np.int64), ids64)
+    rest = [d if d is not None else ctx.dim(data, k)
+            for k, d in enumerate(d_t.shape) if k >= i_t.shape.rank]
+    zeros = ctx.node("ConstantOfShape", ctx.shape_vector([n + 1] + rest),
+                     value=ctx.onnx.numpy_helper.from_array(np.zeros(1, dtype=_dtype(op)), "value"))
+    total = ctx.node("ScatterND", zeros, ctx.node("Unsqueeze", ids64, ctx.i64([-1])), data, reduction="add")
+    return [_slice(ctx, total, [0], [n], [0], [1])]
+
+
+# --- sorting --------------------------------------------------------------------------------------------
+def _top_k_node(ctx, x: str, op, axis: int, k, largest: bool):
+    """ONNX TopK (ties: the lower index first, as graphc's stable order); indices as int32."""
+    values, indices = ctx.node("TopK", x, k, axis=int(axis), largest=int(largest), sorted=1, outputs=2)
+    return values, ctx.cast(indices, np.int32)
+
+
+@converts("argsort")
+def _argsort(ctx, op, ins):
+    axis = int(op.attrs["axis"])
+    size = op.inputs[0].shape[axis]
+    k = ctx.i64([size]) if size is not None else ctx.dim(ins[0], axis)
+    return [_top_k_node(ctx, ins[0], op, axis, k, op.attrs["descending"])[1]]
+
+
+@converts("top_k")
+def _top_k(ctx, op, ins):
+    rank = op.inputs[0].shape.rank
+    return list(_top_k_node(ctx, ins[0], op, rank - 1, ctx.i64([op.attrs["k"]]), True))
+
+
+@converts("take_along_axis")
+def _take_along_axis(ctx, op, ins):
+    x, indices = ins
+    if _dtype(op, 1) not in (np.int32, np.int64):
+        indices = ctx.cast(indices, np.int64)
+    return [ctx.node("GatherElements", x, indices, axis=int(op.attrs["axis"]))]
+
+
+NOT_EXPORTABLE["scatter_along_axis"] = "gradient-only op (the adjoint of take_along_axis: sort's and top_k's)"
+
+
+@converts("in_top_k")
+def _in_top_k(ctx, op, ins):
+    # TensorFlow's rule: count the classes predicted above the target's; a target out of range
+    # or a row with a non-finite prediction says False
+    p, targets = ins
+    classes = op.inputs[0].shape[1]
+    c = ctx.i64([classes]) if classes is not None else ctx.dim(p, 1)
+    t = ctx.node("Unsqueeze", targets if _dtype(op, 1) == np.int64 else ctx.cast(targets, np.int64), ctx.i64([1]))
+    valid = ctx.node("And", ctx.node("GreaterOrEqual", t, ctx.i64([0])), ctx.node("Less", t, c))
+    picked = ctx.node("GatherElements", p, ctx.node("Where", valid, t, ctx.i64([0])), axis=1)
+    more = ctx.reduce("ReduceSum", ctx.cast(ctx.node("Greater", p, picked), np.int64), [1], True)
+    bad = ctx.node("Or", ctx.node("IsNaN", p), ctx.node("IsInf", p))
+    finite = ctx.node("Equal", ctx.reduce("ReduceSum", ctx.cast(bad, np.int64), [1], True), ctx.i64([0]))
+    ok = ctx.node("And", ctx.node("And", valid, finite), ctx.node("Less", more, ctx.i64([op.attrs["k"]])))
+    return [ctx.node("Squeeze", ok, ctx.i64([1]))]

@@ -711,3 +711,39 @@ def broadcast_like(x, like, name: Optional[str] = None) -> Tensor:
     x, like = convert_to_tensor(x), convert_to_tensor(like)
     spec, sources = spec_like(like, first_input=1)
     return make1("broadcast_to", (x, *sources), {"shape": spec}, name or "BroadcastTo")
+
+
+# --- reverse -----------------------------------------------------------------------------------------
+def _infer_reverse(inputs, attrs):
+    (x,) = inputs
+    for a in attrs["axes"]:
+        if not 0 <= a < x.rank:
+            raise ShapeMismatch(f"axis {a} out of range for rank {x.rank}")
+    return [x]
+
+
+define("reverse", "shape", _infer_reverse,
+       one_output(lambda x, a: np.ascontiguousarray(np.flip(x, a["axes"])) if a["axes"] else x.copy()),
+       gradient=lambda op, grads: [make1("reverse", (grads[0],), dict(op.attrs))],
+       doc="Reverse the order of elements along each of `axes` (TF1's reverse / reverse_v2).")
+
+
+def reverse(tensor, axis, name: Optional[str] = None) -> Tensor:
+    """TF1's ``tf.reverse(tensor, axis)`` (``reverse_v2``): ``axis`` is an int or a list of
+    ints (Python values or a constant), each at most once."""
+    x = convert_to_tensor(tensor)
+    if is_symbolic(axis):
+        op = convert_to_tensor(axis).op
+        if op.type != "const":
+            raise shape_error("reverse", f"axis must be Python ints or a constant, got the computed tensor "
+                              f"'{convert_to_tensor(axis).name}'")
+        axis = np.asarray(op.attrs["value"]).tolist()
+    axes = [axis] if isinstance(axis, numbers.Integral) else list(np.asarray(axis, dtype=np.int64).reshape(-1))
+    axes = [normalize_axis_or_raise("reverse", int(a), x.ndim) for a in axes]
+    if len(set(axes)) != len(axes):
+        raise shape_error("reverse", f"axis {list(axis) if not isinstance(axis, numbers.Integral) else axis} "
+                          "names an axis twice")
+    return make1("reverse", (x,), {"axes": tuple(sorted(axes))}, name or "ReverseV2")
+
+
+reverse_v2 = reverse

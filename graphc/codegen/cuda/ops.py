@@ -66,3 +66,24 @@ def _(cg, w, i, ins):
                     w(f"acc = {t}(acc + {X}[((n * {geo['H']} + ih) * {geo['W']} + iw) * {c_in} + {c}] * "
                       f"{G}[((n * {geo['OH']} + oh) * {geo['OW']} + ow) * {c_out} + {o}])")
         w(f"{Y}[(({p} * {kw} + {q}) * {c_in} + {c}) * {c_out} + {o}] = acc")
+
+
+@kernel("argsort")
+def _(cg, w, i, ins):
+    """Each thread places one element at its rank (the count of elements that go before it):
+    no scratch and no waiting between threads (the CPU merges rows in scratch)."""
+    from ..emit.ops import _axis_split, _before
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    axis = ins.attrs["axis"]
+    outer, _, inner = _axis_split(cg.dims(x), axis)
+    length = cg.runtime_dim(x, axis)
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [outer, length, inner], ["o", "p", "j"]) as (o, p, j):
+        w(f"base = {o} * {length} * {inner} + {j}")
+        w(f"v = {X}[base + {p} * {inner}]")
+        w("rank = 0")
+        with w.block(f"for {l} in range({length}):"):
+            w(f"u = {X}[base + {l} * {inner}]")
+            w(f"rank += 1 if {_before(cg, x, 'u', 'v', l, p, ins.attrs['descending'])} else 0")
+        w(f"{Y}[base + rank * {inner}] = np.{cg.dtype(out).np.name}({p})")

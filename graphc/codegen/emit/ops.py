@@ -742,3 +742,191 @@ def _(cg, w, i, ins):
             else:
                 _raise(cg, w, i, message + " (the value fed is outside it, or NaN)")
         w(f"{Y}[{r}] = v")
+
+
+# --- scans, reversal and segment sums ----------------------------------------------------------------------
+@kernel("cumsum", "cumprod")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    a = ins.attrs
+    outer, _, inner = _axis_split(cg.dims(x), a["axis"])
+    length = cg.runtime_dim(x, a["axis"])  # a folding loop: see KernelContext.runtime_dim
+    t = _t(cg, out)
+    combine = "+" if ins.op == "cumsum" else "*"
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [outer, inner], ["o", "j"]) as (o, j):
+        w(f"acc = {t}({0 if ins.op == 'cumsum' else 1})")
+        with w.block(f"for {l} in range({length}):"):
+            pos = f"({length} - 1 - {l})" if a["reverse"] else l
+            w(f"at = ({o} * {length} + {pos}) * {inner} + {j}")
+            w(f"v = {X}[at]")  # read before the write: the output may share the input's buffer
+            if a["exclusive"]:
+                w(f"{Y}[at] = acc")
+                w(f"acc = {t}(acc {combine} v)")
+            else:
+                w(f"acc = {t}(acc {combine} v)")
+                w(f"{Y}[at] = acc")
+
+
+@kernel("reverse")
+def _(cg, w, i, ins):
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    dx = cg.dims(x)
+    r = len(dx)
+    if r == 0:
+        w(f"{Y}[0] = {X}[0]")
+        return
+    axes = ins.attrs["axes"]
+    with cg.parallel_nest(w, dx, ["ri"] * r) as idx:
+        src = " + ".join(f"({f'{dx[k]} - 1 - {idx[k]}' if k in axes else idx[k]}) * {product(dx[k + 1:])}"
+                         for k in range(r))
+        dst = " + ".join(f"{idx[k]} * {product(dx[k + 1:])}" for k in range(r))
+        w(f"{Y}[{dst}] = {X}[{src}]")
+
+
+@kernel("unsorted_segment_sum")
+def _(cg, w, i, ins):
+    data, ids = ins.inputs
+    out = ins.outputs[0]
+    D, I, Y = cg.array(data), cg.array(ids), cg.define_output(out, w)
+    n = ins.attrs["num_segments"]
+    inner = product(cg.dims(data)[cg.rank(ids):])
+    cg.prefill(w, out, Y, 0)
+    with cg.parallel_nest(w, [cg.size(ids), inner], ["t", "j"]) as (t, j):
+        w(f"s = {I}[{t}]")
+        with w.block(f"if s >= {n}:"):
+            _raise(cg, w, i, f"segment id {{}} is out of range for {n} segments", "s")
+        with w.block("if s >= 0:"):  # TensorFlow drops negative ids
+            w(cg.accumulate(Y, f"s * {inner} + {j}", f"{D}[{t} * {inner} + {j}]"))
+
+
+# --- sorting (graphc/ops/sorting.py: each element is placed by its rank) -------------------------------------
+def _before(cg, x, a, b, a_at, b_at, descending):
+    """Source of "a goes before b" in a stable sort: a < b (descending: a > b), NaN largest,
+    ties in input order (``a_at < b_at``)."""
+    lo, hi = (b, a) if descending else (a, b)
+    if cg.dtype(x).is_floating:
+        less = f"(({lo} < {hi}) | (({hi} != {hi}) & ({lo} == {lo})))"
+        same = f"(({a} == {b}) | (({a} != {a}) & ({b} != {b})))"
+    else:
+        less, same = f"({lo} < {hi})", f"({a} == {b})"
+    return f"{less} | ({same} & ({a_at} < {b_at}))"
+
+
+@kernel("argsort")
+def _(cg, w, i, ins):
+    """A stable bottom-up merge sort of each row's indices in scratch (n log n; the CUDA
+    backend places each element by its rank instead: cuda/ops.py)."""
+    from ...dtypes import int64
+    x, out = ins.inputs[0], ins.outputs[0]
+    X, Y = cg.array(x), cg.define_output(out, w)
+    axis = ins.attrs["axis"]
+    outer, _, inner = _axis_split(cg.dims(x), axis)
+    length = cg.dim(x, axis)
+    buf = cg.scratch([2, (x, axis)], int64, w)
+    o, j, p, k, lo = (cg.uid(s) for s in ("o", "j", "p", "k", "lo"))
+    t = _t(cg, out)
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {j} in range({inner}):"):
+            w(f"base = {o} * {length} * {inner} + {j}")
+            w(f"src = {buf}[:{length}]")
+            w(f"dst = {buf}[{length}:2 * {length}]")
+            with w.block(f"for {p} in range({length}):"):
+                w(f"src[{p}] = {p}")
+            w("width = 1")
+            with w.block(f"while width < {length}:"):
+                with w.block(f"for {lo} in range(0, {length}, 2 * width):"):
+                    w(f"mid = min({lo} + width, {length})")
+                    w(f"hi = min({lo} + 2 * width, {length})")
+                    w(f"a = {lo}")
+                    w("b = mid")
+                    with w.block(f"for {k} in range({lo}, hi):"):
+                        with w.block("if a < mid and b < hi:"):
+                            w(f"u = {X}[base + src[b] * {inner}]")
+                            w(f"v = {X}[base + src[a] * {inner}]")
+                            w(f"right = {_before(cg, x, 'u', 'v', 'src[b]', 'src[a]', ins.attrs['descending'])}")
+                        with w.block("else:"):
+                            w("right = b < hi")
+                        with w.block("if right:"):
+                            w(f"dst[{k}] = src[b]")
+                            w("b += 1")
+                        with w.block("else:"):
+                            w(f"dst[{k}] = src[a]")
+                            w("a += 1")
+                w("src, dst = dst, src")
+                w("width *= 2")
+            with w.block(f"for {p} in range({length}):"):
+                w(f"{Y}[base + {p} * {inner}] = {t}(src[{p}])")
+
+
+@kernel("top_k")
+def _(cg, w, i, ins):
+    x = ins.inputs[0]
+    values, indices = ins.outputs
+    X, V, I = cg.array(x), cg.define_output(values, w), cg.define_output(indices, w)
+    dims = cg.dims(x)
+    k = ins.attrs["k"]
+    length = cg.runtime_dim(x, -1)
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [product(dims[:-1]), length], ["o", "p"]) as (o, p):
+        w(f"v = {X}[{o} * {length} + {p}]")
+        w("rank = 0")
+        with w.block(f"for {l} in range({length}):"):
+            w(f"u = {X}[{o} * {length} + {l}]")
+            w(f"rank += 1 if {_before(cg, x, 'u', 'v', l, p, True)} else 0")
+            with w.block(f"if rank >= {k}:"):
+                w("break")
+        with w.block(f"if rank < {k}:"):
+            w(f"{V}[{o} * {k} + rank] = v")
+            w(f"{I}[{o} * {k} + rank] = {_t(cg, indices)}({p})")
+
+
+@kernel("in_top_k")
+def _(cg, w, i, ins):
+    predictions, targets = ins.inputs
+    out = ins.outputs[0]
+    P, T, Y = cg.array(predictions), cg.array(targets), cg.define_output(out, w)
+    classes = cg.runtime_dim(predictions, 1)
+    k = ins.attrs["k"]
+    l = cg.uid("l")
+    with cg.parallel_nest(w, [cg.dim(targets, 0)], ["b"]) as (b,):
+        w(f"tg = {T}[{b}]")
+        w("found = False")
+        with w.block(f"if tg >= 0 and tg < {classes}:"):  # TensorFlow: out of range or non-finite says False
+            w(f"tv = {P}[{b} * {classes} + tg]")
+            w(f"finite = {cg.call('isfinite', None, 'tv')}")
+            w("more = 0")
+            with w.block(f"for {l} in range({classes}):"):
+                w(f"u = {P}[{b} * {classes} + {l}]")
+                w(f"finite = finite and {cg.call('isfinite', None, 'u')}")
+                w("more += 1 if u > tv else 0")
+            w(f"found = finite and more < {k}")
+        w(f"{Y}[{b}] = found")
+
+
+@kernel("take_along_axis", "scatter_along_axis")
+def _(cg, w, i, ins):
+    if ins.op == "take_along_axis":
+        x, indices = ins.inputs
+        shape_src = x
+    else:
+        updates, indices, shape_src = ins.inputs
+    out = ins.outputs[0]
+    Y, I = cg.define_output(out, w), cg.array(indices)
+    axis = ins.attrs["axis"]
+    size = cg.dim(shape_src, axis)
+    outer, n_idx, inner = _axis_split(cg.dims(indices), axis)
+    if ins.op == "scatter_along_axis":
+        cg.prefill(w, out, Y, 0)
+    with cg.parallel_nest(w, [outer, n_idx, inner], ["o", "t", "j"]) as (o, t, j):
+        w(f"at = ({o} * {n_idx} + {t}) * {inner} + {j}")
+        w(f"ix = {I}[at]")
+        with w.block(f"if ix < 0 or ix >= {size}:"):
+            _raise(cg, w, i, f"index {{}} is out of range for axis {axis} of size {{}}", "ix", size)
+        w(f"src = ({o} * {size} + ix) * {inner} + {j}")
+        if ins.op == "take_along_axis":
+            w(f"{Y}[at] = {cg.array(x)}[src]")
+        else:
+            w(cg.accumulate(Y, "src", f"{cg.array(updates)}[at]"))
