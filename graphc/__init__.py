@@ -26,7 +26,7 @@ from .ops.source import (  # noqa: F401
 )
 from .ops.source import range_ as range  # noqa: F401,A001
 from .ops.elementwise import (  # noqa: F401
-    abs, add, cast, ceil, clip_by_value, cos, divide, equal, erf, exp, expm1, floor, floor_div, floordiv,
+    abs, add, add_n, cast, ceil, clip_by_value, cos, divide, equal, erf, exp, expm1, floor, floor_div, floordiv,
     floormod, greater, greater_equal, is_finite, is_nan, isfinite, isnan, less, less_equal, log, log1p,
     logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod, multiply, neg, negative,
     not_equal, pow, reciprocal, round, rsqrt, sigmoid, sign, sin, sqrt, square, squared_difference,
@@ -66,7 +66,7 @@ from .init import (  # noqa: F401
     variance_scaling_initializer, zeros_initializer,
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
-from . import export, init, layers, nn, test_utils, train  # noqa: F401
+from . import export, init, layers, losses, metrics, nn, test_utils, train  # noqa: F401
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
 

@@ -47,8 +47,6 @@ MISSING = {
     "RunMetadata": ("run metadata for profiling (tf.RunMetadata)", "planned: the Chrome-trace profiler of issue 17"),
     "keras": ("Keras models (tf.keras)", "planned: graphc.keras, issue 16"),
     "data": ("input pipelines (tf.data.Dataset)", _ISSUE15),
-    "losses": ("the tf.losses functions", _ISSUE15),
-    "metrics": ("streaming metrics (tf.metrics)", _ISSUE15),
     "train.export_meta_graph": ("meta graphs (tf.train.export_meta_graph)", _ISSUE15),
     "train.import_meta_graph": ("meta graphs (tf.train.import_meta_graph)", _ISSUE15),
     "import_graph_def": ("GraphDefs (tf.import_graph_def)", _ISSUE15),

@@ -14,7 +14,7 @@ import numpy as np
 from .. import dtypes as dt
 from ..dtypes import DType, as_dtype
 from ..errors import DTypeMismatch, ShapeMismatch
-from ..graph import Tensor
+from ..graph import Tensor, user_location
 from ..shapes import TensorType, broadcast_shapes
 from ._build import dtype_error, make1
 from .registry import define
@@ -289,6 +289,21 @@ def cast(x, dtype, name: Optional[str] = None) -> Tensor:
     if x.dtype is dtype:
         return x
     return make1("cast", (x,), {"dtype": dtype}, name or "Cast")
+
+
+def add_n(inputs, name=None) -> Tensor:
+    """The sum of a list of tensors of one shape (TF1's ``tf.add_n``): a chain of adds, which
+    the fusion makes one kernel."""
+    inputs = list(inputs)
+    if not inputs:
+        raise ValueError(f"add_n at {user_location()}: needs at least one tensor")
+    total = convert_to_tensor(inputs[0])
+    for i, t in enumerate(inputs[1:], 1):
+        total = add(total, t, name=(name or "AddN") if i == len(inputs) - 1 else None)
+    if len(inputs) == 1:
+        from .control import identity
+        total = identity(total, name=name or "AddN")
+    return total
 
 
 def to_float(x, name=None):
