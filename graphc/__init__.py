@@ -12,7 +12,7 @@ from . import dtypes  # noqa: F401
 from .dtypes import DType, as_dtype, bool_, float32, float64, int8, int32, int64, uint8  # noqa: F401
 from .errors import (  # noqa: F401
     CompileError, DeadlineExceededError, DTypeError, FailedPreconditionError, FeedError, FetchError, GraphcError,
-    GraphError, InvalidArgumentError, ShapeError,
+    GraphError, InvalidArgumentError, OutOfRangeError, ShapeError,
 )
 from .graph import (  # noqa: F401
     Graph, GraphKeys, Operation, Tensor, control_dependencies, get_default_graph, name_scope,
@@ -66,7 +66,7 @@ from .init import (  # noqa: F401
     variance_scaling_initializer, zeros_initializer,
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
-from . import export, init, layers, losses, metrics, nn, test_utils, train  # noqa: F401
+from . import data, export, init, layers, losses, metrics, nn, test_utils, train  # noqa: F401
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
 

@@ -46,7 +46,6 @@ MISSING = {
     "train.SummaryWriter": ("tf.train.SummaryWriter, the pre-1.0 name of tf.summary.FileWriter", _SUMMARY),
     "RunMetadata": ("run metadata for profiling (tf.RunMetadata)", "planned: the Chrome-trace profiler of issue 17"),
     "keras": ("Keras models (tf.keras)", "planned: graphc.keras, issue 16"),
-    "data": ("input pipelines (tf.data.Dataset)", _ISSUE15),
     "train.export_meta_graph": ("meta graphs (tf.train.export_meta_graph)", _ISSUE15),
     "train.import_meta_graph": ("meta graphs (tf.train.import_meta_graph)", _ISSUE15),
     "import_graph_def": ("GraphDefs (tf.import_graph_def)", _ISSUE15),

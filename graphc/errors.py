@@ -39,6 +39,10 @@ class DeadlineExceededError(GraphcError, RuntimeError):
     """A run took longer than its ``RunOptions(timeout_in_ms=...)`` (a loop that does not end)."""
 
 
+class OutOfRangeError(GraphcError, IndexError):
+    """An input pipeline has no more elements (TF1's loop idiom catches it to end an epoch)."""
+
+
 class CompileError(GraphcError, RuntimeError):
     """The program cannot be compiled for the chosen backend, e.g. an op without a kernel."""
 

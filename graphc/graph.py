@@ -286,6 +286,9 @@ class Graph:
         self._control = threading.local()
         self._device = threading.local()
         self.placed = False  # whether any op was made under gc.device
+        # Objects whose ``before_run(session, fetches, feed_dict)`` sees every Session.run of
+        # this graph first and may add feeds (gc.data's iterators fill their tensors so).
+        self.session_hooks: list = []
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None
         # The graph this one is a body of (a cond branch, a loop body; ops/control_flow.py),

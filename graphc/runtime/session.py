@@ -199,6 +199,8 @@ class Session:
                 self._state.set_timeout(None)
         if self._closed:
             self._check_open()
+        for hook in self.graph.session_hooks:  # gc.data's iterators add their next element
+            feed_dict = hook.before_run(self, fetches, feed_dict)
         # A cached call: the same fetch structure with the same feed keys as an earlier call.
         key = _cached_call_key(fetches, feed_dict)
         cached = self._cached_calls.get(key) if key is not None else None
@@ -220,6 +222,9 @@ class Session:
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
         skipping the per-call resolution and cache lookup of ``run``."""
         self._check_open()
+        if self.graph.session_hooks:  # the hooks see every call (an iterator's next element)
+            keys = list(feed_list or [])
+            return lambda *values: self.run(fetches, dict(zip(keys, values)))
         leaves, rebuild = flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
