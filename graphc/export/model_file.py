@@ -74,6 +74,12 @@ def encode(frozen: FrozenGraph, metadata: Optional[Dict[str, str]] = None) -> by
     document = {"format": FORMAT, "version": VERSION, "graphc_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "metadata": dict(metadata or {}), "signature": signature, "nodes": nodes}
+    return encode_archive(document, arrays)
+
+
+def encode_archive(document: dict, arrays: List[np.ndarray]) -> bytes:
+    """The zip of ``document`` (model.json) and ``arrays`` (weights.npz, member ``w<k>.npy``
+    for the k-th): the container of model files and meta graphs."""
     weights = io.BytesIO()
     with zipfile.ZipFile(weights, "w", zipfile.ZIP_STORED) as archive:
         for k, value in enumerate(arrays):
@@ -91,10 +97,14 @@ def _type_json(dtype: DType, shape) -> dict:
     return {"dtype": dtype.name, "shape": [None if d is None else int(d) for d in shape]}
 
 
-def _encode_node(op, arrays: list) -> dict:
-    return {"name": op.name, "op": op.type, "inputs": [t.name for t in op.inputs],
+def _encode_node(op, arrays: list, control: bool = False) -> dict:
+    """One node; with ``control`` (meta graphs) its control inputs too, by op name."""
+    node = {"name": op.name, "op": op.type, "inputs": [t.name for t in op.inputs],
             "attrs": {k: _encode_attr(op, k, v, arrays) for k, v in op.attrs.items()},
             "outputs": [_type_json(t.dtype, t.shape) for t in op.outputs], "location": op.location}
+    if control and op.control_inputs:
+        node["control"] = [c.name for c in op.control_inputs]
+    return node
 
 
 def _encode_body(body: Body, arrays: list) -> dict:
@@ -133,20 +143,31 @@ def _to_json(value, arrays: list):
 def decode(data_path: str) -> Tuple[FrozenGraph, dict]:
     """The frozen graph in the file at ``data_path`` and its header (format, version,
     graphc_version, created, metadata), after every check in docs/FORMAT.md."""
+    document, arrays = read_archive(data_path, data_path)
+    return _build(document, arrays, data_path), {k: document[k] for k in (
+        "format", "version", "graphc_version", "created", "metadata")}
+
+
+_MODEL_KEYS = (("graphc_version", str), ("created", str), ("metadata", dict), ("signature", dict), ("nodes", list))
+
+
+def read_archive(source, path: str, expected_format: str = FORMAT, version: int = VERSION,
+                 keys=_MODEL_KEYS) -> Tuple[dict, Dict[str, np.ndarray]]:
+    """The checked document and arrays of a model-file-like archive (a path, or a file
+    object): ``format`` must be ``expected_format`` and each of ``keys`` (name, JSON type)
+    present. Nothing is executed, nothing unpickled."""
     try:
-        archive = zipfile.ZipFile(data_path)
+        archive = zipfile.ZipFile(source)
     except _DAMAGE as e:
-        raise FormatError(f"{data_path} is not a graphc model file (not a readable zip archive: {e})") from None
+        raise FormatError(f"{path} is not a graphc {expected_format} file (not a readable zip archive: {e})") from None
     with archive:
         try:
-            document = _read_document(archive, data_path)
-            arrays = _read_weights(archive, document, data_path)
-            return _build(document, arrays, data_path), {k: document[k] for k in (
-                "format", "version", "graphc_version", "created", "metadata")}
+            document = _read_document(archive, path, expected_format, version, keys)
+            return document, _read_weights(archive, document, path)
         except FormatError:
             raise
         except _DAMAGE as e:  # zipfile's, zlib's and NumPy's own complaints about damaged bytes
-            raise FormatError(f"{data_path} is damaged: {type(e).__name__}: {e}") from None
+            raise FormatError(f"{path} is damaged: {type(e).__name__}: {e}") from None
 
 
 def _members(archive: zipfile.ZipFile, path: str) -> Dict[str, zipfile.ZipInfo]:
@@ -174,7 +195,8 @@ def _members(archive: zipfile.ZipFile, path: str) -> Dict[str, zipfile.ZipInfo]:
     return members
 
 
-def _read_document(archive: zipfile.ZipFile, path: str) -> dict:
+def _read_document(archive: zipfile.ZipFile, path: str, expected_format: str = FORMAT, max_version: int = VERSION,
+                   keys=_MODEL_KEYS) -> dict:
     info = _members(archive, path)[GRAPH_MEMBER]
     if info.file_size > MAX_JSON_BYTES:
         raise FormatError(f"{path}: {GRAPH_MEMBER} claims {info.file_size} bytes, more than the limit of "
@@ -187,19 +209,20 @@ def _read_document(archive: zipfile.ZipFile, path: str) -> dict:
         document = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise FormatError(f"{path}: {GRAPH_MEMBER} is not valid JSON ({e})") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise FormatError(f"{path}: {GRAPH_MEMBER} does not describe a graphc model (format must be {FORMAT!r})")
+    if not isinstance(document, dict) or document.get("format") != expected_format:
+        kind = "model" if expected_format == FORMAT else expected_format
+        raise FormatError(f"{path}: {GRAPH_MEMBER} does not describe a graphc {kind} (format must be "
+                          f"{expected_format!r})")
     version = document.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise FormatError(f"{path}: format version {version!r} is not a positive integer")
-    if version > VERSION:
+    if version > max_version:
         raise FormatError(f"{path} was written by a newer graphc (format version {version}, graphc "
-                          f"{document.get('graphc_version')!r}); this graphc reads format versions up to {VERSION}")
-    for key, kind in (("graphc_version", str), ("created", str), ("metadata", dict), ("signature", dict),
-                      ("nodes", list)):
+                          f"{document.get('graphc_version')!r}); this graphc reads format versions up to {max_version}")
+    for key, kind in keys:
         if not isinstance(document.get(key), kind):
             raise FormatError(f"{path}: {GRAPH_MEMBER} needs {key!r} as a JSON {kind.__name__}")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in document["metadata"].items()):
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in document.get("metadata", {}).items()):
         raise FormatError(f"{path}: metadata must map strings to strings")
     if len(document["nodes"]) > MAX_NODES:
         raise FormatError(f"{path}: {len(document['nodes'])} nodes, more than the limit of {MAX_NODES}")
@@ -322,14 +345,18 @@ MAX_BODY_DEPTH = 16
 
 
 def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: str, tensors: dict,
-               depth: int) -> None:
+               depth: int, state_ok: bool = False) -> None:
     """Create ``nodes`` (in topological order) in ``graph``, registering their outputs in
-    ``tensors`` by name; bodies of control flow in their attributes are built first."""
+    ``tensors`` by name; bodies of control flow in their attributes are built first. With
+    ``state_ok`` (meta graphs: whole training graphs), variables, writes and no_ops are
+    allowed, and a node's ``control`` lists the ops it runs after."""
     names_at = {n.get("name"): k for k, n in enumerate(nodes) if isinstance(n, dict)}
+    optional = {"location", "control"} if state_ok else {"location"}
     for k, node in enumerate(nodes):
         where = f"{path}: node {k} ({_node_label(node)})"
-        if not isinstance(node, dict) or not _NODE_KEYS <= set(node) or not set(node) <= _NODE_KEYS | {"location"}:
-            raise FormatError(f"{where}: a node is an object with keys {sorted(_NODE_KEYS)} (and 'location')")
+        if not isinstance(node, dict) or not _NODE_KEYS <= set(node) or not set(node) <= _NODE_KEYS | optional:
+            raise FormatError(f"{where}: a node is an object with keys {sorted(_NODE_KEYS)} (and "
+                              f"{' and '.join(repr(o) for o in sorted(optional))})")
         name, op_type = node["name"], node["op"]
         if not isinstance(name, str) or not name or len(name) > 1000:
             raise FormatError(f"{where}: node names are non-empty strings")
@@ -339,7 +366,7 @@ def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: s
         if opdef is None:
             raise FormatError(f"{where}: unknown op {str(op_type)[:100]!r}; graphc runs only its own registered "
                               "ops, and never code from a file")
-        if op_type in _STATE_OPS or opdef.structural:
+        if (op_type in _STATE_OPS or opdef.structural) and not state_ok:
             raise FormatError(f"{where}: op {op_type!r} needs session state and cannot be in a model file")
         where = f"{where}, op {op_type}"
         inputs = [_input(ref, names_at, tensors, k, where) for ref in _list(node["inputs"], "inputs", where)]
@@ -358,8 +385,10 @@ def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: s
             attrs[key] = decoded
         location = node.get("location")
         location = location if isinstance(location, str) and len(location) < 1000 else f"{path}, node {k}"
+        control = [_control_input(ref, graph, where) for ref in _list(node.get("control", []), "control", where)]
         try:
-            op = graph.create_op(op_type, inputs, attrs, name, exact_name=True, location=location)
+            with graph.control_dependencies(control):
+                op = graph.create_op(op_type, inputs, attrs, name, exact_name=True, location=location)
         except FormatError:
             raise
         except (GraphcError, InferenceError, TypeError, ValueError, KeyError, IndexError, ArithmeticError,
@@ -372,6 +401,12 @@ def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: s
         for i, (t, rec) in enumerate(zip(op.outputs, recorded)):
             _check_type(rec, t, f"{where} output {i}")
             tensors[t.name] = t
+
+
+def _control_input(ref, graph: Graph, where: str):
+    if not isinstance(ref, str) or ref not in graph._by_name:
+        raise FormatError(f"{where}: control input {str(ref)[:100]!r} is not an op made before this node")
+    return graph._by_name[ref]
 
 
 _BODY_KEYS = {"label", "inputs", "nodes", "outputs"}
