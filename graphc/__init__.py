@@ -60,6 +60,7 @@ from .variable_scope import (  # noqa: F401
     get_collection_ref, get_local_variable, get_variable, get_variable_scope, variable_scope,
 )
 from .module import Module  # noqa: F401
+from .export.meta_graph import GraphDef, import_graph_def  # noqa: F401
 from .init import (  # noqa: F401
     constant_initializer, glorot_normal_initializer, glorot_uniform_initializer, ones_initializer,
     random_normal_initializer, random_uniform_initializer, truncated_normal_initializer,

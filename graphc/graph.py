@@ -289,6 +289,7 @@ class Graph:
         # Objects whose ``before_run(session, fetches, feed_dict)`` sees every Session.run of
         # this graph first and may add feeds (gc.data's iterators fill their tensors so).
         self.session_hooks: list = []
+        self._entered: list = []  # the as_default contexts ``with g:`` opened
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None
         # The graph this one is a body of (a cond branch, a loop body; ops/control_flow.py),
@@ -329,6 +330,20 @@ class Graph:
         return found
 
     # -- default graph -----------------------------------------------------------------
+    def __enter__(self):
+        """``with g:`` makes ``g`` the default graph, as ``with g.as_default():`` does."""
+        context = self.as_default()
+        self._entered.append(context)
+        return context.__enter__()
+
+    def __exit__(self, *exc):
+        return self._entered.pop().__exit__(*exc)
+
+    def as_graph_def(self, from_version=None, add_shapes: bool = False):
+        """The graph's nodes as a ``gc.GraphDef`` (graphc/export/meta_graph.py)."""
+        from .export.meta_graph import as_graph_def
+        return as_graph_def(self)
+
     @contextlib.contextmanager
     def as_default(self):
         _thread_state.graph_stack.append(self)

@@ -77,13 +77,15 @@ def encode(frozen: FrozenGraph, metadata: Optional[Dict[str, str]] = None) -> by
     return encode_archive(document, arrays)
 
 
-def encode_archive(document: dict, arrays: List[np.ndarray]) -> bytes:
-    """The zip of ``document`` (model.json) and ``arrays`` (weights.npz, member ``w<k>.npy``
-    for the k-th): the container of model files and meta graphs."""
+def encode_archive(document: dict, arrays) -> bytes:
+    """The zip of ``document`` (model.json) and ``arrays`` (weights.npz: a list, member
+    ``w<k>.npy`` for the k-th, or a dict name -> array): the container of model files and
+    meta graphs."""
     weights = io.BytesIO()
     with zipfile.ZipFile(weights, "w", zipfile.ZIP_STORED) as archive:
-        for k, value in enumerate(arrays):
-            npyzip.write_array(archive, f"w{k}.npy", value)
+        named = arrays.items() if isinstance(arrays, dict) else ((f"w{k}", v) for k, v in enumerate(arrays))
+        for name, value in named:
+            npyzip.write_array(archive, f"{name}.npy", value)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr(zipfile.ZipInfo(GRAPH_MEMBER, date_time=(1980, 1, 1, 0, 0, 0)),
@@ -345,7 +347,7 @@ MAX_BODY_DEPTH = 16
 
 
 def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: str, tensors: dict,
-               depth: int, state_ok: bool = False) -> None:
+               depth: int, state_ok: bool = False, refined: bool = False) -> None:
     """Create ``nodes`` (in topological order) in ``graph``, registering their outputs in
     ``tensors`` by name; bodies of control flow in their attributes are built first. With
     ``state_ok`` (meta graphs: whole training graphs), variables, writes and no_ops are
@@ -399,8 +401,8 @@ def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: s
         if len(recorded) != len(op.outputs):
             raise FormatError(f"{where}: records {len(recorded)} outputs; the op has {len(op.outputs)}")
         for i, (t, rec) in enumerate(zip(op.outputs, recorded)):
-            _check_type(rec, t, f"{where} output {i}")
-            tensors[t.name] = t
+            _check_type(rec, t, f"{where} output {i}", refined)
+            tensors.setdefault(t.name, t)  # an input_map entry (import_graph_def) wins
 
 
 def _control_input(ref, graph: Graph, where: str):
@@ -431,7 +433,7 @@ def _decode_body(value, arrays: Dict[str, np.ndarray], where: str, outer: Graph,
                 raise FormatError(f"{at}: an input is {{'name', 'dtype', 'shape'}} with a name of its own")
             t = graph.create_op("placeholder", (), {"dtype": _dtype(entry["dtype"], at), "shape": _checked_shape(
                 entry["shape"], at, allow_none=True)}, entry["name"], exact_name=True).outputs[0]
-            tensors[t.name] = t
+            tensors.setdefault(t.name, t)  # an input_map entry (import_graph_def) wins
             inputs.append(t)
         nodes = _list(doc["nodes"], "nodes", where)
         for node in nodes:
@@ -469,7 +471,9 @@ def _input(ref, names_at: dict, tensors: dict, k: int, where: str):
     raise FormatError(f"{where}: node {node_name!r} has no output {ref!r}")
 
 
-def _check_type(rec, tensor, where: str) -> None:
+def _check_type(rec, tensor, where: str, refined: bool = False) -> None:
+    """The recorded type must be the op's; ``refined`` (inputs replaced by input_map) lets a
+    recorded ``None`` dim be known now."""
     if not isinstance(rec, dict) or set(rec) != {"dtype", "shape"}:
         raise FormatError(f"{where}: a type is {{'dtype': ..., 'shape': [...]}}, got {str(rec)[:200]}")
     inferred = tuple(tensor.shape)
@@ -477,7 +481,9 @@ def _check_type(rec, tensor, where: str) -> None:
         raise FormatError(f"{where}: {list(inferred)} has more than {MAX_ELEMENTS} elements")
     dtype = _dtype(rec["dtype"], where)
     shape = _checked_shape(rec["shape"], where, allow_none=True)
-    if dtype is not tensor.dtype or shape != inferred:
+    fits = shape == inferred or refined and len(shape) == len(inferred) and all(
+        r is None or r == d for r, d in zip(shape, inferred))
+    if dtype is not tensor.dtype or not fits:
         raise FormatError(f"{where}: recorded as {dtype.name}{list(shape)}, but the op computes "
                           f"{tensor.dtype.name}{list(inferred)} (a shape or dtype conflict)")
 

@@ -125,6 +125,19 @@ class Variable(TensorOperators):
         if self.trainable and GraphKeys.TRAINABLE_VARIABLES not in (collections or []):
             graph.add_to_collection(GraphKeys.TRAINABLE_VARIABLES, self)
 
+    @classmethod
+    def from_ops(cls, var_op: Operation, read: Tensor, initializer: Operation, initial_value: Tensor,
+                 trainable: bool) -> "Variable":
+        """The Variable made of ops that already exist (a graph read from a meta graph file);
+        the caller restores its collections."""
+        self = cls.__new__(cls)
+        self._op, self._read, self._initializer, self._initial_value = var_op, read, initializer, initial_value
+        self.trainable = bool(trainable)
+        self.dtype = read.dtype
+        self._shape = read.shape
+        var_op.graph.add_to_collection(f"__variable__/{var_op.name}", self)
+        return self
+
     # -- identity -------------------------------------------------------------------------
     @property
     def op(self) -> Operation:

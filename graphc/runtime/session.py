@@ -153,6 +153,11 @@ class Session:
         self._lock = threading.RLock()
         self._closed = False
 
+    @property
+    def graph_def(self):
+        """TF1's ``sess.graph_def``: the session's graph as a ``gc.GraphDef``."""
+        return self.graph.as_graph_def()
+
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
         with self._lock:

@@ -6,7 +6,8 @@ from .optimizers import (  # noqa: F401
     GradientDescentOptimizer, Momentum, MomentumOptimizer, NoGradientsError, Optimizer, RMSProp, RMSPropOptimizer,
     get_global_step, get_or_create_global_step,
 )
-from .saver import CheckpointError, Saver, latest_checkpoint, read_checkpoint  # noqa: F401
+from .saver import CheckpointError, Saver, latest_checkpoint, read_checkpoint, write_graph  # noqa: F401
+from ..export.meta_graph import export_meta_graph, import_meta_graph  # noqa: F401,E402
 from .schedules import (  # noqa: F401
     ScheduleError, caffe_learning_rate, cosine_decay, exponential_decay, inverse_time_decay, piecewise_constant,
     polynomial_decay,

@@ -65,14 +65,21 @@ class Saver:
         self._last: List[str] = []
 
     # -- saving ------------------------------------------------------------------------------------
-    def save(self, sess, save_path: str, global_step=None) -> str:
+    def save(self, sess, save_path: str, global_step=None, latest_filename=None, meta_graph_suffix: str = "meta",
+             write_meta_graph: bool = True, write_state: bool = True, strip_default_attrs: bool = False,
+             save_debug_info: bool = False) -> str:
         """Write every variable's value from ``sess``; returns the checkpoint's path. With
         ``global_step`` (an int, or a variable/tensor evaluated in ``sess``) the path is
-        ``save_path-<step>``, and only the newest ``max_to_keep`` such checkpoints are kept."""
+        ``save_path-<step>``, and only the newest ``max_to_keep`` such checkpoints are kept.
+        As in TF1, the whole graph goes beside it as ``<prefix>.meta`` (a meta graph that
+        ``gc.train.import_meta_graph`` reads), unless ``write_meta_graph=False``."""
         step = None
         if global_step is not None:
             step = int(global_step if isinstance(global_step, (int, np.integer)) else sess.run(global_step))
-        path = os.path.abspath(os.fspath(save_path) + (f"-{step}" if step is not None else "") + SUFFIX)
+        prefix = os.path.abspath(os.fspath(save_path) + (f"-{step}" if step is not None else ""))
+        path = prefix + SUFFIX
+        if write_meta_graph:
+            self._write_meta_graph(sess, f"{prefix}.{meta_graph_suffix}")
         directory = os.path.dirname(path)
         os.makedirs(directory, exist_ok=True)
         values = {name: sess._state.read_variable(v.var_name) for name, v in self._vars.items()}
@@ -92,11 +99,26 @@ class Saver:
             pattern = re.compile(rf"{base}-\d+{re.escape(SUFFIX)}")
             stale = set(removed) | {os.path.join(directory, f) for f in os.listdir(directory) if pattern.fullmatch(f)}
             for old in stale - set(kept):
-                try:
-                    os.unlink(old)
-                except FileNotFoundError:
-                    pass
+                for dropped in (old, old[:-len(SUFFIX)] + f".{meta_graph_suffix}"):
+                    try:
+                        os.unlink(dropped)
+                    except FileNotFoundError:
+                        pass
         return path
+
+    def _write_meta_graph(self, sess, path: str) -> None:
+        import warnings
+
+        from ..export.meta_graph import export_meta_graph
+        from ..export.model_file import FormatError
+        graph = next(iter(self._vars.values())).graph
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # collections of Python objects: left out, as TF1 does
+                export_meta_graph(path, graph=graph)
+        except FormatError as e:
+            warnings.warn(f"gc.train.Saver.save: the checkpoint is written, but not the meta graph {path}: {e} "
+                          "(pass write_meta_graph=False to skip it)", stacklevel=3)
 
     # -- restoring ---------------------------------------------------------------------------------
     def restore(self, sess, save_path: str) -> None:
@@ -230,3 +252,15 @@ def _write_state(directory: str, paths: List[str]) -> None:
     names = [os.path.basename(p) for p in paths]
     state = {"model_checkpoint_path": names[-1] if names else None, "all_model_checkpoint_paths": names}
     atomic_write(os.path.join(directory, STATE_FILE), json.dumps(state, indent=1))
+
+
+def write_graph(graph_or_graph_def, logdir: str, name: str, as_text: bool = True) -> str:
+    """TF1's ``tf.train.write_graph``: the graph (or GraphDef) written atomically to
+    ``logdir/name`` in graphc's GraphDef format (as_text is accepted; the file is the same).
+    Returns the path."""
+    from ..export.meta_graph import GraphDef
+    graph_def = graph_or_graph_def if isinstance(graph_or_graph_def, GraphDef) else graph_or_graph_def.as_graph_def()
+    os.makedirs(logdir, exist_ok=True)
+    path = os.path.join(logdir, name)
+    atomic_write(path, graph_def.SerializeToString())
+    return path

@@ -63,7 +63,9 @@ def test_max_to_keep_deletes_the_oldest(graph, tmp_path):
     with gc.Session(graph=graph, device="reference") as sess:
         sess.run(gc.global_variables_initializer())
         paths = [saver.save(sess, str(tmp_path / "ckpt"), global_step=i) for i in range(5)]
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "ckpt-3.gcckpt", "ckpt-4.gcckpt"]
+    # each checkpoint has its meta graph beside it (TF1's Saver writes both), deleted with it
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "ckpt-3.gcckpt", "ckpt-3.meta", "ckpt-4.gcckpt",
+                                            "ckpt-4.meta"]
     assert saver.last_checkpoints == paths[-2:]
     assert gc.train.latest_checkpoint(str(tmp_path)) == paths[-1]
     state = json.loads((tmp_path / "checkpoint").read_text())
