@@ -21,7 +21,7 @@ from __future__ import annotations
 from ..graph import Graph, get_default_graph
 from ..ops import elementwise as ew
 from ..ops._build import make
-from ..ops.control_flow import Body, _while_op, cond
+from ..ops.control_flow import Body, cond, while_op
 from ..ops.linalg import matmul
 from ..ops.shape import reshape
 from ..ops.source import constant, placeholder
@@ -78,8 +78,13 @@ def _while_gradient(op, grads):
     if not op.get_attr("back_prop") or not var_diff or (not seeded and all(
             grads[k] is None and history_grads[k] is None for k in var_diff)):
         return result
-    ys = [body.outputs[k] for k in var_diff] + [body.outputs[n + j] for j in seeded]
-    xs = [body.inputs[k] for k in var_diff] + [body.inputs[n + j] for j in cap_diff]
+
+    def wrt(outputs, inputs) -> tuple:
+        """(ys, xs) of the body's gradient among ``outputs`` and ``inputs``: the body's own, or
+        those of a copy built again."""
+        return ([outputs[k] for k in var_diff] + [outputs[n + j] for j in seeded],
+                [inputs[k] for k in var_diff] + [inputs[n + j] for j in cap_diff])
+    ys, xs = wrt(body.outputs, body.inputs)
     rebuild_whole = any(o.type in ("while_loop", "cond") for o in body.ops)
     kept = [] if rebuild_whole else _values_the_gradient_reads(body, n, ys, xs)
     name = op.name.rsplit("/", 1)[-1]
@@ -103,26 +108,29 @@ def _while_gradient(op, grads):
         inner_caps = [graph.capture(c) for c in captured]
         entering = [gather(stacks[k], i) for k in range(n)]
         grad_ys = list(g_vars) + [gather(stacked_grads[j], i) for j in seeded]
+        # Only how the gradient reads the forward values differs. A body with control flow of
+        # its own is built again here on this iteration's values, since the gradients of its
+        # loops and conds build ops in their op's graph. Any other body is differentiated as it
+        # is, each forward value read as its kept row, an entering value or a capture, else
+        # recomputed here (Graph.reads_from).
         if rebuild_whole:
-            outs = body.call(entering + inner_caps)
-            gs = gradients([outs[k] for k in var_diff] + [outs[n + j] for j in seeded],
-                           [entering[k] for k in var_diff] + [inner_caps[j] for j in cap_diff],
-                           grad_ys=grad_ys, unconnected_gradients="zero")
-            cap_grads = gs[len(var_diff):]
+            inputs = entering + inner_caps
+            outputs, kept_rows = body.call(inputs), set()
         else:
+            inputs, outputs = body.inputs, body.outputs
             rows = dict(zip(kept, (gather(s, i) for s in kept_stacks)))
             kept_rows = set(rows.values()) | set(entering)
             rows.update(zip(body.inputs, entering + inner_caps))
             graph.reads_from[body.graph] = _reader(rows)
-            try:
-                gs = gradients(ys, xs, grad_ys=grad_ys, unconnected_gradients="zero")
-            finally:
-                del graph.reads_from[body.graph]
-            cap_grads = []
-            for at, g in enumerate(gs[len(var_diff):]):
-                products, rest = _weight_gradients(g, kept_rows)
-                deferred.extend((at, a, b) for a, b in products)
-                cap_grads.append(_accumulate(rest))
+        try:
+            gs = gradients(*wrt(outputs, inputs), grad_ys=grad_ys, unconnected_gradients="zero")
+        finally:
+            graph.reads_from.pop(body.graph, None)
+        cap_grads = []
+        for at, g in enumerate(gs[len(var_diff):]):
+            products, rest = _weight_gradients(g, kept_rows)
+            deferred.extend((at, a, b) for a, b in products)
+            cap_grads.append(_accumulate(rest))
         g_entering = [g if history_grads[k] is None else ew.add(g, gather(history_grads[k], i))
                       for k, g in zip(var_diff, gs)]
         return j + 1, g_entering, [a if g is None else ew.add(a, g) for a, g in zip(g_caps, cap_grads)]
@@ -130,9 +138,9 @@ def _while_gradient(op, grads):
     # counting up to the forward trip count, a counted loop (hoisting.counter_of): CUDA reads
     # no predicate back, and a native library sizes the stacks from the forward loop's count
     n_out = 1 + len(var_diff) + len(cap_diff)
-    outs, _ = _while_op(lambda j, g_vars, g_caps: j < trips, step, [constant(0, trips.dtype), seeds, zero_caps],
-                        name=f"{op.name.replace('/', '_')}_grad",
-                        stack=lambda: [t for _, a, b in deferred for t in (a, b)])
+    outs, _ = while_op(lambda j, g_vars, g_caps: j < trips, step, [constant(0, trips.dtype), seeds, zero_caps],
+                       name=f"{op.name.replace('/', '_')}_grad",
+                       stack=lambda: [t for _, a, b in deferred for t in (a, b)])
     g_vars, g_caps = outs[1:1 + len(var_diff)], outs[1 + len(var_diff):n_out]
     stacked = outs[n_out + 1:]
     for k, (at, _, _) in enumerate(deferred):  # both stacked by the backward loop, rows paired
@@ -151,7 +159,10 @@ def _weight_gradients(g, kept_rows: set) -> tuple:
     ``x_t @ W``), as pairs (A_t, B_t), and the other terms. The backward loop stacks A_t and
     B_t instead of adding a product per iteration, and one product over all iterations follows
     the loop (as torch and cuDNN compute an RNN's weight gradient: per iteration it is a
-    product with K = batch, a poor shape for a GEMM)."""
+    product with K = batch, a poor shape for a GEMM). With no kept rows (a body built again
+    whole) nothing pairs, and ``g`` stays the one term it was built as."""
+    if not kept_rows:
+        return [], [g]
     products, rest, terms = [], [], [g]
     while terms:
         t = terms.pop()

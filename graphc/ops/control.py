@@ -33,10 +33,20 @@ def in_range(x, attrs):
     return above & below
 
 
+def range_message(attrs, shows_value: bool = True) -> str:
+    """check_range's error, for the reference and every kernel alike: a ``str.format``
+    template with a ``{}`` for the value found outside the interval. ``shows_value=False``:
+    the words that stand for it, where a kernel cannot pass the value as it is (a float
+    through an int64 error array would show truncated)."""
+    what = attrs["what"].replace("{", "{{").replace("}", "}}")  # the caller's words, not a template
+    head = f"{what} must be in {interval_text(attrs)}"
+    return f"{head}, got {{}}" if shows_value else f"{head} (the value fed is outside it, or NaN)"
+
+
 def _check_range_reference(x, attrs):
     bad = ~in_range(np.asarray(x), attrs)
     if bad.any():
-        raise ValueError(f"{attrs['what']} must be in {interval_text(attrs)}, got {np.asarray(x)[bad].flat[0]}")
+        raise ValueError(range_message(attrs).format(np.asarray(x)[bad].flat[0]))
     return x
 
 

@@ -436,7 +436,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     variable given as a one-element list comes back as the tensor itself, unless
     ``return_same_structure``. ``parallel_iterations`` and ``swap_memory`` are accepted for
     TF1 code and have no effect; ``back_prop=False`` stops gradients at the loop."""
-    outs, rebuild = _while_op(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_iterations)
+    outs, rebuild = while_op(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_iterations)
     result = rebuild(outs)  # takes the final loop variables, the first outputs
     if not return_same_structure and isinstance(result, (list, tuple)) and len(result) == 1 \
             and type(result) in (list, tuple):
@@ -444,8 +444,8 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     return result
 
 
-def _while_op(cond, body, loop_vars, shape_invariants=None, back_prop: bool = True, name: Optional[str] = None,
-              maximum_iterations=None, history: bool = False, stack=None):
+def while_op(cond, body, loop_vars, shape_invariants=None, back_prop: bool = True, name: Optional[str] = None,
+             maximum_iterations=None, history: bool = False, stack=None):
     """Build the while_loop op; returns its outputs and the function that rebuilds the loop
     variables' structure from them. With ``history``, the op also outputs each loop variable as
     it entered each iteration, stacked (scan's outputs, and a gradient's forward pass). ``stack``
@@ -576,7 +576,7 @@ def _sequence(elems, label: str, where: str):
 def _stacked(outs, k: int, n_vars: int, include_initial: bool, n_static):
     """Scan's output k: the loop variable k after each iteration (its history, shifted by one,
     then its final value); with ``include_initial``, the value before the first one too.
-    ``outs`` are ``_while_op``'s outputs."""
+    ``outs`` are ``while_op``'s outputs."""
     history, final = outs[n_vars + 1 + k], outs[k]
     rows = concat([history, expand_dims(final, 0)], 0)
     if not include_initial:
@@ -611,8 +611,8 @@ def _accumulating_loop(fn, elems, initializer, reverse: bool, back_prop: bool, n
                             f"{structure_text(acc)}")
         return (i + 1, *flatten(new)[0])
 
-    outs, _ = _while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
-                        name=name or kind, history=history)
+    outs, _ = while_op(lambda i, *accs: i < n, body, [constant(start, dt.int64), *acc_leaves], back_prop=back_prop,
+                       name=name or kind, history=history)
     return outs, acc_rebuild, len(acc_leaves), n_static
 
 
@@ -664,8 +664,8 @@ def map_fn(fn, elems, dtype=None, parallel_iterations: int = 10, back_prop: bool
     def body(i, *outs):
         return (i + 1, *flatten(fn(at(i)))[0])
 
-    loop, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *out_leaves], back_prop=back_prop,
-                        name=name or "map", history=True)
+    loop, _ = while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *out_leaves], back_prop=back_prop,
+                       name=name or "map", history=True)
     return out_rebuild([_stacked(loop, 1 + k, 1 + len(out_leaves), True, n_static) for k in range(len(out_leaves))])
 
 
@@ -731,8 +731,8 @@ def theano_scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_ste
     def body(i, *outs):
         return (i + 1, *step(i, list(outs)))
 
-    loop, _ = _while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *carried], name=name or "scan",
-                        history=True)
+    loop, _ = while_op(lambda i, *outs: i < n, body, [constant(1, dt.int64), *carried], name=name or "scan",
+                       history=True)
     n_out = len(carried)
     stacked = [_stacked(loop, 1 + k, 1 + n_out, True, None) for k in range(n_out)]
     return (stacked[0] if n_out == 1 else stacked), OrderedDict()

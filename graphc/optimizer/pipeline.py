@@ -151,12 +151,15 @@ def merge_loop_histories(program: Program):
         if ins.op == "while_loop":
             groups.setdefault(_loop_key(ins), []).append(ins)
     fulls = {}
+    standing = {}  # a merged loop's outputs -> the full loop's outputs that stand for them
     for key, loops in groups.items():
         if len(loops) < 2:
             continue
         full = max(loops, key=lambda ins: (bool(ins.attrs.get("history")), len(ins.outputs)))
-        if all(_merged_outputs(ins, full) is not None for ins in loops):
+        outputs = [_merged_outputs(ins, full) for ins in loops]
+        if all(o is not None for o in outputs):
             fulls[key] = full
+            standing.update((ins.outputs, o) for ins, o in zip(loops, outputs))
     if not fulls:
         return program, Counter()
     builder = ProgramBuilder(program)
@@ -173,7 +176,7 @@ def merge_loop_histories(program: Program):
             made.add(key)
             builder.keep(Instr(ins.op, ins.inputs, full.outputs, full.attrs, ins.after, ins.origin))
         if original is not full:
-            for old, new in zip(ins.outputs, _merged_outputs(ins, full)):
+            for old, new in zip(ins.outputs, standing[ins.outputs]):
                 builder.alias(old, new)
             merged["merge_loop_history"] += 1
     return dead_code_elimination(builder.finish()), merged

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -143,16 +144,17 @@ def built_once(tmp_path_factory, sess, inputs: dict, outputs: dict, name: str) -
         return lib, compile_c(lib, runner_source(lib), "runner")
     folder = tmp_path_factory.getbasetemp().parent / f"shared-{run}-{name}"
     folder.mkdir(exist_ok=True)
+    # what the worker that builds gets back (shared_library's SharedLibrary, the runner), for
+    # the others; written last, so its presence means all is there
+    record = folder / "built.pickle"
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "runner").exists():  # the runner is compiled last: its presence means all is there
+        if not record.exists():
             lib = gc.export.shared_library(sess, inputs=inputs, outputs=outputs, path=folder, name=name)
-            return lib, compile_c(lib, runner_source(lib), "runner")
-    from graphc.export.freeze import as_frozen
-    from graphc.export.native import SharedLibrary
-    lib = SharedLibrary(folder, folder / f"lib{name}.so", folder / f"{name}.h", folder / "README.md", name,
-                        "x86-64-v3", as_frozen(sess, inputs, outputs).signature, ())
-    return lib, folder / "runner"
+            built = lib, compile_c(lib, runner_source(lib), "runner")
+            record.write_bytes(pickle.dumps(built))
+            return built
+    return pickle.loads(record.read_bytes())
 
 
 # --- fixtures: one trained model and one library each ------------------------------------------------------

@@ -172,23 +172,21 @@ class LoopFunction:
             with w.block("if deadline > 0 and rt.monotonic_ns() > deadline:"):
                 w("W[2] = 1")
                 w("break")
+            # The histories and the stacks start with the same rows and double together, so
+            # one check grows them all, before this iteration's rows are written.
+            grown = ([f"h{k}" for k in range(n)] if self.history else []) + [f"q{k}" for k in range(len(S))]
+            if grown:
+                with w.block(f"if trips == {grown[0]}.shape[0]:"):
+                    for j, a in enumerate(grown):
+                        w(f"g{j} = np.empty((2 * {a}.shape[0] + 1, {a}.shape[1]), {a}.dtype)")
+                        w(f"g{j}[:trips] = {a}[:trips]")
+                        w(f"{a} = g{j}")
             if self.history:
-                with w.block("if trips == h0.shape[0]:"):
-                    for k in range(n):
-                        w(f"g{k} = np.empty((2 * h{k}.shape[0] + 1, v{k}.size), v{k}.dtype)")
-                        w(f"g{k}[:trips] = h{k}[:trips]")
-                        w(f"h{k} = g{k}")
                 for k in range(n):
                     w(f"h{k}[trips] = v{k}")
             w(f"{_tuple(V + S)} = {self.body.name}({', '.join(V + C + H)}, P[2], W)")
-            if S:
-                with w.block("if trips == q0.shape[0]:"):
-                    for k in range(len(S)):
-                        w(f"g{k} = np.empty((2 * q{k}.shape[0] + 1, R[{k}]), q{k}.dtype)")
-                        w(f"g{k}[:trips] = q{k}[:trips]")
-                        w(f"q{k} = g{k}")
-                for k in range(len(S)):
-                    w(f"q{k}[trips] = s{k}")
+            for k in range(len(S)):
+                w(f"q{k}[trips] = s{k}")
             w("trips += 1")
             with w.block("if W[2]:"):  # a loop inside the body ran past the deadline
                 w("break")

@@ -11,6 +11,7 @@ from ...ops.registry import rule_registrar
 OP_KERNELS: dict = {}
 kernel = rule_registrar(OP_KERNELS, "CPU kernel")
 
+
 def missing_kernel(target: str, ins) -> str:
     """The message for an op that ``target`` has no kernel for."""
     origin = f" ('{ins.origin.name}', created at {ins.origin.location})" if ins.origin else ""
@@ -726,21 +727,17 @@ def _(cg, w, i, ins):
 # --- run-time checks ------------------------------------------------------------------------------------
 @kernel("check_range")
 def _(cg, w, i, ins):
-    from ...ops.control import interval_text
+    from ...ops.control import range_message
     x, out = ins.inputs[0], ins.outputs[0]
     a = ins.attrs
     X, Y = cg.array(x), cg.define_output(out, w)
     low, high = (scalar.literal(a[k], cg.dtype(x)) for k in ("low", "high"))
     inside = f"{low} {'<' if a['low_open'] else '<='} v {'<' if a['high_open'] else '<='} {high}"  # NaN: false
-    message = f"{a['what']} must be in {interval_text(a)}".replace("{", "{{").replace("}", "}}")
-    integer = cg.dtype(x).is_integer
+    shown = cg.raises_floats or cg.dtype(x).is_integer
     with cg.parallel_nest(w, [cg.size(x)], ["r"]) as (r,):
         w(f"v = {X}[{r}]")
         with w.block(f"if not ({inside}):"):
-            if cg.raises_floats or integer:
-                _raise(cg, w, i, message + ", got {}", "v")
-            else:
-                _raise(cg, w, i, message + " (the value fed is outside it, or NaN)")
+            _raise(cg, w, i, range_message(a, shown), *(["v"] if shown else []))
         w(f"{Y}[{r}] = v")
 
 

@@ -47,20 +47,17 @@ NO_NATIVE = {
 _FORBIDDEN = re.compile(r"\bnp\.(dot|zeros|empty|ones|full|array)\(|\.copy\(\)")
 
 
-
-
 class NativeKernelContext(KernelContext):
     """The CPU kernel context, for code that runs without Python: a run-time error stores its
     values in the error array and returns a program-wide error number (1, 2, ...), which the
     driver passes up and the C wrapper turns into a message."""
 
     target = "native"
+    raises_floats = False  # the error values travel as int64 (E)
 
     def __init__(self, *args, raises: list, **kwargs):
         super().__init__(*args, **kwargs)
         self._raises = raises
-
-    raises_floats = False  # the error values travel as int64 (E)
 
     def raise_error(self, w: SourceWriter, i: int, message: str, *values: str) -> None:
         self._raises.append((i, message, len(values)))
@@ -608,7 +605,6 @@ class NativeModule:
                    for k, v, dims in zip(self.output_keys, p.fetches, fetch_dims)]
         return NativeProgram(module, f"{name}__driver", params, inputs, outputs, bindings, self.regions, checks,
                              bytes(self.blob), list(self.raises), self.kernel_labels, self.kernel_ops)
-
 
 
 @dataclass(frozen=True)

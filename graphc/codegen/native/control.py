@@ -8,119 +8,23 @@ the body, swap the loop variables). What differs is the calling convention, whic
 native module's (``NativeModule``): a function writes its results into arrays its caller
 passes, every buffer is a workspace region sized from the input dims, and an error is a
 returned number. So a loop keeps two regions per loop variable and swaps them, and a
-history is a region of as many rows as the input dims decide (``trip_count``) or bound
-(``maximum_iterations``; the loop then stores its trip count for the history's readers).
+history is a region of as many rows as the input dims decide (dims.py: ``trip_count``) or
+bound (``maximum_iterations``; the loop then stores its trip count for the history's
+readers).
 
 * ``staged_function``: a Program with control flow, stage by stage; each value that crosses
   from one step to the next has a region of its own.
 * ``loop_function``: a ``while_loop``.
 * ``cond_function``: a ``cond``: only the taken branch runs; both write the same outputs,
-  so both must return the same dims (``control_dims``).
+  so both must return the same dims (dims.py: ``control_dims``).
 """
 from __future__ import annotations
 
-from ...optimizer.hoisting import counter_of
 from ..control_flow import body_program, settings_of, split_invariant, split_stages
 from ..emit.loops import SourceWriter
 from .dims import Aff, Dims, NativeError, describe, render
 
 INT64_MAX = 9223372036854775807
-
-
-def _same(a, b) -> bool:
-    return tuple(a) == tuple(b)
-
-
-# --- sizes ---------------------------------------------------------------------------------------------------
-def control_dims(dims: Dims, ins) -> list:
-    """Per output of the control-flow instr ``ins`` of ``dims.program``: its dims, or why they
-    are not known from the input dims (a str, raised only where the output is used)."""
-    settings = settings_of(dims.program)
-    if ins.op == "cond":
-        captures = [dims.of(v) for v in ins.inputs[1:]]
-        scalars = {j: dims.scalar(v) for j, v in enumerate(ins.inputs[1:])}
-        out = []
-        for key in ("then", "else"):
-            branch = Dims(body_program(ins.attrs[key], settings), captures, dims.space, scalars,
-                          ins.attrs[key].label)
-            out.append([branch.of(v) for v in branch.program.fetches])
-        for k, (a, b) in enumerate(zip(*out)):
-            if not _same(a, b):
-                raise NativeError(
-                    f"{describe(ins)}: its branches return output {k} with different shapes ({_text(a, dims)} when "
-                    f"true, {_text(b, dims)} when false), so its size depends on the data; a native library "
-                    "computes every size from the input dims before it runs. Make both branches return the same "
-                    "shape")
-        return out[0]
-    attrs = ins.attrs
-    n = attrs["n_vars"]
-    var_dims = [dims.of(v) for v in ins.inputs[:n]]
-    out = list(var_dims) + [()]
-    rows = list(var_dims) if attrs.get("history") else []
-    if attrs.get("n_stacked"):  # the body's values past the loop variables: the body's dims
-        n_in = len(ins.inputs) - (1 if attrs["has_limit"] else 0)
-        body = Dims(body_program(attrs["body"], settings), [dims.of(v) for v in ins.inputs[:n_in]], dims.space,
-                    {j: dims.scalar(v) for j, v in enumerate(ins.inputs[:n_in]) if j >= n}, attrs["body"].label)
-        rows += [body.of(v) for v in body.program.fetches[n:]]
-    if rows:
-        trips, why = trip_count(dims, ins)
-        if trips is None and attrs["has_limit"] and dims.scalar(ins.inputs[-1]) is not None:
-            # only bounded: the history region holds maximum_iterations rows; what reads it
-            # sees the trip count the loop stores when it ends (a run-time symbol)
-            trips = dims.space.run_symbol(ins, dims.scalar(ins.inputs[-1]), describe(ins))
-        for row in rows:
-            out.append((trips, *row) if trips is not None else
-                       f"{describe(ins)} returns its history (the loop variables or values of every iteration, "
-                       f"stacked, as gc.scan, map_fn and dynamic_rnn outputs and gradients through a loop read them), "
-                       f"which has one row per iteration, and {why}; a "
-                       "native library computes every size from the input dims before it runs")
-    return out
-
-
-def _text(ds, dims: Dims) -> str:
-    return "[" + ", ".join(render(d, dims.names) for d in ds) + "]"
-
-
-def trip_count(dims: Dims, ins):
-    """(the number of iterations of the while_loop ``ins`` as a dim (int | Aff), None) when the
-    input dims decide it, else (None, why). Decided: a counter ``i`` that starts at a value
-    known from the input dims, steps by 1, and a cond ``i < n`` with ``n`` known from the
-    input dims (scan, map_fn and dynamic_rnn loop so), the trips are ``max(n - start, 0)``;
-    a cond that is always true and ``maximum_iterations``, the limit; each bounded by
-    ``maximum_iterations`` when both are known and one bounds the other."""
-    attrs = ins.attrs
-    n = attrs["n_vars"]
-    settings = settings_of(dims.program)
-    cond = body_program(attrs["cond"], settings)
-    body = body_program(attrs["body"], settings)
-    limit = dims.scalar(ins.inputs[-1]) if attrs["has_limit"] else None
-    if attrs["has_limit"] and limit is None:
-        return None, "its maximum_iterations is not known from the input dims"
-    trips = None
-    cprod = cond.producers()
-    pred = cprod.get(cond.fetches[0])
-    pred = cond.instrs[pred] if pred is not None else None
-    if pred is not None and pred.op == "const" and bool(pred.attrs["value"]) and limit is not None:
-        trips = limit
-    elif counter_of(cond, body, n) is not None:
-        c, (kind, value) = counter_of(cond, body, n)
-        bound = dims.scalar(ins.inputs[value]) if kind == "feed" else value
-        start = dims.scalar(ins.inputs[c])
-        if bound is not None and isinstance(start, int):
-            if isinstance(bound, Aff):
-                trips = Aff(bound.k, bound.c - start)
-            else:
-                trips = max(int(bound) - start, 0)
-    if trips is None:
-        return None, ("its trip count is not known from the input dims (only a counter i = start, start + 1, ... "
-                      "with the cond i < n, n from the input dims, or maximum_iterations with a cond that is "
-                      "always true, decides it) and no maximum_iterations known from them bounds it")
-    if limit is not None and trips != limit:
-        if isinstance(trips, int) and isinstance(limit, int):
-            trips = max(min(trips, limit), 0)
-        else:
-            return None, "its trip count is the smaller of two sizes (the cond's and maximum_iterations)"
-    return trips, None
 
 
 # --- functions -------------------------------------------------------------------------------------------------
@@ -219,9 +123,9 @@ def loop_function(module, dims: Dims, ins, used):
                                    attrs["cond"].label, scalars)
     body_name, body_dims = module.function(body, var_dims + cap_dims + hoisted_dims, label, scalars)
     for k, (a, b) in enumerate(zip(var_dims, body_dims)):
-        if not _same(a, b):
-            raise NativeError(f"{describe(ins)}: its body returns loop variable {k} with shape {_text(b, dims)}; it "
-                              f"enters with {_text(a, dims)}. A native loop keeps each loop variable's shape (its "
+        if tuple(a) != tuple(b):
+            raise NativeError(f"{describe(ins)}: its body returns loop variable {k} with shape {dims.text(b)}; it "
+                              f"enters with {dims.text(a)}. A native loop keeps each loop variable's shape (its "
                               "buffers are sized before the run)")
     histories = list(ins.outputs[n + 1:])  # the history (entering values), then the stacked body values
     n_history = n if attrs.get("history") else 0

@@ -14,10 +14,10 @@ by running the op's own inference on two sets of probe sizes (as symbolic.py doe
 reading the result back; per value, because symbolic.py may unify more symbols than an op
 needed. The symbols are the input dims and, after them, the trip counts of loops whose
 history only ``maximum_iterations`` bounds (stored by the loop at run time). Control flow is
-solved through its bodies (control.py: ``control_dims``): a loop variable keeps its dims; a
-loop's history has one row per trip; a cond's outputs are its branches' dims, which must
-agree. An op in a body that needs two input dims equal raises ``Unify``: the library is built
-again with them one symbol.
+solved through its bodies (``control_dims``, at the end): a loop variable keeps its dims; a
+loop's history has one row per trip (``trip_count``); a cond's outputs are its branches'
+dims, which must agree. An op in a body that needs two input dims equal raises ``Unify``: the
+library is built again with them one symbol.
 
 Workspace regions are sized with ``SymSize`` (``coef * product(symbols)``) over the input
 dims: an ``Aff`` with ``c > 0`` is bounded by ``max((c + 1) * s, c)`` and a trip count by its
@@ -33,8 +33,10 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ...errors import CompileError, InferenceError
+from ...optimizer.hoisting import counter_of
 from ...optimizer.symbolic import SymSize
 from ...shapes import TensorType
+from ..control_flow import body_program, settings_of
 
 # Probe sizes (``_Probe``); offsets up to MAX_OFFSET from one are solved.
 _PROBE_A = 1_000_003
@@ -216,6 +218,10 @@ class Dims:
             raise NativeError(self.unknown[v])
         return self.values[v]
 
+    def text(self, dims) -> str:
+        """``dims`` as messages show them: ``[batch, 3]``."""
+        return "[" + ", ".join(render(d, self.names) for d in dims) + "]"
+
     def _assign(self, v: int, dims: tuple, ins) -> None:
         shape = self.sym.shape(v)
         if len(shape) != len(dims):
@@ -239,7 +245,6 @@ class Dims:
     # -- one instr --------------------------------------------------------------------------------------------
     def _instr(self, ins) -> None:
         if ins.op in ("while_loop", "cond"):
-            from .control import control_dims  # (bodies: control.py)
             for v, dims in zip(ins.outputs, control_dims(self, ins)):
                 if isinstance(dims, str):
                     self.unknown[v] = dims
@@ -316,7 +321,6 @@ class Dims:
             elif ins.op == "while_loop" and v == ins.outputs[ins.attrs["n_vars"]]:
                 # a loop's trip count, when the input dims decide it (a gradient's backward loop
                 # counts up to its forward loop's)
-                from .control import trip_count
                 trips, _ = trip_count(self, ins)
                 out = np.asarray(evaluate(trips, probe), t.dtype.np) if trips is not None else None
             elif not (ins.opdef.stateful or ins.opdef.random or ins.op in ("while_loop", "cond")):
@@ -328,3 +332,91 @@ class Dims:
                         out = None
         memo[v] = out
         return out
+
+
+# --- control flow: its outputs' dims, solved through its bodies ----------------------------------------------
+def control_dims(dims: Dims, ins) -> list:
+    """Per output of the control-flow instr ``ins`` of ``dims.program``: its dims, or why they
+    are not known from the input dims (a str, raised only where the output is used)."""
+    settings = settings_of(dims.program)
+    if ins.op == "cond":
+        captures = [dims.of(v) for v in ins.inputs[1:]]
+        scalars = {j: dims.scalar(v) for j, v in enumerate(ins.inputs[1:])}
+        out = []
+        for key in ("then", "else"):
+            branch = Dims(body_program(ins.attrs[key], settings), captures, dims.space, scalars,
+                          ins.attrs[key].label)
+            out.append([branch.of(v) for v in branch.program.fetches])
+        for k, (a, b) in enumerate(zip(*out)):
+            if tuple(a) != tuple(b):
+                raise NativeError(
+                    f"{describe(ins)}: its branches return output {k} with different shapes ({dims.text(a)} when "
+                    f"true, {dims.text(b)} when false), so its size depends on the data; a native library "
+                    "computes every size from the input dims before it runs. Make both branches return the same "
+                    "shape")
+        return out[0]
+    attrs = ins.attrs
+    n = attrs["n_vars"]
+    var_dims = [dims.of(v) for v in ins.inputs[:n]]
+    out = list(var_dims) + [()]
+    rows = list(var_dims) if attrs.get("history") else []
+    if attrs.get("n_stacked"):  # the body's values past the loop variables: the body's dims
+        n_in = len(ins.inputs) - (1 if attrs["has_limit"] else 0)
+        body = Dims(body_program(attrs["body"], settings), [dims.of(v) for v in ins.inputs[:n_in]], dims.space,
+                    {j: dims.scalar(v) for j, v in enumerate(ins.inputs[:n_in]) if j >= n}, attrs["body"].label)
+        rows += [body.of(v) for v in body.program.fetches[n:]]
+    if rows:
+        trips, why = trip_count(dims, ins)
+        if trips is None and attrs["has_limit"] and dims.scalar(ins.inputs[-1]) is not None:
+            # only bounded: the history region holds maximum_iterations rows; what reads it
+            # sees the trip count the loop stores when it ends (a run-time symbol)
+            trips = dims.space.run_symbol(ins, dims.scalar(ins.inputs[-1]), describe(ins))
+        for row in rows:
+            out.append((trips, *row) if trips is not None else
+                       f"{describe(ins)} returns its history (the loop variables or values of every iteration, "
+                       f"stacked, as gc.scan, map_fn and dynamic_rnn outputs and gradients through a loop read them), "
+                       f"which has one row per iteration, and {why}; a "
+                       "native library computes every size from the input dims before it runs")
+    return out
+
+
+def trip_count(dims: Dims, ins):
+    """(the number of iterations of the while_loop ``ins`` as a dim (int | Aff), None) when the
+    input dims decide it, else (None, why). Decided: a counter ``i`` that starts at a value
+    known from the input dims, steps by 1, and a cond ``i < n`` with ``n`` known from the
+    input dims (scan, map_fn and dynamic_rnn loop so), the trips are ``max(n - start, 0)``;
+    a cond that is always true and ``maximum_iterations``, the limit; each bounded by
+    ``maximum_iterations`` when both are known and one bounds the other."""
+    attrs = ins.attrs
+    n = attrs["n_vars"]
+    settings = settings_of(dims.program)
+    cond = body_program(attrs["cond"], settings)
+    body = body_program(attrs["body"], settings)
+    limit = dims.scalar(ins.inputs[-1]) if attrs["has_limit"] else None
+    if attrs["has_limit"] and limit is None:
+        return None, "its maximum_iterations is not known from the input dims"
+    trips = None
+    cprod = cond.producers()
+    pred = cprod.get(cond.fetches[0])
+    pred = cond.instrs[pred] if pred is not None else None
+    if pred is not None and pred.op == "const" and bool(pred.attrs["value"]) and limit is not None:
+        trips = limit
+    elif counter_of(cond, body, n) is not None:
+        c, (kind, value) = counter_of(cond, body, n)
+        bound = dims.scalar(ins.inputs[value]) if kind == "feed" else value
+        start = dims.scalar(ins.inputs[c])
+        if bound is not None and isinstance(start, int):
+            if isinstance(bound, Aff):
+                trips = Aff(bound.k, bound.c - start)
+            else:
+                trips = max(int(bound) - start, 0)
+    if trips is None:
+        return None, ("its trip count is not known from the input dims (only a counter i = start, start + 1, ... "
+                      "with the cond i < n, n from the input dims, or maximum_iterations with a cond that is "
+                      "always true, decides it) and no maximum_iterations known from them bounds it")
+    if limit is not None and trips != limit:
+        if isinstance(trips, int) and isinstance(limit, int):
+            trips = max(min(trips, limit), 0)
+        else:
+            return None, "its trip count is the smaller of two sizes (the cond's and maximum_iterations)"
+    return trips, None
