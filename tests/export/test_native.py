@@ -6,8 +6,8 @@ against Session.run on the CPU backend."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
-import pickle
 import re
 import shutil
 import subprocess
@@ -18,6 +18,8 @@ import pytest
 
 import graphc as gc
 from graphc import datasets, zoo
+from graphc.export.freeze import as_frozen
+from graphc.export.native import SharedLibrary
 from support import assert_close
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
@@ -144,17 +146,22 @@ def built_once(tmp_path_factory, sess, inputs: dict, outputs: dict, name: str) -
         return lib, compile_c(lib, runner_source(lib), "runner")
     folder = tmp_path_factory.getbasetemp().parent / f"shared-{run}-{name}"
     folder.mkdir(exist_ok=True)
-    # what the worker that builds gets back (shared_library's SharedLibrary, the runner), for
-    # the others; written last, so its presence means all is there
-    record = folder / "built.pickle"
+    # what the worker that builds gets back, for the others, as JSON (the signature is the
+    # session's, recomputed as shared_library computes it); written last, so its presence
+    # means all is there
+    record = folder / "built.json"
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not record.exists():
             lib = gc.export.shared_library(sess, inputs=inputs, outputs=outputs, path=folder, name=name)
-            built = lib, compile_c(lib, runner_source(lib), "runner")
-            record.write_bytes(pickle.dumps(built))
-            return built
-    return pickle.loads(record.read_bytes())
+            runner = compile_c(lib, runner_source(lib), "runner")
+            record.write_text(json.dumps({"cpu": lib.cpu, "needed": list(lib.needed), "runner": str(runner)}))
+            return lib, runner
+    built = json.loads(record.read_text())
+    signature = as_frozen(sess, inputs, outputs).signature
+    lib = SharedLibrary(folder, folder / f"lib{name}.so", folder / f"{name}.h", folder / "README.md", name,
+                        built["cpu"], signature, tuple(built["needed"]))
+    return lib, Path(built["runner"])
 
 
 # --- fixtures: one trained model and one library each ------------------------------------------------------
