@@ -290,6 +290,7 @@ class Graph:
         # this graph first and may add feeds (gc.data's iterators fill their tensors so).
         self.session_hooks: list = []
         self._entered: list = []  # the as_default contexts ``with g:`` opened
+        self.shapeless_placeholders: dict = {}  # placeholders made without a shape -> where (ops/source.py)
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None
         # The graph this one is a body of (a cond branch, a loop body; ops/control_flow.py),

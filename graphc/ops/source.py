@@ -177,14 +177,21 @@ define("placeholder", "source", _infer_placeholder, _no_feed,
 
 
 def placeholder(dtype, shape=None, name: Optional[str] = None) -> Tensor:
-    """A value supplied through ``feed_dict``. ``shape`` may contain ``None`` dims; a shape
-    of ``None`` is not allowed because graphc needs the rank."""
-    if shape is None:
-        raise ShapeError(f"placeholder {name or ''!r} at {user_location()}: graphc needs a static rank; "
-                         "pass shape=(...) with None for unknown dims")
-    shape = static_shape(shape, "placeholder", name)
-    return make1("placeholder", (), {"dtype": as_dtype(dtype), "shape": shape},
-                 name or "Placeholder", graph=get_default_graph())
+    """A value supplied through ``feed_dict``. ``shape`` may contain ``None`` dims.
+
+    Without a shape (TF1's ``tf.placeholder(tf.float32)``), the placeholder is a scalar: that
+    is how TF1 programs use one (``keep_prob``, a learning rate, ``is_training``). graphc
+    builds and checks the whole graph before any feed, so it cannot wait for the first feed
+    to learn a rank; a value of another rank fed to it is a FeedError that says so and shows
+    the fix (give it the shape that is fed), never a silent broadcast."""
+    graph = get_default_graph()
+    where = user_location()
+    shapeless = shape is None
+    shape = () if shapeless else static_shape(shape, "placeholder", name)
+    t = make1("placeholder", (), {"dtype": as_dtype(dtype), "shape": shape}, name or "Placeholder", graph=graph)
+    if shapeless:
+        graph.shapeless_placeholders[t] = where
+    return t
 
 
 def _infer_with_default(inputs, attrs):

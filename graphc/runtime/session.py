@@ -407,7 +407,8 @@ class Session:
             arr = arr.astype(target)
         if not tensor.shape.is_compatible_with(arr.shape):
             raise FeedError(f"cannot feed a value of shape {format_shape(arr.shape)} for '{tensor.name}', "
-                            f"which has shape {format_shape(tensor.shape)} ({where}){_lower_rank_hint(tensor, arr)}")
+                            f"which has shape {format_shape(tensor.shape)} ({where}){_lower_rank_hint(tensor, arr)}"
+                            f"{_shapeless_hint(tensor, arr)}")
         # np.ascontiguousarray would turn a 0-d array into 1-d; read-only arrays are copied
         # because compiled kernels take writable ones
         flags = arr.flags
@@ -424,6 +425,15 @@ class Session:
             raise FeedError(f"variable '{var.var_name}' belongs to {var.graph!r}, not to this session's graph")
         arr = self._convert_feed(var.value(), value)
         self._state.write_variable(var.var_name, np.array(arr, copy=True))
+
+
+def _shapeless_hint(tensor: Tensor, arr: np.ndarray) -> str:
+    where = tensor.graph.shapeless_placeholders.get(tensor)
+    if where is None:
+        return ""
+    return (f". '{tensor.op.name}' was made without a shape (at {where}), which graphc takes as a scalar: it builds "
+            "and checks the graph before any value is fed, so it cannot take the rank from the first feed. Give it "
+            f"the shape you feed: placeholder({tensor.dtype.name}, shape={list((None,) + arr.shape[1:]) if arr.ndim else []})")
 
 
 def _lower_rank_hint(tensor: Tensor, arr: np.ndarray) -> str:

@@ -140,7 +140,7 @@ class Optimizer:
                         name: Optional[str] = None) -> Operation:
         pairs = self._prepare(grads_and_vars)
         graph = pairs[0][1].graph
-        with graph.as_default(), graph.name_scope(name or self._name):
+        with graph.as_default(), graph.name_scope(name or self._name) as scope:
             for _, v in pairs:  # create every slot before any update reads them
                 for s in self._slots:
                     self._slot(v, s, self._slot_initial(s))
@@ -150,7 +150,13 @@ class Optimizer:
             if global_step is not None:
                 with graph.control_dependencies(updates):  # the step counts finished updates
                     updates = [global_step.assign_add(1)]
-            return group(*updates, name="update")
+        # TF1 names the training op as its scope ("Adam", or minimize's name=): found by
+        # graph.get_operation_by_name(name) after a meta graph import
+        op_name = scope.rstrip("/")
+        if op_name in graph._by_name:  # a second minimize(name=...) of the same name
+            return group(*updates, name=op_name)
+        with graph.as_default(), graph.name_scope(None), graph.control_dependencies(updates):
+            return graph.create_op("no_op", (), None, op_name, exact_name=True)
 
     def minimize(self, loss, global_step: Optional[Variable] = None, var_list=None, name: Optional[str] = None,
                  grad_loss=None) -> Operation:
