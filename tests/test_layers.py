@@ -7,22 +7,10 @@ import pytest
 
 import graphc as gc
 from graphc.test_utils import check_gradients
+from op_samples import _conv_ref
 from support import DEVICES, build_error, simulated
 
 rng = np.random.default_rng(0)
-
-
-def _conv_nhwc(x, f, stride=1, pad=((0, 0), (0, 0))):
-    """A direct NumPy convolution (cross-correlation, as TF), NHWC by HWIO."""
-    x = np.pad(x, ((0, 0), pad[0], pad[1], (0, 0)))
-    kh, kw, _, co = f.shape
-    oh, ow = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
-    out = np.zeros((x.shape[0], oh, ow, co))
-    for i in range(oh):
-        for j in range(ow):
-            win = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
-            out[:, i, j, :] = np.tensordot(win, f, axes=([1, 2, 3], [0, 1, 2]))
-    return out
 
 
 def _conv_transpose_nhwc(y, f, stride, out_hw):
@@ -83,13 +71,13 @@ def test_layers_against_numpy(evaluate):
         "dense_3d": gc.layers.dense(seq, 2, kernel_initializer=c(k1[0]), bias_initializer=c(1.0)),
     }
     got = evaluate(out)
-    depthwise = np.concatenate([_conv_nhwc(x[..., i:i + 1], dw[:, :, i:i + 1, :]) for i in range(3)], axis=-1)
+    depthwise = np.concatenate([_conv_ref(x[..., i:i + 1], dw[:, :, i:i + 1, :], 1, "VALID") for i in range(3)], axis=-1)
     want = {
-        "conv_same_relu": np.maximum(_conv_nhwc(x, k, pad=((1, 1), (1, 1))) + 0.5, 0),
-        "conv_nchw": np.transpose(_conv_nhwc(x, k, stride=2), (0, 3, 1, 2)),
+        "conv_same_relu": np.maximum(_conv_ref(x, k, 1, "SAME") + 0.5, 0),
+        "conv_nchw": np.transpose(_conv_ref(x, k, 2, "VALID"), (0, 3, 1, 2)),
         "conv_t": _conv_transpose_nhwc(x, kt, 2, (12, 12)),
-        "separable": _conv_nhwc(depthwise, pw),
-        "conv1d": _conv_nhwc(seq[:, None], k1[None], stride=2)[:, 0],
+        "separable": _conv_ref(depthwise, pw, 1, "VALID"),
+        "conv1d": _conv_ref(seq[:, None], k1[None], 2, "VALID")[:, 0],
         "max_pool": x.reshape(2, 3, 2, 3, 2, 3).max(axis=(2, 4)),
         # SAME pads 6 by one at the end; the average counts only the values inside
         "avg_pool_same": np.stack([np.stack([x[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3].mean(axis=(1, 2))

@@ -70,13 +70,11 @@ class Dataset:
 
     @property
     def output_types(self):
-        leaves, rebuild = flatten(self._structure)
-        return rebuild([s.dtype for s in leaves])
+        return _each(self._structure, lambda spec: spec.dtype)
 
     @property
     def output_shapes(self):
-        leaves, rebuild = flatten(self._structure)
-        return rebuild([s.shape for s in leaves])
+        return _each(self._structure, lambda spec: spec.shape)
 
     def _specs(self) -> list:
         return flatten(self._structure)[0]
@@ -407,13 +405,11 @@ class Iterator:
 
     @property
     def output_types(self):
-        leaves, rebuild = flatten(self._structure)
-        return rebuild([s.dtype for s in leaves])
+        return _each(self._structure, lambda spec: spec.dtype)
 
     @property
     def output_shapes(self):
-        leaves, rebuild = flatten(self._structure)
-        return rebuild([s.shape for s in leaves])
+        return _each(self._structure, lambda spec: spec.shape)
 
     def get_next(self, name: Optional[str] = None):
         return self._next
@@ -658,6 +654,13 @@ class _Traced:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
+def _each(structure, field):
+    """The structure of TensorSpecs with ``field(spec)`` in place of each (TF1's output_types
+    and output_shapes)."""
+    leaves, rebuild = flatten(structure)
+    return rebuild([field(spec) for spec in leaves])
+
+
 def _as_array(value) -> np.ndarray:
     """A Python value as TF converts it (floats to float32, ints to int32); arrays keep their dtype."""
     if isinstance(value, np.ndarray):

@@ -20,7 +20,7 @@ from ..graph import Tensor
 from ..shapes import TensorShape, TensorType
 from ._build import dtype_error, is_symbolic, make1, shape_error
 from .registry import define
-from .shape import normalize_axis_or_raise
+from .sorting import numbers_along_axis
 from .source import constant, convert_to_tensor
 
 
@@ -71,15 +71,8 @@ define("cumprod", "reduce", _infer_scan, _scan_reference(np.cumprod, 1), gradien
 
 def _scan_builder(op: str, default_name: str):
     def build(x, axis=0, exclusive: bool = False, reverse: bool = False, name: Optional[str] = None) -> Tensor:
-        t = convert_to_tensor(x)
-        if t.dtype.is_bool:
-            raise dtype_error(op, f"'{t.name}' is {t.dtype.name}; {op} needs numbers")
-        if t.ndim == 0:
-            raise shape_error(op, f"'{t.name}' is a scalar; {op} needs a tensor of rank 1 or more")
-        if is_symbolic(axis) or not isinstance(axis, numbers.Integral):
-            raise shape_error(op, f"axis must be a Python int, got {axis!r}")
-        attrs = {"axis": normalize_axis_or_raise(op, axis, t.ndim), "exclusive": bool(exclusive),
-                 "reverse": bool(reverse)}
+        t, axis = numbers_along_axis(op, x, axis)
+        attrs = {"axis": axis, "exclusive": bool(exclusive), "reverse": bool(reverse)}
         return make1(op, (t,), attrs, name or default_name)
     build.__name__ = op
     build.__doc__ = (f"``{op}(x, axis=0, exclusive=False, reverse=False)``: TF1's ``tf.{op}``. "

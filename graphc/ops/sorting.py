@@ -64,7 +64,9 @@ def _direction(op: str, direction) -> bool:
     return d == "DESCENDING"
 
 
-def _sort_input(op: str, values, axis):
+def numbers_along_axis(op: str, values, axis):
+    """``(tensor, normalized axis)`` for an op that works along one Python-int axis of a
+    numeric tensor of rank >= 1 (sort, argsort, top_k, cumsum, cumprod)."""
     x = convert_to_tensor(values)
     if x.dtype.is_bool:
         raise dtype_error(op, f"'{x.name}' is {x.dtype.name}; {op} needs numbers")
@@ -78,7 +80,7 @@ def _sort_input(op: str, values, axis):
 def argsort(values, axis=-1, direction="ASCENDING", stable=False, name: Optional[str] = None) -> Tensor:
     """TF1's ``tf.argsort``: int32 indices that sort ``values`` along ``axis``. Always stable
     (``stable=False`` allows any order of ties; graphc keeps them in input order)."""
-    x, axis = _sort_input("argsort", values, axis)
+    x, axis = numbers_along_axis("argsort", values, axis)
     return make1("argsort", (x,), {"axis": axis, "descending": _direction("argsort", direction)},
                  name or "argsort")
 
@@ -86,7 +88,7 @@ def argsort(values, axis=-1, direction="ASCENDING", stable=False, name: Optional
 def sort(values, axis=-1, direction="ASCENDING", name: Optional[str] = None) -> Tensor:
     """TF1's ``tf.sort``: ``values`` sorted along ``axis`` (differentiable: the gradient goes
     back to where each value came from)."""
-    x, axis = _sort_input("sort", values, axis)
+    x, axis = numbers_along_axis("sort", values, axis)
     order = make1("argsort", (x,), {"axis": axis, "descending": _direction("sort", direction)}, "argsort")
     return take_along_axis(x, order, axis, name=name or "sort")
 
