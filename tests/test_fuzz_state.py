@@ -6,10 +6,12 @@ times with different fetches, and every fetch and every variable after every run
 
   * follow the README's variable semantics, computed by an oracle in plain NumPy
     (tests/fuzz_graphs.py), wherever the oracle models it; and
-  * agree with the reference backend at optimize=0, on every device and level.
+  * agree with the reference backend at optimize=0, on every device and level, and after the
+    graph is written as a meta graph and read back (export_meta_graph / import_meta_graph).
 
 CI runs a few hundred graphs; GRAPHC_FUZZ_EXAMPLES=5000 runs more (random, not derandomized)."""
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -118,9 +120,10 @@ def _check_state_graph(data, sg):
         # continue from the reference's state where the oracle cannot follow (optimizer updates)
         state = {name: value for name, value in zip(sg.variables, after)}
 
-    # 2. every compiled configuration agrees with the reference, run by run
-    for device, level in CONFIGS:
-        results = _run_all(sg, runs, device, level)
+    # 2. every compiled configuration, and the graph after a meta-graph round trip, agree
+    #    with the reference, run by run
+    for device, level in CONFIGS + [("meta-graph", 0)]:
+        results = _run_imported(sg, runs) if device == "meta-graph" else _run_all(sg, runs, device, level)
         for r, ((got, after), (want, want_after)) in enumerate(zip(results, reference)):
             where = f"{story}\n{device} optimize={level}, run {r}"
             if isinstance(want, Exception):
@@ -143,3 +146,30 @@ def _a_check_is_unmodelled(sg, fetch, feeds, state) -> bool:
     checks = [i for i in sg.closure(fetch) if sg.nodes[i].kind == "check_range"]
     values, _ = evaluate_oracle(sg, checks, feeds, state)
     return any(v is None for v in values)
+
+
+def _run_imported(sg, runs):
+    """``_run_all`` on the reference, for the graph written with export_meta_graph and read
+    back with import_meta_graph into a fresh graph (every node found by its name)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "graph.meta")
+        gc.train.export_meta_graph(path, graph=sg.graph)
+        graph = gc.Graph()
+        with graph.as_default():
+            gc.train.import_meta_graph(path)
+
+    def find(x):
+        return graph.get_tensor_by_name(x.name) if isinstance(x, gc.Tensor) else graph.get_operation_by_name(x.name)
+    by_name = {v.var_name: v for v in gc.global_variables(graph)}
+    variables = [by_name[var.var_name] for var, _ in sg.variables.values()]
+    out = []
+    with gc.Session(graph=graph, device="reference", optimize=0) as sess:
+        sess.run(find(sg.init))
+        for fetch, feeds in runs:
+            feed_dict = {find(sg.placeholders[k][0]): value for k, value in feeds.items()}
+            try:
+                values = sess.run([find(sg.nodes[i].tensor) for i in fetch], feed_dict)
+            except gc.GraphcError as e:
+                values = e
+            out.append((values, sess.run(variables)))
+    return out
