@@ -42,7 +42,6 @@ def categorical_crossentropy(coding_dist, true_dist) -> TensorVariable:
             raise ValueError(f"categorical_crossentropy at {user_location()}: with integer targets, coding_dist "
                              f"'{p.name}' must be a matrix and true_dist '{y.name}' a vector, got ranks "
                              f"{p.ndim} and {y.ndim}")
-        from ....ops.shape import shape as _  # noqa: F401
         from ....ops.source import shape as shape_of
         rows = symbolic_arange(np.int64(0), shape_of(p)[0])
         return TensorVariable(-ew.log(getitem(p, (rows, y))))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 
+from ....errors import ShapeError
 from ....graph import user_location
 from ....ops import nn
 from ....ops import shape as sh
@@ -30,7 +31,7 @@ def _check_shape(t, given, what):
         return
     given = tuple(given)
     if len(given) != 4 or any(g is not None and s is not None and int(g) != s for g, s in zip(given, t.shape)):
-        raise ValueError(f"conv2d at {user_location()}: {what}={given} does not match '{t.name}' of shape "
+        raise ShapeError(f"conv2d at {user_location()}: {what}={given} does not match '{t.name}' of shape "
                          f"{tuple(t.shape)}")
 
 
@@ -42,20 +43,26 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     odd filters), an int or a pair of ints (zero padding)."""
     x, w = as_tensor(input), as_tensor(filters)
     if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d at {user_location()}: input '{x.name}' and filters '{w.name}' must be 4-D "
+        raise ShapeError(f"conv2d at {user_location()}: input '{x.name}' and filters '{w.name}' must be 4-D "
                          f"(NCHW and (out, in, rows, cols)), got ranks {x.ndim} and {w.ndim}")
     if num_groups != 1:
         raise ValueError(f"conv2d at {user_location()}: num_groups={num_groups} is not supported")
-    _check_shape(x, input_shape if input_shape is not None else image_shape, "input_shape")
+    input_shape = input_shape if input_shape is not None else image_shape
+    _check_shape(x, input_shape, "input_shape")
     _check_shape(w, filter_shape, "filter_shape")
+    # the shape hints make unknown dims known (a wrong hint is an error when the graph runs)
+    if filter_shape is not None and not w.shape.is_fully_defined() and None not in tuple(filter_shape):
+        w = sh.reshape(w, [int(d) for d in filter_shape])
     kh, kw = w.shape[2], w.shape[3]
     if kh is None or kw is None:
-        raise ValueError(f"conv2d at {user_location()}: the filters '{w.name}' need known rows and cols, got shape "
-                         f"{tuple(w.shape)}")
+        raise ShapeError(f"conv2d at {user_location()}: the filters' rows and cols must be known, but '{w.name}' "
+                         f"has shape {tuple(w.shape)}; pass filter_shape")
     dh, dw = _pair(filter_dilation, "filter_dilation")
-    eh, ew_ = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     if border_mode == "valid":
         pad = (0, 0)
+    elif border_mode in ("full", "half"):
+        eh, ew_ = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+        pad = (eh - 1, ew_ - 1) if border_mode == "full" else (eh // 2, ew_ // 2)
     elif border_mode == "full":
         pad = (eh - 1, ew_ - 1)
     elif border_mode == "half":

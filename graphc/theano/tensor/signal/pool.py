@@ -95,11 +95,13 @@ def _spec(parts):
 
 
 def _partial(size: int, k: int, s: int) -> int:
-    """Rows of padding that make the last partial window (ignore_border=False) a full one."""
-    if size <= k:
-        return max(k - size, 0) if size > 0 else 0
-    rest = (size - k) % s
-    return 0 if rest == 0 else s - rest
+    """Cells of padding after the last row (or column) that make Theano's partial windows
+    (ignore_border=False) full ones: Theano's output size, then the input it covers."""
+    if s >= k:
+        n_out = (size - 1) // s + 1
+    else:
+        n_out = max(0, (size - 1 - k + s) // s) + 1
+    return max(0, (n_out - 1) * s + k - size)
 
 
 def _count(h, w, kh, kw, sth, stw, ph, pw, extra_h, extra_w, np_dtype):
