@@ -45,6 +45,8 @@ CASES = [
     ("dot", lambda a, b, v, m, y: T.dot(a, m), lambda a, b, v, m, y: a @ m),
     ("dot matrix-vector", lambda a, b, v, m, y: T.dot(a, v), lambda a, b, v, m, y: a @ v),
     ("dot vector-vector", lambda a, b, v, m, y: T.dot(v, v), lambda a, b, v, m, y: v @ v),
+    ("dot 3-D", lambda a, b, v, m, y: T.dot(a.reshape((3, 2, 2)), m[:2]),
+     lambda a, b, v, m, y: np.dot(a.reshape(3, 2, 2), m[:2])),
     ("mean", lambda a, b, v, m, y: T.mean(a), lambda a, b, v, m, y: a.mean()),
     ("mean axis", lambda a, b, v, m, y: T.mean(a, axis=1), lambda a, b, v, m, y: a.mean(axis=1)),
     ("sum axis keepdims", lambda a, b, v, m, y: T.sum(a, axis=0, keepdims=True),
@@ -432,3 +434,9 @@ def test_example_learns(name, capsys):
     error = module.main()
     assert "final validation error" in capsys.readouterr().out
     assert error <= module.EXPECTED_MAX_ERROR, f"{name}: validation error {error} > {module.EXPECTED_MAX_ERROR}"
+
+
+def test_printing_shows_the_ops():
+    x = T.matrix("x")
+    text = theano.printing.debugprint(T.tanh(x) * 2, file="str")
+    assert "tanh" in text and "multiply" in text and "placeholder" in text

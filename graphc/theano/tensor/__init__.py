@@ -2,6 +2,7 @@
 functions of Theano's tensor module, each building ordinary graphc ops."""
 from __future__ import annotations
 
+import builtins
 import numbers
 from typing import Optional
 
@@ -134,7 +135,7 @@ def dot(a, b) -> TensorVariable:
     if x.ndim == 0 or y.ndim == 0:
         return TensorVariable(x * y)
     if x.ndim > 2 or y.ndim > 2:
-        return tensordot(a, b, axes=[[x.ndim - 1], [max(y.ndim - 2, 0)]])
+        return tensordot(a, b, axes=[[x.ndim - 1], [builtins.max(y.ndim - 2, 0)]])
     return TensorVariable(linalg.matmul(x, y))
 
 
