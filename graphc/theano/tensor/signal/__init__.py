@@ -1,0 +1,2 @@
+"""``theano.tensor.signal``: pooling."""
+from . import downsample, pool  # noqa: F401
