@@ -324,7 +324,11 @@ def _from_json(value, arrays: Dict[str, np.ndarray], where: str):
         if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
             return float(value["float"])
         if "array" in value:
-            return arrays[value["array"]]
+            ref = value["array"]
+            if not isinstance(ref, str) or ref not in arrays:
+                raise FormatError(f"{where}: an array reference {str(value)[:200]} names no array of the file "
+                                  "(array references stand alone as an attribute's value)")
+            return arrays[ref]
         raise FormatError(f"{where}: unknown attribute value {str(value)[:200]}")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
