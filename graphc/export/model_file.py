@@ -356,7 +356,7 @@ def _add_nodes(graph: Graph, nodes: list, arrays: Dict[str, np.ndarray], path: s
     ``tensors`` by name; bodies of control flow in their attributes are built first. With
     ``state_ok`` (meta graphs: whole training graphs), variables, writes and no_ops are
     allowed, and a node's ``control`` lists the ops it runs after."""
-    names_at = {n.get("name"): k for k, n in enumerate(nodes) if isinstance(n, dict)}
+    names_at = {n["name"]: k for k, n in enumerate(nodes) if isinstance(n, dict) and isinstance(n.get("name"), str)}
     optional = {"location", "control"} if state_ok else {"location"}
     for k, node in enumerate(nodes):
         where = f"{path}: node {k} ({_node_label(node)})"
