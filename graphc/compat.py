@@ -122,7 +122,18 @@ def device(device_name):
     Session: ops placed on a CPU run in any Session (a CPU copy is what TF1's soft placement
     did), and ops placed on a GPU need a Session with ``device="cuda"``; in another Session
     the run stops with an error naming the op (see docs/TF1-COMPAT.md)."""
+    where = user_location(3)
+    if callable(device_name):
+        raise GraphcError(f"gc.device at {where}: a device function ({device_name!r}, e.g. "
+                          "replica_device_setter) places ops on parameter servers; graphc has none (it places a whole "
+                          "graph on the Session's device)")
     name = device_name if device_name is None or isinstance(device_name, str) else str(device_name)
+    if name and not any(k in name.lower() for k in ("cpu", "gpu", "cuda")):
+        if not all(part.split(":")[0].lower() in ("job", "replica", "task", "")
+                   for part in name.strip("/").split("/")):
+            raise GraphcError(f"gc.device at {where}: {name!r} names no CPU or GPU; TF1 device strings look like "
+                              "'/cpu:0', '/gpu:0' or '/device:GPU:0'")
+        name = ""  # a job/replica/task alone places nothing on one machine
     graph = get_default_graph()
     with graph.device(name):
         yield
@@ -219,7 +230,18 @@ _log = _logging.getLogger("graphc.tf1")
 logging = types.ModuleType("graphc.logging", "TF1's tf.logging, on Python's logging.")
 logging.DEBUG, logging.INFO, logging.WARN, logging.ERROR, logging.FATAL = (
     _logging.DEBUG, _logging.INFO, _logging.WARNING, _logging.ERROR, _logging.CRITICAL)
-logging.set_verbosity = lambda level: (_log.setLevel(level), _logging.basicConfig(level=level))[0]
+def _set_verbosity(level) -> None:
+    """The level of graphc's TF1 logger, with a handler of its own (the application's root
+    logger is left alone)."""
+    _log.setLevel(level)
+    if not _log.handlers:
+        handler = _logging.StreamHandler()
+        handler.setFormatter(_logging.Formatter("%(levelname)s:tensorflow:%(message)s"))
+        _log.addHandler(handler)
+        _log.propagate = False
+
+
+logging.set_verbosity = _set_verbosity
 logging.get_verbosity = lambda: _log.getEffectiveLevel()
 logging.debug, logging.info, logging.warning, logging.error = _log.debug, _log.info, _log.warning, _log.error
 logging.warn, logging.fatal, logging.log = _log.warning, _log.critical, _log.log
@@ -239,8 +261,25 @@ gfile.MkDir = os.mkdir
 gfile.ListDirectory = os.listdir
 gfile.Glob = _glob.glob
 gfile.Remove = os.remove
-gfile.Rename = lambda old, new, overwrite=False: (os.replace if overwrite else os.rename)(old, new)
-gfile.Copy = lambda old, new, overwrite=False: shutil.copyfile(old, new)
+def _refuse_existing(path, what: str):
+    if os.path.exists(path):
+        raise FileExistsError(f"tf.gfile.{what}: {path} exists (pass overwrite=True to replace it)")
+
+
+def _rename(old, new, overwrite=False):
+    if not overwrite:
+        _refuse_existing(new, "Rename")
+    os.replace(old, new)
+
+
+def _copy(old, new, overwrite=False):
+    if not overwrite:
+        _refuse_existing(new, "Copy")
+    shutil.copyfile(old, new)
+
+
+gfile.Rename = _rename
+gfile.Copy = _copy
 gfile.DeleteRecursively = _delete_recursively
 gfile.GFile = gfile.Open = open
 gfile.__getattr__ = namespace_getattr("gfile", vars(gfile))
@@ -256,7 +295,6 @@ def _contrib() -> types.ModuleType:
         if not name.startswith("_"):
             setattr(contrib_rnn, name, getattr(rnn_cell, name))
     contrib_rnn.static_rnn = rnn.static_rnn
-    contrib_rnn.static_bidirectional_rnn = getattr(rnn, "static_bidirectional_rnn", None)
     contrib_rnn.__getattr__ = namespace_getattr("contrib.rnn", vars(contrib_rnn))
     contrib_layers = types.ModuleType("graphc.contrib.layers", "tf.contrib.layers: initializers, regularizers "
                                       "and the layers graphc has.")

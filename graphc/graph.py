@@ -289,7 +289,7 @@ class Graph:
         # Objects whose ``before_run(session, fetches, feed_dict)`` sees every Session.run of
         # this graph first and may add feeds (gc.data's iterators fill their tensors so).
         self.session_hooks: list = []
-        self._entered: list = []  # the as_default contexts ``with g:`` opened
+        self._entered = threading.local()  # the as_default contexts ``with g:`` opened
         self.shapeless_placeholders: dict = {}  # placeholders made without a shape -> where (ops/source.py)
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None
@@ -334,11 +334,16 @@ class Graph:
     def __enter__(self):
         """``with g:`` makes ``g`` the default graph, as ``with g.as_default():`` does."""
         context = self.as_default()
-        self._entered.append(context)
+        self._entered_stack().append(context)
         return context.__enter__()
 
     def __exit__(self, *exc):
-        return self._entered.pop().__exit__(*exc)
+        return self._entered_stack().pop().__exit__(*exc)
+
+    def _entered_stack(self) -> list:
+        if not hasattr(self._entered, "stack"):  # per thread, as the default-graph stack is
+            self._entered.stack = []
+        return self._entered.stack
 
     def as_graph_def(self, from_version=None, add_shapes: bool = False):
         """The graph's nodes as a ``gc.GraphDef`` (graphc/export/meta_graph.py)."""

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import dtypes as dt
 from .dtypes import as_dtype
+from .graph import user_location
 from .ops import random as rnd
 from .ops import source
 
@@ -162,12 +163,12 @@ def variance_scaling_initializer(scale=1.0, mode="fan_in", distribution="truncat
     """TF1's ``tf.variance_scaling_initializer`` (``distribution`` "normal" is TF1's old
     spelling of "truncated_normal")."""
     if mode not in ("fan_in", "fan_out", "fan_avg"):
-        raise ValueError(f"variance_scaling_initializer: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
+        raise ValueError(f"variance_scaling_initializer at {user_location()}: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
     if distribution not in ("normal", "truncated_normal", "untruncated_normal", "uniform"):
-        raise ValueError("variance_scaling_initializer: distribution must be 'truncated_normal', "
+        raise ValueError(f"variance_scaling_initializer at {user_location()}: distribution must be 'truncated_normal', "
                          f"'untruncated_normal' or 'uniform', got {distribution!r}")
     if scale <= 0:
-        raise ValueError(f"variance_scaling_initializer: scale must be positive, got {scale!r}")
+        raise ValueError(f"variance_scaling_initializer at {user_location()}: scale must be positive, got {scale!r}")
     return _initializer("variance_scaling", _variance_scaling)(dtype=dtype, seed=seed, scale=scale, mode=mode,
                                                                distribution=distribution)
 

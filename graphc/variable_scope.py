@@ -213,26 +213,17 @@ def get_variable(name: str, shape=None, dtype=None, initializer=None, regularize
 
 
 def _as_shape(shape, name: str, where: str):
-    """A shape argument as TF1 takes it: a tuple or list of ints, a TensorShape, or one int."""
-    if shape is None:
-        return None
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        return (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise VariableScopeError(f"get_variable '{name}' at {where}: shape must be a list of ints, got "
-                                 f"{shape!r}") from None
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
-        raise VariableScopeError(f"get_variable '{name}' at {where}: shape must be a list of known, non-negative "
-                                 f"ints, got {shape!r}")
-    return dims
+    """A shape argument as TF1 takes it (ints, NumPy ints, a TensorShape, or one int); a
+    variable's dims must all be known."""
+    from .ops.shape_spec import static_shape
+    return None if shape is None else static_shape(shape, "get_variable", name, allow_none=False)
 
 
 def get_local_variable(name: str, shape=None, dtype=None, initializer=None, **kwargs):
     """``get_variable`` in ``GraphKeys.LOCAL_VARIABLES``, not trainable (metrics' counters)."""
-    return get_variable(name, shape, dtype, initializer, trainable=False,
-                        collections=[GraphKeys.LOCAL_VARIABLES], **kwargs)
+    kwargs.pop("trainable", None)
+    kwargs.setdefault("collections", [GraphKeys.LOCAL_VARIABLES])
+    return get_variable(name, shape, dtype, initializer, trainable=False, **kwargs)
 
 
 # --- collections ---------------------------------------------------------------------------------

@@ -199,3 +199,51 @@ def test_training_on_a_dataset_equals_the_same_steps_fed_by_hand(device):
             sess.run(gc.global_variables_initializer())
             assert len(drain(train, sess)) == 6
             np.testing.assert_allclose(sess.run(w), by_hand, rtol=1e-6)
+
+
+def test_pipeline_threads_stop_with_their_session_and_threads_share_one_pass():
+    import threading
+    import time
+    nxt = gc.data.Dataset.range(1000).repeat().make_one_shot_iterator().get_next()
+    before = {t for t in threading.enumerate() if t.name.startswith("gc.data")}
+    sess = gc.Session(device="reference")
+    sess.run(nxt)
+    assert len({t for t in threading.enumerate() if t.name.startswith("gc.data")} - before) == 1
+    sess.close()
+    time.sleep(0.5)
+    assert not {t for t in threading.enumerate() if t.name.startswith("gc.data") and t.is_alive()} - before
+    # two threads' first runs start one pass: each element goes to exactly one run
+    once = gc.data.Dataset.range(200).make_one_shot_iterator().get_next()
+    with gc.Session(device="reference") as shared:
+        seen = []
+
+        def take():
+            for _ in range(50):
+                seen.append(int(shared.run(once)))
+        workers = [threading.Thread(target=take) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert sorted(seen) == list(range(200))
+
+
+def test_a_failing_generator_names_its_line_and_unseeded_shuffles_keep_their_order_when_asked():
+    def rows():
+        yield 1.0
+        raise KeyError("missing row")  # the line the error names
+    nxt = gc.data.Dataset.from_generator(rows, gc.float32, []).make_one_shot_iterator().get_next()
+    with gc.Session(device="reference") as sess:
+        sess.run(nxt)
+        with pytest.raises(gc.InvalidArgumentError, match=r"test_data.py:\d+\): KeyError") as info:
+            sess.run(nxt)
+    assert isinstance(info.value.__cause__, KeyError)
+    ds = gc.data.Dataset.range(30).shuffle(30, reshuffle_each_iteration=False).repeat(2)
+    values = [int(v) for v in drain(ds.make_one_shot_iterator().get_next())]
+    assert values[:30] == values[30:] and values[:30] != list(range(30))
+
+    def program(graph_seed):  # the graph seed makes unseeded shuffles reproducible
+        with gc.Graph().as_default():
+            gc.set_random_seed(graph_seed)
+            return [int(v) for v in drain(gc.data.Dataset.range(30).shuffle(30).make_one_shot_iterator().get_next())]
+    assert program(5) == program(5) != program(6)

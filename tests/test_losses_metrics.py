@@ -15,6 +15,7 @@ LOGITS = rng.standard_normal((4, 3)) * 2
 ONEHOT = np.eye(3)[[0, 2, 1, 2]]
 SPARSE = np.array([0, 2, 1, 2])
 W_EXAMPLE = np.array([1.0, 0.0, 2.0, 0.5])
+W_ROWS = W_EXAMPLE[:, None]  # per-example weights of (batch, 3) losses, as TF1 takes them
 
 
 def _softmax(z):
@@ -58,8 +59,6 @@ R = gc.losses.Reduction
 
 def _reduce(losses, weights, reduction):
     weights = np.asarray(weights, np.float64)
-    if weights.ndim == 1 and losses.ndim == 2:
-        weights = weights[:, None]
     full = np.broadcast_to(weights, losses.shape)
     weighted = losses * full
     return {R.NONE: weighted, R.SUM: weighted.sum(), R.MEAN: weighted.sum() / full.sum(),
@@ -72,7 +71,8 @@ def test_every_loss_and_reduction_against_numpy(device):
     with gc.Graph().as_default():
         cases = {}
         for name, (build, elementwise) in LOSSES.items():
-            for weights in (1.0, W_EXAMPLE):
+            per_example = W_ROWS if elementwise.ndim == 2 else W_EXAMPLE
+            for weights in (1.0, per_example):
                 for reduction in R.all():
                     key = f"{name}/{'scalar' if np.ndim(weights) == 0 else 'per-example'}/{reduction}"
                     cases[key] = (build(weights, reduction), _reduce(elementwise, weights, reduction))
@@ -85,12 +85,12 @@ def test_every_loss_and_reduction_against_numpy(device):
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_gradients_match_finite_differences(name):
-    extra = {"mean_squared_error": lambda p: gc.losses.mean_squared_error(LABELS, p, W_EXAMPLE),
-             "absolute_difference": lambda p: gc.losses.absolute_difference(LABELS, p, W_EXAMPLE),
-             "huber_loss": lambda p: gc.losses.huber_loss(LABELS * 4, p, W_EXAMPLE, delta=0.7),
-             "log_loss": lambda p: gc.losses.log_loss(np.round(LABELS), p, W_EXAMPLE),
-             "hinge_loss": lambda z: gc.losses.hinge_loss(np.round(LABELS), z, W_EXAMPLE),
-             "sigmoid_cross_entropy": lambda z: gc.losses.sigmoid_cross_entropy(LABELS, z, W_EXAMPLE, 0.2),
+    extra = {"mean_squared_error": lambda p: gc.losses.mean_squared_error(LABELS, p, W_ROWS),
+             "absolute_difference": lambda p: gc.losses.absolute_difference(LABELS, p, W_ROWS),
+             "huber_loss": lambda p: gc.losses.huber_loss(LABELS * 4, p, W_ROWS, delta=0.7),
+             "log_loss": lambda p: gc.losses.log_loss(np.round(LABELS), p, W_ROWS),
+             "hinge_loss": lambda z: gc.losses.hinge_loss(np.round(LABELS), z, W_ROWS),
+             "sigmoid_cross_entropy": lambda z: gc.losses.sigmoid_cross_entropy(LABELS, z, W_ROWS, 0.2),
              "softmax_cross_entropy": lambda z: gc.losses.softmax_cross_entropy(ONEHOT, z, W_EXAMPLE, 0.3),
              "sparse_softmax_cross_entropy": lambda z: gc.losses.sparse_softmax_cross_entropy(SPARSE, z,
                                                                                               W_EXAMPLE)}[name]
@@ -113,7 +113,10 @@ def test_regularization_and_total_loss_and_errors(graph):
     build_error(gc.ShapeError, lambda: gc.losses.mean_squared_error(np.ones(3), np.ones(2)), "mean_squared_error",
                 "same shape")
     build_error(gc.ShapeError, lambda: gc.losses.absolute_difference(np.ones((2, 3)), np.ones((2, 3)),
-                                                                     weights=np.ones(4)), "do not broadcast")
+                                                                     weights=np.ones(4)), "weights", "(4,)")
+    # per-class (3,) weights on (3, 3) losses: refused as TF1 does, never read per example
+    build_error(gc.ShapeError, lambda: gc.losses.absolute_difference(np.ones((3, 3)), np.ones((3, 3)),
+                                                                     weights=np.ones(3)), "[batch, 1]")
     build_error(ValueError, lambda: gc.losses.compute_weighted_loss(np.ones(2), reduction="mean"), "reduction")
 
 
@@ -153,3 +156,13 @@ def test_streaming_metrics_over_batches(device):
     want = [np.mean(lab == pred), np.sum((lab == pred) * w) / w.sum(), np.mean((lab - pred) ** 2.0),
             np.sqrt(np.mean((lab - pred) ** 2.0)), pred.mean()]
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_two_metrics_of_one_kind_and_metrics_inside_a_reuse_scope(graph):
+    train_acc, _ = gc.metrics.accuracy([1, 2], [1, 2])
+    test_acc, _ = gc.metrics.accuracy([1, 2], [1, 0])  # TF1 makes accuracy_1
+    with gc.variable_scope("model", reuse=True):
+        inside, _ = gc.metrics.mean([1.0, 2.0])  # TF1's metric variables never go through reuse
+    names = sorted(v.var_name for v in gc.local_variables())
+    assert names == ["accuracy/count", "accuracy/total", "accuracy_1/count", "accuracy_1/total",
+                     "model/mean/count", "model/mean/total"]

@@ -109,7 +109,7 @@ def test_scope_initializer_regularizer_and_dtype_are_inherited():
 
 
 def test_get_variable_shape_errors_name_the_variable_and_the_line():
-    build_error(gc.VariableScopeError, lambda: gc.get_variable("a", ["x"]), "get_variable 'a'", "shape",
+    build_error(gc.ShapeError, lambda: gc.get_variable("a", ["x"]), "get_variable 'a'", "shape",
                 "test_tf1_compat.py")
     build_error(gc.VariableScopeError, lambda: gc.get_variable("b"), "needs shape=")
     build_error(gc.VariableScopeError, lambda: gc.get_variable("c", [2], initializer=np.zeros(3, np.float32)),
@@ -312,10 +312,11 @@ def test_device_is_recorded_and_checked_against_the_session():
     config.gpu_options.allow_growth = True
     with gc.Session(device="reference", config=config) as sess:
         np.testing.assert_allclose(sess.run(y), [2.0, 2.0])
-    with pytest.raises(ValueError, match="unknown device"):
-        with gc.device("/tpu:0"):
-            w = gc.constant(1.0)
-        gc.Session(device="reference").run(w)
+    build_error(gc.GraphcError, lambda: gc.device("/tpu:0").__enter__(), "names no CPU or GPU")
+    build_error(gc.GraphcError, lambda: gc.device(lambda op: "/cpu:0").__enter__(), "device function")
+    with gc.device("/job:localhost/replica:0/task:0"):  # a job alone places nothing
+        w = gc.constant(1.0)
+    assert w.op.device == "" and gc.Session(device="reference").run(w) == 1.0
 
 
 def test_app_run_and_flags_in_a_fresh_process(tmp_path):

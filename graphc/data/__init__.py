@@ -13,8 +13,11 @@ per element in the background thread (it may not use the main graph's tensors).
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import time
+import traceback
 import weakref
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -23,12 +26,15 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..dtypes import as_dtype
-from ..errors import FailedPreconditionError, GraphcError, InvalidArgumentError, OutOfRangeError, ShapeError
+from ..errors import (
+    DeadlineExceededError, FailedPreconditionError, GraphcError, InvalidArgumentError, OutOfRangeError, ShapeError,
+)
 from ..graph import Graph, Operation, Tensor, ancestors, get_default_graph, user_location
 from ..nest import flatten
 from ..shapes import TensorShape, format_shape
 
 AUTOTUNE = -1
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 @dataclass(frozen=True)
@@ -245,11 +251,19 @@ class Dataset:
         size = _positive("shuffle", "buffer_size", buffer_size)
         upstream = self._elements
         key = object()
+        graph = get_default_graph()
+        if seed is None and graph.seed is not None:
+            # gc.set_random_seed makes the order reproducible too; the graph's op count stands
+            # for TF1's op seed (the same program makes the same graph)
+            seed = (int(graph.seed), len(graph.get_operations()))
 
         def elements(run):
-            if key not in run.state or not reshuffle_each_iteration:
-                run.state[key] = np.random.default_rng(seed)
-            rng = run.state[key]
+            if key not in run.state:  # the pass's seed: drawn once, so that without reshuffling every
+                run.state[key] = (seed if seed is not None else np.random.SeedSequence().entropy, 0)
+            base, repetition = run.state[key]
+            if reshuffle_each_iteration:
+                run.state[key] = (base, repetition + 1)  # the next repetition draws another order
+            rng = np.random.default_rng(np.random.SeedSequence([*np.atleast_1d(base), repetition]))
             buffer = []
             for element in upstream(run):
                 if len(buffer) < size:
@@ -467,29 +481,30 @@ class _Producer:
     def _produce(self, run):
         try:
             for element in self.dataset._elements(run):
-                arrays = self._checked(element)
-                while not self._put(arrays):
-                    if self.stopped.is_set():
-                        return
+                if self.stopped.is_set() or not self._put(self._checked(element)):
+                    return
         except GraphcError as e:
-            self._put(e, block=True)
+            self._put(e)
             return
-        except Exception as e:  # a user's generator or map function failed
-            self._put(InvalidArgumentError(f"gc.data: the pipeline of the iterator made at {self.iterator.location} "
-                                           f"failed: {type(e).__name__}: {e}"), block=True)
+        except Exception as e:  # a user's generator or map function failed: say where
+            frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith(_PACKAGE)]
+            at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+            error = InvalidArgumentError(f"gc.data: the pipeline of the iterator made at {self.iterator.location} "
+                                         f"failed{at}: {type(e).__name__}: {e}")
+            error.__cause__ = e
+            self._put(error)
             return
-        self._put(_END, block=True)
+        self._put(_END)
 
-    def _put(self, item, block: bool = False) -> bool:
-        while True:
+    def _put(self, item) -> bool:
+        """Put ``item`` when there is room; False once the producer is stopped."""
+        while not self.stopped.is_set():
             try:
                 self.queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
-                if self.stopped.is_set():
-                    return False
-                if not block:
-                    return False
+                continue
+        return False
 
     def _checked(self, element) -> list:
         leaves = flatten(element)[0]
@@ -512,10 +527,20 @@ class _Producer:
             out.append(np.asarray(arr, order="C"))  # (ascontiguousarray would make a 0-d array 1-d)
         return out
 
-    def pull(self) -> list:
+    def pull(self, deadline: Optional[float] = None) -> list:
         if self.finished is not None:
             raise self.finished
-        item = self.queue.get()
+        while True:
+            try:
+                item = self.queue.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if self.stopped.is_set():
+                    raise FailedPreconditionError(f"gc.data: the iterator made at {self.iterator.location} was "
+                                                  "restarted or its Session closed while a run waited for it") from None
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DeadlineExceededError(f"gc.data: the iterator made at {self.iterator.location} gave no "
+                                                "element within the run's timeout_in_ms") from None
         if item is _END:
             self.finished = OutOfRangeError(f"End of sequence: the iterator made at {self.iterator.location} has no "
                                             "more elements (re-run its initializer to start again)")
@@ -549,36 +574,57 @@ class _IteratorHook:
         self.initializers: dict = {}   # initializer op -> (iterator, dataset)
         self._producers = weakref.WeakKeyDictionary()  # Session -> {iterator: _Producer}
         self._needed: dict = {}        # (fetch key) -> iterators the fetches need
+        # one run at a time starts an iterator or takes its element: two threads' first runs
+        # must not each start a pass, and each element goes to exactly one run
+        self._lock = threading.RLock()
+
+    def involved(self, session, fetches, feed_list) -> bool:
+        """Whether a run of ``fetches`` starts an iterator or takes an element."""
+        leaves = flatten(fetches)[0]
+        return any(isinstance(leaf, Operation) and leaf in self.initializers for leaf in leaves) or bool(
+            self._find_needed(session, leaves, {k: None for k in (feed_list or [])}))
+
+    def session_closed(self, session) -> None:
+        with self._lock:
+            for producer in self._producers.pop(session, {}).values():
+                producer.stop()
 
     def before_run(self, session, fetches, feed_dict):
         from ..runtime.session import _cached_call_key
-        producers = self._producers.setdefault(session, {})
         leaves = flatten(fetches)[0]
-        for leaf in leaves:
-            if isinstance(leaf, Operation) and leaf in self.initializers:
-                iterator, dataset = self.initializers[leaf]
-                self._start(session, producers, iterator, dataset, feed_dict)
-        key = _cached_call_key(fetches, feed_dict)
-        needed = self._needed.get(key) if key is not None else None
-        if needed is None:
-            needed = self._find_needed(session, leaves, feed_dict)
-            if key is not None:
-                self._needed[key] = needed
-        if not needed:
+        with self._lock:
+            if session not in self._producers:
+                self._producers[session] = {}
+                # a Session that is dropped without close() stops its threads too
+                weakref.finalize(session, _stop_all, self._producers[session])
+            producers = self._producers[session]
+            for leaf in leaves:
+                if isinstance(leaf, Operation) and leaf in self.initializers:
+                    iterator, dataset = self.initializers[leaf]
+                    self._start(session, producers, iterator, dataset, feed_dict)
+            key = _cached_call_key(fetches, feed_dict)
+            needed = self._needed.get(key) if key is not None else None
+            if needed is None:
+                needed = self._find_needed(session, leaves, feed_dict)
+                if key is not None:
+                    self._needed[key] = needed
+            if not needed:
+                return feed_dict
+            feed_dict = dict(feed_dict or {})
+            timeout = session._state.timeout_ms()  # RunOptions(timeout_in_ms=...) of this run
+            deadline = time.monotonic() + timeout / 1000 if timeout else None
+            for iterator in needed:
+                producer = producers.get(iterator)
+                if producer is None:
+                    if not iterator._one_shot:
+                        raise FailedPreconditionError(
+                            f"GetNext() failed because the iterator made at {iterator.location} has not been "
+                            f"initialized: run its initializer (sess.run(iterator.initializer)) before the run at "
+                            f"{user_location()}")
+                    producer = self._start(session, producers, iterator, iterator._dataset, {})
+                for tensor, value in zip(iterator._tensors, producer.pull(deadline)):
+                    feed_dict[tensor] = value
             return feed_dict
-        feed_dict = dict(feed_dict or {})
-        for iterator in needed:
-            producer = producers.get(iterator)
-            if producer is None:
-                if not iterator._one_shot:
-                    raise FailedPreconditionError(
-                        f"GetNext() failed because the iterator made at {iterator.location} has not been "
-                        f"initialized: run its initializer (sess.run(iterator.initializer)) before the run at "
-                        f"{user_location()}")
-                producer = self._start(session, producers, iterator, iterator._dataset, {})
-            for tensor, value in zip(iterator._tensors, producer.pull()):
-                feed_dict[tensor] = value
-        return feed_dict
 
     def _find_needed(self, session, leaves, feed_dict) -> list:
         targets = [session._resolve_fetch(f) for f in leaves]
@@ -597,6 +643,11 @@ class _IteratorHook:
             values = dict(zip(sources, session.run(sources, fed)))
         producer = producers[iterator] = _Producer(iterator, dataset, values)
         return producer
+
+
+def _stop_all(producers: dict) -> None:
+    for producer in producers.values():
+        producer.stop()
 
 
 _HOOKS_LOCK = threading.Lock()

@@ -229,11 +229,13 @@ def import_graph_def(graph_def: GraphDef, input_map: Optional[dict] = None, retu
         full = f"{prefix}/{element}" if prefix else element
         if ":" in element:
             if full not in tensors:
-                raise KeyError(f"import_graph_def: return element {element!r} is not a tensor of the GraphDef")
+                raise KeyError(f"import_graph_def at {user_location()}: return element {element!r} is not a tensor "
+                               "of the GraphDef")
             out.append(tensors[full])
         else:
             if full not in graph._by_name:
-                raise KeyError(f"import_graph_def: return element {element!r} is not an op of the GraphDef")
+                raise KeyError(f"import_graph_def at {user_location()}: return element {element!r} is not an op of "
+                               "the GraphDef")
             out.append(graph._by_name[full])
     return out
 
@@ -254,6 +256,7 @@ def import_meta_graph(meta_graph_or_file, clear_devices: bool = False, import_sc
     prefix = import_scope or ""
     tensors = _build(graph, document, arrays, path, prefix, {})
     variables = {}
+    checkpoint_names = {}  # as the original graph's Saver saved them (import_scope does not change them)
     for k, entry in enumerate(_entries(document["variables"], path, "variables")):
         at = f"{path}: variable {k}"
         if not isinstance(entry, dict) or set(entry) != {"name", "read", "initializer", "initial_value",
@@ -261,13 +264,14 @@ def import_meta_graph(meta_graph_or_file, clear_devices: bool = False, import_sc
             raise FormatError(f"{at}: a variable is {{name, read, initializer, initial_value, trainable}}")
         variable = _variable(graph, tensors, entry, prefix, at)
         variables[variable.var_name] = variable
+        checkpoint_names[entry["name"]] = variable
     for key, items in document["collections"].items():
         if not isinstance(key, str):
             raise FormatError(f"{path}: collection names are strings")
         for j, item in enumerate(_entries(items, path, f"collection {key!r}")):
             graph.add_to_collection(key, _collection_value(item, graph, tensors, variables, prefix,
                                                            f"{path}: collection {key!r} item {j}"))
-    return Saver(list(variables.values())) if variables else None
+    return Saver(checkpoint_names) if variables else None
 
 
 def _entries(value, path: str, what: str) -> list:

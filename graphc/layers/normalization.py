@@ -27,8 +27,9 @@ def batch_normalization(inputs, axis=-1, momentum: float = 0.99, epsilon: float 
     """Normalizes over every axis but ``axis`` (the channels). ``training`` is a Python bool
     or a bool tensor (TF1's idiom feeds it). In training the batch's mean and variance
     normalize, and the update ops move ``moving_mean``/``moving_variance`` toward them by
-    ``1 - momentum``; the moving variance takes the unbiased batch variance (n / (n - 1)), as
-    TF1's fused kernel gives it."""
+    ``1 - momentum``. The moving variance takes the batch variance the layer normalized with
+    (divided by n, not n - 1): TF 1.x's tf.layers removes the Bessel correction that its fused
+    kernel adds, so that fused and unfused layers agree."""
     where_at = user_location()
     if renorm or virtual_batch_size is not None or adjustment is not None:
         raise ShapeError(f"batch_normalization at {where_at}: batch renormalization, virtual batches and "
@@ -75,11 +76,6 @@ def batch_normalization(inputs, axis=-1, momentum: float = 0.99, epsilon: float 
         if training is False:
             return normalize(moving_mean.value(), moving_variance.value())
         mean, variance = nn_ops.moments(x, reduce_axes)
-        count = 1
-        for a in reduce_axes:
-            count = count * (x.shape[a] if x.shape[a] is not None else _dim(x, a))
-        unbiased = multiply(variance, cast(count, x.dtype) / cast(_at_least_2(count) - 1, x.dtype)) \
-            if not isinstance(count, int) else multiply(variance, count / max(count - 1, 1))
         decay = 1.0 - momentum
         if training is True:
             y = normalize(mean, variance)
@@ -94,20 +90,10 @@ def batch_normalization(inputs, axis=-1, momentum: float = 0.99, epsilon: float 
             step = cast(step, x.dtype)
         update_mean = assign_sub(moving_mean, multiply(subtract(moving_mean.value(), mean), step),
                                  name="AssignMovingAvg")
-        update_variance = assign_sub(moving_variance, multiply(subtract(moving_variance.value(), unbiased), step),
+        update_variance = assign_sub(moving_variance, multiply(subtract(moving_variance.value(), variance), step),
                                      name="AssignMovingAvg_1")
         graph = y.graph
         graph.add_to_collection(GraphKeys.UPDATE_OPS, update_mean)
         graph.add_to_collection(GraphKeys.UPDATE_OPS, update_variance)
         return y
-
-
-def _dim(x, axis):
-    from ..ops.source import shape
-    return shape(x)[axis]
-
-
-def _at_least_2(count):
-    from ..ops.elementwise import maximum
-    return maximum(count, 2)
 

@@ -13,9 +13,8 @@ from ..ops.elementwise import (
     abs as abs_, add, cast, equal, log, maximum, minimum, multiply, not_equal, square, subtract, where,
 )
 from ..ops.reduce import reduce_sum
-from ..ops.shape import broadcast_to, expand_dims
+from ..ops.shape import broadcast_to
 from ..ops.source import convert_to_tensor, ones_like, shape
-from ..shapes import TensorShape, broadcast_shapes
 
 
 class Reduction:
@@ -61,15 +60,15 @@ def compute_weighted_loss(losses, weights=1.0, scope: Optional[str] = None, loss
         if not losses.dtype.is_floating:
             losses = cast(losses, dt.float32)
         weights = convert_to_tensor(weights, dtype=losses.dtype)
-        if 0 < weights.ndim < losses.ndim and TensorShape(losses.shape[:weights.ndim]).is_compatible_with(weights.shape):
-            # TF1 lines per-example weights (batch,) up with the losses' first axes
-            for _ in range(losses.ndim - weights.ndim):
-                weights = expand_dims(weights, -1)
-        try:
-            broadcast_shapes(losses.shape, weights.shape)
-        except Exception:
-            raise ShapeError(f"compute_weighted_loss at {where_at}: weights of shape {weights.shape} do not "
-                             f"broadcast to the losses' shape {losses.shape}") from None
+        # TF1's rule: a scalar, or the losses' rank with each dim 1 or the losses' (so that
+        # per-class (3,) weights are never read as per-example ones when the batch is 3)
+        fits = weights.ndim == 0 or weights.ndim == losses.ndim and all(
+            w in (1, None) or d is None or w == d for w, d in zip(weights.shape, losses.shape))
+        if not fits:
+            raise ShapeError(f"compute_weighted_loss at {where_at}: weights '{weights.name}' of shape "
+                             f"{tuple(weights.shape)} must be a scalar or have the losses' rank "
+                             f"({tuple(losses.shape)}) with each dim 1 or the losses' dim; for per-example "
+                             f"weights of 2-D losses give shape [batch, 1]")
         weighted = multiply(losses, weights)
         if reduction == Reduction.NONE:
             loss = weighted

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from .. import dtypes as dt
 from ..errors import ShapeError
 from ..graph import GraphKeys, get_default_graph, user_location
@@ -13,7 +15,8 @@ from ..ops.elementwise import cast, equal, multiply, sqrt, square, subtract, whe
 from ..ops.reduce import reduce_sum
 from ..ops.shape import broadcast_to
 from ..ops.source import convert_to_tensor, shape
-from ..variable_scope import get_variable, variable_scope
+from ..ops.state import Variable
+from ..variable_scope import variable_scope
 
 
 def _div(total, count):
@@ -27,9 +30,10 @@ def _collect(keys, value) -> None:
         get_default_graph().add_to_collection(key, value)
 
 
-def mean(values, weights=None, metrics_collections=None, updates_collections=None, name: Optional[str] = None):
+def mean(values, weights=None, metrics_collections=None, updates_collections=None, name: Optional[str] = None,
+         default_name: str = "mean"):
     """The (weighted) mean of every value seen: ``(mean, update_op)``."""
-    with variable_scope(name, default_name="mean"):
+    with variable_scope(name, default_name=default_name):
         values = convert_to_tensor(values)
         if not values.dtype.is_floating:
             values = cast(values, dt.float32)
@@ -45,19 +49,16 @@ def mean(values, weights=None, metrics_collections=None, updates_collections=Non
             full = broadcast_to(weights, shape(values))
             batch_total = reduce_sum(multiply(values, full))
             batch_count = reduce_sum(full)
+        # plain Variables, as TF1's metric_variable: a metric inside a reuse=True scope is new
         local = [GraphKeys.LOCAL_VARIABLES, GraphKeys.METRIC_VARIABLES]
-        total = get_variable("total", (), values.dtype, _zeros(), trainable=False, collections=local)
-        count = get_variable("count", (), values.dtype, _zeros(), trainable=False, collections=local)
+        zero = np.zeros((), values.dtype.np)
+        total = Variable(zero, name="total", trainable=False, collections=local)
+        count = Variable(zero, name="count", trainable=False, collections=local)
         value = _div(total.value(), count.value())
         update = _div(total.assign_add(batch_total), count.assign_add(batch_count))
         _collect(metrics_collections, value)
         _collect(updates_collections, update)
         return value, update
-
-
-def _zeros():
-    from ..init import zeros_initializer
-    return zeros_initializer()
 
 
 def accuracy(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
@@ -71,26 +72,28 @@ def accuracy(labels, predictions, weights=None, metrics_collections=None, update
     if labels.dtype is not predictions.dtype:
         labels = cast(labels, predictions.dtype)
     correct = cast(equal(predictions, labels), dt.float32)
-    return mean(correct, weights, metrics_collections, updates_collections, name or "accuracy")
+    return mean(correct, weights, metrics_collections, updates_collections, name, "accuracy")
 
 
 def mean_squared_error(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
                        name: Optional[str] = None):
     predictions = convert_to_tensor(predictions)
     error = square(subtract(predictions, cast(convert_to_tensor(labels), predictions.dtype)))
-    return mean(error, weights, metrics_collections, updates_collections, name or "mean_squared_error")
+    return mean(error, weights, metrics_collections, updates_collections, name, "mean_squared_error")
 
 
 def mean_absolute_error(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
                         name: Optional[str] = None):
     predictions = convert_to_tensor(predictions)
     error = abs_(subtract(predictions, cast(convert_to_tensor(labels), predictions.dtype)))
-    return mean(error, weights, metrics_collections, updates_collections, name or "mean_absolute_error")
+    return mean(error, weights, metrics_collections, updates_collections, name, "mean_absolute_error")
 
 
 def root_mean_squared_error(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
                             name: Optional[str] = None):
-    value, update = mean_squared_error(labels, predictions, weights, None, None, name or "root_mean_squared_error")
+    predictions = convert_to_tensor(predictions)
+    error = square(subtract(predictions, cast(convert_to_tensor(labels), predictions.dtype)))
+    value, update = mean(error, weights, None, None, name, "root_mean_squared_error")
     value, update = sqrt(value), sqrt(update)
     _collect(metrics_collections, value)
     _collect(updates_collections, update)

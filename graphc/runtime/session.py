@@ -160,6 +160,8 @@ class Session:
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
+        for hook in self.graph.session_hooks:  # gc.data stops this Session's pipeline threads
+            hook.session_closed(self)
         with self._lock:
             self._closed = True
             self._runners.clear()
@@ -227,8 +229,8 @@ class Session:
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
         skipping the per-call resolution and cache lookup of ``run``."""
         self._check_open()
-        if self.graph.session_hooks:  # the hooks see every call (an iterator's next element)
-            keys = list(feed_list or [])
+        if any(hook.involved(self, fetches, feed_list) for hook in self.graph.session_hooks):
+            keys = list(feed_list or [])  # the hooks must see every call (an iterator's next element)
             return lambda *values: self.run(fetches, dict(zip(keys, values)))
         leaves, rebuild = flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]

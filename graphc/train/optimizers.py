@@ -153,10 +153,11 @@ class Optimizer:
         # TF1 names the training op as its scope ("Adam", or minimize's name=): found by
         # graph.get_operation_by_name(name) after a meta graph import
         op_name = scope.rstrip("/")
-        if op_name in graph._by_name:  # a second minimize(name=...) of the same name
-            return group(*updates, name=op_name)
-        with graph.as_default(), graph.name_scope(None), graph.control_dependencies(updates):
-            return graph.create_op("no_op", (), None, op_name, exact_name=True)
+        with graph.as_default(), graph.name_scope(None):
+            if op_name in graph._by_name:  # a second minimize(name=...) of the same name
+                return group(*updates, name=op_name)
+            with graph.control_dependencies(updates):
+                return graph.create_op("no_op", (), None, op_name, exact_name=True)
 
     def minimize(self, loss, global_step: Optional[Variable] = None, var_list=None, name: Optional[str] = None,
                  grad_loss=None) -> Operation:

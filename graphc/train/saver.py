@@ -78,13 +78,13 @@ class Saver:
             step = int(global_step if isinstance(global_step, (int, np.integer)) else sess.run(global_step))
         prefix = os.path.abspath(os.fspath(save_path) + (f"-{step}" if step is not None else ""))
         path = prefix + SUFFIX
-        if write_meta_graph:
-            self._write_meta_graph(sess, f"{prefix}.{meta_graph_suffix}")
         directory = os.path.dirname(path)
         os.makedirs(directory, exist_ok=True)
         values = {name: sess._state.read_variable(v.var_name) for name, v in self._vars.items()}
         sweep_stale_temporaries(directory)
         atomic_write(path, _encode(values, step))
+        if write_meta_graph:  # after the checkpoint: a failed save leaves no .meta without one
+            self._write_meta_graph(sess, f"{prefix}.{meta_graph_suffix}")
         state = _read_state(directory)
         kept = [p for p in state if p != path] + [path]
         removed = []
