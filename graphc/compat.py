@@ -57,7 +57,6 @@ MISSING = {
     "nn.embedding_lookup": ("tf.nn.embedding_lookup", _ISSUE15),
     "nn.nce_loss": ("tf.nn.nce_loss", _ISSUE15),
     "nn.sampled_softmax_loss": ("tf.nn.sampled_softmax_loss", _ISSUE15),
-    "nn.fused_batch_norm": ("tf.nn.fused_batch_norm", _ISSUE15),
     "nn.conv2d_transpose": ("tf.nn.conv2d_transpose", _ISSUE15),
     "nn.depthwise_conv2d": ("tf.nn.depthwise_conv2d", _ISSUE15),
     "nn.conv1d": ("tf.nn.conv1d", _ISSUE15),

@@ -85,6 +85,7 @@ ATTR_TYPES: Dict[str, tuple] = {
     "depth": (_is_int, "an int"),
     "dilations": (_ints, "a tuple of ints"),
     "dtype": (_is_dtype, "a dtype"),
+    "epsilon": (_is_number, "a number"),
     "else": (lambda v: isinstance(v, Body), "a body (a traced function)"),
     "has_limit": (_is_bool, "a bool"),
     "high": (_is_number, "a number"),

@@ -1,9 +1,9 @@
 """``gc.nn``: activations, losses, convolution, pooling, normalization and dropout."""
 from ..ops.elementwise import sigmoid, tanh  # noqa: F401
 from ..ops.nn import (  # noqa: F401
-    avg_pool, avg_pool2d, batch_normalization, bias_add, conv2d, conv_output_size, dropout, elu, gelu,
-    l2_loss, l2_normalize, leaky_relu, local_response_normalization, log_softmax, lrn, max_pool, max_pool2d, moments,
-    relu, relu6, sigmoid_cross_entropy_with_logits, silu, softmax, softmax_cross_entropy_with_logits,
+    avg_pool, avg_pool2d, batch_normalization, bias_add, conv2d, conv_output_size, dropout, elu, fused_batch_norm,
+    gelu, l2_loss, l2_normalize, leaky_relu, local_response_normalization, log_softmax, lrn, max_pool, max_pool2d,
+    moments, relu, relu6, sigmoid_cross_entropy_with_logits, silu, softmax, softmax_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits_v2, softplus, softsign, sparse_softmax_cross_entropy_with_logits, swish,
 )
 from . import layers  # noqa: F401,E402

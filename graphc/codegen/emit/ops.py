@@ -1,6 +1,8 @@
 """Kernels for ops that are not fused: each emits explicit loops over flat arrays."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from . import scalar
@@ -430,6 +432,86 @@ def _(cg, w, i, ins):
         with w.block(f"for {k} in range({lo}, {hi}):"):
             w(f"acc += {X}[({o} * {length} + {k}) * {inner} + {j}]")
         w(f"{Y}[({o} * {length} + {c}) * {inner} + {j}] = acc")
+
+
+# --- fused batch normalization -----------------------------------------------------------------------
+def _bn_geometry(cg, w, x, axis):
+    """(outer, channels, inner, count) of x around its channel axis: the loops over one
+    channel's elements fold them, so their extents are run-time sizes (runtime_dim)."""
+    r = cg.rank(x)
+    outer = f"({product([cg.runtime_dim(x, k) for k in range(axis)])})"
+    inner = f"({product([cg.runtime_dim(x, k) for k in range(axis + 1, r)])})"
+    count = cg.uid("count")
+    w(f"{count} = {outer} * {inner}")
+    return outer, cg.dim(x, axis), inner, count
+
+
+@contextlib.contextmanager
+def _bn_channel_elements(cg, w, outer, channels, inner, c):
+    """Loops over the elements of channel ``c``; ``at`` is the element's flat index."""
+    o, j = cg.uid("o"), cg.uid("j")
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {j} in range({inner}):"):
+            w(f"at = ({o} * {channels} + {c}) * {inner} + {j}")
+            yield
+
+
+@kernel("fused_batch_norm")
+def _(cg, w, i, ins):
+    """One channel per iteration (a GPU thread per channel): its mean, its variance about
+    the mean (two passes, no cancellation), then y; the statistics land in their outputs."""
+    x, scale, offset = ins.inputs
+    X, S, B = cg.array(x), cg.array(scale), cg.array(offset)
+    Y, M, V, I = (cg.define_output(v, w) for v in ins.outputs)
+    dtype = cg.dtype(x)
+    t = _t(cg, x)
+    outer, channels, inner, n = _bn_geometry(cg, w, x, ins.attrs["axis"])
+    eps = scalar.literal(ins.attrs["epsilon"], dtype)
+    with cg.parallel_nest(w, [channels], ["c"]) as (c,):
+        w(f"s = {t}(0)")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"s += {X}[at]")
+        w(f"m = {t}(s / {t}({n}))")
+        w(f"s = {t}(0)")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"d = {X}[at] - m")
+            w("s += d * d")
+        w(f"var = {t}(s / {t}({n}))")
+        w(f"inv = {t}({t}(1) / {cg.call('sqrt', dtype, f'var + {eps}')})")
+        w(f"k = {t}(inv * {S}[{c}])")
+        w(f"b = {B}[{c}]")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"{Y}[at] = {t}(({X}[at] - m) * k + b)")
+        w(f"{M}[{c}] = m")
+        # TF1's moving-average statistic: the unbiased variance, n / (n - 1) times the biased one
+        w(f"{V}[{c}] = {t}(var * {t}({n}) / {t}({n} - 1)) if {n} > 1 else var")
+        w(f"{I}[{c}] = inv")
+
+
+@kernel("fused_batch_norm_grad")
+def _(cg, w, i, ins):
+    """One channel per iteration: the sums of dy and dy * xhat, then dx from them."""
+    dy, x, scale, mean, inv = ins.inputs
+    DY, X, S, M, IV = (cg.array(v) for v in ins.inputs)
+    DX, DS, DB = (cg.define_output(v, w) for v in ins.outputs)
+    t = _t(cg, x)
+    outer, channels, inner, n = _bn_geometry(cg, w, x, ins.attrs["axis"])
+    with cg.parallel_nest(w, [channels], ["c"]) as (c,):
+        w(f"m = {M}[{c}]")
+        w(f"inv = {IV}[{c}]")
+        w(f"sg = {t}(0)")
+        w(f"sgx = {t}(0)")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"g = {DY}[at]")
+            w("sg += g")
+            w(f"sgx += g * ({X}[at] - m)")
+        w(f"ds = {t}(sgx * inv)")
+        w(f"k = {t}({S}[{c}] * inv / {t}({n}))")
+        w(f"gn = {t}({n})")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"{DX}[at] = {t}(k * (gn * {DY}[at] - sg - ({X}[at] - m) * inv * ds))")
+        w(f"{DS}[{c}] = ds")
+        w(f"{DB}[{c}] = sg")
 
 
 # --- random ------------------------------------------------------------------------------------------------
