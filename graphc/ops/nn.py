@@ -589,8 +589,15 @@ def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon: float 
     ``batch_normalization``), so it fuses into the producer's kernel (a conv or matmul epilogue).
     """
     op = "fused_batch_norm"
-    _, (x, scale, offset) = promote(op, x, scale, offset)
-    x, scale, offset = (_to_accepted(op, t, FLOAT) for t in (x, scale, offset))
+    x = _to_accepted(op, convert_to_tensor(x), FLOAT)
+
+    def per_channel(value, what):  # constants take x's dtype; tensors must have it
+        if is_symbolic(value) and convert_to_tensor(value).dtype is not x.dtype:
+            t = convert_to_tensor(value)
+            raise dtype_error(op, f"{what} '{t.name}' is {t.dtype.name} but x '{x.name}' is {x.dtype.name}")
+        return convert_to_tensor(value, dtype=x.dtype)
+
+    scale, offset = per_channel(scale, "scale"), per_channel(offset, "offset")
     if data_format not in ("NHWC", "NCHW"):
         raise shape_error(op, f"data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
     if x.ndim not in (2, 4):
@@ -614,7 +621,7 @@ def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon: float 
         return y, batch_mean, batch_var
     if mean is None or variance is None:
         raise shape_error(op, "in inference mode (is_training=False) mean and variance are required")
-    mean, variance = (_to_accepted(op, convert_to_tensor(t, dtype=x.dtype), FLOAT) for t in (mean, variance))
+    mean, variance = per_channel(mean, "mean"), per_channel(variance, "variance")
     try:
         _infer_fused_batch_norm([t.type for t in (x, scale, offset)], {"axis": axis})
         _infer_fused_batch_norm([t.type for t in (x, mean, variance)], {"axis": axis})

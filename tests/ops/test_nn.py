@@ -756,3 +756,11 @@ def test_fused_batch_norm_build_errors(graph):
         gc.nn.fused_batch_norm(x, np.ones(4, np.float32), ones)
     with pytest.raises(gc.ShapeError, match="does not match"):
         gc.nn.fused_batch_norm(x, ones, ones, data_format="NCHW")
+
+
+def test_fused_batch_norm_constants_take_the_dtype_of_x(graph):
+    x = gc.placeholder(gc.float32, (2, 3))
+    y, mean, var = gc.nn.fused_batch_norm(x, np.ones(3), [0.0, 0.0, 0.0])  # float64 arrays, Python floats
+    assert y.dtype == mean.dtype == var.dtype == gc.float32
+    with pytest.raises(gc.DTypeError, match="scale .* is float64 but x .* is float32"):
+        gc.nn.fused_batch_norm(x, gc.constant(np.ones(3)), np.zeros(3))
