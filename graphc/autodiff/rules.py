@@ -587,9 +587,9 @@ def _(op, grads):
     _, mean, _, inv = op.outputs
     axis = op.attrs["axis"]
     gy, gmean, gvar, ginv = grads
-    if gy is None:
-        gy = source.zeros_like(op.outputs[0])
-    dx, dscale, doffset = make("fused_batch_norm_grad", (gy, x, scale, mean, inv), {"axis": axis}).outputs
+    dx = dscale = doffset = None
+    if gy is not None:
+        dx, dscale, doffset = make("fused_batch_norm_grad", (gy, x, scale, mean, inv), {"axis": axis}).outputs
     if gmean is None and gvar is None and ginv is None:
         return [dx, dscale, doffset]
     n = _bn_count(x, axis)
@@ -599,10 +599,14 @@ def _(op, grads):
     if ginv is not None:  # inv = (var + eps)^-1/2 with the biased var: d inv / d x = -inv^3 (x - mean) / n
         term = ew.negative(ginv) * inv * inv * inv / n
         coef = term if coef is None else coef + term
+    terms = [dx] if dx is not None else []
     if coef is not None:
-        dx = dx + (x - _bn_channels(mean, x, axis)) * _bn_channels(coef, x, axis)
+        terms.append((x - _bn_channels(mean, x, axis)) * _bn_channels(coef, x, axis))
     if gmean is not None:
-        dx = dx + _bn_channels(gmean / n, x, axis)
+        terms.append(sh.broadcast_like(_bn_channels(gmean / n, x, axis), x))
+    dx = terms[0]
+    for term in terms[1:]:
+        dx = dx + term
     return [dx, dscale, doffset]
 
 

@@ -724,9 +724,17 @@ def test_fused_batch_norm_gradients_of_a_loss(device, fmt, shape):
         y, mean, var = gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)
         return gc.reduce_sum(gc.sin(y) * w) + gc.reduce_sum(mean * mean) + gc.reduce_sum(gc.sqrt(var))
 
+    def mean_alone(x, scale, offset):
+        return gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)[1]
+
+    def variance_alone(x, scale, offset):
+        return gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)[2]
+
     for fn in (loss_of_y, loss_of_all):
         report = gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], device=device, rtol=1e-5, atol=1e-7)
         assert report.checked == xv.size + 6
+    for fn in (mean_alone, variance_alone):  # no gradient reaches scale and offset
+        gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], wrt=(0,), device=device, rtol=1e-5, atol=1e-7)
 
 
 def test_fused_batch_norm_gradients_with_an_unknown_batch_size(graph, device):
