@@ -50,7 +50,6 @@ MISSING = {
     "nn.embedding_lookup": ("tf.nn.embedding_lookup", _ISSUE15),
     "nn.nce_loss": ("tf.nn.nce_loss", _ISSUE15),
     "nn.sampled_softmax_loss": ("tf.nn.sampled_softmax_loss", _ISSUE15),
-    "nn.fused_batch_norm": ("tf.nn.fused_batch_norm", _ISSUE15),
     "random_shuffle": ("tf.random_shuffle", _ISSUE15),
     "multinomial": ("tf.multinomial", _ISSUE15),
     "estimator": ("Estimators (tf.estimator)", "not planned: graphc.keras (issue 16) covers fit/evaluate/predict"),

@@ -328,6 +328,31 @@ def step_gather_slice(draw, sg, rng):
         sg.value(out, (2, 3), [a], lambda v, ver: np.roll(v[a], -1, axis=1), "roll")
 
 
+
+_BN_EPSILON = 0.1  # bounds y's gain, 1 / sqrt(var + eps), where a column's two values nearly agree
+_BN_OUTPUTS = (("batch_norm", (2, 3)), ("batch_mean", (3,)), ("batch_variance", (3,)))
+
+
+def _batch_norm(x, scale, offset, k):
+    """Output k of training-mode batch norm over the rows of (N, C) ``x``: y, the batch mean,
+    TF1's unbiased batch variance (y is normalized with the biased one)."""
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    return ((x - mean) / np.sqrt(var + _BN_EPSILON) * scale + offset, mean, x.var(axis=0, ddof=1))[k]
+
+
+def step_batch_norm(draw, sg, rng):
+    """gc.nn.fused_batch_norm of a (2, 3) node as N=2 rows of C=3 channels, with constant
+    scale and offset: one kernel computing the statistics and y (and one for its gradient)."""
+    a = _pick(draw, sg, lambda n: n.shape == (2, 3))
+    if a is None:
+        return
+    dtype = sg.nodes[a].tensor.dtype.np
+    scale, offset = rng.uniform(0.5, 1.5, size=3).astype(dtype), rng.uniform(-1, 1, size=3).astype(dtype)
+    k = draw(st.sampled_from([0, 0, 1, 2]))
+    name, shape = _BN_OUTPUTS[k]
+    out = gc.nn.fused_batch_norm(sg.nodes[a].tensor, scale, offset, epsilon=_BN_EPSILON)[k]
+    sg.value(out, shape, [a], lambda v, ver: _batch_norm(v[a], scale, offset, k), name)
+
 class RangeViolation(Exception):
     """The oracle's verdict that a run stops at a check_range: every device must raise
     InvalidArgumentError there."""
@@ -690,11 +715,11 @@ def motif_write_in_cond(draw, sg, rng):
 
 
 STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
-          step_gather_slice, step_check_range, step_scan_reverse] + [step_write] * 4
+          step_gather_slice, step_check_range, step_scan_reverse, step_batch_norm] + [step_write] * 4
          + [step_read_after, step_read_after, step_identity_after, step_group, step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
 MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_matmul,
-              step_conv_pool, step_gather_slice, step_check_range_passes, step_scan_reverse]
+              step_conv_pool, step_gather_slice, step_check_range_passes, step_scan_reverse, step_batch_norm]
 CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
 # Loops and conds among reads and writes: their captures are reads and write results, and
 # writes read their outputs (a program with control flow runs in stages on the compiled

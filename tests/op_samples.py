@@ -262,6 +262,89 @@ SAMPLES.update({
 })
 
 
+# --- fused batch normalization: each output of the two ops, NHWC, NCHW and (N, C) ----------------------
+def _bn_stats(x, axis):
+    others = tuple(k for k in range(x.ndim) if k != axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    n = x.size // x.shape[axis]
+    mean = x.mean(axis=others, dtype=np.float64)
+    var = ((x - mean.reshape(shape)) ** 2).mean(axis=others, dtype=np.float64)
+    return mean, var, shape, n
+
+
+def _bn_ref(k, eps=1e-3, axis=-1):
+    """Output k of training-mode batch norm: y, the mean, TF1's unbiased variance, 1/sqrt(var + eps)."""
+    def ref(x, scale, offset):
+        a = axis % x.ndim
+        mean, var, shape, n = _bn_stats(x, a)
+        inv = 1 / np.sqrt(var + eps)
+        y = (x - mean.reshape(shape)) * (inv * scale).reshape(shape) + offset.reshape(shape)
+        return (y, mean, var * n / (n - 1), inv)[k]
+    return ref
+
+
+def _bn_grad_ref(k, axis=-1):
+    """Output k of the backward pass (dx, dscale, doffset) for a given mean and inverse std."""
+    def ref(dy, x, scale, mean, inv):
+        a = axis % x.ndim
+        others = tuple(j for j in range(x.ndim) if j != a)
+        shape = [1] * x.ndim
+        shape[a] = -1
+        n = x.size // x.shape[a]
+        xhat = (x - mean.reshape(shape)) * inv.reshape(shape)
+        doffset, dscale = dy.sum(others), (dy * xhat).sum(others)
+        dx = (scale * inv / n).reshape(shape) * (n * dy - doffset.reshape(shape) - xhat * dscale.reshape(shape))
+        return (dx, dscale, doffset)[k]
+    return ref
+
+
+def _bn(k, **kw):
+    return lambda x, s, o: gc.nn.fused_batch_norm(x, s, o, **kw)[k]
+
+
+def _bn_inv_std(x, s, o):
+    from graphc.ops._build import make
+    return make("fused_batch_norm", (x, s, o), {"epsilon": 1e-3, "axis": 3}).outputs[3]
+
+
+def _bn_grad(k, axis):
+    from graphc.ops._build import make
+    return lambda *xs: make("fused_batch_norm_grad", xs, {"axis": axis}).outputs[k]
+
+
+def _f32(*arrays):
+    return [a.astype(np.float32) for a in arrays]
+
+
+_x_bn, _s_bn, _o_bn = rand(2, 3, 2, 3), rand(3, low=0.5), rand(3)
+_x_bn2, _s_bn2, _o_bn2 = rand(5, 3), rand(3, low=0.5), rand(3)
+_g_bn = rand(2, 3, 2, 3)
+SAMPLES.update({
+    "fused_batch_norm": [
+        Sample(_bn(0), [_x_bn, _s_bn, _o_bn], _bn_ref(0), note="NHWC, y"),
+        Sample(_bn(1), [_x_bn, _s_bn, _o_bn], _bn_ref(1), note="NHWC, batch mean"),
+        Sample(_bn(2), [_x_bn, _s_bn, _o_bn], _bn_ref(2), note="NHWC, unbiased batch variance"),
+        Sample(_bn_inv_std, [_x_bn, _s_bn, _o_bn], _bn_ref(3), note="NHWC, saved inverse std"),
+        Sample(_bn(0, data_format="NCHW"), [_x_bn, rand(3, low=0.5), rand(3)], _bn_ref(0, axis=1), note="NCHW, y"),
+        Sample(_bn(2, data_format="NCHW"), [_x_bn, rand(3, low=0.5), rand(3)], _bn_ref(2, axis=1),
+               note="NCHW, variance"),
+        Sample(_bn(0, epsilon=0.1), [_x_bn2, _s_bn2, _o_bn2], _bn_ref(0, eps=0.1), note="(N, C), y"),
+        Sample(_bn(0), _f32(_x_bn, _s_bn, _o_bn), _bn_ref(0), note="float32, y"),
+        Sample(_bn(2), _f32(_x_bn2, _s_bn2, _o_bn2), _bn_ref(2), note="float32, (N, C), variance"),
+    ],
+    "fused_batch_norm_grad": [
+        Sample(_bn_grad(k, 3), [_g_bn, _x_bn, _s_bn, rand(3), rand(3, low=0.5, high=1.5)], _bn_grad_ref(k),
+               note=("dx", "dscale", "doffset")[k]) for k in range(3)
+    ] + [
+        Sample(_bn_grad(0, 1), [_g_bn, _x_bn, rand(3), rand(3), rand(3, low=0.5, high=1.5)], _bn_grad_ref(0, axis=1),
+               note="NCHW, dx"),
+        Sample(_bn_grad(0, 1), _f32(rand(5, 3), _x_bn2, _s_bn2, rand(3), rand(3, low=0.5, high=1.5)),
+               _bn_grad_ref(0, axis=1), note="float32, (N, C), dx"),
+    ],
+})
+
+
 def _scatter_ref(u, idx, shape):
     out = np.zeros(shape)
     idx = np.asarray(idx) % shape[1]

@@ -12,7 +12,7 @@ from ..errors import GradientError
 from ..ops import elementwise as ew
 from ..ops import linalg, nn, reduce, shape as sh
 from ..ops import source
-from ..ops._build import make1
+from ..ops._build import make, make1
 from ..ops.registry import OPS, find_opdef, rule_registrar
 
 GRADIENTS: dict[str, Callable] = {}
@@ -546,3 +546,79 @@ def _(op, grads):
 @grad("window_sum")
 def _(op, grads):
     return [make1("window_sum", (grads[0],), dict(op.attrs))]
+
+
+# --- fused batch normalization ------------------------------------------------------------------------
+def _bn_channels(v, x, axis):
+    """A (C,) tensor shaped to broadcast along channel ``axis`` of ``x``."""
+    if axis == x.ndim - 1:
+        return v
+    return sh.reshape(v, (-1,) + (1,) * (x.ndim - 1 - axis))
+
+
+def _bn_count(x, axis):
+    """The number of elements per channel: a Python float where x's other dims are known,
+    else a run-time scalar of x's dtype."""
+    others = [k for k in range(x.ndim) if k != axis]
+    dims = [x.shape[k] for k in others]
+    if None not in dims:
+        return float(np.prod(dims, dtype=np.int64)) if dims else 1.0
+    sizes = sh.gather(source.shape(x), np.asarray(others, dtype=np.int64))
+    return ew.cast(reduce.reduce_prod(sizes), x.dtype)
+
+
+def _bn_grad_composed(dy, x, scale, mean, inv, axis):
+    """fused_batch_norm_grad's outputs (dx, dscale, doffset) in graph ops, for its own gradient."""
+    others = [k for k in range(x.ndim) if k != axis]
+    n = _bn_count(x, axis)
+    xhat = (x - _bn_channels(mean, x, axis)) * _bn_channels(inv, x, axis)
+    doffset = reduce.reduce_sum(dy, others)
+    dscale = reduce.reduce_sum(dy * xhat, others)
+    dx = _bn_channels(scale * inv / n, x, axis) * (
+        n * dy - _bn_channels(doffset, x, axis) - xhat * _bn_channels(dscale, x, axis))
+    return dx, dscale, doffset
+
+
+@grad("fused_batch_norm")
+def _(op, grads):
+    """dy goes through one fused_batch_norm_grad kernel; gradients of the statistics
+    outputs (rare: they usually feed moving averages, whose assigns stop gradients) are
+    added with elementwise ops."""
+    x, scale, offset = op.inputs
+    _, mean, _, inv = op.outputs
+    axis = op.attrs["axis"]
+    gy, gmean, gvar, ginv = grads
+    dx = dscale = doffset = None
+    if gy is not None:
+        dx, dscale, doffset = make("fused_batch_norm_grad", (gy, x, scale, mean, inv), {"axis": axis}).outputs
+    if gmean is None and gvar is None and ginv is None:
+        return [dx, dscale, doffset]
+    n = _bn_count(x, axis)
+    coef = None  # per channel, the factor of (x - mean) in dx
+    if gvar is not None:  # the unbiased variance: sum((x - mean)^2) / max(n - 1, 1)
+        coef = gvar * (2.0 / ew.maximum(n - 1.0, 1.0) if not isinstance(n, float) else 2.0 / max(n - 1.0, 1.0))
+    if ginv is not None:  # inv = (var + eps)^-1/2 with the biased var: d inv / d x = -inv^3 (x - mean) / n
+        term = ew.negative(ginv) * inv * inv * inv / n
+        coef = term if coef is None else coef + term
+    terms = [dx] if dx is not None else []
+    if coef is not None:
+        terms.append((x - _bn_channels(mean, x, axis)) * _bn_channels(coef, x, axis))
+    if gmean is not None:
+        terms.append(sh.broadcast_like(_bn_channels(gmean / n, x, axis), x))
+    dx = terms[0]
+    for term in terms[1:]:
+        dx = dx + term
+    return [dx, dscale, doffset]
+
+
+@grad("fused_batch_norm_grad")
+def _(op, grads):
+    """The gradient of the backward kernel's composed form (second derivatives; inputs held
+    constant, so every input gets its partial derivative)."""
+    from .gradients import gradients
+    inputs = list(op.inputs)
+    outs = _bn_grad_composed(*inputs, op.attrs["axis"])
+    pairs = [(o, g) for o, g in zip(outs, grads) if g is not None]
+    if not pairs:
+        return [None] * len(inputs)
+    return gradients([o for o, _ in pairs], inputs, grad_ys=[g for _, g in pairs], stop_gradients=inputs)

@@ -86,6 +86,7 @@ ATTR_TYPES: Dict[str, tuple] = {
     "descending": (_is_bool, "a bool"),
     "dilations": (_ints, "a tuple of ints"),
     "dtype": (_is_dtype, "a dtype"),
+    "epsilon": (_is_number, "a number"),
     "else": (lambda v: isinstance(v, Body), "a body (a traced function)"),
     "exclusive": (_is_bool, "a bool"),
     "has_limit": (_is_bool, "a bool"),

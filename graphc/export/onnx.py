@@ -74,6 +74,7 @@ NOT_EXPORTABLE: Dict[str, str] = {
     "max_pool2d_grad": "gradient-only op (the adjoint of max_pool2d)",
     "max_pool2d_grad_grad": "gradient-only op (second-order max_pool2d gradient)",
     "avg_pool2d_grad": "gradient-only op (the adjoint of avg_pool2d)",
+    "fused_batch_norm_grad": "gradient-only op (the backward pass of training-mode fused_batch_norm)",
 }
 
 
@@ -949,6 +950,39 @@ def _softmax_xent(ctx, op, ins):
     terms = ctx.node("Where", ctx.node("Equal", labels, zero), zero, ctx.node("Mul", labels, logp))
     return [ctx.node("Neg", ctx.reduce("ReduceSum", terms, [axis], keepdims=False))]
 
+
+
+@converts("fused_batch_norm")
+def _fused_batch_norm(ctx, op, ins):
+    """Training-mode batch norm, decomposed into ReduceMean, Sub, Mul, Sqrt, Div: ONNX's
+    BatchNormalization with training_mode=1 (opset 14+) outputs running statistics blended by
+    a momentum and the biased variance, not TF1's batch mean and unbiased variance, and ONNX
+    Runtime implements training mode only in its training builds. (Inference mode is made of
+    elementwise ops in graphc and exports as them.)"""
+    x, scale, offset = ins
+    axis, rank = int(op.attrs["axis"]), op.inputs[0].shape.rank
+    dtype = _dtype(op)
+    others = [k for k in range(rank) if k != axis]
+    channels = ctx.i64([-1] + [1] * (rank - 1 - axis))
+    mean = ctx.reduce("ReduceMean", x, others, keepdims=True)
+    centered = ctx.node("Sub", x, mean)
+    var = ctx.reduce("ReduceMean", ctx.node("Mul", centered, centered), others, keepdims=True)
+    inv = ctx.node("Div", ctx.scalar(1, dtype),
+                   ctx.node("Sqrt", ctx.node("Add", var, ctx.scalar(op.attrs["epsilon"], dtype))))
+    k = ctx.node("Mul", inv, ctx.node("Reshape", scale, channels))
+    y = ctx.node("Add", ctx.node("Mul", centered, k), ctx.node("Reshape", offset, channels))
+    dims = [op.inputs[0].shape[a] for a in others]
+    if None not in dims:
+        n = int(np.prod(dims, dtype=np.int64))
+        factor = ctx.scalar(n / (n - 1) if n > 1 else 1.0, dtype)
+    else:  # TF1's n / (n - 1), 1 for n <= 1, from the run-time shape
+        count = ctx.cast(ctx.node("ReduceProd", ctx.node("Gather", ctx.node("Shape", x), ctx.i64(others)),
+                                  keepdims=0), dtype)
+        factor = ctx.node("Div", count, ctx.node("Max", ctx.node("Sub", count, ctx.scalar(1, dtype)),
+                                                  ctx.scalar(1, dtype)))
+    flat = ctx.i64([-1])
+    return [y, ctx.node("Reshape", mean, flat), ctx.node("Mul", ctx.node("Reshape", var, flat), factor),
+            ctx.node("Reshape", inv, flat)]
 
 @converts("sparse_softmax_cross_entropy_with_logits")
 def _sparse_xent(ctx, op, ins):

@@ -554,6 +554,163 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
     return add(multiply(x, inv), shift, name=name or "batchnorm")
 
 
+# --- fused batch normalization (TF1's tf.nn.fused_batch_norm) -------------------------------------
+# TF1's fused_batch_norm raises an epsilon below cuDNN's minimum to just above it.
+_MIN_BN_EPSILON = 1.001e-5
+
+
+def bessel_factor(n: int) -> float:
+    """TF1's correction of the batch variance it outputs: n / (n - 1), or 1 for n <= 1."""
+    return n / (n - 1) if n > 1 else 1.0
+
+
+def _infer_fused_batch_norm(inputs, attrs):
+    x, scale, offset = inputs
+    if not x.dtype.is_floating or scale.dtype is not x.dtype or offset.dtype is not x.dtype:
+        raise DTypeMismatch(f"x, scale and offset must be one floating dtype, got {x.dtype.name}, "
+                            f"{scale.dtype.name} and {offset.dtype.name}")
+    if x.rank not in (2, 4):
+        raise ShapeMismatch(f"x must be 4-D (NHWC or NCHW) or 2-D (N, C), got shape {x.shape}")
+    axis = attrs["axis"]
+    if not 0 <= axis < x.rank:
+        raise ShapeMismatch(f"channel axis {axis} out of range for rank {x.rank}")
+    c = x.shape[axis]
+    for what, t in (("scale", scale), ("offset", offset)):
+        if t.rank != 1:
+            raise ShapeMismatch(f"{what} must be 1-D (channels), got shape {t.shape}")
+        c = merge_dims(c, t.shape[0], f"{what} of shape {t.shape} does not match the {x.shape[axis]} channels "
+                                      f"of x (shape {x.shape}, channel axis {axis})")
+    stat = TensorType(x.dtype, (c,))
+    return [TensorType(x.dtype, x.shape), stat, stat, stat]
+
+
+def _bn_view(v, axis, rank):
+    """A (C,) array shaped to broadcast along ``axis`` of a rank-``rank`` array."""
+    return v.reshape((-1,) + (1,) * (rank - 1 - axis))
+
+
+def _ref_fused_batch_norm(inputs, attrs, ctx=None):
+    x, scale, offset = inputs
+    axis = attrs["axis"]
+    others = tuple(k for k in range(x.ndim) if k != axis)
+    n = int(np.prod([x.shape[k] for k in others]))
+    t = x.dtype.type
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = x.mean(axis=others) if n else np.full(x.shape[axis], np.nan, x.dtype)
+        d = x - _bn_view(mean, axis, x.ndim)
+        var = (d * d).mean(axis=others) if n else np.full(x.shape[axis], np.nan, x.dtype)
+        inv = (t(1) / np.sqrt(var + t(attrs["epsilon"]))).astype(x.dtype)
+        y = d * _bn_view(inv * scale, axis, x.ndim) + _bn_view(offset, axis, x.ndim)
+    return (y.astype(x.dtype), mean.astype(x.dtype), (var * t(bessel_factor(n))).astype(x.dtype),
+            inv.astype(x.dtype))
+
+
+define("fused_batch_norm", "nn", _infer_fused_batch_norm, _ref_fused_batch_norm,
+       doc="Training-mode batch normalization in one kernel: inputs (x, scale, offset), attrs epsilon and "
+           "the channel axis; outputs (y, batch mean, batch variance with TF1's n/(n-1) correction, "
+           "1/sqrt(biased variance + epsilon)). y normalizes with the biased (1/n) variance, as TF1 does.")
+
+
+def _infer_fused_batch_norm_grad(inputs, attrs):
+    dy, x, scale, mean, inv = inputs
+    if not dy.shape.is_compatible_with(x.shape):
+        raise ShapeMismatch(f"the gradient of y has shape {dy.shape}, x has shape {x.shape}")
+    (_, stat, _, _) = _infer_fused_batch_norm([x, scale, scale], attrs)
+    for what, t in (("mean", mean), ("inverse std", inv)):
+        if t.dtype is not x.dtype or t.rank != 1 or not t.shape.is_compatible_with(stat.shape):
+            raise ShapeMismatch(f"the saved {what} must be {x.dtype.name} of shape {stat.shape}, got "
+                                f"{t.dtype.name} {t.shape}")
+    if dy.dtype is not x.dtype:
+        raise DTypeMismatch(f"the gradient of y is {dy.dtype.name}, x is {x.dtype.name}")
+    return [TensorType(x.dtype, x.shape), stat, stat]
+
+
+def _ref_fused_batch_norm_grad(inputs, attrs, ctx=None):
+    dy, x, scale, mean, inv = inputs
+    axis = attrs["axis"]
+    others = tuple(k for k in range(x.ndim) if k != axis)
+    n = int(np.prod([x.shape[k] for k in others]))
+    t = x.dtype.type
+    xhat = (x - _bn_view(mean, axis, x.ndim)) * _bn_view(inv, axis, x.ndim)
+    doffset = dy.sum(axis=others)
+    dscale = (dy * xhat).sum(axis=others)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = scale * inv / t(n)
+    dx = _bn_view(k, axis, x.ndim) * (t(n) * dy - _bn_view(doffset, axis, x.ndim) - xhat * _bn_view(dscale, axis, x.ndim))
+    return dx.astype(x.dtype), dscale.astype(x.dtype), doffset.astype(x.dtype)
+
+
+define("fused_batch_norm_grad", "nn", _infer_fused_batch_norm_grad, _ref_fused_batch_norm_grad,
+       doc="The backward pass of training-mode fused_batch_norm in one kernel: inputs (dy, x, scale, saved "
+           "mean, saved 1/sqrt(var + eps)), attr the channel axis; outputs (dx, dscale, doffset).")
+
+
+def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon: float = 0.001, data_format: str = "NHWC",
+                     is_training: bool = True, name: Optional[str] = None):
+    """TF1's ``tf.nn.fused_batch_norm``: returns ``(y, batch_mean, batch_variance)``.
+
+    ``x`` is 4-D, NHWC or (``data_format="NCHW"``) NCHW, or 2-D (N, C) (graphc's addition, for
+    dense layers); ``scale`` and ``offset`` are (C,). As in TF1, an epsilon below 1.001e-5 is
+    raised to 1.001e-5.
+
+    ``is_training=True`` (``mean`` and ``variance`` must be None): y is normalized with the
+    statistics of the batch over every axis but the channel, ``(x - mean) * scale /
+    sqrt(var + epsilon) + offset`` with the *biased* variance (sum / n), while the returned
+    ``batch_variance`` is TF1's *unbiased* one (sum / (n - 1); n / (n - 1) times the biased
+    one, unchanged for n = 1), meant for moving averages. One op, ``fused_batch_norm``, computes
+    y and both statistics in one kernel; its gradient is one ``fused_batch_norm_grad`` kernel.
+
+    ``is_training=False``: ``mean`` and ``variance`` (the moving averages) are required; y uses
+    them and they are returned as given. This mode is composed of elementwise ops (like
+    ``batch_normalization``), so it fuses into the producer's kernel (a conv or matmul epilogue).
+    """
+    op = "fused_batch_norm"
+    x = _to_accepted(op, convert_to_tensor(x), FLOAT)
+
+    def per_channel(value, what):  # constants take x's dtype; tensors must have it
+        if is_symbolic(value) and convert_to_tensor(value).dtype is not x.dtype:
+            t = convert_to_tensor(value)
+            raise dtype_error(op, f"{what} '{t.name}' is {t.dtype.name} but x '{x.name}' is {x.dtype.name}")
+        return convert_to_tensor(value, dtype=x.dtype)
+
+    scale, offset = per_channel(scale, "scale"), per_channel(offset, "offset")
+    if data_format not in ("NHWC", "NCHW"):
+        raise shape_error(op, f"data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
+    if x.ndim not in (2, 4):
+        raise shape_error(op, f"x '{x.name}' must be 4-D ({data_format}) or 2-D (N, C), got shape {x.shape}")
+    axis = 1 if data_format == "NCHW" or x.ndim == 2 else x.ndim - 1
+    epsilon = float(epsilon)
+    epsilon = epsilon if epsilon > _MIN_BN_EPSILON else _MIN_BN_EPSILON
+    if not isinstance(is_training, bool):
+        raise TypeError(f"{op} at {user_location()}: is_training must be a Python bool, got {is_training!r}")
+    if is_training:
+        if mean is not None or variance is not None:
+            raise shape_error(op, "in training mode (is_training=True) mean and variance must be None: the batch's "
+                                  "own statistics are used")
+        try:
+            _infer_fused_batch_norm([t.type for t in (x, scale, offset)], {"axis": axis})
+        except ShapeMismatch as e:
+            raise shape_error(op, str(e)) from None
+        from ._build import make
+        y, batch_mean, batch_var, _ = make(op, (x, scale, offset), {"epsilon": epsilon, "axis": axis},
+                                           name or "FusedBatchNorm").outputs
+        return y, batch_mean, batch_var
+    if mean is None or variance is None:
+        raise shape_error(op, "in inference mode (is_training=False) mean and variance are required")
+    mean, variance = per_channel(mean, "mean"), per_channel(variance, "variance")
+    try:
+        _infer_fused_batch_norm([t.type for t in (x, scale, offset)], {"axis": axis})
+        _infer_fused_batch_norm([t.type for t in (x, mean, variance)], {"axis": axis})
+    except (ShapeMismatch, DTypeMismatch) as e:
+        raise shape_error(op, str(e)) from None
+    from .shape import reshape
+    channels = (lambda v: reshape(v, (-1,) + (1,) * (x.ndim - 1 - axis))) if axis != x.ndim - 1 else (lambda v: v)
+    inv = multiply(rsqrt(add(variance, epsilon)), scale)
+    shift = subtract(offset, multiply(mean, inv))
+    y = add(multiply(x, channels(inv)), channels(shift), name=name or "FusedBatchNorm")
+    return y, mean, variance
+
+
 def l2_normalize(x, axis=None, epsilon: float = 1e-12, name: Optional[str] = None, dim=None) -> Tensor:
     """``x / sqrt(max(sum(x ** 2, axis), epsilon))`` (TF1's ``tf.nn.l2_normalize``; ``dim`` is
     TF1's old name of ``axis``, default: every axis). Made of graph ops, so its gradient and

@@ -617,6 +617,32 @@ def test_softmax_and_layer_norm_graphs():
     np.testing.assert_allclose(z.var(-1), 1.0, rtol=1e-4)
 
 
+
+def test_fused_batch_norm_in_both_modes():
+    """Training mode (decomposed: TF1's batch mean and unbiased variance, the count of a None
+    batch taken at run time) and inference mode (elementwise ops; NCHW reshapes the
+    per-channel factors), a batch of one included."""
+    graph = gc.Graph()
+    rng = np.random.default_rng(3)
+    scale = rng.uniform(0.5, 1.5, 3).astype(np.float32)
+    offset, mean, var = rng.normal(size=3).astype(np.float32), rng.normal(size=3).astype(np.float32), \
+        rng.uniform(0.5, 1.5, 3).astype(np.float32)
+    with graph.as_default():
+        nhwc = gc.placeholder(gc.float32, (None, 2, 2, 3), name="nhwc")
+        nchw = gc.placeholder(gc.float32, (None, 3, 2, 2), name="nchw")
+        y, batch_mean, batch_var = gc.nn.fused_batch_norm(nhwc, scale, offset)
+        yc, _, batch_var_c = gc.nn.fused_batch_norm(nchw, scale, offset, data_format="NCHW")
+        yi, _, _ = gc.nn.fused_batch_norm(nchw, scale, offset, mean, var, data_format="NCHW", is_training=False)
+    sess = gc.Session(graph=graph, device="reference")
+    feeds = [{"nhwc": rng.normal(2, 3, size=(4, 2, 2, 3)).astype(np.float32),
+              "nchw": rng.normal(size=(2, 3, 2, 2)).astype(np.float32)},
+             {"nhwc": rng.normal(size=(1, 2, 2, 3)).astype(np.float32),
+              "nchw": rng.normal(size=(1, 3, 2, 2)).astype(np.float32)}]
+    outputs = {"y": y, "mean": batch_mean, "var": batch_var, "yc": yc, "var_c": batch_var_c, "yi": yi}
+    model, results = export_and_compare(sess, {"nhwc": nhwc, "nchw": nchw}, outputs, feeds)
+    assert "BatchNormalization" not in {n.op_type for n in model.graph.node}
+    assert_matches(results[0]["var"], feeds[0]["nhwc"].var(axis=(0, 1, 2), ddof=1), "unbiased variance")
+
 # --- ONNX: If and Loop, checked in ONNX Runtime ------------------------------------------------------
 def _rnn_like(x):
     w = gc.constant(np.array([0.5, -1.0, 2.0], np.float32))

@@ -634,3 +634,141 @@ def test_dropout_build_errors(graph):
         gc.nn.dropout(x, rate=0.5, training=gc.placeholder(gc.bool_, (2,)))
     with pytest.raises(gc.ShapeError, match="noise_shape"):
         gc.nn.dropout(x, rate=0.5, noise_shape=[None, 1])
+
+
+# --- fused batch norm (TF1's tf.nn.fused_batch_norm) -----------------------------------------------------
+def _np_bn_training(x, scale, offset, eps, axis):
+    x = _f64(x)
+    others = tuple(k for k in range(x.ndim) if k != axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    mean = x.mean(axis=others)
+    var = x.var(axis=others)
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * _f64(scale).reshape(shape) \
+        + _f64(offset).reshape(shape)
+    n = x.size // x.shape[axis]
+    return y, mean, x.var(axis=others, ddof=1) if n > 1 else var
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_fused_batch_norm_training_uses_the_batch_statistics(evaluate, dtype):
+    """y is normalized with the biased variance; the returned variance is TF1's unbiased one."""
+    rng = np.random.default_rng(11)
+    cases = {"NHWC": ((3, 2, 4, 5), 3), "NCHW": ((3, 5, 2, 4), 1), "NC": ((7, 5), 1), "one_row": ((1, 5), 1)}
+    scale_v, offset_v = (rng.random(5) + 0.5).astype(dtype), rng.standard_normal(5).astype(dtype)
+    fetches, feeds, inputs = {}, {}, {}
+    for name, (shape, axis) in cases.items():
+        xv = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+        x = gc.placeholder(GC_DTYPE[dtype], shape=(None,) + shape[1:])
+        y, mean, var = gc.nn.fused_batch_norm(x, scale_v, offset_v, epsilon=0.01,
+                                              data_format="NCHW" if name == "NCHW" else "NHWC")
+        assert y.shape.as_list() == [None, *shape[1:]] and mean.shape.as_list() == [5] == var.shape.as_list()
+        assert y.op.type == "fused_batch_norm" and y.dtype == GC_DTYPE[dtype]
+        fetches[name] = (y, mean, var)
+        feeds[x] = xv
+        inputs[name] = (xv, axis)
+    got = evaluate(fetches, feeds)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else {}
+    for name, (xv, axis) in inputs.items():
+        for g, want in zip(got[name], _np_bn_training(xv, scale_v, offset_v, 0.01, axis)):
+            assert_close(g, want.astype(dtype), **tol)
+    assert_close(got["one_row"][2], np.zeros(5, dtype))  # n = 1: no correction, as in TF1
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_fused_batch_norm_inference_uses_the_given_statistics(evaluate, dtype):
+    rng = np.random.default_rng(12)
+    mean_v, var_v = rng.standard_normal(3).astype(dtype), (rng.random(3) + 0.5).astype(dtype)
+    scale_v, offset_v = (rng.random(3) + 0.5).astype(dtype), rng.standard_normal(3).astype(dtype)
+    fetches, feeds, want = {}, {}, {}
+    for fmt, shape, view in (("NHWC", (2, 4, 2, 3), (3,)), ("NCHW", (2, 3, 4, 2), (3, 1, 1)), ("NHWC", (5, 3), (3,))):
+        xv = rng.standard_normal(shape).astype(dtype)
+        x = gc.placeholder(GC_DTYPE[dtype], shape=shape)
+        key = f"{fmt}{len(shape)}"
+        fetches[key] = gc.nn.fused_batch_norm(x, scale_v, offset_v, mean=mean_v, variance=var_v, epsilon=1e-3,
+                                              data_format=fmt, is_training=False)
+        feeds[x] = xv
+        want[key] = ((_f64(xv) - mean_v.reshape(view)) / np.sqrt(_f64(var_v).reshape(view) + 1e-3)
+                     * scale_v.reshape(view) + offset_v.reshape(view))
+    got = evaluate(fetches, feeds)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else {}
+    for key, (y, mean, var) in got.items():
+        assert_close(y, want[key].astype(dtype), **tol)
+        assert_close(mean, mean_v)
+        assert_close(var, var_v)
+
+
+def test_fused_batch_norm_raises_a_small_epsilon_as_tf1_does(evaluate):
+    xv = np.array([[1.0, 0.0], [1.0, 2.0]])
+    x = gc.placeholder(gc.float64, (2, 2))
+    y, _, _ = gc.nn.fused_batch_norm(x, np.ones(2), np.zeros(2), epsilon=0.0)
+    assert y.op.attrs["epsilon"] == 1.001e-5
+    got = evaluate(y, {x: xv})
+    assert_close(got, np.array([[0.0, -1.0], [0.0, 1.0]]) / np.sqrt(np.array([0.0, 1.0]) + 1.001e-5))
+
+
+@pytest.mark.parametrize("fmt, shape", [("NHWC", (3, 2, 2, 3)), ("NCHW", (3, 3, 2, 2)), ("NHWC", (4, 3))])
+def test_fused_batch_norm_gradients_of_a_loss(device, fmt, shape):
+    """d loss / d (x, scale, offset) through training-mode batch norm, against finite
+    differences: a loss of y alone (one fused_batch_norm_grad kernel), and one that also uses
+    the batch statistics (their gradients are added to dx)."""
+    rng = np.random.default_rng(13)
+    xv, scale_v, offset_v = rng.standard_normal(shape), rng.random(3) + 0.5, rng.standard_normal(3)
+    w = rng.standard_normal(shape)
+
+    def loss_of_y(x, scale, offset):
+        y, _, _ = gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)
+        return gc.reduce_sum(gc.sin(y) * w)
+
+    def loss_of_all(x, scale, offset):
+        y, mean, var = gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)
+        return gc.reduce_sum(gc.sin(y) * w) + gc.reduce_sum(mean * mean) + gc.reduce_sum(gc.sqrt(var))
+
+    def mean_alone(x, scale, offset):
+        return gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)[1]
+
+    def variance_alone(x, scale, offset):
+        return gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)[2]
+
+    for fn in (loss_of_y, loss_of_all):
+        report = gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], device=device, rtol=1e-5, atol=1e-7)
+        assert report.checked == xv.size + 6
+    for fn in (mean_alone, variance_alone):  # no gradient reaches scale and offset
+        gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], wrt=(0,), device=device, rtol=1e-5, atol=1e-7)
+
+
+def test_fused_batch_norm_gradients_with_an_unknown_batch_size(graph, device):
+    """A None batch dim: the statistics' gradients count the elements per channel at run time."""
+    rng = np.random.default_rng(14)
+    xv = rng.standard_normal((5, 3))
+    x = gc.placeholder(gc.float64, (None, 3))
+    scale = gc.placeholder(gc.float64, (3,))
+    y, mean, var = gc.nn.fused_batch_norm(x, scale, gc.zeros((3,), gc.float64))
+    loss = gc.reduce_sum(y * y * y) + gc.reduce_sum(mean * var)
+    gc.test_utils.check_gradients(loss, xs=[x, scale], feed_dict={x: xv, scale: rng.random(3) + 0.5},
+                                  device=device, rtol=1e-5, atol=1e-7)
+
+
+def test_fused_batch_norm_build_errors(graph):
+    x = gc.placeholder(gc.float32, (2, 4, 4, 3))
+    ones = np.ones(3, np.float32)
+    with pytest.raises(gc.ShapeError, match="training mode.*mean and variance must be None"):
+        gc.nn.fused_batch_norm(x, ones, ones, mean=ones, variance=ones)
+    with pytest.raises(gc.ShapeError, match="inference mode.*required"):
+        gc.nn.fused_batch_norm(x, ones, ones, is_training=False)
+    with pytest.raises(gc.ShapeError, match="4-D .* or 2-D"):
+        gc.nn.fused_batch_norm(gc.placeholder(gc.float32, (2, 3, 3)), ones, ones)
+    with pytest.raises(gc.ShapeError, match="data_format"):
+        gc.nn.fused_batch_norm(x, ones, ones, data_format="NDHWC")
+    with pytest.raises(gc.ShapeError, match="does not match"):
+        gc.nn.fused_batch_norm(x, np.ones(4, np.float32), ones)
+    with pytest.raises(gc.ShapeError, match="does not match"):
+        gc.nn.fused_batch_norm(x, ones, ones, data_format="NCHW")
+
+
+def test_fused_batch_norm_constants_take_the_dtype_of_x(graph):
+    x = gc.placeholder(gc.float32, (2, 3))
+    y, mean, var = gc.nn.fused_batch_norm(x, np.ones(3), [0.0, 0.0, 0.0])  # float64 arrays, Python floats
+    assert y.dtype == mean.dtype == var.dtype == gc.float32
+    with pytest.raises(gc.DTypeError, match="scale .* is float64 but x .* is float32"):
+        gc.nn.fused_batch_norm(x, gc.constant(np.ones(3)), np.zeros(3))

@@ -56,6 +56,29 @@ def test_layer_norm_is_at_most_two_kernels(graph, x):
     assert _optimized(graph, [gc.nn.batch_normalization(x, m, v, beta, gamma, 1e-5)], [x]).kernel_count <= 2
 
 
+
+@pytest.mark.parametrize("shape, fmt", [((None, 4, 4, 3), "NHWC"), ((None, 3, 4, 4), "NCHW"), ((None, 3), "NHWC")])
+def test_fused_batch_norm_is_one_kernel_forward_and_one_backward(graph, shape, fmt):
+    """Training mode: the statistics and y in one kernel, dx, dscale and doffset in another;
+    inference mode: the per-channel factors, then one elementwise pass that fuses into the
+    conv's epilogue with the activation."""
+    x = gc.placeholder(gc.float32, shape, name="x")
+    dy = gc.placeholder(gc.float32, shape, name="dy")
+    scale = gc.Variable(gc.ones((3,)), name="scale")
+    offset = gc.Variable(gc.zeros((3,)), name="offset")
+    y, mean, var = gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)
+    assert _kernel_ops(_optimized(graph, [y, mean, var], [x])) == [["fused_batch_norm"]]
+    grads = gc.gradients(y, [x, scale, offset], grad_ys=dy)
+    assert _kernel_ops(_optimized(graph, grads, [x, dy])) == [["fused_batch_norm"], ["fused_batch_norm_grad"]]
+    if len(shape) == 4 and fmt == "NHWC":
+        moving_mean = gc.Variable(gc.zeros((3,)), name="moving_mean")
+        moving_var = gc.Variable(gc.ones((3,)), name="moving_var")
+        f = gc.Variable(gc.ones((3, 3, 3, 3)), name="f")
+        yi, _, _ = gc.nn.fused_batch_norm(gc.nn.conv2d(x, f, 1, "SAME"), scale, offset, moving_mean, moving_var,
+                                          is_training=False)
+        kernels = _kernel_ops(_optimized(graph, [gc.nn.relu(yi)], [x]))
+        assert len(kernels) == 2 and kernels[1][0] == "conv2d" and kernels[1][-1] == "relu"
+
 def test_matmul_and_conv_take_bias_and_activation_epilogues(graph, x):
     W = gc.Variable(gc.zeros((16, 8)), name="W")
     b = gc.Variable(gc.zeros((8,)), name="b")

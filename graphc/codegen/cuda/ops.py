@@ -5,12 +5,16 @@ say which loops are independent (``parallel_nest``), what is zeroed first (``pre
 where iterations accumulate into one element (``accumulate``), and the CUDA context turns
 that into grid-stride loops, fills before the launch and atomics. The convolution
 gradients differ: the CPU computes them with im2col and BLAS, a GPU thread computes one
-output element directly (a gather, so no atomics).
+output element directly (a gather, so no atomics). So does batch norm: the CPU walks x in
+memory order, a GPU thread takes one channel.
 """
 from __future__ import annotations
 
+import contextlib
+
 from ..emit import ops as shared_ops
-from ..emit.ops import conv_geometry, input_coordinate
+from ..emit import scalar
+from ..emit.ops import bn_geometry, conv_geometry, input_coordinate
 from ...ops.registry import rule_registrar
 
 OP_KERNELS: dict = dict(shared_ops.OP_KERNELS)
@@ -87,3 +91,73 @@ def _(cg, w, i, ins):
             w(f"u = {X}[base + {l} * {inner}]")
             w(f"rank += 1 if {_before(cg, x, 'u', 'v', l, p, ins.attrs['descending'])} else 0")
         w(f"{Y}[base + rank * {inner}] = np.{cg.dtype(out).np.name}({p})")
+
+
+@contextlib.contextmanager
+def _bn_channel_elements(cg, w, outer, channels, inner, c):
+    """Loops over the elements of channel ``c``; ``at`` is the element's flat index."""
+    o, j = cg.uid("o"), cg.uid("j")
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {j} in range({inner}):"):
+            w(f"at = ({o} * {channels} + {c}) * {inner} + {j}")
+            yield
+
+
+@kernel("fused_batch_norm")
+def _(cg, w, i, ins):
+    """A thread per channel: its mean, its variance about the mean (two passes, no
+    cancellation), then y; the statistics land in their outputs. Simple, not fast: C
+    threads, each walking N*H*W strided elements (a block-wide reduction per channel would
+    use the GPU)."""
+    x, scale, offset = ins.inputs
+    X, S, B = cg.array(x), cg.array(scale), cg.array(offset)
+    Y, M, V, I = (cg.define_output(v, w) for v in ins.outputs)
+    dtype = cg.dtype(x)
+    t = f"np.{cg.dtype(x).np.name}"
+    outer, channels, inner, n = bn_geometry(cg, w, x, ins.attrs["axis"])
+    eps = scalar.literal(ins.attrs["epsilon"], dtype)
+    with cg.parallel_nest(w, [channels], ["c"]) as (c,):
+        w(f"s = {t}(0)")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"s += {X}[at]")
+        w(f"m = {t}(s / {t}({n}))")
+        w(f"s = {t}(0)")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"d = {X}[at] - m")
+            w("s += d * d")
+        w(f"var = {t}(s / {t}({n}))")
+        w(f"inv = {t}({t}(1) / {cg.call('sqrt', dtype, f'var + {eps}')})")
+        w(f"k = {t}(inv * {S}[{c}])")
+        w(f"b = {B}[{c}]")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"{Y}[at] = {t}(({X}[at] - m) * k + b)")
+        w(f"{M}[{c}] = m")
+        # TF1's moving-average statistic: the unbiased variance, n / (n - 1) times the biased one
+        w(f"{V}[{c}] = {t}(var * {t}({n}) / {t}({n} - 1)) if {n} > 1 else var")
+        w(f"{I}[{c}] = inv")
+
+
+@kernel("fused_batch_norm_grad")
+def _(cg, w, i, ins):
+    """A thread per channel: the sums of dy and dy * xhat, then dx from them."""
+    dy, x, scale, mean, inv = ins.inputs
+    DY, X, S, M, IV = (cg.array(v) for v in ins.inputs)
+    DX, DS, DB = (cg.define_output(v, w) for v in ins.outputs)
+    t = f"np.{cg.dtype(x).np.name}"
+    outer, channels, inner, n = bn_geometry(cg, w, x, ins.attrs["axis"])
+    with cg.parallel_nest(w, [channels], ["c"]) as (c,):
+        w(f"m = {M}[{c}]")
+        w(f"inv = {IV}[{c}]")
+        w(f"sg = {t}(0)")
+        w(f"sgx = {t}(0)")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"g = {DY}[at]")
+            w("sg += g")
+            w(f"sgx += g * ({X}[at] - m)")
+        w(f"ds = {t}(sgx * inv)")
+        w(f"k = {t}({S}[{c}] * inv / {t}({n}))")
+        w(f"gn = {t}({n})")
+        with _bn_channel_elements(cg, w, outer, channels, inner, c):
+            w(f"{DX}[at] = {t}(k * (gn * {DY}[at] - sg - ({X}[at] - m) * inv * ds))")
+        w(f"{DS}[{c}] = ds")
+        w(f"{DB}[{c}] = sg")

@@ -1,6 +1,8 @@
 """Kernels for ops that are not fused: each emits explicit loops over flat arrays."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from . import scalar
@@ -432,6 +434,113 @@ def _(cg, w, i, ins):
             w(f"acc += {X}[({o} * {length} + {k}) * {inner} + {j}]")
         w(f"{Y}[({o} * {length} + {c}) * {inner} + {j}] = acc")
 
+
+# --- fused batch normalization -----------------------------------------------------------------------
+def bn_geometry(cg, w, x, axis):
+    """(outer, channels, inner, count) of x around its channel axis: the loops over one
+    channel's elements fold them, so their extents are run-time sizes (runtime_dim)."""
+    r = cg.rank(x)
+    outer = f"({product([cg.runtime_dim(x, k) for k in range(axis)])})"
+    inner = f"({product([cg.runtime_dim(x, k) for k in range(axis + 1, r)])})"
+    count = cg.uid("count")
+    w(f"{count} = {outer} * {inner}")
+    return outer, cg.dim(x, axis), inner, count
+
+
+@contextlib.contextmanager
+def _bn_rows(cg, w, outer, channels, inner):
+    """Loops over x in memory order by (row, channel) runs: yields (c, j) and ``at``, the
+    flat index, inside the innermost loop (over ``inner``, the axes after the channel)."""
+    o, c, j = cg.uid("o"), cg.uid("c"), cg.uid("j")
+    with w.block(f"for {o} in range({outer}):"):
+        with w.block(f"for {c} in range({channels}):"):
+            yield c, j, o
+
+
+def _bn_zero(cg, w, channels, *arrays):
+    c = cg.uid("c")
+    with w.block(f"for {c} in range({channels}):"):
+        for a in arrays:
+            w(f"{a}[{c}] = 0")
+
+
+@kernel("fused_batch_norm")
+def _(cg, w, i, ins):
+    """CPU and native: passes over x in memory order (a run of channels, or of one channel's
+    H*W values, at a time), each channel's sums accumulated in its statistic output; then y.
+    One thread: the sums cross every row. (CUDA: a thread per channel, codegen/cuda/ops.py.)"""
+    x, scale, offset = ins.inputs
+    X, S, B = cg.array(x), cg.array(scale), cg.array(offset)
+    Y, M, V, I = (cg.define_output(v, w) for v in ins.outputs)
+    dtype = cg.dtype(x)
+    t = _t(cg, x)
+    outer, channels, inner, n = bn_geometry(cg, w, x, ins.attrs["axis"])
+    eps = scalar.literal(ins.attrs["epsilon"], dtype)
+    _bn_zero(cg, w, channels, M, V)
+    for stat in ("mean", "var"):
+        with _bn_rows(cg, w, outer, channels, inner) as (c, j, o):
+            w(f"s = {t}(0)")
+            if stat == "var":
+                w(f"m = {M}[{c}]")
+            with w.block(f"for {j} in range({inner}):"):
+                at = f"({o} * {channels} + {c}) * {inner} + {j}"
+                if stat == "mean":
+                    w(f"s += {X}[{at}]")
+                else:
+                    w(f"d = {X}[{at}] - m")
+                    w("s += d * d")
+            w(f"{(M if stat == 'mean' else V)}[{c}] += s")
+        c = cg.uid("c")
+        with w.block(f"for {c} in range({channels}):"):
+            if stat == "mean":
+                w(f"{M}[{c}] = {t}({M}[{c}] / {t}({n}))")
+            else:
+                w(f"var = {t}({V}[{c}] / {t}({n}))")
+                w(f"{I}[{c}] = {t}({t}(1) / {cg.call('sqrt', dtype, f'var + {eps}')})")
+                # TF1's moving-average statistic: the unbiased variance, n / (n - 1) times the biased one
+                w(f"{V}[{c}] = {t}(var * {t}({n}) / {t}({n} - 1)) if {n} > 1 else var")
+    with _bn_rows(cg, w, outer, channels, inner) as (c, j, o):
+        w(f"m = {M}[{c}]")
+        w(f"k = {t}({I}[{c}] * {S}[{c}])")
+        w(f"b = {B}[{c}]")
+        with w.block(f"for {j} in range({inner}):"):
+            at = f"({o} * {channels} + {c}) * {inner} + {j}"
+            w(f"{Y}[{at}] = {t}(({X}[{at}] - m) * k + b)")
+
+
+@kernel("fused_batch_norm_grad")
+def _(cg, w, i, ins):
+    """CPU and native: the sums of dy and dy * (x - mean) in memory order, then dx."""
+    dy, x, scale, mean, inv = ins.inputs
+    DY, X, S, M, IV = (cg.array(v) for v in ins.inputs)
+    DX, DS, DB = (cg.define_output(v, w) for v in ins.outputs)
+    t = _t(cg, x)
+    outer, channels, inner, n = bn_geometry(cg, w, x, ins.attrs["axis"])
+    _bn_zero(cg, w, channels, DS, DB)
+    with _bn_rows(cg, w, outer, channels, inner) as (c, j, o):
+        w(f"m = {M}[{c}]")
+        w(f"sg = {t}(0)")
+        w(f"sgx = {t}(0)")
+        with w.block(f"for {j} in range({inner}):"):
+            at = f"({o} * {channels} + {c}) * {inner} + {j}"
+            w(f"g = {DY}[{at}]")
+            w("sg += g")
+            w(f"sgx += g * ({X}[{at}] - m)")
+        w(f"{DB}[{c}] += sg")
+        w(f"{DS}[{c}] += sgx")
+    c = cg.uid("c")
+    with w.block(f"for {c} in range({channels}):"):
+        w(f"{DS}[{c}] = {t}({DS}[{c}] * {IV}[{c}])")
+    w(f"gn = {t}({n})")
+    with _bn_rows(cg, w, outer, channels, inner) as (c, j, o):
+        w(f"m = {M}[{c}]")
+        w(f"inv = {IV}[{c}]")
+        w(f"k = {t}({S}[{c}] * inv / gn)")
+        w(f"sg = {DB}[{c}]")
+        w(f"ds = {DS}[{c}]")
+        with w.block(f"for {j} in range({inner}):"):
+            at = f"({o} * {channels} + {c}) * {inner} + {j}"
+            w(f"{DX}[{at}] = {t}(k * (gn * {DY}[{at}] - sg - ({X}[{at}] - m) * inv * ds))")
 
 # --- random ------------------------------------------------------------------------------------------------
 @kernel("random_uniform", "random_standard_normal", "truncated_standard_normal")
