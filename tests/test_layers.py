@@ -175,3 +175,12 @@ def test_a_tf1_training_step_runs_update_ops_through_control_dependencies():
             sess.run(gc.global_variables_initializer())
             sess.run(train, {x: data})
             assert np.abs(sess.run(moving_mean)).sum() > 0  # the update ran with the step
+
+
+def test_batch_normalization_layer_uses_the_fused_kernel_where_it_fits(graph):
+    y4 = gc.layers.batch_normalization(np.ones((2, 3, 3, 4), np.float32), training=True)
+    y2 = gc.layers.batch_normalization(np.ones((5, 4), np.float32), training=True)
+    y3 = gc.layers.batch_normalization(np.ones((2, 3, 4), np.float32), training=True)  # rank 3: moments
+    types = [op.type for op in graph.get_operations()]
+    assert types.count("fused_batch_norm") == 2
+    assert all(t.shape == s for t, s in ((y4, (2, 3, 3, 4)), (y2, (5, 4)), (y3, (2, 3, 4))))

@@ -6,13 +6,15 @@ from __future__ import annotations
 import numbers
 from typing import Optional
 
+import numpy as np
+
 from .. import dtypes as dt
 from .. import init
 from ..errors import ShapeError
 from ..graph import GraphKeys, user_location
 from ..ops import nn as nn_ops
 from ..ops.elementwise import cast, multiply, subtract, where
-from ..ops.source import convert_to_tensor
+from ..ops.source import convert_to_tensor, size
 from ..ops.state import assign_sub
 from ..variable_scope import get_variable, variable_scope
 
@@ -75,17 +77,17 @@ def batch_normalization(inputs, axis=-1, momentum: float = 0.99, epsilon: float 
 
         if training is False:
             return normalize(moving_mean.value(), moving_variance.value())
-        mean, variance = nn_ops.moments(x, reduce_axes)
+        y_batch, mean, variance = _batch_normalized(x, axis, reduce_axes, gamma, beta, epsilon, normalize)
         decay = 1.0 - momentum
         if training is True:
-            y = normalize(mean, variance)
+            y = y_batch
             step = decay
         else:
             flag = convert_to_tensor(training)
             if flag.dtype is not dt.bool_ or flag.ndim != 0:
                 raise ShapeError(f"batch_normalization at {where_at}: training must be a Python bool or a scalar "
                                  f"bool tensor, got '{flag.name}' {flag.dtype.name}{tuple(flag.shape)}")
-            y = where(flag, normalize(mean, variance), normalize(moving_mean.value(), moving_variance.value()))
+            y = where(flag, y_batch, normalize(moving_mean.value(), moving_variance.value()))
             step = where(flag, decay, 0.0)
             step = cast(step, x.dtype)
         update_mean = assign_sub(moving_mean, multiply(subtract(moving_mean.value(), mean), step),
@@ -97,3 +99,25 @@ def batch_normalization(inputs, axis=-1, momentum: float = 0.99, epsilon: float 
         graph.add_to_collection(GraphKeys.UPDATE_OPS, update_variance)
         return y
 
+
+def _batch_normalized(x, axis, reduce_axes, gamma, beta, epsilon, normalize):
+    """``(y, batch mean, biased batch variance)``: one fused_batch_norm kernel (and one for the
+    gradient) where it takes the layout (4-D with the channels last or at axis 1, 2-D with
+    them last) and the epsilon (TF1's fused floor is 1.001e-5), else moments."""
+    fused = ((x.ndim == 4 and axis in (1, 3)) or (x.ndim == 2 and axis == 1)) and epsilon >= 1.001e-5
+    if not fused:
+        mean, variance = nn_ops.moments(x, reduce_axes)
+        return normalize(mean, variance), mean, variance
+    channels = int(x.shape[axis])
+    scale = gamma if gamma is not None else np.ones(channels, x.dtype.np)
+    offset = beta if beta is not None else np.zeros(channels, x.dtype.np)
+    y, mean, unbiased = nn_ops.fused_batch_norm(x, scale, offset, epsilon=epsilon,
+                                                data_format="NCHW" if x.ndim == 4 and axis == 1 else "NHWC")
+    # the kernel returns TF1's unbiased variance; the layer's moving average takes the biased
+    # one, as TF 1.x's tf.layers does (its `_bessels_correction_test_has_landed` is False)
+    per_channel = [x.shape[a] for a in reduce_axes]
+    if None in per_channel:
+        n = cast(size(x), x.dtype) / float(channels)
+    else:
+        n = float(np.prod(per_channel))
+    return y, mean, multiply(unbiased, (n - 1.0) / n)
