@@ -1,0 +1,192 @@
+"""Issue 15's second batch: embedding_lookup (one or partitioned params, max_norm), sampling
+(random_shuffle, multinomial / random.categorical, the log-uniform candidate sampler), the
+sampled losses (nce_loss, sampled_softmax_loss) against NumPy oracles with fixed
+sampled_values, and build errors naming the op and the caller's line."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import graphc as gc
+from support import Cases, Feeds, build_error, check, made_here, run_error
+
+rng = np.random.default_rng(152)
+
+
+# --- embedding_lookup --------------------------------------------------------------------------------
+def _partitions(p, n, strategy):
+    if strategy == "mod":
+        return [p[k::n] for k in range(n)]
+    per, extras = divmod(len(p), n)
+    out, start = [], 0
+    for k in range(n):
+        size = per + (k < extras)
+        out.append(p[start:start + size])
+        start += size
+    return out
+
+
+def _clipped(e, max_norm):
+    norm = np.linalg.norm(e, axis=-1, keepdims=True)
+    return e * max_norm / np.maximum(norm, max_norm)
+
+
+def test_embedding_lookup_matches_numpy(graph, evaluate):
+    f = Feeds()
+    p = rng.standard_normal((10, 3))
+    ids = np.array([[0, 9], [4, 5], [3, 3]], dtype=np.int32)
+    i = f(ids, shape=(None, 2))
+    c = Cases()
+    c.add("one", gc.nn.embedding_lookup(f(p), i), p[ids], static=(None, 2, 3))
+    c.add("list of one", gc.nn.embedding_lookup([f(p)], i, max_norm=1.5), _clipped(p[ids], 1.5), static=(None, 2, 3))
+    for strategy in ("mod", "div"):
+        for n in (3, 4):
+            parts = [f(q) for q in _partitions(p, n, strategy)]
+            c.add(f"{strategy}{n}", gc.nn.embedding_lookup(parts, i, partition_strategy=strategy), p[ids],
+                  static=(None, 2, 3))
+    c.add("vector ids", gc.nn.embedding_lookup(f(p), gc.constant([7, 1])), p[[7, 1]])
+    check(evaluate, c, f)
+
+
+def test_embedding_lookup_gradient_matches_finite_differences():
+    ids = np.array([[1, 4], [4, 0]])
+    p = rng.standard_normal((5, 3))
+    gc.test_utils.check_gradients(lambda t: gc.nn.embedding_lookup(t, ids, max_norm=1.0), [p])
+    parts = _partitions(p, 2, "div")
+    gc.test_utils.check_gradients(lambda a, b: gc.nn.embedding_lookup([a, b], ids, partition_strategy="div"), parts)
+
+
+def test_embedding_lookup_errors(graph, evaluate):
+    p = gc.placeholder(gc.float32, (4, 2))
+    build_error(gc.ShapeError, lambda: gc.nn.embedding_lookup(p, [0], partition_strategy="hash"),
+                "embedding_lookup", "partition_strategy")
+    build_error(gc.DTypeError, lambda: gc.nn.embedding_lookup(p, gc.constant([0.5])), "embedding_lookup", "integer")
+    build_error(gc.ShapeError, lambda: gc.nn.embedding_lookup([p, gc.placeholder(gc.float32, (None, 2))], [0]),
+                "embedding_lookup", "known at build time")
+    ids = gc.placeholder(gc.int64, (2,))
+    y, where = made_here(gc.nn.embedding_lookup([p, p], ids))
+    run_error(evaluate, y, {p: np.ones((4, 2), np.float32), ids: np.array([0, 8])}, where, "embedding_lookup",
+              "8 rows")
+
+
+# --- random_shuffle, multinomial, categorical -----------------------------------------------------------
+def test_random_shuffle_permutes_rows_and_reproduces(graph, device):
+    gc.set_random_seed(7)
+    x = gc.placeholder(gc.float32, (None, 2))
+    y = gc.random_shuffle(x, seed=3)
+    s = gc.random.shuffle(gc.constant(5.0))
+    v = np.stack([np.arange(20), -np.arange(20)], 1).astype(np.float32)
+    with gc.Session(graph=graph, device=device) as sess:
+        runs = [sess.run(y, {x: v}) for _ in range(3)]
+        assert sess.run(s) == 5.0
+    with gc.Session(graph=graph, device=device) as sess:
+        again = sess.run(y, {x: v})
+    np.testing.assert_array_equal(again, runs[0])
+    for r in runs:
+        np.testing.assert_array_equal(np.sort(r[:, 0]), v[:, 0])
+        np.testing.assert_array_equal(r[:, 1], -r[:, 0])  # rows move whole
+    assert not np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], v)
+
+
+def test_random_shuffle_is_uniform(graph):
+    # every one of the 6 orders of 3 rows about equally often over 3000 runs (one run, 3000 shuffles)
+    x = gc.constant(np.arange(3.0))
+    y = gc.stack([gc.random_shuffle(x) for _ in range(3000)])
+    with gc.Session(graph=graph, device="reference") as sess:
+        out = sess.run(y)
+    codes = (out * np.array([9.0, 3.0, 1.0])).sum(1)
+    counts = np.unique(codes, return_counts=True)[1]
+    assert len(counts) == 6 and counts.min() > 400 and counts.max() < 600, counts
+
+
+def test_multinomial_frequencies(graph, device):
+    gc.set_random_seed(11)
+    probs = np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.0, 0.2, 0.1]])
+    with np.errstate(divide="ignore"):
+        logits = gc.placeholder(gc.float32, (None, 4))
+        feed = {logits: np.log(probs).astype(np.float32) + 3.0}  # unnormalized, a -inf logit
+    n = 4000 if device != "cuda" else 400
+    m = gc.multinomial(logits, n)
+    c = gc.random.categorical(logits, 3, dtype=gc.int32)
+    assert m.dtype == gc.int64 and tuple(m.shape) == (None, n)
+    assert c.dtype == gc.int32 and tuple(c.shape) == (None, 3)
+    with gc.Session(graph=graph, device=device) as sess:
+        out, cat = sess.run([m, c], feed)
+    for b in range(2):
+        freq = np.bincount(out[b], minlength=4) / n
+        sd = np.sqrt(probs[b] * (1 - probs[b]) / n)
+        assert np.all(np.abs(freq - probs[b]) <= 5 * sd + 1e-12), (freq, probs[b])
+    assert not np.any(out[1] == 1) and not np.any(cat[1] == 1)
+
+
+def test_sampling_errors(graph):
+    lg = gc.placeholder(gc.float32, (2, 3))
+    n = gc.placeholder(gc.int32, ())
+    build_error(gc.ShapeError, lambda: gc.multinomial(lg, n), "multinomial", "num_samples", "Python int")
+    build_error(gc.ShapeError, lambda: gc.multinomial(gc.placeholder(gc.float32, (3,)), 2), "multinomial", "2-D")
+    build_error(gc.DTypeError, lambda: gc.random.categorical(lg, 2, dtype=gc.float32), "multinomial", "int64")
+    t = gc.placeholder(gc.int64, (4, 1))
+    build_error(gc.ShapeError, lambda: gc.nn.log_uniform_candidate_sampler(t, 1, 9, True, 5),
+                "log_uniform_candidate_sampler", "9 unique classes")
+    build_error(gc.ShapeError, lambda: gc.nn.log_uniform_candidate_sampler(t, 2, 3, True, 5),
+                "log_uniform_candidate_sampler", "num_true=2")
+
+
+# --- the log-uniform candidate sampler ----------------------------------------------------------------
+def _log_uniform_p(c, range_max):
+    return np.log((c + 2.0) / (c + 1.0)) / math.log(range_max + 1.0)
+
+
+def test_log_uniform_sampler_with_replacement_statistics(graph, device):
+    gc.set_random_seed(5)
+    range_max, k, runs = 10, 50, 40 if device != "cuda" else 4
+    true = np.array([[0], [3], [9]])
+    sampled, true_count, sampled_count = gc.nn.log_uniform_candidate_sampler(
+        gc.constant(true), 1, k, False, range_max)
+    with gc.Session(graph=graph, device=device) as sess:
+        outs = [sess.run([sampled, true_count, sampled_count]) for _ in range(runs)]
+    p = _log_uniform_p(np.arange(range_max), range_max)
+    draws = np.concatenate([o[0] for o in outs])
+    assert draws.dtype == np.int64 and draws.min() >= 0 and draws.max() < range_max
+    freq = np.bincount(draws, minlength=range_max) / draws.size
+    assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / draws.size)), (freq, p)
+    # TF1's expected counts without uniqueness: P(c) * num_sampled
+    np.testing.assert_allclose(outs[0][1], (k * p[true]).astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(outs[0][2], (k * p[outs[0][0]]).astype(np.float32), rtol=1e-6)
+
+
+def test_log_uniform_sampler_unique_statistics(graph, device):
+    gc.set_random_seed(6)
+    range_max, k = 8, 3
+    runs = 1500 if device == "reference" else 300 if device == "cpu" else 10
+    sampled, true_count, sampled_count = gc.nn.log_uniform_candidate_sampler(
+        gc.constant(np.array([[0, 5]])), 2, k, True, range_max)
+    with gc.Session(graph=graph, device=device) as sess:
+        outs = [sess.run([sampled, true_count, sampled_count]) for _ in range(runs)]
+    p = _log_uniform_p(np.arange(range_max), range_max)
+    firsts = np.array([o[0][0] for o in outs])
+    inclusion = np.zeros(range_max)
+    for o in outs:
+        s = o[0]
+        assert len(set(s.tolist())) == k and s.min() >= 0 and s.max() < range_max
+        # the expected counts: TF1's formula with the expected number of tries given the picks
+        tries = np.sum(1.0 / (1.0 - np.concatenate([[0.0], np.cumsum(p[s])[:-1]])))
+        np.testing.assert_allclose(o[2], -np.expm1(tries * np.log1p(-p[s])), rtol=1e-5)
+        np.testing.assert_allclose(o[1][0], -np.expm1(tries * np.log1p(-p[[0, 5]])), rtol=1e-5)
+        inclusion[s] += 1
+    if device == "cuda":
+        return
+    # the first pick is a draw from P; every class is included as often as sampling without
+    # replacement says (computed exactly over all ordered picks)
+    freq = np.bincount(firsts, minlength=range_max) / runs
+    assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / runs) + 1e-9), (freq, p)
+    exact = np.zeros(range_max)
+    for a in range(range_max):
+        for b in range(range_max):
+            for c in range(range_max):
+                if len({a, b, c}) == 3:
+                    q = p[a] * p[b] / (1 - p[a]) * p[c] / (1 - p[a] - p[b])
+                    exact[[a, b, c]] += q
+    got = inclusion / runs
+    assert np.all(np.abs(got - exact) <= 5 * np.sqrt(exact * (1 - exact) / runs) + 1e-9), (got, exact)
