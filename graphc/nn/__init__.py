@@ -8,7 +8,7 @@ from ..ops.nn import (  # noqa: F401
     softmax_cross_entropy_with_logits_v2, softplus, softsign, sparse_softmax_cross_entropy_with_logits, swish,
 )
 from ..ops.sorting import in_top_k, top_k  # noqa: F401,E402
-from ..ops.embedding import embedding_lookup  # noqa: F401,E402
+from ..ops.embedding import embedding_lookup, nce_loss, sampled_softmax_loss  # noqa: F401,E402
 from ..ops.sampling import log_uniform_candidate_sampler  # noqa: F401,E402
 from .. import layers  # noqa: F401,E402  (gc.nn.layers: graphc's old name of gc.layers)
 from . import rnn_cell  # noqa: F401,E402

@@ -1,12 +1,16 @@
-"""Embeddings: TF1's ``tf.nn.embedding_lookup``, composed from gather (and, for a list of
-params, one gather per partition selected by ``where``), with TF1's partition strategies and
-``max_norm`` clipping. No op of its own: gather's kernels, gradient and ONNX export serve it."""
+"""Embeddings and the sampled losses: TF1's ``tf.nn.embedding_lookup``, composed from gather
+(and, for a list of params, one gather per partition selected by ``where``), with TF1's
+partition strategies and ``max_norm`` clipping; ``tf.nn.nce_loss`` and
+``tf.nn.sampled_softmax_loss`` composed from it, matmul and the cross entropies exactly as
+TF1's ``_compute_sampled_logits``. No op of their own: the ops they are made of bring their
+kernels on every target, gradients and ONNX export."""
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
 
+from .. import dtypes as dt
 from ..graph import Tensor
 from ._build import dtype_error, is_symbolic, shape_error
 from .source import constant, convert_to_tensor
@@ -98,3 +102,98 @@ def embedding_lookup(params, ids, partition_strategy: str = "mod", name: Optiona
             take = expand_dims(take, -1)
         result = part if result is None else where(take, part, result)
     return _clip(identity(result, name=name or "embedding_lookup"), i, max_norm)
+
+
+# --- the sampled losses -----------------------------------------------------------------------------------
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _compute_sampled_logits(op, weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
+                            remove_accidental_hits, partition_strategy, seed):
+    """TF1's ``_compute_sampled_logits`` (``subtract_log_q=True``): ``(logits, labels)`` of
+    shape ``[batch, num_true + num_sampled]``, the true classes first."""
+    from .control import stop_gradient
+    from .elementwise import cast, equal, log, multiply, subtract, where
+    from .linalg import matmul
+    from .reduce import reduce_any, reduce_sum
+    from .sampling import _python_int, log_uniform_candidate_sampler
+    from .shape import concat, expand_dims, reshape
+    from .source import ones_like, zeros_like
+    x = convert_to_tensor(inputs)
+    if not x.dtype.is_floating or x.ndim != 2:
+        raise shape_error(op, f"inputs '{x.name}' must be a floating [batch_size, dim] matrix, got "
+                              f"{x.dtype.name}{x.shape}")
+    num_true = _python_int(op, num_true, "num_true")
+    num_sampled = _python_int(op, num_sampled, "num_sampled")
+    num_classes = _python_int(op, num_classes, "num_classes")
+    y = labels if is_symbolic(labels) else constant(np.asarray(labels), graph=x.graph)
+    y = convert_to_tensor(y)
+    if not y.dtype.is_integer:
+        raise dtype_error(op, f"labels '{y.name}' must be integer, got {y.dtype.name}")
+    if y.ndim != 2 or y.shape[1] not in (None, num_true):
+        raise shape_error(op, f"labels '{y.name}' must be [batch_size, num_true={num_true}], got shape {y.shape}")
+    y = cast(y, dt.int64) if y.dtype is not dt.int64 else y
+    if sampled_values is None:
+        sampled_values = log_uniform_candidate_sampler(y, num_true, num_sampled, True, num_classes, seed=seed)
+    if not isinstance(sampled_values, (list, tuple)) or len(sampled_values) != 3:
+        raise shape_error(op, "sampled_values must be (sampled_candidates, true_expected_count, "
+                              "sampled_expected_count), as the candidate samplers return")
+    sampled, true_count, sampled_count = (stop_gradient(convert_to_tensor(
+        v if is_symbolic(v) else constant(np.asarray(v), graph=x.graph))) for v in sampled_values)
+    if sampled.ndim != 1 or sampled.shape[0] not in (None, num_sampled):
+        raise shape_error(op, f"sampled_candidates must be a vector of num_sampled={num_sampled} classes, got shape "
+                              f"{sampled.shape}")
+    sampled = cast(sampled, dt.int64) if sampled.dtype is not dt.int64 else sampled
+    true_w = embedding_lookup(weights, y, partition_strategy=partition_strategy)          # [b, nt, d]
+    sampled_w = embedding_lookup(weights, sampled, partition_strategy=partition_strategy)  # [k, d]
+    true_b = embedding_lookup(biases, y, partition_strategy=partition_strategy)           # [b, nt]
+    sampled_b = embedding_lookup(biases, sampled, partition_strategy=partition_strategy)  # [k]
+    if true_w.dtype is not x.dtype:
+        raise dtype_error(op, f"weights are {true_w.dtype.name} but inputs '{x.name}' are {x.dtype.name}")
+    true_logits = reduce_sum(multiply(expand_dims(x, 1), true_w), 2) + true_b
+    sampled_logits = matmul(x, sampled_w, transpose_b=True) + sampled_b
+    if remove_accidental_hits:
+        # TF1's compute_accidental_hits: a sampled class that is one of the row's true classes
+        # gets -FLOAT_MAX added to its logit
+        hit = reduce_any(equal(expand_dims(y, 2), reshape(sampled, (1, 1, -1))), 1)
+        lowest = constant(np.asarray(-_FLOAT32_MAX, dtype=x.dtype.np), graph=x.graph)
+        sampled_logits = sampled_logits + where(hit, lowest, zeros_like(lowest))
+    true_logits = subtract(true_logits, log(cast(true_count, x.dtype)))
+    sampled_logits = subtract(sampled_logits, log(cast(sampled_count, x.dtype)))
+    logits = concat([true_logits, sampled_logits], 1)
+    targets = concat([ones_like(true_logits) / float(num_true), zeros_like(sampled_logits)], 1)
+    return logits, targets
+
+
+def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1, sampled_values=None,
+             remove_accidental_hits=False, partition_strategy="mod", name="nce_loss", seed=None) -> Tensor:
+    """TF1's ``tf.nn.nce_loss``: the noise-contrastive estimation loss per example,
+    ``[batch_size]``: sigmoid cross entropy of the true classes (label ``1 / num_true``)
+    and ``num_sampled`` sampled classes (label 0), each logit corrected by the log of its
+    expected count. ``weights`` ``[num_classes, dim]`` and ``biases`` ``[num_classes]``
+    are tensors or lists of partitions (``partition_strategy`` as in embedding_lookup);
+    ``labels`` is ``[batch_size, num_true]`` and ``inputs`` ``[batch_size, dim]``.
+    Without ``sampled_values`` the classes come from ``log_uniform_candidate_sampler``
+    with ``unique=True`` (see graphc/ops/sampling.py for how graphc's differs from TF1's)."""
+    from .nn import sigmoid_cross_entropy_with_logits
+    from .reduce import reduce_sum
+    logits, targets = _compute_sampled_logits("nce_loss", weights, biases, labels, inputs, num_sampled,
+                                              num_classes, num_true, sampled_values, remove_accidental_hits,
+                                              partition_strategy, seed)
+    losses = sigmoid_cross_entropy_with_logits(labels=targets, logits=logits, name="sampled_losses")
+    return reduce_sum(losses, 1, name=name)
+
+
+def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1, sampled_values=None,
+                         remove_accidental_hits=True, partition_strategy="mod", name="sampled_softmax_loss",
+                         seed=None) -> Tensor:
+    """TF1's ``tf.nn.sampled_softmax_loss``: softmax cross entropy per example,
+    ``[batch_size]``, over the true classes and ``num_sampled`` sampled classes, each logit
+    corrected by the log of its expected count; sampled classes that are true classes of the
+    row are removed (``remove_accidental_hits``). Arguments as in ``nce_loss``."""
+    from .control import stop_gradient
+    from .nn import softmax_cross_entropy_with_logits
+    logits, targets = _compute_sampled_logits("sampled_softmax_loss", weights, biases, labels, inputs, num_sampled,
+                                              num_classes, num_true, sampled_values, remove_accidental_hits,
+                                              partition_strategy, seed)
+    return softmax_cross_entropy_with_logits(labels=stop_gradient(targets), logits=logits, name=name)

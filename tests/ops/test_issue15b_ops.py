@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 import graphc as gc
 from support import Cases, Feeds, build_error, check, made_here, run_error
@@ -190,3 +191,100 @@ def test_log_uniform_sampler_unique_statistics(graph, device):
                     exact[[a, b, c]] += q
     got = inclusion / runs
     assert np.all(np.abs(got - exact) <= 5 * np.sqrt(exact * (1 - exact) / runs) + 1e-9), (got, exact)
+
+
+# --- nce_loss and sampled_softmax_loss ------------------------------------------------------------------
+def _sampled_logits_np(w, b, labels, x, sampled, true_count, sampled_count, remove_hits):
+    true_logits = np.einsum("bd,btd->bt", x, w[labels]) + b[labels] - np.log(true_count)
+    sampled_logits = x @ w[sampled].T + b[sampled] - np.log(sampled_count)
+    if remove_hits:
+        hit = (labels[:, :, None] == sampled[None, None, :]).any(1)
+        sampled_logits = sampled_logits + np.where(hit, -np.finfo(np.float32).max, 0.0)
+    nt = labels.shape[1]
+    logits = np.concatenate([true_logits, sampled_logits], 1)
+    targets = np.concatenate([np.full(true_logits.shape, 1.0 / nt), np.zeros(sampled_logits.shape)], 1)
+    return logits, targets
+
+
+def _nce_np(*args):
+    z, t = _sampled_logits_np(*args)
+    return (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).sum(1)
+
+
+def _sampled_softmax_np(*args):
+    z, t = _sampled_logits_np(*args)
+    z = z - z.max(1, keepdims=True)
+    return -(t * (z - np.log(np.exp(z).sum(1, keepdims=True)))).sum(1)
+
+
+def _loss_problem(num_true):
+    classes, dim, batch = 7, 3, 4
+    w = rng.standard_normal((classes, dim))
+    b = rng.standard_normal(classes)
+    x = rng.standard_normal((batch, dim))
+    labels = np.array([[1, 4], [0, 2], [6, 5], [3, 3]])[:, :num_true]
+    sampled = np.array([2, 5, 0])
+    true_count = rng.uniform(0.1, 0.9, (batch, num_true))
+    sampled_count = rng.uniform(0.1, 0.9, 3)
+    return w, b, labels, x, sampled, true_count, sampled_count
+
+
+LOSSES = {"nce": (gc.nn.nce_loss, _nce_np), "sampled_softmax": (gc.nn.sampled_softmax_loss, _sampled_softmax_np)}
+
+
+def test_sampled_losses_match_numpy(graph, evaluate):
+    f = Feeds()
+    c = Cases()
+    for num_true in (1, 2):
+        w, b, labels, x, sampled, tc, sc = _loss_problem(num_true)
+        values = (f(sampled), f(tc), f(sc))
+        for kind, (loss, oracle) in LOSSES.items():
+            for hits in (False, True):
+                out = loss(f(w), f(b), f(labels), f(x), 3, 7, num_true=num_true, sampled_values=values,
+                           remove_accidental_hits=hits)
+                c.add(f"{kind} nt={num_true} hits={hits}", out,
+                      oracle(w, b, labels, x, sampled, tc, sc, hits))
+        # weights and biases in partitions ("div", as TF1 shards them)
+        out = gc.nn.sampled_softmax_loss([f(w[:4]), f(w[4:])], [f(b[:4]), f(b[4:])], f(labels), f(x), 3, 7,
+                                         num_true=num_true, sampled_values=values, partition_strategy="div")
+        c.add(f"partitioned nt={num_true}", out, _sampled_softmax_np(w, b, labels, x, sampled, tc, sc, True))
+    check(evaluate, c, f, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", sorted(LOSSES))
+def test_sampled_losses_gradients_match_finite_differences(kind):
+    w, b, labels, x, sampled, tc, sc = _loss_problem(2)
+    loss = LOSSES[kind][0]
+    gc.test_utils.check_gradients(
+        lambda w_, b_, x_: loss(w_, b_, labels, x_, 3, 7, num_true=2, sampled_values=(sampled, tc, sc)),
+        [w, b, x])
+
+
+def test_sampled_losses_with_the_default_sampler(graph, device):
+    """Without sampled_values: log-uniform candidates, unique; the loss is finite, reproducible
+    under a seed, and its gradient reaches the weights of the classes used only."""
+    gc.set_random_seed(3)
+    w = gc.Variable(rng.standard_normal((50, 4)))
+    b = gc.Variable(np.zeros(50))
+    x = gc.constant(rng.standard_normal((5, 4)))
+    labels = gc.constant(np.array([[1], [7], [7], [30], [49]]))
+    nce = gc.nn.nce_loss(w, b, labels, x, num_sampled=6, num_classes=50)
+    ssm = gc.nn.sampled_softmax_loss(w, b, labels, x, num_sampled=6, num_classes=50)
+    (gw,) = gc.gradients(gc.reduce_sum(nce) + gc.reduce_sum(ssm), [w])
+    with gc.Session(graph=graph, device=device) as sess:
+        sess.run(gc.global_variables_initializer())
+        a, s, g = sess.run([nce, ssm, gw])
+    assert a.shape == (5,) and s.shape == (5,) and np.all(np.isfinite(a)) and np.all(np.isfinite(s))
+    used = np.flatnonzero(np.abs(g).sum(1))
+    assert {1, 7, 30, 49} <= set(used.tolist()) and len(used) <= 4 + 12
+
+
+def test_sampled_loss_errors(graph):
+    w, b = gc.placeholder(gc.float32, (7, 3)), gc.placeholder(gc.float32, (7,))
+    x = gc.placeholder(gc.float32, (4, 3))
+    build_error(gc.ShapeError, lambda: gc.nn.nce_loss(w, b, gc.placeholder(gc.int64, (4,)), x, 2, 7), "nce_loss",
+                "num_true=1")
+    build_error(gc.DTypeError, lambda: gc.nn.sampled_softmax_loss(w, b, gc.placeholder(gc.float32, (4, 1)), x, 2, 7),
+                "sampled_softmax_loss", "labels")
+    build_error(gc.ShapeError, lambda: gc.nn.nce_loss(w, b, gc.placeholder(gc.int64, (4, 1)), x, 2, 7,
+                                                      sampled_values=(1, 2)), "nce_loss", "sampled_values")
