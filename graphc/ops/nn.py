@@ -254,21 +254,32 @@ def l2_loss(t, name: Optional[str] = None) -> Tensor:
 
 
 def bias_add(value, bias, data_format: str = "NHWC", name: Optional[str] = None) -> Tensor:
-    """value + bias, where bias is 1-D and matches the last (channel) axis of value."""
-    if data_format not in ("NHWC", "N...C", None):
-        raise shape_error("bias_add", f"only channels-last data_format is supported, got {data_format!r}")
+    """value + bias, where bias is 1-D and matches the channel axis of value: the last one,
+    or with ``data_format="NCHW"`` (TF1's "NC..." for any rank >= 2) axis 1."""
+    if data_format not in ("NHWC", "N...C", None, "NCHW", "NC..."):
+        raise shape_error("bias_add", f"data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
+    first = data_format in ("NCHW", "NC...")
     v, b = convert_to_tensor(value), convert_to_tensor(bias)
     if b.ndim != 1:
         raise shape_error("bias_add", f"bias '{b.name}' must be 1-D, got shape {b.shape}")
-    if v.ndim < 1:
-        raise shape_error("bias_add", f"value '{v.name}' must have rank >= 1")
+    if v.ndim < (2 if first else 1):
+        raise shape_error("bias_add", f"value '{v.name}' must have rank >= {2 if first else 1} "
+                                      f"(data_format {data_format!r}), got shape {v.shape}")
+    axis = 1 if first else v.ndim - 1
     try:
-        merge_dims(v.shape[-1], b.shape[0], "")
+        merge_dims(v.shape[axis], b.shape[0], "")
     except ShapeMismatch:
-        raise shape_error("bias_add", f"bias '{b.name}' of size {b.shape[0]} does not match the last "
-                          f"axis of '{v.name}' (shape {v.shape})") from None
+        raise shape_error("bias_add", f"bias '{b.name}' of size {b.shape[0]} does not match the channel "
+                          f"axis {axis} of '{v.name}' (shape {v.shape})") from None
     if v.dtype is not b.dtype:
         raise dtype_error("bias_add", f"value '{v.name}' is {v.dtype.name} but bias '{b.name}' is {b.dtype.name}")
+    if first and v.ndim > 2:
+        from .shape import reshape
+        if v.shape[1] is None:
+            from .shape import broadcast_to
+            from .source import shape as shape_of
+            b = broadcast_to(b, shape_of(v)[1:2])
+        return add(v, reshape(b, (-1,) + (1,) * (v.ndim - 2)), name=name or "BiasAdd")
     if v.shape[-1] is None:
         # The channel dim is only known at run time: broadcast_to checks it matches the bias.
         from .shape import broadcast_to
@@ -404,7 +415,8 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
     ``pointwise_filter`` (1, 1, C*M, out)."""
     depthwise = depthwise_conv2d(input, depthwise_filter, strides, padding, rate, data_format=data_format,
                                  dilations=dilations)
-    return conv2d(depthwise, pointwise_filter, strides=1, padding="VALID", name=name or "separable_conv2d")
+    return conv2d(depthwise, pointwise_filter, strides=1, padding="VALID", data_format=data_format,
+                  name=name or "separable_conv2d")
 
 
 def _windows(x, kernel, strides, dilations, padding, pad_value):
@@ -446,20 +458,25 @@ def conv2d(input, filter=None, strides=1, padding="VALID", use_cudnn_on_gpu: boo
            dilations=1, name: Optional[str] = None, filters=None) -> Tensor:
     """TF1's ``conv2d(input, filter, strides, padding, use_cudnn_on_gpu, data_format, dilations,
     name)``; ``filters=`` is TF2's name of ``filter``. ``use_cudnn_on_gpu`` changes nothing
-    (graphc's CUDA kernels are its own)."""
+    (graphc's CUDA kernels are its own). ``data_format="NCHW"`` (strides and dilations then
+    ``[1, 1, h, w]``) transposes to NHWC and back around the NHWC op."""
     filters = renamed("conv2d", filters, filter, "filters", "filter")
     if filters is None:
         raise TypeError(f"conv2d at {user_location()}: needs a filter")
-    if data_format != "NHWC":
-        raise shape_error("conv2d", f"only NHWC is supported, got data_format={data_format!r}")
+    fmt = _data_format("conv2d", data_format)
     _, (x, f) = promote("conv2d", input, filters)
     x, f = (_to_accepted("conv2d", t, FLOAT) for t in (x, f))
-    attrs = {"strides": _pair(strides, "strides", "conv2d"), "dilations": _pair(dilations, "dilations", "conv2d"),
+    attrs = {"strides": _pair(_nhwc_list(strides, fmt, "conv2d"), "strides", "conv2d"),
+             "dilations": _pair(_nhwc_list(dilations, fmt, "conv2d"), "dilations", "conv2d"),
              "padding": _check_padding(padding, "conv2d")}
     if min(attrs["strides"]) < 1 or min(attrs["dilations"]) < 1:
         raise shape_error("conv2d", f"strides and dilations must be >= 1, got {attrs}")
     if max(attrs["strides"]) > 1 and max(attrs["dilations"]) > 1:
         raise shape_error("conv2d", "strides > 1 together with dilations > 1 is not supported (as in TensorFlow)")
+    if fmt == "NCHW":  # by transposes around the NHWC op (docs/TF1-COMPAT.md)
+        if x.ndim != 4:
+            raise shape_error("conv2d", f"input '{x.name}' must be 4-D (NCHW), got shape {x.shape}")
+        return _to_nchw(make1("conv2d", (_to_nhwc(x), f), attrs, "Conv2D"), name or "Conv2D")
     return make1("conv2d", (x, f), attrs, name or "Conv2D")
 
 
@@ -500,17 +517,23 @@ define("avg_pool2d", "nn", _infer_pool("avg"), one_output(_ref_avg_pool),
 
 def _pool_builder(op, default_name):
     def build(input, ksize, strides, padding="VALID", data_format="NHWC", name: Optional[str] = None) -> Tensor:
-        if data_format != "NHWC":
-            raise shape_error(op, f"only NHWC is supported, got data_format={data_format!r}")
+        fmt = _data_format(op, data_format)
         x = convert_to_tensor(input)
         if op == "avg_pool2d":
             x = _to_accepted(op, x, FLOAT)
-        attrs = {"ksize": _pair(ksize, "ksize", op), "strides": _pair(strides, "strides", op),
+        attrs = {"ksize": _pair(_nhwc_list(ksize, fmt, op), "ksize", op),
+                 "strides": _pair(_nhwc_list(strides, fmt, op), "strides", op),
                  "padding": _check_padding(padding, op)}
         if min(attrs["ksize"]) < 1 or min(attrs["strides"]) < 1:
             raise shape_error(op, f"ksize and strides must be >= 1, got {attrs}")
+        if fmt == "NCHW":  # by transposes around the NHWC op (docs/TF1-COMPAT.md)
+            if x.ndim != 4:
+                raise shape_error(op, f"input '{x.name}' must be 4-D (NCHW), got shape {x.shape}")
+            return _to_nchw(make1(op, (_to_nhwc(x),), attrs, default_name), name or default_name)
         return make1(op, (x,), attrs, name or default_name)
     build.__name__ = op
+    build.__doc__ = (f"TF1's ``{op[:-2]}(value, ksize, strides, padding, data_format, name)``; with "
+                     f"``data_format='NCHW'`` (ksize and strides ``[1, 1, h, w]``) it transposes to NHWC and back.")
     return build
 
 

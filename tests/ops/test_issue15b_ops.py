@@ -288,3 +288,48 @@ def test_sampled_loss_errors(graph):
                 "sampled_softmax_loss", "labels")
     build_error(gc.ShapeError, lambda: gc.nn.nce_loss(w, b, gc.placeholder(gc.int64, (4, 1)), x, 2, 7,
                                                       sampled_values=(1, 2)), "nce_loss", "sampled_values")
+
+
+# --- data_format="NCHW" ---------------------------------------------------------------------------------
+def test_nchw_matches_nhwc(graph, evaluate):
+    f = Feeds()
+    xv = rng.standard_normal((2, 7, 6, 3))
+    x_nhwc = f(xv)
+    x_nchw = f(np.ascontiguousarray(xv.transpose(0, 3, 1, 2)), shape=(None, 3, None, None))
+    filt, dw, pw = f(rng.standard_normal((3, 2, 3, 4))), f(rng.standard_normal((2, 2, 3, 2))), \
+        f(rng.standard_normal((1, 1, 6, 5)))
+    bias = f(rng.standard_normal(3))
+    pairs = {
+        "conv2d": (lambda x, fmt, s: gc.nn.conv2d(x, filt, s([1, 2, 1, 1]), "SAME", data_format=fmt)),
+        "conv2d dilated": (lambda x, fmt, s: gc.nn.conv2d(x, filt, 1, "VALID", data_format=fmt,
+                                                          dilations=s([1, 2, 2, 1]))),
+        "max_pool": (lambda x, fmt, s: gc.nn.max_pool(x, s([1, 3, 2, 1]), s([1, 2, 2, 1]), "SAME", data_format=fmt)),
+        "avg_pool2d": (lambda x, fmt, s: gc.nn.avg_pool2d(x, s([1, 2, 2, 1]), s([1, 1, 2, 1]), "VALID",
+                                                          data_format=fmt)),
+        "bias_add": (lambda x, fmt, s: gc.nn.bias_add(x, bias, data_format=fmt)),
+        "depthwise": (lambda x, fmt, s: gc.nn.depthwise_conv2d(x, dw, s([1, 2, 2, 1]), "SAME", data_format=fmt)),
+        "separable": (lambda x, fmt, s: gc.nn.separable_conv2d(x, dw, pw, [1, 1, 1, 1], "VALID", data_format=fmt)),
+    }
+
+    def nchw_list(v):
+        return [v[0], v[3], v[1], v[2]]
+    out = evaluate({k: (fn(x_nhwc, "NHWC", lambda v: v), fn(x_nchw, "NCHW", nchw_list)) for k, fn in pairs.items()},
+                   f.feed_dict)
+    for k, (a, b) in out.items():
+        np.testing.assert_allclose(b, a.transpose(0, 3, 1, 2), rtol=1e-12, atol=1e-12, err_msg=k)
+    v = rng.standard_normal((4, 3))
+    out = evaluate(gc.nn.bias_add(gc.constant(v), gc.constant(np.arange(3.0)), data_format="NCHW"))
+    np.testing.assert_allclose(out, v + np.arange(3.0))
+
+
+def test_nchw_errors(graph):
+    x = gc.placeholder(gc.float32, (1, 3, 5, 5))
+    f = gc.placeholder(gc.float32, (2, 2, 3, 1))
+    build_error(gc.ShapeError, lambda: gc.nn.conv2d(x, f, [1, 2, 1, 1], "SAME", data_format="NCHW"), "conv2d",
+                "[1, 1, h, w]")
+    build_error(gc.ShapeError, lambda: gc.nn.max_pool(x, 2, 2, data_format="NDHWC"), "max_pool2d", "data_format")
+    build_error(gc.ShapeError, lambda: gc.nn.bias_add(x, gc.placeholder(gc.float32, (5,)), data_format="NCHW"),
+                "bias_add", "axis 1")
+    build_error(gc.ShapeError, lambda: gc.nn.depthwise_conv2d(x, gc.placeholder(gc.float32, (2, 2, 5, 1)),
+                                                              [1, 1, 1, 1], "SAME", data_format="NCHW"),
+                "depthwise_conv2d", "3 channels")
