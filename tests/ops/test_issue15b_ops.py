@@ -333,3 +333,32 @@ def test_nchw_errors(graph):
     build_error(gc.ShapeError, lambda: gc.nn.depthwise_conv2d(x, gc.placeholder(gc.float32, (2, 2, 5, 1)),
                                                               [1, 1, 1, 1], "SAME", data_format="NCHW"),
                 "depthwise_conv2d", "3 channels")
+
+
+# --- range with a bound from a shape ----------------------------------------------------------------------
+def test_range_with_a_dim_of_a_shape(graph, evaluate):
+    x = gc.placeholder(gc.float32, (None, 3))
+    n = gc.shape(x)[0]
+    cases = {
+        "range(n)": (gc.range(n), lambda k: np.arange(k)),
+        "range(2, n, 3)": (gc.range(2, n, 3), lambda k: np.arange(2, k, 3)),
+        "float32": (gc.range(0, gc.cast(n, gc.int32), dtype=gc.float32), lambda k: np.arange(k, dtype=np.float32)),
+        "range(n, 0, -2)": (gc.range(n, 0, -2), lambda k: np.arange(k, 0, -2)),
+        "range(n, 3, -1)": (gc.range(n, 3, -1), lambda k: np.arange(k, 3, -1)),
+        "static dim": (gc.range(gc.shape(x)[1]), lambda k: np.arange(3)),
+    }
+    for name, (t, _) in cases.items():
+        assert tuple(t.shape) == ((3,) if name == "static dim" else (None,)), name
+    for k in (0, 1, 7):
+        out = evaluate({name: t for name, (t, _) in cases.items()}, {x: np.zeros((k, 3), np.float32)})
+        for name, (_, want) in cases.items():
+            np.testing.assert_array_equal(out[name], want(k), err_msg=f"{name}, k={k}")
+            assert out[name].dtype == want(k).dtype, name
+
+
+def test_range_with_a_data_dependent_bound_is_an_error(graph):
+    x = gc.placeholder(gc.float32, (None, 3))
+    n = gc.placeholder(gc.int32, ())
+    build_error(gc.ShapeError, lambda: gc.range(n), "range", "limit 'Placeholder_1:0'", "feed shapes")
+    build_error(gc.ShapeError, lambda: gc.range(gc.shape(x)[0], 5), "range", "limit >= 0 and delta < 0")
+    build_error(gc.ShapeError, lambda: gc.range(0, gc.shape(x)[0], 0), "range", "delta")
