@@ -51,6 +51,7 @@ from .ops.control_flow import (  # noqa: F401
 )
 from .ops.random import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
 from .ops.sampling import multinomial, random_shuffle  # noqa: F401
+from .ops.masking import boolean_mask  # noqa: F401
 from .ops.state import (  # noqa: F401
     Variable, all_variables, assign, assign_add, assign_sub, global_variables, global_variables_initializer,
     initialize_all_variables, initialize_local_variables, initialize_variables, local_variables,

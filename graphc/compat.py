@@ -52,7 +52,6 @@ MISSING = {
     "train.export_meta_graph": ("meta graphs (tf.train.export_meta_graph)", _ISSUE15),
     "train.import_meta_graph": ("meta graphs (tf.train.import_meta_graph)", _ISSUE15),
     "import_graph_def": ("GraphDefs (tf.import_graph_def)", _ISSUE15),
-    "boolean_mask": ("tf.boolean_mask", _ISSUE15),
     "nn.fused_batch_norm": ("tf.nn.fused_batch_norm", _ISSUE15),
     "estimator": ("Estimators (tf.estimator)", "not planned: graphc.keras (issue 16) covers fit/evaluate/predict"),
     "contrib.learn": ("tf.contrib.learn", "not planned: graphc.keras (issue 16) covers fit/evaluate/predict"),

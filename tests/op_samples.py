@@ -471,6 +471,15 @@ SAMPLES.update({
     "depthwise_conv2d_native_backprop_input": [
         Sample(_internal("depthwise_conv2d_native_backprop_input", **_DW), [_g_dw, _f_dw, _x_dw],
                lambda g, f, x: _brute_vjp(lambda e: _dw21(e, f), x, g), wrt=(0, 1))],
+    "where_indices": [
+        Sample(lambda c: gc.where(c), [np.array([[True, False, True], [False, False, True]])],
+               lambda c: np.argwhere(c), grad=False, note="one-argument where: [count, rank] int64"),
+        Sample(lambda x: gc.where(x), [np.array([0.0, 1.5, 0.0, -2.0])], lambda x: np.argwhere(x), grad=False,
+               note="numbers: non-zero"),
+        Sample(lambda x, m: gc.boolean_mask(x, m), [rand(3, 2, 2), np.array([[True, False], [True, True], [False, False]])],
+               lambda x, m: x[m], wrt=(0,), note="boolean_mask, a 2-D mask (its gradient: through the gather)"),
+        Sample(lambda x: gc.boolean_mask(x, np.array([False, True, True]), axis=1), [rand(2, 3)],
+               lambda x: x[:, [1, 2]], note="boolean_mask, axis=1")],
     "depthwise_conv2d_native_backprop_filter": [
         Sample(_internal("depthwise_conv2d_native_backprop_filter", **_DW), [_x_dw, _g_dw, _f_dw],
                lambda x, g, f: _brute_vjp(lambda e: _dw21(x, e), f, g), wrt=(0, 1))],

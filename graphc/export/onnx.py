@@ -1305,6 +1305,16 @@ def _conv2d(ctx, op, ins):
     return [ctx.transpose(y, _TO_NHWC)]
 
 
+@converts("where_indices")
+def _where_indices(ctx, op, ins):
+    # NonZero gives [rank, count]; TF1's where gives [count, rank]. Numbers become bools first
+    # (x != 0, NaN true as in NumPy): ONNX Runtime's NonZero lacks some number types
+    cond = ins[0]
+    if _dtype(op, 0) != np.bool_:
+        cond = ctx.node("Not", ctx.node("Equal", cond, ctx.scalar(0, _dtype(op, 0))))
+    return [ctx.node("Transpose", ctx.node("NonZero", cond), perm=[1, 0])]
+
+
 @converts("depthwise_conv2d_native")
 def _depthwise_conv2d(ctx, op, ins):
     # a grouped Conv: group = C, the (kh, kw, C, M) filter as (C*M, 1, kh, kw)

@@ -362,3 +362,59 @@ def test_range_with_a_data_dependent_bound_is_an_error(graph):
     build_error(gc.ShapeError, lambda: gc.range(n), "range", "limit 'Placeholder_1:0'", "feed shapes")
     build_error(gc.ShapeError, lambda: gc.range(gc.shape(x)[0], 5), "range", "limit >= 0 and delta < 0")
     build_error(gc.ShapeError, lambda: gc.range(0, gc.shape(x)[0], 0), "range", "delta")
+
+
+# --- one-argument where and boolean_mask: sizes decided by the data (stage boundaries) --------------------
+def test_where_and_boolean_mask_match_numpy(graph, evaluate):
+    x = gc.placeholder(gc.float64, (None, 3))
+    m = gc.placeholder(gc.bool_, (None,))
+    y = gc.boolean_mask(x, m)
+    fetches = {
+        "where": gc.where(x > 0),
+        "mask rows": y,
+        "after the mask": gc.reduce_sum(y * 2.0, axis=0) + gc.cast(gc.shape(y)[0], gc.float64),
+        "2-D mask": gc.boolean_mask(x, x > 0),
+        "axis=1": gc.boolean_mask(x, [True, False, True], axis=1),
+        "masked twice": gc.boolean_mask(gc.boolean_mask(x, m), gc.boolean_mask(x, m)[:, 0] > 0),
+    }
+    assert tuple(fetches["where"].shape) == (None, 2) and fetches["where"].dtype == gc.int64
+    assert tuple(y.shape) == (None, 3)
+    for rows in ([True, False, True, True], [False] * 4, [True] * 4):
+        v = rng.standard_normal((4, 3))
+        keep = np.array(rows)
+        out = evaluate(fetches, {x: v, m: keep})
+        want = {"where": np.argwhere(v > 0), "mask rows": v[keep],
+                "after the mask": (v[keep] * 2).sum(0) + keep.sum(), "2-D mask": v[v > 0], "axis=1": v[:, [0, 2]],
+                "masked twice": v[keep][v[keep][:, 0] > 0]}
+        for k, w in want.items():
+            np.testing.assert_allclose(out[k], w, rtol=1e-12, err_msg=f"{k}, mask {rows}")
+            assert out[k].shape == w.shape, k
+
+
+def test_boolean_mask_gradient_and_errors(graph, device):
+    x = gc.placeholder(gc.float64, (4, 2))
+    y = gc.boolean_mask(x, [True, False, False, True])
+    (g,) = gc.gradients(gc.reduce_sum(y * y), [x])
+    v = rng.standard_normal((4, 2))
+    with gc.Session(graph=graph, device=device) as sess:
+        np.testing.assert_allclose(sess.run(g, {x: v}), 2 * v * np.array([[1], [0], [0], [1]]))
+    build_error(gc.ShapeError, lambda: gc.boolean_mask(x, [True, False]), "boolean_mask", "does not match")
+    build_error(gc.DTypeError, lambda: gc.boolean_mask(x, gc.constant([1, 0, 0, 1])), "boolean_mask", "bool")
+    build_error(TypeError, lambda: gc.where(x > 0, x), "where", "both x and y")
+
+
+def test_where_in_a_loop_body(graph, device):
+    """The reference and CUDA run the body's stages from the host; the CPU compiles a body for
+    one set of sizes and says so, naming the op and its line."""
+    x = gc.placeholder(gc.float32, (None,))
+
+    def body(i, acc):
+        return i + 1, acc + gc.reduce_sum(gc.boolean_mask(x, x > gc.cast(i, gc.float32)))
+    line = __import__("sys")._getframe().f_lineno - 1
+    r = gc.while_loop(lambda i, acc: i < 3, body, [gc.constant(0), gc.constant(0.0)])
+    with gc.Session(graph=graph, device=device) as sess:
+        if device == "cpu":
+            with pytest.raises(gc.CompileError, match=f"test_issue15b_ops.py:{line}.*decided by the data"):
+                sess.run(r, {x: np.array([1, 2, 3], np.float32)})
+        else:
+            assert sess.run(r, {x: np.array([1, 2, 3], np.float32)})[1] == 6 + 5 + 3
