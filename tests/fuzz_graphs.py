@@ -329,7 +329,8 @@ def step_gather_slice(draw, sg, rng):
         idx = [2, 0, 2]
         sg.value(gc.gather(x, idx, axis=1), (2, 3), [a], lambda v, ver: v[a][:, idx], "gather")
     elif kind == "embedding_lookup":  # rows of x held in two partitions ("div": one row each)
-        out = gc.nn.embedding_lookup([x[:1], x[1:]], [1, 0], partition_strategy="div")
+        rows = [gc.reshape(x[k:k + 1], (1, -1)) for k in (0, 1)]  # partitions need a static first dim
+        out = gc.nn.embedding_lookup(rows, [1, 0], partition_strategy="div")
         sg.value(out, (2, 3), [a], lambda v, ver: v[a][[1, 0]], "embedding_lookup")
     else:  # a rotation: slices and a concat
         out = gc.concat([x[:, 1:], x[:, :1]], axis=1)
