@@ -2,7 +2,7 @@
 from ..ops.elementwise import sigmoid, tanh  # noqa: F401
 from ..ops.nn import (  # noqa: F401
     avg_pool, avg_pool2d, batch_normalization, bias_add, conv1d, conv2d, conv2d_transpose, conv_output_size,
-    depthwise_conv2d, dropout, elu, gelu, separable_conv2d,
+    depthwise_conv2d, depthwise_conv2d_native, dropout, elu, gelu, separable_conv2d,
     l2_loss, l2_normalize, leaky_relu, local_response_normalization, log_softmax, lrn, max_pool, max_pool2d, moments,
     relu, relu6, sigmoid_cross_entropy_with_logits, silu, softmax, softmax_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits_v2, softplus, softsign, sparse_softmax_cross_entropy_with_logits, swish,
