@@ -415,7 +415,7 @@ def _(op, grads):
 @grad("scatter_add")
 def _(op, grads):
     _, indices, _ = op.inputs
-    return [sh.gather(grads[0], indices, op.attrs["axis"]), None, None]
+    return [sh.gather(grads[0], indices, axis=op.attrs["axis"]), None, None]
 
 
 @grad("fill")
