@@ -50,6 +50,8 @@ from .ops.control_flow import (  # noqa: F401
     case, cond, foldl, foldr, map_fn, scan, switch_case, theano_scan, while_loop,
 )
 from .ops.random import random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
+from .ops.sampling import multinomial, random_shuffle  # noqa: F401
+from .ops.masking import boolean_mask  # noqa: F401
 from .ops.state import (  # noqa: F401
     Variable, all_variables, assign, assign_add, assign_sub, global_variables, global_variables_initializer,
     initialize_all_variables, initialize_local_variables, initialize_variables, local_variables,
@@ -68,6 +70,7 @@ from .init import (  # noqa: F401
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
 from . import data, export, init, layers, losses, metrics, nn, test_utils, train  # noqa: F401
+from . import random  # noqa: F401,E402  (gc.random: TF1's tf.random namespace)
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
 

@@ -305,14 +305,18 @@ def step_conv_pool(draw, sg, rng):
     if a is None:
         return
     image = gc.reshape(sg.nodes[a].tensor, (1, 2, 3, 1))
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(["conv2d", "max_pool2d", "depthwise_conv2d"]))
+    nchw = draw(st.booleans())  # one channel: NCHW is a different layout of the same values
+    fmt, image = ("NCHW", gc.reshape(image, (1, 1, 2, 3))) if nchw else ("NHWC", image)
+    if kind != "max_pool2d":
         filt = rng.uniform(-1, 1, size=(2, 2)).astype(sg.nodes[a].tensor.dtype.np)
-        out = gc.nn.conv2d(image, filt.reshape(2, 2, 1, 1), strides=1, padding="SAME")
-        ref, name = (lambda v, ver: _conv_same(v[a], filt)), "conv2d"
+        build = gc.nn.conv2d if kind == "conv2d" else gc.nn.depthwise_conv2d
+        out = build(image, filt.reshape(2, 2, 1, 1), [1, 1, 1, 1], "SAME", data_format=fmt)
+        ref = (lambda v, ver: _conv_same(v[a], filt))
     else:
-        out = gc.nn.max_pool2d(image, 2, 1, padding="SAME")
-        ref, name = (lambda v, ver: _max_pool_same(v[a])), "max_pool2d"
-    sg.value(gc.reshape(out, (2, 3)), (2, 3), [a], ref, name)
+        out = gc.nn.max_pool2d(image, 2, 1, padding="SAME", data_format=fmt)
+        ref = (lambda v, ver: _max_pool_same(v[a]))
+    sg.value(gc.reshape(out, (2, 3)), (2, 3), [a], ref, kind, note=fmt)
 
 
 def step_gather_slice(draw, sg, rng):
@@ -320,9 +324,14 @@ def step_gather_slice(draw, sg, rng):
     if a is None:
         return
     x = sg.nodes[a].tensor
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(["gather", "embedding_lookup", "roll"]))
+    if kind == "gather":
         idx = [2, 0, 2]
         sg.value(gc.gather(x, idx, axis=1), (2, 3), [a], lambda v, ver: v[a][:, idx], "gather")
+    elif kind == "embedding_lookup":  # rows of x held in two partitions ("div": one row each)
+        rows = [gc.reshape(x[k:k + 1], (1, -1)) for k in (0, 1)]  # partitions need a static first dim
+        out = gc.nn.embedding_lookup(rows, [1, 0], partition_strategy="div")
+        sg.value(out, (2, 3), [a], lambda v, ver: v[a][[1, 0]], "embedding_lookup")
     else:  # a rotation: slices and a concat
         out = gc.concat([x[:, 1:], x[:, :1]], axis=1)
         sg.value(out, (2, 3), [a], lambda v, ver: np.roll(v[a], -1, axis=1), "roll")

@@ -524,6 +524,50 @@ SAMPLES.update({
 
 
 
+# --- issue 15 batch 2: depthwise convolution (each channel by its own filters, as C convs) ---------------
+def _depthwise_ref(conv):
+    """Depthwise from a dense conv ``conv(x, f)``: channel c with filter[:, :, c:c+1, :]."""
+    def ref(x, f):
+        return np.concatenate([conv(x[..., c:c + 1], f[:, :, c:c + 1, :]) for c in range(x.shape[3])], axis=-1)
+    return ref
+
+
+def _dilate(f, rate):
+    kh, kw = f.shape[:2]
+    out = np.zeros(((kh - 1) * rate + 1, (kw - 1) * rate + 1) + f.shape[2:])
+    out[::rate, ::rate] = f
+    return out
+
+
+_dw21 = _depthwise_ref(_conv_same_stride21)
+_x_dw, _f_dw, _g_dw = rand(2, 5, 4, 3), rand(3, 2, 3, 2), rand(2, 3, 4, 6)
+_DW = dict(strides=(2, 1), dilations=(1, 1), padding="SAME")
+
+SAMPLES.update({
+    "depthwise_conv2d_native": [
+        Sample(lambda x, f: gc.nn.depthwise_conv2d(x, f, [1, 2, 1, 1], "SAME"), [_x_dw, _f_dw], _dw21,
+               note="strides (2, 1), SAME"),
+        Sample(lambda x, f: gc.nn.depthwise_conv2d(x, f, [1, 1, 1, 1], "VALID", rate=[2, 2]),
+               [rand(1, 5, 6, 2), rand(2, 2, 2, 1)],
+               lambda x, f: _depthwise_ref(lambda a, b: _conv_ref(a, _dilate(b, 2), 1, "VALID"))(x, f),
+               note="rate 2, VALID, multiplier 1")],
+    "depthwise_conv2d_native_backprop_input": [
+        Sample(_internal("depthwise_conv2d_native_backprop_input", **_DW), [_g_dw, _f_dw, _x_dw],
+               lambda g, f, x: _brute_vjp(lambda e: _dw21(e, f), x, g), wrt=(0, 1))],
+    "where_indices": [
+        Sample(lambda c: gc.where(c), [np.array([[True, False, True], [False, False, True]])],
+               lambda c: np.argwhere(c), grad=False, note="one-argument where: [count, rank] int64"),
+        Sample(lambda x: gc.where(x), [np.array([0.0, 1.5, 0.0, -2.0])], lambda x: np.argwhere(x), grad=False,
+               note="numbers: non-zero"),
+        Sample(lambda x, m: gc.boolean_mask(x, m), [rand(3, 2, 2), np.array([[True, False], [True, True], [False, False]])],
+               lambda x, m: x[m], wrt=(0,), note="boolean_mask, a 2-D mask (its gradient: through the gather)"),
+        Sample(lambda x: gc.boolean_mask(x, np.array([False, True, True]), axis=1), [rand(2, 3)],
+               lambda x: x[:, [1, 2]], note="boolean_mask, axis=1")],
+    "depthwise_conv2d_native_backprop_filter": [
+        Sample(_internal("depthwise_conv2d_native_backprop_filter", **_DW), [_x_dw, _g_dw, _f_dw],
+               lambda x, g, f: _brute_vjp(lambda e: _dw21(x, e), f, g), wrt=(0, 1))],
+})
+
 # Ops with no standalone sample, and where they are tested instead.
 EXEMPT = {
     "cond": "control flow, with bodies; tests/ops/test_control_flow.py",

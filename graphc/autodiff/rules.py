@@ -25,7 +25,7 @@ NON_DIFFERENTIABLE = frozenset({
     "logical_and", "logical_or", "argmax", "argmin", "reduce_any", "reduce_all", "one_hot", "stop_gradient",
     "random_uniform", "random_standard_normal", "truncated_standard_normal", "read_variable", "assign",
     "assign_add", "assign_sub", "snapshot", "variable", "no_op",
-    "argsort", "in_top_k",
+    "argsort", "in_top_k", "where_indices",
 })
 
 

@@ -26,16 +26,20 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..ops.control_flow import run_while
+from ..ops.masking import DATA_SIZED_OPS
 from ..optimizer.hoisting import counter_of, plan, split_invariant, subprogram  # noqa: F401 (the targets import them from here)
 from ..optimizer.pipeline import Settings, body_program
 from ..optimizer.program import Program
 from .backend import Executable
 
 CONTROL_FLOW_OPS = frozenset({"cond", "while_loop"})
+# Ops whose output size only the data decides (ops/masking.py): stage boundaries like control
+# flow, run on the host between stages.
+STAGE_OPS = CONTROL_FLOW_OPS | DATA_SIZED_OPS
 
 
 def has_control_flow(program: Program) -> bool:
-    return any(ins.op in CONTROL_FLOW_OPS for ins in program.instrs)
+    return any(ins.op in STAGE_OPS for ins in program.instrs)
 
 
 def settings_of(program: Program) -> Settings:
@@ -61,20 +65,20 @@ def split_stages(program: Program) -> List[Stage]:
         for v in ins.inputs + ins.after:
             p = producer.get(v)
             if p is not None:
-                lv = max(lv, level[p] + (1 if program.instrs[p].op in CONTROL_FLOW_OPS else 0))
+                lv = max(lv, level[p] + (1 if program.instrs[p].op in STAGE_OPS else 0))
         level[i] = lv
     n_levels = 1 + max(level.values(), default=0)
     needed_later: set = set(program.fetches)
     for i, ins in enumerate(program.instrs):
         for v in ins.inputs:
             p = producer.get(v)
-            if p is None or program.instrs[p].op in CONTROL_FLOW_OPS or level[p] != level[i] \
-                    or ins.op in CONTROL_FLOW_OPS:
+            if p is None or program.instrs[p].op in STAGE_OPS or level[p] != level[i] \
+                    or ins.op in STAGE_OPS:
                 needed_later.add(v)
     stages = []
     for k in range(n_levels):
-        plain = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op not in CONTROL_FLOW_OPS]
-        control = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op in CONTROL_FLOW_OPS]
+        plain = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op not in STAGE_OPS]
+        control = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op in STAGE_OPS]
         sub = None
         if plain:
             instrs = [program.instrs[i] for i in plain]
@@ -192,8 +196,23 @@ def in_body(error: Exception, label: str) -> Exception:
     return type(error)(text.replace(" at run time:", f" in the {label} at run time:", 1))
 
 
+class HostDataSized:
+    """An op whose output size only the data decides (ops/masking.py), run on the host between
+    stages with its NumPy reference: the next stage is bound to the size it gives."""
+
+    def __init__(self, program: Program, i: int, compile_program: Callable = None):
+        self.program, self.i = program, i
+
+    def __call__(self, inputs, ctx) -> list:
+        from .reference import evaluate
+        ins = self.program.instrs[self.i]
+        return evaluate(ins, [np.asarray(v) for v in inputs], ctx, self.program)
+
+
 def host_control(compile_program: Callable) -> Callable:
     """``StagedExecutable``'s compile_control for a target that drives control flow from the host."""
     def compile_one(program: Program, i: int):
-        return (HostLoop if program.instrs[i].op == "while_loop" else HostCond)(program, i, compile_program)
+        op = program.instrs[i].op
+        kind = HostLoop if op == "while_loop" else HostDataSized if op in DATA_SIZED_OPS else HostCond
+        return kind(program, i, compile_program)
     return compile_one

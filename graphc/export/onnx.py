@@ -71,6 +71,8 @@ NOT_EXPORTABLE: Dict[str, str] = {
     "pad_grad": "gradient-only op (the adjoint of pad)",
     "conv2d_backprop_input": "gradient-only op (the adjoint of conv2d for its input)",
     "conv2d_backprop_filter": "gradient-only op (the adjoint of conv2d for its filter)",
+    "depthwise_conv2d_native_backprop_input": "gradient-only op (the adjoint of depthwise_conv2d for its input)",
+    "depthwise_conv2d_native_backprop_filter": "gradient-only op (the adjoint of depthwise_conv2d for its filter)",
     "max_pool2d_grad": "gradient-only op (the adjoint of max_pool2d)",
     "max_pool2d_grad_grad": "gradient-only op (second-order max_pool2d gradient)",
     "avg_pool2d_grad": "gradient-only op (the adjoint of avg_pool2d)",
@@ -1334,6 +1336,39 @@ def _conv2d(ctx, op, ins):
     else:
         pad_attrs = {"pads": [0, 0, 0, 0]}
     y = ctx.node("Conv", xt, w, kernel_shape=kernel, strides=strides, dilations=dilations, **pad_attrs)
+    return [ctx.transpose(y, _TO_NHWC)]
+
+
+@converts("where_indices")
+def _where_indices(ctx, op, ins):
+    # NonZero gives [rank, count]; TF1's where gives [count, rank]. Numbers become bools first
+    # (x != 0, NaN true as in NumPy): ONNX Runtime's NonZero lacks some number types
+    cond = ins[0]
+    if _dtype(op, 0) != np.bool_:
+        cond = ctx.node("Not", ctx.node("Equal", cond, ctx.scalar(0, _dtype(op, 0))))
+    return [ctx.node("Transpose", ctx.node("NonZero", cond), perm=[1, 0])]
+
+
+@converts("depthwise_conv2d_native")
+def _depthwise_conv2d(ctx, op, ins):
+    # a grouped Conv: group = C, the (kh, kw, C, M) filter as (C*M, 1, kh, kw)
+    x, f = ins
+    kh, kw, c, m = (None if d is None else int(d) for d in op.inputs[1].shape)
+    if c is None or m is None:
+        raise ctx.fail("ONNX Conv needs the filter's channels and multiplier known (its group attribute)")
+    dtype = _dtype(op)
+    strides, dilations = [int(s) for s in op.attrs["strides"]], [int(d) for d in op.attrs["dilations"]]
+    xt = ctx.transpose(x, _TO_NCHW)
+    value = ctx.value_of(f)
+    if value is not None:
+        w = ctx.const(_contiguous(np.transpose(value.reshape(kh, kw, 1, c * m), [3, 2, 0, 1])), hint=f + "_T")
+    else:
+        w = ctx.transpose(ctx.node("Reshape", f, ctx.i64([kh, kw, 1, c * m])), [3, 2, 0, 1])
+    if op.attrs["padding"] == "SAME":
+        xt, pad_attrs = _same_padding(ctx, op, xt, op.inputs[0].shape[1:3], [kh, kw], strides, dilations, 0, dtype)
+    else:
+        pad_attrs = {"pads": [0, 0, 0, 0]}
+    y = ctx.node("Conv", xt, w, kernel_shape=[kh, kw], strides=strides, dilations=dilations, group=c, **pad_attrs)
     return [ctx.transpose(y, _TO_NHWC)]
 
 

@@ -41,7 +41,7 @@ def _scan_reference(np_fn, identity):
         if attrs["reverse"]:
             x = np.flip(x, axis)
         out = np_fn(x, axis=axis, dtype=x.dtype)
-        if attrs["exclusive"]:
+        if attrs["exclusive"] and out.shape[axis]:  # an empty axis stays empty
             out = np.concatenate([np.full_like(np.take(out, [0], axis=axis), identity),
                                   np.take(out, np.arange(out.shape[axis] - 1), axis=axis)], axis=axis)
         if attrs["reverse"]:

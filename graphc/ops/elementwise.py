@@ -242,9 +242,15 @@ define("where", "elementwise", _infer_where,
 
 
 def where(condition, x=None, y=None, name: Optional[str] = None) -> Tensor:
-    """``x`` where ``condition`` holds, else ``y``, broadcasting all three (NumPy's where)."""
+    """``x`` where ``condition`` holds, else ``y``, broadcasting all three (NumPy's where).
+    With ``condition`` alone, TF1's one-argument form: the int64 ``[count, rank]``
+    coordinates of its true elements, a size only the data decides (ops/masking.py)."""
+    if x is None and y is None:
+        from .masking import where_indices
+        return where_indices(condition, name=name)
     if x is None or y is None:
-        raise TypeError("gc.where needs x and y: the one-argument (index) form is not supported")
+        raise TypeError(f"where at {user_location()}: give both x and y, or neither (the coordinates of the "
+                        "true elements)")
     cond = convert_to_tensor(condition)
     if not cond.dtype.is_bool:
         raise dtype_error("where", f"condition '{cond.name}' must be bool, got {cond.dtype.name} "

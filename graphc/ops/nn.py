@@ -254,21 +254,32 @@ def l2_loss(t, name: Optional[str] = None) -> Tensor:
 
 
 def bias_add(value, bias, data_format: str = "NHWC", name: Optional[str] = None) -> Tensor:
-    """value + bias, where bias is 1-D and matches the last (channel) axis of value."""
-    if data_format not in ("NHWC", "N...C", None):
-        raise shape_error("bias_add", f"only channels-last data_format is supported, got {data_format!r}")
+    """value + bias, where bias is 1-D and matches the channel axis of value: the last one,
+    or with ``data_format="NCHW"`` (TF1's "NC..." for any rank >= 2) axis 1."""
+    if data_format not in ("NHWC", "N...C", None, "NCHW", "NC..."):
+        raise shape_error("bias_add", f"data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
+    first = data_format in ("NCHW", "NC...")
     v, b = convert_to_tensor(value), convert_to_tensor(bias)
     if b.ndim != 1:
         raise shape_error("bias_add", f"bias '{b.name}' must be 1-D, got shape {b.shape}")
-    if v.ndim < 1:
-        raise shape_error("bias_add", f"value '{v.name}' must have rank >= 1")
+    if v.ndim < (2 if first else 1):
+        raise shape_error("bias_add", f"value '{v.name}' must have rank >= {2 if first else 1} "
+                                      f"(data_format {data_format!r}), got shape {v.shape}")
+    axis = 1 if first else v.ndim - 1
     try:
-        merge_dims(v.shape[-1], b.shape[0], "")
+        merge_dims(v.shape[axis], b.shape[0], "")
     except ShapeMismatch:
-        raise shape_error("bias_add", f"bias '{b.name}' of size {b.shape[0]} does not match the last "
-                          f"axis of '{v.name}' (shape {v.shape})") from None
+        raise shape_error("bias_add", f"bias '{b.name}' of size {b.shape[0]} does not match the channel "
+                          f"axis {axis} of '{v.name}' (shape {v.shape})") from None
     if v.dtype is not b.dtype:
         raise dtype_error("bias_add", f"value '{v.name}' is {v.dtype.name} but bias '{b.name}' is {b.dtype.name}")
+    if first and v.ndim > 2:
+        from .shape import reshape
+        if v.shape[1] is None:
+            from .shape import broadcast_to
+            from .source import shape as shape_of
+            b = broadcast_to(b, shape_of(v)[1:2])
+        return add(v, reshape(b, (-1,) + (1,) * (v.ndim - 2)), name=name or "BiasAdd")
     if v.shape[-1] is None:
         # The channel dim is only known at run time: broadcast_to checks it matches the bias.
         from .shape import broadcast_to
@@ -361,24 +372,41 @@ def conv1d(value, filters=None, stride=1, padding: str = "VALID", use_cudnn_on_g
 def depthwise_conv2d(input, filter, strides, padding, rate=None, name: Optional[str] = None,
                      data_format: str = "NHWC", dilations=None) -> Tensor:
     """TF1's ``depthwise_conv2d``: each input channel ``c`` convolved with its own
-    ``filter[:, :, c, :]`` (channel multiplier M), output channel ``c * M + m``.
-
-    Computed as one conv2d with a block-diagonal (kh, kw, C, C*M) filter built from
-    ``filter``: exact, with conv2d's kernels and gradients on every target, but C times the
-    multiply-adds of a dedicated depthwise kernel (docs/TF1-COMPAT.md)."""
-    from .shape import expand_dims, reshape
-    if data_format != "NHWC":
-        raise shape_error("depthwise_conv2d", f"only NHWC is supported, got data_format={data_format!r}")
-    f = convert_to_tensor(filter)
-    if f.ndim != 4 or None in tuple(f.shape):
-        raise shape_error("depthwise_conv2d", f"filter '{f.name}' must be 4-D (kh, kw, C, M) with known dims, "
-                                              f"got {f.shape}")
-    kh, kw, c, m = (int(d) for d in f.shape)
-    eye = np.eye(c, dtype=f.dtype.np).reshape(1, 1, c, c, 1)
-    full = reshape(multiply(expand_dims(f, 3), eye), (kh, kw, c, c * m))
+    ``filter[:, :, c, :]`` (channel multiplier M), output channel ``c * M + m``; ``rate`` is
+    the dilation (TF1's name; ``dilations`` is TF2's). One ``depthwise_conv2d_native`` op."""
     rate = renamed("depthwise_conv2d", dilations, rate, "dilations", "rate")
-    return conv2d(input, full, strides=strides, padding=padding, dilations=1 if rate is None else rate,
-                  name=name or "depthwise")
+    return depthwise_conv2d_native(input, filter, strides, padding, data_format=data_format,
+                                   dilations=1 if rate is None else rate, name=name or "depthwise")
+
+
+def depthwise_conv2d_native(input, filter, strides, padding, data_format: str = "NHWC", dilations=1,
+                            name: Optional[str] = None) -> Tensor:
+    """TF1's ``depthwise_conv2d_native``: the op itself (input NHWC or NCHW, filter
+    (kh, kw, C, M), output C*M channels). Its kernels do kh*kw multiply-adds per output
+    element on every target (not the C times more of a dense conv2d with a block-diagonal
+    filter)."""
+    op = "depthwise_conv2d"
+    fmt = _data_format(op, data_format)
+    _, (x, f) = promote(op, input, filter)
+    x, f = (_to_accepted(op, t, FLOAT) for t in (x, f))
+    if f.ndim != 4 or f.shape[0] is None or f.shape[1] is None:
+        raise shape_error(op, f"filter '{f.name}' must be 4-D (kh, kw, C, M) with a known spatial size, got {f.shape}")
+    if x.ndim != 4:
+        raise shape_error(op, f"input '{x.name}' must be 4-D ({fmt}), got shape {x.shape}")
+    attrs = {"strides": _pair(_nhwc_list(strides, fmt, op), "strides", op),
+             "dilations": _pair(_nhwc_list(dilations, fmt, op), "dilations", op),
+             "padding": _check_padding(padding, op)}
+    if min(attrs["strides"]) < 1 or min(attrs["dilations"]) < 1:
+        raise shape_error(op, f"strides and dilations must be >= 1, got {attrs}")
+    if max(attrs["strides"]) > 1 and max(attrs["dilations"]) > 1:
+        raise shape_error(op, "strides > 1 together with a rate > 1 is not supported (as in TensorFlow)")
+    c = x.shape[1 if fmt == "NCHW" else 3]
+    if c is not None and f.shape[2] is not None and c != f.shape[2]:
+        raise shape_error(op, f"input '{x.name}' has {c} channels but filter '{f.name}' is for {f.shape[2]} "
+                              f"(filter shape {f.shape})")
+    if fmt == "NCHW":
+        return _to_nchw(make1("depthwise_conv2d_native", (_to_nhwc(x), f), attrs, "DepthwiseConv2dNative"), name)
+    return make1("depthwise_conv2d_native", (x, f), attrs, name or "DepthwiseConv2dNative")
 
 
 def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding, rate=None,
@@ -387,7 +415,8 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
     ``pointwise_filter`` (1, 1, C*M, out)."""
     depthwise = depthwise_conv2d(input, depthwise_filter, strides, padding, rate, data_format=data_format,
                                  dilations=dilations)
-    return conv2d(depthwise, pointwise_filter, strides=1, padding="VALID", name=name or "separable_conv2d")
+    return conv2d(depthwise, pointwise_filter, strides=1, padding="VALID", data_format=data_format,
+                  name=name or "separable_conv2d")
 
 
 def _windows(x, kernel, strides, dilations, padding, pad_value):
@@ -429,20 +458,25 @@ def conv2d(input, filter=None, strides=1, padding="VALID", use_cudnn_on_gpu: boo
            dilations=1, name: Optional[str] = None, filters=None) -> Tensor:
     """TF1's ``conv2d(input, filter, strides, padding, use_cudnn_on_gpu, data_format, dilations,
     name)``; ``filters=`` is TF2's name of ``filter``. ``use_cudnn_on_gpu`` changes nothing
-    (graphc's CUDA kernels are its own)."""
+    (graphc's CUDA kernels are its own). ``data_format="NCHW"`` (strides and dilations then
+    ``[1, 1, h, w]``) transposes to NHWC and back around the NHWC op."""
     filters = renamed("conv2d", filters, filter, "filters", "filter")
     if filters is None:
         raise TypeError(f"conv2d at {user_location()}: needs a filter")
-    if data_format != "NHWC":
-        raise shape_error("conv2d", f"only NHWC is supported, got data_format={data_format!r}")
+    fmt = _data_format("conv2d", data_format)
     _, (x, f) = promote("conv2d", input, filters)
     x, f = (_to_accepted("conv2d", t, FLOAT) for t in (x, f))
-    attrs = {"strides": _pair(strides, "strides", "conv2d"), "dilations": _pair(dilations, "dilations", "conv2d"),
+    attrs = {"strides": _pair(_nhwc_list(strides, fmt, "conv2d"), "strides", "conv2d"),
+             "dilations": _pair(_nhwc_list(dilations, fmt, "conv2d"), "dilations", "conv2d"),
              "padding": _check_padding(padding, "conv2d")}
     if min(attrs["strides"]) < 1 or min(attrs["dilations"]) < 1:
         raise shape_error("conv2d", f"strides and dilations must be >= 1, got {attrs}")
     if max(attrs["strides"]) > 1 and max(attrs["dilations"]) > 1:
         raise shape_error("conv2d", "strides > 1 together with dilations > 1 is not supported (as in TensorFlow)")
+    if fmt == "NCHW":  # by transposes around the NHWC op (docs/TF1-COMPAT.md)
+        if x.ndim != 4:
+            raise shape_error("conv2d", f"input '{x.name}' must be 4-D (NCHW), got shape {x.shape}")
+        return _to_nchw(make1("conv2d", (_to_nhwc(x), f), attrs, "Conv2D"), name or "Conv2D")
     return make1("conv2d", (x, f), attrs, name or "Conv2D")
 
 
@@ -483,17 +517,23 @@ define("avg_pool2d", "nn", _infer_pool("avg"), one_output(_ref_avg_pool),
 
 def _pool_builder(op, default_name):
     def build(input, ksize, strides, padding="VALID", data_format="NHWC", name: Optional[str] = None) -> Tensor:
-        if data_format != "NHWC":
-            raise shape_error(op, f"only NHWC is supported, got data_format={data_format!r}")
+        fmt = _data_format(op, data_format)
         x = convert_to_tensor(input)
         if op == "avg_pool2d":
             x = _to_accepted(op, x, FLOAT)
-        attrs = {"ksize": _pair(ksize, "ksize", op), "strides": _pair(strides, "strides", op),
+        attrs = {"ksize": _pair(_nhwc_list(ksize, fmt, op), "ksize", op),
+                 "strides": _pair(_nhwc_list(strides, fmt, op), "strides", op),
                  "padding": _check_padding(padding, op)}
         if min(attrs["ksize"]) < 1 or min(attrs["strides"]) < 1:
             raise shape_error(op, f"ksize and strides must be >= 1, got {attrs}")
+        if fmt == "NCHW":  # by transposes around the NHWC op (docs/TF1-COMPAT.md)
+            if x.ndim != 4:
+                raise shape_error(op, f"input '{x.name}' must be 4-D (NCHW), got shape {x.shape}")
+            return _to_nchw(make1(op, (_to_nhwc(x),), attrs, default_name), name or default_name)
         return make1(op, (x,), attrs, name or default_name)
     build.__name__ = op
+    build.__doc__ = (f"TF1's ``{op[:-2]}(value, ksize, strides, padding, data_format, name)``; with "
+                     f"``data_format='NCHW'`` (ksize and strides ``[1, 1, h, w]``) it transposes to NHWC and back.")
     return build
 
 
@@ -919,3 +959,131 @@ define("max_pool2d_grad_grad", "nn", _infer_max_pool_grad_grad, one_output(_ref_
 define("avg_pool2d_grad", "nn", _infer_avg_pool_grad, one_output(_ref_avg_pool_grad),
        shape_only_inputs=lambda attrs, n: (1,),
        doc="Gradient of avg_pool2d: inputs (grad, input-like); spreads each grad over its window's count.")
+
+
+# --- depthwise convolution -------------------------------------------------------------------------
+def _depthwise_geometry(x_shape, f_shape, attrs):
+    oh, _ = conv_output_size(x_shape[1], f_shape[0], attrs["strides"][0], attrs["dilations"][0], attrs["padding"])
+    ow, _ = conv_output_size(x_shape[2], f_shape[1], attrs["strides"][1], attrs["dilations"][1], attrs["padding"])
+    c, m = x_shape[3] if x_shape[3] is not None else f_shape[2], f_shape[3]
+    return (x_shape[0], oh, ow, None if c is None or m is None else c * m)
+
+
+def _check_depthwise(x, f, attrs):
+    if not x.dtype.is_floating or f.dtype is not x.dtype:
+        raise DTypeMismatch(f"input and filter must be one floating dtype, got {x.dtype.name} and {f.dtype.name}")
+    if x.rank != 4 or f.rank != 4:
+        raise ShapeMismatch(f"depthwise_conv2d needs a 4-D NHWC input and a (kh, kw, C, M) filter, got {x.shape} "
+                            f"and {f.shape}")
+    merge_dims(x.shape[3], f.shape[2], f"input channels {x.shape[3]} do not match the filter's {f.shape[2]}")
+    if f.shape[0] is None or f.shape[1] is None:
+        raise ShapeMismatch("the filter's spatial size must be known")
+    return _depthwise_geometry(x.shape, f.shape, attrs)
+
+
+def _check_grad_shape(g, want):
+    for a, b in zip(want, g.shape):
+        if a is not None and b is not None and a != b:
+            raise ShapeMismatch(f"gradient of shape {g.shape} does not match the depthwise output {want}")
+
+
+def _infer_depthwise(inputs, attrs):
+    x, f = inputs
+    return [TensorType(x.dtype, _check_depthwise(x, f, attrs))]
+
+
+def _ref_depthwise(x, f, attrs):
+    win = _windows(x, f.shape[:2], attrs["strides"], attrs["dilations"], attrs["padding"], 0)
+    out = np.einsum("nhwpqc,pqcm->nhwcm", win, f)
+    return out.reshape(out.shape[:3] + (-1,)).astype(x.dtype)
+
+
+def _infer_depthwise_backprop_input(inputs, attrs):
+    g, f, like = inputs
+    _check_grad_shape(g, _check_depthwise(like, f, attrs))
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _ref_depthwise_backprop_input(g, f, like, attrs):
+    kh, kw, c, m = f.shape
+    g5 = g.reshape(g.shape[:3] + (c, m))
+    return _scatter_windows(lambda i, j: (g5 * f[i, j]).sum(-1), like.shape, (kh, kw), attrs["strides"],
+                            attrs["dilations"], attrs["padding"], g.dtype)
+
+
+def _infer_depthwise_backprop_filter(inputs, attrs):
+    x, g, like = inputs
+    _check_grad_shape(g, _check_depthwise(x, like, attrs))
+    return [TensorType(g.dtype, like.shape)]
+
+
+def _ref_depthwise_backprop_filter(x, g, like, attrs):
+    kh, kw, c, m = like.shape
+    win = _windows(x, (kh, kw), attrs["strides"], attrs["dilations"], attrs["padding"], 0)
+    return np.einsum("nhwpqc,nhwcm->pqcm", win, g.reshape(g.shape[:3] + (c, m))).astype(g.dtype)
+
+
+def _dw_attrs(op):
+    return {k: op.attrs[k] for k in ("strides", "dilations", "padding")}
+
+
+def _depthwise_gradient(op, grads):
+    x, f = op.inputs
+    a = _dw_attrs(op)
+    return [make1("depthwise_conv2d_native_backprop_input", (grads[0], f, x), a),
+            make1("depthwise_conv2d_native_backprop_filter", (x, grads[0], f), a)]
+
+
+def _depthwise_backprop_input_gradient(op, grads):
+    g_out, f, _ = op.inputs
+    a = _dw_attrs(op)
+    return [make1("depthwise_conv2d_native", (grads[0], f), a),
+            make1("depthwise_conv2d_native_backprop_filter", (grads[0], g_out, f), a), None]
+
+
+def _depthwise_backprop_filter_gradient(op, grads):
+    x, g_out, _ = op.inputs
+    a = _dw_attrs(op)
+    return [make1("depthwise_conv2d_native_backprop_input", (g_out, grads[0], x), a),
+            make1("depthwise_conv2d_native", (x, grads[0]), a), None]
+
+
+define("depthwise_conv2d_native", "nn", _infer_depthwise, one_output(_ref_depthwise), gradient=_depthwise_gradient,
+       doc="Depthwise 2-D convolution: NHWC input, (kh, kw, C, M) filter, output channel c*M + m is channel c "
+           "convolved with filter[:, :, c, m]; conv2d's strides, dilations and TensorFlow padding.")
+define("depthwise_conv2d_native_backprop_input", "nn", _infer_depthwise_backprop_input,
+       one_output(_ref_depthwise_backprop_input), gradient=_depthwise_backprop_input_gradient,
+       shape_only_inputs=lambda attrs, n: (2,),
+       doc="Gradient of depthwise_conv2d_native for its input: inputs (grad, filter, input-like).")
+define("depthwise_conv2d_native_backprop_filter", "nn", _infer_depthwise_backprop_filter,
+       one_output(_ref_depthwise_backprop_filter), gradient=_depthwise_backprop_filter_gradient,
+       shape_only_inputs=lambda attrs, n: (2,),
+       doc="Gradient of depthwise_conv2d_native for its filter: inputs (input, grad, filter-like).")
+
+
+# --- NCHW: TF1's data_format="NCHW", by transposes around the NHWC op ----------------------------------
+def _data_format(op: str, data_format) -> str:
+    fmt = "NHWC" if data_format is None else str(data_format)
+    if fmt not in ("NHWC", "NCHW"):
+        raise shape_error(op, f"data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
+    return fmt
+
+
+def _nhwc_list(value, fmt: str, op: str):
+    """A 4-list of strides / ksize / dilations given in NCHW order ([1, 1, h, w]) in NHWC order."""
+    if fmt == "NCHW" and not isinstance(value, numbers.Integral) and len(tuple(value)) == 4:
+        v = tuple(value)
+        if v[0] != 1 or v[1] != 1:
+            raise shape_error(op, f"{list(v)} must not cover the batch or channel axis (NCHW: [1, 1, h, w])")
+        return (1, v[2], v[3], 1)
+    return value
+
+
+def _to_nhwc(x):
+    from .shape import transpose
+    return transpose(x, (0, 2, 3, 1))
+
+
+def _to_nchw(y, name):
+    from .shape import transpose
+    return transpose(y, (0, 3, 1, 2), name=name)

@@ -11,7 +11,7 @@ from ..dtypes import DType, as_dtype
 from ..errors import ShapeError, ShapeMismatch
 from ..graph import Tensor, get_default_graph, user_location
 from ..shapes import TensorShape, TensorType
-from ._build import dtype_error, graph_of, is_symbolic, make1
+from ._build import dtype_error, graph_of, is_symbolic, make1, shape_error
 from .registry import define, one_output
 from .shape_spec import resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete, static_shape
 
@@ -302,11 +302,83 @@ def rank(x, name: Optional[str] = None) -> Tensor:
 
 
 def range_(start, limit=None, delta=1, dtype=None, name: Optional[str] = None) -> Tensor:
-    """``gc.range``: like ``np.arange`` over Python numbers (a constant)."""
+    """TF1's ``tf.range(start, limit=None, delta=1, dtype=None, name="range")``: like
+    ``np.arange``. Over Python numbers (or constants) it is a constant.
+
+    A bound may be a tensor when the output's length follows from feed shapes, which is how
+    graphc sizes every tensor before a run (ops/shape_spec.py): an ``int`` dim of a shape
+    (``gc.shape(x)[0]``, or a cast or identity of one) as ``limit`` with a Python ``start >= 0``
+    and ``delta > 0``, or as ``start`` with a Python ``limit >= 0`` and ``delta < 0`` (counting
+    down). Any other tensor bound (a fed scalar, a computed value) would make the length depend
+    on data: an error names the op, the line and why."""
     if limit is None:
         start, limit = 0, start
-    for v in (start, limit, delta):
-        if is_symbolic(v):
-            raise TypeError("gc.range takes Python numbers; tensor bounds are not supported")
-    arr = np.arange(start, limit, delta)
-    return constant(arr, dtype=dtype, name=name or "range")
+    if not any(is_symbolic(v) for v in (start, limit, delta)):
+        arr = np.arange(start, limit, delta)
+        return constant(arr, dtype=dtype, name=name or "range")
+    return _range_of_dim(start, limit, delta, dtype, name)
+
+
+def _range_bound(v):
+    """A Python number, a ``(tensor, (x, axis))`` for a run-time dim, or None (data-dependent)."""
+    from .shape_spec import _UNKNOWN, _resolve_scalar
+    if not is_symbolic(v):
+        return v
+    t = convert_to_tensor(v)
+    if t.ndim != 0 or not t.dtype.is_integer:
+        return None
+    r = _resolve_scalar(t)
+    if r is _UNKNOWN:
+        return None
+    return r if isinstance(r, int) else (t, r)
+
+
+def _shown(v) -> str:
+    return f"'{convert_to_tensor(v).name}'" if is_symbolic(v) else repr(v)
+
+
+def _range_of_dim(start, limit, delta, dtype, name):
+    from .elementwise import cast, subtract
+    bounds = [_range_bound(v) for v in (start, limit, delta)]
+    names = ("start", "limit", "delta")
+    for v, b, what in zip((start, limit, delta), bounds, names):
+        if b is None:
+            raise shape_error("range", f"{what} '{convert_to_tensor(v).name}' is a tensor whose value only the run "
+                                       f"decides, so the output's length would depend on data; graphc sizes every "
+                                       f"tensor from feed shapes: give Python numbers, or a dim of a shape "
+                                       f"(gc.shape(x)[k]) as limit (start >= 0, delta > 0) or as start (limit >= 0, "
+                                       f"delta < 0)")
+    s, l, d = bounds
+    if not any(isinstance(b, tuple) for b in bounds):  # static dims and constants
+        return constant(np.arange(s, l, d), dtype=dtype, name=name or "range",
+                        graph=graph_of(start, limit, delta, op_type="range"))
+    if isinstance(d, tuple) or not isinstance(d, (int, np.integer)) or d == 0:
+        raise shape_error("range", f"delta must be a non-zero Python int when a bound is a tensor, got {delta!r}")
+    out_dtype = None if dtype is None else as_dtype(dtype)
+    if out_dtype is not None and not out_dtype.is_numeric:
+        raise dtype_error("range", f"dtype must be numeric, got {out_dtype.name}")
+    if isinstance(l, tuple) and not isinstance(s, tuple) and isinstance(s, (int, np.integer)) and s >= 0 and d > 0:
+        dim = l
+        values = None
+    elif isinstance(s, tuple) and not isinstance(l, tuple) and isinstance(l, (int, np.integer)) and l >= 0 and d < 0:
+        dim = s
+        values = True
+    else:
+        raise shape_error("range", f"with a tensor bound graphc computes range(start, dim, delta) for a Python "
+                                   f"start >= 0 and delta > 0, or range(dim, limit, delta) for a Python limit >= 0 "
+                                   f"and delta < 0 (the length then follows from the shape); got start={_shown(start)}, "
+                                   f"limit={_shown(limit)}, delta={_shown(delta)}")
+    tensor, (x, axis) = dim
+    spec, sources = ((("dim", 1, axis),), (x,))
+    one = constant(1, dtype=tensor.dtype, graph=tensor.graph)
+    ones = make1("fill", (one, *sources), {"shape": spec}, "range_ones")
+    from .cumulative import cumsum
+    iota = cumsum(ones, exclusive=True)  # 0, 1, ..., dim - 1
+    if values is None:
+        out = iota[int(s)::int(d)]
+    else:
+        down = subtract(tensor, iota)  # dim, dim - 1, ..., 1
+        out = down[:(-int(l) if l > 0 else None):-int(d)]
+    out_dtype = out_dtype or out.dtype
+    from .control import identity
+    return identity(cast(out, out_dtype) if out_dtype is not out.dtype else out, name=name or "range")

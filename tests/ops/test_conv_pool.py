@@ -350,7 +350,7 @@ def test_bad_conv_and_pool_arguments(graph):
     f = gc.constant(np.zeros((3, 2, 3, 2), np.float32))
     bad_conv = [
         dict(padding="FULL"),
-        dict(padding="SAME", data_format="NCHW"),
+        dict(padding="SAME", data_format="NCDHW"),
         dict(padding="SAME", strides=0),
         dict(padding="SAME", dilations=0),
         dict(padding="SAME", strides=[2, 1, 1, 1]),
@@ -373,4 +373,4 @@ def test_bad_conv_and_pool_arguments(graph):
         with pytest.raises(gc.ShapeError):
             fn(gc.placeholder(gc.float32, (None, 7, 5)), 2, 2, "SAME")
         with pytest.raises(gc.ShapeError):
-            fn(x, 2, 2, "SAME", data_format="NCHW")
+            fn(x, 2, 2, "SAME", data_format="NCDHW")

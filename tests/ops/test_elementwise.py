@@ -611,7 +611,7 @@ def test_where_errors(graph):
         gc.where(gc.placeholder(gc.bool_, shape=(2,)), x, x)
     assert_names_op_and_line(str(info.value), "where", line)
     with pytest.raises(TypeError):
-        gc.where(gc.less(x, 0.0))
+        gc.where(gc.less(x, 0.0), x)  # x without y (the one-argument form: tests/ops/test_issue15b_ops.py)
 
 
 def test_cast(graph, evaluate):

@@ -361,7 +361,7 @@ def test_bias_add_build_errors_name_the_op_and_the_user_line(graph):
     with pytest.raises(gc.ShapeError, match="bias_add"):
         gc.nn.bias_add(gc.constant(np.float32(1.0)), gc.constant(np.zeros(1, np.float32)))
     with pytest.raises(gc.ShapeError, match="bias_add"):
-        gc.nn.bias_add(value, gc.constant(np.zeros(4, np.float32)), data_format="NCHW")
+        gc.nn.bias_add(value, gc.constant(np.zeros(4, np.float32)), data_format="NCDHW")
     with pytest.raises(gc.DTypeError, match="bias_add"):
         gc.nn.bias_add(value, gc.constant(np.zeros(4, np.float64)))
 

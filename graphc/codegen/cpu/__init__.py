@@ -17,10 +17,10 @@ def supported_ops() -> frozenset:
     """Every op the CPU backend has code for (registry test: ops.registry.OPS must be covered)."""
     from ...ops.reduce import REDUCTIONS
     from ..emit import ops, scalar
-    from ..control_flow import CONTROL_FLOW_OPS  # run in stages (codegen/control_flow.py)
+    from ..control_flow import STAGE_OPS  # run in stages (codegen/control_flow.py)
     from ..emit.context import VIEW_OPS
     return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.OP_KERNELS) | VIEW_OPS | frozenset(
-        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"}) | CONTROL_FLOW_OPS
+        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"}) | STAGE_OPS
 
 
 class CpuBackend(Backend):
@@ -32,7 +32,8 @@ class CpuBackend(Backend):
         from . import blas, parallel
         from .executable import CpuExecutable
         blas.configure(parallel.THREADS)
-        if any(ins.opdef.bodies for ins in program.instrs):  # control flow: in stages (loops.py)
+        from ..control_flow import STAGE_OPS
+        if any(ins.opdef.bodies or ins.op in STAGE_OPS for ins in program.instrs):  # control flow: in stages (loops.py)
             from ..control_flow import StagedExecutable
             from .loops import compile_control
             return StagedExecutable(program, self.compile, compile_control(self.compile))

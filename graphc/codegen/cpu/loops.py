@@ -32,7 +32,7 @@ import numpy as np
 
 from ...errors import CompileError, DeadlineExceededError, InvalidArgumentError
 from ..backend import program_error
-from ..control_flow import (HostCond, body_program, has_control_flow, in_body, settings_of, split_invariant,
+from ..control_flow import (DATA_SIZED_OPS, HostCond, HostDataSized, body_program, has_control_flow, in_body, settings_of, split_invariant,
                             split_stages)
 from ..emit.context import DYNAMIC, FASTMATH, STATIC
 from ..emit.loops import SourceWriter
@@ -261,6 +261,14 @@ class StagedFunction:
                                    stage.program.fetches))
             for i in stage.control:
                 ins = program.instrs[i]
+                if ins.op in DATA_SIZED_OPS:
+                    origin = ins.origin
+                    what = f"{origin.op} '{origin.name}' (created at {origin.location})" if origin else ins.op
+                    raise CompileError(
+                        f"{what} in the {label}: its output size is decided by the data on each iteration, "
+                        "and the CPU compiles a loop body for one set of sizes; on the CPU, compute the mask "
+                        "outside the loop or use gc.where(mask, x, 0) (the reference and CUDA targets run it "
+                        "between the body's stages)")
                 fn = LoopFunction(ins, module, nested=True) if ins.op == "while_loop" else CondFunction(ins, module)
                 self.steps.append((fn, ins.inputs, ins.outputs))
         self.name = module.name("staged")
@@ -388,6 +396,8 @@ def compile_control(compile_program):
             return CpuWhileLoop(program, i)
         if op == "cond":  # one choice per run, made on the host
             return HostCond(program, i, compile_program)
+        if op in DATA_SIZED_OPS:  # a size only the data decides: on the host, between stages
+            return HostDataSized(program, i)
         raise CompileError(f"internal error: {op} is not control flow")
     return compile_one
 

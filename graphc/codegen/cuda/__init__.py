@@ -9,11 +9,11 @@ def supported_ops() -> frozenset:
     """Every op the CUDA backend has code for (the registry test compares with the catalog)."""
     from ...ops.reduce import REDUCTIONS
     from ..emit import scalar
-    from ..control_flow import CONTROL_FLOW_OPS  # run in stages (codegen/control_flow.py)
+    from ..control_flow import STAGE_OPS  # run in stages (codegen/control_flow.py)
     from ..emit.context import VIEW_OPS
     from . import ops
     return frozenset(scalar.supported()) | frozenset(REDUCTIONS) | frozenset(ops.OP_KERNELS) | VIEW_OPS | frozenset(
-        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"}) | CONTROL_FLOW_OPS
+        {"const", "read_variable", "matmul", "conv2d", "shape", "assign", "assign_add", "assign_sub"}) | STAGE_OPS
 
 
 class CudaBackend(Backend):
@@ -26,7 +26,8 @@ class CudaBackend(Backend):
 
     def compile(self, program) -> Executable:
         from .executable import CudaExecutable
-        if any(ins.opdef.bodies for ins in program.instrs):  # the host launches each iteration's kernels
+        from ..control_flow import STAGE_OPS
+        if any(ins.opdef.bodies or ins.op in STAGE_OPS for ins in program.instrs):  # the host launches each iteration's kernels
             from ..control_flow import StagedExecutable, host_control
             return StagedExecutable(program, self.compile, host_control(self.compile))
         return CudaExecutable(program)

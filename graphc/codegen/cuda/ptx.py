@@ -85,6 +85,17 @@ def program_ptx(program: Program, mode: str = "static", cc: Tuple[int, int] = DE
     if simulated():
         raise CompileError("PTX cannot be generated under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1): "
                            "it replaces numba's CUDA compiler")
+    from ..control_flow import body_program, has_control_flow, settings_of, split_stages
+    if has_control_flow(program):  # in stages, as the CUDA backend runs it (codegen/control_flow.py)
+        staged = []
+        for stage in split_stages(program):
+            if stage.program is not None:
+                staged += program_ptx(stage.program, mode, cc)
+            for i in stage.control:  # bodies are programs of their own; data-sized ops run on the host
+                ins = program.instrs[i]
+                for key in ins.opdef.bodies:
+                    staged += program_ptx(body_program(ins.attrs[key], settings_of(program)), mode, cc)
+        return staged
     generated = CudaProgramCodegen(program, mode).generate()
     out = []
     var_dtypes = variable_dtypes(program)

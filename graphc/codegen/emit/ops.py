@@ -1036,3 +1036,79 @@ def _(cg, w, i, ins):
             w(f"{Y}[at] = {cg.array(x)}[src]")
         else:
             w(cg.accumulate(Y, "src", f"{cg.array(updates)}[at]"))
+
+
+# --- depthwise convolution ---------------------------------------------------------------------------------
+# One thread (or iteration) per output element, summing its taps: no scratch, no atomics, so
+# the CPU, CUDA and native libraries share these three emitters.
+def _depthwise_setup(cg, w, ins, x, f_dims, grad):
+    a = ins.attrs
+    geo = conv_geometry(cg, w, x, (f_dims[0], f_dims[1]), a["strides"], a["dilations"], a["padding"], grad)
+    return geo, a["strides"], a["dilations"], _t(cg, ins.outputs[0])
+
+
+@kernel("depthwise_conv2d_native")
+def _(cg, w, i, ins):
+    x, f = ins.inputs
+    out = ins.outputs[0]
+    Y, X, F = cg.define_output(out, w), cg.array(x), cg.array(f)
+    kh, kw, c_in, m = cg.dims(f)
+    geo, (sh, sw), (dh, dw), t = _depthwise_setup(cg, w, ins, x, (kh, kw), out)
+    p, q = cg.uid("p"), cg.uid("q")
+    with cg.parallel_nest(w, [geo["N"], geo["OH"], geo["OW"], c_in, m], ["n", "oh", "ow", "c", "m"]) as (
+            n, oh, ow, c, mm):
+        w(f"acc = {t}(0)")
+        with w.block(f"for {p} in range({kh}):"):
+            input_coordinate(w, "ih", oh, p, sh, dh, geo["PT"], geo["H"])
+            with w.block(f"for {q} in range({kw}):"):
+                input_coordinate(w, "iw", ow, q, sw, dw, geo["PL"], geo["W"])
+                w(f"acc = {t}(acc + {X}[(({n} * {geo['H']} + ih) * {geo['W']} + iw) * {c_in} + {c}] * "
+                  f"{F}[(({p} * {kw} + {q}) * {c_in} + {c}) * {m} + {mm}])")
+        w(f"{Y}[(({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * ({c_in} * {m}) + {c} * {m} + {mm}] = acc")
+
+
+@kernel("depthwise_conv2d_native_backprop_input")
+def _(cg, w, i, ins):
+    g, f, like = ins.inputs
+    out = ins.outputs[0]
+    Y, G, F = cg.define_output(out, w), cg.array(g), cg.array(f)
+    kh, kw, c_in, m = cg.dims(f)
+    geo, (sh, sw), (dh, dw), t = _depthwise_setup(cg, w, ins, like, (kh, kw), g)
+    p, q, k = cg.uid("p"), cg.uid("q"), cg.uid("k")
+    with cg.parallel_nest(w, [geo["N"], geo["H"], geo["W"], c_in], ["n", "ih", "iw", "c"]) as (n, ih, iw, c):
+        w(f"acc = {t}(0)")
+        with w.block(f"for {p} in range({kh}):"):
+            w(f"top = {ih} + {geo['PT']} - {p} * {dh}")
+            with w.block(f"if top < 0 or top % {sh} != 0 or top // {sh} >= {geo['OH']}:"):
+                w("continue")
+            w(f"oh = top // {sh}")
+            with w.block(f"for {q} in range({kw}):"):
+                w(f"left = {iw} + {geo['PL']} - {q} * {dw}")
+                with w.block(f"if left < 0 or left % {sw} != 0 or left // {sw} >= {geo['OW']}:"):
+                    w("continue")
+                w(f"ow = left // {sw}")
+                w(f"src = (({n} * {geo['OH']} + oh) * {geo['OW']} + ow) * ({c_in} * {m}) + {c} * {m}")
+                w(f"tap = (({p} * {kw} + {q}) * {c_in} + {c}) * {m}")
+                with w.block(f"for {k} in range({m}):"):
+                    w(f"acc = {t}(acc + {G}[src + {k}] * {F}[tap + {k}])")
+        w(f"{Y}[(({n} * {geo['H']} + {ih}) * {geo['W']} + {iw}) * {c_in} + {c}] = acc")
+
+
+@kernel("depthwise_conv2d_native_backprop_filter")
+def _(cg, w, i, ins):
+    x, g, like = ins.inputs
+    out = ins.outputs[0]
+    Y, X, G = cg.define_output(out, w), cg.array(x), cg.array(g)
+    kh, kw, c_in, m = cg.dims(like)
+    geo, (sh, sw), (dh, dw), t = _depthwise_setup(cg, w, ins, x, (kh, kw), g)
+    n, oh, ow = cg.uid("n"), cg.uid("oh"), cg.uid("ow")
+    with cg.parallel_nest(w, [kh, kw, c_in, m], ["p", "q", "c", "m"]) as (p, q, c, mm):
+        w(f"acc = {t}(0)")
+        with w.block(f"for {n} in range({geo['N']}):"):
+            with w.block(f"for {oh} in range({geo['OH']}):"):
+                input_coordinate(w, "ih", oh, p, sh, dh, geo["PT"], geo["H"])
+                with w.block(f"for {ow} in range({geo['OW']}):"):
+                    input_coordinate(w, "iw", ow, q, sw, dw, geo["PL"], geo["W"])
+                    w(f"acc = {t}(acc + {X}[(({n} * {geo['H']} + ih) * {geo['W']} + iw) * {c_in} + {c}] * "
+                      f"{G}[(({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * ({c_in} * {m}) + {c} * {m} + {mm}])")
+        w(f"{Y}[(({p} * {kw} + {q}) * {c_in} + {c}) * {m} + {mm}] = acc")

@@ -42,6 +42,10 @@ NO_NATIVE = {
     "assign": "a native library has no variables",
     "assign_add": "a native library has no variables",
     "assign_sub": "a native library has no variables",
+    "where_indices": "its output size only the data decides (one-argument where, boolean_mask): the library's "
+                     "workspace is planned from the input shapes, and the host step between stages that the "
+                     "CPU and CUDA targets take is not in a library; export to ONNX instead, or mask with "
+                     "gc.where(mask, x, 0)",
 }
 # Source the CPU emitters may write that would need numba's Python-linked runtime.
 _FORBIDDEN = re.compile(r"\bnp\.(dot|zeros|empty|ones|full|array)\(|\.copy\(\)")
