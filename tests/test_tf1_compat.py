@@ -362,3 +362,10 @@ def test_a_placeholder_without_a_shape_is_a_scalar_and_another_rank_says_the_fix
         with pytest.raises(gc.FeedError, match=r"made without a shape \(at .*test_tf1_compat.py:\d+\).*"
                                                r"shape=\[None\]"):
             sess.run(x * 2, {x: [1.0, 2.0]})
+
+
+def test_numpy_bounds_of_random_draws_keep_the_draws_dtype():
+    stddev = 1.0 / np.sqrt(16)  # an np.float64, as TF1 programs compute it
+    assert gc.truncated_normal([2, 2], stddev=stddev).dtype is gc.float32
+    assert gc.random_normal([2], mean=np.float64(1.0), stddev=stddev).dtype is gc.float32
+    assert gc.random_uniform([2], np.float64(-0.5), np.float64(0.5)).dtype is gc.float32

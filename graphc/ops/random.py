@@ -158,7 +158,14 @@ def random_uniform(shape, minval=0, maxval=None, dtype=dt.float32, seed=None, na
         maxval = 1
     if isinstance(minval, (int, float)) and isinstance(maxval, (int, float)) and (minval, maxval) == (0, 1):
         return u
+    minval, maxval = _in_dtype(minval, dtype), _in_dtype(maxval, dtype)
     return add(multiply(u, maxval - minval), minval)
+
+
+def _in_dtype(value, dtype):
+    """A Python or NumPy bound in the draws' dtype, as TF1 converts it (an np.float64 stddev
+    must not make float32 draws float64); tensors stay as they are."""
+    return value if is_symbolic(value) else convert_to_tensor(value, dtype=dtype)
 
 
 def _scaled(op, shape, mean, stddev, dtype, seed, name):
@@ -169,7 +176,7 @@ def _scaled(op, shape, mean, stddev, dtype, seed, name):
     z = _standard(op, shape, dtype, seed, name)
     if isinstance(stddev, (int, float)) and stddev == 1 and isinstance(mean, (int, float)) and mean == 0:
         return z
-    return add(multiply(z, stddev), mean)
+    return add(multiply(z, _in_dtype(stddev, dtype)), _in_dtype(mean, dtype))
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=dt.float32, seed=None, name: Optional[str] = None) -> Tensor:
