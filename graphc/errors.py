@@ -15,6 +15,11 @@ class ShapeError(GraphcError, ValueError):
     """Shapes that cannot match, found while building the graph."""
 
 
+class RankUnknownError(ShapeError):
+    """Graph building needed the rank of a tensor that comes from a placeholder made without
+    a shape (its rank is known only once it is fed)."""
+
+
 class DTypeError(GraphcError, TypeError):
     """Element types an op does not accept, found while building the graph."""
 

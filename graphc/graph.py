@@ -19,7 +19,7 @@ from .default_session import session_or_default
 from .dtypes import DType
 from .errors import GraphError, InferenceError
 from .ops.registry import get_op
-from .shapes import TensorShape, TensorType, format_shape
+from .shapes import TensorShape, TensorType, UnknownRankShape, format_shape
 
 __all__ = [
     "Graph", "Operation", "Tensor", "GraphKeys", "get_default_graph", "reset_default_graph",
@@ -83,6 +83,40 @@ def op_failure_message(op_type: str, name: str, inputs: Sequence["Tensor"], mess
                        location: str, when: str = "") -> str:
     head = f"{op_type} '{name}'{when}: {message}"
     return f"{head}\n  inputs: {describe_inputs(inputs)}\n  created at {location}"
+
+
+_STAND_IN_RANKS = (0, 1, 2, 3, 4, 5)
+
+
+def _infer_without_rank(opdef, in_types, attrs) -> tuple:
+    """Output types of an op with an input of unknown rank (downstream of a placeholder made
+    without a shape). The op's own inference runs with that input standing in at every rank
+    up to 5 (all dims None): the dtypes come from the ranks it accepts, and an output keeps a
+    rank where every accepted rank gives the same one (``sum_to`` to a known shape, a reshape
+    to ``[-1]``), with the dims they agree on; elsewhere its rank is unknown too. The Session infers the real
+    shapes once the rank is fed (optimizer/program.py ``lower``). Ops with bodies need every
+    rank now: their bodies are built once."""
+    unknown = next(t.shape for t in in_types if not t.shape.known_rank)
+    if opdef.bodies:
+        unknown._needs_rank()
+    results, first_error = [], None
+    for rank in _STAND_IN_RANKS:
+        stand_in = [TensorType(t.dtype, (None,) * rank) if not t.shape.known_rank else t for t in in_types]
+        try:
+            results.append(tuple(opdef.infer(stand_in, attrs)))
+        except InferenceError as e:
+            first_error = first_error or e
+    if not results:
+        raise first_error
+    outputs = []
+    for i, t in enumerate(results[0]):
+        shapes = {r[i].shape for r in results}
+        if len({len(s) for s in shapes}) == 1:  # one rank at every rank fed: merge the dims
+            dims = zip(*shapes)
+            outputs.append(TensorType(t.dtype, tuple(d[0] if len(set(d)) == 1 else None for d in dims)))
+        else:
+            outputs.append(TensorType(t.dtype, UnknownRankShape(unknown.source, unknown.where)))
+    return tuple(outputs)
 
 
 class Operation:
@@ -290,7 +324,6 @@ class Graph:
         # this graph first and may add feeds (gc.data's iterators fill their tensors so).
         self.session_hooks: list = []
         self._entered = threading.local()  # the as_default contexts ``with g:`` opened
-        self.shapeless_placeholders: dict = {}  # placeholders made without a shape -> where (ops/source.py)
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None
         # The graph this one is a body of (a cond branch, a loop body; ops/control_flow.py),
@@ -391,7 +424,11 @@ class Graph:
                 resolved.append(t)
             inputs = tuple(resolved)
             try:
-                out_types = tuple(opdef.infer([t.type for t in inputs], attrs))
+                in_types = [t.type for t in inputs]
+                if any(not t.shape.known_rank for t in in_types):
+                    out_types = _infer_without_rank(opdef, in_types, attrs)
+                else:
+                    out_types = tuple(opdef.infer(in_types, attrs))
             except InferenceError as e:
                 raise e.kind(op_failure_message(op_type, self._scoped(label), inputs, str(e), location)) from None
             if exact_name:
@@ -404,6 +441,9 @@ class Graph:
             op = Operation(self, op_type, op_name, inputs, control, attrs, out_types, location,
                            len(self._operations))
             op.device = getattr(self._device, "name", "")
+            for t in op.outputs:  # a placeholder without a shape: errors downstream name it
+                if not t._shape.known_rank and t._shape.source is None:
+                    t._shape = UnknownRankShape(op_name, location)
             self._operations.append(op)
             self._by_name[op_name] = op
             for t in inputs:

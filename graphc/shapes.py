@@ -1,4 +1,6 @@
-"""Static shapes: a rank that is always known and dimensions that may be ``None``.
+"""Static shapes: dimensions that may be ``None``, and a rank that is known except downstream
+of a placeholder made without a shape (``UnknownRankShape``: its rank comes from the first
+feed, and the Session specializes the program per fed rank, optimizer/program.py ``lower``).
 
 Helpers here raise :class:`graphc.errors.ShapeMismatch`; the graph turns that into a
 ShapeError naming the op, its inputs and the user's line.
@@ -18,7 +20,11 @@ class TensorShape(tuple):
     """A tuple of ints and ``None``s, with the few TensorFlow conveniences ported code uses."""
 
     def __new__(cls, dims: Iterable[Dim] = ()):
+        if isinstance(dims, UnknownRankShape):
+            return dims
         return super().__new__(cls, (None if d is None else int(d) for d in dims))
+
+    known_rank = True
 
     @property
     def rank(self) -> int:
@@ -48,6 +54,61 @@ class TensorShape(tuple):
         return "(" + ", ".join("None" if d is None else str(d) for d in self) + ("," if len(self) == 1 else "") + ")"
 
 
+class UnknownRankShape(TensorShape):
+    """The shape of a tensor computed from a placeholder made without a shape
+    (``tf.placeholder(tf.float32)``): its rank is set by the value fed, run by run.
+
+    Graph building goes on without the rank (Graph.create_op infers only the dtypes); the
+    Session re-infers every shape once the fed rank is known and compiles one program per rank.
+    Anything that needs the rank while the graph is built (``len``, iteration, ``rank``,
+    indexing) raises RankUnknownError naming the placeholder, never a guess: code that took
+    this for a scalar would build a graph that is silently wrong for other ranks."""
+
+    known_rank = False
+
+    def __new__(cls, source: str, where: str):
+        self = tuple.__new__(cls, ())
+        self.source = source  # the shapeless placeholder's name
+        self.where = where    # where it was made
+        return self
+
+    def _needs_rank(self, *_):
+        from .errors import RankUnknownError
+        from .graph import user_location
+        raise RankUnknownError(
+            f"at {user_location()}: this needs the rank of a tensor computed from placeholder '{self.source}' "
+            f"(made at {self.where} without a shape), whose rank graphc learns only from the value fed. Give the "
+            f"placeholder the shape you feed, e.g. placeholder(tf.float32, shape=[None]) for a vector")
+
+    __len__ = __iter__ = __getitem__ = __bool__ = _needs_rank
+    rank = ndims = property(_needs_rank)
+    as_list = _needs_rank
+
+    def is_fully_defined(self) -> bool:
+        return False
+
+    def num_elements(self) -> Optional[int]:
+        return None
+
+    def is_compatible_with(self, other: Sequence[Dim]) -> bool:
+        return True
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, UnknownRankShape)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return "<unknown rank>"
+
+
+def has_unknown_rank(shape) -> bool:
+    return isinstance(shape, UnknownRankShape)
+
+
 def format_shape(shape: Sequence[Dim]) -> str:
     return repr(TensorShape(shape))
 
@@ -65,7 +126,7 @@ class TensorType:
 
     @property
     def rank(self) -> int:
-        return len(self.shape)
+        return self.shape.rank
 
     def __str__(self) -> str:
         return f"{self.dtype.name}{format_shape(self.shape)}"

@@ -51,8 +51,11 @@ def unbroadcast(g, x, others):
 
     Axes that broadcasting provably added are summed statically. If ``x`` has a ``None`` dim
     that might be 1 at run time while the output is larger, the reduction is left to the
-    run-time ``sum_to`` op.
+    run-time ``sum_to`` op, as it is when a rank is unknown until fed (a placeholder made
+    without a shape): ``sum_to`` is inferred again once the rank is known.
     """
+    if not (g.shape.known_rank and x.shape.known_rank and all(o.shape.known_rank for o in others)):
+        return reduce.sum_to(g, x)
     lead = g.ndim - x.ndim
     axes = list(range(lead))
     for i, d in enumerate(x.shape):

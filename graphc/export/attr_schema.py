@@ -45,10 +45,12 @@ def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 
 def _shape_spec(v) -> bool:
-    """Output shapes: ints (-1: inferred), None (unknown, placeholders) or ("dim", input, axis)."""
+    """Output shapes: ints (-1: inferred), None (unknown, placeholders), ("dim", input, axis) or
+    ("all", input) (every dim of an input of unknown rank)."""
     return isinstance(v, tuple) and all(
         e is None or _is_int(e) or (isinstance(e, tuple) and len(e) == 3 and e[0] == "dim" and _is_int(e[1])
-                                    and _is_int(e[2])) for e in v)
+                                    and _is_int(e[2]))
+        or (isinstance(e, tuple) and len(e) == 2 and e[0] == "all" and _is_int(e[1])) for e in v)
 
 
 def _index_spec(v) -> bool:
@@ -123,6 +125,7 @@ ATTR_TYPES: Dict[str, tuple] = {
     "then": (lambda v: isinstance(v, Body), "a body (a traced function)"),
     "transpose_a": (_is_bool, "a bool"),
     "transpose_b": (_is_bool, "a bool"),
+    "unknown_rank": (_is_bool, "a bool"),
     "value": (lambda v: isinstance(v, np.ndarray), "an array"),
     "var": (_is_str, "a string"),
     "what": (_is_str, "a string"),

@@ -30,6 +30,7 @@ from ..errors import GraphcError, InferenceError
 from ..graph import Graph
 from ..ops.control_flow import Body, refused_in_bodies
 from ..ops.registry import find_opdef
+from ..shapes import format_shape
 from .attr_schema import check_attr
 from .freeze import FrozenGraph
 
@@ -96,6 +97,9 @@ def encode_archive(document: dict, arrays) -> bytes:
 
 
 def _type_json(dtype: DType, shape) -> dict:
+    """``shape`` null: a rank unknown until fed (a placeholder made without a shape)."""
+    if not shape.known_rank:
+        return {"dtype": dtype.name, "shape": None}
     return {"dtype": dtype.name, "shape": [None if d is None else int(d) for d in shape]}
 
 
@@ -480,6 +484,11 @@ def _check_type(rec, tensor, where: str, refined: bool = False) -> None:
     recorded ``None`` dim be known now."""
     if not isinstance(rec, dict) or set(rec) != {"dtype", "shape"}:
         raise FormatError(f"{where}: a type is {{'dtype': ..., 'shape': [...]}}, got {str(rec)[:200]}")
+    if rec["shape"] is None or not tensor.shape.known_rank:
+        if rec["shape"] is not None or tensor.shape.known_rank or _dtype(rec["dtype"], where) is not tensor.dtype:
+            raise FormatError(f"{where}: recorded as {rec['dtype']}{rec['shape']}, but the op computes "
+                              f"{tensor.dtype.name} of {format_shape(tensor.shape)} (a shape or dtype conflict)")
+        return
     inferred = tuple(tensor.shape)
     if math.prod(d for d in inferred if d is not None) > MAX_ELEMENTS:
         raise FormatError(f"{where}: {list(inferred)} has more than {MAX_ELEMENTS} elements")

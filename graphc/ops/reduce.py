@@ -135,6 +135,10 @@ def _reduction_builder(op: str, default_name: str):
         axis = renamed(op, axis, reduction_indices, "axis", "reduction_indices")
         keepdims = renamed(op, keepdims, keep_dims, "keepdims", "keep_dims")
         x = _prepare(op, convert_to_tensor(input_tensor))
+        if axis is None and not keepdims and not x.shape.known_rank:
+            # all axes of a rank only the feed will tell: reduce the flattened tensor
+            from .shape import reshape
+            x = reshape(x, [-1])
         try:
             axes = normalize_axes(axis, x.ndim)
         except ShapeMismatch as e:

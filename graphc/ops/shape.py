@@ -14,7 +14,7 @@ from ..graph import Tensor, user_location
 from ..shapes import TensorShape, TensorType, merge_dims, normalize_axis
 from ._build import dtype_error, is_symbolic, make, make1, renamed, shape_error
 from .registry import define, one_output
-from .shape_spec import is_dim_ref, resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
+from .shape_spec import expand_all_refs, is_dim_ref, resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete
 from .source import constant, convert_to_tensor, promote
 
 
@@ -25,7 +25,7 @@ def _shape_only_after_first(attrs, n):
 # --- reshape ------------------------------------------------------------------------------
 def _infer_reshape(inputs, attrs):
     x = inputs[0]
-    spec = attrs["shape"]
+    spec = expand_all_refs(attrs["shape"], inputs)
     dims = []
     for e in spec:
         if e == -1:

@@ -161,8 +161,31 @@ def spec_to_concrete(spec: Sequence, inputs: Sequence) -> tuple:
     return tuple(inputs[e[1]].shape[e[2]] if is_dim_ref(e) else e for e in spec)
 
 
+def is_all_ref(e) -> bool:
+    return isinstance(e, tuple) and len(e) == 2 and e[0] == "all"
+
+
+def expand_all_refs(spec: Sequence, input_types: Sequence) -> tuple:
+    """Replace each ``("all", i)`` entry, "every dim of input i" (made for an input whose rank
+    was unknown when the graph was built), by one entry per dim of that input's type. The
+    Session does this once the rank is fed (optimizer/program.py), so kernels never see it."""
+    if not any(is_all_ref(e) for e in spec):
+        return tuple(spec)
+    out = []
+    for e in spec:
+        if is_all_ref(e):
+            if not 0 <= e[1] < len(input_types):
+                raise ShapeMismatch(f"shape spec entry {e} does not refer to an input")
+            out.extend(d if d is not None else ("dim", e[1], j) for j, d in enumerate(input_types[e[1]].shape))
+        else:
+            out.append(e)
+    return tuple(out)
+
+
 def spec_like(x: Tensor, first_input: int):
     """``(spec, sources)`` for "the run-time shape of ``x``": static dims stay ints."""
+    if not x.shape.known_rank:
+        return (("all", first_input),), (x,)
     spec = tuple(d if d is not None else ("dim", first_input, i) for i, d in enumerate(x.shape))
     return spec, ((x,) if any(is_dim_ref(e) for e in spec) else ())
 

@@ -10,7 +10,7 @@ from .. import dtypes as dt
 from ..dtypes import DType, as_dtype
 from ..errors import ShapeError, ShapeMismatch
 from ..graph import Tensor, get_default_graph, user_location
-from ..shapes import TensorShape, TensorType
+from ..shapes import TensorShape, TensorType, UnknownRankShape
 from ._build import dtype_error, graph_of, is_symbolic, make1, shape_error
 from .registry import define, one_output
 from .shape_spec import resolve_shape_spec, spec_dims_static, spec_like, spec_to_concrete, static_shape
@@ -165,6 +165,8 @@ def _describe(v) -> str:
 
 # --- placeholders -----------------------------------------------------------------------
 def _infer_placeholder(inputs, attrs):
+    if attrs.get("unknown_rank", False):  # made without a shape: the rank comes with the feed
+        return [TensorType(attrs["dtype"], UnknownRankShape(None, None))]
     return [TensorType(attrs["dtype"], attrs["shape"])]
 
 
@@ -179,19 +181,16 @@ define("placeholder", "source", _infer_placeholder, _no_feed,
 def placeholder(dtype, shape=None, name: Optional[str] = None) -> Tensor:
     """A value supplied through ``feed_dict``. ``shape`` may contain ``None`` dims.
 
-    Without a shape (TF1's ``tf.placeholder(tf.float32)``), the placeholder is a scalar: that
-    is how TF1 programs use one (``keep_prob``, a learning rate, ``is_training``). graphc
-    builds and checks the whole graph before any feed, so it cannot wait for the first feed
-    to learn a rank; a value of another rank fed to it is a FeedError that says so and shows
-    the fix (give it the shape that is fed), never a silent broadcast."""
-    graph = get_default_graph()
-    where = user_location()
-    shapeless = shape is None
-    shape = () if shapeless else static_shape(shape, "placeholder", name)
-    t = make1("placeholder", (), {"dtype": as_dtype(dtype), "shape": shape}, name or "Placeholder", graph=graph)
-    if shapeless:
-        graph.shapeless_placeholders[t] = where
-    return t
+    Without a shape (TF1's ``tf.placeholder(tf.float32)``), the rank is unknown until a value
+    is fed: the graph is built with the dtypes alone (graph.py ``_infer_without_rank``), and the
+    Session compiles one program per rank fed (a scalar in one run, a vector in the next, as
+    TF1's linear-regression tutorial does), running then every check that needed the rank."""
+    attrs = {"dtype": as_dtype(dtype), "shape": ()}
+    if shape is None:
+        attrs["unknown_rank"] = True
+    else:
+        attrs["shape"] = static_shape(shape, "placeholder", name)
+    return make1("placeholder", (), attrs, name or "Placeholder", graph=get_default_graph())
 
 
 def _infer_with_default(inputs, attrs):

@@ -154,12 +154,13 @@ def _missing_feed_error(placeholders: Sequence[Operation]) -> FeedError:
                      + "\n".join(lines))
 
 
-def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
+def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor], fed_ranks: Optional[Mapping] = None) -> Program:
     """Prune ``graph`` to what ``targets`` (Tensors and Operations) need and number it.
 
     ``fed`` tensors become the Program's feeds, in that order; their producers are not run
     unless something else needs them. Raises FeedError naming every placeholder that is
-    needed but not fed.
+    needed but not fed. ``fed_ranks`` gives the rank of each fed placeholder made without a
+    shape: the Program is specialized to it (``_specialize``).
     """
     fed_ids = {t: i for i, t in enumerate(fed)}
     # -- which ops are needed -----------------------------------------------------------
@@ -249,6 +250,10 @@ def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
                 after[op].add(previous)
             last_write[op.attrs["var"]] = op
 
+    attrs_of = {}
+    if fed_ranks:
+        attrs_of = _specialize(schedule, fed_ranks, value_of, types, len(fed_ids))
+
     # -- emit ------------------------------------------------------------------------------------
     instrs = []
     for op in schedule:
@@ -259,9 +264,46 @@ def lower(graph: Graph, targets: Sequence, fed: Sequence[Tensor]) -> Program:
             op="identity" if op.type == "placeholder_with_default" else op.type,
             inputs=tuple(value_of[t] for t in op.inputs),
             outputs=tuple(value_of[t] for t in op.outputs),
-            attrs=Attrs() if op.type == "placeholder_with_default" else op.attrs,
+            attrs=Attrs() if op.type == "placeholder_with_default" else attrs_of.get(op, op.attrs),
             after=after_values,
             origin=Origin(op.name, op.type, op.location),
         ))
     fetches = tuple(value_of[t] for t in targets if isinstance(t, Tensor))
     return Program(tuple(instrs), types, tuple(range(len(fed_ids))), fetches, names)
+
+
+def _specialize(schedule, fed_ranks: Mapping, value_of: dict, types: dict, n_fed: int) -> dict:
+    """Types for the fed rank of each placeholder made without a shape (TF1's
+    ``tf.placeholder(tf.float32)``): the graph was built knowing only dtypes downstream of it
+    (graph.py ``_infer_without_rank``); here every op's inference runs again on the fed ranks,
+    so the checks that need a rank run now, naming the op and where it was made. Returns the
+    attrs rewritten for those ranks (a reshape back to the shape of such a tensor)."""
+    from ..errors import InferenceError
+    from ..graph import op_failure_message
+    from ..ops.shape_spec import expand_all_refs
+
+    for t, rank in fed_ranks.items():
+        types[value_of[t]] = TensorType(t.dtype, (None,) * rank)
+    fed_text = ", ".join(f"'{t.op.name}' fed a rank-{r} value" for t, r in fed_ranks.items())
+    attrs_of = {}
+    for op in schedule:
+        if op.type == "placeholder_with_default" or get_op(op.type).structural:
+            continue
+        in_types = [types[value_of[t]] for t in op.inputs]
+        if all(it == t.type for it, t in zip(in_types, op.inputs)) and all(t.shape.known_rank for t in op.outputs):
+            continue
+        attrs = op.attrs
+        if op.type == "reshape":
+            attrs = attrs.replace(shape=expand_all_refs(attrs["shape"], in_types))
+            if attrs != op.attrs:
+                attrs_of[op] = attrs
+        try:
+            out_types = get_op(op.type).infer(in_types, attrs)
+        except InferenceError as e:
+            specialized = ", ".join(f"{t.name} {it}" for t, it in zip(op.inputs, in_types)) or "none"
+            raise e.kind(op_failure_message(op.type, op.name, op.inputs, str(e), op.location,
+                                            when=f" (with {fed_text})") + f"\n  as fed: {specialized}") from None
+        for t, new in zip(op.outputs, out_types):
+            if value_of[t] >= n_fed:  # a fed output keeps the type of its feed
+                types[value_of[t]] = new
+    return attrs_of

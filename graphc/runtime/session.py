@@ -217,9 +217,10 @@ class Session:
         leaves, rebuild = flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
-        runner = self._runner(targets, feed_tensors)
+        ranks = _fed_ranks(feed_tensors, feed_values)
+        runner = self._runner(targets, feed_tensors, ranks)
         result = rebuild(runner(feed_values, self._state))
-        if key is not None:
+        if key is not None and not ranks:  # a rank-free feed picks its program by the rank of each value
             dict_order = [self._resolve_feed_key(k) for k in (feed_dict or {})]
             self._cached_calls[key] = _CachedCall(runner, dict_order, feed_tensors, rebuild, _is_one_fetch(fetches),
                                                   self)
@@ -229,12 +230,13 @@ class Session:
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
         skipping the per-call resolution and cache lookup of ``run``."""
         self._check_open()
-        if any(hook.involved(self, fetches, feed_list) for hook in self.graph.session_hooks):
-            keys = list(feed_list or [])  # the hooks must see every call (an iterator's next element)
-            return lambda *values: self.run(fetches, dict(zip(keys, values)))
         leaves, rebuild = flatten(fetches)
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
+        if (any(not t.shape.known_rank for t in feed_tensors)  # the program depends on each value's rank
+                or any(hook.involved(self, fetches, feed_list) for hook in self.graph.session_hooks)):
+            keys = list(feed_list or [])  # the hooks must see every call (an iterator's next element)
+            return lambda *values: self.run(fetches, dict(zip(keys, values)))
         if len(set(feed_tensors)) != len(feed_tensors):
             raise FeedError("feed_list names the same tensor twice")
         order = sorted(range(len(feed_tensors)), key=lambda i: _tensor_key(feed_tensors[i]))
@@ -282,11 +284,12 @@ class Session:
                 return slow(tensor, value)
         return convert
 
-    def _runner(self, targets: list, feed_tensors: list) -> _Runner:
+    def _runner(self, targets: list, feed_tensors: list, ranks: tuple = ()) -> _Runner:
         """The runner for these fetch targets (in order, repeats included) and feeds. Runners
         that fetch the same set of tensors share one executable; each has its own positions
-        (``[a]`` and ``[a, a]`` compile once but return one and two values)."""
-        key = (tuple(targets), tuple(feed_tensors))
+        (``[a]`` and ``[a, a]`` compile once but return one and two values). ``ranks`` pairs
+        each fed placeholder made without a shape with the rank fed: one program per rank."""
+        key = (tuple(targets), tuple(feed_tensors), ranks)
         runner = self._runners.get(key)
         if runner is None:
             with self._lock:
@@ -294,24 +297,24 @@ class Session:
                 runner = self._runners.get(key)
                 if runner is None:
                     unique = list(dict.fromkeys(targets))
-                    compiled = (tuple(unique), tuple(feed_tensors))
+                    compiled = (tuple(unique), tuple(feed_tensors), ranks)
                     executable = self._executables.get(compiled)
                     if executable is None:
-                        executable = self._executables[compiled] = self._compile(unique, feed_tensors)
+                        executable = self._executables[compiled] = self._compile(unique, feed_tensors, dict(ranks))
                     index = {t: i for i, t in enumerate(t for t in unique if isinstance(t, Tensor))}
                     positions = [index[t] if isinstance(t, Tensor) else None for t in targets]
                     runner = self._runners[key] = _Runner(executable, positions)
         return runner
 
-    def _optimized(self, unique: list, feed_tensors: list, keep_stages: bool = False) -> Optimized:
+    def _optimized(self, unique: list, feed_tensors: list, fed_ranks: dict, keep_stages: bool = False) -> Optimized:
         if self.graph.placed:
             check_placement(self.graph, unique, feed_tensors, self.device, self.config)
-        program = lower(self.graph, unique, feed_tensors)
+        program = lower(self.graph, unique, feed_tensors, fed_ranks)
         return optimize(program, self.optimize, self.disable_passes, keep_stages=keep_stages,
                         capabilities=self._backend.capabilities)
 
-    def _compile(self, unique: list, feed_tensors: list):
-        optimized = self._optimized(unique, feed_tensors)
+    def _compile(self, unique: list, feed_tensors: list, fed_ranks: dict):
+        optimized = self._optimized(unique, feed_tensors, fed_ranks)
         executable = self._backend.compile(optimized.program)
         executable.optimized = optimized
         return executable
@@ -324,7 +327,8 @@ class Session:
         leaves, _ = flatten(fetches)
         targets = list(dict.fromkeys(self._resolve_fetch(f) for f in leaves))
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
-        optimized = self._optimized(targets, feed_tensors, keep_stages=True)
+        optimized = self._optimized(targets, feed_tensors, dict(_fed_ranks(feed_tensors, feed_values)),
+                                    keep_stages=True)
         binding = None
         if feed_values:
             sym = optimized.program.symbolic()
@@ -409,8 +413,7 @@ class Session:
             arr = arr.astype(target)
         if not tensor.shape.is_compatible_with(arr.shape):
             raise FeedError(f"cannot feed a value of shape {format_shape(arr.shape)} for '{tensor.name}', "
-                            f"which has shape {format_shape(tensor.shape)} ({where}){_lower_rank_hint(tensor, arr)}"
-                            f"{_shapeless_hint(tensor, arr)}")
+                            f"which has shape {format_shape(tensor.shape)} ({where}){_lower_rank_hint(tensor, arr)}")
         # np.ascontiguousarray would turn a 0-d array into 1-d; read-only arrays are copied
         # because compiled kernels take writable ones
         flags = arr.flags
@@ -429,13 +432,9 @@ class Session:
         self._state.write_variable(var.var_name, np.array(arr, copy=True))
 
 
-def _shapeless_hint(tensor: Tensor, arr: np.ndarray) -> str:
-    where = tensor.graph.shapeless_placeholders.get(tensor)
-    if where is None:
-        return ""
-    return (f". '{tensor.op.name}' was made without a shape (at {where}), which graphc takes as a scalar: it builds "
-            "and checks the graph before any value is fed, so it cannot take the rank from the first feed. Give it "
-            f"the shape you feed: placeholder({tensor.dtype.name}, shape={list((None,) + arr.shape[1:]) if arr.ndim else []})")
+def _fed_ranks(feed_tensors: list, feed_values: list) -> tuple:
+    """``(tensor, rank)`` for each fed placeholder made without a shape."""
+    return tuple((t, v.ndim) for t, v in zip(feed_tensors, feed_values) if not t.shape.known_rank)
 
 
 def _lower_rank_hint(tensor: Tensor, arr: np.ndarray) -> str:
