@@ -352,18 +352,6 @@ def test_gfile_on_local_files(tmp_path):
     assert not gc.gfile.Exists(str(d))
 
 
-def test_a_placeholder_without_a_shape_is_a_scalar_and_another_rank_says_the_fix():
-    keep_prob = gc.placeholder(gc.float32)
-    x = gc.placeholder("float")
-    assert keep_prob.shape == () and x.dtype is gc.float32
-    y = gc.nn.dropout(np.ones((2, 3), np.float32), keep_prob)
-    with gc.Session(device="reference") as sess:
-        np.testing.assert_allclose(sess.run(y, {keep_prob: 1.0}), np.ones((2, 3)))
-        with pytest.raises(gc.FeedError, match=r"made without a shape \(at .*test_tf1_compat.py:\d+\).*"
-                                               r"shape=\[None\]"):
-            sess.run(x * 2, {x: [1.0, 2.0]})
-
-
 def test_numpy_bounds_of_random_draws_keep_the_draws_dtype():
     stddev = 1.0 / np.sqrt(16)  # an np.float64, as TF1 programs compute it
     assert gc.truncated_normal([2, 2], stddev=stddev).dtype is gc.float32
