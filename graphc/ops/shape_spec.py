@@ -142,6 +142,7 @@ def _describe(dims) -> str:
 
 def spec_dims_static(spec: Sequence, input_types: Sequence) -> TensorShape:
     """Static output dims of a spec without -1 entries."""
+    spec = expand_all_refs(spec, input_types)
     dims = []
     for e in spec:
         if is_dim_ref(e):

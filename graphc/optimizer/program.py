@@ -293,7 +293,7 @@ def _specialize(schedule, fed_ranks: Mapping, value_of: dict, types: dict, n_fed
         if all(it == t.type for it, t in zip(in_types, op.inputs)) and all(t.shape.known_rank for t in op.outputs):
             continue
         attrs = op.attrs
-        if op.type == "reshape":
+        if isinstance(attrs.get("shape"), tuple):  # a reshape or fill to the shape of a rank-free tensor
             attrs = attrs.replace(shape=expand_all_refs(attrs["shape"], in_types))
             if attrs != op.attrs:
                 attrs_of[op] = attrs
