@@ -75,3 +75,28 @@ def _assert_same_structure_close(a, b):
             scale = max(1.0, float(finite.max())) if finite.size else 1.0
             atol = TOLERANCES.get(b.dtype, (1e-5, 1e-6))[1] * scale
         assert_close(a, b, atol=atol)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under numba's CUDA simulator every GPU thread is a Python call, and the op suite is the
+    bulk of that pass: run each op test's first case and a fixed half of the others there
+    (chosen by a hash of the test id, so the sample is the same on every run). The CPU pass,
+    and a real GPU, run them all (support.py ``SIMULATED``)."""
+    from support import SIMULATED
+    import zlib
+    if not SIMULATED:
+        return
+    seen: dict = {}
+    kept, dropped = [], []
+    for item in items:
+        base = item.nodeid.split("[")[0]
+        first = base not in seen
+        seen[base] = True
+        in_op_suite = "tests/ops/" in item.nodeid.replace("\\", "/")
+        if not in_op_suite or first or zlib.crc32(item.nodeid.encode()) % 2 == 0:
+            kept.append(item)
+        else:
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
