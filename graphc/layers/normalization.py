@@ -14,6 +14,7 @@ from ..errors import ShapeError
 from ..graph import GraphKeys, user_location
 from ..ops import nn as nn_ops
 from ..ops.elementwise import cast, multiply, subtract, where
+from ..ops.shape import scalar_flag
 from ..ops.source import convert_to_tensor, size
 from ..ops.state import assign_sub
 from ..variable_scope import get_variable, variable_scope
@@ -83,7 +84,7 @@ def batch_normalization(inputs, axis=-1, momentum: float = 0.99, epsilon: float 
             y = y_batch
             step = decay
         else:
-            flag = convert_to_tensor(training)
+            flag = scalar_flag(training)
             if flag.dtype is not dt.bool_ or flag.ndim != 0:
                 raise ShapeError(f"batch_normalization at {where_at}: training must be a Python bool or a scalar "
                                  f"bool tensor, got '{flag.name}' {flag.dtype.name}{tuple(flag.shape)}")

@@ -815,6 +815,8 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] 
         u = random_uniform(dims, dtype=x.dtype, seed=seed)
     if is_symbolic(given):  # a fed probability outside its range stops the run, naming this op
         from .control import check_range
+        from .shape import scalar_flag
+        given = scalar_flag(given)  # tf.placeholder(tf.float32) for keep_prob: a scalar, as TF1 uses it
         given = check_range(given, 0.0, 1.0, what, low_open=what == "keep_prob", high_open=what == "rate",
                             name=f"{name or 'dropout'}_{what}_check")
     # u in [0, 1): kept when u < keep_prob (so keep_prob 1 keeps all), or when u >= rate
@@ -827,7 +829,8 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] 
     dropped = multiply(where(keep, x, 0.0), scale, name=(name or "dropout") + "_apply")
     if training is True:
         return dropped
-    flag = convert_to_tensor(training)
+    from .shape import scalar_flag
+    flag = scalar_flag(training)
     if not flag.dtype.is_bool or flag.ndim != 0:
         raise dtype_error("dropout", f"training must be a Python bool or a scalar bool tensor, got '{flag.name}' "
                           f"{flag.dtype.name}{flag.shape}")

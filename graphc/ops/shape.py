@@ -91,6 +91,14 @@ def reshape(tensor, shape, name: Optional[str] = None) -> Tensor:
     return make1("reshape", (x, *sources), {"shape": spec}, name or "Reshape")
 
 
+def scalar_flag(value) -> Tensor:
+    """``value`` as a tensor; one of unknown rank (TF1's ``tf.placeholder(tf.bool)`` for
+    ``is_training``, ``tf.placeholder(tf.float32)`` for ``keep_prob``) is taken as the scalar
+    TF1 programs feed it: a reshape to ``[]``, which refuses any other size at run time."""
+    t = convert_to_tensor(value)
+    return t if t.shape.known_rank else reshape(t, [], name=f"{t.op.name}_scalar")
+
+
 def reshape_like(x, like, name: Optional[str] = None) -> Tensor:
     """Reshape ``x`` to the run-time shape of ``like``."""
     x, like = convert_to_tensor(x), convert_to_tensor(like)
