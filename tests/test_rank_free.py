@@ -108,3 +108,16 @@ def test_meta_graph_keeps_the_unknown_rank(graph, tmp_path):
         assert not fresh.get_tensor_by_name("x:0").shape.known_rank
         with gc.Session(device="reference") as sess:
             assert sess.run("y:0", {"x:0": [[1.0, 2.0]]}) == 5.0 and sess.run("y:0", {"x:0": 3.0}) == 9.0
+
+
+def test_keep_prob_and_is_training_without_a_shape_are_scalars(graph):
+    # TF1's idiom: keep_prob = tf.placeholder(tf.float32); is_training = tf.placeholder(tf.bool)
+    keep_prob, training = gc.placeholder(gc.float32), gc.placeholder(gc.bool)
+    x = gc.placeholder(gc.float32, [None, 4])
+    y = gc.nn.dropout(x, keep_prob)
+    z = gc.cond(training, lambda: y * 2.0, lambda: y)
+    assert y.shape == (None, 4) and z.shape == (None, 4)
+    with gc.Session(device="reference") as sess:
+        np.testing.assert_allclose(sess.run(z, {x: np.ones((2, 4)), keep_prob: 1.0, training: True}), 2 * np.ones((2, 4)))
+        with pytest.raises(gc.errors.GraphcError):
+            sess.run(y, {x: np.ones((2, 4)), keep_prob: [1.0, 1.0]})
