@@ -105,10 +105,6 @@ class UnknownRankShape(TensorShape):
         return "<unknown rank>"
 
 
-def has_unknown_rank(shape) -> bool:
-    return isinstance(shape, UnknownRankShape)
-
-
 def format_shape(shape: Sequence[Dim]) -> str:
     return repr(TensorShape(shape))
 

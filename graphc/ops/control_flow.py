@@ -33,7 +33,7 @@ from ..shapes import TensorShape, TensorType, format_shape
 from ._build import graph_of, make, make1
 from .elementwise import equal, minimum
 from .registry import define, get_op
-from .shape import broadcast_to, concat, expand_dims, gather, reshape
+from .shape import broadcast_to, concat, expand_dims, gather, reshape, scalar_flag
 from .source import constant, convert_to_tensor
 from .source import shape as shape_of
 
@@ -290,7 +290,6 @@ def cond(pred, true_fn=None, false_fn=None, strict: bool = False, name: Optional
     label = f"cond '{name or 'cond'}'"
     if not callable(true_fn) or not callable(false_fn):
         raise TypeError(f"{label} at {where}: true_fn and false_fn must be callables, got {true_fn!r} and {false_fn!r}")
-    from .shape import scalar_flag
     pred = scalar_flag(pred)  # tf.placeholder(tf.bool) as the predicate: a scalar, as TF1 feeds it
     if pred.dtype is not dt.bool_ or pred.shape.rank != 0:
         raise DTypeError(f"{label} at {where}: pred must be a scalar bool tensor, got '{pred.name}' "

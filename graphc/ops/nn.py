@@ -21,6 +21,7 @@ from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, define_elementwise,
 from .elementwise import abs as abs_
 from .reduce import reduce_mean, reduce_sum
 from .registry import define, one_output
+from .shape import broadcast_to, expand_dims, reshape, scalar_flag, squeeze, transpose
 from .source import convert_to_tensor, promote
 
 # --- activations ----------------------------------------------------------------------------
@@ -274,15 +275,12 @@ def bias_add(value, bias, data_format: str = "NHWC", name: Optional[str] = None)
     if v.dtype is not b.dtype:
         raise dtype_error("bias_add", f"value '{v.name}' is {v.dtype.name} but bias '{b.name}' is {b.dtype.name}")
     if first and v.ndim > 2:
-        from .shape import reshape
         if v.shape[1] is None:
-            from .shape import broadcast_to
             from .source import shape as shape_of
             b = broadcast_to(b, shape_of(v)[1:2])
         return add(v, reshape(b, (-1,) + (1,) * (v.ndim - 2)), name=name or "BiasAdd")
     if v.shape[-1] is None:
         # The channel dim is only known at run time: broadcast_to checks it matches the bias.
-        from .shape import broadcast_to
         from .source import shape as shape_of
         b = broadcast_to(b, shape_of(v)[-1:])
     return add(v, b, name=name or "BiasAdd")
@@ -350,13 +348,11 @@ def conv1d(value, filters=None, stride=1, padding: str = "VALID", use_cudnn_on_g
            name: Optional[str] = None, filter=None, dilations=1) -> Tensor:
     """TF1's ``conv1d``: over (batch, width, channels) with a (width, in, out) filter, as a
     conv2d of height 1 (as TF1 computes it)."""
-    from .shape import expand_dims, squeeze
     filters = renamed("conv1d", filters, filter, "filters", "filter")
     if data_format not in ("NWC", "NCW"):
         raise shape_error("conv1d", f"data_format must be 'NWC' or 'NCW', got {data_format!r}")
     x = convert_to_tensor(value)
     if data_format == "NCW":
-        from .shape import transpose
         x = transpose(x, (0, 2, 1))
     stride = stride if isinstance(stride, numbers.Integral) else int(tuple(stride)[-2 if len(tuple(stride)) == 3 else 0])
     rate = dilations if isinstance(dilations, numbers.Integral) else int(tuple(dilations)[0])
@@ -364,7 +360,6 @@ def conv1d(value, filters=None, stride=1, padding: str = "VALID", use_cudnn_on_g
                dilations=(1, rate))
     y = squeeze(y, [1], name=name or "conv1d")
     if data_format == "NCW":
-        from .shape import transpose
         y = transpose(y, (0, 2, 1))
     return y
 
@@ -743,7 +738,6 @@ def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon: float 
         _infer_fused_batch_norm([t.type for t in (x, mean, variance)], {"axis": axis})
     except (ShapeMismatch, DTypeMismatch) as e:
         raise shape_error(op, str(e)) from None
-    from .shape import reshape
     channels = (lambda v: reshape(v, (-1,) + (1,) * (x.ndim - 1 - axis))) if axis != x.ndim - 1 else (lambda v: v)
     inv = multiply(rsqrt(add(variance, epsilon)), scale)
     shift = subtract(offset, multiply(mean, inv))
@@ -767,7 +761,6 @@ def moments(x, axes, shift=None, name: Optional[str] = None, keep_dims=None, kee
     numerically better sum) is not needed: graphc subtracts the mean before squaring."""
     keepdims = bool(renamed("moments", keepdims, keep_dims, "keepdims", "keep_dims"))
     from .control import stop_gradient
-    from .shape import squeeze
     x = convert_to_tensor(x)
     mean = reduce_mean(x, axes, keepdims=True)
     variance = reduce_mean(squared_difference(x, stop_gradient(mean)), axes, keepdims=True)
@@ -815,7 +808,6 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] 
         u = random_uniform(dims, dtype=x.dtype, seed=seed)
     if is_symbolic(given):  # a fed probability outside its range stops the run, naming this op
         from .control import check_range
-        from .shape import scalar_flag
         given = scalar_flag(given)  # tf.placeholder(tf.float32) for keep_prob: a scalar, as TF1 uses it
         given = check_range(given, 0.0, 1.0, what, low_open=what == "keep_prob", high_open=what == "rate",
                             name=f"{name or 'dropout'}_{what}_check")
@@ -829,7 +821,6 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] 
     dropped = multiply(where(keep, x, 0.0), scale, name=(name or "dropout") + "_apply")
     if training is True:
         return dropped
-    from .shape import scalar_flag
     flag = scalar_flag(training)
     if not flag.dtype.is_bool or flag.ndim != 0:
         raise dtype_error("dropout", f"training must be a Python bool or a scalar bool tensor, got '{flag.name}' "
@@ -1083,10 +1074,8 @@ def _nhwc_list(value, fmt: str, op: str):
 
 
 def _to_nhwc(x):
-    from .shape import transpose
     return transpose(x, (0, 2, 3, 1))
 
 
 def _to_nchw(y, name):
-    from .shape import transpose
     return transpose(y, (0, 3, 1, 2), name=name)

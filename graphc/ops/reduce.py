@@ -19,6 +19,7 @@ from ..shapes import TensorType, normalize_axes, normalize_axis
 from ._build import dtype_error, make1, renamed, shape_error
 from .elementwise import cast
 from .registry import define
+from .shape import expand_dims, reshape
 from .source import convert_to_tensor
 
 # name -> accepted dtype kinds; codegen and autodiff read this table.
@@ -137,7 +138,6 @@ def _reduction_builder(op: str, default_name: str):
         x = _prepare(op, convert_to_tensor(input_tensor))
         if axis is None and not keepdims and not x.shape.known_rank:
             # all axes of a rank only the feed will tell: reduce the flattened tensor
-            from .shape import reshape
             x = reshape(x, [-1])
         try:
             axes = normalize_axes(axis, x.ndim)
@@ -165,7 +165,6 @@ def _euclidean_norm_gradient(op, grads):
     """x / norm, times the incoming gradient; 0 where the norm is 0 (the subgradient TF1's
     tf.norm leaves NaN)."""
     from .elementwise import divide, where
-    from .shape import expand_dims
     x, y, g = op.inputs[0], op.outputs[0], grads[0]
     if not op.attrs["keepdims"]:
         for a in op.attrs["axes"]:
