@@ -20,8 +20,19 @@ def simulated() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
+def _restore_numpy_aliases_numba_cuda_uses() -> None:
+    """numba-cuda 0.30 registers an overload for ``np.row_stack``, which NumPy 2.5 removed (it
+    was an alias of ``np.vstack``), so its first kernel compile fails with an AttributeError
+    from inside numba-cuda. Seen on an H200 with numpy 2.5.2 and numba-cuda 0.30.4. Putting the
+    alias back is harmless: it is the same function NumPy had under that name."""
+    import numpy as np
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
+
+
 def cuda():
     """The ``numba.cuda`` module, checked usable: a GPU and driver, or the simulator."""
+    _restore_numpy_aliases_numba_cuda_uses()
     try:
         from numba import cuda as module
     except ImportError as e:  # pragma: no cover - numba without its CUDA target
