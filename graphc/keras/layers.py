@@ -5,7 +5,6 @@ how to make it again."""
 from __future__ import annotations
 
 import numbers
-from typing import Optional
 
 import numpy as np
 

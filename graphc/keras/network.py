@@ -12,7 +12,6 @@ import numpy as np
 from ..errors import ShapeError
 from ..graph import user_location
 from ..ops.source import convert_to_tensor
-from ..shapes import format_shape
 from .engine import InputLayer, Layer, Node, _collecting, _shape_tuple, _unlist, keras_history, to_list, \
     unique_layer_name
 
