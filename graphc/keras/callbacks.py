@@ -237,6 +237,7 @@ class ProgbarLogger(Callback):
         self.progbar = None
         self.seen = 0
         self.log_values = []
+        self._batch_names = set()
 
     def on_train_begin(self, logs=None):
         self.verbose = self.params["verbose"]
@@ -245,6 +246,7 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.seen = 0
         self.log_values = []
+        self._batch_names = set()
         if not self.verbose:
             return
         print(f"Epoch {epoch + 1}/{self.epochs}")
@@ -259,19 +261,21 @@ class ProgbarLogger(Callback):
         logs = logs or {}
         self.seen += 1 if self.use_steps else logs.get("size", 0)
         self.log_values = [(name, logs[name]) for name in self.params["metrics"] if name in logs]
+        self._batch_names.update(name for name, _ in self.log_values)
         # The last batch's values are shown by on_epoch_end, which ends the bar.
         if self.verbose and (self.target is None or self.seen < self.target):
             self.progbar.update(self.seen, self.log_values, finalize=False)
+            self.log_values = []
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.verbose:
             return
         logs = logs or {}
-        # The last batch enters the averages with its own values (as every other batch did), so
-        # the bar's averages agree with BaseLogger's; the epoch-level values (val_*) are added.
-        in_batch = {name for name, _ in self.log_values}
+        # The last batch's values (unless given already: an epoch stopped early) enter the averages
+        # as every other batch's did, so the bar's averages agree with BaseLogger's; then the
+        # epoch-level values (val_*) are added.
         values = self.log_values + [(name, logs[name]) for name in self.params["metrics"]
-                                    if name in logs and name not in in_batch]
+                                    if name in logs and name not in self._batch_names]
         self.progbar.update(self.seen, values, finalize=True)
 
 
@@ -313,6 +317,14 @@ def _warn_unavailable(owner: str, monitor: str, logs, location: str) -> None:
                   f"available: {', '.join(sorted(logs)) or '(none)'}", RuntimeWarning, stacklevel=3)
 
 
+class CheckpointPathError(KeyError):
+    """A ModelCheckpoint file name names a value the epoch logs lack. A KeyError, as Keras raises,
+    whose message reads as written (KeyError's own str would print it quoted and escaped)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class ModelCheckpoint(Callback):
     """Saves the model (or only its weights) after every ``period`` epochs.
 
@@ -339,9 +351,9 @@ class ModelCheckpoint(Callback):
         try:
             return self.filepath.format(epoch=epoch + 1, **logs)
         except KeyError as e:
-            raise KeyError(f"ModelCheckpoint (made at {self._location}): filepath {self.filepath!r} names "
-                           f"{e.args[0]!r}, which the logs of epoch {epoch + 1} do not hold; available: "
-                           f"epoch, {', '.join(sorted(logs))}") from None
+            raise CheckpointPathError(f"ModelCheckpoint (made at {self._location}): filepath {self.filepath!r} "
+                                      f"names {e.args[0]!r}, which the logs of epoch {epoch + 1} do not hold; "
+                                      f"available: epoch, {', '.join(sorted(logs))}") from None
 
     def _save(self, path: str) -> None:
         if self.save_weights_only:
