@@ -425,6 +425,7 @@ def test_value_and_time_formatting():
     assert format_value(1234.5) == "1234.5000"
     assert format_value(1e-4) == "1.0000e-04"
     assert format_value(-5e-4) == "-5.0000e-04"
+    assert format_value(-0.5) == "-0.5000"  # (by magnitude: a negative value is not "tiny")
     assert format_eta(5.7) == "5s"
     assert format_eta(125) == "2:05"
     assert format_eta(3725) == "1:02:05"
