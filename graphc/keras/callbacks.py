@@ -513,7 +513,8 @@ class LearningRateScheduler(Callback):
         lr = float(K.get_value(variable))
         new_lr = self._scheduled(epoch, lr)
         if not _is_number(new_lr):
-            raise TypeError(f"LearningRateScheduler at {user_location()}: the schedule "
+            # (ValueError, as Keras raises here)
+            raise ValueError(f"LearningRateScheduler at {user_location()}: the schedule "
                             f"{_where_defined(self.schedule)} returned {new_lr!r} "
                             f"({type(new_lr).__name__}) for epoch {epoch}; expected a number (the learning rate)")
         new_lr = float(new_lr)

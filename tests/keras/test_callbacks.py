@@ -330,7 +330,7 @@ def test_learning_rate_scheduler_rejects_a_schedule_returning_a_non_number():
     def schedule(epoch):
         return "fast"
 
-    with pytest.raises(TypeError, match=r"schedule.*test_callbacks\.py:\d+\) returned 'fast' \(str\) for epoch 0; "
+    with pytest.raises(ValueError, match=r"schedule.*test_callbacks\.py:\d+\) returned 'fast' \(str\) for epoch 0; "
                                         r"expected a number"):
         fit(FakeModel(), [cbks.LearningRateScheduler(schedule)], epochs=1, batch_logs=constant_batches)
 
