@@ -37,8 +37,10 @@ _collecting: list = []
 
 
 def _snake(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    # Keras's own rule, so that layers get Keras's names (Conv2D -> conv2d, MaxPooling2D ->
+    # max_pooling2d)
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_layer_name(prefix: str, graph: Optional[Graph] = None) -> str:

@@ -431,6 +431,49 @@ class Model(Network):
         return _unlist_arrays([np.concatenate(parts) for parts in zip(*chunks)])
 
 
+    # -- saving ---------------------------------------------------------------------------------------
+    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """The whole model in one safe file: architecture, weights, and (compiled) the
+        optimizer's state; ``keras.models.load_model`` restores it without this code."""
+        from .saving import save_model
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        from .saving import save_weights
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, by_name: bool = False) -> None:
+        from .saving import load_weights
+        if by_name:
+            raise ValueError(f"{self._what()}.load_weights at {user_location()}: by_name=True is not in graphc's "
+                             "Keras; the weights are matched by order")
+        load_weights(self, filepath)
+
+    def to_json(self, **kwargs) -> str:
+        import json
+        return json.dumps({"class_name": type(self).__name__, "config": self.get_config()}, **kwargs)
+
+    def export(self, path, format: str = "model", **options):
+        """The inference graph (``training=False``) with the current weights, handed to
+        ``gc.export``: ``format="model"`` (a graphc model file), ``"onnx"`` or ``"native"`` (a
+        shared library that needs only libc). Inputs and outputs are named after their layers."""
+        from .. import export
+        where = user_location()
+        self._ensure_built(where)
+        session = K.get_session(self._graph)
+        K.initialize_variables(_graph_variables(self._graph), session)
+        inputs = dict(zip(self.input_names, self.inputs))
+        outputs = dict(zip(self.output_names, self.outputs))
+        if format == "model":
+            return export.save_model(session, path, inputs=inputs, outputs=outputs, **options)
+        if format == "onnx":
+            return export.to_onnx(session, path, inputs=inputs, outputs=outputs, **options)
+        if format == "native":
+            return export.shared_library(session, inputs=inputs, outputs=outputs, path=path, **options)
+        raise ValueError(f"{self._what()}.export at {where}: format must be 'model', 'onnx' or 'native', got "
+                         f"{format!r}")
+
+
 def _graph_variables(graph) -> list:
     from ..graph import GraphKeys
     return list(graph.get_collection(GraphKeys.GLOBAL_VARIABLES)) + list(graph.get_collection(GraphKeys.LOCAL_VARIABLES))
