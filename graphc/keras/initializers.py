@@ -236,7 +236,13 @@ BY_NAME.update(zero=Zeros, zeros=Zeros, one=Ones, ones=Ones, constant=Constant, 
                he_uniform=he_uniform)
 
 
-def serialize(initializer) -> dict:
+def serialize(initializer):
+    """``{"class_name", "config"}``; None stays None, and a plain function (a custom
+    initializer) is saved by its name, to be given back through ``custom_objects``."""
+    if initializer is None:
+        return None
+    if not hasattr(initializer, "get_config"):
+        return getattr(initializer, "__name__", type(initializer).__name__)
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
 
 

@@ -212,6 +212,7 @@ class Reshape(Layer):
                 if rest == 0 or total % rest:
                     raise ShapeError(f"{self._what()} at {user_location()}: cannot reshape {x.shape} to (batch,) + "
                                      f"{self.target_shape}")
+                target[target.index(-1)] = total // rest  # the batch keeps the one -1 the op allows
             elif int(np.prod(target)) != total:
                 raise ShapeError(f"{self._what()} at {user_location()}: cannot reshape {x.shape} ({total} values per "
                                  f"sample) to (batch,) + {self.target_shape} ({int(np.prod(target))} values)")

@@ -110,11 +110,14 @@ def get(identifier, loss=None, output_shape=None):
 
 
 def metric_name(identifier) -> str:
-    """The name Keras logs: 'acc', 'accuracy', 'crossentropy' and 'ce' as given; another
-    name or a function by the function's ``__name__`` ('mse' logs as 'mean_squared_error')."""
+    """The name Keras logs: 'acc' for 'accuracy' or 'acc' and 'ce' for 'crossentropy' or 'ce',
+    as Keras 2.2 and TF 1.x's tf.keras log them (TF 2 kept 'accuracy'; TF1 wins); another name
+    or a function by the function's ``__name__`` ('mse' logs as 'mean_squared_error')."""
     if isinstance(identifier, str):
-        if identifier in _CHOSEN_BY_LOSS:
-            return identifier
+        if identifier in ("accuracy", "acc"):
+            return "acc"
+        if identifier in ("crossentropy", "ce"):
+            return "ce"
         return get(identifier).__name__
     return getattr(identifier, "name", None) or identifier.__name__
 

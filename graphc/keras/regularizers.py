@@ -60,7 +60,13 @@ _CLASSES = {"L1L2": L1L2, "Regularizer": Regularizer}
 _FACTORIES = {"l1": l1, "l2": l2, "l1_l2": l1_l2}
 
 
-def serialize(regularizer) -> dict:
+def serialize(regularizer):
+    """``{"class_name", "config"}``; None stays None, and a plain function (a custom
+    regularizer) is saved by its name, to be given back through ``custom_objects``."""
+    if regularizer is None:
+        return None
+    if not hasattr(regularizer, "get_config"):
+        return getattr(regularizer, "__name__", type(regularizer).__name__)
     return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
 
 

@@ -33,7 +33,18 @@ _KEYS = (("graphc_version", str), ("created", str), ("model", dict), ("weights",
 def _header(kind: str) -> dict:
     from .. import __version__
     return {"format": kind, "version": VERSION, "graphc_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "metadata": {}, "nodes": []}
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "metadata": {}}
+
+
+def _archive(document: dict, arrays: dict) -> bytes:
+    """The container's reader accepts exactly the arrays that nodes declare (dtype and
+    shape), which bounds what a hostile file can make it read; so each array is declared by
+    a node of its own."""
+    document = dict(document, nodes=[{"name": key, "op": "array", "inputs": [],
+                                      "attrs": {"value": {"array": key, "dtype": value.dtype.name,
+                                                          "shape": list(value.shape)}}}
+                                     for key, value in arrays.items()])
+    return encode_archive(document, arrays)
 
 
 def _loss_name(fn) -> str:
@@ -79,7 +90,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
         session = K.get_session(model._graph)
         training["random_counters"] = {str(k): int(v) for k, v in session._state.random_counters.items()}
         document["training"] = training
-    atomic_write(path, encode_archive(document, arrays))
+    atomic_write(path, _archive(document, arrays))
 
 
 def save_weights(model, filepath, overwrite: bool = True) -> None:
@@ -90,7 +101,7 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     values = K.batch_get_value(weights) if weights else []
     document = dict(_header(WEIGHTS_FORMAT), model={"class_name": type(model).__name__, "name": model.name},
                     weights=[v.var_name for v in weights])
-    atomic_write(path, encode_archive(document, {f"w{k}": np.asarray(v) for k, v in enumerate(values)}))
+    atomic_write(path, _archive(document, {f"w{k}": np.asarray(v) for k, v in enumerate(values)}))
 
 
 def _weights_from(document: dict, arrays: dict, path: str, prefix: str, count: int) -> list:

@@ -89,11 +89,10 @@ class Model(Network):
 
             self.total_loss, train_metrics = totals(train_outputs, call_losses)
             trainable = self.trainable_weights
-            if not trainable:
-                raise ValueError(f"{self._what()}.compile at {where}: the model has no trainable weights")
-            train_op = self.optimizer.minimize(self.total_loss, var_list=trainable)
-            if updates:
-                train_op = group(train_op, *updates)
+            # a model without trainable weights still compiles (Keras allows it): its step
+            # runs only the layers' updates
+            steps = [self.optimizer.minimize(self.total_loss, var_list=trainable)] if trainable else []
+            train_op = group(*steps, *updates)
             test_loss, test_metrics = totals(list(self.outputs), [l for n in self._nodes for l in n.losses]) \
                 if self.uses_training else (self.total_loss, train_metrics)
         self._train_fetches = [train_op, self.total_loss] + train_metrics
