@@ -33,6 +33,7 @@ class Model(Network):
         self.stop_training = False
         self.history = None
         self._compiled = None  # the compile() arguments, for saving
+        self._deferred_compile = None  # compile() of a Sequential not built yet
         self._functions: dict = {}
 
     # -- compile ------------------------------------------------------------------------------------
@@ -50,6 +51,11 @@ class Model(Network):
         if sample_weight_mode is not None or weighted_metrics is not None or target_tensors is not None:
             raise ValueError(f"{self._what()}.compile at {where}: sample_weight_mode, weighted_metrics and "
                              "target_tensors are not in graphc's Keras")
+        if not self.outputs and getattr(self, "_pending", None):
+            # a Sequential without an input shape compiles when the first fit builds it, as Keras
+            self._deferred_compile = dict(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights)
+            self._compiled = dict(self._deferred_compile)
+            return
         self._ensure_built(where)
         if loss is None:
             raise ValueError(f"{self._what()}.compile at {where}: give a loss (a Keras loss name or a function)")
@@ -193,8 +199,12 @@ class Model(Network):
     def _inputs_and_targets(self, x, y, where: str, need_targets: bool = True):
         if not self.outputs and x is not None:
             first = x if not isinstance(x, (list, tuple, dict)) else None
-            if first is not None and hasattr(self, "build"):
+            if first is not None and getattr(self, "_pending", None):
                 self.build((None,) + tuple(np.asarray(first).shape[1:]))
+                deferred = getattr(self, "_deferred_compile", None)
+                if deferred is not None:
+                    self._deferred_compile = None
+                    self.compile(**deferred)
         xs = self._standardize(x, self.inputs, self.input_names, "input", where)
         if not need_targets:
             return xs, []

@@ -404,3 +404,21 @@ def test_mnist_reads_local_idx_files_and_never_downloads(tmp_path, monkeypatch):
     np.testing.assert_array_equal(y_test, labels[:3])
     np.testing.assert_array_equal(keras.utils.to_categorical([[2], [0]], 3), [[0, 0, 1], [1, 0, 0]])
     assert keras.backend.image_data_format() == "channels_last"
+
+
+def test_sequential_without_input_shape_builds_on_first_fit_and_nests(device):
+    x = rng.standard_normal((12, 4)).astype(np.float32)
+    y = rng.standard_normal((12, 2)).astype(np.float32)
+    model = keras.Sequential([L.Dense(3, activation="tanh"), L.Dense(2)])
+    assert not model.outputs and len(model.layers) == 2
+    model.compile(optimizer="sgd", loss="mse")  # as in Keras, the model is built by the first fit
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.output_shape == (None, 2) and model.count_params() == 4 * 3 + 3 + 3 * 2 + 2
+    shared = L.Dense(2, name="shared")
+    a, b = keras.Input(shape=(2,)), keras.Input(shape=(2,))
+    twice = keras.Model([a, b], L.Add()([shared(a), shared(b)]))
+    assert len(twice.weights) == 2  # one kernel and one bias, used twice
+    outer = keras.Sequential([model, L.Dense(1)])
+    assert outer.output_shape == (None, 1)
+    np.testing.assert_allclose(outer.predict(x), model.predict(x) @ outer.layers[1].get_weights()[0]
+                               + outer.layers[1].get_weights()[1], rtol=1e-5, atol=1e-6)
