@@ -15,9 +15,11 @@ import graphc as gc
 from graphc import keras
 from graphc.keras import layers as L
 from op_samples import _conv_ref
-from support import DEVICES, build_error
+from support import DEVICES, SIMULATED, build_error
 
 rng = np.random.default_rng(0)
+# tests that run on the CPU whatever the devices (subprocesses) run once, in the CPU pass
+cpu_pass_only = pytest.mark.skipif(SIMULATED, reason="device-independent: runs in the CPU pass")
 
 
 @pytest.fixture(params=DEVICES)
@@ -299,6 +301,7 @@ _RESUME = textwrap.dedent("""
 """)
 
 
+@cpu_pass_only
 def test_a_saved_model_resumes_training_exactly_in_a_fresh_process(tmp_path):
     script = tmp_path / "resume.py"
     script.write_text(_RESUME)
@@ -378,6 +381,7 @@ def test_callbacks_drive_a_real_fit(device, tmp_path, capsys):
     assert "Epoch 1/5" in out and " - loss: " in out and "\r" not in out
 
 
+@cpu_pass_only
 def test_the_seed_keras_cnn_example_learns():
     example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "keras_cnn.py")
     source = open(example).read()
