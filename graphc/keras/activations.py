@@ -10,6 +10,7 @@ from ..graph import user_location
 from ..ops import elementwise as ew
 from ..ops import nn as nn_ops
 from ..ops.source import convert_to_tensor
+from .lookup import resolve
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -90,15 +91,4 @@ def deserialize(name: str):
 
 def get(identifier):
     """None -> linear; a name -> that activation; a callable passes through."""
-    if identifier is None:
-        return linear
-    if isinstance(identifier, str):
-        found = _BY_NAME.get(identifier)
-        if found is None:
-            raise ValueError(f"keras.activations.get at {user_location()}: unknown activation {identifier!r}; "
-                             f"expected one of {sorted(_BY_NAME)}")
-        return found
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"keras.activations.get at {user_location()}: expected an activation name or a callable, "
-                     f"got {identifier!r}")
+    return resolve("activation", identifier, _BY_NAME, none=linear)

@@ -13,6 +13,7 @@ from ..graph import user_location
 from ..ops import random as rnd
 from ..ops import source
 from . import backend
+from . import lookup
 
 _TRUNCATED_STDDEV_CORRECTION = 0.87962566103423978  # stddev of a unit normal truncated at +-2
 
@@ -237,13 +238,7 @@ BY_NAME.update(zero=Zeros, zeros=Zeros, one=Ones, ones=Ones, constant=Constant, 
 
 
 def serialize(initializer):
-    """``{"class_name", "config"}``; None stays None, and a plain function (a custom
-    initializer) is saved by its name, to be given back through ``custom_objects``."""
-    if initializer is None:
-        return None
-    if not hasattr(initializer, "get_config"):
-        return getattr(initializer, "__name__", type(initializer).__name__)
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return lookup.serialize(initializer)
 
 
 def deserialize(config: dict):
@@ -258,17 +253,5 @@ def deserialize(config: dict):
 def get(identifier):
     """A name ('glorot_uniform', 'zeros', 'Orthogonal', ...) -> that initializer with Keras's
     defaults; a dict -> deserialize; a callable passes through."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        factory = BY_NAME.get(identifier)
-        if factory is None or factory is Initializer:
-            raise ValueError(f"keras.initializers.get at {user_location()}: unknown initializer {identifier!r}; "
-                             f"expected one of {sorted(k for k in BY_NAME if k != 'Initializer')}")
-        return factory()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"keras.initializers.get at {user_location()}: expected an initializer name, config dict "
-                     f"or callable, got {identifier!r}")
+    names = {k: v for k, v in BY_NAME.items() if v is not Initializer}
+    return lookup.resolve("initializer", identifier, names, make=lambda factory: factory(), from_config=deserialize)

@@ -21,6 +21,7 @@ from ..ops.reduce import reduce_max, reduce_mean, reduce_sum
 from ..ops.shape import squeeze
 from ..ops.source import convert_to_tensor
 from . import backend
+from .lookup import resolve
 
 
 def _pair(y_true, y_pred):
@@ -206,15 +207,4 @@ def deserialize(name: str):
 
 def get(identifier):
     """A loss name (or alias) -> the loss function; a callable passes through; None -> None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        found = BY_NAME.get(identifier)
-        if found is None:
-            raise ValueError(f"keras.losses.get at {user_location()}: unknown loss {identifier!r}; expected one "
-                             f"of {sorted(BY_NAME)}")
-        return found
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"keras.losses.get at {user_location()}: expected a loss name or a callable, got "
-                     f"{identifier!r}")
+    return resolve("loss", identifier, BY_NAME)

@@ -6,13 +6,13 @@ the fit loop averages them over a batch and the batches weighted by their size. 
 from __future__ import annotations
 
 from .. import dtypes as dt
-from ..graph import user_location
 from ..ops import elementwise as ew
 from ..ops.reduce import argmax, reduce_mean
 from ..ops.shape import reshape
 from ..ops.sorting import in_top_k
 from ..ops.source import convert_to_tensor
 from . import losses as losses_module
+from .lookup import resolve
 from .losses import (  # noqa: F401  (metrics by the losses' names, as Keras exports them)
     KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categorical_crossentropy, categorical_hinge, cosine,
     cosine_proximity, hinge, kld, kullback_leibler_divergence, logcosh, mae, mape, mean_absolute_error,
@@ -97,16 +97,7 @@ def get(identifier, loss=None, output_shape=None):
         if loss_fn is losses_module.sparse_categorical_crossentropy:
             return sparse_categorical_accuracy if accuracy else sparse_categorical_crossentropy
         return categorical_accuracy if accuracy else categorical_crossentropy
-    if isinstance(identifier, str):
-        found = BY_NAME.get(identifier)
-        if found is None:
-            raise ValueError(f"keras.metrics.get at {user_location()}: unknown metric {identifier!r}; expected "
-                             f"one of {sorted(BY_NAME) + list(_CHOSEN_BY_LOSS)}")
-        return found
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"keras.metrics.get at {user_location()}: expected a metric name or a callable, got "
-                     f"{identifier!r}")
+    return resolve("metric", identifier, BY_NAME, listed=sorted(BY_NAME) + list(_CHOSEN_BY_LOSS))
 
 
 def metric_name(identifier) -> str:

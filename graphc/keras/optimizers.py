@@ -26,6 +26,7 @@ from ..ops.source import constant, zeros
 from ..ops.state import Variable
 from ..train.optimizers import Optimizer as _TrainOptimizer
 from . import backend
+from .lookup import resolve
 
 
 class Optimizer(_TrainOptimizer):
@@ -369,15 +370,8 @@ def deserialize(config: dict):
 def get(identifier):
     """A name ('adam', 'sgd', ...) -> that optimizer with Keras's defaults; a dict ->
     ``deserialize``; an optimizer (Keras or gc.train) passes through."""
-    if isinstance(identifier, _TrainOptimizer):
-        return identifier
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        cls = CLASSES.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"keras.optimizers.get at {user_location()}: unknown optimizer {identifier!r}; "
-                             f"expected one of {sorted(CLASSES)}")
-        return cls()
-    raise ValueError(f"keras.optimizers.get at {user_location()}: expected an optimizer name, config dict or "
-                     f"optimizer, got {identifier!r}")
+    if identifier is None:
+        raise ValueError(f"keras.optimizers.get at {user_location()}: expected an optimizer name, a config dict or "
+                         "an optimizer, got None")
+    return resolve("optimizer", identifier, CLASSES, make=lambda cls: cls(), from_config=deserialize,
+                   accept=lambda x: isinstance(x, _TrainOptimizer), key=str.lower)

@@ -6,6 +6,7 @@ from ..graph import user_location
 from ..ops import elementwise as ew
 from ..ops.reduce import reduce_sum
 from ..ops.source import constant, convert_to_tensor
+from . import lookup
 
 
 class Regularizer:
@@ -61,13 +62,7 @@ _FACTORIES = {"l1": l1, "l2": l2, "l1_l2": l1_l2}
 
 
 def serialize(regularizer):
-    """``{"class_name", "config"}``; None stays None, and a plain function (a custom
-    regularizer) is saved by its name, to be given back through ``custom_objects``."""
-    if regularizer is None:
-        return None
-    if not hasattr(regularizer, "get_config"):
-        return getattr(regularizer, "__name__", type(regularizer).__name__)
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return lookup.serialize(regularizer)
 
 
 def deserialize(config: dict):
@@ -83,16 +78,5 @@ def deserialize(config: dict):
 def get(identifier):
     """None -> None; 'l1'/'l2'/'l1_l2' -> that regularizer at 0.01; a dict -> deserialize;
     a callable passes through."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        if identifier in _FACTORIES:
-            return _FACTORIES[identifier]()
-        raise ValueError(f"keras.regularizers.get at {user_location()}: unknown regularizer {identifier!r}; "
-                         f"expected one of {sorted(_FACTORIES)}")
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"keras.regularizers.get at {user_location()}: expected a regularizer name, config dict or "
-                     f"callable, got {identifier!r}")
+    return lookup.resolve("regularizer", identifier, _FACTORIES, make=lambda factory: factory(),
+                          from_config=deserialize)
