@@ -34,6 +34,8 @@ _history: "weakref.WeakKeyDictionary[Tensor, tuple]" = weakref.WeakKeyDictionary
 _name_counts: "weakref.WeakKeyDictionary[Graph, dict]" = weakref.WeakKeyDictionary()
 # while a model builds its training graph, layers report their update ops and losses here
 _collecting: list = []
+# the layers whose call is in progress, innermost last (a model's call runs its layers')
+_calling: list = []
 
 
 def _snake(name: str) -> str:
@@ -116,6 +118,7 @@ class Layer:
         self._non_trainable_weights: List[Variable] = []
         self._losses: list = []
         self._call_losses: list = []  # a list per call in progress
+        self._updates: list = []
         self._inbound_nodes: List[Node] = []
         self._graph: Optional[Graph] = None
         self._initial_weights = weights
@@ -137,8 +140,10 @@ class Layer:
         dtype = dt.as_dtype(dtype or self.dtype)
         shape = tuple(int(d) for d in shape)
         with graph.as_default(), graph.control_dependencies(None), graph.name_scope(None):
-            variable = Variable(make(shape, dtype), name=f"{self.name}/{name}", trainable=trainable and self.trainable)
-        (self._trainable_weights if variable.trainable else self._non_trainable_weights).append(variable)
+            variable = Variable(make(shape, dtype), name=f"{self.name}/{name}", trainable=trainable)
+        # the list follows the argument; ``trainable_weights`` filters by the layer's flag, so
+        # a frozen layer can be unfrozen (fine-tuning)
+        (self._trainable_weights if trainable else self._non_trainable_weights).append(variable)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             with graph.as_default(), graph.name_scope(f"{self.name}/{name}/Regularizer/"):
@@ -185,6 +190,10 @@ class Layer:
     def losses(self) -> list:
         return list(self._losses)
 
+    def weight_losses(self) -> list:
+        """The regularizers' losses of this layer's weights (not of its calls)."""
+        return list(self._losses)
+
     def add_loss(self, losses, inputs=None) -> None:
         """A loss made in ``call`` belongs to that call (its node); one made elsewhere (a
         weight's regularizer) to the layer."""
@@ -192,10 +201,22 @@ class Layer:
         target.extend(to_list(losses))
 
     def add_update(self, updates, inputs=None) -> None:
-        """Ops to run with each training step (batch norm's moving averages). They are made
-        while the model builds its training graph, and only then."""
+        """Ops to run with each training step (batch norm's moving averages). A model's
+        ``compile`` collects those of its training graph; a layer called with
+        ``training=True`` in a hand-written graph puts them in ``GraphKeys.UPDATE_OPS``, as
+        ``gc.layers`` does, for ``gc.control_dependencies``."""
+        updates = to_list(updates)
+        self._updates.extend(updates)
         if _collecting:
-            _collecting[-1]["updates"].extend(to_list(updates))
+            _collecting[-1]["updates"].extend(updates)
+        else:
+            from ..graph import GraphKeys
+            for op in updates:
+                op.graph.add_to_collection(GraphKeys.UPDATE_OPS, op)
+
+    @property
+    def updates(self) -> list:
+        return list(self._updates)
 
     # -- calling ----------------------------------------------------------------------------------
     def build(self, input_shape) -> None:
@@ -252,17 +273,26 @@ class Layer:
             if self._initial_weights is not None:
                 self.set_weights(self._initial_weights)
                 self._initial_weights = None
+        # the node keeps what the caller said; a training= left out follows the model's mode
+        # when the model calls its layers again (fit's training graph)
         arguments = dict(kwargs)
+        call_arguments = dict(kwargs)
         if _accepts(self.call, "training"):
-            arguments["training"] = bool(training) if isinstance(training, (bool, type(None))) else training
+            call_arguments["training"] = bool(training) if isinstance(training, (bool, type(None))) else training
+            if training is not None:
+                arguments["training"] = call_arguments["training"]
         listed = isinstance(inputs, (list, tuple))
         self._call_losses.append([])
+        _calling.append(self)
         try:
             with graph.as_default(), graph.name_scope(self.name):
-                outputs = self.call(tensors if listed else tensors[0], **arguments)
+                outputs = self.call(tensors if listed else tensors[0], **call_arguments)
         finally:
+            _calling.pop()
             call_losses = self._call_losses.pop()
-        if _collecting:
+        if _calling:  # a layer inside a model's call: its losses are the model call's too
+            _calling[-1]._call_losses[-1].extend(call_losses)
+        elif _collecting:
             _collecting[-1]["losses"].extend(call_losses)
         # a layer that passes a tensor through (Dropout in inference) still makes its own
         # tensor, so that each tensor has one maker in the model graph
@@ -325,6 +355,13 @@ def _shape_tuple(t: Tensor):
     return tuple(t.shape) if t.shape.known_rank else None
 
 
+def _input_name() -> str:
+    """Keras numbers its inputs from 1: input_1, input_2, ..."""
+    counts = _name_counts.setdefault(get_default_graph(), {})
+    counts["input"] = counts.get("input", 0) + 1
+    return f"input_{counts['input']}"
+
+
 class InputLayer(Layer):
     """Holds a model's input: a placeholder of ``batch_input_shape`` (or an existing tensor)."""
 
@@ -332,7 +369,7 @@ class InputLayer(Layer):
                  sparse: bool = False, name: Optional[str] = None, **kwargs):
         if sparse:
             raise ValueError(f"InputLayer at {user_location()}: sparse inputs are not in graphc")
-        super().__init__(name=name or unique_layer_name("input"), dtype=dtype, input_shape=input_shape,
+        super().__init__(name=name or _input_name(), dtype=dtype, input_shape=input_shape,
                          batch_input_shape=batch_input_shape, batch_size=batch_size, **kwargs)
         if input_tensor is None:
             if self._batch_input_shape is None:

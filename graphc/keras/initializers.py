@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ..dtypes import as_dtype
-from ..graph import user_location
+from ..graph import get_default_graph, user_location
 from ..ops import random as rnd
 from ..ops import source
 from . import backend
@@ -152,8 +152,11 @@ class Orthogonal(Initializer):
     Computed with NumPy when the graph is built, as the QR decomposition of a standard
     normal matrix with the signs of R's diagonal folded into Q (so Q is uniformly
     distributed). With a ``seed`` the matrix is the same on every call and every run
-    (``numpy.random.default_rng(seed)``); without one, each call draws a new one. The
-    result is a constant in the graph."""
+    (``numpy.random.default_rng(seed)``). Without one it follows the graph's seed
+    (``gc.set_random_seed``) and the number of ops made so far, as graphc's random ops do, so
+    a seeded program gets the same matrices in every run; with neither, NumPy's global
+    generator draws it (Keras's behaviour, repeatable under ``np.random.seed``). The result
+    is a constant in the graph."""
 
     def __init__(self, gain=1.0, seed=None):
         self.gain, self.seed = gain, seed
@@ -164,7 +167,7 @@ class Orthogonal(Initializer):
             raise ValueError(f"keras.initializers.Orthogonal at {user_location()}: expected a shape of rank >= 2, "
                              f"got {shape}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        normal = np.random.default_rng(self.seed).standard_normal((max(rows, cols), min(rows, cols)))
+        normal = _orthogonal_rng(self.seed).standard_normal((max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(normal)
         q = q * np.sign(np.diag(r))
         if rows < cols:
@@ -173,6 +176,15 @@ class Orthogonal(Initializer):
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}
+
+
+def _orthogonal_rng(seed):
+    if seed is not None:
+        return np.random.default_rng(seed)
+    graph = get_default_graph()
+    if graph.seed is not None:
+        return np.random.default_rng([graph.seed, len(graph.get_operations())])
+    return np.random.default_rng(np.random.randint(2 ** 31))
 
 
 class Identity(Initializer):

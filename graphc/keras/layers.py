@@ -170,7 +170,9 @@ class Dropout(Layer):
     def call(self, inputs, training=False):
         if training is False or self.rate == 0.0:
             return inputs
-        return nn_ops.dropout(inputs, rate=self.rate, noise_shape=self.noise_shape, seed=self.seed, training=training)
+        # a None in noise_shape is the input's size on that axis (the op fills it, as Keras)
+        return nn_ops.dropout(inputs, rate=self.rate, noise_shape=self.noise_shape, seed=self.seed,
+                              training=training)
 
     def get_config(self):
         return dict(super().get_config(), rate=self.rate, noise_shape=self.noise_shape, seed=self.seed)
@@ -635,9 +637,10 @@ class Embedding(Layer):
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
                  embeddings_regularizer=None, activity_regularizer=None, embeddings_constraint=None,
                  mask_zero: bool = False, input_length=None, **kwargs):
-        if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
-            kwargs["input_shape"] = tuple(input_length) if isinstance(input_length, (list, tuple)) else \
-                (int(input_length),)
+        if "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
+            # as Keras: sequences of any length unless input_length fixes it
+            kwargs["input_shape"] = (None,) if input_length is None else tuple(input_length) \
+                if isinstance(input_length, (list, tuple)) else (int(input_length),)
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         if mask_zero:

@@ -44,6 +44,9 @@ class Network(Layer):
         self.input_names = [keras_history(x)[0].name for x in inputs]
         self.output_names = [keras_history(y)[0].name if keras_history(y) else y.op.name for y in outputs]
         self.uses_training = any(layer.uses_training for layer in self._layers)
+        # layers called with an explicit training= (Monte-Carlo dropout) act so in every mode
+        self.uses_training = self.uses_training and any(
+            node.layer.uses_training and "training" not in node.arguments for node in self._nodes)
         self.built = True
 
     # -- structure ----------------------------------------------------------------------------------
@@ -102,10 +105,14 @@ class Network(Layer):
         trainable = {id(v) for v in self.trainable_weights}
         return [v for v in self.weights if id(v) not in trainable]
 
+    def weight_losses(self) -> list:
+        """The regularizers' losses of every weight, nested models included."""
+        return self._unique(layer.weight_losses() for layer in self._layers)
+
     @property
     def losses(self) -> list:
         """The losses of the weights (regularizers) and of the calls that made the outputs."""
-        return self._unique([layer.losses for layer in self._layers] + [node.losses for node in self._nodes])
+        return self._unique([self.weight_losses()] + [node.losses for node in self._nodes])
 
     # -- calling ------------------------------------------------------------------------------------
     def call(self, inputs, training=False):
@@ -119,8 +126,7 @@ class Network(Layer):
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
             kwargs = dict(node.arguments)
-            if "training" in kwargs:
-                kwargs["training"] = training
+            kwargs.setdefault("training", training)  # a training= the caller gave stays
             out = node.layer(args if node.listed else args[0], **kwargs)
             for t, y in zip(node.outputs, to_list(out)):
                 values[id(t)] = y
@@ -197,7 +203,8 @@ class Network(Layer):
                 for t in node.inputs:
                     src, src_node, src_index = keras_history(t)
                     calls.append([src.name, node_ids[(id(src), src_node)], src_index])
-                kwargs = {k: v for k, v in node.arguments.items() if k != "training"}
+                # only a Python-bool training= is kept: a file's kwargs are never passed through
+                kwargs = {k: v for k, v in node.arguments.items() if k == "training" and isinstance(v, bool)}
                 inbound.append({"inputs": calls, "listed": node.listed, "kwargs": kwargs})
             layers.append({"class_name": type(layer).__name__, "name": layer.name, "config": layer.get_config(),
                            "inbound_nodes": inbound})

@@ -145,7 +145,8 @@ class Optimizer(_TrainOptimizer):
 
     # -- configuration ----------------------------------------------------------------------------
     def get_config(self) -> dict:
-        config = {"lr": self.initial_lr}
+        # the rate as it is now (a scheduler may have changed the variable), as Keras saves it
+        config = {"lr": self.initial_lr if self._graph is None else float(backend.get_value(self._lr_variable))}
         config.update({name: getattr(self, name) for name in self._hyper})
         if self.clipnorm is not None:
             config["clipnorm"] = self.clipnorm

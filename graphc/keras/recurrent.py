@@ -17,7 +17,7 @@ from ..ops import shape as sh
 from ..ops.linalg import matmul
 from ..ops.source import convert_to_tensor
 from . import activations, initializers, regularizers
-from .engine import InputSpec, Layer
+from .engine import InputSpec, Layer, to_list
 
 
 class _KerasCell(RNNCell):
@@ -87,6 +87,8 @@ class _RNN(Layer):
         return self.bias_initializer
 
     def build(self, input_shape):
+        if isinstance(input_shape, list):  # the sequence, then initial states
+            input_shape = input_shape[0]
         if input_shape[-1] is None:
             raise ShapeError(f"{self._what()} at {user_location()}: the feature dim of the input must be known, got "
                              f"{input_shape}")
@@ -103,9 +105,29 @@ class _RNN(Layer):
     def _gate(self, z, k: int):
         return z[:, k * self.units:(k + 1) * self.units]
 
+    def __call__(self, inputs, initial_state=None, training=None, **kwargs):
+        """``layer(x)``, or ``layer(x, initial_state=[h])`` (``[h, c]`` for LSTM, as Keras):
+        the states are more inputs of the call, so a model records and saves them."""
+        if initial_state is not None:
+            inputs = [inputs] + to_list(initial_state)
+        return super().__call__(inputs, training=training, **kwargs)
+
+    def _check_inputs(self, inputs, where):
+        super()._check_inputs(inputs[:1], where)
+        expected = 2 if self.gates == 4 else 1
+        if len(inputs) > 1 and len(inputs) - 1 != expected:
+            raise ValueError(f"{self._what()} at {where}: initial_state takes {expected} tensor(s) "
+                             f"({'[h, c]' if expected == 2 else '[h]'}), got {len(inputs) - 1}")
+
     def call(self, inputs):
+        states = None
+        if isinstance(inputs, (list, tuple)):
+            inputs, states = inputs[0], list(inputs[1:])
         x = sh.reverse(inputs, [1]) if self.go_backwards else inputs
-        outputs, state = dynamic_rnn(_KerasCell(self), x, dtype=x.dtype, scope=None)
+        initial = None
+        if states:  # Keras orders LSTM states [h, c]; the loop carries (c, h)
+            initial = (states[1], states[0]) if self.gates == 4 else states[0]
+        outputs, state = dynamic_rnn(_KerasCell(self), x, initial_state=initial, dtype=x.dtype, scope=None)
         last = outputs[:, -1, :] if outputs.shape[1] != 0 else (state[1] if self.gates == 4 else state)
         y = outputs if self.return_sequences else last
         if self.activity_regularizer is not None:

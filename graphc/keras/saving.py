@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from ..export.model_file import FormatError, encode_archive, read_archive
+from ..errors import GraphcError
 from ..files import atomic_write
 from ..graph import get_default_graph, user_location
 from . import backend as K
@@ -81,6 +82,10 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     document = dict(_header(FORMAT), model={"class_name": type(model).__name__, "config": model.get_config()},
                     weights=[v.var_name for v in weights])
     arrays = {f"w{k}": np.asarray(v) for k, v in enumerate(values)}
+    if include_optimizer and model._compiled is not None and not hasattr(model.optimizer, "get_config"):
+        raise ValueError(f"{model._what()}.save at {where}: the model was compiled with a {type(model.optimizer).__name__} "
+                         "from gc.train, whose state a Keras model file does not describe; compile with a "
+                         "keras.optimizers optimizer (or an optimizer name), or save(..., include_optimizer=False)")
     training = _compile_config(model) if include_optimizer else None
     if training is not None:
         optimizer_weights = list(model.optimizer.weights)
@@ -169,21 +174,56 @@ def _make_layer(entry: dict, classes: dict, path: str, custom_objects: Optional[
     if cls is InputLayer:
         config["batch_input_shape"] = tuple(config["batch_input_shape"])
     try:
-        return cls.from_config(_with_custom(config, custom_objects))
-    except (TypeError, ValueError) as e:
+        return cls.from_config(_with_custom(config, custom_objects, path, str(entry.get("name"))))
+    except FormatError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, GraphcError) as e:
         raise FormatError(f"{path}: layer {entry.get('name')!r} ({entry['class_name']}) cannot be made from its "
                           f"config: {e}") from None
 
 
-def _with_custom(config: dict, custom_objects: Optional[dict]) -> dict:
-    """Names of custom functions (activations, Lambda functions) replaced by the objects."""
-    if not custom_objects:
-        return config
-    return {k: custom_objects.get(v, v) if isinstance(v, str) else v for k, v in config.items()}
+# the config keys whose value may name a function of the user's (resolved by custom_objects)
+_FUNCTION_KEYS = ("activation", "recurrent_activation", "function", "kernel_initializer", "bias_initializer",
+                  "recurrent_initializer", "depthwise_initializer", "pointwise_initializer", "embeddings_initializer",
+                  "kernel_regularizer", "bias_regularizer", "recurrent_regularizer", "activity_regularizer",
+                  "depthwise_regularizer", "embeddings_regularizer", "beta_regularizer", "gamma_regularizer")
+
+
+def _with_custom(config: dict, custom_objects: Optional[dict], path: str, layer: str) -> dict:
+    """Names of custom functions (activations, initializers, Lambda functions) replaced by the
+    objects; a Lambda's function must be among them."""
+    config = dict(config)
+    custom = custom_objects or {}
+    for key in _FUNCTION_KEYS:
+        if isinstance(config.get(key), str) and config[key] in custom:
+            config[key] = custom[config[key]]
+    if isinstance(config.get("function"), str):
+        raise FormatError(f"{path}: layer {layer!r} is a Lambda of the function {config['function']!r}, which is not "
+                          "in the file (code never is); pass it: load_model(..., custom_objects={name: function})")
+    return config
+
+
+def _ref(value, path: str) -> tuple:
+    """A reference to a layer call's output: ``[layer name, node index, tensor index]``."""
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value[1:])):
+        raise FormatError(f"{path}: a tensor reference must be [layer name, node index, tensor index], got "
+                          f"{str(value)[:100]}")
+    return tuple(value)
 
 
 def model_from_config(entry: dict, custom_objects: Optional[dict] = None, path: str = "<config>"):
-    """A model (Sequential or functional) made again from ``{"class_name", "config"}``."""
+    """A model (Sequential or functional) made again from ``{"class_name", "config"}``. Any
+    fault in the file is a FormatError that names the path."""
+    try:
+        return _model_from_config(entry, custom_objects, path)
+    except FormatError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, GraphcError) as e:
+        raise FormatError(f"{path}: the model cannot be made from its config ({type(e).__name__}: {e})") from None
+
+
+def _model_from_config(entry: dict, custom_objects: Optional[dict], path: str):
     from .sequential import Sequential
     from .training import Model
     classes = _layer_classes(custom_objects)
@@ -201,17 +241,37 @@ def model_from_config(entry: dict, custom_objects: Optional[dict] = None, path: 
         layers[layer_entry["name"]] = (layer, layer_entry.get("inbound_nodes", []))
         if isinstance(layer, InputLayer):
             made[(layer_entry["name"], 0)] = [layer._inbound_nodes[0].outputs[0]]
-    pending = [(name, k, node) for name, (layer, nodes) in layers.items() for k, node in enumerate(nodes)]
+    pending = []
+    for name, (layer, nodes) in layers.items():
+        if not isinstance(nodes, list):
+            raise FormatError(f"{path}: layer {name!r} has inbound_nodes that are not a list")
+        for k, node in enumerate(nodes):
+            if not isinstance(node, dict) or not isinstance(node.get("inputs"), list) or not node["inputs"]:
+                raise FormatError(f"{path}: call {k} of layer {name!r} needs a non-empty list of inputs")
+            refs = [_ref(r, path) for r in node["inputs"]]
+            listed = node.get("listed", False)
+            if not isinstance(listed, bool) or (not listed and len(refs) != 1):
+                raise FormatError(f"{path}: call {k} of layer {name!r}: 'listed' must be a bool, and a call that "
+                                  "is not given a list has one input")
+            kwargs = node.get("kwargs", {})
+            if not isinstance(kwargs, dict) or set(kwargs) - {"training"} or \
+                    not all(isinstance(v, bool) for v in kwargs.values()):
+                raise FormatError(f"{path}: call {k} of layer {name!r}: the only keyword a call may keep is a "
+                                  f"boolean training, got {str(kwargs)[:100]}")
+            pending.append((name, k, refs, listed, kwargs))
     while pending:
         progressed, remaining = False, []
-        for name, k, node in pending:
-            refs = node.get("inputs", []) if isinstance(node, dict) else []
+        for name, k, refs, listed, kwargs in pending:
             if not all((r[0], r[1]) in made for r in refs):
-                remaining.append((name, k, node))
+                remaining.append((name, k, refs, listed, kwargs))
                 continue
-            inputs = [made[(r[0], r[1])][r[2]] for r in refs]
+            try:
+                inputs = [made[(r[0], r[1])][r[2]] for r in refs]
+            except IndexError:
+                raise FormatError(f"{path}: call {k} of layer {name!r} refers to an output that layer call does "
+                                  "not have") from None
             layer = layers[name][0]
-            out = layer(inputs if node.get("listed") else inputs[0], **node.get("kwargs", {}))
+            out = layer(inputs if listed else inputs[0], **kwargs)
             made[(name, k)] = to_list(out)
             progressed = True
         if not progressed:
@@ -220,6 +280,9 @@ def model_from_config(entry: dict, custom_objects: Optional[dict] = None, path: 
         pending = remaining
 
     def tensors(refs):
+        if not isinstance(refs, list) or not refs:
+            raise FormatError(f"{path}: the model's input_layers and output_layers must be non-empty lists")
+        refs = [_ref(r, path) for r in refs]
         try:
             return [made[(r[0], r[1])][r[2]] for r in refs]
         except (KeyError, IndexError, TypeError):
@@ -255,18 +318,32 @@ def load_model(filepath, custom_objects: Optional[dict] = None, compile: bool = 
             metrics = [resolve(m) for m in metrics]
         try:
             optimizer = optimizers.deserialize(training["optimizer"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise FormatError(f"{path}: the optimizer cannot be made from its config: {e}") from None
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=training.get("loss_weights"))
+        try:
+            model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                          loss_weights=training.get("loss_weights"))
+        except (TypeError, ValueError, KeyError, AttributeError, GraphcError) as e:
+            raise FormatError(f"{path}: the model cannot be compiled as the file says ({type(e).__name__}: "
+                              f"{e})") from None
         saved = training.get("optimizer_weights", [])
+        if not isinstance(saved, list):
+            raise FormatError(f"{path}: optimizer_weights must be a list")
         values = _weights_from(document, arrays, path, "o", len(saved))
         mine = list(model.optimizer.weights)
         if len(values) != len(mine):
             raise FormatError(f"{path}: the file has {len(values)} optimizer weights, the rebuilt optimizer has "
                               f"{len(mine)}")
+        for variable, value in zip(mine, values):
+            if tuple(value.shape) != tuple(variable.shape):
+                raise FormatError(f"{path}: optimizer weight '{variable.var_name}' has shape "
+                                  f"{tuple(variable.shape)}, the file's has {tuple(value.shape)}")
         K.batch_set_value(zip(mine, values))
         counters = training.get("random_counters", {})
-        if isinstance(counters, dict):
-            session = K.get_session(model._graph)
-            session._state.random_counters.update({int(k): int(v) for k, v in counters.items()})
+        if not isinstance(counters, dict) or not all(
+                isinstance(k, str) and k.isdigit() and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                for k, v in counters.items()):
+            raise FormatError(f"{path}: random_counters must map stream numbers to counts")
+        session = K.get_session(model._graph)
+        session._state.random_counters.update({int(k): v for k, v in counters.items()})
     return model

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from ..graph import user_location
 from .engine import Input, InputLayer, Layer
-from .training import Model
+from .training import Model, _is_dataset
 
 
 class Sequential(Model):
@@ -16,6 +18,7 @@ class Sequential(Model):
     def __init__(self, layers=None, name: Optional[str] = None):
         super().__init__(name=name)
         self._pending: list = []  # layers added before the input shape is known
+        self._deferred_compile = None  # compile() before the input shape was known
         for layer in layers or []:
             self.add(layer)
 
@@ -83,6 +86,28 @@ class Sequential(Model):
         output = [node.outputs[0] for node in self._nodes if node.layer is previous][-1]
         self._init_graph(self.inputs, [output])
         self._after_change()
+
+    def compile(self, optimizer, loss=None, metrics=None, loss_weights=None, **kwargs):
+        """As Model.compile; without an input shape yet, Keras's deferral: the model compiles
+        when the first ``fit``/``train_on_batch`` builds it from the data."""
+        if not self.outputs and self._pending:
+            self._deferred_compile = dict(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
+                                          **kwargs)
+            return
+        super().compile(optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights, **kwargs)
+
+    def _build_from_data(self, x, where: str) -> None:
+        if x is None or not self._pending:
+            return
+        first = x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x
+        if isinstance(first, dict) or _is_dataset(first):
+            raise ValueError(f"{self._what()} at {where}: the model has no input shape yet; give the first layer "
+                             "input_shape=..., or call model.build(input_shape) before fitting on a dataset or a "
+                             "dict")
+        self.build((None,) + tuple(np.asarray(first).shape[1:]))
+        deferred, self._deferred_compile = self._deferred_compile, None
+        if deferred is not None:
+            self.compile(**deferred)
 
     def _after_change(self) -> None:
         # a model changed after compile must be compiled again (Keras says so too)

@@ -33,7 +33,6 @@ class Model(Network):
         self.stop_training = False
         self.history = None
         self._compiled = None  # the compile() arguments, for saving
-        self._deferred_compile = None  # compile() of a Sequential not built yet
         self._functions: dict = {}
 
     # -- compile ------------------------------------------------------------------------------------
@@ -51,11 +50,6 @@ class Model(Network):
         if sample_weight_mode is not None or weighted_metrics is not None or target_tensors is not None:
             raise ValueError(f"{self._what()}.compile at {where}: sample_weight_mode, weighted_metrics and "
                              "target_tensors are not in graphc's Keras")
-        if not self.outputs and getattr(self, "_pending", None):
-            # a Sequential without an input shape compiles when the first fit builds it, as Keras
-            self._deferred_compile = dict(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights)
-            self._compiled = dict(self._deferred_compile)
-            return
         self._ensure_built(where)
         if loss is None:
             raise ValueError(f"{self._what()}.compile at {where}: give a loss (a Keras loss name or a function)")
@@ -84,7 +78,7 @@ class Model(Network):
                 for w, value in zip(weights, per_output):
                     term = value if w == 1.0 else value * float(w)
                     total = term if total is None else total + term
-                for extra in list(self.losses_of_weights()) + list(extra_losses):
+                for extra in self.weight_losses() + list(extra_losses):
                     total = total + ew.cast(extra, total.dtype) if extra.dtype is not total.dtype else total + extra
                 values = []
                 for fn, t, y, ms in zip(loss_functions, self.targets, outputs, metric_lists):
@@ -105,9 +99,6 @@ class Model(Network):
         self._test_fetches = [test_loss] + test_metrics
         self._functions = {}
         self._compiled = {"optimizer": optimizer, "loss": loss, "metrics": metrics, "loss_weights": loss_weights}
-
-    def losses_of_weights(self) -> list:
-        return [loss for layer in self._layers for loss in layer.losses]
 
     def _per_output(self, value, what: str, where: str) -> list:
         n = len(self.outputs)
@@ -153,7 +144,7 @@ class Model(Network):
         return fn
 
     def _require_compiled(self, what: str, where: str) -> None:
-        if self._compiled is None:
+        if self._compiled is None and not getattr(self, "_deferred_compile", None):
             raise NotCompiledError(f"{self._what()}.{what} at {where}: the model must be compiled first: call "
                                    "model.compile(optimizer, loss, metrics) before fit, evaluate or train_on_batch")
 
@@ -168,7 +159,7 @@ class Model(Network):
                                  f"{names}")
             arrays = [data[n] for n in names]
         else:
-            arrays = to_list(data) if isinstance(data, (list, tuple)) and len(tensors) > 1 else [data]
+            arrays = list(data) if _one_per_tensor(data, tensors) else [data]
         if len(arrays) != len(tensors):
             raise ValueError(f"{self._what()} at {where}: the model expects {len(tensors)} {what} array(s) "
                              f"({', '.join(names)}), got {len(arrays)}")
@@ -196,15 +187,12 @@ class Model(Network):
                              f"{sorted(lengths)}")
         return out
 
+    def _build_from_data(self, x, where: str) -> None:
+        """Models whose input shape comes from the first data (Sequential overrides it)."""
+
     def _inputs_and_targets(self, x, y, where: str, need_targets: bool = True):
-        if not self.outputs and x is not None:
-            first = x if not isinstance(x, (list, tuple, dict)) else None
-            if first is not None and getattr(self, "_pending", None):
-                self.build((None,) + tuple(np.asarray(first).shape[1:]))
-                deferred = getattr(self, "_deferred_compile", None)
-                if deferred is not None:
-                    self._deferred_compile = None
-                    self.compile(**deferred)
+        if not self.outputs:
+            self._build_from_data(x, where)
         xs = self._standardize(x, self.inputs, self.input_names, "input", where)
         if not need_targets:
             return xs, []
@@ -251,6 +239,8 @@ class Model(Network):
         _no_weights(sample_weight, class_weight, self, where)
         batch_size = 32 if batch_size is None else int(batch_size)
         if _is_dataset(x):
+            if not self.outputs:
+                self._build_from_data(x, where)
             return self._fit_dataset(x, epochs, verbose, callbacks, validation_data, initial_epoch, steps_per_epoch,
                                      validation_steps, where)
         xs, ys = self._inputs_and_targets(x, y, where)
@@ -272,6 +262,13 @@ class Model(Network):
         callback_list.set_model(self)
         callback_list.set_params({"batch_size": batch_size, "epochs": epochs, "steps": None, "samples": samples,
                                   "verbose": verbose, "do_validation": val is not None, "metrics": callback_metrics})
+        if val is not None:
+            # Keras 2.2 gives callbacks the validation arrays (inputs, targets, sample weights)
+            val_ins = val[0] + val[1] + [np.ones(len(val[1][0]), np.float32) for _ in val[1]]
+            for callback in callback_list.callbacks:
+                callback.validation_data = val_ins
+            if verbose:
+                print(f"Train on {samples} samples, validate on {len(val[0][0])} samples")
         train = self._function("train")
         arrays = xs + ys
         self.stop_training = False
@@ -284,6 +281,7 @@ class Model(Network):
                 order = _batch_shuffle(order, batch_size)
             elif shuffle:
                 np.random.shuffle(order)
+            finished = True
             for batch_index, start in enumerate(range(0, samples, batch_size)):
                 ids = order[start:start + batch_size]
                 batch_logs = {"batch": batch_index, "size": len(ids)}
@@ -295,8 +293,9 @@ class Model(Network):
                     batch_logs[label] = float(value)
                 callback_list.on_batch_end(batch_index, batch_logs)
                 if self.stop_training:
+                    finished = start + batch_size >= samples
                     break
-            if val is not None:
+            if val is not None and finished:  # as Keras: no validation of an epoch stopped early
                 val_outs = self._test_loop(val[0] + val[1], batch_size)
                 for label, value in zip(out_labels, val_outs):
                     epoch_logs[f"val_{label}"] = value
@@ -481,6 +480,14 @@ class Model(Network):
             return export.shared_library(session, inputs=inputs, outputs=outputs, path=path, **options)
         raise ValueError(f"{self._what()}.export at {where}: format must be 'model', 'onnx' or 'native', got "
                          f"{format!r}")
+
+
+def _one_per_tensor(data, tensors) -> bool:
+    """Whether a list holds one array per tensor (Keras accepts ``[x]`` for a model with one
+    input) rather than being the rows of one array."""
+    if not isinstance(data, (list, tuple)) or len(data) != len(tensors):
+        return False
+    return len(tensors) > 1 or np.ndim(data[0]) == len(tensors[0].shape)
 
 
 def _graph_variables(graph) -> list:

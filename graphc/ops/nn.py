@@ -801,10 +801,15 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] 
     if noise_shape is None:
         u = random_uniform_like(x, seed=seed)
     else:
-        dims = [d if n is None else n for n, d in zip(noise_shape, x.shape)]
-        if any(d is None for d in dims):
-            raise shape_error("dropout", f"noise_shape {noise_shape} leaves an unknown dim for '{x.name}' "
+        if len(noise_shape) != x.ndim:
+            raise shape_error("dropout", f"noise_shape {noise_shape} must have one entry per dim of '{x.name}' "
                               f"of shape {x.shape}")
+        dims = [d if n is None else n for n, d in zip(noise_shape, x.shape)]
+        if any(d is None for d in dims):  # a None is x's own size there, known when the graph runs
+            from .shape import stack
+            from .source import shape as shape_of
+            sizes = shape_of(x)
+            dims = stack([sizes[k] if d is None else d for k, d in enumerate(dims)])
         u = random_uniform(dims, dtype=x.dtype, seed=seed)
     if is_symbolic(given):  # a fed probability outside its range stops the run, naming this op
         from .control import check_range

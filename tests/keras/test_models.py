@@ -426,3 +426,98 @@ def test_sequential_without_input_shape_builds_on_first_fit_and_nests(device):
     assert outer.output_shape == (None, 1)
     np.testing.assert_allclose(outer.predict(x), model.predict(x) @ outer.layers[1].get_weights()[0]
                                + outer.layers[1].get_weights()[1], rtol=1e-5, atol=1e-6)
+
+
+def test_review_cases_behave_as_keras(device, tmp_path, capsys):
+    x = rng.standard_normal((10, 3)).astype(np.float32)
+    y = rng.standard_normal((10, 1)).astype(np.float32)
+    # a rate a scheduler set is the rate the file keeps
+    model = keras.Sequential([L.Dense(1, input_shape=(3,))])
+    model.compile(keras.optimizers.Adam(lr=0.01), "mse")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[keras.callbacks.LearningRateScheduler(lambda e: 0.001)])
+    model.save(str(tmp_path / "a.gcm"))
+    with gc.Graph().as_default():
+        assert keras.backend.get_value(keras.models.load_model(str(tmp_path / "a.gcm")).optimizer.lr) == \
+            pytest.approx(0.001)
+    # a frozen layer can be unfrozen; a one-array list is the input; fit tells what it trains on
+    frozen = L.Dense(1, input_shape=(3,), trainable=False)
+    model = keras.Sequential([frozen])
+    assert model.trainable_weights == []
+    frozen.trainable = True
+    model.compile("sgd", "mse")
+    assert len(model.trainable_weights) == 2
+    assert model.predict([x]).shape == (10, 1)
+    seen = []
+    model.fit([x], y, epochs=1, verbose=1, validation_split=0.2,
+              callbacks=[keras.callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append(1))])
+    assert "Train on 8 samples, validate on 2 samples" in capsys.readouterr().out
+    # batch norm called with training=True in a hand-written graph updates through UPDATE_OPS
+    xp = gc.placeholder(gc.float32, (None, 3))
+    bn = L.BatchNormalization()
+    out = bn(xp, training=True)
+    updates = gc.get_collection(gc.GraphKeys.UPDATE_OPS)
+    assert len(updates) == 2 and bn.updates == updates
+    sess = keras.backend.get_session()
+    keras.backend.initialize_variables(bn.weights, sess)
+    sess.run([out, updates], {xp: x})
+    np.testing.assert_allclose(bn.get_weights()[2], 0.01 * x.mean(0), rtol=1e-5)
+    # Embedding takes sequences of any length; LSTM takes initial_state=[h, c]
+    seq = keras.Sequential([L.Embedding(20, 4), L.GlobalAveragePooling1D()])
+    assert seq.predict(np.array([[1, 2, 3]])).shape == (1, 4) and seq.predict(np.array([[1, 2, 3, 4, 5]])).shape == \
+        (1, 4)
+    tokens, h0, c0 = keras.Input(shape=(4, 2)), keras.Input(shape=(3,)), keras.Input(shape=(3,))
+    lstm = keras.Model([tokens, h0, c0], L.LSTM(3)(tokens, initial_state=[h0, c0]))
+    xs, hs, cs = (rng.standard_normal(s).astype(np.float32) for s in ((2, 4, 2), (2, 3), (2, 3)))
+    zero = lstm.predict([xs, np.zeros_like(hs), np.zeros_like(cs)])
+    assert not np.allclose(lstm.predict([xs, hs, cs]), zero)
+    # Monte-Carlo dropout: an explicit training=True stays in predict; noise_shape takes None
+    inp = keras.Input(shape=(6,))
+    mc = keras.Model(inp, L.Dropout(0.5, noise_shape=(None, 1))(inp, training=True))
+    ones = np.ones((50, 6), np.float32)
+    drawn = mc.predict(ones)
+    assert set(np.unique(drawn)) <= {0.0, 2.0} and (drawn == drawn[:, :1]).all() and 0 < drawn.mean() < 2
+
+
+def test_nested_activity_regularizers_and_load_faults(device, tmp_path):
+    x = rng.standard_normal((10, 3)).astype(np.float32)
+    inner = keras.Sequential([L.Dense(2, activity_regularizer=keras.regularizers.l2(0.5), input_shape=(3,))])
+    inp = keras.Input(shape=(3,))
+    outer_dense = L.Dense(1, kernel_initializer="ones", use_bias=False)
+    model = keras.Model(inp, outer_dense(inner(inp)))
+    model.compile(keras.optimizers.SGD(lr=0.0), "mse")
+    hidden = x @ inner.get_weights()[0] + inner.get_weights()[1]
+    expected = np.mean(hidden.sum(-1) ** 2) + 0.5 * np.sum(hidden ** 2)
+    assert model.test_on_batch(x, np.zeros((10, 1))) == pytest.approx(expected, rel=1e-4)
+    # a gc.train optimizer trains but is not saved with the model; a Lambda needs its function
+    plain = keras.Sequential([L.Dense(1, input_shape=(3,)), L.Lambda(lambda t: t * 2.0)])
+    plain.compile(gc.train.GradientDescentOptimizer(0.1), "mse")
+    build_error(ValueError, lambda: plain.save(str(tmp_path / "p.gcm")), "gc.train", "include_optimizer=False")
+    plain.save(str(tmp_path / "p.gcm"), include_optimizer=False)
+    with pytest.raises(gc.export.FormatError, match="custom_objects"):
+        keras.models.load_model(str(tmp_path / "p.gcm"))
+    # damaged configs are FormatErrors, whatever is wrong in them
+    import json
+    import zipfile
+    model.save(str(tmp_path / "m.gcm"))
+    with zipfile.ZipFile(tmp_path / "m.gcm") as archive:
+        document = json.loads(archive.read("model.json"))
+        weights = archive.read("weights.npz")
+
+    def damaged(change):
+        doc = json.loads(json.dumps(document))
+        change(doc)
+        target = tmp_path / "bad.gcm"
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr("model.json", json.dumps(doc))
+            archive.writestr("weights.npz", weights)
+        with pytest.raises(gc.export.FormatError):
+            keras.models.load_model(str(target))
+    layers = lambda d: d["model"]["config"]["layers"]  # noqa: E731
+    damaged(lambda d: layers(d)[1].pop("name"))
+    damaged(lambda d: layers(d)[1]["inbound_nodes"][0].__setitem__("inputs", [5]))
+    damaged(lambda d: layers(d)[1]["inbound_nodes"][0].__setitem__("inputs", [[layers(d)[0]["name"], 0, 9]]))
+    damaged(lambda d: layers(d)[1]["inbound_nodes"][0].__setitem__("kwargs", {"foo": 1}))
+    damaged(lambda d: layers(d)[2]["config"].__setitem__("units", -3))
+    damaged(lambda d: d["training"].__setitem__("loss", "no_such_loss"))
+    damaged(lambda d: d["training"].__setitem__("random_counters", {"x": "y"}))
+    damaged(lambda d: d["model"]["config"].pop("input_layers"))

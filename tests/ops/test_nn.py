@@ -632,8 +632,10 @@ def test_dropout_build_errors(graph):
         gc.nn.dropout(x, rate=0.5, training=gc.placeholder(gc.float32, ()))
     with pytest.raises(gc.GraphcError, match="dropout"):
         gc.nn.dropout(x, rate=0.5, training=gc.placeholder(gc.bool_, (2,)))
-    with pytest.raises(gc.ShapeError, match="noise_shape"):
-        gc.nn.dropout(x, rate=0.5, noise_shape=[None, 1])
+    with pytest.raises(gc.ShapeError, match="noise_shape .* one entry per dim"):
+        gc.nn.dropout(x, rate=0.5, noise_shape=[None, 1, 1])
+    # a None is x's own size there, known when the graph runs (Keras's noise_shape=(None, 1))
+    assert gc.nn.dropout(x, rate=0.5, noise_shape=[None, 1]).shape.as_list() == [None, 4]
 
 
 # --- fused batch norm (TF1's tf.nn.fused_batch_norm) -----------------------------------------------------
