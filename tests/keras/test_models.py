@@ -163,23 +163,24 @@ def _rnn_reference(kind, x, weights, units, reset_after=False):
     return np.stack(outs, 1)
 
 
-@pytest.mark.parametrize("kind,make", [("simple", lambda: L.SimpleRNN(3, return_sequences=True)),
-                                       ("lstm", lambda: L.LSTM(3, return_sequences=True)),
-                                       ("gru", lambda: L.GRU(3, return_sequences=True)),
-                                       ("gru_after", lambda: L.GRU(3, return_sequences=True, reset_after=True))])
-def test_recurrent_layers_match_keras_equations(device, kind, make):
+def test_recurrent_layers_match_keras_equations(device):
+    """SimpleRNN, LSTM and GRU (both reset modes) side by side in one model: one compile."""
     x = rng.standard_normal((2, 5, 4)).astype(np.float32)
-    layer = make()
-    model = keras.Sequential([L.InputLayer(input_shape=(5, 4)), layer])
-    weights = [w + rng.standard_normal(w.shape).astype(np.float32) * 0.1 for w in model.get_weights()]
-    model.set_weights(weights)
-    expected = _rnn_reference(kind.split("_")[0], x.astype(np.float64), [w.astype(np.float64) for w in weights], 3,
-                              reset_after=kind == "gru_after")
-    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-4, atol=1e-5)
-    if kind == "lstm":  # the forget gate's bias starts at one (unit_forget_bias)
-        fresh = L.LSTM(2)
-        fresh(keras.Input(shape=(3, 4)))
-        np.testing.assert_array_equal(fresh.get_weights()[2], [0, 0, 1, 1, 0, 0, 0, 0])
+    kinds = {"simple": L.SimpleRNN(3, return_sequences=True), "lstm": L.LSTM(3, return_sequences=True),
+             "gru": L.GRU(3, return_sequences=True), "gru_after": L.GRU(3, return_sequences=True, reset_after=True)}
+    inp = keras.Input(shape=(5, 4))
+    model = keras.Model(inp, [layer(inp) for layer in kinds.values()])
+    weights = {}
+    for kind, layer in kinds.items():
+        weights[kind] = [w + rng.standard_normal(w.shape).astype(np.float32) * 0.1 for w in layer.get_weights()]
+        layer.set_weights(weights[kind])
+    for (kind, layer), out in zip(kinds.items(), model.predict(x)):
+        expected = _rnn_reference(kind.split("_")[0], x.astype(np.float64),
+                                  [w.astype(np.float64) for w in weights[kind]], 3, reset_after=kind == "gru_after")
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5, err_msg=kind)
+    fresh = L.LSTM(2)  # the forget gate's bias starts at one (unit_forget_bias)
+    fresh(keras.Input(shape=(3, 4)))
+    np.testing.assert_array_equal(fresh.get_weights()[2], [0, 0, 1, 1, 0, 0, 0, 0])
 
 
 def test_dropout_acts_only_during_fit(device):
