@@ -94,6 +94,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
         training["optimizer_weights"] = [v.var_name for v in optimizer_weights]
         session = K.get_session(model._graph)
         training["random_counters"] = {str(k): int(v) for k, v in session._state.random_counters.items()}
+        training["graph_seed"] = model._graph.seed
         document["training"] = training
     atomic_write(path, _archive(document, arrays))
 
@@ -301,10 +302,18 @@ def load_model(filepath, custom_objects: Optional[dict] = None, compile: bool = 
     model_entry = document["model"]
     if not isinstance(model_entry.get("class_name"), str):
         raise FormatError(f"{path}: model.json's model needs a class_name")
-    with get_default_graph().as_default():
+    graph = get_default_graph()
+    training = document.get("training")
+    seed = training.get("graph_seed") if isinstance(training, dict) else None
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise FormatError(f"{path}: graph_seed must be an integer or null")
+    if seed is not None and graph.seed is None and not graph.get_operations():
+        # a fresh graph takes the saved seed, so that random ops (dropout) continue their
+        # streams where the saved run stopped: the next step is the one it would have taken
+        graph.seed = seed
+    with graph.as_default():
         model = model_from_config(model_entry, custom_objects, path)
     _set_all(model, _weights_from(document, arrays, path, "w", len(document["weights"])), path)
-    training = document.get("training")
     if compile and isinstance(training, dict):
         custom = custom_objects or {}
 

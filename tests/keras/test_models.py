@@ -282,14 +282,14 @@ _RESUME = textwrap.dedent("""
     from graphc import keras
     from graphc.keras import layers as L
     keras.backend.set_device("cpu")
-    gc.set_random_seed(7)  # the same initial weights and dropout masks in every process
     rng = np.random.default_rng(1)
     x = rng.standard_normal((48, 5)).astype(np.float32)
     y = keras.utils.to_categorical(rng.integers(0, 3, 48), 3)
     mode, path, out = sys.argv[1:4]
-    if mode == "load":
+    if mode == "load":  # the file brings the graph seed back: same dropout masks from here on
         model = keras.models.load_model(path)
     else:
+        gc.set_random_seed(7)  # the same initial weights and dropout masks in both runs
         model = keras.Sequential([L.Dense(8, activation="relu", input_shape=(5,)), L.BatchNormalization(),
                                   L.Dropout(0.3), L.Dense(3, activation="softmax")])
         model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
