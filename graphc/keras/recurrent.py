@@ -17,7 +17,9 @@ from ..ops import shape as sh
 from ..ops.linalg import matmul
 from ..ops.source import convert_to_tensor
 from . import activations, initializers, regularizers
-from .engine import InputSpec, Layer, to_list
+from .engine import InputSpec, to_list
+# layers.py imports this module last, after the base class is defined
+from .layers import _WithWeightOptions
 
 
 class _KerasCell(RNNCell):
@@ -46,7 +48,7 @@ class _KerasCell(RNNCell):
         return self.layer._step(inputs, state)
 
 
-class _RNN(Layer):
+class _RNN(_WithWeightOptions):
     gates = 1
 
     def __init__(self, units: int, activation="tanh", recurrent_activation="hard_sigmoid", use_bias: bool = True,
@@ -56,26 +58,20 @@ class _RNN(Layer):
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
                  unroll: bool = False, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
         name = type(self).__name__
         if dropout or recurrent_dropout:
             raise ValueError(f"{name} at {user_location()}: dropout and recurrent_dropout inside the layer are not in "
                              "graphc's Keras; put a Dropout layer before or after it")
         if stateful:
             raise ValueError(f"{name} at {user_location()}: stateful RNN layers are not in graphc's Keras")
-        if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
+        if recurrent_constraint is not None:
             raise ValueError(f"{name} at {user_location()}: weight constraints are not in graphc's Keras")
         self.units = int(units)
-        self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.unroll = bool(go_backwards), bool(unroll)
         self.input_spec = InputSpec(ndim=3)
@@ -138,14 +134,9 @@ class _RNN(Layer):
         return [y] + states
 
     def get_config(self):
-        return dict(super().get_config(), units=self.units, activation=activations.serialize(self.activation),
-                    use_bias=self.use_bias, kernel_initializer=initializers.serialize(self.kernel_initializer),
+        return dict(super().get_config(), units=self.units, **self._weight_config(),
                     recurrent_initializer=initializers.serialize(self.recurrent_initializer),
-                    bias_initializer=initializers.serialize(self.bias_initializer),
-                    kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
                     recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
-                    bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                    activity_regularizer=regularizers.serialize(self.activity_regularizer),
                     return_sequences=self.return_sequences, return_state=self.return_state,
                     go_backwards=self.go_backwards, unroll=self.unroll)
 
