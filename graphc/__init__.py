@@ -79,4 +79,16 @@ from . import compat as _compat  # noqa: E402
 
 bool = bool_  # noqa: A001  (TF's name, tf.bool; the dtype, not Python's builtin)
 # A TF1 name graphc lacks is an error that says which TF1 feature it is (graphc/compat.py).
-__getattr__ = _compat.namespace_getattr("", globals())
+_missing_name = _compat.namespace_getattr("", globals())
+# Front ends and tools load on first use (``gc.keras.layers.Dense``, as TF1's ``tf.keras``),
+# so ``import graphc`` does not pay for them.
+_ON_FIRST_USE = ("keras", "theano", "viz")
+
+
+def __getattr__(name: str):
+    if name in _ON_FIRST_USE:
+        import importlib
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    return _missing_name(name)

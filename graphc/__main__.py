@@ -14,6 +14,11 @@ def main(argv=None) -> int:
     sub.add_parser("devices", help="the devices a Session can use here, and why one cannot")
     inspect = sub.add_parser("inspect", help="check a model file and describe it (signature, ops, weights)")
     inspect.add_argument("path")
+    picture = sub.add_parser("graph", help="draw a model file's graph (Graphviz DOT, SVG, PNG or PDF)")
+    picture.add_argument("path")
+    picture.add_argument("--svg", help="write an SVG picture here (needs graphc[viz] and Graphviz)")
+    picture.add_argument("--out", help="write the picture here; the suffix picks the format (.dot needs nothing)")
+    picture.add_argument("--collapse", action="store_true", help="draw each top-level name scope as one box")
     cache = sub.add_parser("cache", help="the on-disk kernel cache (GRAPHC_CACHE_DIR)")
     cache.add_argument("action", choices=("info", "clear"))
     args = parser.parse_args(argv)
@@ -30,6 +35,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "inspect":
         return _inspect(args.path)
+    if args.command == "graph":
+        return _draw(args.path, args.out or args.svg, args.collapse)
     if args.command == "demo":
         from .demo import run_demo
         return run_demo(device=args.device)
@@ -45,6 +52,27 @@ def main(argv=None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def _draw(path: str, out, collapse: bool) -> int:
+    """The model file's graph as a picture (or DOT text on stdout without --svg/--out)."""
+    from . import viz
+    from .export.model_file import FormatError, decode
+    try:
+        frozen, _ = decode(path)
+    except FormatError as e:
+        print(f"invalid: {e}", file=sys.stderr)
+        return 1
+    if not out:
+        print(viz.to_dot(frozen.graph, collapse_scopes=collapse), end="")
+        return 0
+    try:
+        viz.render(frozen.graph, out, collapse_scopes=collapse)
+    except (ImportError, RuntimeError, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"wrote {out}")
+    return 0
 
 
 def _inspect(path: str) -> int:
