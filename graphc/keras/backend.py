@@ -23,13 +23,17 @@ _floatx = "float32"
 _image_data_format = "channels_last"
 
 
+def _one_of(function: str, value, allowed: tuple):
+    if value not in allowed:
+        raise ValueError(f"keras.backend.{function} at {user_location()}: expected one of "
+                         f"{', '.join(repr(a) for a in allowed)}, got {value!r}")
+    return value
+
+
 def set_device(device: str) -> None:
     """The device of sessions made from now on: "cpu" (default), "cuda" or "reference"."""
     global _device
-    if device not in ("cpu", "cuda", "reference"):
-        raise ValueError(f"keras.backend.set_device at {user_location()}: device must be 'cpu', 'cuda' or "
-                         f"'reference', got {device!r}")
-    _device = device
+    _device = _one_of("set_device", device, ("cpu", "cuda", "reference"))
 
 
 def get_device() -> str:
@@ -121,10 +125,7 @@ def floatx() -> str:
 
 def set_floatx(value: str) -> None:
     global _floatx
-    if value not in ("float16", "float32", "float64"):
-        raise ValueError(f"keras.backend.set_floatx at {user_location()}: expected 'float16', 'float32' or "
-                         f"'float64', got {value!r}")
-    _floatx = value
+    _floatx = _one_of("set_floatx", value, ("float16", "float32", "float64"))
 
 
 def image_data_format() -> str:
@@ -133,10 +134,7 @@ def image_data_format() -> str:
 
 def set_image_data_format(data_format: str) -> None:
     global _image_data_format
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"keras.backend.set_image_data_format at {user_location()}: expected 'channels_last' or "
-                         f"'channels_first', got {data_format!r}")
-    _image_data_format = data_format
+    _image_data_format = _one_of("set_image_data_format", data_format, ("channels_last", "channels_first"))
 
 
 def backend() -> str:

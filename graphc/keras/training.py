@@ -231,7 +231,6 @@ class Model(Network):
             initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None, **kwargs):
         """Train for ``epochs`` over ``x``/``y`` (NumPy arrays, lists or dicts of them) or a
         ``gc.data.Dataset`` of ``(x, y)`` batches, and return the ``History``."""
-        from . import callbacks as cbks
         where = user_location()
         if kwargs:
             raise TypeError(f"{self._what()}.fit at {where}: unknown argument(s) {', '.join(sorted(kwargs))}")
@@ -254,14 +253,8 @@ class Model(Network):
             xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
         samples = xs[0].shape[0]
         out_labels = list(self.metrics_names)
-        callback_metrics = out_labels + ([f"val_{n}" for n in out_labels] if val is not None else [])
-        self.history = cbks.History()
-        callback_list = cbks.CallbackList([cbks.BaseLogger()] + ([cbks.ProgbarLogger(count_mode="samples")]
-                                                                  if verbose else []) + to_list(callbacks)
-                                          + [self.history])
-        callback_list.set_model(self)
-        callback_list.set_params({"batch_size": batch_size, "epochs": epochs, "steps": None, "samples": samples,
-                                  "verbose": verbose, "do_validation": val is not None, "metrics": callback_metrics})
+        callback_list = self._callback_list(callbacks, verbose, "samples", val is not None, batch_size=batch_size,
+                                            epochs=epochs, steps=None, samples=samples)
         if val is not None:
             # Keras 2.2 gives callbacks the validation arrays (inputs, targets, sample weights)
             val_ins = val[0] + val[1] + [np.ones(len(val[1][0]), np.float32) for _ in val[1]]
@@ -305,25 +298,31 @@ class Model(Network):
         callback_list.on_train_end()
         return self.history
 
+    def _callback_list(self, callbacks, verbose: int, count_mode: str, do_validation: bool, **params):
+        """Keras 2.2's callbacks around a fit: BaseLogger (the epoch averages), the progress bar
+        when verbose, the user's, then a fresh History (returned by fit)."""
+        from . import callbacks as cbks
+        self.history = cbks.History()
+        progress = [cbks.ProgbarLogger(count_mode=count_mode)] if verbose else []
+        callback_list = cbks.CallbackList([cbks.BaseLogger()] + progress + to_list(callbacks) + [self.history])
+        callback_list.set_model(self)
+        labels = list(self.metrics_names)
+        callback_list.set_params(dict(params, verbose=verbose, do_validation=do_validation,
+                                      metrics=labels + ([f"val_{n}" for n in labels] if do_validation else [])))
+        return callback_list
+
     def _fit_dataset(self, dataset, epochs, verbose, callbacks, validation_data, initial_epoch, steps_per_epoch,
                      validation_steps, where):
         """Batches of ``(x, y)`` drawn from a Dataset through its iterator (the Session fills it
         from a background thread); an epoch is ``steps_per_epoch`` batches, or one pass."""
-        from . import callbacks as cbks
         session = K.get_session(self._graph)
         with self._graph.as_default():
             iterator = dataset.make_initializable_iterator()
             next_element = iterator.get_next()
         out_labels = list(self.metrics_names)
         do_validation = validation_data is not None
-        self.history = cbks.History()
-        callback_list = cbks.CallbackList([cbks.BaseLogger()] + ([cbks.ProgbarLogger(count_mode="steps")]
-                                                                  if verbose else []) + to_list(callbacks)
-                                          + [self.history])
-        callback_list.set_model(self)
-        callback_list.set_params({"batch_size": None, "epochs": epochs, "steps": steps_per_epoch, "samples": None,
-                                  "verbose": verbose, "do_validation": do_validation,
-                                  "metrics": out_labels + ([f"val_{n}" for n in out_labels] if do_validation else [])})
+        callback_list = self._callback_list(callbacks, verbose, "steps", do_validation, batch_size=None,
+                                            epochs=epochs, steps=steps_per_epoch, samples=None)
         train = self._function("train")
         self.stop_training = False
         session.run(iterator.initializer)
