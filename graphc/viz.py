@@ -16,7 +16,7 @@ import os
 from typing import Optional
 
 from .files import atomic_write
-from .graph import Graph, Operation, Tensor, get_default_graph, user_location
+from .graph import Graph, Operation, Tensor, ancestors, get_default_graph, user_location
 from .nest import flatten
 
 
@@ -34,19 +34,9 @@ def _shape(t: Tensor) -> str:
 def _needed_ops(fetches) -> list:
     """The ops the fetches need (inputs and control inputs), in graph order."""
     leaves, _ = flatten(fetches)
-    stack = []
-    for leaf in leaves:
-        element = leaf.value() if hasattr(leaf, "value") and not isinstance(leaf, (Tensor, Operation)) else leaf
-        stack.append(element.op if isinstance(element, Tensor) else element)
-    seen: dict = {}
-    while stack:
-        op = stack.pop()
-        if id(op) in seen:
-            continue
-        seen[id(op)] = op
-        stack.extend(t.op for t in op.inputs)
-        stack.extend(op.control_inputs)
-    return sorted(seen.values(), key=lambda op: op._id)
+    targets = [leaf.value() if hasattr(leaf, "value") and not isinstance(leaf, (Tensor, Operation)) else leaf
+               for leaf in leaves]
+    return sorted(ancestors(targets), key=lambda op: op._id)
 
 
 def _scope_of(name: str, depth: Optional[int] = None) -> tuple:

@@ -22,6 +22,7 @@ from ..ops.source import shape as shape_of
 from ..ops.state import assign_sub
 from . import activations, backend as K, initializers, regularizers
 from .engine import InputLayer, InputSpec, Layer  # noqa: F401  (InputLayer is keras.layers.InputLayer)
+from .weighted import WeightedLayer
 
 __all__ = ["Layer", "InputLayer", "InputSpec", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute",
            "RepeatVector", "Lambda", "Conv1D", "Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
@@ -71,42 +72,7 @@ def _conv_length(size, kernel, padding, stride, dilation=1):
     return (size + stride - 1) // stride
 
 
-class _WithWeightOptions(Layer):
-    """The weight arguments that Dense and the convolutions share."""
-
-    def __init__(self, activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        if kernel_constraint is not None or bias_constraint is not None:
-            raise ValueError(f"{type(self).__name__} at {user_location()}: weight constraints are not in graphc's Keras")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-
-    def _finish(self, y, data_format: str = "NHWC"):
-        if self.use_bias:
-            y = nn_ops.bias_add(y, self.bias.value(), data_format=data_format)
-        if self.activation is not None:
-            y = self.activation(y)
-        if self.activity_regularizer is not None:
-            self.add_loss(self.activity_regularizer(y))
-        return y
-
-    def _weight_config(self) -> dict:
-        return {"activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
-
-
-class Dense(_WithWeightOptions):
+class Dense(WeightedLayer):
     """``activation(inputs @ kernel + bias)`` over the last axis; params ``(in + 1) * units``."""
 
     def __init__(self, units: int, activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
@@ -266,7 +232,7 @@ class Lambda(Layer):
 
 
 # -- convolutions -----------------------------------------------------------------------------------
-class _Conv(_WithWeightOptions):
+class _Conv(WeightedLayer):
     rank = 2
 
     def __init__(self, filters: int, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,

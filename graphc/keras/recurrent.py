@@ -18,8 +18,7 @@ from ..ops.linalg import matmul
 from ..ops.source import convert_to_tensor
 from . import activations, initializers, regularizers
 from .engine import InputSpec, to_list
-# layers.py imports this module last, after the base class is defined
-from .layers import _WithWeightOptions
+from .weighted import WeightedLayer
 
 
 class _KerasCell(RNNCell):
@@ -48,7 +47,7 @@ class _KerasCell(RNNCell):
         return self.layer._step(inputs, state)
 
 
-class _RNN(_WithWeightOptions):
+class _RNN(WeightedLayer):
     gates = 1
 
     def __init__(self, units: int, activation="tanh", recurrent_activation="hard_sigmoid", use_bias: bool = True,

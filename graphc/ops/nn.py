@@ -21,8 +21,9 @@ from .elementwise import (FLOAT, NUMERIC, _to_accepted, add, define_elementwise,
 from .elementwise import abs as abs_
 from .reduce import reduce_mean, reduce_sum
 from .registry import define, one_output
-from .shape import broadcast_to, expand_dims, reshape, scalar_flag, squeeze, transpose
+from .shape import broadcast_to, expand_dims, reshape, scalar_flag, squeeze, stack, transpose
 from .source import convert_to_tensor, promote
+from .source import shape as shape_of
 
 # --- activations ----------------------------------------------------------------------------
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -276,12 +277,10 @@ def bias_add(value, bias, data_format: str = "NHWC", name: Optional[str] = None)
         raise dtype_error("bias_add", f"value '{v.name}' is {v.dtype.name} but bias '{b.name}' is {b.dtype.name}")
     if first and v.ndim > 2:
         if v.shape[1] is None:
-            from .source import shape as shape_of
             b = broadcast_to(b, shape_of(v)[1:2])
         return add(v, reshape(b, (-1,) + (1,) * (v.ndim - 2)), name=name or "BiasAdd")
     if v.shape[-1] is None:
         # The channel dim is only known at run time: broadcast_to checks it matches the bias.
-        from .source import shape as shape_of
         b = broadcast_to(b, shape_of(v)[-1:])
     return add(v, b, name=name or "BiasAdd")
 
@@ -806,8 +805,6 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name: Optional[str] 
                               f"of shape {x.shape}")
         dims = [d if n is None else n for n, d in zip(noise_shape, x.shape)]
         if any(d is None for d in dims):  # a None is x's own size there, known when the graph runs
-            from .shape import stack
-            from .source import shape as shape_of
             sizes = shape_of(x)
             dims = stack([sizes[k] if d is None else d for k, d in enumerate(dims)])
         u = random_uniform(dims, dtype=x.dtype, seed=seed)
