@@ -69,7 +69,7 @@ from .init import (  # noqa: F401
     variance_scaling_initializer, zeros_initializer,
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
-from . import data, export, init, layers, losses, metrics, nn, test_utils, train  # noqa: F401
+from . import data, export, init, layers, losses, metrics, nn, summary, test_utils, train  # noqa: F401
 from . import random  # noqa: F401,E402  (gc.random: TF1's tf.random namespace)
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
@@ -86,6 +86,8 @@ _ON_FIRST_USE = ("keras", "theano", "viz")
 
 
 def __getattr__(name: str):
+    if name in ("Summary", "SummaryMetadata", "HistogramProto", "Event", "SessionLog"):  # TF1's tf.Summary, ...
+        return getattr(summary, name)
     if name in _ON_FIRST_USE:
         import importlib
         module = importlib.import_module(f".{name}", __name__)

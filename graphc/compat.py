@@ -29,7 +29,7 @@ class MissingTF1NameError(GraphcError, AttributeError):
     """A TF1 name that graphc does not have (an AttributeError, so ``hasattr`` is False)."""
 
 
-_SUMMARY = "planned: TensorBoard summaries and event files come with the tools issue (issue 17, gc.summary)"
+_SUMMARY = "renamed in TF 1.0, as graphc names it: use the gc.summary name (gc.summary.scalar, merge, FileWriter, ...)"
 _ISSUE15 = "planned in issue 15 (TF1 breadth), not built yet"
 _QUEUES = ("not planned: TF1's queue runners were replaced by tf.data; use gc.data.Dataset (issue 15) or feed_dict")
 _PS = ("not planned: parameter-server training; graphc distributes with MPI (Horovod's API, issue 20: "
@@ -37,7 +37,6 @@ _PS = ("not planned: parameter-server training; graphc distributes with MPI (Hor
 
 # TF1 name (as the user writes it after ``tf.``) -> (the TF1 feature, graphc's plan).
 MISSING = {
-    "summary": ("TensorBoard summaries (tf.summary)", _SUMMARY),
     "merge_all_summaries": ("tf.merge_all_summaries, the pre-1.0 name of tf.summary.merge_all", _SUMMARY),
     "merge_summary": ("tf.merge_summary, the pre-1.0 name of tf.summary.merge", _SUMMARY),
     "scalar_summary": ("tf.scalar_summary, the pre-1.0 name of tf.summary.scalar", _SUMMARY),

@@ -53,14 +53,23 @@ def run_demo(device=None, epochs: int = 20, out_dir: str = os.path.join("build",
         print(f"[1/5] training on device={sess.device!r}:")
         start = time.perf_counter()
 
+        board = _tensorboard_writer(gc, graph, os.path.join(out_dir, "tensorboard"))
+
         def report(epoch, loss):
             if epoch % 3 == 2 or epoch == 0:
                 acc = zoo.evaluate_accuracy(model, sess, x_test, y_test)
                 print(f"  epoch {epoch + 1:2d}/{epochs}  loss {loss:.4f}  held-out accuracy {acc:.3f}")
             else:
+                acc = None
                 print(f"  epoch {epoch + 1:2d}/{epochs}  loss {loss:.4f}")
+            if board is not None:
+                board.log(sess, epoch, loss, acc)
 
         zoo.train(model, sess, x_train, y_train, epochs, on_epoch=report)
+        if board is not None:
+            board.writer.close()
+            print(f"TensorBoard log (loss, accuracy, weight histograms, the graph): "
+                  f"tensorboard --logdir {board.writer.get_logdir()}")
         elapsed = time.perf_counter() - start
         accuracy = zoo.evaluate_accuracy(model, sess, x_test, y_test)
         steps = int(sess.run(model.global_step))
@@ -88,6 +97,37 @@ def run_demo(device=None, epochs: int = 20, out_dir: str = os.path.join("build",
     _onnx_step(gc, model_file, out_dir, x_test, logits)
     _native_step(gc, model_file, out_dir, x_test, y_test, logits)
     return 0
+
+
+class _Board:
+    """The demo's TensorBoard log: loss and held-out accuracy per epoch (TF1's idiom for
+    Python numbers, a hand-made ``gc.Summary``) and the weights' histograms (summary ops)."""
+
+    def __init__(self, gc, graph, logdir):
+        self.gc = gc
+        self.writer = gc.summary.FileWriter(logdir, graph)
+        with graph.as_default():
+            self.histograms = gc.summary.merge([gc.summary.histogram(v.var_name, v)
+                                                for v in gc.trainable_variables(graph)])
+
+    def log(self, sess, epoch, loss, accuracy):
+        Value = self.gc.Summary.Value
+        values = [Value(tag="loss", simple_value=loss)]
+        if accuracy is not None:
+            values.append(Value(tag="held_out_accuracy", simple_value=accuracy))
+        self.writer.add_summary(self.gc.Summary(value=values), epoch + 1)
+        self.writer.add_summary(sess.run(self.histograms), epoch + 1)
+
+
+def _tensorboard_writer(gc, graph, logdir):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        print("TensorBoard log skipped: tensorboard is not installed (pip install 'graphc[tensorboard]')")
+        return None
+    import shutil
+    shutil.rmtree(logdir, ignore_errors=True)  # one run per log: a rerun replaces the last one
+    return _Board(gc, graph, logdir)
 
 
 def _onnx_step(gc, model, out_dir, x_test, logits) -> None:

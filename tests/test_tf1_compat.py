@@ -268,9 +268,9 @@ def test_a_missing_tf1_name_says_which_feature_and_whether_it_is_planned():
     with pytest.raises(AttributeError) as info:
         gc.merge_all_summaries()
     assert isinstance(info.value, gc.GraphcError)
-    assert "tf.merge_all_summaries" in str(info.value) and "issue 17" in str(info.value)
+    assert "tf.merge_all_summaries" in str(info.value) and "gc.summary" in str(info.value)
     assert "test_tf1_compat.py" in str(info.value)
-    build_error(AttributeError, lambda: gc.train.SummaryWriter, "tf.train.SummaryWriter", "issue 17")
+    build_error(AttributeError, lambda: gc.train.SummaryWriter, "tf.train.SummaryWriter", "renamed in TF 1.0")
     build_error(AttributeError, lambda: gc.py_func, "not planned")
     build_error(AttributeError, lambda: gc.contrib.slim, "graphc has no tf.contrib beyond")
     build_error(AttributeError, lambda: gc.contrib.rnn.NoSuchCell, "tf.contrib.rnn.NoSuchCell")

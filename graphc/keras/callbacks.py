@@ -694,3 +694,102 @@ class LambdaCallback(Callback):
                 raise TypeError(f"LambdaCallback at {user_location()}: {name} must be a function, got "
                                 f"{type(function).__name__} {function!r}")
             setattr(self, name, function)
+
+
+class TensorBoard(Callback):
+    """Keras 2.2.4's ``TensorBoard(log_dir='./logs', histogram_freq=0, batch_size=32,
+    write_graph=True, write_grads=False, write_images=False, update_freq='epoch')``.
+
+    Writes an event file in ``log_dir`` (with ``gc.summary.FileWriter``): every number of the
+    epoch logs (``loss``, ``acc``, ``val_loss``, ...) per epoch, the model's graph, and with
+    ``histogram_freq=n`` the histogram of every weight each n-th epoch. Keras computed those
+    from a pass over the validation data; graphc reads the weights themselves, which is the
+    same histogram and needs no validation data. ``write_images`` draws each weight of rank 1
+    to 3 as an image, as Keras did. ``update_freq='batch'`` or a number of samples also writes
+    ``batch_<name>`` scalars; the step is then the number of samples seen, as in Keras.
+    ``write_grads`` and the embedding options raise an error naming them (not built)."""
+
+    def __init__(self, log_dir: str = "./logs", histogram_freq: int = 0, batch_size: int = 32,
+                 write_graph: bool = True, write_grads: bool = False, write_images: bool = False,
+                 embeddings_freq: int = 0, embeddings_layer_names=None, embeddings_metadata=None,
+                 embeddings_data=None, update_freq="epoch"):
+        super().__init__()
+        self._location = user_location()
+        for option, value in (("write_grads", write_grads), ("embeddings_freq", embeddings_freq),
+                              ("embeddings_layer_names", embeddings_layer_names),
+                              ("embeddings_metadata", embeddings_metadata), ("embeddings_data", embeddings_data)):
+            if value:
+                raise NotImplementedError(f"TensorBoard at {self._location}: {option}={value!r} is not built in "
+                                          "graphc (gradient histograms and the embedding projector); leave it unset")
+        if not isinstance(histogram_freq, int) or histogram_freq < 0:
+            raise ValueError(f"TensorBoard at {self._location}: histogram_freq must be an int >= 0, got "
+                             f"{histogram_freq!r}")
+        if update_freq not in ("epoch", "batch") and not (isinstance(update_freq, int) and update_freq > 0):
+            raise ValueError(f"TensorBoard at {self._location}: update_freq must be 'epoch', 'batch' or a positive "
+                             f"number of samples, got {update_freq!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.batch_size = batch_size
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self.writer = None
+        self.samples_seen = 0
+        self._samples_at_last_write = 0
+
+    def set_model(self, model) -> None:
+        from ..summary import FileWriter
+        super().set_model(model)
+        if self.writer is None:
+            self.writer = FileWriter(self.log_dir)
+            if self.write_graph:
+                self.writer.add_graph(model._graph)
+
+    def _write(self, values: dict, step: int) -> None:
+        from ..summary import records
+        scalars = [records.scalar_value(name, value) for name, value in values.items()
+                   if name not in ("batch", "size") and _is_number(value)]
+        if scalars:
+            self.writer.add_summary(records.protos().Summary(value=scalars), step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from ..summary import records
+        step = epoch if self.update_freq == "epoch" else self.samples_seen
+        self._write(dict(logs or {}), step)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            values = []
+            for layer in self.model.layers:
+                weights = layer.weights
+                for variable, value in zip(weights, K.batch_get_value(weights) if weights else []):
+                    tag = variable.var_name.replace(":", "_")
+                    values.append(records.histogram_value(tag, value))
+                    image = _weight_image(np.asarray(value)) if self.write_images else None
+                    if image is not None:
+                        values.append(records.image_value(f"{tag}/image", records.to_uint8(image)))
+            if values:
+                self.writer.add_summary(records.protos().Summary(value=values), epoch)
+        self.writer.flush()
+
+    def on_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        self.samples_seen += int(logs.get("size", 1))
+        if self.update_freq != "epoch" and self.samples_seen - self._samples_at_last_write >= self.update_freq:
+            self._write({f"batch_{name}": value for name, value in logs.items() if name not in ("batch", "size")},
+                        self.samples_seen)
+            self._samples_at_last_write = self.samples_seen
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _weight_image(w: np.ndarray):
+    """Keras 2.2.4's picture of a weight: [height, width, 1], or None for ranks it skipped."""
+    if w.ndim == 1:  # a bias: one column
+        return w.reshape(w.shape[0], 1, 1)
+    if w.ndim == 2:  # a dense kernel, the long side down
+        return (w.T if w.shape[0] > w.shape[1] else w)[:, :, None]
+    if w.ndim == 3:  # a 1-D convolution's kernel: its channels side by side
+        return np.concatenate(list(np.transpose(w, (2, 0, 1))), axis=1)[:, :, None]
+    return None

@@ -214,7 +214,7 @@ class Session:
         if cached is not None:
             values = tuple(feed_dict.values()) if feed_dict else ()
             return cached(values)
-        leaves, rebuild = flatten(fetches)
+        leaves, rebuild = _expand_composite_fetches(*flatten(fetches))
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
         ranks = _fed_ranks(feed_tensors, feed_values)
@@ -230,7 +230,7 @@ class Session:
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
         skipping the per-call resolution and cache lookup of ``run``."""
         self._check_open()
-        leaves, rebuild = flatten(fetches)
+        leaves, rebuild = _expand_composite_fetches(*flatten(fetches))
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
         if (any(not t.shape.known_rank for t in feed_tensors)  # the program depends on each value's rank
@@ -457,6 +457,29 @@ def _tensor_key(t: Tensor):
 
 
 _CACHED_CALL_LEAVES = (Tensor, Operation, str)
+
+
+def _expand_composite_fetches(leaves: list, rebuild):
+    """Fetches that stand for several tensors (a ``gc.summary`` op: the tensors it summarizes,
+    serialized after the run) become those tensors; ``rebuild`` puts each one's result back
+    in its place. A composite fetch has ``_graphc_fetch_parts_() -> (tensors, finish)``."""
+    if not any(hasattr(leaf, "_graphc_fetch_parts_") for leaf in leaves):
+        return leaves, rebuild
+    flat, spans = [], []
+    for leaf in leaves:
+        parts = getattr(leaf, "_graphc_fetch_parts_", None)
+        if parts is None:
+            spans.append((len(flat), 1, None))
+            flat.append(leaf)
+        else:
+            tensors, finish = parts()
+            spans.append((len(flat), len(tensors), finish))
+            flat.extend(tensors)
+
+    def rebuild_composites(values):
+        values = list(values)
+        return rebuild([values[at] if finish is None else finish(values[at:at + n]) for at, n, finish in spans])
+    return flat, rebuild_composites
 
 
 def _cached_call_key(fetches, feed_dict):
