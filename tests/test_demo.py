@@ -15,6 +15,12 @@ def test_demo_trains_the_cnn():
     accuracy = float(re.search(r"final held-out accuracy (\d\.\d+)", text).group(1))
     assert accuracy >= 0.95
     assert "demo.py:" in text  # nodes point at the demo's own lines
+    # the TensorBoard log holds the loss curve the demo printed, and the graph (the test extra has tensorboard)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    board = EventAccumulator(re.search(r"tensorboard --logdir (\S+)", text).group(1), size_guidance={"scalars": 0})
+    board.Reload()
+    assert [round(e.value, 4) for e in board.Scalars("loss")] == losses and board.Tags()["graph"]
+    assert len(board.Tags()["histograms"]) >= 8  # the weights of the convolutions and dense layers
     # deployment: saved, reloaded in a fresh process with the same accuracy, exported
     assert "[2/5] saved the frozen inference graph to" in text
     reloaded = re.search(r"\[3/5\] reloaded in a fresh process that never imported the demo's code: "
