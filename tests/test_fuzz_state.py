@@ -41,12 +41,31 @@ def _run_all(sg, runs, device, level):
         variables = [var for var, _ in sg.variables.values()]
         for fetch, feeds in runs:
             feed_dict = {sg.placeholders[k][0]: value for k, value in feeds.items()}
+            fetches = [sg.nodes[i].tensor for i in fetch]
+            # a histogram summary of every fetched tensor rides along: the same program (its
+            # tensors are fetched already), and it must describe exactly the values fetched
+            with sg.graph.as_default():
+                summary = gc.summary.merge([gc.summary.histogram(f"n{i}", t, collections=[])
+                                            for i, t in zip(fetch, fetches) if isinstance(t, gc.Tensor)])
             try:
-                values = sess.run([sg.nodes[i].tensor for i in fetch], feed_dict)
+                *values, serialized = sess.run(fetches + [summary], feed_dict)
             except gc.GraphcError as e:
                 values = e
+            else:
+                _check_histograms(serialized, [v for v, t in zip(values, fetches) if isinstance(t, gc.Tensor)])
             out.append((values, sess.run(variables)))
     return out
+
+
+def _check_histograms(serialized: bytes, values) -> None:
+    histograms = [v.histo for v in gc.Summary.FromString(serialized).value]
+    assert len(histograms) == len(values)
+    for h, value in zip(histograms, values):
+        x = np.asarray(value, np.float64).reshape(-1)
+        assert h.num == x.size and sum(h.bucket) == x.size
+        if x.size:
+            np.testing.assert_array_equal([h.min, h.max], [x.min(), x.max()])
+            np.testing.assert_allclose(h.sum, x.sum(), rtol=1e-9, atol=1e-12)
 
 
 def _close(actual, expected, what):
