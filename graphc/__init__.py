@@ -69,9 +69,10 @@ from .init import (  # noqa: F401
     variance_scaling_initializer, zeros_initializer,
 )
 from .autodiff import GradientError, gradients, hessian_vector_product, hessians, jvp  # noqa: F401
-from . import data, export, init, layers, losses, metrics, nn, summary, test_utils, train  # noqa: F401
+from . import data, export, init, layers, losses, metrics, nn, profiler, summary, test_utils, train  # noqa: F401
 from . import random  # noqa: F401,E402  (gc.random: TF1's tf.random namespace)
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
+from .profiler import RunMetadata  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
 
 from .compat import ConfigProto, GPUOptions, app, contrib, device, flags, gfile, logging  # noqa: F401,E402

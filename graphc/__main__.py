@@ -19,6 +19,11 @@ def main(argv=None) -> int:
     picture.add_argument("--svg", help="write an SVG picture here (needs graphc[viz] and Graphviz)")
     picture.add_argument("--out", help="write the picture here; the suffix picks the format (.dot needs nothing)")
     picture.add_argument("--collapse", action="store_true", help="draw each top-level name scope as one box")
+    prof = sub.add_parser("profile", help="run a Python script, tracing every Session.run; write a Chrome trace")
+    prof.add_argument("--out", help="the trace file (default: <script>.trace.json next to where you are)")
+    prof.add_argument("--top", type=int, default=20, help="how many kernels the summary lists")
+    prof.add_argument("script")
+    prof.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     cache = sub.add_parser("cache", help="the on-disk kernel cache (GRAPHC_CACHE_DIR)")
     cache.add_argument("action", choices=("info", "clear"))
     args = parser.parse_args(argv)
@@ -35,6 +40,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "inspect":
         return _inspect(args.path)
+    if args.command == "profile":
+        return _profile(args.script, args.args, args.out, args.top)
     if args.command == "graph":
         return _draw(args.path, args.out or args.svg, args.collapse)
     if args.command == "demo":
@@ -52,6 +59,38 @@ def main(argv=None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def _profile(script: str, script_args: list, out, top: int) -> int:
+    """Run ``script`` as ``__main__`` inside ``gc.profiler.trace``; write the trace of every
+    run it made and print the kernels that took longest."""
+    import os
+    import runpy
+    from . import profiler
+    if not os.path.isfile(script):
+        print(f"graphc profile: no such script {script!r}", file=sys.stderr)
+        return 2
+    out = out or os.path.splitext(os.path.basename(script))[0] + ".trace.json"
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [script] + list(script_args)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    status = 0
+    try:
+        with profiler.trace() as prof:
+            try:
+                runpy.run_path(script, run_name="__main__")
+            except SystemExit as e:
+                status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    if not prof.runs:
+        print(f"graphc profile: {script} made no Session.run, so there is nothing to trace; no file written",
+              file=sys.stderr)
+        return status or 1
+    prof.save(out)
+    print(prof.report(top), file=sys.stderr)
+    print(f"graphc profile: wrote {out}; open it in chrome://tracing or https://ui.perfetto.dev", file=sys.stderr)
+    return status
 
 
 def _draw(path: str, out, collapse: bool) -> int:

@@ -43,7 +43,6 @@ MISSING = {
     "histogram_summary": ("tf.histogram_summary, the pre-1.0 name of tf.summary.histogram", _SUMMARY),
     "image_summary": ("tf.image_summary, the pre-1.0 name of tf.summary.image", _SUMMARY),
     "train.SummaryWriter": ("tf.train.SummaryWriter, the pre-1.0 name of tf.summary.FileWriter", _SUMMARY),
-    "RunMetadata": ("run metadata for profiling (tf.RunMetadata)", "planned: the Chrome-trace profiler of issue 17"),
     "estimator": ("Estimators (tf.estimator)", "not planned: graphc.keras (issue 16) covers fit/evaluate/predict"),
     "contrib.learn": ("tf.contrib.learn", "not planned: graphc.keras (issue 16) covers fit/evaluate/predict"),
     "py_func": ("tf.py_func (a Python function as an op)",

@@ -31,6 +31,7 @@ FUZZ = settings(max_examples=EXAMPLES or (30 if "cuda" in DEVICES else 200), dea
 CONFIGS = [("reference", 2)] + [(d, level) for d in DEVICES if d != "reference"
                                 for level in ((0, 1, 2) if d == "cpu" else (0, 2))]
 RTOL, ATOL = 2e-4, 2e-5
+TRACE = gc.RunOptions(trace_level=gc.RunOptions.FULL_TRACE)
 
 
 def _run_all(sg, runs, device, level):
@@ -39,8 +40,10 @@ def _run_all(sg, runs, device, level):
     with gc.Session(graph=sg.graph, device=device, optimize=level) as sess:
         sess.run(sg.init)
         variables = [var for var, _ in sg.variables.values()]
-        for fetch, feeds in runs:
+        for j, (fetch, feeds) in enumerate(runs):
             feed_dict = {sg.placeholders[k][0]: value for k, value in feeds.items()}
+            # every other run is traced (gc.profiler): it must compute exactly what it would untraced
+            traced = dict(options=TRACE, run_metadata=gc.RunMetadata()) if j % 2 else {}
             fetches = [sg.nodes[i].tensor for i in fetch]
             # a histogram summary of every fetched tensor rides along: the same program (its
             # tensors are fetched already), and it must describe exactly the values fetched
@@ -48,13 +51,23 @@ def _run_all(sg, runs, device, level):
                 summary = gc.summary.merge([gc.summary.histogram(f"n{i}", t, collections=[])
                                             for i, t in zip(fetch, fetches) if isinstance(t, gc.Tensor)])
             try:
-                *values, serialized = sess.run(fetches + [summary], feed_dict)
+                *values, serialized = sess.run(fetches + [summary], feed_dict, **traced)
             except gc.GraphcError as e:
                 values = e
             else:
                 _check_histograms(serialized, [v for v, t in zip(values, fetches) if isinstance(t, gc.Tensor)])
+                if traced:
+                    _check_trace(traced["run_metadata"])
             out.append((values, sess.run(variables)))
     return out
+
+
+def _check_trace(md) -> None:
+    """A traced run's metadata: its host steps, and kernels that each name their group."""
+    host = [n.node_name for n in md.step_stats.dev_stats[1].node_stats]
+    assert "run" in host and "fetch results" in host, host
+    for n in md.kernels():
+        assert n.group and n.op_end_rel_micros >= 0 and n.bytes_read >= 0 and n.bytes_written >= 0
 
 
 def _check_histograms(serialized: bytes, values) -> None:

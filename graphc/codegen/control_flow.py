@@ -108,14 +108,26 @@ class StagedExecutable(Executable):
             self.stages.append((stage.program, exe,
                                 [(program.instrs[i], compile_control(program, i)) for i in stage.control]))
         self._feed_set = frozenset(program.feeds)
+        self._infos: dict = {}
+
+    # gc.profiler: each stage's executable times its kernels; a control-flow instr is one timed
+    # step (a CPU loop runs compiled as a whole; a host-driven one also shows its body's kernels)
+    traceable = True
 
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
         env = dict(zip(self.program.feeds, feeds))
+        tracer = ctx.current_tracer() if getattr(ctx, "tracing", 0) else None
         for sub, exe, controls in self.stages:
             if exe is not None:
                 env.update(zip(sub.fetches, exe.run([env[v] for v in sub.feeds], ctx)))
             for ins, run in controls:
-                env.update(zip(ins.outputs, run([env[v] for v in ins.inputs], ctx)))
+                inputs = [env[v] for v in ins.inputs]
+                if tracer is not None:
+                    started = tracer.clock()
+                outputs = run(inputs, ctx)
+                env.update(zip(ins.outputs, outputs))
+                if tracer is not None:
+                    tracer.kernel(self._info(ins), started, inputs + [np.asarray(o) for o in outputs])
         out, seen = [], set()
         for v in self.program.fetches:
             value = np.asarray(env[v])
@@ -124,6 +136,14 @@ class StagedExecutable(Executable):
             seen.add(id(value))
             out.append(value)
         return out
+
+    def _info(self, ins):
+        info = self._infos.get(id(ins))
+        if info is None:
+            from ..profiler import KernelInfo
+            i = next(k for k, other in enumerate(self.program.instrs) if other is ins)
+            info = self._infos[id(ins)] = KernelInfo.for_instr(self.program, i, f"{ins.op} (timed as one step)")
+        return info
 
 
 class HostCond:

@@ -18,6 +18,7 @@ from ..dtypes import as_dtype
 from ..errors import GraphcError, InferenceError, InvalidArgumentError
 from ..optimizer.program import Instr, Program
 from ..shapes import TensorType, format_shape
+from ..profiler import KernelInfo
 from .backend import Backend, Executable, machine_memory
 
 
@@ -87,14 +88,22 @@ class ReferenceExecutable(Executable):
         self._dead_after = [[v for v in g.inputs + g.shape_inputs if last_use.get(v) == k and v not in keep]
                             for k, g in enumerate(groups)]
 
+    traceable = True  # gc.profiler: one timed step per kernel group
+
     def run(self, feeds: Sequence[np.ndarray], ctx) -> list:
         program = self.program
         instrs = program.instrs
         plan = self.plan
         env = dict(zip(program.feeds, feeds))
         arena: dict = {}
+        tracer = ctx.current_tracer() if getattr(ctx, "tracing", 0) else None
+        if tracer is not None and getattr(self, "_infos", None) is None:
+            self._infos = [KernelInfo(program, g, f"group {k}: {g.kind} [{' '.join(instrs[i].op for i in g.members)}]")
+                           for k, g in enumerate(self.groups)]
         with np.errstate(all="ignore"):
-            for g, dead in zip(self.groups, self._dead_after):
+            for k, (g, dead) in enumerate(zip(self.groups, self._dead_after)):
+                if tracer is not None:
+                    start = tracer.clock()
                 for i in g.members:
                     ins = instrs[i]
                     arrays = [env[v] for v in ins.inputs]
@@ -104,6 +113,8 @@ class ReferenceExecutable(Executable):
                         b = plan.buffer_of.get(v)
                         if b is not None:
                             env[v] = _store(arena, b, env[v])
+                if tracer is not None:
+                    tracer.kernel(self._infos[k], start, [env.get(v) for v in g.inputs + g.outputs])
                 for v in dead:
                     env.pop(v, None)
         return [env[v] for v in program.fetches]

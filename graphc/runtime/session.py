@@ -5,11 +5,11 @@ import contextlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
 import numpy as np
 
-from .. import default_session
+from .. import default_session, profiler
 from ..default_session import get_default_session  # noqa: F401  (gc.get_default_session)
 from ..errors import FailedPreconditionError, FeedError, FetchError, GraphcError
 from ..compat import check_placement
@@ -21,6 +21,8 @@ from ..optimizer.pipeline import PASS_NAMES, Optimized, explain_text, optimize
 from ..optimizer.program import lower
 from ..nest import flatten
 from .state import SessionState
+
+_PROFILING = profiler._ACTIVE  # the open gc.profiler.trace blocks (a list: empty is false)
 
 
 class _Runner:
@@ -106,15 +108,27 @@ def _owned(arr, feeds):
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Options of one ``Session.run`` (tf.RunOptions): ``timeout_in_ms`` stops a run whose loops
-    go on longer (0: no limit). ``trace_level`` is accepted for TF1 code."""
+    """Options of one ``Session.run`` (tf.RunOptions). ``timeout_in_ms`` stops a run whose loops
+    go on longer (0: no limit). ``trace_level`` above NO_TRACE fills the run's ``run_metadata``
+    with the time of every kernel and host step (gc.profiler; every level gives the full trace).
+    ``report_tensor_allocations_upon_oom`` is accepted for TF1 code and changes nothing: graphc
+    plans a run's memory before it starts and names the sizes when it cannot have them."""
+
+    NO_TRACE: ClassVar[int] = 0
+    SOFTWARE_TRACE: ClassVar[int] = 1
+    HARDWARE_TRACE: ClassVar[int] = 2
+    FULL_TRACE: ClassVar[int] = 3
 
     timeout_in_ms: int = 0
     trace_level: int = 0
+    report_tensor_allocations_upon_oom: bool = False
 
     def __post_init__(self):
         if not isinstance(self.timeout_in_ms, int) or isinstance(self.timeout_in_ms, bool) or self.timeout_in_ms < 0:
             raise ValueError(f"timeout_in_ms must be a non-negative int, got {self.timeout_in_ms!r}")
+        if self.trace_level not in (0, 1, 2, 3) or isinstance(self.trace_level, bool):
+            raise ValueError(f"trace_level must be gc.RunOptions.NO_TRACE, SOFTWARE_TRACE, HARDWARE_TRACE or "
+                             f"FULL_TRACE (0 to 3), got {self.trace_level!r}")
 
 
 class Session:
@@ -195,15 +209,10 @@ class Session:
 
     # -- running --------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
-        """Run ``fetches`` with ``feed_dict``; ``options`` is a ``RunOptions`` (a timeout)."""
-        if options is not None:
-            if not isinstance(options, RunOptions):
-                raise TypeError(f"options must be a gc.RunOptions, got {options!r}")
-            self._state.set_timeout(options.timeout_in_ms)
-            try:
-                return self.run(fetches, feed_dict, None, run_metadata)
-            finally:
-                self._state.set_timeout(None)
+        """Run ``fetches`` with ``feed_dict``. ``options``: a ``RunOptions`` (a timeout, a trace
+        level); a traced run fills ``run_metadata`` (a ``gc.RunMetadata``)."""
+        if options is not None or run_metadata is not None or _PROFILING:
+            return self._run_with_options(fetches, feed_dict, options, run_metadata)
         if self._closed:
             self._check_open()
         for hook in self.graph.session_hooks:  # gc.data's iterators add their next element
@@ -226,6 +235,60 @@ class Session:
                                                   self)
         return result
 
+    def _run_with_options(self, fetches, feed_dict, options, run_metadata):
+        if options is not None and not isinstance(options, RunOptions):
+            raise TypeError(f"sess.run: options must be a gc.RunOptions, got {type(options).__name__}")
+        if run_metadata is not None and not isinstance(run_metadata, profiler.RunMetadata):
+            raise TypeError(f"sess.run: run_metadata must be a gc.RunMetadata, got {type(run_metadata).__name__}")
+        traced = bool(options is not None and options.trace_level) or bool(_PROFILING)
+        self._state.set_timeout(options.timeout_in_ms if options is not None else None)
+        try:
+            if not traced:
+                return self.run(fetches, feed_dict)
+            return self._traced_run(fetches, feed_dict, run_metadata)
+        finally:
+            self._state.set_timeout(None)
+
+    def _traced_run(self, fetches, feed_dict, run_metadata):
+        """One run through the general path with a Tracer in the session state: the backend
+        times its kernels, this times the host's steps around them."""
+        if self._closed:
+            self._check_open()
+        tracer = profiler.Tracer(self.device)
+        clock = tracer.clock
+        started = clock()
+        for hook in self.graph.session_hooks:
+            feed_dict = hook.before_run(self, fetches, feed_dict)
+        leaves, rebuild = _expand_composite_fetches(*flatten(fetches))
+        targets = [self._resolve_fetch(f) for f in leaves]
+        feed_tensors, feed_values = self._resolve_feeds(feed_dict)
+        ranks = _fed_ranks(feed_tensors, feed_values)
+        tracer.host("feeds and fetches", started, "resolve fetches, check and convert feeds")
+        started = clock()
+        key = (tuple(targets), tuple(feed_tensors), ranks)
+        compiled_now = key not in self._runners
+        runner = self._runner(targets, feed_tensors, ranks)
+        if compiled_now:
+            tracer.host("compile", started, "lower, optimize, generate and compile the kernels")
+        if not getattr(runner.executable, "traceable", False):
+            raise ValueError(f"sess.run: options.trace_level asks to time the kernels, but the {self.device!r} "
+                             "backend cannot time them; run with trace_level=gc.RunOptions.NO_TRACE, or trace on "
+                             "'cpu', 'cuda' or 'reference'")
+        started = clock()
+        self._state.begin_trace(tracer)
+        try:
+            outputs = runner(feed_values, self._state)
+        finally:
+            self._state.end_trace()
+        tracer.host("run", started, f"run {len(tracer.kernels)} kernels")
+        started = clock()
+        result = rebuild(outputs)
+        tracer.host("fetch results", started, "assemble the fetched values")
+        metadata = run_metadata if run_metadata is not None else profiler.RunMetadata()
+        metadata.step_stats = tracer.step_stats()
+        profiler.record(metadata)
+        return result
+
     def make_callable(self, fetches, feed_list=None, accept_options: bool = False):
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
         skipping the per-call resolution and cache lookup of ``run``."""
@@ -233,9 +296,13 @@ class Session:
         leaves, rebuild = _expand_composite_fetches(*flatten(fetches))
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
+        keys = list(feed_list or [])
         if (any(not t.shape.known_rank for t in feed_tensors)  # the program depends on each value's rank
                 or any(hook.involved(self, fetches, feed_list) for hook in self.graph.session_hooks)):
-            keys = list(feed_list or [])  # the hooks must see every call (an iterator's next element)
+            # the hooks must see every call (an iterator's next element)
+            if accept_options:
+                return lambda *values, options=None, run_metadata=None: self.run(
+                    fetches, dict(zip(keys, values)), options, run_metadata)
             return lambda *values: self.run(fetches, dict(zip(keys, values)))
         if len(set(feed_tensors)) != len(feed_tensors):
             raise FeedError("feed_list names the same tensor twice")
@@ -244,14 +311,29 @@ class Session:
         cached = _CachedCall(runner, feed_tensors, [feed_tensors[i] for i in order], rebuild,
                              _is_one_fetch(fetches), self)
         n = len(feed_tensors)
+        profiling = _PROFILING
 
         def call(*values):
             if len(values) != n:
                 raise TypeError(f"this callable takes {n} feed value(s) (for "
                                 f"{', '.join(t.name for t in feed_tensors) or 'nothing'}), got {len(values)}")
+            if profiling:  # a gc.profiler.trace block is open: trace this call too
+                return self.run(fetches, dict(zip(keys, values)))
             return cached(values)
 
-        return call
+        if not accept_options:
+            return call
+
+        def call_with_options(*values, options=None, run_metadata=None):
+            """TF1's ``make_callable(..., accept_options=True)``: ``options`` and ``run_metadata``
+            as keywords after the feed values."""
+            if options is None and run_metadata is None:
+                return call(*values)
+            if len(values) != n:
+                return call(*values)  # the count error
+            return self.run(fetches, dict(zip(keys, values)), options, run_metadata)
+
+        return call_with_options
 
     def _converter(self, tensor: Tensor):
         """A fast check of a feed value for ``tensor``: a C-contiguous, writable ndarray of the

@@ -18,6 +18,7 @@ class SessionState:
         self.lock = threading.Lock()
         self._describe = describe_variable or (lambda name: f"'{name}'")
         self._run = threading.local()
+        self.tracing = 0
 
     def set_timeout(self, timeout_ms: Optional[int]) -> None:
         """Start this thread's run with a timeout (None or 0: none)."""
@@ -36,6 +37,23 @@ class SessionState:
         check it themselves (codegen/emit/runtime.py, ``monotonic_ns``)."""
         deadline = getattr(self._run, "deadline", None)
         return int(deadline * 1e9) if deadline is not None else 0
+
+    def begin_trace(self, tracer) -> None:
+        """This thread's run is traced into ``tracer`` (a ``gc.profiler.Tracer``) until
+        ``end_trace``. ``tracing`` counts the traced runs in progress in any thread: a plain
+        attribute, so an untraced run's check of it costs one attribute read."""
+        with self.lock:
+            self.tracing += 1
+        self._run.tracer = tracer
+
+    def end_trace(self) -> None:
+        self._run.tracer = None
+        with self.lock:
+            self.tracing -= 1
+
+    def current_tracer(self):
+        """This thread's tracer, or None (a traced run in another thread is not this one's)."""
+        return getattr(self._run, "tracer", None)
 
     def timeout_ms(self):
         return getattr(self._run, "timeout_ms", None)

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ... import profiler
 from ...optimizer.program import Program, VARIABLE_WRITES
 from ..backend import MISS, Executable, ensure_variables, program_error, variable_use
 from ..schedule import (BUFFER, CONSTANT, FEED, HOST, OUTPUT, TEMPORARY, VARIABLE, Binding, Place, Schedule,
@@ -154,8 +155,29 @@ class CpuExecutable(Executable):
         exec(compile(src, f"<graphc driver {id(self)}>", "exec"), namespace)
         self._driver = namespace["driver"]
         self.driver_source = src
-    def _render(self, generic: bool, binding: Binding = None, order=None, one_fetch=None) -> str:
-        """Python source of the driver. The generic one takes (F, V, P, RNG, K) lists; a
+        self._traced_driver = None
+
+    # -- tracing (gc.profiler) ------------------------------------------------------------------------------
+    traceable = True
+
+    def _traced_run(self, tracer, flat, var_arrays, fixed, rng):
+        """The generic driver with a timer around each kernel (made on the first traced run)."""
+        if self._traced_driver is None:
+            src = self._render(generic=True, traced=True)
+            namespace = {"np": np, "PAR": PARALLEL.call, "CLOCK": profiler.Tracer.clock}
+            exec(compile(src, f"<graphc traced driver {id(self)}>", "exec"), namespace)
+            group_of = {step.kernel: self.program.groups[step.group] for step in self.schedule.steps}
+            self._kernel_infos = [profiler.KernelInfo(self.program, group_of[k], call.label, call.params)
+                                  for k, call in enumerate(self.generated.calls)]
+            self._traced_driver = namespace["driver"]
+        infos = self._kernel_infos
+
+        def record(k, start, args):
+            tracer.kernel(infos[k], start, args)
+        return self._traced_driver(flat, var_arrays, fixed, rng, self.kernel_functions, record)
+    def _render(self, generic: bool, binding: Binding = None, order=None, one_fetch=None, traced=False) -> str:
+        """Python source of the driver. The generic one takes (F, V, P, RNG, K) lists (and a
+        traced one TR, called after each kernel with its start time and arguments); a
         specialized one (for one binding, i.e. one set of feed shapes) takes the feed values in
         the caller's order, checks them cheaply, and has every size as a literal."""
         def r(ref) -> str:
@@ -177,24 +199,32 @@ class CpuExecutable(Executable):
         for st in self.driver_statements:
             if st[0] == "alloc":
                 w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
+                continue
+            w(f"step = {st[1]}")
+            args, split = st[2], st[3]
+            if split is None:
+                rendered = [r(a) for a in args]
+                line = f"K[{st[1]}]({', '.join(rendered)})"
             else:
-                w(f"step = {st[1]}")
-                args, split = st[2], st[3]
-                if split is None:
-                    w(f"K[{st[1]}]({', '.join(r(a) for a in args)})")
-                    continue
                 extent = " * ".join(r(d) for d in split[0]) or "1"
                 lo = next(k for k, a in enumerate(args) if a[0] == "LO")
                 hi = next(k for k, a in enumerate(args) if a[0] == "HI")
+                rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
+                line = f"PAR(K[{st[1]}], {extent}, {r(split[1])}, ({', '.join(rendered)},), {lo}, {hi})"
                 if not generic:
                     extent_value = int(np.prod([int(r(d)) for d in split[0]], dtype=np.int64))
                     if int(r(split[1])) < PARALLEL.MIN_WORK or PARALLEL.THREADS < 2:
                         plain = [str(extent_value) if a[0] == "HI" else ("0" if a[0] == "LO" else r(a)) for a in args]
-                        w(f"K[{st[1]}]({', '.join(plain)})")
-                        continue
-                    extent = str(extent_value)
-                rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
-                w(f"PAR(K[{st[1]}], {extent}, {r(split[1])}, ({', '.join(rendered)},), {lo}, {hi})")
+                        line = f"K[{st[1]}]({', '.join(plain)})"
+                    else:
+                        line = (f"PAR(K[{st[1]}], {extent_value}, {r(split[1])}, ({', '.join(rendered)},), "
+                                f"{lo}, {hi})")
+            if traced:  # the kernel's time, and its arguments for the bytes it reads and writes
+                w("t = CLOCK()")
+                w(line)
+                w(f"TR({st[1]}, t, ({', '.join(rendered)},))")
+            else:
+                w(line)
         outs = []
         for kind, ref in self.driver_outputs:
             if kind == "literal":
@@ -203,7 +233,7 @@ class CpuExecutable(Executable):
                 outs.append(r(ref) if kind == "as_is" else f"{r(ref)}.copy()")
         src = SourceWriter()
         if generic:
-            src("def driver(F, V, P, RNG, K):")
+            src(f"def driver(F, V, P, RNG, K{', TR' if traced else ''}):")
             src("    step = -1")
             src("    try:")
             src.extend(w)
@@ -336,8 +366,12 @@ class CpuExecutable(Executable):
         variables = ctx.variables
         var_arrays = [variables[n].reshape(-1) for n in self._var_names]
         rng = self._rng_arrays(ctx) if self._has_rng else None
+        tracer = ctx.current_tracer() if getattr(ctx, "tracing", 0) else None
         try:
-            outs = self._driver(flat, var_arrays, fixed, rng, self.kernel_functions)
+            if tracer is None:
+                outs = self._driver(flat, var_arrays, fixed, rng, self.kernel_functions)
+            else:
+                outs = self._traced_run(tracer, flat, var_arrays, fixed, rng)
         except ValueError as e:
             raise self._raised(e) from None
         finally:

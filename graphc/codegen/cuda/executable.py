@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ...optimizer.program import Program
+from ...profiler import KernelInfo
 from ..backend import Executable, ensure_variables, program_error, variable_use
 from ..cpu import cache
 from ..emit.context import DYNAMIC, STATIC
@@ -154,9 +155,16 @@ class CudaExecutable(Executable):
         flat_vars = {name: value.reshape(-1) for name, value in variables.items()}
         # device memory is kept per shape signature and reused by the next run with these
         # shapes (fetches are copied to the host before a run returns): no allocation per run
+        tracer = ctx.current_tracer() if getattr(ctx, "tracing", 0) else None
+        if tracer is not None:
+            infos = self._kernel_infos()
+            started = tracer.clock()
         for buffer, f in zip(device.feeds, feeds):
             if f.size:
                 buffer[:f.size].copy_to_device(np.ascontiguousarray(f).reshape(-1))
+        if tracer is not None:
+            self.cuda.synchronize()
+            tracer.host("feeds to the device", started, f"copy {len(feeds)} fed values to the GPU")
         errors = self._errors
         rng = self._rng_arrays(ctx)
 
@@ -177,12 +185,19 @@ class CudaExecutable(Executable):
             raise AssertionError(f"the CUDA driver cannot pass a {kind!r} parameter")
 
         for k, args, prefills in self._steps:
+            if tracer is not None:
+                started = tracer.clock()
             for place, value in prefills:
                 target = array(place)
                 _fill_kernel()[self._launch(("size", target.size), binding)](target, value)
             values = [errors[k] if arg == ("errors",) else rng[k] if arg == ("rng",) else array(arg) for arg in args]
             grid, block = self._launch(self.generated.calls[k].launch, binding)
             self.kernels[k][grid, block](*values)
+            if tracer is not None:  # a traced run waits for each kernel: its own time, not the queue's
+                self.cuda.synchronize()
+                tracer.kernel(infos[k], started, values)
+        if tracer is not None:
+            started = tracer.clock()
         if errors:  # one copy back for every kernel that can fail
             found = self._errors_all.copy_to_host().reshape(-1, ERROR_SLOTS)
             for j, k in enumerate(self._raising):
@@ -197,7 +212,20 @@ class CudaExecutable(Executable):
                 out.append(np.array(feeds[source.key]).reshape(shape))
             else:
                 out.append(array(source).copy_to_host()[:binding.sizes[v]].reshape(shape))
+        if tracer is not None:
+            tracer.host("fetches to the host", started, f"check kernel errors, copy {len(out)} fetched values back")
         return out
+
+    # -- tracing (gc.profiler) ------------------------------------------------------------------------------
+    traceable = True
+
+    def _kernel_infos(self) -> list:
+        infos = getattr(self, "_infos", None)
+        if infos is None:
+            group_of = {step.kernel: self.program.groups[step.group] for step in self.schedule.steps}
+            infos = self._infos = [KernelInfo(self.program, group_of[k], call.label, call.params)
+                                   for k, call in enumerate(self.generated.calls)]
+        return infos
 
     def _launch(self, launch, binding: Binding) -> tuple:
         kind, v = launch
