@@ -66,7 +66,17 @@ def run_demo(device=None, epochs: int = 20, out_dir: str = os.path.join("build",
                 board.log(sess, epoch, loss, acc)
 
         zoo.train(model, sess, x_train, y_train, epochs, on_epoch=report)
+        # one traced inference run: its kernels as a Chrome trace, and in TensorBoard's graph view
+        traced = gc.RunMetadata()
+        sess.run(model.logits, {model.x: x_test[:64]}, run_metadata=traced,
+                 options=gc.RunOptions(trace_level=gc.RunOptions.FULL_TRACE))
+        trace_path = os.path.join(out_dir, "inference.trace.json")
+        with open(trace_path, "w") as f:
+            f.write(gc.profiler.Timeline(traced).generate_chrome_trace_format())
+        print(f"Chrome trace of one inference run ({len(traced.kernels())} kernels): {trace_path} "
+              "(open it in chrome://tracing or https://ui.perfetto.dev)")
         if board is not None:
+            board.writer.add_run_metadata(traced, "inference")
             board.writer.close()
             print(f"TensorBoard log (loss, accuracy, weight histograms, the graph): "
                   f"tensorboard --logdir {board.writer.get_logdir()}")

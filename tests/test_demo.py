@@ -21,6 +21,12 @@ def test_demo_trains_the_cnn():
     board.Reload()
     assert [round(e.value, 4) for e in board.Scalars("loss")] == losses and board.Tags()["graph"]
     assert len(board.Tags()["histograms"]) >= 8  # the weights of the convolutions and dense layers
+    assert board.Tags()["run_metadata"] == ["inference"]  # the traced run, for the graph view
+    # the Chrome trace of that run: one complete event per kernel it printed
+    import json
+    kernels, trace_path = re.search(r"Chrome trace of one inference run \((\d+) kernels\): (\S+)", text).groups()
+    events = json.load(open(trace_path))["traceEvents"]
+    assert sum(e["ph"] == "X" and e["cat"] == "kernel" for e in events) == int(kernels) > 0
     # deployment: saved, reloaded in a fresh process with the same accuracy, exported
     assert "[2/5] saved the frozen inference graph to" in text
     reloaded = re.search(r"\[3/5\] reloaded in a fresh process that never imported the demo's code: "
