@@ -216,6 +216,17 @@ def _short(n: NodeExecStats) -> str:
 
 # -- tracing every run in a block --------------------------------------------------------------------------
 _ACTIVE: list = []  # the Profiles of open ``trace`` blocks; Session.run traces while it is not empty
+_ON_START: list = []  # called when a block opens (the Session drops its specialized fast paths)
+
+
+def on_start(callback) -> None:
+    _ON_START.append(callback)
+
+
+def _open(profile: "Profile") -> None:
+    _ACTIVE.append(profile)
+    for callback in _ON_START:
+        callback()
 
 
 class Profile:
@@ -277,7 +288,7 @@ def trace(path=None):
     if path is not None:
         _check_writable(path)
     profile = Profile(path)
-    _ACTIVE.append(profile)
+    _open(profile)
     try:
         yield profile
     finally:
@@ -291,7 +302,7 @@ def start(path=None) -> Profile:
     if path is not None:
         _check_writable(path)
     profile = Profile(path)
-    _ACTIVE.append(profile)
+    _open(profile)
     return profile
 
 

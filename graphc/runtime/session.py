@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
@@ -60,7 +61,7 @@ class _CachedCall:
     that checks the values cheaply and calls the kernels directly; otherwise, or when those
     checks fail, values go through the Session's checks and the runner."""
 
-    __slots__ = ("runner", "convert", "rebuild", "one_fetch", "session", "special", "perm", "tensors")
+    __slots__ = ("runner", "convert", "rebuild", "one_fetch", "session", "special", "perm", "tensors", "__weakref__")
 
     def __init__(self, runner, caller_order, program_order, rebuild, one_fetch, session):
         self.runner = runner
@@ -83,6 +84,9 @@ class _CachedCall:
             if out is not _MISS:
                 return out if self.one_fetch else self._finish(out)
         arrays = [c(values[i]) for i, c in self.convert]
+        if _PROFILING:  # a gc.profiler.trace block is open (it cleared ``special``): trace, never specialize
+            outputs = session._traced_call(self.runner, arrays)
+            return outputs[0] if self.one_fetch else self.rebuild(outputs)
         outputs = self.runner(arrays, session._state)
         self._specialize(arrays)
         return outputs[0] if self.one_fetch else self.rebuild(outputs)
@@ -96,6 +100,22 @@ class _CachedCall:
         if make is None or (self.one_fetch and self.runner.positions[0] is None):
             return
         self.special = make(arrays, self.perm, self.session._state, self.one_fetch)
+        _SPECIALIZED.add(self)
+
+
+# Cached calls with a specialized runner: opening a gc.profiler.trace block drops their
+# specialized runners, so that their next calls take the general path, which traces. This
+# way the fast path never checks for a block, and costs the same with the profiler as without.
+_SPECIALIZED: "weakref.WeakSet[_CachedCall]" = weakref.WeakSet()
+
+
+def _drop_specialized_runners() -> None:
+    for cached in list(_SPECIALIZED):
+        cached.special = None
+    _SPECIALIZED.clear()
+
+
+profiler.on_start(_drop_specialized_runners)
 
 
 def _owned(arr, feeds):
@@ -211,7 +231,7 @@ class Session:
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         """Run ``fetches`` with ``feed_dict``. ``options``: a ``RunOptions`` (a timeout, a trace
         level); a traced run fills ``run_metadata`` (a ``gc.RunMetadata``)."""
-        if options is not None or run_metadata is not None or _PROFILING:
+        if options is not None or run_metadata is not None:
             return self._run_with_options(fetches, feed_dict, options, run_metadata)
         if self._closed:
             self._check_open()
@@ -222,7 +242,9 @@ class Session:
         cached = self._cached_calls.get(key) if key is not None else None
         if cached is not None:
             values = tuple(feed_dict.values()) if feed_dict else ()
-            return cached(values)
+            return cached(values)  # traced inside a gc.profiler.trace block (_CachedCall)
+        if _PROFILING:
+            return self._traced_run(fetches, feed_dict, None)
         leaves, rebuild = _expand_composite_fetches(*flatten(fetches))
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
@@ -245,49 +267,57 @@ class Session:
         try:
             if not traced:
                 return self.run(fetches, feed_dict)
+            if self._closed:
+                self._check_open()
+            for hook in self.graph.session_hooks:
+                feed_dict = hook.before_run(self, fetches, feed_dict)
             return self._traced_run(fetches, feed_dict, run_metadata)
         finally:
             self._state.set_timeout(None)
 
     def _traced_run(self, fetches, feed_dict, run_metadata):
-        """One run through the general path with a Tracer in the session state: the backend
-        times its kernels, this times the host's steps around them."""
-        if self._closed:
-            self._check_open()
+        """One run through the general path (the hooks have seen it), timing the host's steps
+        around the backend's kernels."""
         tracer = profiler.Tracer(self.device)
-        clock = tracer.clock
-        started = clock()
-        for hook in self.graph.session_hooks:
-            feed_dict = hook.before_run(self, fetches, feed_dict)
+        started = tracer.clock()
         leaves, rebuild = _expand_composite_fetches(*flatten(fetches))
         targets = [self._resolve_fetch(f) for f in leaves]
         feed_tensors, feed_values = self._resolve_feeds(feed_dict)
         ranks = _fed_ranks(feed_tensors, feed_values)
         tracer.host("feeds and fetches", started, "resolve fetches, check and convert feeds")
-        started = clock()
-        key = (tuple(targets), tuple(feed_tensors), ranks)
-        compiled_now = key not in self._runners
+        started = tracer.clock()
+        compiled_now = (tuple(targets), tuple(feed_tensors), ranks) not in self._runners
         runner = self._runner(targets, feed_tensors, ranks)
         if compiled_now:
             tracer.host("compile", started, "lower, optimize, generate and compile the kernels")
+        outputs = self._traced_call(runner, feed_values, tracer, run_metadata)
+        started = tracer.clock()
+        result = rebuild(outputs)
+        tracer.host("fetch results", started, "assemble the fetched values")
+        return result
+
+    def _traced_call(self, runner, feed_values, tracer=None, run_metadata=None) -> list:
+        """``runner``'s outputs for these (checked) feeds, with a Tracer in this thread's
+        session state: the backend times its kernels into it. The RunMetadata goes to the
+        caller's ``run_metadata`` and to every open ``gc.profiler.trace`` block."""
+        if self._closed:
+            self._check_open()
         if not getattr(runner.executable, "traceable", False):
             raise ValueError(f"sess.run: options.trace_level asks to time the kernels, but the {self.device!r} "
                              "backend cannot time them; run with trace_level=gc.RunOptions.NO_TRACE, or trace on "
                              "'cpu', 'cuda' or 'reference'")
-        started = clock()
+        tracer = tracer or profiler.Tracer(self.device)
+        metadata = run_metadata if run_metadata is not None else profiler.RunMetadata()
+        metadata.step_stats = tracer.step_stats()  # filled as the run goes
+        started = tracer.clock()
         self._state.begin_trace(tracer)
         try:
             outputs = runner(feed_values, self._state)
         finally:
             self._state.end_trace()
         tracer.host("run", started, f"run {len(tracer.kernels)} kernels")
-        started = clock()
-        result = rebuild(outputs)
-        tracer.host("fetch results", started, "assemble the fetched values")
-        metadata = run_metadata if run_metadata is not None else profiler.RunMetadata()
-        metadata.step_stats = tracer.step_stats()
         profiler.record(metadata)
-        return result
+        return outputs
 
     def make_callable(self, fetches, feed_list=None, accept_options: bool = False):
         """A function ``f(*feed_values)`` that runs ``fetches`` with values for ``feed_list``,
@@ -311,15 +341,12 @@ class Session:
         cached = _CachedCall(runner, feed_tensors, [feed_tensors[i] for i in order], rebuild,
                              _is_one_fetch(fetches), self)
         n = len(feed_tensors)
-        profiling = _PROFILING
 
         def call(*values):
             if len(values) != n:
                 raise TypeError(f"this callable takes {n} feed value(s) (for "
                                 f"{', '.join(t.name for t in feed_tensors) or 'nothing'}), got {len(values)}")
-            if profiling:  # a gc.profiler.trace block is open: trace this call too
-                return self.run(fetches, dict(zip(keys, values)))
-            return cached(values)
+            return cached(values)  # traced inside a gc.profiler.trace block (_CachedCall)
 
         if not accept_options:
             return call
