@@ -204,11 +204,17 @@ def _element(v) -> str:
 
 
 def _tf2_text(value: np.ndarray, summarize: int) -> str:
+    """TF2's tf.print: numpy-like brackets, ``summarize`` elements at each end of an axis,
+    numbers as TF prints them ("[0 1 ... 5 6]", "21")."""
     value = np.asarray(value)
+    if value.ndim == 0:
+        return _element(value[()])
+    formatter = {"float_kind": _element, "bool": _element}
     if summarize is None or summarize < 0:
-        return np.array2string(value, threshold=max(value.size, 1), separator=" ", max_line_width=10 ** 9)
+        return np.array2string(value, threshold=max(value.size, 1), separator=" ", max_line_width=10 ** 9,
+                               formatter=formatter)
     return np.array2string(value, threshold=2 * summarize, edgeitems=summarize, separator=" ",
-                           max_line_width=10 ** 9)
+                           max_line_width=10 ** 9, formatter=formatter)
 
 
 def _emit(spec: _PrintSpec, values: list) -> None:
