@@ -10,7 +10,8 @@ writes). Three Sessions run the same step side by side, interleaved over rounds:
   * plain, ``sess.run(fetches, feed_dict)`` (the guarded run's loss is checked against it);
   * guarded, ``sess.run`` (``nan_guard=True``; a guarded make_callable goes through run).
 
-A figure is the median over rounds of each round's median step time. Prints a Markdown table;
+The modes alternate step by step; a figure is the median over rounds of each round's median
+step time. Prints a Markdown table;
 not part of the test suite (no timings are asserted in tests).
 """
 from __future__ import annotations
@@ -60,13 +61,14 @@ def measure(optimizer, steps: int, rounds: int, batch: int, hidden: int) -> dict
             fn()
     medians = {name: [] for name in modes}
     for _ in range(rounds):
-        for name, fn in modes.items():
-            times = []
-            for _ in range(steps):
+        times = {name: [] for name in modes}
+        for _ in range(steps):  # the modes alternate step by step: a slow spell of the machine hits all
+            for name, fn in modes.items():
                 t0 = time.perf_counter()
                 fn()
-                times.append(time.perf_counter() - t0)
-            medians[name].append(statistics.median(times))
+                times[name].append(time.perf_counter() - t0)
+        for name in modes:
+            medians[name].append(statistics.median(times[name]))
     # the guarded and plain runs trained the same number of steps from the same start
     np.testing.assert_allclose(guarded.run(model.loss, {model.x: x, model.labels: y}),
                                plain.run(model.loss, {model.x: x, model.labels: y}), rtol=1e-3)
