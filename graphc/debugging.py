@@ -250,11 +250,6 @@ def _debug_of(session) -> _SessionDebug:
     return d
 
 
-def uses_debug_path(session) -> bool:
-    """Whether ``session.run`` goes through :func:`run` (the guard, or a graph with prints)."""
-    return bool(session._nan_guard or getattr(session.graph, "_graphc_prints", None))
-
-
 def run(session, fetches, feed_dict):
     """``Session.run`` for a guarded Session, or a graph with print ops: resolves the fetches
     and feeds as the Session does, adds the tensors the involved print ops show as extra

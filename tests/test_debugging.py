@@ -175,6 +175,26 @@ def test_the_guard_names_an_overflow_a_bad_feed_and_works_through_make_callable(
                 sess.run(y, {x: np.array([np.nan, 1], F32)})
 
 
+def test_the_guard_undoes_writes_made_inside_a_loop_and_names_the_loop(device):
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, [2], name="x")
+        acc = gc.Variable(np.zeros(2, F32), name="acc")
+
+        def body(i):
+            with gc.control_dependencies([acc.assign_add(gc.sqrt(x))]):
+                return i + 1
+        n = gc.while_loop(lambda i: i < 3, body, [gc.constant(0)], name="loop"); line = here()  # noqa: E702
+        with _session(g, device, nan_guard=True) as sess:
+            sess.run(acc.initializer)
+            assert sess.run(n, {x: np.array([1, 4], F32)}) == 3
+            np.testing.assert_array_equal(sess.run(acc), [3, 6])
+            with pytest.raises(gc.errors.NumericsError) as e:
+                sess.run(n, {x: np.array([1, -4], F32)})
+            assert "while_loop 'loop'" in str(e.value) and line in str(e.value), str(e.value)
+            np.testing.assert_array_equal(sess.run(acc), [3, 6])
+
+
 # --- Print and print --------------------------------------------------------------------------------------------
 def test_print_shows_message_and_values_first_n_times(device, capsys):
     g = gc.Graph()
