@@ -12,7 +12,7 @@ from . import dtypes  # noqa: F401
 from .dtypes import DType, as_dtype, bool_, float32, float64, int8, int32, int64, uint8  # noqa: F401
 from .errors import (  # noqa: F401
     CompileError, DeadlineExceededError, DTypeError, FailedPreconditionError, FeedError, FetchError, GraphcError,
-    GraphError, InvalidArgumentError, OutOfRangeError, ShapeError,
+    GraphError, InvalidArgumentError, NumericsError, OutOfRangeError, ShapeError,
 )
 from .graph import (  # noqa: F401
     Graph, GraphKeys, Operation, Tensor, control_dependencies, get_default_graph, name_scope,
@@ -74,6 +74,9 @@ from . import random  # noqa: F401,E402  (gc.random: TF1's tf.random namespace)
 from .train.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: F401
 from .profiler import RunMetadata  # noqa: F401
 from .runtime.session import InteractiveSession, RunOptions, Session, get_default_session  # noqa: F401
+from . import debugging  # noqa: F401,E402
+from .debugging import Print, add_check_numerics_ops, check_numerics  # noqa: F401,E402
+from .debugging import print  # noqa: F401,E402,A004  (TF2's tf.print; shadows the builtin only as gc.print)
 
 from .compat import ConfigProto, GPUOptions, app, contrib, device, flags, gfile, logging  # noqa: F401,E402
 from . import compat as _compat  # noqa: E402

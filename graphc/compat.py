@@ -47,7 +47,6 @@ MISSING = {
     "contrib.learn": ("tf.contrib.learn", "not planned: graphc.keras (issue 16) covers fit/evaluate/predict"),
     "py_func": ("tf.py_func (a Python function as an op)",
                 "not planned: it would cost a Python call per run inside compiled code; write the step as graph ops"),
-    "Print": ("tf.Print (printing a tensor as a side effect)", "not yet: fetch the tensor with sess.run instead"),
     "sparse": ("sparse tensors (tf.sparse, tf.SparseTensor)", "not planned: graphc's tensors are dense"),
     "SparseTensor": ("sparse tensors (tf.SparseTensor)", "not planned: graphc's tensors are dense"),
     "string": ("string tensors (tf.string)", "not planned: graphc's tensors hold numbers and bools"),
@@ -341,13 +340,15 @@ class GPUOptions(types.SimpleNamespace):
 class ConfigProto(types.SimpleNamespace):
     """``tf.ConfigProto`` for ``gc.Session(config=...)``. ``allow_soft_placement`` is honoured
     (ops placed with gc.device on a device the Session does not run may run on its device);
+    ``nan_guard`` (graphc's, not TF1's) turns on the Session's NaN guard (docs/DEBUGGING.md);
     the other fields are accepted and recorded (docs/TF1-COMPAT.md says why each changes
     nothing)."""
 
     def __init__(self, allow_soft_placement: bool = False, log_device_placement: bool = False,
                  gpu_options: Optional[GPUOptions] = None, intra_op_parallelism_threads: int = 0,
-                 inter_op_parallelism_threads: int = 0, device_count=None, **kwargs):
+                 inter_op_parallelism_threads: int = 0, device_count=None, nan_guard: bool = False, **kwargs):
         super().__init__(allow_soft_placement=allow_soft_placement, log_device_placement=log_device_placement,
+                         nan_guard=bool(nan_guard),
                          gpu_options=gpu_options or GPUOptions(),
                          intra_op_parallelism_threads=intra_op_parallelism_threads,
                          inter_op_parallelism_threads=inter_op_parallelism_threads, device_count=device_count or {},

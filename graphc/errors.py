@@ -40,6 +40,11 @@ class InvalidArgumentError(GraphcError, ValueError):
     """A value that is wrong at run time: a shape mismatch on ``None`` dims, an index out of range."""
 
 
+class NumericsError(InvalidArgumentError):
+    """A run under the NaN guard (``gc.Session(nan_guard=True)``) produced a NaN or an
+    infinity; the message names the first op that made one from finite inputs."""
+
+
 class DeadlineExceededError(GraphcError, RuntimeError):
     """A run took longer than its ``RunOptions(timeout_in_ms=...)`` (a loop that does not end)."""
 

@@ -205,3 +205,82 @@ def _run_imported(sg, runs):
                 values = e
             out.append((values, sess.run(variables)))
     return out
+
+
+# --- the NaN guard under fuzzing -------------------------------------------------------------------------------
+# Each graph gets a poison: log of a fed scalar (0 for 1, NaN for -1) added to one of its tensors
+# and, drawn, to one variable's write. Runs with the poison fed -1 must stop under the guard, naming
+# the poison when nothing else in the run is non-finite, and leave every variable as it was; runs
+# without it must give exactly what the same Session options without the guard give.
+GUARD_CONFIGS = [("reference", 2)] + [(d, 2) for d in DEVICES if d != "reference"]
+
+
+@settings(FUZZ, max_examples=EXAMPLES or (3 if "cuda" in DEVICES else 15))
+@given(st.data())
+def test_the_nan_guard_stops_injected_nans_and_changes_nothing_else(data):
+    sg = build_state_graph(data.draw)
+    tensors = [i for i, n in enumerate(sg.nodes) if n.shape is not None and isinstance(n.tensor, gc.Tensor)
+               and n.tensor.dtype.is_floating]
+    with sg.graph.as_default():
+        z = gc.placeholder(gc.float32, [], name="poison_feed")
+        poison = gc.log(z, name="poison")
+        target = data.draw(st.sampled_from(tensors))
+        poisoned = [gc.add(sg.nodes[target].tensor, poison, name="poisoned")]
+        poisoned_var = None
+        if sg.variables and data.draw(st.booleans()):
+            poisoned_var = data.draw(st.sampled_from(sorted(sg.variables)))
+            var = sg.variables[poisoned_var][0]
+            poisoned.append(var.assign_add(gc.zeros_like(var.value()) * poison, name="poisoned_write"))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    runs = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        fetch = data.draw(st.lists(st.sampled_from(tensors), min_size=0, max_size=3, unique=True))
+        feeds = {p: rng.uniform(-1, 1, size=shape).astype(np.float32) for p, shape in sg.placeholders}
+        feeds[z] = np.float32(data.draw(st.sampled_from([1.0, -1.0])))
+        runs.append(([sg.nodes[i].tensor for i in [target] + fetch] + poisoned, feeds))
+    story = _describe(sg, [([target], None)]) + f"\n  poison added to #{target}, write to {poisoned_var}"
+    names = sorted(sg.variables)
+    variables = [sg.variables[n][0] for n in names]
+    for device, level in GUARD_CONFIGS:
+        with gc.Session(graph=sg.graph, device=device, optimize=level) as plain, \
+                gc.Session(graph=sg.graph, device=device, optimize=level, nan_guard=True) as guarded:
+            plain.run(sg.init)
+            guarded.run(sg.init)
+            for r, (fetches, feeds) in enumerate(runs):
+                where = f"{story}\n{device} optimize={level}, run {r} (poison fed {feeds[z]})"
+                before = guarded.run(variables)
+                want = _outcome(plain, fetches, feeds)
+                got = _outcome(guarded, fetches, feeds)
+                after = guarded.run(variables)
+                plain_after = plain.run(variables)
+                if isinstance(got, Exception):
+                    for name, a, b in zip(names, before, after):
+                        np.testing.assert_array_equal(a, b, err_msg=f"{where}: variable {name} changed")
+                if isinstance(got, gc.errors.NumericsError):
+                    assert not isinstance(want, Exception), f"{where}: the guard fired where the run raised {want!r}"
+                    nonfinite = [k for k, v in enumerate(want) if v is not None and not np.isfinite(v).all()]
+                    bad_vars = [n for n, v in zip(names, plain_after) if not np.isfinite(v).all()]
+                    assert nonfinite or bad_vars, f"{where}: the guard fired on a finite run: {got}"
+                    others = [k for k in nonfinite if k < len(fetches) - len(poisoned)]
+                    if feeds[z] < 0 and not others and set(bad_vars) <= {poisoned_var}:
+                        assert "log 'poison'" in str(got), f"{where}: {got}"
+                    break  # the unguarded Session kept the bad run's writes: the two differ from here
+                if isinstance(got, Exception):
+                    assert type(got) is type(want), f"{where}: {got!r} where the unguarded run raised {want!r}"
+                    break
+                assert feeds[z] > 0, f"{where}: the poison did not stop the guarded run"
+                assert not isinstance(want, Exception), f"{where}: {want!r} where the guarded run passed"
+                for k, (a, b) in enumerate(zip(got, want)):
+                    assert (a is None) == (b is None), where
+                    if a is not None:
+                        assert np.isfinite(a).all(), f"{where}: fetch {k} is not finite under the guard"
+                        np.testing.assert_array_equal(a, b, err_msg=f"{where}: fetch {k}")
+                for name, a, b in zip(names, after, plain_after):
+                    np.testing.assert_array_equal(a, b, err_msg=f"{where}: variable {name} after the run")
+
+
+def _outcome(sess, fetches, feeds):
+    try:
+        return sess.run(fetches, feeds)
+    except gc.GraphcError as e:
+        return e

@@ -267,3 +267,21 @@ def test_python_m_graphc_profile_writes_the_trace_of_a_script(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "nothing to trace" in done.stderr
     assert not (tmp_path / "n.json").exists()
+
+
+def test_a_guarded_session_traces_too():
+    """The NaN guard (graphc/debugging.py) runs the program its own way; traced, it still fills
+    the RunMetadata, and a trace block still sees the run."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (3,), "x")
+        y = gc.reduce_sum(gc.log(x))
+    with gc.Session(graph=g, nan_guard=True) as sess:
+        md = gc.RunMetadata()
+        assert_close(sess.run(y, {x: np.ones(3, np.float32)}, options=FULL, run_metadata=md), 0.0)
+        assert any(t == "log" for n in md.kernels() for t, _, _ in n.ops)
+        with gc.profiler.trace() as prof:
+            sess.run(y, {x: np.full(3, 2.0, np.float32)})
+        assert len(prof.runs) == 1 and prof.runs[0].kernels()
+        with pytest.raises(gc.errors.NumericsError, match="log"):
+            sess.run(y, {x: -np.ones(3, np.float32)}, options=FULL, run_metadata=gc.RunMetadata())

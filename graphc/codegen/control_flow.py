@@ -85,7 +85,7 @@ def split_stages(program: Program) -> List[Stage]:
             defined = {v for ins in instrs for v in ins.outputs}
             feeds = list(dict.fromkeys(v for ins in instrs for v in ins.inputs if v not in defined))
             fetches = [v for v in dict.fromkeys(v for ins in instrs for v in ins.outputs) if v in needed_later]
-            if fetches or any(ins.opdef.stateful for ins in instrs):  # a stage of writes only runs too
+            if fetches or any(ins.opdef.stateful or ins.opdef.check for ins in instrs):  # writes or checks run too
                 sub = subprogram(program, instrs, feeds, fetches, settings)
         stages.append(Stage(sub, control))
     return stages

@@ -33,13 +33,16 @@ def in_range(x, attrs):
     return above & below
 
 
-def range_message(attrs, shows_value: bool = True) -> str:
+def range_message(attrs, shows_value: bool = True, got: Optional[str] = None) -> str:
     """check_range's error, for the reference and every kernel alike: a ``str.format``
     template with a ``{}`` for the value found outside the interval. ``shows_value=False``:
     the words that stand for it, where a kernel cannot pass the value as it is (a float
-    through an int64 error array would show truncated)."""
+    through an int64 error array would show truncated); ``got``: the words for a value the
+    kernel told apart itself ("nan", "inf", "-inf"), so the template has no ``{}``."""
     what = attrs["what"].replace("{", "{{").replace("}", "}}")  # the caller's words, not a template
     head = f"{what} must be in {interval_text(attrs)}"
+    if got is not None:
+        return f"{head}, got {got}"
     return f"{head}, got {{}}" if shows_value else f"{head} (the value fed is outside it, or NaN)"
 
 
@@ -51,7 +54,7 @@ def _check_range_reference(x, attrs):
 
 
 define("check_range", "control", _pass_through, one_output(_check_range_reference),
-       gradient=lambda op, grads: [grads[0]],
+       gradient=lambda op, grads: [grads[0]], check=True,
        doc="Returns its input, and stops the run with an error naming the op when an element is outside "
            "[low, high] (each end open or closed): a value fed at run time that must be in a range.")
 

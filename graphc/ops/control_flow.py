@@ -207,6 +207,7 @@ def _trace(fn, args, label: str, outer: Graph, where: str):
     graph = Graph()
     graph.outer = outer
     graph.seed = outer.seed
+    graph.traced_as = f"{label} (at {where})"  # for build-time errors about the body (gc.Print)
     leaves, rebuild = flatten(list(args))
     with graph.as_default():
         placeholders = [graph.create_op("placeholder", (), Attrs(dtype=t.dtype, shape=tuple(t.shape)),

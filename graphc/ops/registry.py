@@ -39,6 +39,11 @@ class OpDef:
     shape_only_inputs: Callable[[Attrs, int], tuple] = field(default=lambda attrs, n: ())
     # Has no outputs and exists only for ordering or naming (no_op, variable declarations).
     structural: bool = False
+    # A run-time check that can stop the run (check_range): it runs whenever the fetches reach
+    # it, through data or control edges, even when nothing reads its output; dead-code
+    # elimination never drops it (it may still be merged with an identical check, or folded
+    # away when its input is a constant that passes).
+    check: bool = False
     doc: str = ""
     # gradient(op, grads) -> one gradient (or None) per input, in graph ops (autodiff/rules.py
     # holds the rules of ops that do not carry their own).

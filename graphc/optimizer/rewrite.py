@@ -92,11 +92,13 @@ class ProgramBuilder:
 
 
 def dead_code_elimination(program: Program) -> Program:
-    """Drop instrs whose outputs nothing needs; stateful instrs always stay."""
+    """Drop instrs whose outputs nothing needs; stateful instrs and run-time checks (a
+    check_range a fetched group reaches only through control edges) always stay."""
     live = set(program.fetches)
     kept = []
     for ins in reversed(program.instrs):
-        if ins.opdef.stateful or any(v in live for v in ins.outputs):
+        opdef = ins.opdef
+        if opdef.stateful or opdef.check or any(v in live for v in ins.outputs):
             kept.append(ins)
             live.update(ins.inputs)
             live.update(ins.after)

@@ -152,17 +152,21 @@ class RunOptions:
 
 
 class Session:
-    """``gc.Session(graph=None, device="cpu", optimize=2, disable_passes=())``.
+    """``gc.Session(graph=None, device="cpu", optimize=2, disable_passes=(), nan_guard=False)``.
 
     ``device`` is "cpu" (numba kernels), "reference" (the NumPy interpreter every backend is
     checked against) or "cuda".
 
     Holds variable values between runs. ``run(fetches, feed_dict)`` accepts any nesting of
     lists, tuples, namedtuples and dicts of Tensors, Operations, Variables and tensor names.
+
+    ``nan_guard=True`` (or ``config=gc.ConfigProto(nan_guard=True)``): a run that makes a NaN
+    or an infinity in a fetched value or a variable it writes changes nothing and raises
+    ``gc.errors.NumericsError`` naming the first op that made one (docs/DEBUGGING.md).
     """
 
     def __init__(self, graph: Optional[Graph] = None, device: Optional[str] = None, optimize: Optional[int] = None,
-                 config=None, disable_passes=()):
+                 config=None, disable_passes=(), nan_guard: bool = False):
         self.graph = graph if graph is not None else get_default_graph()
         if not isinstance(self.graph, Graph):
             raise TypeError(f"graph must be a gc.Graph, got {graph!r}")
@@ -186,6 +190,7 @@ class Session:
         self._cached_calls: dict = {}  # (fetch structure, feed keys) -> (runner, feed converters, rebuild)
         self._lock = threading.RLock()
         self._closed = False
+        self._nan_guard = bool(nan_guard or getattr(config, "nan_guard", False))
 
     @property
     def graph_def(self):
@@ -243,6 +248,11 @@ class Session:
         if cached is not None:
             values = tuple(feed_dict.values()) if feed_dict else ()
             return cached(values)  # traced inside a gc.profiler.trace block (_CachedCall)
+        # No cached call is ever made for these two: a guarded Session, or fetches that a
+        # print op may feed (a fetch made before a print op cannot depend on it).
+        if self._nan_guard or getattr(self.graph, "_graphc_prints", None):  # graphc/debugging.py
+            from .. import debugging
+            return debugging.run(self, fetches, feed_dict, self._traced_call if _PROFILING else None)
         if _PROFILING:
             return self._traced_run(fetches, feed_dict, None)
         leaves, rebuild = _expand_composite_fetches(*flatten(fetches))
@@ -271,6 +281,10 @@ class Session:
                 self._check_open()
             for hook in self.graph.session_hooks:
                 feed_dict = hook.before_run(self, fetches, feed_dict)
+            if self._nan_guard or getattr(self.graph, "_graphc_prints", None):  # graphc/debugging.py
+                from .. import debugging
+                return debugging.run(self, fetches, feed_dict,
+                                     lambda runner, values: self._traced_call(runner, values, None, run_metadata))
             return self._traced_run(fetches, feed_dict, run_metadata)
         finally:
             self._state.set_timeout(None)
@@ -328,6 +342,7 @@ class Session:
         feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
         keys = list(feed_list or [])
         if (any(not t.shape.known_rank for t in feed_tensors)  # the program depends on each value's rank
+                or self._nan_guard or getattr(self.graph, "_graphc_prints", None)  # graphc/debugging.py
                 or any(hook.involved(self, fetches, feed_list) for hook in self.graph.session_hooks)):
             # the hooks must see every call (an iterator's next element)
             if accept_options:

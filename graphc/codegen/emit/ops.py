@@ -846,6 +846,11 @@ def _(cg, w, i, ins):
     with cg.parallel_nest(w, [cg.size(x)], ["r"]) as (r,):
         w(f"v = {X}[{r}]")
         with w.block(f"if not ({inside}):"):
+            if not shown:  # a float the error array cannot carry: say which non-finite value it was
+                inf = scalar.literal(np.inf, cg.dtype(x))
+                for test, got in (("v != v", "nan"), (f"v == {inf}", "inf"), (f"v == -{inf}", "-inf")):
+                    with w.block(f"if {test}:"):
+                        _raise(cg, w, i, range_message(a, got=got))
             _raise(cg, w, i, range_message(a, shown), *(["v"] if shown else []))
         w(f"{Y}[{r}] = v")
 
