@@ -278,7 +278,7 @@ def test_a_guarded_session_traces_too():
         y = gc.reduce_sum(gc.log(x))
     with gc.Session(graph=g, nan_guard=True) as sess:
         md = gc.RunMetadata()
-        assert_close(sess.run(y, {x: np.ones(3, np.float32)}, options=FULL, run_metadata=md), 0.0)
+        assert_close(sess.run(y, {x: np.ones(3, np.float32)}, options=FULL, run_metadata=md), np.float32(0))
         assert any(t == "log" for n in md.kernels() for t, _, _ in n.ops)
         with gc.profiler.trace() as prof:
             sess.run(y, {x: np.full(3, 2.0, np.float32)})
