@@ -288,6 +288,24 @@ def step_softmax(draw, sg, rng):
     sg.value(gc.nn.softmax(n.tensor), n.shape, [a], lambda v, ver: _softmax(v[a]), "softmax")
 
 
+def step_row_chain(draw, sg, rng):
+    """A reduction over the last axis (kept) that a second one reads back per row, as layer
+    norm's mean and variance or softmax's max and sum: on the CPU one row kernel runs both
+    (fusion's ROW_REDUCTION_CHAINS), its epilogue sometimes in the row space."""
+    a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
+    if a is None:
+        return
+    first, then = draw(st.sampled_from(["reduce_mean", "reduce_max", "reduce_sum"])), \
+        draw(st.sampled_from(["reduce_mean", "reduce_sum", "reduce_max"]))
+    r1 = reduce(sg, first, a, -1, True)
+    centered = binary(sg, "subtract", a, r1)
+    shifted = sg.value(gc.square(sg.nodes[centered].tensor), sg.nodes[centered].shape, [centered],
+                       lambda v, ver: np.square(v[centered]), "square") if draw(st.booleans()) else centered
+    r2 = reduce(sg, then, shifted, -1, True)
+    if draw(st.booleans()):  # a row epilogue that reads both results
+        binary(sg, "multiply", binary(sg, "subtract", a, r1), r2)
+
+
 def step_matmul(draw, sg, rng):
     """(2, 3) @ (3, 3) constant (the epilogue then fuses), or a (2, 3) by (2, 3) transposed."""
     a = _pick(draw, sg, lambda n: n.shape == (2, 3))
@@ -727,12 +745,12 @@ def motif_write_in_cond(draw, sg, rng):
     chained_write(sg, name, (a, b), build, update, f"cond writing {op}({name}) (#{a} if sum(#{b}) > 0)")
 
 
-STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_matmul, step_conv_pool,
-          step_gather_slice, step_check_range, step_scan_reverse, step_batch_norm] + [step_write] * 4
+STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_row_chain, step_matmul,
+          step_conv_pool, step_gather_slice, step_check_range, step_scan_reverse, step_batch_norm] + [step_write] * 4
          + [step_read_after, step_read_after, step_identity_after, step_group, step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
-MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_matmul,
-              step_conv_pool, step_gather_slice, step_check_range_passes, step_scan_reverse, step_batch_norm]
+MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_row_chain,
+              step_matmul, step_conv_pool, step_gather_slice, step_check_range_passes, step_scan_reverse, step_batch_norm]
 CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
 # Loops and conds among reads and writes: their captures are reads and write results, and
 # writes read their outputs (a program with control flow runs in stages on the compiled

@@ -4,8 +4,9 @@ Group kinds:
   * ``elementwise``: elementwise ops over one iteration space (every member's output has
     the same symbolic shape); inputs from outside may broadcast into it.
   * ``reduce``: one reduction (the root) with an elementwise prologue in its input space and
-    epilogues in its output space or, row by row, in its input space (softmax and layer norm
-    are two of these each).
+    epilogues in its output space or, row by row, in its input space. A backend with
+    ROW_REDUCTION_CHAINS also takes the earlier reductions over the same rows whose results
+    the prologue reads (softmax and layer norm are then one group each, else two).
   * ``matmul`` / ``conv``: the product with an elementwise epilogue (bias add, activation).
   * ``op``: any other op, alone, with a kernel of its own (codegen/emit/ops.py, OP_KERNELS).
   * ``view``: no kernel at all: constants, variable reads and reshapes share a buffer.
@@ -25,7 +26,7 @@ from typing import Optional
 
 from ..ops.reduce import REDUCTIONS
 from .program import Program, VARIABLE_WRITES, VIEW_OPS
-from .state import storage_values, write_refusal
+from .state import ROW_REDUCTION_CHAINS, storage_values, write_refusal
 from .symbolic import SymbolicShapes
 
 MAX_GROUP_OPS = 64
@@ -108,20 +109,50 @@ class ReduceRoles:
     """The members of a reduce group besides its root: the ``prologue`` (input space, not
     depending on the root: computed as elements are loaded), ``post`` (output space: once
     per output element, after the root) and ``row`` (input space, depending on the root: a
-    second pass over each row, as in softmax and layer norm)."""
+    second pass over each row, as in softmax and layer norm). ``chain``: earlier reductions
+    over the same rows, as ``(reduction, its prologue)`` in the order they run, each in a
+    pass of its own before the root's; the root's prologue reads their per-row results (the
+    mean before the variance of a layer norm, the max before the sum of a softmax)."""
 
     prologue: tuple
     post: tuple
     row: tuple
+    chain: tuple = ()
 
 
 def reduce_roles(program: Program, sym: SymbolicShapes, members, root: int) -> ReduceRoles:
     instrs = program.instrs
+    members = sorted(members)
+    chained = [i for i in members if i != root and instrs[i].op in REDUCTIONS]
     depends = {instrs[root].outputs[0]}
-    prologue, post, row = [], [], []
     in_space = sym.shape(instrs[root].inputs[0])
-    for i in sorted(members):
-        if i == root:
+    # what each chained reduction needs from the group: the members of its own prologue
+    chain, feeds_chain_only = [], set()
+    if chained:
+        member_set = set(members)
+        producer = {v: i for i in members for v in instrs[i].outputs}
+
+        def ancestors_in_group(i):
+            found, stack = set(), [i]
+            while stack:
+                for u in instrs[stack.pop()].inputs:
+                    j = producer.get(u)
+                    if j is not None and j in member_set and j not in found and instrs[j].op not in REDUCTIONS:
+                        found.add(j)
+                        stack.append(j)
+            return found
+        main_needs = set()
+        for i in members:
+            if i not in chained and (i == root or any(u in depends for u in instrs[i].inputs)
+                                     or sym.shape(instrs[i].outputs[0]) != in_space):
+                main_needs |= ancestors_in_group(i)
+        for c in chained:
+            own = sorted(ancestors_in_group(c))
+            chain.append((c, tuple(own)))
+            feeds_chain_only.update(j for j in own if j not in main_needs)
+    prologue, post, row = [], [], []
+    for i in members:
+        if i == root or i in chained or i in feeds_chain_only:
             continue
         ins = instrs[i]
         in_row_space = sym.shape(ins.outputs[0]) == in_space
@@ -130,7 +161,21 @@ def reduce_roles(program: Program, sym: SymbolicShapes, members, root: int) -> R
             (row if in_row_space else post).append(i)
         else:  # independent of the reduction: computed with it, or with the epilogue it feeds
             (prologue if in_row_space else post).append(i)
-    return ReduceRoles(tuple(prologue), tuple(post), tuple(row))
+    return ReduceRoles(tuple(prologue), tuple(post), tuple(row), tuple(chain))
+
+
+def chainable_rows(program: Program, sym: SymbolicShapes, first: int, then: int) -> bool:
+    """Can reduction ``first`` run as a pass of its own before ``then`` in one row kernel?
+    Both fold the trailing axes of one input space, keeping them, and neither is logsumexp
+    (whose own second pass the row kernel has no room for)."""
+    a, b = program.instrs[first], program.instrs[then]
+    if "reduce_logsumexp" in (a.op, b.op) or a.attrs.get("axes") != b.attrs.get("axes"):
+        return False
+    x = a.inputs[0]
+    rank = len(sym.shape(x))
+    axes = tuple(a.attrs["axes"])
+    return (bool(axes) and axes == tuple(range(rank - len(axes), rank)) and a.attrs.get("keepdims")
+            and b.attrs.get("keepdims") and sym.shape(x) == sym.shape(b.inputs[0]))
 
 
 def group_passes(program: Program, sym: SymbolicShapes, kind: str, members, root: Optional[int]) -> list:
@@ -148,7 +193,8 @@ def group_passes(program: Program, sym: SymbolicShapes, kind: str, members, root
     members = sorted(members)
     if kind == "reduce":
         roles = reduce_roles(program, sym, members, root)
-        passes = [list(roles.prologue) + [root]]
+        passes = [list(own) + [c] for c, own in roles.chain]  # chained reductions first, a pass each
+        passes.append(list(roles.prologue) + [root])
         if program.instrs[root].op == "reduce_logsumexp":
             passes.append(list(roles.prologue) + [root])  # the root's input is read again
         passes.append(list(roles.post))
@@ -282,7 +328,7 @@ def fuse(program: Program, capabilities=frozenset()) -> tuple:
     sym = program.symbolic()
     part = _Partition(program, sym, capabilities)
     instrs = program.instrs
-    merges = {"elementwise": 0, "prologue": 0, "epilogue": 0}
+    merges = {"elementwise": 0, "prologue": 0, "chain": 0, "epilogue": 0}
 
     # 1. elementwise chains and trees over one iteration space
     for i, ins in enumerate(instrs):
@@ -307,6 +353,30 @@ def fuse(program: Program, capabilities=frozenset()) -> tuple:
         if part.kind.get(g) == "elementwise" and part.space[g] == in_space:
             if part.try_merge(part.find(i), g, "reduce", i):
                 merges["prologue"] += 1
+
+    # 2b. a reduction absorbs an earlier reduction over the same rows whose per-row result its
+    # prologue reads (the mean a variance subtracts, the max a softmax subtracts): one row
+    # kernel then runs both, a pass each, and reads the rows from memory once. Only for a
+    # backend whose reduce emitter runs such chains (ROW_REDUCTION_CHAINS).
+    if ROW_REDUCTION_CHAINS in capabilities:
+        for i, ins in enumerate(instrs):
+            mine = part.find(i)
+            if part.kind.get(mine) != "reduce" or part.root.get(mine) != i or part.has_write(mine):
+                continue
+            for member in sorted(part.members[mine]):
+                for g in part.producer_groups(member):
+                    mine = part.find(i)
+                    if g == mine or part.kind.get(g) != "reduce" or part.has_write(g):
+                        continue
+                    first = part.root[g]
+                    if not chainable_rows(program, sym, first, i):
+                        continue
+                    space = sym.shape(ins.inputs[0])
+                    if any(instrs[j].op not in REDUCTIONS and sym.shape(instrs[j].outputs[0]) != space
+                           for j in part.members[g]):
+                        continue  # the earlier group has an output-space epilogue of its own
+                    if part.try_merge(mine, g, "reduce", i):
+                        merges["chain"] += 1
 
     # 3. elementwise groups that consume a reduction / matmul / conv become its epilogue;
     # groups that write variables come last, so a row epilogue (the large pass) is never

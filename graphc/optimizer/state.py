@@ -28,6 +28,9 @@ from .program import Instr, Program, VARIABLE_WRITES, VIEW_OPS
 #   the matmul computes its whole product before its epilogue runs (the CPU backend's BLAS
 #   call into a temporary), so the epilogue may write a variable the product reads.
 MATMUL_PRODUCT_BEFORE_EPILOGUE = "matmul_product_before_epilogue"
+# Not a state rule, but a capability of the same kind: the backend's reduce emitter runs
+# a chain of reductions over the same rows in one kernel (fusion.reduce_roles' ``chain``).
+ROW_REDUCTION_CHAINS = "row_reduction_chains"
 
 
 def storage_values(program: Program) -> dict:

@@ -57,6 +57,65 @@ def test_layer_norm_is_at_most_two_kernels(graph, x):
 
 
 
+ROW_CHAINS = frozenset({fusion.ROW_REDUCTION_CHAINS})
+
+
+def _layer_norm(x):
+    mean = gc.reduce_mean(x, -1, keepdims=True)
+    var = gc.reduce_mean(gc.square(x - mean), -1, keepdims=True)
+    return (x - mean) * gc.rsqrt(var + 1e-5) * 2.0 + 0.5
+
+
+def _softmax(x):
+    e = gc.exp(x - gc.reduce_max(x, axis=-1, keepdims=True))
+    return e / gc.reduce_sum(e, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("build", [_layer_norm, _softmax], ids=["layer_norm", "softmax"])
+def test_a_chain_of_row_reductions_is_one_kernel_where_the_backend_runs_chains(graph, x, build):
+    """The second reduction reads the first's per-row result: with ROW_REDUCTION_CHAINS (the
+    CPU backend) one row kernel runs both; without it (CUDA, native) they stay two kernels."""
+    y = build(x)
+    chained = _optimized(graph, [y], [x], capabilities=ROW_CHAINS)
+    assert chained.kernel_count == 1
+    (group,) = [g for g in chained.program.groups if g.is_kernel]
+    roles = fusion.reduce_roles(chained.program, chained.program.symbolic(), group.members, group.root)
+    assert len(roles.chain) == 1 and roles.row
+    assert _optimized(graph, [y], [x]).kernel_count == 2
+    from graphc.codegen.cpu import CpuBackend
+    assert fusion.ROW_REDUCTION_CHAINS in CpuBackend.capabilities
+
+
+def test_row_chains_need_the_same_rows(graph):
+    """Reductions over other axes, or a first result not kept per row, do not chain."""
+    x = gc.placeholder(gc.float32, (None, 4, 6), name="x3")
+    over_rows = x - gc.reduce_mean(x, -1, keepdims=True)
+    assert _optimized(graph, [gc.reduce_sum(over_rows, -1, keepdims=True)], [x],
+                      capabilities=ROW_CHAINS).kernel_count == 1
+    across = x - gc.reduce_mean(x, 1, keepdims=True)  # a column statistic: not the rows'
+    assert _optimized(graph, [gc.reduce_sum(across, -1, keepdims=True)], [x], capabilities=ROW_CHAINS).kernel_count == 2
+    not_kept = gc.reduce_sum(x - gc.expand_dims(gc.reduce_mean(x, -1), -1), -1)
+    assert _optimized(graph, [not_kept], [x], capabilities=ROW_CHAINS).kernel_count == 2
+
+
+@pytest.mark.parametrize("build", [_layer_norm, _softmax], ids=["layer_norm", "softmax"])
+def test_a_chain_runs_on_the_general_cpu_path_too(graph, x, build):
+    """The CPU backend falls back to kernels that read every size at run time (DYNAMIC) for
+    shapes that break the static kernels' assumptions; a chain runs there too, reduction by
+    reduction."""
+    from graphc.codegen.cpu.executable import CpuExecutable
+    from graphc.codegen.emit.context import DYNAMIC, STATIC
+    from graphc.runtime.state import SessionState
+    y = build(x)
+    program = _optimized(graph, [y], [x], capabilities=ROW_CHAINS).program
+    value = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
+    with gc.Session(graph=graph, device="reference") as sess:
+        expected = sess.run(y, {x: value})
+    for mode in (STATIC, DYNAMIC):
+        got = CpuExecutable(program, mode=mode).run([value], SessionState())[0]
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
+
+
 @pytest.mark.parametrize("shape, fmt", [((None, 4, 4, 3), "NHWC"), ((None, 3, 4, 4), "NCHW"), ((None, 3), "NHWC")])
 def test_fused_batch_norm_is_one_kernel_forward_and_one_backward(graph, shape, fmt):
     """Training mode: the statistics and y in one kernel, dx, dscale and doffset in another;

@@ -258,8 +258,12 @@ def _fold_done(op: str, dtype) -> list:
 
 def reduce_group_roles(cg, g):
     """A reduce group's prologue, output-space epilogue and row epilogue (the optimizer's
-    ``reduce_roles``: the passes every backend runs them in are defined there)."""
+    ``reduce_roles``: the passes every backend runs them in are defined there), for an
+    emitter that does not run chains of reductions (ROW_REDUCTION_CHAINS)."""
     roles = reduce_roles(cg.p, cg.sym, g.members, g.root)
+    if roles.chain:
+        raise CompileError("internal error: fusion built a chain of reductions for a backend whose reduce emitter "
+                           "cannot run one (fusion asks Backend.capabilities for ROW_REDUCTION_CHAINS)")
     return list(roles.prologue), list(roles.post), list(roles.row)
 
 
@@ -272,7 +276,7 @@ def _externals(cg, members, extra=()) -> list:
     return external
 
 
-def _row_kinds(cg, g, root, prologue, post, row):
+def _row_kinds(cg, g, root, prologue, post, row, chain=()):
     """For the row strategy: per operand of the input (row) space, its (outer, inner) kind,
     and per operand of the output space its kind; None if some operand mixes kinds."""
     x, out = root.inputs[0], root.outputs[0]
@@ -281,7 +285,12 @@ def _row_kinds(cg, g, root, prologue, post, row):
         return None
     split = rank - len(axes)
     row_kinds = {}
-    for u in _externals(cg, prologue + row, extra=(x,)):
+    chained = [c for c, _ in chain]
+    chain_members = [i for _, own in chain for i in own] + chained
+    chain_inputs = tuple(cg.instrs[c].inputs[0] for c in chained)
+    for u in _externals(cg, chain_members + prologue + row, extra=(x,) + chain_inputs):
+        if u in {cg.instrs[c].outputs[0] for c in chained}:
+            continue  # a chained reduction's result: a scalar per row
         k = classify(cg, u, x)
         outer, inner = set(k[:split]) or {"b"}, set(k[split:])
         if len(outer) != 1 or len(inner) != 1 or "r" in outer | inner:
@@ -296,9 +305,11 @@ def _row_kinds(cg, g, root, prologue, post, row):
     return row_kinds, out_kinds
 
 
-def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
+def _emit_row_reduce(cg, g, root, prologue, post, row, kinds, chain=()) -> None:
     """Reductions over trailing axes: one row at a time, a scalar accumulator that LLVM can
-    vectorize, then the epilogues for that row."""
+    vectorize, then the epilogues for that row. A chain's reductions each take a pass over
+    the row first (the row is then in cache for the root's pass); their results are scalars
+    the later passes read."""
     w = cg.body
     instrs = cg.instrs
     row_kinds, out_kinds = kinds
@@ -316,8 +327,12 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
     # the outer (row) loop is split across threads: view every operand from the part's start
     lo, hi = cg.split_bounds([(x, k) for k in range(rank - len(axes))], x)
     arrays = {}
-    computed = {out} | {v for i in post for v in instrs[i].outputs}  # values a row pass gets as scalars
-    for u in set(_externals(cg, prologue + row, extra=(x,))) - set(cg.literals) - computed:
+    chained = [c for c, _ in chain]
+    chain_members = [i for _, own in chain for i in own] + chained
+    computed = {out} | {v for i in post + chained for v in instrs[i].outputs}  # values a row pass gets as scalars
+    row_externals = _externals(cg, chain_members + prologue + row,
+                               extra=(x,) + tuple(instrs[c].inputs[0] for c in chained))
+    for u in set(row_externals) - set(cg.literals) - computed:
         outer_kind = row_kinds[u][0]
         step = n_inner if row_kinds[u] == ("e", "e") else "1"
         arrays[u] = _slice(cg, w, cg.array(u), f"{lo} * {step}", f"{hi} * {step}") if outer_kind == "e" \
@@ -331,9 +346,9 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
     def index(kind):
         return {("e", "e"): f"{base} + {j}", ("e", "b"): o, ("b", "e"): j, ("b", "b"): "0"}[kind]
 
-    def pass_over_row(members, on_value=None, store=True, known=None):
+    def pass_over_row(members, on_value=None, store=True, known=None, source=x):
         scalars = dict(known or {})
-        externals = [u for u in _externals(cg, members, extra=(x,) if on_value else ()) if u not in scalars]
+        externals = [u for u in _externals(cg, members, extra=(source,) if on_value else ()) if u not in scalars]
         for u in externals:  # one value per row: loaded before the loop (stores in it may alias)
             if row_kinds[u][1] == "b":
                 w(f"x{cg.lid(u)} = {arrays[u]}[{index(row_kinds[u])}]")
@@ -346,27 +361,44 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds) -> None:
                 scalars[u] = f"x{cg.lid(u)}"
             emit_scalar_members(cg, w, members, scalars, targets if store else None, f"{base} + {j}")
             if on_value is not None:
-                on_value(scalars.get(x, cg.literals.get(x)))
+                on_value(scalars.get(source, cg.literals.get(source)))
+
+    def fold(reduction, members, known):
+        """One pass folding ``reduction``'s input over the row into ``acc``."""
+        r_op, r_dtype = reduction.op, cg.dtype(reduction.outputs[0])
+        w.extend_lines(_fold_start(r_op, r_dtype))
+        pass_over_row(members, known=known, source=reduction.inputs[0],
+                      on_value=lambda v: w.extend_lines(_fold_in(r_op, contribution(cg, reduction, v, r_dtype),
+                                                                 r_dtype)))
+        w.extend_lines(_fold_done(r_op, r_dtype))
 
     with w.block(f"for {o} in range({hi} - {lo}):"):
         w(f"{base} = {o} * {n_inner}")
-        w.extend_lines(_fold_start(op, dtype))
-        pass_over_row(prologue, on_value=lambda v: w.extend_lines(_fold_in(op, contribution(cg, root, v, dtype),
-                                                                           dtype)))
-        w.extend_lines(_fold_done(op, dtype))
+        chain_scalars = {}
+        for c, own in chain:
+            reduction = instrs[c]
+            fold(reduction, list(own), chain_scalars)
+            done = finish(cg, reduction, "acc", n_inner, cg.dtype(reduction.outputs[0]))
+            name = f"c{cg.lid(reduction.outputs[0])}"
+            w(f"{name} = {done if done is not None else 'acc'}")
+            chain_scalars[reduction.outputs[0]] = name
+            if reduction.outputs[0] in targets:
+                w(f"{targets[reduction.outputs[0]]}[{o}] = {name}")
+        fold(root, prologue, chain_scalars)
         done = finish(cg, root, "acc", n_inner, dtype)
         if op == "reduce_logsumexp":
             w(f"shift = acc if {cg.call('isfinite', dtype, 'acc')} else {scalar.literal(0, dtype)}")
             w(f"acc = {scalar.literal(0, dtype)}")
-            pass_over_row(prologue, on_value=lambda v: w(f"acc += {cg.call('exp', dtype, f'{v} - shift')}"), store=False)
+            pass_over_row(prologue, on_value=lambda v: w(f"acc += {cg.call('exp', dtype, f'{v} - shift')}"), store=False,
+                          known=chain_scalars)
             w(f"acc = {cg.call('log', dtype, 'acc')} + shift")
         elif done is not None:
             w(f"acc = {done}")
-        result = {out: "acc"}
+        result = {out: "acc", **chain_scalars}
         if out in targets:
             w(f"{targets[out]}[{o}] = acc")
         for u in _externals(cg, post):
-            if u == out:
+            if u in result:
                 continue
             w(f"x{cg.lid(u)} = {arrays[u]}[{o if out_kinds[u] == 'e' else '0'}]")
             result[u] = f"x{cg.lid(u)}"
@@ -380,16 +412,31 @@ def emit_reduce(cg, g) -> None:
     w = cg.body
     instrs = cg.instrs
     root = instrs[g.root]
+    x = root.inputs[0]
+    roles = reduce_roles(cg.p, cg.sym, g.members, g.root)
+    prologue, post, row, chain = list(roles.prologue), list(roles.post), list(roles.row), roles.chain
+    kinds = _row_kinds(cg, g, root, prologue, post, row, chain)
+    if kinds is not None and not any(instrs[i].op in VARIABLE_WRITES for i in g.members):
+        _emit_row_reduce(cg, g, root, prologue, post, row, kinds, chain)
+        return
+    stores = set(g.outputs)
+    for c, own in chain:  # each chained reduction into its own array, which the next prologue reads
+        _emit_reduction(cg, w, instrs[c], list(own), stores)
+    _emit_reduction(cg, w, root, prologue, stores)
+    if post:
+        emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores | _needed_by(cg, row, post))
+    if row:
+        emit_members_over(cg, w, prologue + row, x, stores & {v for i in row for v in instrs[i].outputs})
+
+
+def _emit_reduction(cg, w, root, prologue, stores) -> None:
+    """``root`` over any axes, its prologue computed as its input's elements are loaded: the
+    result in the root's output array (or a temporary), which ``cg.flat`` then names."""
+    instrs = cg.instrs
     op = root.op
     x, out = root.inputs[0], root.outputs[0]
     dtype = cg.dtype(out)
     axes = root.attrs["axes"]
-    prologue, post, row = reduce_group_roles(cg, g)
-    kinds = _row_kinds(cg, g, root, prologue, post, row)
-    if kinds is not None and not any(instrs[i].op in VARIABLE_WRITES for i in g.members):
-        _emit_row_reduce(cg, g, root, prologue, post, row, kinds)
-        return
-    stores = set(g.outputs)
     rank = cg.rank(x)
     # the reduced axes are the extent of folding loops: see KernelContext.runtime_dim
     in_dims = [cg.runtime_dim(x, k) if k in axes else d for k, d in enumerate(cg.dims(x))]
@@ -459,11 +506,6 @@ def emit_reduce(cg, g) -> None:
     elif (done := finish(cg, root, f"{acc}[{q}]", count, dtype)) is not None:
         with w.block(f"for {q} in range({n_out}):"):
             w(f"{acc}[{q}] = {done}")
-
-    if post:
-        emit_members_over(cg, w, post, instrs[post[-1]].outputs[0], stores | _needed_by(cg, row, post))
-    if row:
-        emit_members_over(cg, w, prologue + row, x, stores & {v for i in row for v in instrs[i].outputs})
 
 
 def _needed_by(cg, consumers, producers) -> set:
