@@ -29,7 +29,7 @@ from .nest import flatten
 from .ops.control import check_range, group, identity, no_op
 from .ops.registry import get_op
 from .ops.source import convert_to_tensor
-from .ops.state import Variable
+from .ops.state import Variable, variable_for
 from .shapes import format_shape
 
 __all__ = ["check_numerics", "add_check_numerics_ops", "Print", "print", "NumericsError"]
@@ -415,7 +415,11 @@ def _locate(session, targets, feed_tensors, feed_values, ranks, snapshot) -> str
     program = lower(session.graph, unique, feed_tensors, dict(ranks))
     ctx = SessionState(session._describe_variable)
     for name, value in session._state.variables.items():
-        ctx.variables[name] = np.array(snapshot.values[name] if name in snapshot.values else _host(value), copy=True)
+        host = np.array(snapshot.values[name] if name in snapshot.values else _host(value), copy=True)
+        var = variable_for(session.graph, name)
+        if var is not None and var.shape.is_fully_defined() and host.size == int(np.prod(tuple(var.shape))):
+            host = host.reshape(tuple(var.shape))  # a CUDA session keeps a scalar variable as (1,)
+        ctx.variables[name] = host
     ctx.random_counters.update(snapshot.counters)
     env = dict(zip(program.feeds, feed_values))
     bad_values: set = set()

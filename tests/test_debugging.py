@@ -175,6 +175,23 @@ def test_the_guard_names_an_overflow_a_bad_feed_and_works_through_make_callable(
                 sess.run(y, {x: np.array([np.nan, 1], F32)})
 
 
+def test_the_guard_replays_with_scalar_variables(device):
+    """The replay starts from the variables' values as the Session holds them (a CUDA session
+    keeps a scalar variable as one element): the report still names the op."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, [3], name="x")
+        s = gc.Variable(F32(2), name="s")
+        y = gc.log(x * s.value(), name="poison"); line = here()  # noqa: E702
+        bump = s.assign_add(F32(1))
+        with _session(g, device, nan_guard=True) as sess:
+            sess.run(s.initializer)
+            with pytest.raises(gc.errors.NumericsError) as e:
+                sess.run([y, bump], {x: -np.ones(3, F32)})
+            assert "log 'poison'" in str(e.value) and line in str(e.value), str(e.value)
+            assert sess.run(s) == F32(2)
+
+
 def test_the_guard_undoes_writes_made_inside_a_loop_and_names_the_loop(device):
     g = gc.Graph()
     with g.as_default():
