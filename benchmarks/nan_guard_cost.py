@@ -26,17 +26,7 @@ import numpy as np
 
 import graphc as gc
 from graphc import zoo
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from optimizer_compile_time import cpu_name  # benchmarks/ is the script's directory
 
 
 def measure(optimizer, steps: int, rounds: int, batch: int, hidden: int) -> dict:
