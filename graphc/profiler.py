@@ -112,6 +112,12 @@ class KernelInfo:
         return cls(program, _instr_group(program, i), label)
 
 
+def kernel_infos(program, schedule, calls) -> List[KernelInfo]:
+    """A KernelInfo per generated kernel of a schedule (the CPU and CUDA executables)."""
+    group_of = {step.kernel: program.groups[step.group] for step in schedule.steps}
+    return [KernelInfo(program, group_of[k], call.label, call.params) for k, call in enumerate(calls)]
+
+
 def _instr_group(program, i: int):
     ins = program.instrs[i]
     return _OneInstr((i,), ins.inputs, ins.outputs)

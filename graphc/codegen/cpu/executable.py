@@ -166,9 +166,7 @@ class CpuExecutable(Executable):
             src = self._render(generic=True, traced=True)
             namespace = {"np": np, "PAR": PARALLEL.call, "CLOCK": profiler.Tracer.clock}
             exec(compile(src, f"<graphc traced driver {id(self)}>", "exec"), namespace)
-            group_of = {step.kernel: self.program.groups[step.group] for step in self.schedule.steps}
-            self._kernel_infos = [profiler.KernelInfo(self.program, group_of[k], call.label, call.params)
-                                  for k, call in enumerate(self.generated.calls)]
+            self._kernel_infos = profiler.kernel_infos(self.program, self.schedule, self.generated.calls)
             self._traced_driver = namespace["driver"]
         infos = self._kernel_infos
 

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ...optimizer.program import Program
-from ...profiler import KernelInfo
+from ...profiler import kernel_infos
 from ..backend import Executable, ensure_variables, program_error, variable_use
 from ..cpu import cache
 from ..emit.context import DYNAMIC, STATIC
@@ -222,9 +222,7 @@ class CudaExecutable(Executable):
     def _kernel_infos(self) -> list:
         infos = getattr(self, "_infos", None)
         if infos is None:
-            group_of = {step.kernel: self.program.groups[step.group] for step in self.schedule.steps}
-            infos = self._infos = [KernelInfo(self.program, group_of[k], call.label, call.params)
-                                   for k, call in enumerate(self.generated.calls)]
+            infos = self._infos = kernel_infos(self.program, self.schedule, self.generated.calls)
         return infos
 
     def _launch(self, launch, binding: Binding) -> tuple:
