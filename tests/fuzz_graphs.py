@@ -111,6 +111,8 @@ REDUCTIONS = {
     "reduce_mean": lambda x, a, k: np.mean(x, axis=a, keepdims=k),
     "reduce_max": lambda x, a, k: np.max(x, axis=a, keepdims=k),
     "reduce_logsumexp": _logsumexp,
+    "reduce_prod": lambda x, a, k: np.prod(x, axis=a, keepdims=k),
+    "reduce_min": lambda x, a, k: np.min(x, axis=a, keepdims=k),
 }
 UNARY = {
     "tanh": (gc.tanh, np.tanh),
@@ -289,21 +291,40 @@ def step_softmax(draw, sg, rng):
 
 
 def step_row_chain(draw, sg, rng):
-    """A reduction over the last axis (kept) that a second one reads back per row, as layer
-    norm's mean and variance or softmax's max and sum: on the CPU one row kernel runs both
-    (fusion's ROW_REDUCTION_CHAINS), its epilogue sometimes in the row space."""
+    """A reduction over the last axis (kept) that a second one over the same rows follows, as
+    layer norm's mean and variance or softmax's max and sum: on the CPU one row kernel runs
+    both (fusion's ROW_REDUCTION_CHAINS). The shapes vary what the row kernel must keep
+    apart: the first reduction's own prologue (``feeder``), a second input that reads the
+    first result or not, a row-space member that mixes the feeder with the first result
+    outside the second's prologue (the reduce_prod gradient has one), and row epilogues."""
     a = _pick(draw, sg, lambda n: len(n.shape) >= 1)
     if a is None:
         return
-    first, then = draw(st.sampled_from(["reduce_mean", "reduce_max", "reduce_sum"])), \
+    first, then = draw(st.sampled_from(["reduce_mean", "reduce_max", "reduce_sum", "reduce_prod"])), \
         draw(st.sampled_from(["reduce_mean", "reduce_sum", "reduce_max"]))
-    r1 = reduce(sg, first, a, -1, True)
-    centered = binary(sg, "subtract", a, r1)
-    shifted = sg.value(gc.square(sg.nodes[centered].tensor), sg.nodes[centered].shape, [centered],
-                       lambda v, ver: np.square(v[centered]), "square") if draw(st.booleans()) else centered
-    r2 = reduce(sg, then, shifted, -1, True)
-    if draw(st.booleans()):  # a row epilogue that reads both results
+    n = sg.nodes[a]
+    feeder = a
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(UNARY)))
+        fn, ref = UNARY[name]
+        feeder = sg.value(fn(n.tensor), n.shape, [a], lambda v, ver: ref(v[a]), name)
+    r1 = reduce(sg, first, feeder, -1, True)
+    second = draw(st.sampled_from(["centered", "squared", "scaled", "independent"]))
+    if second == "independent":  # the second reduction does not read the first's result
+        x2 = binary(sg, "multiply", a, a)
+    elif second == "scaled":
+        x2 = binary(sg, "multiply", feeder, r1)
+    else:
+        x2 = binary(sg, "subtract", a, r1)
+        if second == "squared":
+            x2 = binary(sg, "multiply", x2, x2)
+    side = binary(sg, draw(st.sampled_from(["multiply", "subtract"])), feeder, r1) if draw(st.booleans()) else None
+    r2 = reduce(sg, then, x2, -1, True)
+    epilogue = draw(st.sampled_from(["none", "centered", "side"]))
+    if epilogue == "centered":  # a row epilogue that reads both results
         binary(sg, "multiply", binary(sg, "subtract", a, r1), r2)
+    elif epilogue == "side" and side is not None:
+        binary(sg, "add", side, r2)
 
 
 def step_matmul(draw, sg, rng):

@@ -141,15 +141,17 @@ def reduce_roles(program: Program, sym: SymbolicShapes, members, root: int) -> R
                         found.add(j)
                         stack.append(j)
             return found
+        for c in chained:
+            chain.append((c, tuple(sorted(ancestors_in_group(c)))))
+        chain_feeders = {j for _, own in chain for j in own}
+        # a feeder of a chained reduction that some other member also reads (the root's
+        # prologue, an epilogue, or a member that combines a chained result with the rows)
+        # is computed again in the later passes; only the rest is the chain's alone
         main_needs = set()
         for i in members:
-            if i not in chained and (i == root or any(u in depends for u in instrs[i].inputs)
-                                     or sym.shape(instrs[i].outputs[0]) != in_space):
+            if i not in chained and i not in chain_feeders:
                 main_needs |= ancestors_in_group(i)
-        for c in chained:
-            own = sorted(ancestors_in_group(c))
-            chain.append((c, tuple(own)))
-            feeds_chain_only.update(j for j in own if j not in main_needs)
+        feeds_chain_only = chain_feeders - main_needs
     prologue, post, row = [], [], []
     for i in members:
         if i == root or i in chained or i in feeds_chain_only:

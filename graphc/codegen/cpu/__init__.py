@@ -1,7 +1,7 @@
 """The numba CPU backend: each kernel group becomes a small generated numba function."""
 from __future__ import annotations
 
-from ...optimizer.state import MATMUL_PRODUCT_BEFORE_EPILOGUE
+from ...optimizer.state import MATMUL_PRODUCT_BEFORE_EPILOGUE, ROW_REDUCTION_CHAINS
 from ..backend import Backend, Executable
 
 # Ops that never reach the CPU backend, and why.
@@ -25,12 +25,9 @@ def supported_ops() -> frozenset:
 
 class CpuBackend(Backend):
     name = "cpu"
-    # BLAS computes the whole product into a temporary before the epilogue runs. The reduce
-    # emitter can run a chain of reductions over the same rows in one kernel (groups.py), but
-    # ROW_REDUCTION_CHAINS stays off until the chain whose root's prologue reads a value the
-    # chain computes is fixed (KeyError in _emit_row_reduce: the reduce_prod gradient test and
-    # the softmax cross-entropy Hessian test hit it; issue 18's note)
-    capabilities = frozenset({MATMUL_PRODUCT_BEFORE_EPILOGUE})
+    # BLAS computes the whole product into a temporary before the epilogue runs; the reduce
+    # emitter runs a chain of reductions over the same rows in one row kernel (groups.py)
+    capabilities = frozenset({MATMUL_PRODUCT_BEFORE_EPILOGUE, ROW_REDUCTION_CHAINS})
 
     def compile(self, program) -> Executable:
         from . import blas, parallel
