@@ -24,9 +24,9 @@ def _import(name):
 
 SIZES = {
     "full": {"W1a": 4_194_304, "W1b": (4096, 1024), "W2": (256, 784, 512, 512, 10), "W5": 64,
-             "W7": (50, 32, 64, 256), "W7-small": (50, 32, 64, 32)},
+             "W7": (50, 32, 64, 256), "W7-small": (50, 32, 64, 32), "W8": (28, 128, 28, 128)},
     "tiny": {"W1a": 4096, "W1b": (16, 32), "W2": (8, 16, 12, 12, 10), "W5": 2,
-             "W7": (4, 2, 3, 5), "W7-small": (4, 2, 3, 2)},
+             "W7": (4, 2, 3, 5), "W7-small": (4, 2, 3, 2), "W8": (3, 2, 3, 4)},
 }
 
 
@@ -560,6 +560,88 @@ def w7(framework, sizes, device="cpu"):
             zeros = tf.zeros((batch, hidden))
             _, hs = tf.scan(cell, tf.transpose(xp, [1, 0, 2]), initializer=(zeros, zeros))
             loss = tf.reduce_mean(tf.square(hs[-1]))
+            train = tf.compat.v1.train.GradientDescentOptimizer(lr).minimize(loss)
+            init = tf.compat.v1.global_variables_initializer()
+        sess = tf.compat.v1.Session(graph=g)
+        sess.run(init)
+        return lambda: sess.run([train, loss], {xp: x})
+    raise Unavailable(framework)
+
+
+# --- W8: the same LSTM cell unrolled in Python (TF1's static_rnn): 28 steps, batch 128, input 28, hidden 128 --
+def w8(framework, sizes, device="cpu"):
+    """One SGD step of an LSTM whose time steps are written out one by one (``static_rnn``,
+    MNIST rows as the sequence), so the step is hundreds of small kernels rather than one
+    loop: the shape of many TF1 programs, and the one that suffers most when threads wait on
+    a busy core."""
+    steps, batch, inputs, hidden = sizes
+    x, kernel, bias = _lstm_data(sizes)
+    lr = 0.01
+    if framework == "graphc":
+        import graphc as gc
+        g = gc.Graph()
+        with g.as_default():
+            xp = gc.placeholder(gc.float32, (batch, steps, inputs), name="x")
+            cell = gc.nn.rnn_cell.BasicLSTMCell(hidden)
+            _, state = gc.nn.static_rnn(cell, gc.unstack(xp, steps, axis=1), dtype=gc.float32)
+            loss = gc.reduce_mean(gc.square(state.h))
+            train = gc.train.GradientDescent(lr).minimize(loss)
+            init = gc.global_variables_initializer()
+        return _graphc_step(g, train, loss, init, {xp: x}, device)
+    if framework == "torch":
+        torch = _import("torch")
+        dev, finish = _torch_device(torch, device)
+        cell = torch.nn.LSTMCell(inputs, hidden).to(dev)
+        xt = torch.from_numpy(x).to(dev)
+        opt = torch.optim.SGD(cell.parameters(), lr=lr)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            h = c = torch.zeros(batch, hidden, device=dev)
+            for t in range(steps):
+                h, c = cell(xt[:, t], (h, c))
+            loss = (h ** 2).mean()
+            loss.backward()
+            opt.step()
+            finish(loss)
+        return step
+    if framework == "jax":
+        jax = _import("jax")
+        jnp = jax.numpy
+
+        def loss_fn(p, xb):
+            w, b = p
+            c = h = jnp.zeros((xb.shape[0], hidden), xb.dtype)
+            for t in range(steps):  # unrolled at trace time, as static_rnn is
+                i, j, f, o = jnp.split(jnp.concatenate([xb[:, t], h], axis=1) @ w + b, 4, axis=1)
+                c = c * jax.nn.sigmoid(f + 1.0) + jax.nn.sigmoid(i) * jnp.tanh(j)
+                h = jnp.tanh(c) * jax.nn.sigmoid(o)
+            return jnp.mean(h * h)
+
+        @jax.jit
+        def update(p, xb):
+            l, grads = jax.value_and_grad(loss_fn)(p, xb)
+            return [a - lr * d for a, d in zip(p, grads)], l
+
+        state = {"p": [jax.device_put(kernel), jax.device_put(bias)]}
+        xj = jax.device_put(x)
+
+        def step():
+            state["p"], l = update(state["p"], xj)
+            l.block_until_ready()
+        return step
+    if framework == "tf1":
+        tf = _tf1()
+        g = tf.Graph()
+        with g.as_default():
+            xp = tf.compat.v1.placeholder(tf.float32, (batch, steps, inputs))
+            w, b = tf.compat.v1.Variable(kernel), tf.compat.v1.Variable(bias)
+            c = h = tf.zeros((batch, hidden))
+            for x_t in tf.unstack(xp, steps, axis=1):
+                i, j, f, o = tf.split(tf.matmul(tf.concat([x_t, h], 1), w) + b, 4, axis=1)
+                c = c * tf.sigmoid(f + 1.0) + tf.sigmoid(i) * tf.tanh(j)
+                h = tf.tanh(c) * tf.sigmoid(o)
+            loss = tf.reduce_mean(tf.square(h))
             train = tf.compat.v1.train.GradientDescentOptimizer(lr).minimize(loss)
             init = tf.compat.v1.global_variables_initializer()
         sess = tf.compat.v1.Session(graph=g)

@@ -75,3 +75,78 @@ def test_concurrent_runs_from_many_threads_are_each_correct():
     assert not errors, errors
     for k, want in enumerate(expected):
         np.testing.assert_allclose(results[k], want, rtol=1e-4, atol=1e-3)
+
+
+# --- threads follow the free cores (cores.py) ------------------------------------------------------------
+@pytest.mark.parametrize("busy, own, elapsed, cores, threads, width", [
+    (0, 0, 200, 2, 2, 2),        # idle machine: every thread
+    (200, 200, 200, 2, 2, 2),    # graphc itself keeps both cores busy: still every thread
+    (100, 0, 200, 2, 2, 1),      # another process holds one of two cores
+    (200, 100, 200, 2, 2, 1),    # ... while graphc uses the other
+    (200, 0, 200, 2, 2, 1),      # both cores held by others: never fewer than one thread
+    (100, 0, 1600, 16, 16, 15),  # one busy core of sixteen
+    (0, 0, 200, 2, 1, 1),        # GRAPHC_NUM_THREADS=1 is a ceiling
+    (0, 0, 0, 2, 2, 2),          # no time elapsed: keep the configured width
+])
+def test_free_width_subtracts_other_processes_load(busy, own, elapsed, cores, threads, width):
+    from graphc.codegen.cpu.cores import free_width
+    assert free_width(busy, own, elapsed, cores, threads) == width
+
+
+FOLLOW = r"""
+import json, numpy as np, graphc as gc
+from graphc.codegen.cpu import blas, cores, parallel
+gc.Session(device="cpu").run(gc.constant(np.eye(3, dtype=np.float32)) @ gc.constant(np.eye(3, dtype=np.float32)))
+calls = []
+def kernel(lo, hi):
+    calls.append((lo, hi))
+seen = {}
+for width in (1, 2):
+    cores.monitor().set_width(width)
+    calls.clear()
+    parallel.call(kernel, 100, parallel.MIN_WORK, (0, 0), 0, 1)
+    seen[width] = {"parts": sorted(calls), "blas": blas.info().get("threads"), "follows": blas.info().get("follows_free_cores")}
+print(json.dumps(seen))
+"""
+
+
+def test_kernel_pool_and_blas_follow_the_width():
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env.update(GRAPHC_NUM_THREADS="2", GRAPHC_ADAPTIVE_THREADS="0")  # the width is set by hand here
+    out = subprocess.run([sys.executable, "-c", FOLLOW], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["1"]["parts"] == [[0, 100]]
+    assert seen["2"]["parts"] == [[0, 50], [50, 100]]
+    if seen["1"]["follows"]:  # OpenBLAS' own-threads build (SciPy's wheels)
+        assert (seen["1"]["blas"], seen["2"]["blas"]) == (1, 2)
+
+
+HOGGED = r"""
+import os, subprocess, sys, time, numpy as np, graphc as gc
+from graphc.codegen.cpu import cores
+gc.Session(device="cpu").run(gc.constant(np.ones(3, np.float32)) * 2.0)
+monitor = cores.monitor()
+core = max(os.sched_getaffinity(0))
+hog = subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True: pass"])
+try:
+    deadline = time.monotonic() + 20
+    while monitor.width >= monitor.threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("narrowed", monitor.threads, monitor.width)
+finally:
+    hog.kill()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or not os.path.exists("/proc/stat"), reason="needs Linux and two cores")
+def test_a_busy_core_narrows_the_width():
+    """A real competing process pinned to one core: the monitor sees it (the machine may be
+    busier still, which only narrows the width sooner)."""
+    env = {k: v for k, v in os.environ.items() if k != "GRAPHC_ADAPTIVE_THREADS"}
+    env["GRAPHC_NUM_THREADS"] = str(len(os.sched_getaffinity(0)))
+    out = subprocess.run([sys.executable, "-c", HOGGED], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    _, threads, width = out.stdout.split()
+    assert int(width) < int(threads)

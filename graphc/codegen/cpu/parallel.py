@@ -5,13 +5,16 @@ Generated kernels are compiled with ``nogil=True``; a kernel whose outermost loo
 keeps numba's own threading layers (and their traps with BLAS thread pools, fork and
 concurrent callers, see NUMBA_NOTES.md) out of the picture: concurrent ``Session.run`` calls
 simply share the pool. Work below ``MIN_WORK`` elements runs inline, where handing it to
-another thread would cost more than it saves.
+another thread would cost more than it saves. The number of parts follows the cores that
+are free now (cores.py), so a core busy with another process is left alone.
 """
 from __future__ import annotations
 
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+from . import cores
 
 MIN_WORK = 1 << 17
 THREADS = max(1, int(os.environ.get("GRAPHC_NUM_THREADS", os.cpu_count() or 1)))
@@ -35,7 +38,7 @@ def call(kernel, extent: int, work: int, args: tuple, lo: int, hi: int) -> None:
     """``kernel(*args)`` with its range parameters (at positions ``lo``, ``hi``) covering
     ``[0, extent)``, split into one part per thread when the work is large enough."""
     args = list(args)
-    parts = min(THREADS, extent)
+    parts = min(cores.width(), extent)
     if work < MIN_WORK or parts < 2:
         args[lo], args[hi] = 0, extent
         kernel(*args)
