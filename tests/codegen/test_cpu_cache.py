@@ -142,3 +142,36 @@ def test_a_damaged_record_of_hashes_rebuilds_rather_than_trusting(tmp_path):
         sums.write_text("{not json")
     again = _run(tmp_path)
     assert again["stats"]["rebuilt"] >= 1 and again["out"] == pytest.approx(EXPECTED, rel=1e-6)
+
+
+AHEAD = textwrap.dedent("""
+    import json
+    import numpy as np
+    from graphc.codegen.cpu import cache
+    from graphc.codegen.cpu.executable import kernel_module_source
+    ARR = 'types.Array(types.float64, 1, "C")'
+    sources = [kernel_module_source(
+        f"def _kernel(x, y):\\n    for i in range(x.shape[0]):\\n        y[i] = x[i] * {k} + 1.0\\n    return 0",
+        [ARR, ARR]) for k in range(5)]
+    children = cache.compile_ahead(sources, 2)
+    after_ahead = dict(cache.STATS)
+    outs = []
+    for k, src in enumerate(sources):
+        y = np.zeros(3)
+        cache.load(src).kernel(np.arange(3.0), y)
+        outs.append(y.tolist())
+    print(json.dumps({"children": children, "ahead": after_ahead, "stats": cache.STATS, "outs": outs}))
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="compile_ahead forks")
+def test_compile_ahead_shares_a_cold_compile_with_a_forked_child(tmp_path):
+    """The child's kernels reach this process through the disk cache: they are loaded, not
+    compiled, and compute what they should."""
+    got = _run(tmp_path, AHEAD)
+    assert got["children"] == 1
+    assert got["ahead"]["compiled"] == 3 and got["ahead"]["loaded"] == 0  # the first and the parent's share
+    assert got["stats"]["compiled"] == 3 and got["stats"]["loaded"] == 2  # the child's share, from its cache
+    assert got["outs"] == [[k * v + 1.0 for v in range(3)] for k in range(5)]
+    again = _run(tmp_path, AHEAD)  # everything cached: no child is forked
+    assert again["children"] == 0 and again["stats"]["compiled"] == 0

@@ -166,10 +166,61 @@ def import_file(path: Path, name: str, keep: bool = True):
     return module
 
 
+def _digest(source: str) -> str:
+    return hashlib.sha256((version_key() + "\n" + source).encode()).hexdigest()
+
+
+def _cached(source: str) -> bool:
+    """Is ``source`` loaded, or on disk with numba's machine code (verified when loaded)?"""
+    digest = _digest(source)
+    return digest in _modules or bool(_numba_cache_files(kernel_dir() / f"g_{digest[:40]}.py"))
+
+
+def compile_ahead(sources, workers: int) -> int:
+    """Compile the kernels among ``sources`` that no cache holds yet, ``workers`` at a time:
+    this process compiles the first one (numba's typing registries are then loaded, and the
+    children inherit them), then forks ``workers - 1`` children that compile a share each
+    into numba's disk cache while this process compiles its own share; ``load`` then reads
+    the children's from the cache. numba compiles one kernel at a time per process (a
+    global lock), so this is what makes a cold start on ``n`` free cores about ``n`` times
+    faster. A child that fails leaves its kernels to ``load``, which compiles them here and
+    reports any error. Returns the number of children used (0 without ``os.fork``)."""
+    missing = list(dict.fromkeys(src for src in sources if not _cached(src)))
+    if len(missing) < 3 or workers < 2 or not hasattr(os, "fork"):
+        return 0
+    load(missing.pop(0))
+    shares = [missing[k::workers] for k in range(workers)]
+    from numba.core.compiler_lock import global_compiler_lock
+    children = []
+    for share in shares[1:]:
+        if not share:
+            continue
+        # no other thread may hold a lock the child needs at the moment of the fork
+        with _lock, global_compiler_lock:
+            pid = os.fork()
+        if pid == 0:  # the child: compile into the disk cache, then leave at once
+            code = 0
+            try:
+                for src in share:
+                    load(src)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    try:
+        for src in shares[0]:
+            load(src)
+    finally:
+        for pid in children:
+            os.waitpid(pid, 0)
+    return len(children)
+
+
 def load(source: str):
     """The module compiled from ``source`` (defining ``kernel``), from memory, from the disk
     cache, or compiled now."""
-    digest = hashlib.sha256((version_key() + "\n" + source).encode()).hexdigest()
+    digest = _digest(source)
     with _lock:
         if digest in _modules:
             return _modules[digest]

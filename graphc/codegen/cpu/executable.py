@@ -13,7 +13,7 @@ from ...optimizer.program import Program, VARIABLE_WRITES
 from ..backend import MISS, Executable, ensure_variables, program_error, variable_use
 from ..schedule import (BUFFER, CONSTANT, FEED, HOST, OUTPUT, TEMPORARY, VARIABLE, Binding, Place, Schedule,
                         fetch_sources)
-from . import cache
+from . import cache, cores
 from . import parallel as PARALLEL
 from ..emit.context import DYNAMIC, FASTMATH, STATIC, ProgramCodegen
 from ..emit.loops import SourceWriter
@@ -53,7 +53,7 @@ class CpuExecutable(Executable):
         self.generated = gen
         self.scratch = self.schedule.scratch_regions(gen.calls)
         var_dtypes = {ins.attrs["var"]: ins.attrs["dtype"].np for ins in program.instrs if "var" in ins.attrs}
-        self.kernels = []
+        sources = []
         for call in gen.calls:
             types_ = []
             for key in call.params:
@@ -67,7 +67,9 @@ class CpuExecutable(Executable):
                     types_.append(_numba_array(np.dtype(key[1])))
                 else:
                     types_.append("types.int64")
-            self.kernels.append(cache.load(kernel_module_source(call.source, types_)).kernel)
+            sources.append(kernel_module_source(call.source, types_))
+        cache.compile_ahead(sources, cores.width())
+        self.kernels = [cache.load(source).kernel for source in sources]
         self._bindings: dict = {}
         self._dynamic = None
         self._dynamic_lock = threading.Lock()
