@@ -21,14 +21,14 @@ import workloads  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("workload", choices=["W1a", "W1b", "W2", "W5"])
+    ap.add_argument("workload", choices=["W1a", "W1b", "W2", "W5", "W7", "W7-small", "W8"])
     ap.add_argument("--size", default="full", choices=list(workloads.SIZES))
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--trace", help="write the Chrome trace of the profiled steps here")
     args = ap.parse_args()
     import graphc as gc
-    fn = getattr(workloads, args.workload.lower())
+    fn = getattr(workloads, args.workload.lower().split("-")[0])
     step = fn("graphc", workloads.SIZES[args.size][args.workload])
     for _ in range(3):
         step()

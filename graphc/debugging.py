@@ -97,13 +97,6 @@ class _PrintSpec:
         return [p for p in self.parts if isinstance(p, Tensor)]
 
 
-def _prints_of(graph) -> dict:
-    prints = getattr(graph, "_graphc_prints", None)
-    if prints is None:
-        prints = graph._graphc_prints = {}
-    return prints
-
-
 def _refuse_in_body(graph, what: str) -> None:
     traced = getattr(graph, "traced_as", None)
     if traced is not None:
@@ -139,7 +132,7 @@ def Print(input_, data, message: Optional[str] = None, first_n: Optional[int] = 
                              f"input_ '{x.name}'")
     out = identity(x, name=name or "Print")
     summarize = 3 if summarize is None else int(summarize)
-    _prints_of(graph)[out.op] = _PrintSpec(out.op, ((message or ""),) + tensors, _count(first_n), summarize, "tf1")
+    graph.prints[out.op] = _PrintSpec(out.op, ((message or ""),) + tensors, _count(first_n), summarize, "tf1")
     return out
 
 
@@ -168,7 +161,7 @@ def print(*inputs, output_stream=None, sep: str = " ", end: str = "\n", summariz
     with graph.control_dependencies(tensors):
         op = no_op(name or "PrintV2")
     summarize = -1 if summarize is None else int(summarize)
-    _prints_of(graph)[op] = _PrintSpec(op, tuple(parts), -1, summarize, "tf2", sep, end, output_stream)
+    graph.prints[op] = _PrintSpec(op, tuple(parts), -1, summarize, "tf2", sep, end, output_stream)
     return op
 
 
@@ -284,7 +277,7 @@ def run(session, fetches, feed_dict, execute=None):
 
 
 def _involved_prints(session, debug: _SessionDebug, targets: list, feed_tensors: list) -> list:
-    registry = getattr(session.graph, "_graphc_prints", None)
+    registry = session.graph.prints
     if not registry:
         return []
     key = (tuple(targets), tuple(feed_tensors), len(registry))

@@ -323,6 +323,9 @@ class Graph:
         # Objects whose ``before_run(session, fetches, feed_dict)`` sees every Session.run of
         # this graph first and may add feeds (gc.data's iterators fill their tensors so).
         self.session_hooks: list = []
+        # gc.Print / gc.print ops of this graph: op -> what it prints (graphc/debugging.py);
+        # a Session runs fetches that may reach one on its general path
+        self.prints: dict = {}
         self._entered = threading.local()  # the as_default contexts ``with g:`` opened
         self._collections: dict[str, list] = {}
         self.seed: Optional[int] = None

@@ -98,8 +98,7 @@ class ReferenceExecutable(Executable):
         arena: dict = {}
         tracer = ctx.current_tracer() if getattr(ctx, "tracing", 0) else None
         if tracer is not None and getattr(self, "_infos", None) is None:
-            self._infos = [KernelInfo(program, g, f"group {k}: {g.kind} [{' '.join(instrs[i].op for i in g.members)}]")
-                           for k, g in enumerate(self.groups)]
+            self._infos = [KernelInfo(program, g, g.label(program, k, "group")) for k, g in enumerate(self.groups)]
         with np.errstate(all="ignore"):
             for k, (g, dead) in enumerate(zip(self.groups, self._dead_after)):
                 if tracer is not None:

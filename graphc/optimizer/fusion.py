@@ -21,6 +21,9 @@ ops pays; without SVML, transcendentals do not vectorize, so a group takes at mo
 """
 from __future__ import annotations
 
+import heapq
+import weakref
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -52,6 +55,10 @@ class KernelGroup:
     @property
     def is_kernel(self) -> bool:
         return self.kind not in ("view", "shape")
+
+    def label(self, program: Program, k: int, word: str = "kernel") -> str:
+        """How errors, traces and profiles name the group: ``kernel 3: reduce [exp reduce_sum]``."""
+        return f"{word} {k}: {self.kind} [{' '.join(program.instrs[i].op for i in self.members)}]"
 
 
 # Ops that read at most one data input, broadcast into their output: fusable like elementwise ops.
@@ -120,7 +127,24 @@ class ReduceRoles:
     chain: tuple = ()
 
 
+_ROLES: dict = {}  # id(program) -> (weak reference to it, {(members, root): roles})
+
+
 def reduce_roles(program: Program, sym: SymbolicShapes, members, root: int) -> ReduceRoles:
+    """The roles of a reduce group's members, worked out once per program and group (the
+    memory plan, the state rules and every backend's emitter ask; ``sym`` is the program's).
+    Programs compare by value, which is slow to hash: the memo is keyed by identity."""
+    key = (tuple(sorted(members)), root)
+    entry = _ROLES.get(id(program))
+    if entry is None or entry[0]() is not program:
+        entry = _ROLES[id(program)] = (weakref.ref(program, lambda _, k=id(program): _ROLES.pop(k, None)), {})
+    memo = entry[1]
+    if key not in memo:
+        memo[key] = _reduce_roles(program, sym, key[0], root)
+    return memo[key]
+
+
+def _reduce_roles(program: Program, sym: SymbolicShapes, members, root: int) -> ReduceRoles:
     instrs = program.instrs
     members = sorted(members)
     chained = [i for i in members if i != root and instrs[i].op in REDUCTIONS]
@@ -410,14 +434,24 @@ def fuse(program: Program, capabilities=frozenset()) -> tuple:
 
 def _finish(program: Program, part: _Partition) -> tuple:
     """KernelGroups in a topological order of the quotient DAG (ties: earliest member)."""
-    import networkx as nx  # imported on first use: it costs ~0.15 s at import time
-    graph = nx.DiGraph()
-    for g in part.members:
-        graph.add_node(g)
-    for g, succs in part.succ.items():
+    # Kahn's algorithm with a heap keyed by each group's earliest member (here rather than
+    # networkx, whose import alone cost 0.1 s of every process's start, benchmarks/W4)
+    preds = {g: 0 for g in part.members}
+    for succs in part.succ.values():
         for s in succs:
-            graph.add_edge(g, s)
-    order = list(nx.lexicographical_topological_sort(graph, key=lambda g: min(part.members[g])))
+            preds[s] += 1
+    ready = [(min(part.members[g]), g) for g, n in preds.items() if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, g = heapq.heappop(ready)
+        order.append(g)
+        for s in part.succ.get(g, ()):
+            preds[s] -= 1
+            if preds[s] == 0:
+                heapq.heappush(ready, (min(part.members[s]), s))
+    if len(order) != len(preds):
+        raise AssertionError("internal error: fusion made a cycle of kernel groups")
     group_of = {i: part.find(i) for i in range(part.n)}
     data_readers: dict = {}  # value -> instrs that read its data (not just its shape)
     for i, ins in enumerate(program.instrs):

@@ -228,6 +228,12 @@ class Session:
         finally:
             default_session.pop(self)
 
+    def _debugging(self) -> bool:
+        """Runs take graphc/debugging.py's path: a NaN-guarded Session, or a graph with print
+        ops (no cached call is made for either: a fetch made before a print op cannot depend
+        on it, but one made after may)."""
+        return self._nan_guard or bool(self.graph.prints)
+
     def _check_open(self) -> None:
         if self._closed:
             raise FailedPreconditionError("attempted to use a closed Session")
@@ -250,7 +256,7 @@ class Session:
             return cached(values)  # traced inside a gc.profiler.trace block (_CachedCall)
         # No cached call is ever made for these two: a guarded Session, or fetches that a
         # print op may feed (a fetch made before a print op cannot depend on it).
-        if self._nan_guard or getattr(self.graph, "_graphc_prints", None):  # graphc/debugging.py
+        if self._debugging():
             from .. import debugging
             return debugging.run(self, fetches, feed_dict, self._traced_call if _PROFILING else None)
         if _PROFILING:
@@ -281,7 +287,7 @@ class Session:
                 self._check_open()
             for hook in self.graph.session_hooks:
                 feed_dict = hook.before_run(self, fetches, feed_dict)
-            if self._nan_guard or getattr(self.graph, "_graphc_prints", None):  # graphc/debugging.py
+            if self._debugging():
                 from .. import debugging
                 return debugging.run(self, fetches, feed_dict,
                                      lambda runner, values: self._traced_call(runner, values, None, run_metadata))
@@ -342,7 +348,7 @@ class Session:
         feed_tensors = [self._resolve_feed_key(k) for k in (feed_list or [])]
         keys = list(feed_list or [])
         if (any(not t.shape.known_rank for t in feed_tensors)  # the program depends on each value's rank
-                or self._nan_guard or getattr(self.graph, "_graphc_prints", None)  # graphc/debugging.py
+                or self._debugging()
                 or any(hook.involved(self, fetches, feed_list) for hook in self.graph.session_hooks)):
             # the hooks must see every call (an iterator's next element)
             if accept_options:

@@ -320,11 +320,10 @@ class ProgramCodegen:
                 continue
             ctx = self.context_class(p, self.sym, self.mode, literals)
             emitter = emitters.get(g.kind)
-            ops = " ".join(p.instrs[i].op for i in g.members)
             if emitter is None:
-                raise CompileError(f"the {self.backend_name} backend cannot compile a {g.kind!r} group [{ops}]")
+                raise CompileError(f"the {self.backend_name} backend cannot compile {g.label(p, k, 'group')}")
             emitter(ctx, g)
             calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
-                                    f"kernel {k}: {g.kind} [{ops}]", ctx.split, list(ctx.scratch_uses),
+                                    g.label(p, k), ctx.split, list(ctx.scratch_uses),
                                     ctx.launch, list(ctx.prefills)))
         return Generated(calls, literals, tuple(p.fetches))
