@@ -367,17 +367,24 @@ def _(cg, w, i, ins):
     n_idx = cg.size(indices)
     if ins.op == "scatter_add":
         cg.prefill(w, out, Y, 0)
-    with cg.parallel_nest(w, [outer, n_idx, inner], ["o", "t", "j"]) as (o, t, j):
+    # on a CPU the index is checked once per slice, outside the copy loop, which LLVM then
+    # vectorizes; a GPU thread takes one element (its grid covers the copy loop too)
+    per_element = cg.target == "cuda"
+    dims, names = ([outer, n_idx, inner], ["o", "t", "j"]) if per_element else ([outer, n_idx], ["o", "t"])
+    with cg.parallel_nest(w, dims, names) as loop:
+        o, t = loop[:2]
+        j = loop[2] if per_element else cg.uid("j")
         w(f"ix = {I}[{t}]")
         with w.block(f"if ix < -{size} or ix >= {size}:"):
             _raise(cg, w, i, f"index {{}} is out of range for axis {axis} of size {{}}", "ix", size)
         w(f"ix = ix + {size} if ix < 0 else ix")
         w(f"src = ({o} * {size} + ix) * {inner}")
         w(f"dst = ({o} * {n_idx} + {t}) * {inner}")
-        if ins.op == "gather":
-            w(f"{Y}[dst + {j}] = {cg.array(params)}[src + {j}]")
-        else:
-            w(cg.accumulate(Y, f"src + {j}", f"{cg.array(updates)}[dst + {j}]"))
+        with contextlib.nullcontext() if per_element else w.block(f"for {j} in range({inner}):"):
+            if ins.op == "gather":
+                w(f"{Y}[dst + {j}] = {cg.array(params)}[src + {j}]")
+            else:
+                w(cg.accumulate(Y, f"src + {j}", f"{cg.array(updates)}[dst + {j}]"))
 
 
 @kernel("one_hot")
