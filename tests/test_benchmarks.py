@@ -45,3 +45,22 @@ def test_export_benchmark_script_runs_at_tiny_sizes(tmp_path):
         cells = dict(zip(columns, (c.strip() for c in row.split("|")[2:-1])))
         for runner in expected:
             assert re.fullmatch(r"[0-9.]+ (µs|ms)", cells[runner]), (runner, row)
+
+
+def test_busy_core_script_runs_at_tiny_sizes(tmp_path):
+    """benchmarks/busy_core.py: graphc's three workloads timed quietly and beside a busy loop
+    (the figures mean nothing at these sizes; the table's structure is what is checked)."""
+    import os
+    if len(os.sched_getaffinity(0)) < 2:
+        import pytest
+        pytest.skip("busy_core.py needs two cores")
+    out = tmp_path / "RESULTS-BUSY.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "busy_core.py"), "--tiny", "--frameworks",
+                           "graphc", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| W")]
+    assert [r.split("|")[1].strip() for r in rows] == ["W2", "W5", "W8"]
+    for row in rows:
+        quiet, busy, ratio = (c.strip() for c in row.split("|")[3:6])
+        assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", quiet) and re.fullmatch(r"[0-9.]+ (µs|ms|s)", busy), row
+        assert float(ratio) > 0
