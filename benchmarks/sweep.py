@@ -33,7 +33,7 @@ SWEEPS = {
     "W2": {"full": [2 ** k for k in range(12)], "tiny": [1, 2, 4]},
 }
 UNIT = {"W1a": ("elements", "elements/s"), "W2": ("batch", "samples/s")}
-BUDGET = {"full": (0.4, 15), "tiny": (0.05, 3)}  # _time's min_time and max_reps per size
+BUDGET = {"full": (0.5, 20), "tiny": (0.05, 3)}  # _time's min_time and max_reps per size
 
 
 def worker(framework: str, sweep: str, tiny: bool) -> None:
@@ -58,6 +58,16 @@ def worker(framework: str, sweep: str, tiny: bool) -> None:
         except Exception as e:  # a framework that fails at one size is reported at that size
             row["error"] = f"{type(e).__name__}: {e}"[:300]
         print(json.dumps(row), flush=True)
+
+
+def _cpu_seconds() -> tuple:
+    """(CPU seconds the whole machine was busy, CPU seconds of this process's finished
+    children): their difference over a worker's run is what other processes took meanwhile."""
+    import resource
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return busy / os.sysconf("SC_CLK_TCK"), children.ru_utime + children.ru_stime
 
 
 def _collect(cmd: list, timeout: float) -> tuple:
@@ -88,8 +98,14 @@ def run_sweeps(frameworks, pythons, tiny: bool, rounds: int, timeout: float) -> 
             for fw in order:
                 print(f"[sweep] round {r + 1}/{rounds}: {sweep} {fw} ...", flush=True)
                 t0 = time.perf_counter()
+                busy0, mine0 = _cpu_seconds()
                 cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw, sweep] + (["--tiny"] if tiny else [])
                 rows, error = _collect(cmd, timeout)
+                busy1, mine1 = _cpu_seconds()
+                wall = time.perf_counter() - t0
+                # the share of the machine's CPUs that other processes used while this worker ran
+                others = max(0.0, (busy1 - busy0) - (mine1 - mine0)) / (wall * (os.cpu_count() or 1))
+                info.setdefault("others_cpu", {}).setdefault(sweep, {}).setdefault(fw, []).append(round(others, 3))
                 sizes = {}
                 for row in rows:
                     if "versions" in row:
@@ -102,7 +118,8 @@ def run_sweeps(frameworks, pythons, tiny: bool, rounds: int, timeout: float) -> 
                     if size not in sizes:
                         sizes[size] = {"size": size, "error": f"not measured: the worker ended ({error})"}
                 raw[sweep][fw].append(sizes)
-                print(f"[sweep]   {time.perf_counter() - t0:.1f} s" + (f"; {error}" if error else ""), flush=True)
+                print(f"[sweep]   {wall:.1f} s, other processes {100 * others:.0f}% of the CPUs"
+                      + (f"; {error}" if error else ""), flush=True)
     results: dict = {}
     for sweep in SWEEPS:
         results[sweep] = {}
@@ -235,6 +252,14 @@ def report(out: dict, tiny: bool, frameworks: list, images: dict, notes: str, ro
         steps = graphc_steps(data, sweep, mode, cache_list)
         if steps:
             lines += ["graphc's curve, size by size:", ""] + steps + [""]
+        busy = out.get("others_cpu", {}).get(sweep)
+        if busy:
+            lines += ["Share of the machine's CPUs that other processes used while each worker ran (per round):",
+                      "", "| framework | " + " | ".join(f"round {r + 1}" for r in range(len(next(iter(busy.values())))))
+                      + " |", "|---|" + "---|" * len(next(iter(busy.values())))]
+            lines += [f"| {fw} | " + " | ".join(f"{100 * v:.0f}%" for v in busy[fw]) + " |"
+                      for fw in frameworks if fw in busy]
+            lines.append("")
         failed = [f"- {fw} at {_size_label(int(s))}: {e.get('error') or e.get('unavailable')}"
                   for fw in frameworks for s, e in data[fw].items() if "seconds" not in e]
         if failed:
@@ -300,7 +325,7 @@ def main(argv=None) -> int:
                         help="run framework FW under another interpreter (graphc=.venv/bin/python)")
     parser.add_argument("--out-dir", default=str(HERE), help="where sweep.json, the plots and RESULTS-SWEEP.md go")
     parser.add_argument("--no-plot", action="store_true", help="no matplotlib: JSON and markdown only")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per framework and sweep")
     parser.add_argument("--notes", default=str(HERE / "SWEEP-NOTES.md"), help="analysis appended to the report")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report and plots from sweep.json")

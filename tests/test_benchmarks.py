@@ -77,3 +77,22 @@ def test_sweep_script_runs_at_tiny_sizes(tmp_path):
             graphc_cell, numpy_cell = (c.strip() for c in row.split("|")[2:4])
             assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", graphc_cell), row
             assert re.fullmatch(r"[0-9.]+ (µs|ms|s)", numpy_cell), row
+
+
+def test_memory_script_reads_graphc_plans_at_tiny_sizes(tmp_path):
+    """benchmarks/memory.py --tiny, graphc alone: the RSS figures and the memory plan of each
+    training program (one executable for W2 and W5, stages and loops for W7) come out."""
+    import json
+    out = tmp_path / "RESULTS-MEMORY.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--tiny", "--frameworks", "graphc",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    raw = json.loads(out.with_suffix(".json").read_text())
+    for name in ("W2", "W5", "W7"):
+        r = raw["results"]["graphc"][name]
+        assert r["peak"] >= r["baseline"] > 0, (name, r)
+        own = r["own"]
+        assert 0 < own["planned_peak"] <= own["naive"], (name, own)
+    assert "loops' outputs" in raw["results"]["graphc"]["W7"]["own"]["what"]
+    text = out.read_text()
+    assert "| W2 |" in text and "| graphc |" in text
