@@ -97,12 +97,13 @@ def graphc_figures(step) -> dict:
         out = _plan_figures(exe)
         out["what"] = "one program"
         return out
-    loop_bytes = []
+    loop_bytes, loop_outputs = [], []
 
     def wrap(run):
         def counted(inputs, ctx):
             outputs = run(inputs, ctx)
             loop_bytes.append(sum(getattr(o, "nbytes", 0) for o in outputs))
+            loop_outputs.append([[list(getattr(o, "shape", ())), int(getattr(o, "nbytes", 0))] for o in outputs])
             return outputs
         return counted
 
@@ -120,6 +121,7 @@ def graphc_figures(step) -> dict:
             for k, v in _plan_figures(e).items():
                 out[k] += v
     out["loop_outputs"] = sum(loop_bytes)
+    out["loops"] = loop_outputs  # per loop: [shape, bytes] of each array it returned
     out["planned_peak"] += out["loop_outputs"]
     out["naive"] += out["loop_outputs"]
     out["what"] = (f"{stages} planned stages + {len(loop_bytes)} loops' outputs "

@@ -70,6 +70,19 @@ def _cpu_seconds() -> tuple:
     return busy / os.sysconf("SC_CLK_TCK"), children.ru_utime + children.ru_stime
 
 
+def _wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
+    """Wait (up to ``max_wait`` seconds) for a second in which other processes use less than
+    ``threshold`` of the CPUs: this machine is shared. Returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait:
+        busy0, _ = _cpu_seconds()
+        time.sleep(1.0)
+        busy1, _ = _cpu_seconds()
+        if (busy1 - busy0) / (os.cpu_count() or 1) < threshold:
+            break
+    return time.perf_counter() - t0
+
+
 def _collect(cmd: list, timeout: float) -> tuple:
     """Run a worker; its JSON lines and an error text (None when it finished cleanly)."""
     try:
@@ -88,7 +101,7 @@ def _collect(cmd: list, timeout: float) -> tuple:
     return rows, error
 
 
-def run_sweeps(frameworks, pythons, tiny: bool, rounds: int, timeout: float) -> dict:
+def run_sweeps(frameworks, pythons, tiny: bool, rounds: int, timeout: float, quiet_wait: float = 0.0) -> dict:
     mode = "tiny" if tiny else "full"
     raw: dict = {s: {fw: [] for fw in frameworks} for s in SWEEPS}
     info: dict = {"versions": {}}
@@ -97,6 +110,7 @@ def run_sweeps(frameworks, pythons, tiny: bool, rounds: int, timeout: float) -> 
         for sweep in SWEEPS:
             for fw in order:
                 print(f"[sweep] round {r + 1}/{rounds}: {sweep} {fw} ...", flush=True)
+                waited = _wait_quiet(quiet_wait) if quiet_wait > 0 else 0.0
                 t0 = time.perf_counter()
                 busy0, mine0 = _cpu_seconds()
                 cmd = [pythons.get(fw, sys.executable), __file__, "--worker", fw, sweep] + (["--tiny"] if tiny else [])
@@ -118,7 +132,8 @@ def run_sweeps(frameworks, pythons, tiny: bool, rounds: int, timeout: float) -> 
                     if size not in sizes:
                         sizes[size] = {"size": size, "error": f"not measured: the worker ended ({error})"}
                 raw[sweep][fw].append(sizes)
-                print(f"[sweep]   {wall:.1f} s, other processes {100 * others:.0f}% of the CPUs"
+                print(f"[sweep]   {wall:.1f} s (after waiting {waited:.0f} s), other processes {100 * others:.0f}% "
+                      "of the CPUs"
                       + (f"; {error}" if error else ""), flush=True)
     results: dict = {}
     for sweep in SWEEPS:
@@ -233,6 +248,10 @@ def report(out: dict, tiny: bool, frameworks: list, images: dict, notes: str, ro
              f"interleaved over {rounds} round(s); every size timed with `run.py`'s `_time` (median of samples of",
              f"at least 1 ms; {BUDGET[mode][0]} s and at most {BUDGET[mode][1]} samples per size); a figure is the",
              "median over rounds. Raw figures: `sweep.json`. Tests never assert timings.", "",
+             ("This machine is shared: before each worker the script waited up to "
+              f"{out.get('quiet_wait', 0):.0f} s for a second in which other processes used under 15% of the CPUs;"
+              if out.get("quiet_wait") else "This machine is shared (this run did not wait for quiet seconds);"),
+             "each section ends with the share of the CPUs other processes used while each worker ran.", "",
              f"Machine: {machine()}", "",
              f"Caches (cpu0, sysfs): {cache_text}", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(out.get("versions", {}).items())), "",
@@ -327,6 +346,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-plot", action="store_true", help="no matplotlib: JSON and markdown only")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per framework and sweep")
+    parser.add_argument("--quiet-wait", type=float, default=20,
+                        help="before each worker, wait up to this many seconds for a second in which other "
+                             "processes use under 15%% of the CPUs (0: never wait; --tiny never waits)")
     parser.add_argument("--notes", default=str(HERE / "SWEEP-NOTES.md"), help="analysis appended to the report")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report and plots from sweep.json")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
@@ -345,8 +367,9 @@ def main(argv=None) -> int:
         pythons = dict(item.split("=", 1) for item in args.python)
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         started = time.perf_counter()
-        out = run_sweeps(frameworks, pythons, tiny, 1 if tiny else args.rounds, args.timeout)
-        out.update(rounds=1 if tiny else args.rounds, load=f"{load} / " + " ".join(f"{x:.2f}" for x in os.getloadavg()), tiny=tiny,
+        out = run_sweeps(frameworks, pythons, tiny, 1 if tiny else args.rounds, args.timeout,
+                         0.0 if tiny else args.quiet_wait)
+        out.update(rounds=1 if tiny else args.rounds, quiet_wait=0.0 if tiny else args.quiet_wait, load=f"{load} / " + " ".join(f"{x:.2f}" for x in os.getloadavg()), tiny=tiny,
                    frameworks=frameworks, machine=machine(), caches=caches(),
                    wall_seconds=round(time.perf_counter() - started, 1))
         (out_dir / "sweep.json").write_text(json.dumps(out, indent=1))
