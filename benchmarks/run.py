@@ -184,6 +184,9 @@ def report(results: dict, tiny: bool, notes: str) -> str:
              "its own process, frameworks interleaved over several rounds; a figure is the median over rounds of",
              "each round's median. *vs* columns are graphc's time over the peer's (below 1: graphc is faster).",
              "Tests never assert timings: performance is recorded here.", "",
+             "Also measured: memory of the training steps against the peers in [RESULTS-MEMORY.md](RESULTS-MEMORY.md)",
+             "(`benchmarks/memory.py`), and how time grows with size (W1a by elements, W2 by batch) in",
+             "[RESULTS-SWEEP.md](RESULTS-SWEEP.md) (`benchmarks/sweep.py`).", "",
              f"Machine: {machine()}", ""]
     versions = {}
     for fw, r in results.items():

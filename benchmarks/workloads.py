@@ -30,6 +30,14 @@ SIZES = {
 }
 
 
+def _expose(step, **internals):
+    """``step`` with what benchmarks/memory.py reads of a framework (its jitted function and
+    arguments, its session and fetches) as attributes; the timed call is unchanged."""
+    for k, v in internals.items():
+        setattr(step, k, v)
+    return step
+
+
 def _rng():
     return np.random.default_rng(0)
 
@@ -161,9 +169,9 @@ def _graphc_step(g, train, loss, init, feeds, device):
     sess.run(init)
     if feeds is None:
         f = sess.make_callable([train, loss])
-        return lambda: f()
+        return _expose(lambda: f(), session=sess, loss=loss)
     f = sess.make_callable([train, loss], list(feeds))
-    return lambda: f(*feeds.values())
+    return _expose(lambda: f(*feeds.values()), session=sess, loss=loss)
 
 
 def _torch_device(torch, device):
@@ -246,7 +254,7 @@ def w2(framework, sizes, device="cpu"):
         def step():
             state["p"], l = update(state["p"], xj, yj)
             l.block_until_ready()
-        return step
+        return _expose(step, jitted=update, args=lambda: (state["p"], xj, yj))
     if framework == "torch":
         torch = _import("torch")
         dev, finish = _torch_device(torch, device)
@@ -283,7 +291,7 @@ def w2(framework, sizes, device="cpu"):
             init = tf.compat.v1.global_variables_initializer()
         sess = tf.compat.v1.Session(graph=g)
         sess.run(init)
-        return lambda: sess.run([train, loss], {xp: x, yp: y})
+        return _expose(lambda: sess.run([train, loss], {xp: x, yp: y}), tf=(sess, [train, loss], {xp: x, yp: y}))
     if framework == "pytensor":
         pt = _import("pytensor")
         import pytensor.tensor as ptt
@@ -440,7 +448,7 @@ def w5(framework, batch, device="cpu"):
         def step():
             state["p"], l = update(state["p"], xj, yj)
             l.block_until_ready()
-        return step
+        return _expose(step, jitted=update, args=lambda: (state["p"], xj, yj))
     if framework == "tf1":
         tf = _tf1()
         g = tf.Graph()
@@ -459,7 +467,7 @@ def w5(framework, batch, device="cpu"):
             init = tf.compat.v1.global_variables_initializer()
         sess = tf.compat.v1.Session(graph=g)
         sess.run(init)
-        return lambda: sess.run([train, loss], {xp: x, yp: y})
+        return _expose(lambda: sess.run([train, loss], {xp: x, yp: y}), tf=(sess, [train, loss], {xp: x, yp: y}))
     raise Unavailable(framework)
 
 
@@ -542,7 +550,7 @@ def w7(framework, sizes, device="cpu"):
         def step():
             state["p"], l = update(state["p"], xj)
             l.block_until_ready()
-        return step
+        return _expose(step, jitted=update, args=lambda: (state["p"], xj))
     if framework == "tf1":
         # TF1's dynamic_rnn builds its cells from Keras 2, which TensorFlow 2.21 no longer has:
         # the same cell in tf.scan (a tf.while_loop in graph mode, as dynamic_rnn is inside)
@@ -564,7 +572,7 @@ def w7(framework, sizes, device="cpu"):
             init = tf.compat.v1.global_variables_initializer()
         sess = tf.compat.v1.Session(graph=g)
         sess.run(init)
-        return lambda: sess.run([train, loss], {xp: x})
+        return _expose(lambda: sess.run([train, loss], {xp: x}), tf=(sess, [train, loss], {xp: x}))
     raise Unavailable(framework)
 
 
