@@ -20,6 +20,7 @@ from ..emit.loops import SourceWriter
 
 # A kernel raises ValueError("graphc:<code>", values...); the code indexes its call's raise_codes.
 RAISED_CODE = re.compile(r"graphc:(\d+)")
+_KERNEL_DEF = re.compile(r"^def _kernel\(.*\):$", re.M)
 
 
 def _numba_array(dtype) -> str:
@@ -33,6 +34,8 @@ def kernel_module_source(source: str, param_types) -> str:
     if "vm." in source:
         header.append("from graphc.codegen import vmath as vm")
     flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
+    # The kernel's first statement asks LLVM for the CPU's widest vectors (runtime.py says why).
+    source = _KERNEL_DEF.sub(lambda m: m.group(0) + "\n    rt.full_vector_width()", source, count=1)
     return ("\n".join(header) + "\n\n\n" + source + "\n\n\n"
             + f"_ARGS = ({', '.join(param_types)}{',' if len(param_types) == 1 else ''})\n"
             + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={flags})(_kernel)\n")
