@@ -7,6 +7,8 @@ import threading
 from typing import Sequence
 
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from ... import profiler
 from ...optimizer.program import Program, VARIABLE_WRITES
@@ -23,6 +25,21 @@ RAISED_CODE = re.compile(r"graphc:(\d+)")
 _KERNEL_DEF = re.compile(r"^def _kernel\(.*\):$", re.M)
 
 
+@intrinsic
+def full_vector_width(typingctx):
+    """Emits nothing; lets LLVM vectorize the enclosing function in the CPU's widest registers.
+    LLVM's x86 tuning prefers 256-bit vectors even where AVX-512 exists (early AVX-512 parts
+    lowered their clock for 512-bit code). Measured on an Emerald Rapids host, the GELU kernel
+    ran 1.4x faster single-threaded in 512-bit vectors, with bit-identical results. On a CPU
+    without AVX-512 the preference is capped at what the CPU has and changes nothing."""
+    def codegen(context, builder, signature, args):
+        # llvmlite's AttributeSet.add accepts only its own list of names; a string attribute
+        # is rendered as written.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
 def _numba_array(dtype) -> str:
     name = "boolean" if np.dtype(dtype) == np.bool_ else np.dtype(dtype).name
     return f'types.Array(types.{name}, 1, "C")'
@@ -30,12 +47,13 @@ def _numba_array(dtype) -> str:
 
 def kernel_module_source(source: str, param_types) -> str:
     header = ["import math", "import numpy as np", "from numba import njit, types",
-              "from graphc.codegen.emit import runtime as rt"]
+              "from graphc.codegen.emit import runtime as rt",
+              "from graphc.codegen.cpu.executable import full_vector_width"]
     if "vm." in source:
         header.append("from graphc.codegen import vmath as vm")
     flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-    # The kernel's first statement asks LLVM for the CPU's widest vectors (runtime.py says why).
-    source = _KERNEL_DEF.sub(lambda m: m.group(0) + "\n    rt.full_vector_width()", source, count=1)
+    # The kernel's first statement asks LLVM for the CPU's widest vectors (full_vector_width says why).
+    source = _KERNEL_DEF.sub(lambda m: m.group(0) + "\n    full_vector_width()", source, count=1)
     return ("\n".join(header) + "\n\n\n" + source + "\n\n\n"
             + f"_ARGS = ({', '.join(param_types)}{',' if len(param_types) == 1 else ''})\n"
             + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={flags})(_kernel)\n")

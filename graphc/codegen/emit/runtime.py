@@ -180,21 +180,6 @@ def slice_start_step(dim, start, stop, step):
 # --- vector width ------------------------------------------------------------------------------------
 
 
-@intrinsic
-def full_vector_width(typingctx):
-    """Emits nothing; lets LLVM vectorize the enclosing function in the CPU's widest registers.
-    LLVM's x86 tuning prefers 256-bit vectors even where AVX-512 exists (early AVX-512 parts
-    lowered their clock for 512-bit code). Measured on an Emerald Rapids host, the GELU kernel
-    ran 1.4x faster single-threaded in 512-bit vectors, with bit-identical results. On a CPU
-    without AVX-512 the preference is capped at what the CPU has and changes nothing."""
-    def codegen(context, builder, signature, args):
-        # llvmlite's AttributeSet.add accepts only its own list of names; a string attribute
-        # is rendered as written.
-        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
-        return context.get_dummy_value()
-    return types.none(), codegen
-
-
 # --- the clock, for run deadlines in compiled loops --------------------------------------------------
 
 
