@@ -175,3 +175,33 @@ def test_compile_ahead_shares_a_cold_compile_with_a_forked_child(tmp_path):
     assert got["outs"] == [[k * v + 1.0 for v in range(3)] for k in range(5)]
     again = _run(tmp_path, AHEAD)  # everything cached: no child is forked
     assert again["children"] == 0 and again["stats"]["compiled"] == 0
+
+
+LOOP_PROGRAM = textwrap.dedent("""
+    import json
+    import numpy as np
+    import graphc as gc
+    from graphc.codegen.cpu import cache
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float64, (3,), name="x")
+        _, y = gc.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, gc.tanh(v) * 1.5),
+                             [gc.constant(0), x])
+    with gc.Session(graph=g, device="cpu") as sess:
+        out = sess.run(y, {x: np.array([0.1, -0.2, 0.3])})
+    # a loop's numba functions compile at their first call, after cache.load imported them
+    misses = sum(sum(m.kernel.stats.cache_misses.values()) for m in cache._modules.values())
+    hits = sum(sum(m.kernel.stats.cache_hits.values()) for m in cache._modules.values())
+    print(json.dumps({"out": out.tolist(), "misses": misses, "hits": hits}))
+""")
+
+
+def test_a_loop_compiled_at_its_first_call_is_loaded_by_the_next_process(tmp_path):
+    first = _run(tmp_path, LOOP_PROGRAM)
+    assert first["misses"] >= 1
+    second = _run(tmp_path, LOOP_PROGRAM)
+    assert second["misses"] == 0 and second["hits"] >= first["misses"]
+    expected = __import__("numpy").array([0.1, -0.2, 0.3])
+    for _ in range(4):
+        expected = __import__("numpy").tanh(expected) * 1.5
+    assert second["out"] == pytest.approx(expected.tolist(), rel=1e-12) and first["out"] == second["out"]

@@ -70,8 +70,9 @@ def version_key() -> str:
         import graphc
         from .. import vmath
         from ..emit import runtime
+        from . import executable  # defines full_vector_width, an intrinsic every kernel calls
         helpers = hashlib.sha256()
-        for module in (runtime, vmath):
+        for module in (runtime, vmath, executable):
             helpers.update(Path(module.__file__).read_bytes())
         _VERSION_KEY = (f"graphc={graphc.__version__} numba={numba.__version__} llvmlite={llvmlite.__version__} "
                         f"python={sys.version_info[0]}.{sys.version_info[1]} target={host_target()} "

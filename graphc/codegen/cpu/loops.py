@@ -314,7 +314,9 @@ class CpuWhileLoop:
         module = _Module(mode, settings_of(program))
         self.loop = LoopFunction(program.instrs[i], module, nested=False)
         self.module, self.mode = module, mode
-        self.fn = cache.load(module.source(self.loop.name)).kernel
+        self._compiled = cache.load(module.source(self.loop.name))
+        self.fn = self._compiled.kernel
+        self._sealed_signatures = 0
         self._pools: dict = {}
         self._dynamic = None
 
@@ -356,6 +358,12 @@ class CpuWhileLoop:
                 raise self._raised(e, where) from None
         finally:
             pool.append(bound)
+        if len(self.fn.signatures) != self._sealed_signatures:
+            # numba compiles a loop's functions at their first call with new argument types,
+            # after the module was imported and sealed: record the cache files that call wrote,
+            # or the next process finds them unverified and compiles them again (cache.load)
+            self._sealed_signatures = len(self.fn.signatures)
+            cache.seal(self._compiled.cache_path)
         trips = int(out[-1][0])
         if where[2]:
             raise self._timed_out(ctx, trips)
