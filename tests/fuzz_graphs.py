@@ -351,6 +351,15 @@ def step_conv_pool(draw, sg, rng):
     kind = draw(st.sampled_from(["conv2d", "max_pool2d", "depthwise_conv2d"]))
     nchw = draw(st.booleans())  # one channel: NCHW is a different layout of the same values
     fmt, image = ("NCHW", gc.reshape(image, (1, 1, 2, 3))) if nchw else ("NHWC", image)
+    same = sg.nodes[a].tensor.dtype
+    b = _pick(draw, sg, lambda n: n.shape == (2, 3) and n.tensor.dtype == same) if kind != "max_pool2d" and draw(st.booleans()) else None
+    if kind != "max_pool2d" and b is not None:  # a filter computed in the graph: its gradient runs too
+        filt = gc.reshape(sg.nodes[b].tensor[:, :2], (2, 2, 1, 1))
+        build = gc.nn.conv2d if kind == "conv2d" else gc.nn.depthwise_conv2d
+        out = build(image, filt, [1, 1, 1, 1], "SAME", data_format=fmt)
+        sg.value(gc.reshape(out, (2, 3)), (2, 3), [a, b], lambda v, ver: _conv_same(v[a], v[b][:, :2]), kind,
+                 note=fmt + ", graph filter")
+        return
     if kind != "max_pool2d":
         filt = rng.uniform(-1, 1, size=(2, 2)).astype(sg.nodes[a].tensor.dtype.np)
         build = gc.nn.conv2d if kind == "conv2d" else gc.nn.depthwise_conv2d

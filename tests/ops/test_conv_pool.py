@@ -163,6 +163,41 @@ def test_conv2d_argument_forms(evaluate):
     assert_close(got["default"], conv2d_loop(xv, fv, (1, 1), (1, 1), "VALID"))
 
 
+def conv2d_filter_gradient_loop(x, g, kernel, strides, dilations, padding):
+    """d(sum(conv2d(x, f) * g)) / df, accumulated tap by tap in float64."""
+    n, h, w, cin = x.shape
+    _, oh, ow, cout = g.shape
+    _, ph = tf_axis(h, kernel[0], strides[0], dilations[0], padding)
+    _, pw = tf_axis(w, kernel[1], strides[1], dilations[1], padding)
+    out = np.zeros((kernel[0], kernel[1], cin, cout))
+    for b, i, j in itertools.product(range(n), range(oh), range(ow)):
+        for a, c in itertools.product(range(kernel[0]), range(kernel[1])):
+            r, col = i * strides[0] + a * dilations[0] - ph, j * strides[1] + c * dilations[1] - pw
+            if 0 <= r < h and 0 <= col < w:
+                out[a, c] += np.outer(x[b, r, col], g[b, i, j])
+    return out
+
+
+# The CPU kernel takes the filter gradient a chunk of output rows at a time (ops.py,
+# FILTER_GRADIENT_CHUNK): these shapes span several chunks and end in a partial one, with the
+# chunk fixed at compile time (static shapes) or at 8 rows (unknown spatial dims).
+@pytest.mark.parametrize("static, strides, dilations, padding", [
+    (True, (1, 1), (1, 1), "SAME"), (False, (1, 1), (1, 1), "SAME"),
+    (True, (2, 1), (1, 1), "VALID"), (True, (1, 1), (2, 2), "SAME")])
+def test_filter_gradient_over_many_chunks_matches_loop(graph, device, static, strides, dilations, padding):
+    rng = np.random.default_rng(11)
+    xv, fv = rng.standard_normal((3, 37, 41, 2)), rng.standard_normal((3, 3, 2, 2))
+    x = gc.placeholder(gc.float64, shape=xv.shape if static else (None, None, None, 2), name="images")
+    f = gc.Variable(fv, name="filters")
+    y = gc.nn.conv2d(x, f, strides=strides, dilations=dilations, padding=padding)
+    gv = rng.standard_normal(conv2d_loop(xv, fv, strides, dilations, padding).shape)
+    (df,) = gc.gradients(gc.reduce_sum(y * gc.constant(gv)), [f])
+    with gc.Session(graph=graph, device=device) as sess:
+        sess.run(gc.global_variables_initializer())
+        got = sess.run(df, {x: xv})
+    assert_close(got, conv2d_filter_gradient_loop(xv, gv, (3, 3), strides, dilations, padding), rtol=1e-10, atol=1e-10)
+
+
 def test_conv2d_known_values(evaluate):
     """A 3x3 sum filter over a 4x4 ramp: SAME pads one zero row/column on each side."""
     xv = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 
@@ -633,49 +634,83 @@ def _im2col_spans(w, geo, cols, X, names, kh, kw, sh, sw, dh):
 
 def im2col(cg, w, ins, x, f, like=None):
     """Write the (N*OH*OW, KH*KW*C) patch matrix of x; returns (name, rows, width)."""
-    a = ins.attrs
     out = ins.outputs[0] if like is None else like
     kh, kw = cg.dims(f)[0], cg.dims(f)[1]
+    a = ins.attrs
     geo = conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
-    rows = f"({geo['N']} * {geo['OH']} * {geo['OW']})"
+    cols = cg.scratch([(x, 0), (out, 1), (out, 2), (f, 0), (f, 1), (x, 3)], cg.dtype(x), w)
+    _im2col_rows(cg, w, ins, x, geo, (kh, kw), cols, "0", f"{geo['N']} * {geo['OH']}")
+    return cols, f"({geo['N']} * {geo['OH']} * {geo['OW']})", f"({kh} * {kw} * {geo['C']})"
+
+
+def _im2col_rows(cg, w, ins, x, geo, taps, cols, first: str, end: str) -> None:
+    """The patches of output rows ``[first, end)`` (a row is one image's output row, N*OH in
+    all) into ``cols`` from its start: ``OW`` patch rows of ``KH*KW*C`` values per output row."""
+    a = ins.attrs
+    kh, kw = taps
     width = f"({kh} * {kw} * {geo['C']})"
     X = cg.array(x)
-    cols = cg.scratch([(x, 0), (out, 1), (out, 2), (f, 0), (f, 1), (x, 3)], cg.dtype(x), w)
-    n, oh, ow, p, q, c, j = (cg.uid(s) for s in ("n", "oh", "ow", "p", "q", "c", "j"))
+    r, n, oh, ow, p, q, c, j = (cg.uid(s) for s in ("r", "n", "oh", "ow", "p", "q", "c", "j"))
     sh, sw = a["strides"]
     dh, dw = a["dilations"]
     C = geo["C"]
-    with w.block(f"for {n} in range({geo['N']}):"):
-        with w.block(f"for {oh} in range({geo['OH']}):"):
-            with w.block(f"for {ow} in range({geo['OW']}):"):
-                w(f"row = (({n} * {geo['OH']} + {oh}) * {geo['OW']} + {ow}) * {width}")
-                if dw == 1:
-                    _im2col_spans(w, geo, cols, X, (n, oh, ow, p, j), kh, kw, sh, sw, dh)
-                    return cols, rows, width
-                with w.block(f"for {p} in range({kh}):"):
-                    w(f"ih = {oh} * {sh} + {p} * {dh} - {geo['PT']}")
-                    with w.block(f"for {q} in range({kw}):"):
-                        w(f"iw = {ow} * {sw} + {q} * {dw} - {geo['PL']}")
-                        w(f"dst = row + ({p} * {kw} + {q}) * {C}")
-                        with w.block(f"if 0 <= ih < {geo['H']} and 0 <= iw < {geo['W']}:"):
-                            w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
-                            with w.block(f"for {c} in range({C}):"):
-                                w(f"{cols}[dst + {c}] = {X}[src + {c}]")
-                        with w.block("else:"):
-                            with w.block(f"for {c} in range({C}):"):
-                                w(f"{cols}[dst + {c}] = 0")
-    return cols, rows, width
+    with w.block(f"for {r} in range({first}, {end}):"):
+        w(f"{n} = {r} // {geo['OH']}")
+        w(f"{oh} = {r} - {n} * {geo['OH']}")
+        with w.block(f"for {ow} in range({geo['OW']}):"):
+            w(f"row = (({r} - {first}) * {geo['OW']} + {ow}) * {width}")
+            if dw == 1:
+                _im2col_spans(w, geo, cols, X, (n, oh, ow, p, j), kh, kw, sh, sw, dh)
+                return
+            with w.block(f"for {p} in range({kh}):"):
+                w(f"ih = {oh} * {sh} + {p} * {dh} - {geo['PT']}")
+                with w.block(f"for {q} in range({kw}):"):
+                    w(f"iw = {ow} * {sw} + {q} * {dw} - {geo['PL']}")
+                    w(f"dst = row + ({p} * {kw} + {q}) * {C}")
+                    with w.block(f"if 0 <= ih < {geo['H']} and 0 <= iw < {geo['W']}:"):
+                        w(f"src = (({n} * {geo['H']} + ih) * {geo['W']} + iw) * {C}")
+                        with w.block(f"for {c} in range({C}):"):
+                            w(f"{cols}[dst + {c}] = {X}[src + {c}]")
+                    with w.block("else:"):
+                        with w.block(f"for {c} in range({C}):"):
+                            w(f"{cols}[dst + {c}] = 0")
+
+
+# Patch elements per chunk of the filter gradient: 128 KiB of float32 stays in L2 between the
+# copy that writes it and the GEMM that reads it. Written whole, LeNet's conv1 patches are 5 MB
+# (K = 50,176 rows of 25) that went to memory and back. Measured on one core (LeNet's conv1 and
+# conv2 gradients): 2.1 -> 1.45 ms and 0.98 -> 0.62 ms; chunks of 4x this size lost the gain.
+FILTER_GRADIENT_CHUNK = 1 << 15
 
 
 @kernel("conv2d_backprop_filter")
 def _(cg, w, i, ins):
+    """dF = patches(x)^T @ g, a reduction over every output pixel, taken a chunk of output rows
+    at a time so the chunk's patches are still in cache when the GEMM reads them."""
     x, g, like = ins.inputs
     out = ins.outputs[0]
     Y = cg.define_output(out, w)
-    cols, rows, width = im2col(cg, w, ins, x, like, like=g)
-    o = cg.dims(like)[3]
-    w(f"np.dot({cols}.reshape(({rows}, {width})).T, {cg.array(g)}.reshape(({rows}, {o})), "
-      f"{Y}.reshape(({width}, {o})))")
+    a = ins.attrs
+    kh, kw, o = cg.dims(like)[0], cg.dims(like)[1], cg.dims(like)[3]
+    geo = conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
+    width = f"({kh} * {kw} * {geo['C']})"
+    static = [cg.dims(g)[2], kh, kw, geo["C"]]
+    chunk = (max(1, FILTER_GRADIENT_CHUNK // math.prod(int(d) for d in static))
+             if all(d.isdigit() for d in static) else 8)
+    cols = cg.scratch([chunk, (g, 2), (like, 0), (like, 1), (x, 3)], cg.dtype(x), w)
+    part = cg.scratch([(like, 0), (like, 1), (x, 3), (like, 3)], cg.dtype(out), w)
+    z, r0 = cg.uid("z"), cg.uid("r0")
+    with w.block(f"for {z} in range({cg.size(out)}):"):
+        w(f"{Y}[{z}] = 0")
+    with w.block(f"for {r0} in range(0, {geo['N']} * {geo['OH']}, {chunk}):"):
+        w(f"r1 = min({r0} + {chunk}, {geo['N']} * {geo['OH']})")
+        _im2col_rows(cg, w, ins, x, geo, (kh, kw), cols, r0, "r1")
+        w(f"m = (r1 - {r0}) * {geo['OW']}")
+        w(f"np.dot({cols}[:m * {width}].reshape((m, {width})).T, "
+          f"{cg.array(g)}[{r0} * {geo['OW']} * {o}:r1 * {geo['OW']} * {o}].reshape((m, {o})), "
+          f"{part}.reshape(({width}, {o})))")
+        with w.block(f"for {z} in range({width} * {o}):"):
+            w(f"{Y}[{z}] += {part}[{z}]")
 
 
 @kernel("conv2d_backprop_input")
