@@ -77,10 +77,12 @@ class _Module:
         self.lines += [source, "", ""]
         self.wrap.append(f"{name} = njit({_OPTIONS})({name})")
 
-    def function_for(self, program, label: str):
+    def function_for(self, program, label: str, into: tuple = ()):
+        """The function for ``program``; outputs ``into`` are written into arrays the caller
+        passes after the inputs (``d0, d1, ..``), and returned as those arrays."""
         if has_control_flow(program):
-            return StagedFunction(program, self, label)
-        return PlainFunction(program, self, label)
+            return StagedFunction(program, self, label, into)
+        return PlainFunction(program, self, label, into)
 
     def source(self, entry: str) -> str:
         return "\n".join(["import sys as _sys", "import numpy as np", "from numba import njit",
@@ -89,7 +91,7 @@ class _Module:
 
 
 class PlainFunction:
-    def __init__(self, program, module: _Module, label: str):
+    def __init__(self, program, module: _Module, label: str, into: tuple = ()):
         self.exe = exe = CpuExecutable(program, mode=module.mode)
         self.part = len(module.parts)
         module.parts.append((exe, label))
@@ -104,20 +106,31 @@ class PlainFunction:
                 return {"F": f"f{i}", "P": f"P[{i}]", "B": f"b{i}"}[kind]
             raise CompileError(f"internal error: a loop body's kernel takes a {kind!r} argument")
 
+        # An output written into the caller's array (a loop's stack row): a buffer made for that
+        # output alone is that array, so its kernel writes the row in place; any other output
+        # is copied into it once (a loop's stack used to take a fresh buffer and a second copy).
+        outputs = exe.driver_outputs
+        dest = {j: f"d{j}" for j in into}
+        in_place = {ref[1]: dest[j] for j, (kind, ref) in enumerate(outputs)
+                    if j in dest and kind == "as_is" and ref[0] == "B" and outputs.count((kind, ref)) == 1}
         w = SourceWriter(1)
         w(f"W[1] = {self.part}")
         for st in exe.driver_statements:
             if st[0] == "alloc":
-                w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
+                w(f"b{st[1]} = {in_place[st[1]]}" if st[1] in in_place else f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
                 continue
             k, args, split = st[1], st[2], st[3]
             w(f"W[0] = {k}")
             rendered = ["0" if a[0] == "LO" else (" * ".join(r(d) for d in split[0]) or "1") if a[0] == "HI"
                         else r(a) for a in args]
             w(f"{prefix}{k}({', '.join(rendered)})")
-        outs = [f"np.full(1, {ref})" if kind == "literal" else r(ref) if kind == "as_is" else f"{r(ref)}.copy()"
-                for kind, ref in exe.driver_outputs]
-        params = [f"f{j}" for j in range(len(exe.program.feeds))] + ["P", "W"]
+        outs = []
+        for j, (kind, ref) in enumerate(outputs):
+            value = f"np.full(1, {ref})" if kind == "literal" else r(ref)
+            if j in dest and not (kind == "as_is" and ref[0] == "B" and ref[1] in in_place):
+                w(f"{dest[j]}[:] = {value}")
+            outs.append(dest[j] if j in dest else value if kind != "copy" else f"{value}.copy()")
+        params = [f"f{j}" for j in range(len(exe.program.feeds))] + [dest[j] for j in into] + ["P", "W"]
         module.add("\n".join([f"def {self.name}({', '.join(params)}):", w.text(), f"    return {_tuple(outs)}"]),
                    self.name)
 
@@ -150,7 +163,10 @@ class LoopFunction:
         hoisted, body = split_invariant(body, n, module.settings)
         self.hoisted = module.function_for(hoisted, self.label) if hoisted is not None else None
         self.cond = module.function_for(cond, attrs["cond"].label)
-        self.body = module.function_for(body, self.label)
+        # The body writes its stacked values into this iteration's stack rows and, where the
+        # history is kept, the next loop variables into the history's next row (no copies).
+        self.body = module.function_for(body, self.label, into=tuple(range(0 if self.history else n,
+                                                                           n + len(self.stacked))))
         self.name = module.name("loop")
         V = [f"v{k}" for k in range(n)]
         S = [f"s{k}" for k in range(len(self.stacked))]
@@ -174,19 +190,21 @@ class LoopFunction:
                 w("break")
             # The histories and the stacks start with the same rows and double together, so
             # one check grows them all, before this iteration's rows are written.
+            # With a history, the body writes row trips + 1, and the loop variables are views of it.
             grown = ([f"h{k}" for k in range(n)] if self.history else []) + [f"q{k}" for k in range(len(S))]
             if grown:
-                with w.block(f"if trips == {grown[0]}.shape[0]:"):
+                with w.block(f"if trips + {int(self.history)} >= {grown[0]}.shape[0]:"):
                     for j, a in enumerate(grown):
-                        w(f"g{j} = np.empty((2 * {a}.shape[0] + 1, {a}.shape[1]), {a}.dtype)")
-                        w(f"g{j}[:trips] = {a}[:trips]")
+                        w(f"g{j} = np.empty((2 * {a}.shape[0] + 2, {a}.shape[1]), {a}.dtype)")
+                        w(f"g{j}[:trips + {int(self.history)}] = {a}[:trips + {int(self.history)}]")
                         w(f"{a} = g{j}")
+            rows = [f"q{k}[trips]" for k in range(len(S))]
             if self.history:
-                for k in range(n):
-                    w(f"h{k}[trips] = v{k}")
-            w(f"{_tuple(V + S)} = {self.body.name}({', '.join(V + C + H)}, P[2], W)")
-            for k in range(len(S)):
-                w(f"q{k}[trips] = s{k}")
+                with w.block("if trips == 0:"):
+                    for k in range(n):
+                        w(f"h{k}[0] = v{k}")
+                rows = [f"h{k}[trips + 1]" for k in range(n)] + rows
+            w(f"{_tuple(V + S)} = {self.body.name}({', '.join(V + C + H + rows)}, P[2], W)")
             w("trips += 1")
             with w.block("if W[2]:"):  # a loop inside the body ran past the deadline
                 w("break")
@@ -252,7 +270,7 @@ class CondFunction:
 class StagedFunction:
     """A body holding control flow: its stages (codegen/control_flow.py) as one function."""
 
-    def __init__(self, program, module: _Module, label: str):
+    def __init__(self, program, module: _Module, label: str, into: tuple = ()):
         self.program = program
         self.steps = []   # (function, input values, output values)
         for stage in split_stages(program):
@@ -288,8 +306,12 @@ class StagedFunction:
                 w(f"{_tuple(outs)} = {fn.name}({', '.join(args)}, P[{k}], W)")
             else:
                 w(f"{_tuple(outs)} = {fn.name}({''.join(a + ', ' for a in args)}P[{k}], W)")
-        w(f"return {_tuple([f'x{v}' for v in program.fetches])}")
-        params = [f"f{j}" for j in range(len(program.feeds))] + ["P", "W"]
+        results = [f"x{v}" for v in program.fetches]
+        for j in into:  # the caller's arrays (function_for)
+            w(f"d{j}[:] = {results[j]}")
+            results[j] = f"d{j}"
+        w(f"return {_tuple(results)}")
+        params = [f"f{j}" for j in range(len(program.feeds))] + [f"d{j}" for j in into] + ["P", "W"]
         module.add("\n".join([f"def {self.name}({', '.join(params)}):", w.text()]), self.name)
 
     def bind(self, shapes):
