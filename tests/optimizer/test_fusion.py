@@ -115,6 +115,27 @@ def test_a_chain_runs_on_the_general_cpu_path_too(graph, x, build):
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
 
 
+def test_a_value_recomputed_in_several_loops_of_a_kernel_has_the_same_bits(graph):
+    """reduce_max's gradient compares each element with the max, and in one fused row kernel
+    the element is recomputed in a later loop than the max. Kernels compiled with a
+    kernel-wide ``reassoc`` let LLVM evaluate softsign(|x|) * mean one way in one loop and
+    another way in the next: no element equalled the max, and the gradient lost its term
+    (found by the gradient fuzzer; 108 of 200 random inputs). Kernels are now strict and only
+    the accumulators reassociate (codegen/emit/runtime.py)."""
+    x = gc.placeholder(gc.float64, (2, 3), name="x")
+    s = gc.nn.softsign(gc.abs(x))
+    mean = gc.reduce_mean(s, -1, keepdims=True)
+    loss = gc.reduce_sum(mean) + gc.reduce_mean(gc.reduce_max(s * mean, -1, keepdims=True))
+    (dx,) = gc.gradients(loss, [x])
+    assert _optimized(graph, [dx], [x], capabilities=ROW_CHAINS).kernel_count == 1  # as the CPU fuses it
+    rng = np.random.default_rng(0)
+    with gc.Session(graph=graph, device="cpu", optimize=2) as cpu, \
+            gc.Session(graph=graph, device="reference", optimize=0) as reference:
+        for _ in range(8):
+            value = rng.uniform(-1, 1, (2, 3))
+            np.testing.assert_allclose(cpu.run(dx, {x: value}), reference.run(dx, {x: value}), rtol=1e-12)
+
+
 @pytest.mark.parametrize("shape, fmt", [((None, 4, 4, 3), "NHWC"), ((None, 3, 4, 4), "NCHW"), ((None, 3), "NHWC")])
 def test_fused_batch_norm_is_one_kernel_forward_and_one_backward(graph, shape, fmt):
     """Training mode: the statistics and y in one kernel, dx, dscale and doffset in another;

@@ -51,12 +51,11 @@ def kernel_module_source(source: str, param_types) -> str:
               "from graphc.codegen.cpu.executable import full_vector_width"]
     if "vm." in source:
         header.append("from graphc.codegen import vmath as vm")
-    flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
     # The kernel's first statement asks LLVM for the CPU's widest vectors (full_vector_width says why).
     source = _KERNEL_DEF.sub(lambda m: m.group(0) + "\n    full_vector_width()", source, count=1)
     return ("\n".join(header) + "\n\n\n" + source + "\n\n\n"
             + f"_ARGS = ({', '.join(param_types)}{',' if len(param_types) == 1 else ''})\n"
-            + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={flags})(_kernel)\n")
+            + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={FASTMATH})(_kernel)\n")
 
 
 class CpuExecutable(Executable):

@@ -42,7 +42,7 @@ from .executable import CpuExecutable, RAISED_CODE
 NO_DEADLINE = np.int64(0)
 HISTORY_START = 16  # rows a history starts with when the trip count has no cheap bound
 HISTORY_BYTES = 1 << 28  # a history up to this size is allocated for maximum_iterations rows at once
-_OPTIONS = f"cache=True, nogil=True, error_model=\"numpy\", fastmath={{{', '.join(repr(f) for f in sorted(FASTMATH))}}}"
+_OPTIONS = f"cache=True, nogil=True, error_model=\"numpy\", fastmath={FASTMATH}"
 
 
 class _Shape:
@@ -90,6 +90,12 @@ class _Module:
                           f"kernel = {entry}", ""])
 
 
+def _body_params(program, into) -> str:
+    """A body function's parameters: its feeds, the caller's arrays for the outputs ``into``
+    (``d<j>`` for output j), the bound sizes ``P`` and the run's words ``W``."""
+    return ", ".join([f"f{j}" for j in range(len(program.feeds))] + [f"d{j}" for j in into] + ["P", "W"])
+
+
 class PlainFunction:
     def __init__(self, program, module: _Module, label: str, into: tuple = ()):
         self.exe = exe = CpuExecutable(program, mode=module.mode)
@@ -130,8 +136,8 @@ class PlainFunction:
             if j in dest and not (kind == "as_is" and ref[0] == "B" and ref[1] in in_place):
                 w(f"{dest[j]}[:] = {value}")
             outs.append(dest[j] if j in dest else value if kind != "copy" else f"{value}.copy()")
-        params = [f"f{j}" for j in range(len(exe.program.feeds))] + [dest[j] for j in into] + ["P", "W"]
-        module.add("\n".join([f"def {self.name}({', '.join(params)}):", w.text(), f"    return {_tuple(outs)}"]),
+        module.add("\n".join([f"def {self.name}({_body_params(exe.program, into)}):", w.text(),
+                               f"    return {_tuple(outs)}"]),
                    self.name)
 
     def bind(self, shapes):
@@ -311,8 +317,7 @@ class StagedFunction:
             w(f"d{j}[:] = {results[j]}")
             results[j] = f"d{j}"
         w(f"return {_tuple(results)}")
-        params = [f"f{j}" for j in range(len(program.feeds))] + [f"d{j}" for j in into] + ["P", "W"]
-        module.add("\n".join([f"def {self.name}({', '.join(params)}):", w.text()]), self.name)
+        module.add("\n".join([f"def {self.name}({_body_params(program, into)}):", w.text()]), self.name)
 
     def bind(self, shapes):
         env = dict(zip(self.program.feeds, [tuple(s) for s in shapes]))

@@ -24,3 +24,24 @@ def rint(x):
     if d > 0.5 or (d == 0.5 and _math.fmod(f, 2.0) != 0.0):
         f = f + 1.0
     return _math.copysign(f, x)
+
+
+# Strict arithmetic is the CUDA target's default: the accumulators are plain operations.
+@register_jitable
+def fold_add(acc, value):
+    return acc + value
+
+
+@register_jitable
+def fold_mul(acc, value):
+    return acc * value
+
+
+@register_jitable
+def muladd(a, b, c):
+    return a * b + c
+
+
+@register_jitable
+def fold_muladd(acc, a, b):
+    return acc + a * b

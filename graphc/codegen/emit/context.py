@@ -33,7 +33,10 @@ from . import scalar
 from .loops import DYNAMIC, STATIC  # noqa: F401  (the broadcasting modes, see above)
 from .loops import SourceWriter, product
 
-FASTMATH = frozenset({"reassoc", "contract"})
+# numba's fastmath option for every generated CPU and native kernel: strict IEEE arithmetic, so
+# that a value a fused kernel recomputes in several loops gets the same bits in each. Sums
+# vectorize through rt.fold_add and products of taps fuse through rt.muladd (runtime.py).
+FASTMATH = "False"
 _TYPED_LITERAL = re.compile(r"np\.(?:float32|float64|int8|int32|int64|uint8|bool_)\("
                             r"(?:-?np\.(?:inf|nan)|-?[0-9][0-9.e+\-]*|True|False)\)")
 

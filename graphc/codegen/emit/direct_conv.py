@@ -112,8 +112,10 @@ def direct_conv(cg, w, root, x, f, target, row_done, split: bool = False) -> Non
                             for q in range(kw):
                                 w(f"cv{q} = {xp}[cx + {ow} + {q * dw}]")
                             for co in outs:
-                                terms = " + ".join(f"cv{q} * cf{q}_{co - o0}" for q in range(kw))
-                                w(f"{acc}[{co * owv} + {ow}] += {terms}")
+                                total = f"{acc}[{co * owv} + {ow}]"
+                                for q in range(kw):  # FMAs (runtime.muladd: kernels are strict)
+                                    total = f"rt.muladd(cv{q}, cf{q}_{co - o0}, {total})"
+                                w(f"{acc}[{co * owv} + {ow}] = {total}")
             with w.block(f"for {ow} in range({ow_}):"):
                 w(f"crow = ({b} * {oh_} + {oh}) * {ow_} + {ow}")
                 with w.block(f"for {o} in range({n}):"):

@@ -222,10 +222,13 @@ def init_literal(op: str, dtype) -> str:
 def combine(op: str, acc: str, v: str, dtype) -> str:
     t = "" if dtype.is_floating else f"np.{dtype.np.name}"  # integer sums widen in numba: wrap back
     fold = fold_of(op)
-    if fold is not None:
-        return f"{t}({acc} {'+' if fold.combine == 'add' else '*'} {v})"
-    return {"reduce_sum": f"{t}({acc} + {v})", "reduce_mean": f"{t}({acc} + {v})",
-            "reduce_prod": f"{t}({acc} * {v})", "reduce_max": f"rt.maximum({acc}, {v})",
+    kind = ("add" if fold.combine == "add" else "mul") if fold is not None else \
+        {"reduce_sum": "add", "reduce_mean": "add", "reduce_prod": "mul"}.get(op)
+    if kind is not None:
+        if dtype.is_floating:  # the one reassociable operation of a strict kernel (runtime.fold_add)
+            return f"rt.fold_{kind}({acc}, {v})"
+        return f"{t}({acc} {'+' if kind == 'add' else '*'} {v})"
+    return {"reduce_max": f"rt.maximum({acc}, {v})",
             "reduce_min": f"rt.minimum({acc}, {v})", "reduce_any": f"({acc} or {v})",
             "reduce_all": f"({acc} and {v})", "reduce_logsumexp": f"rt.maximum({acc}, {v})"}[op]
 
@@ -389,7 +392,7 @@ def _emit_row_reduce(cg, g, root, prologue, post, row, kinds, chain=()) -> None:
         if op == "reduce_logsumexp":
             w(f"shift = acc if {cg.call('isfinite', dtype, 'acc')} else {scalar.literal(0, dtype)}")
             w(f"acc = {scalar.literal(0, dtype)}")
-            pass_over_row(prologue, on_value=lambda v: w(f"acc += {cg.call('exp', dtype, f'{v} - shift')}"), store=False,
+            pass_over_row(prologue, on_value=lambda v: w(f"acc = rt.fold_add(acc, {cg.call('exp', dtype, f'{v} - shift')})"), store=False,
                           known=chain_scalars)
             w(f"acc = {cg.call('log', dtype, 'acc')} + shift")
         elif done is not None:
@@ -488,7 +491,8 @@ def _emit_reduction(cg, w, root, prologue, stores) -> None:
                 w(f"{a} = {combine(op, a, contribution(cg, root, v, dtype), dtype)}")
             else:  # logsumexp's second pass: sum exp(v - shift)
                 shifted = f"{v} - {shift_of(offsets['acc'])}"
-                w(f"{extra_pass}[{offsets['acc']}] += np.{dtype.np.name}({cg.call('exp', None, shifted)})")
+                w(f"{extra_pass}[{offsets['acc']}] = rt.fold_add({extra_pass}[{offsets['acc']}], "
+                  f"np.{dtype.np.name}({cg.call('exp', None, shifted)}))")
 
         nest(cg, w, in_dims, operands, body)
 

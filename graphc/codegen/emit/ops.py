@@ -55,9 +55,9 @@ def _(cg, w, i, ins):
             if ins.op == "softmax":
                 w(f"e = {t}({cg.call('exp', None, f'{X}[{base} + {l} * {inner}] - m')})")
                 w(f"{Y}[{base} + {l} * {inner}] = e")
-                w("s += e")
+                w("s = rt.fold_add(s, e)")
             else:
-                w(f"s += {t}({cg.call('exp', None, f'{X}[{base} + {l} * {inner}] - m')})")
+                w(f"s = rt.fold_add(s, {t}({cg.call('exp', None, f'{X}[{base} + {l} * {inner}] - m')}))")
         if ins.op == "softmax":
             with w.block(f"for {l} in range({length}):"):
                 w(f"{Y}[{base} + {l} * {inner}] = {t}({Y}[{base} + {l} * {inner}] / s)")
@@ -109,13 +109,13 @@ def _(cg, w, i, ins):
         w(f"s = {t}(0)")
         with w.block(f"for {l} in range({bd[axis]}):"):
             z = f"{Z}[{off['z']} + {l} * {sz}]"
-            w(f"s += {t}({cg.call('exp', None, f'{z} - m')})")
+            w(f"s = rt.fold_add(s, {t}({cg.call('exp', None, f'{z} - m')}))")
         w(f"ls = {t}({cg.call('log', None, 's')})")
         w(f"acc = {t}(0)")
         with w.block(f"for {l} in range({bd[axis]}):"):
             w(f"lab = {L}[{off['l']} + {l} * {sl}]")
             with w.block("if lab != 0:"):
-                w(f"acc += lab * ({Z}[{off['z']} + {l} * {sz}] - m - ls)")
+                w(f"acc = rt.fold_add(acc, lab * ({Z}[{off['z']} + {l} * {sz}] - m - ls))")
         w(f"{Y}[{off['out']}] = {t}(-acc)")
 
     nest(cg, w, out_dims, ops, body)
@@ -140,7 +140,7 @@ def _(cg, w, i, ins):
         w(f"m = m if {cg.call('isfinite', None, 'm')} else {t}(0)")
         w(f"s = {t}(0)")
         with w.block(f"for {c} in range({classes}):"):
-            w(f"s += {t}({cg.call('exp', None, f'{Z}[base + {c}] - m')})")
+            w(f"s = rt.fold_add(s, {t}({cg.call('exp', None, f'{Z}[base + {c}] - m')}))")
         w(f"{Y}[{r}] = {t}((m - {Z}[base + lab]) + {cg.call('log', None, 's')})")  # m - z first: exact for huge logits
 
 
@@ -493,10 +493,10 @@ def _(cg, w, i, ins):
             with w.block(f"for {j} in range({inner}):"):
                 at = f"({o} * {channels} + {c}) * {inner} + {j}"
                 if stat == "mean":
-                    w(f"s += {X}[{at}]")
+                    w(f"s = rt.fold_add(s, {X}[{at}])")
                 else:
                     w(f"d = {X}[{at}] - m")
-                    w("s += d * d")
+                    w("s = rt.fold_add(s, d * d)")
             w(f"{(M if stat == 'mean' else V)}[{c}] += s")
         c = cg.uid("c")
         with w.block(f"for {c} in range({channels}):"):
@@ -532,8 +532,8 @@ def _(cg, w, i, ins):
         with w.block(f"for {j} in range({inner}):"):
             at = f"({o} * {channels} + {c}) * {inner} + {j}"
             w(f"g = {DY}[{at}]")
-            w("sg += g")
-            w(f"sgx += g * ({X}[{at}] - m)")
+            w("sg = rt.fold_add(sg, g)")
+            w(f"sgx = rt.fold_add(sgx, g * ({X}[{at}] - m))")
         w(f"{DB}[{c}] += sg")
         w(f"{DS}[{c}] += sgx")
     c = cg.uid("c")

@@ -47,6 +47,84 @@ def min2(a, b):
     return b if b < a else a
 
 
+# --- accumulations: the only float operations LLVM may reorder -------------------------------------
+# Kernels compile with strict IEEE arithmetic: a value that a fused kernel computes in several
+# passes (a row's max, then its equality with the max in the gradient) must get the same bits
+# every time, and a kernel-wide ``reassoc`` let LLVM rewrite (a / b) * c one way in one loop and
+# another way in the next (a reduce_max gradient found no element equal to the max, and dropped
+# its term). The accumulators below carry ``reassoc`` on their own add, which is what the loop
+# vectorizer needs to split a sum into lanes; ``muladd`` is llvm.fmuladd, fused wherever the
+# target has FMA, the same way in every loop.
+
+
+def _float_args(*tys) -> bool:
+    return all(isinstance(t, types.Float) for t in tys)
+
+
+def _widest(*tys):
+    return max(tys, key=lambda t: t.bitwidth)
+
+
+def _cast_all(context, builder, sig, args, to):
+    return [context.cast(builder, a, t, to) for a, t in zip(args, sig.args)]
+
+
+@intrinsic
+def fold_add(typingctx, acc, value):
+    """``acc + value``, reassociable: a float sum's accumulator (vectorizes in lanes)."""
+    if not _float_args(acc, value):
+        return None
+    result = _widest(acc, value)
+
+    def codegen(context, builder, sig, args):
+        a, b = _cast_all(context, builder, sig, args, result)
+        return builder.fadd(a, b, flags=("reassoc", "contract"))
+    return result(acc, value), codegen
+
+
+@intrinsic
+def fold_mul(typingctx, acc, value):
+    """``acc * value``, reassociable: a float product's accumulator."""
+    if not _float_args(acc, value):
+        return None
+    result = _widest(acc, value)
+
+    def codegen(context, builder, sig, args):
+        a, b = _cast_all(context, builder, sig, args, result)
+        return builder.fmul(a, b, flags=("reassoc", "contract"))
+    return result(acc, value), codegen
+
+
+@intrinsic
+def fold_muladd(typingctx, acc, a, b):
+    """``acc + a * b``, reassociable and fusable: a dot product's accumulator."""
+    if not _float_args(acc, a, b):
+        return None
+    result = _widest(acc, a, b)
+
+    def codegen(context, builder, sig, args):
+        s, x, y = _cast_all(context, builder, sig, args, result)
+        return builder.fadd(s, builder.fmul(x, y, flags=("contract",)), flags=("reassoc", "contract"))
+    return result(acc, a, b), codegen
+
+
+@intrinsic
+def muladd(typingctx, a, b, c):
+    """``a * b + c`` as llvm.fmuladd: one FMA where the target has it (rounded once), else a
+    multiply and an add; the same choice in every loop of the kernel."""
+    if not _float_args(a, b, c):
+        return None
+    result = _widest(a, b, c)
+
+    def codegen(context, builder, sig, args):
+        x, y, z = _cast_all(context, builder, sig, args, result)
+        ty = context.get_value_type(result)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty, ty]),
+                                            f"llvm.fmuladd.{'f32' if result.bitwidth == 32 else 'f64'}")
+        return builder.call(fn, [x, y, z])
+    return result(a, b, c), codegen
+
+
 # --- floor division and remainder (NumPy's npy_divmod) ---------------------------------------------
 
 

@@ -566,8 +566,7 @@ class NativeModule:
         driver = SourceWriter()
         driver(f"def {name}__driver({', '.join(pname(q) for q in params)}):")
         driver.extend(head)
-        flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-        options = f"dict(no_cpython_wrapper=True, error_model='numpy', boundscheck=False, fastmath={flags})"
+        options = f"dict(no_cpython_wrapper=True, error_model='numpy', boundscheck=False, fastmath={FASTMATH})"
         meta_len = 1 + 2 * len(self.regions)
         functions = [f.replace(self.CTX, ctx) for f in self.functions]
         module = "\n".join([

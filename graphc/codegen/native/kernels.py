@@ -12,7 +12,7 @@ against OpenBLAS' sgemm through ``np.dot``, one thread each, see docs/NATIVE.md)
     steps measured best for AVX2: 16 broadcasts fill its 16 vector registers.)
   * ``dot`` form, for narrow outputs (a literal n < 16, e.g. the logits layer) and for
     ``transpose_b``: each element of C is a dot product along contiguous rows, which
-    vectorizes as a reduction (fastmath ``reassoc``); four columns share each load of A.
+    vectorizes as a reduction (``rt.fold_muladd``, the one reassociable add); four columns share each load of A.
 """
 from __future__ import annotations
 
@@ -94,14 +94,14 @@ def _dot_form(cg, w, zero, A, a_off, R, r_off, C, c_off, m, n, k, row_done) -> N
             with w.block(f"for {kk} in range({k}):"):
                 w(f"mm_a = {A}[{ar} + {kk}]")
                 for u in range(DOT_COLUMNS):
-                    w(f"mm_s{u} += mm_a * {R}[mm_r{u} + {kk}]")
+                    w(f"mm_s{u} = rt.fold_muladd(mm_s{u}, mm_a, {R}[mm_r{u} + {kk}])")
             for u in range(DOT_COLUMNS):
                 w(f"{C}[{cr} + {j} + {u}] = mm_s{u}")
         with w.block(f"for {j} in range({n} // {DOT_COLUMNS} * {DOT_COLUMNS}, {n}):"):
             w(f"mm_s0 = {zero}")
             w(f"mm_r0 = {r_off} + {j} * {k}")
             with w.block(f"for {kk} in range({k}):"):
-                w(f"mm_s0 += {A}[{ar} + {kk}] * {R}[mm_r0 + {kk}]")
+                w(f"mm_s0 = rt.fold_muladd(mm_s0, {A}[{ar} + {kk}], {R}[mm_r0 + {kk}])")
             w(f"{C}[{cr} + {j}] = mm_s0")
         if row_done is not None:
             row_done(w, i, "0", n)
@@ -159,8 +159,10 @@ def _kstep(cg, w, B, C, n, rows, a_value, b_row, j0, jn, unroll: int) -> None:
         for u in range(unroll):
             w(f"mm_v{u} = {B}[mm_b{u} + {j}]")
         for r in range(rows):
-            terms = " + ".join(f"mm_a{r}_{u} * mm_v{u}" for u in range(unroll))
-            w(f"{C}[mm_c{r} + {j}] += {terms}")
+            total = f"{C}[mm_c{r} + {j}]"
+            for u in range(unroll):  # FMAs (runtime.muladd: kernels are strict)
+                total = f"rt.muladd(mm_a{r}_{u}, mm_v{u}, {total})"
+            w(f"{C}[mm_c{r} + {j}] = {total}")
 
 
 def _row_pass(cg, w, zero, a_at, B, b_off, C, c_off, n, k, i, rows, j0, jn) -> None:
