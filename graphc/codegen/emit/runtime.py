@@ -57,72 +57,54 @@ def min2(a, b):
 # target has FMA, the same way in every loop.
 
 
-def _float_args(*tys) -> bool:
-    return all(isinstance(t, types.Float) for t in tys)
+REASSOCIABLE = ("reassoc", "contract")
 
 
-def _widest(*tys):
-    return max(tys, key=lambda t: t.bitwidth)
+def _float_op(operands, build):
+    """A float intrinsic's (signature, codegen): the operands cast to the widest of their
+    types, then ``build(context, builder, result_type, *values)``; None (no match) for
+    anything but floats."""
+    if not all(isinstance(t, types.Float) for t in operands):
+        return None
+    result = max(operands, key=lambda t: t.bitwidth)
 
-
-def _cast_all(context, builder, sig, args, to):
-    return [context.cast(builder, a, t, to) for a, t in zip(args, sig.args)]
+    def codegen(context, builder, sig, args):
+        values = [context.cast(builder, a, t, result) for a, t in zip(args, sig.args)]
+        return build(context, builder, result, *values)
+    return result(*operands), codegen
 
 
 @intrinsic
 def fold_add(typingctx, acc, value):
     """``acc + value``, reassociable: a float sum's accumulator (vectorizes in lanes)."""
-    if not _float_args(acc, value):
-        return None
-    result = _widest(acc, value)
-
-    def codegen(context, builder, sig, args):
-        a, b = _cast_all(context, builder, sig, args, result)
-        return builder.fadd(a, b, flags=("reassoc", "contract"))
-    return result(acc, value), codegen
+    return _float_op((acc, value), lambda ctx, b, t, x, y: b.fadd(x, y, flags=REASSOCIABLE))
 
 
 @intrinsic
 def fold_mul(typingctx, acc, value):
     """``acc * value``, reassociable: a float product's accumulator."""
-    if not _float_args(acc, value):
-        return None
-    result = _widest(acc, value)
-
-    def codegen(context, builder, sig, args):
-        a, b = _cast_all(context, builder, sig, args, result)
-        return builder.fmul(a, b, flags=("reassoc", "contract"))
-    return result(acc, value), codegen
+    return _float_op((acc, value), lambda ctx, b, t, x, y: b.fmul(x, y, flags=REASSOCIABLE))
 
 
 @intrinsic
 def fold_muladd(typingctx, acc, a, b):
     """``acc + a * b``, reassociable and fusable: a dot product's accumulator."""
-    if not _float_args(acc, a, b):
-        return None
-    result = _widest(acc, a, b)
+    return _float_op((acc, a, b), lambda ctx, bld, t, s, x, y:
+                     bld.fadd(s, bld.fmul(x, y, flags=("contract",)), flags=REASSOCIABLE))
 
-    def codegen(context, builder, sig, args):
-        s, x, y = _cast_all(context, builder, sig, args, result)
-        return builder.fadd(s, builder.fmul(x, y, flags=("contract",)), flags=("reassoc", "contract"))
-    return result(acc, a, b), codegen
+
+def _fmuladd(context, builder, result, x, y, z):
+    ty = context.get_value_type(result)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty, ty]),
+                                        f"llvm.fmuladd.f{result.bitwidth}")
+    return builder.call(fn, [x, y, z])
 
 
 @intrinsic
 def muladd(typingctx, a, b, c):
     """``a * b + c`` as llvm.fmuladd: one FMA where the target has it (rounded once), else a
     multiply and an add; the same choice in every loop of the kernel."""
-    if not _float_args(a, b, c):
-        return None
-    result = _widest(a, b, c)
-
-    def codegen(context, builder, sig, args):
-        x, y, z = _cast_all(context, builder, sig, args, result)
-        ty = context.get_value_type(result)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty, ty]),
-                                            f"llvm.fmuladd.{'f32' if result.bitwidth == 32 else 'f64'}")
-        return builder.call(fn, [x, y, z])
-    return result(a, b, c), codegen
+    return _float_op((a, b, c), _fmuladd)
 
 
 # --- floor division and remainder (NumPy's npy_divmod) ---------------------------------------------
