@@ -86,7 +86,7 @@ bool = bool_  # noqa: A001  (TF's name, tf.bool; the dtype, not Python's builtin
 _missing_name = _compat.namespace_getattr("", globals())
 # Front ends and tools load on first use (``gc.keras.layers.Dense``, as TF1's ``tf.keras``),
 # so ``import graphc`` does not pay for them.
-_ON_FIRST_USE = ("keras", "theano", "viz")
+_ON_FIRST_USE = ("keras", "theano", "viz", "onnx")
 
 
 def __getattr__(name: str):

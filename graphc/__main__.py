@@ -24,6 +24,9 @@ def main(argv=None) -> int:
     prof.add_argument("--top", type=int, default=20, help="how many kernels the summary lists")
     prof.add_argument("script")
     prof.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    imp = sub.add_parser("import", help="convert an ONNX model into a graphc model file")
+    imp.add_argument("path", help="the .onnx file")
+    imp.add_argument("-o", "--out", required=True, help="the graphc model file to write (.gcm)")
     cache = sub.add_parser("cache", help="the on-disk kernel cache (GRAPHC_CACHE_DIR)")
     cache.add_argument("action", choices=("info", "clear"))
     args = parser.parse_args(argv)
@@ -40,6 +43,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "inspect":
         return _inspect(args.path)
+    if args.command == "import":
+        return _import_onnx(args.path, args.out)
     if args.command == "profile":
         return _profile(args.script, args.args, args.out, args.top)
     if args.command == "graph":
@@ -111,6 +116,19 @@ def _draw(path: str, out, collapse: bool) -> int:
         print(e, file=sys.stderr)
         return 1
     print(f"wrote {out}")
+    return 0
+
+
+def _import_onnx(path: str, out: str) -> int:
+    from . import export, onnx
+    from .errors import GraphcError
+    try:
+        model = onnx.import_model(path, device="reference")
+        export.save_model(model, out, metadata=model.metadata)
+    except GraphcError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}: {model.signature}")
     return 0
 
 

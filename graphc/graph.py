@@ -319,6 +319,7 @@ class Graph:
         self._scope = threading.local()
         self._control = threading.local()
         self._device = threading.local()
+        self._origin = threading.local()  # location_scope: where ops made by an importer come from
         self.placed = False  # whether any op was made under gc.device
         # Objects whose ``before_run(session, fetches, feed_dict)`` sees every Session.run of
         # this graph first and may add feeds (gc.data's iterators fill their tensors so).
@@ -405,7 +406,7 @@ class Graph:
         attrs = attrs if isinstance(attrs, Attrs) else Attrs(attrs or {})
         inputs = tuple(inputs)
         with self._lock:
-            location = location or user_location()
+            location = location or getattr(self._origin, "text", None) or user_location()
             label = name or op_type
             if self._finalized:
                 raise GraphError(
@@ -478,6 +479,17 @@ class Graph:
     @property
     def current_name_scope(self) -> str:
         return getattr(self._scope, "name", "")
+
+    @contextlib.contextmanager
+    def location_scope(self, text: str):
+        """Ops made inside say they were made at ``text`` (an importer names the node of the
+        file it translates, which is what the user can find, rather than its own line)."""
+        before = getattr(self._origin, "text", None)
+        self._origin.text = text
+        try:
+            yield
+        finally:
+            self._origin.text = before
 
     @contextlib.contextmanager
     def name_scope(self, name: Optional[str]):

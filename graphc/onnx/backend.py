@@ -1,0 +1,133 @@
+"""ONNX's backend interface over graphc, so ONNX's own test runner can drive it:
+
+    import graphc.onnx.backend as backend
+    rep = backend.prepare(model, "CPU")        # the cpu backend (numba kernels)
+    outputs = rep.run([x])                     # a namedtuple-like of the graph outputs
+
+Devices: "CPU" runs on graphc's cpu backend, "CUDA" on its CUDA backend. ``prepare(...,
+graphc_device="reference")`` picks any graphc device directly (the test suite runs ONNX's
+~1,900 node tests on the NumPy reference, which compiles nothing, and a sample on "CPU").
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from onnx.backend.base import Backend, BackendRep, namedtupledict
+
+from . import import_model
+from .importer import NeedsValue
+
+_DEVICES = {"CPU": "cpu", "CUDA": "cuda"}
+
+
+class GraphcRep(BackendRep):
+    """A prepared model: ``run(inputs)`` with inputs as a list (in the graph's input order)
+    or a dict by name.
+
+    graphc compiles static shapes. Where a model computes a shape from a graph input (a
+    ``Reshape`` whose target is fed), the model is imported again at ``run`` with those
+    inputs fixed to the values given, once per distinct set of values."""
+
+    def __init__(self, proto, model, input_names, output_names, fixed=(), **import_args):
+        self.proto = proto
+        self.model = model
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+        self.fixed = sorted(fixed)       # inputs that decide shapes
+        self.import_args = import_args
+        self._specialized = {}
+
+    def _model_for(self, feed: dict):
+        if not self.fixed:
+            return self.model, feed
+        missing = [n for n in self.fixed if n not in feed]
+        if missing:
+            raise ValueError(f"the model needs input(s) {missing}, which decide its shapes")
+        key = tuple((n, np.asarray(feed[n]).dtype.str, np.asarray(feed[n]).shape, np.asarray(feed[n]).tobytes())
+                    for n in self.fixed)
+        model = self._specialized.get(key)
+        while model is None:
+            try:
+                model = import_model(self.proto, constants={n: feed[n] for n in self.fixed}, **self.import_args)
+            except NeedsValue as e:
+                more = [n for n in e.inputs if n not in self.fixed]
+                if not more or any(n not in feed for n in more):
+                    raise
+                self.fixed = sorted(self.fixed + more)
+                return self._model_for(feed)
+            self._specialized[key] = model
+        return model, {k: v for k, v in feed.items() if k not in self.fixed}
+
+    def run(self, inputs: Any, **kwargs: Any):
+        if isinstance(inputs, dict):
+            feed = dict(inputs)
+        else:
+            if isinstance(inputs, np.ndarray):
+                inputs = [inputs]
+            if len(inputs) > len(self.input_names):
+                raise ValueError(f"the model takes {len(self.input_names)} inputs ({self.input_names}); "
+                                 f"got {len(inputs)}")
+            feed = dict(zip(self.input_names, inputs))
+        model, feed = self._model_for(feed)
+        results = model.run(feed, self.output_names)
+        return namedtupledict("Outputs", self.output_names)(*[results[n] for n in self.output_names])
+
+
+class GraphcBackend(Backend):
+    @classmethod
+    def prepare(cls, model, device: str = "CPU", graphc_device: Optional[str] = None, optimize=None,
+                **kwargs: Any) -> GraphcRep:
+        super().prepare(model, device, **kwargs)
+        target = graphc_device or cls._graphc_device(device)
+        initialized = {t.name for t in model.graph.initializer}
+        inputs = [vi.name for vi in model.graph.input if vi.name not in initialized]
+        outputs = [vi.name for vi in model.graph.output]
+        try:
+            imported, fixed = import_model(model, device=target, optimize=optimize), ()
+        except NeedsValue as e:
+            imported, fixed = None, e.inputs
+        return GraphcRep(model, imported, inputs, outputs, fixed, device=target, optimize=optimize)
+
+    @classmethod
+    def run_model(cls, model, inputs: Any, device: str = "CPU", **kwargs: Any):
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(cls, node, inputs: Any, device: str = "CPU", outputs_info=None, **kwargs: Any):
+        """Run one NodeProto on ``inputs`` (a list in the node's input order)."""
+        from onnx import helper, numpy_helper
+        values = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+        names = [n for n in node.input if n]
+        graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype),
+                                                      list(np.asarray(v).shape)) for n, v in zip(names, values)]
+        graph_outputs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
+        graph = helper.make_graph([node], "run_node", graph_inputs, graph_outputs)
+        opset = kwargs.pop("opset_version", None)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)] if opset else None)
+        del numpy_helper
+        return cls.prepare(model, device, **kwargs).run(values)
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        name = str(device).split(":")[0].upper()
+        if name not in _DEVICES:
+            return False
+        if name == "CUDA":
+            from ..codegen.backend import available_devices
+            return "cuda" in available_devices()
+        return True
+
+    @staticmethod
+    def _graphc_device(device: str) -> str:
+        name = str(device).split(":")[0].upper()
+        if name not in _DEVICES:
+            raise ValueError(f"graphc's ONNX backend runs on 'CPU' or 'CUDA', not {device!r}")
+        return _DEVICES[name]
+
+
+prepare = GraphcBackend.prepare
+run_model = GraphcBackend.run_model
+run_node = GraphcBackend.run_node
+supports_device = GraphcBackend.supports_device
+is_compatible = GraphcBackend.is_compatible

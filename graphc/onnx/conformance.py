@@ -1,0 +1,113 @@
+"""ONNX's own backend tests over graphc, outside pytest: counts and failure reasons.
+
+    python -m graphc.onnx.conformance --device reference            # every node test
+    python -m graphc.onnx.conformance --kind PyTorchConverted --device cpu -v
+
+The test suite runs the same tests through pytest (tests/onnx/test_backend_suite.py) with the
+expected failures of tests/onnx/expected_failures.py; this command is for seeing where graphc
+stands and why each failing test fails.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import sys
+import unittest
+import warnings
+
+from .backend import GraphcBackend
+
+KINDS = ("Node", "Simple", "PyTorchConverted", "PyTorchOperator", "Real")
+
+
+def backend_for(device: str):
+    """A backend class whose "CPU" runs on graphc device ``device``; CUDA tests are off."""
+    class Backend(GraphcBackend):
+        @classmethod
+        def prepare(cls, model, dev="CPU", **kwargs):
+            kwargs.pop("rtol", None), kwargs.pop("atol", None)
+            return GraphcBackend.prepare(model, dev, graphc_device=device, **kwargs)
+
+        @classmethod
+        def supports_device(cls, dev: str) -> bool:
+            return str(dev).upper() == "CPU"
+
+    Backend.__name__ = f"GraphcBackend_{device}"
+    return Backend
+
+
+def test_cases(device: str, kinds=KINDS, pattern: str = "") -> dict:
+    """``{name: unittest test method}`` for the tests of ``kinds`` on CPU."""
+    from onnx.backend.test.runner import Runner
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runner = Runner(backend_for(device), __name__)
+    out = {}
+    for category, items in runner._filtered_test_items.items():
+        kind = category[:-len("Model")] if category.endswith("Model") else category
+        if kind not in kinds:
+            continue
+        for name, item in items.items():
+            if name.endswith("_cpu") and re.search(pattern, name):
+                out[name] = (kind, item.func)
+    return out
+
+
+def reason_of(error: BaseException) -> str:
+    """A failure's reason with the test-specific parts (names, numbers) taken out."""
+    text = str(error).strip().splitlines()
+    head = next((line for line in text if line.strip()), type(error).__name__)
+    head = re.sub(r"'[^']*'", "'…'", head)
+    head = re.sub(r"\b\d+(\.\d+)?\b", "N", head)
+    return f"{type(error).__name__}: {head[:160]}"
+
+
+def run(device: str, kinds=KINDS, pattern: str = "", verbose: bool = False) -> dict:
+    cases = test_cases(device, kinds, pattern)
+    results = {}
+    for name, (kind, func) in sorted(cases.items()):
+        case = type("Case", (unittest.TestCase,), {"runTest": func})()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                func(case)
+            results[name] = (kind, "pass", "")
+        except unittest.SkipTest as e:
+            results[name] = (kind, "skip", str(e))
+        except Exception as e:  # noqa: BLE001 - every failure is counted and grouped
+            results[name] = (kind, "fail", reason_of(e))
+        if verbose:
+            print(name, *results[name][1:], flush=True)
+    return results
+
+
+def summarize(results: dict) -> str:
+    lines = []
+    by_kind = collections.defaultdict(collections.Counter)
+    for kind, outcome, _ in results.values():
+        by_kind[kind][outcome] += 1
+    for kind, counts in by_kind.items():
+        total = sum(counts.values())
+        lines.append(f"{kind}: {counts['pass']} of {total} pass ({100.0 * counts['pass'] / max(total, 1):.1f}%)")
+    reasons = collections.Counter(r for _, outcome, r in results.values() if outcome == "fail")
+    lines.append("failure reasons:")
+    lines += [f"  {n:4d}  {r}" for r, n in reasons.most_common()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graphc.onnx.conformance")
+    parser.add_argument("--device", default="reference")
+    parser.add_argument("--kind", action="append", choices=KINDS)
+    parser.add_argument("-k", "--pattern", default="")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    results = run(args.device, tuple(args.kind or ("Node", "Simple", "PyTorchConverted", "PyTorchOperator")),
+                  args.pattern, args.verbose)
+    print(summarize(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
