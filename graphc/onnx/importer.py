@@ -41,6 +41,10 @@ _TYPE_NAMES = {0: "undefined", 4: "uint16", 5: "int16", 8: "string", 10: "float1
                14: "complex64", 15: "complex128", 16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz",
                19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4e2m1"}
 
+ONNX_TYPES = {d: k for k, d in DTYPES.items()}
+# A bound on function expansions (a model's own functions could call each other forever).
+_MAX_EXPANSIONS = 100_000
+
 # Folding a node at import time evaluates it with the ops' NumPy references; a result larger
 # than this stays a run-time tensor (the optimizer may still fold it).
 _FOLD_LIMIT = 1 << 22
@@ -98,11 +102,11 @@ class Node:
     """What a converter sees of one ONNX node: its inputs (as tensors, or as values known at
     import time), its attributes, and the opset."""
 
-    def __init__(self, importer: "Importer", proto):
+    def __init__(self, importer: "Importer", proto, opset: Optional[int] = None):
         self.importer = importer
         self.proto = proto
         self.op_type = proto.op_type
-        self.opset = importer.opset
+        self.opset = opset or importer.opset
         self.inputs = list(proto.input)
         self.n_outputs = len(proto.output)
         from onnx import helper
@@ -206,6 +210,8 @@ class Importer:
         self.values: Dict[str, object] = {}
         self._tensors: Dict[str, Tensor] = {}
         self.variables: list = []
+        self.local_functions = {(f.domain, f.name): f for f in model.functions}
+        self._expansions = 0
         self._producers = {o: n for n in model.graph.node for o in n.output if o}
         self._graph_inputs = {vi.name for vi in model.graph.input}
 
@@ -275,12 +281,12 @@ class Importer:
             self.convert(node)
         return placeholders
 
-    def convert(self, proto) -> None:
-        convert = CONVERTERS.get(proto.op_type)
-        node = Node(self, proto)
+    def convert(self, proto, opset: Optional[int] = None) -> None:
+        node = Node(self, proto, opset)
+        convert = CONVERTERS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
         if convert is None:
-            node.fail(f"graphc does not import the ONNX op {proto.op_type!r} (docs/IMPORT-ONNX.md lists the "
-                      "ops it imports)")
+            self._expand(node)
+            return
         all_known = all(not node.has(i) or node.known(i) is not None for i in range(len(node.inputs)))
         with self.graph.location_scope(f"{self.source}: {node.label}"):
             try:
@@ -297,11 +303,40 @@ class Importer:
                 continue
             if value is None:
                 node.fail(f"graphc does not compute its output {name!r}")
+            if isinstance(value, np.generic):
+                value = np.asarray(value)
             if isinstance(value, Tensor) and all_known:
                 folded = fold(value)
                 if folded is not None:
                     value = folded
             self.define(name, value)
+
+
+    def _expand(self, node: Node) -> None:
+        """Import a node with no converter as its ONNX function body (functions.py)."""
+        from onnx import helper
+        from .functions import expand, function_body
+        proto = node.proto
+        types = []
+        for i, name in enumerate(proto.input):
+            if not name:
+                types.append(helper.make_tensor_type_proto(1, None))
+                continue
+            v = self.values[name]
+            dtype = v.dtype if isinstance(v, Tensor) else dt.as_dtype(v.dtype) if not is_symbolic(v) else dt.int64
+            shape = (list(v.shape) if v.shape.known_rank else None) if isinstance(v, Tensor) else list(v.shape)
+            types.append(helper.make_tensor_type_proto(ONNX_TYPES[dtype], shape))
+        found = function_body(proto, node.opset, types, self.local_functions)
+        if found is None:
+            node.fail(f"graphc does not import the ONNX op {proto.op_type!r} (docs/IMPORT-ONNX.md lists the ops it "
+                      "imports)")
+        fn, opset = found
+        self._expansions += 1
+        if self._expansions > _MAX_EXPANSIONS:
+            node.fail(f"expanding ONNX functions went past {_MAX_EXPANSIONS} nodes (a function that calls itself?)")
+        prefix = f"{proto.op_type}_{self._expansions}__"
+        for inner in expand(proto, fn, prefix):
+            self.convert(inner, opset)
 
 
 def value_type(vi, what: str):
