@@ -86,6 +86,8 @@ class GraphcBackend(Backend):
         try:
             imported, fixed = import_model(model, device=target, optimize=optimize), ()
         except NeedsValue as e:
+            if not e.inputs:
+                raise
             imported, fixed = None, e.inputs
         return GraphcRep(model, imported, inputs, outputs, fixed, device=target, optimize=optimize)
 

@@ -283,6 +283,9 @@ class Importer:
 
     def convert(self, proto, opset: Optional[int] = None) -> None:
         node = Node(self, proto, opset)
+        for out in proto.output:
+            if out:
+                self._producers.setdefault(out, proto)
         convert = CONVERTERS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
         if convert is None:
             self._expand(node)
