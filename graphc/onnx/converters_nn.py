@@ -382,3 +382,173 @@ def _mvn(node):
     mean = gc.reduce_mean(x, axes, keepdims=True)
     var = gc.reduce_mean(gc.square(x), axes, keepdims=True) - gc.square(mean)
     return [(x - mean) / (gc.sqrt(var) + _const_like(x, 1e-9))]
+
+
+# --- Resize -------------------------------------------------------------------------------------
+def _source_coordinates(mode, out_size, in_size, scale, roi):
+    """ONNX's coordinate_transformation_mode: where each output position samples the input
+    (float64), and which positions fall outside it (tf_crop_and_resize only)."""
+    y = np.arange(out_size, dtype=np.float64)
+    width = scale * in_size
+    outside = None
+    if mode == "align_corners":
+        x = np.zeros(out_size) if width == 1 else y * (in_size - 1) / (width - 1)
+    elif mode == "asymmetric":
+        x = y / scale
+    elif mode == "tf_crop_and_resize":
+        lo, hi = roi
+        x = (np.full(out_size, (hi - lo) * (in_size - 1) / 2) if width == 1
+             else y * (hi - lo) * (in_size - 1) / (width - 1)) + lo * (in_size - 1)
+        outside = (x < 0) | (x > in_size - 1)
+    elif mode == "pytorch_half_pixel":
+        x = np.full(out_size, -0.5) if width == 1 else (y + 0.5) / scale - 0.5
+    elif mode == "half_pixel":
+        x = (y + 0.5) / scale - 0.5
+    elif mode == "half_pixel_symmetric":
+        offset = in_size / 2 * (1 - out_size / width)
+        x = offset + (y + 0.5) / scale - 0.5
+    else:
+        raise ValueError(f"unknown coordinate_transformation_mode {mode!r}")
+    return x, outside
+
+
+def _resize_coefficients(kind, ratio, scale, a, antialias, nearest_mode):
+    if kind == "nearest":
+        if float(ratio).is_integer():
+            return np.array([0.0, 1.0])
+        up = {"round_prefer_floor": ratio > 0.5, "round_prefer_ceil": ratio >= 0.5,
+              "floor": False, "ceil": True}[nearest_mode]
+        return np.array([0.0, 1.0]) if up else np.array([1.0, 0.0])
+    if kind == "linear":
+        if not antialias:
+            return np.array([1 - ratio, ratio])
+        s = min(scale, 1.0)
+        start = int(np.floor(-1 / s) + 1)
+        args = (np.arange(start, start + 2 - 2 * start) - ratio) * s
+        c = np.clip(1 - np.abs(args), 0, 1)
+        return c / c.sum()
+    if not antialias:
+        r = ratio
+        return np.array([((a * (r + 1) - 5 * a) * (r + 1) + 8 * a) * (r + 1) - 4 * a,
+                         ((a + 2) * r - (a + 3)) * r * r + 1,
+                         ((a + 2) * (1 - r) - (a + 3)) * (1 - r) * (1 - r) + 1,
+                         ((a * ((1 - r) + 1) - 5 * a) * ((1 - r) + 1) + 8 * a) * ((1 - r) + 1) - 4 * a])
+    s = min(scale, 1.0)
+    start = int(np.floor(-2 / s) + 1)
+
+    def k(x):
+        x = abs(x)
+        return ((a + 2) * x ** 3 - (a + 3) * x ** 2 + 1) if x <= 1 else \
+            (a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a) if x < 2 else 0.0
+    c = np.array([k(s * (i - ratio)) for i in range(start, 2 - start)])
+    return c / c.sum()
+
+
+def _resize_axis_plan(kind, in_size, out_size, scale, roi, transform, a, antialias, nearest_mode, exclude):
+    """(neighbour indices (out, n), weights (out, n), outside mask or None) for one axis,
+    as ONNX's reference computes them."""
+    x, outside = _source_coordinates(transform, out_size, in_size, scale, roi)
+    base = np.floor(x)
+    ratios = np.where(x == base, 1.0, x - base)
+    coeffs = np.stack([_resize_coefficients(kind, float(r), scale, a, antialias, nearest_mode) for r in ratios]) \
+        if out_size else np.zeros((0, 2))
+    n = coeffs.shape[1]
+    pad = int(np.ceil(n / 2))
+    xp = x + pad
+    p = np.floor(xp).astype(np.int64)
+    frac = xp - p
+    if n % 2 == 0:
+        offset = np.where(frac == 0, -(n // 2), -(n // 2) + 1)
+    else:
+        offset = np.where(frac <= 0.5, -((n - 1) // 2), -((n - 1) // 2) + 1)
+    idx = (p + offset)[:, None] + np.arange(n)[None, :] - pad
+    if exclude:
+        coeffs = np.where((idx < 0) | (idx >= in_size), 0.0, coeffs)
+        total = coeffs.sum(axis=-1, keepdims=True)
+        coeffs = coeffs / np.where(total == 0, 1.0, total)
+    return np.clip(idx, 0, in_size - 1), coeffs, outside
+
+
+@converts("Resize")
+def _resize(node):
+    x = node.x(0)
+    rank = node.rank(x)
+    shape = node.static_shape(x)
+    kind = node.attr("mode", "nearest")
+    if kind not in ("nearest", "linear", "cubic"):
+        node.fail(f"mode {kind!r} is not one of nearest, linear, cubic")
+    axes = node.attr("axes")
+    axes = list(range(rank)) if axes is None else [_axis(node, a, rank) for a in axes]
+    roi = node.known(1) if node.has(1) else None
+    scales = node.known(2) if node.has(2) else None
+    sizes = node.known(3) if node.has(3) else None
+    if node.has(1) and roi is None and node.attr("coordinate_transformation_mode") == "tf_crop_and_resize":
+        node.needs(1, "roi")
+    if node.has(2) and scales is None:
+        node.needs(2, "scales")
+    if node.has(3) and sizes is None:
+        node.needs(3, "sizes")
+    scales = None if scales is None or scales.size == 0 else [float(s) for s in scales]
+    sizes = None if sizes is None or sizes.size == 0 else [int(s) for s in sizes]
+    if scales is None and sizes is None:
+        node.fail("needs scales or sizes")
+    full_scale, out = [1.0] * rank, list(shape)
+    if sizes is not None:
+        if len(sizes) != len(axes):
+            node.fail(f"sizes {sizes} must have one entry per axis {axes}")
+        s = [sizes[i] / shape[a] for i, a in enumerate(axes)]
+        policy = node.attr("keep_aspect_ratio_policy", "stretch")
+        if policy != "stretch":
+            one = min(s) if policy == "not_larger" else max(s)
+            s = [one] * len(axes)
+            sizes = [int(one * shape[a] + 0.5) for a in axes]
+        for i, a in enumerate(axes):
+            full_scale[a], out[a] = s[i], sizes[i]
+    else:
+        if len(scales) != len(axes):
+            node.fail(f"scales {scales} must have one entry per axis {axes}")
+        for i, a in enumerate(axes):
+            full_scale[a], out[a] = scales[i], int(scales[i] * shape[a])
+    full_roi = None
+    if roi is not None and roi.size:
+        roi = [float(v) for v in roi]
+        full_roi = [0.0] * rank + [1.0] * rank
+        k = len(axes)
+        for i, a in enumerate(axes):
+            full_roi[a], full_roi[rank + a] = roi[i], roi[k + i]
+    transform = node.attr("coordinate_transformation_mode", "half_pixel")
+    extrapolation = node.attr("extrapolation_value", 0.0)
+    y = x if kind == "nearest" else gc.cast(x, dt.float32) if not x.dtype.is_floating else x
+    for a in axes:
+        axis_roi = None if full_roi is None else (full_roi[a], full_roi[rank + a])
+        unchanged = np.isclose(full_scale[a], 1.0) and out[a] == shape[a] and (
+            axis_roi is None or (np.isclose(axis_roi[0], 0.0) and np.isclose(axis_roi[1], 1.0)))
+        if unchanged:
+            continue
+        if transform == "tf_crop_and_resize" and axis_roi is None:
+            node.fail("coordinate_transformation_mode tf_crop_and_resize needs roi")
+        idx, coeffs, outside = _resize_axis_plan(
+            kind, shape[a], out[a], full_scale[a], axis_roi, transform, node.attr("cubic_coeff_a", -0.75),
+            node.attr("antialias", 0), node.attr("nearest_mode", "round_prefer_floor"),
+            node.attr("exclude_outside", 0))
+        if kind == "nearest":
+            y = gc.gather(y, gc.constant(idx[np.arange(len(idx)), np.argmax(coeffs, axis=1)]), axis=a)
+        else:
+            bshape = [1] * rank
+            bshape[a] = out[a]
+            total = None
+            for k in range(idx.shape[1]):
+                term = gc.gather(y, gc.constant(idx[:, k]), axis=a) * gc.constant(
+                    coeffs[:, k].reshape(bshape).astype(y.dtype.np))
+                total = term if total is None else total + term
+            y = total
+        if outside is not None and outside.any():
+            mshape = [1] * rank
+            mshape[a] = out[a]
+            y = gc.where(gc.constant(outside.reshape(mshape)), _const_like(y, extrapolation), y)
+    if y.dtype != x.dtype:
+        if x.dtype.is_integer:
+            info = np.iinfo(x.dtype.np)
+            y = gc.clip_by_value(gc.round(y), float(info.min), float(info.max))
+        y = gc.cast(y, x.dtype)
+    return [y if y is not x else gc.identity(x)]
