@@ -315,6 +315,31 @@ class Importer:
             self.define(name, value)
 
 
+    def run_subgraph(self, graph_proto, bound: List, opset: Optional[int] = None) -> List[Tensor]:
+        """The outputs of a subgraph (a branch or a loop body) whose inputs are ``bound``, as
+        tensors built in the current graphc graph (a cond branch or a loop body being traced).
+        Its names are scoped: nothing it defines is visible after it."""
+        if len(bound) != len(graph_proto.input):
+            raise OnnxImportError(f"{self.source}: subgraph {graph_proto.name!r} takes {len(graph_proto.input)} "
+                                  f"inputs, but {len(bound)} are given")
+        saved_values, saved_tensors = dict(self.values), dict(self._tensors)
+        # Constants made outside are captured by the body; ones made inside stay inside.
+        self._tensors = {}
+        try:
+            for init in graph_proto.initializer:
+                self.values[init.name] = tensor_value(init, f"initializer {init.name!r}")
+            for vi, value in zip(graph_proto.input, bound):
+                self.values[vi.name] = value
+                self._tensors.pop(vi.name, None)
+            outer = set(self.values)
+            for proto in topological_nodes(graph_proto, outer, self.source):
+                for out in proto.output:
+                    self.values.pop(out, None)
+                self.convert(proto, opset)
+            return [self.as_tensor(vi.name) for vi in graph_proto.output]
+        finally:
+            self.values, self._tensors = saved_values, saved_tensors
+
     def _expand(self, node: Node) -> None:
         """Import a node with no converter as its ONNX function body (functions.py)."""
         from onnx import helper
