@@ -70,7 +70,6 @@ def _with_defaults(node, schema):
 def expand(node, fn, prefix: str) -> List:
     """The body's nodes with the function's inputs and outputs renamed to the node's, its
     other values prefixed, and attribute references resolved."""
-    from onnx import AttributeProto, NodeProto
     names: Dict[str, str] = {}
     for i, name in enumerate(fn.input):
         names[name] = node.input[i] if i < len(node.input) else ""
@@ -85,27 +84,46 @@ def expand(node, fn, prefix: str) -> List:
             return names[name]
         return prefix + name if name else ""
 
-    out = []
-    for inner in fn.node:
-        new = NodeProto()
-        new.CopyFrom(inner)
-        new.ClearField("input")
-        new.ClearField("output")
-        new.ClearField("attribute")
-        new.input.extend(rename(n) for n in inner.input)
-        new.output.extend(rename(n) for n in inner.output)
-        if inner.name:
-            new.name = prefix + inner.name
-        for attr in inner.attribute:
-            if attr.ref_attr_name:
-                source: Optional[AttributeProto] = given.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
-                if source is None:
-                    continue
-                copy = AttributeProto()
-                copy.CopyFrom(source)
-                copy.name = attr.name
-                new.attribute.extend([copy])
-            else:
-                new.attribute.extend([attr])
-        out.append(new)
-    return out
+    return [_renamed(inner, rename, given, defaults, prefix) for inner in fn.node]
+
+
+def _renamed(inner, rename, given, defaults, prefix):
+    """A copy of one body node with its value names renamed (in its subgraphs too, so that a
+    branch reads the renamed values of the body around it) and attribute references resolved."""
+    from onnx import AttributeProto, NodeProto
+    new = NodeProto()
+    new.CopyFrom(inner)
+    new.ClearField("input")
+    new.ClearField("output")
+    new.ClearField("attribute")
+    new.input.extend(rename(n) for n in inner.input)
+    new.output.extend(rename(n) for n in inner.output)
+    if inner.name:
+        new.name = prefix + inner.name
+    for attr in inner.attribute:
+        if attr.ref_attr_name:
+            source: Optional[AttributeProto] = given.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
+            if source is None:
+                continue
+            copy = AttributeProto()
+            copy.CopyFrom(source)
+            copy.name = attr.name
+            new.attribute.extend([copy])
+        elif attr.type == AttributeProto.GRAPH:
+            copy = AttributeProto()
+            copy.CopyFrom(attr)
+            _rename_graph(copy.g, rename, given, defaults, prefix)
+            new.attribute.extend([copy])
+        else:
+            new.attribute.extend([attr])
+    return new
+
+
+def _rename_graph(graph, rename, given, defaults, prefix) -> None:
+    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+        vi.name = rename(vi.name)
+    for init in graph.initializer:
+        init.name = rename(init.name)
+    nodes = [_renamed(n, rename, given, defaults, prefix) for n in graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
