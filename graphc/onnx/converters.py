@@ -257,6 +257,10 @@ def _swish(node):
 @converts("PRelu")
 def _prelu(node):
     x, slope = node.x(0), node.x(1)
+    # A 1-D slope of one value per channel (axis 1), as old exporters wrote it, broadcasts there.
+    if slope.ndim == 1 and x.ndim > 2 and slope.shape[0] not in (None, 1) and slope.shape[0] == x.shape[1] \
+            and slope.shape[0] != x.shape[-1]:
+        slope = gc.reshape(slope, [-1] + [1] * (x.ndim - 2))
     return [gc.where(x < 0, slope * x, x)]
 
 

@@ -17,10 +17,11 @@ from .converters import _axis, _const_like
 from .importer import converts
 
 
-def _spatial(node, x, what="input"):
+def _spatial(node, x, what="input", allow_3d=False):
     rank = node.rank(x)
-    if rank not in (3, 4):
-        node.fail(f"graphc imports 1-D and 2-D {node.op_type} (an {what} of rank 3 or 4), got rank {rank} "
+    if rank not in ((3, 4, 5) if allow_3d else (3, 4)):
+        dims = "1-D, 2-D and 3-D" if allow_3d else "1-D and 2-D"
+        node.fail(f"graphc imports {dims} {node.op_type} (an {what} of rank {rank - 2 + 2}), got rank {rank} "
                   f"('{x.name}' {x.shape})")
     return rank - 2
 
@@ -92,10 +93,36 @@ def _pair2(values, nd, fill):
     return [fill] + list(values) if nd == 1 else list(values)
 
 
+def _conv2d_nhwc(node, xh, w4, strides, dilations, padding, group, channels):
+    """An NHWC 2-D convolution of ``xh`` with ONNX filter ``w4`` (M, C/group, kh, kw)."""
+    # graphc (as TensorFlow) convolves with strides > 1 or dilations > 1, not both: the strided
+    # result is then every s-th row of the dilated stride-1 convolution (padding is VALID here).
+    stride_after = max(strides) > 1 and max(dilations) > 1
+    conv_strides = [1, 1] if stride_after else list(strides)
+    m, cg = w4.shape[0], w4.shape[1]
+    if group == 1:
+        y = gc.nn.conv2d(xh, gc.transpose(w4, [2, 3, 1, 0]), strides=conv_strides, padding=padding,
+                         dilations=list(dilations))
+    elif channels is not None and group == channels and cg == 1 and m is not None:
+        mult = m // group
+        f = gc.transpose(gc.reshape(w4, [group, mult] + [int(d) for d in w4.shape[2:]]), [2, 3, 0, 1])
+        y = gc.nn.depthwise_conv2d_native(xh, f, strides=[1] + conv_strides + [1], padding=padding,
+                                          dilations=list(dilations))
+    else:
+        if m is None or channels is None:
+            node.fail(f"a grouped convolution needs the channel counts at import time (filter {w4.shape})")
+        y = gc.concat([gc.nn.conv2d(xi, gc.transpose(wi, [2, 3, 1, 0]), strides=conv_strides, padding=padding,
+                                    dilations=list(dilations))
+                       for xi, wi in zip(gc.split(xh, group, axis=3), gc.split(w4, group, axis=0))], axis=3)
+    if stride_after:
+        y = y[:, ::strides[0], ::strides[1], :]
+    return y
+
+
 @converts("Conv")
 def _conv(node):
     x, w = node.x(0), node.x(1)
-    nd = _spatial(node, x)
+    nd = _spatial(node, x, allow_3d=True)
     if w.shape.known_rank and None not in tuple(w.shape)[2:]:
         kernel = [int(d) for d in tuple(w.shape)[2:]]
     else:
@@ -107,41 +134,42 @@ def _conv(node):
     group = node.attr("group", 1)
     sizes = list(tuple(x.shape)[2:])
     pads = _pads(node, nd, sizes, kernel, strides, dilations)
+    c = x.shape[1]
+    if nd == 3:
+        return [_conv3d(node, x, w, kernel, strides, dilations, pads, group)]
     xh = _to_nhwc(x, nd)
     padding = _tf_padding(pads, sizes, kernel, strides, dilations)
-    if padding is None:
+    if padding is None or (padding == "SAME" and max(strides) > 1 and max(dilations) > 1):
         xh = _pad_nhwc(xh, pads, 0)
         padding = "VALID"
-    # graphc (as TensorFlow) convolves with strides > 1 or dilations > 1, not both: the strided
-    # result is then every s-th row of the dilated stride-1 convolution.
-    stride_after = max(strides) > 1 and max(dilations) > 1
-    if stride_after and padding == "SAME":
-        xh = _pad_nhwc(xh, pads, 0)
-        padding = "VALID"
-    conv_strides = [1] * nd if stride_after else strides
-    wt = w if nd == 2 else gc.expand_dims(w, 2)        # (M, C/g, 1, k) for 1-D
-    m, cg = w.shape[0], w.shape[1]
-    c = x.shape[1]
-    s2, d2 = _pair2(conv_strides, nd, 1), _pair2(dilations, nd, 1)
-    if group == 1:
-        y = gc.nn.conv2d(xh, gc.transpose(wt, [2, 3, 1, 0]), strides=s2, padding=padding, dilations=d2)
-    elif c is not None and group == c and cg == 1 and m is not None:
-        mult = m // group
-        f = gc.transpose(gc.reshape(wt, [group, mult] + [int(d) for d in wt.shape[2:]]), [2, 3, 0, 1])
-        y = gc.nn.depthwise_conv2d_native(xh, f, strides=[1] + s2 + [1], padding=padding,
-                                          dilations=d2)
-    else:
-        if m is None or c is None:
-            node.fail(f"a grouped convolution needs the channel counts at import time (x {x.shape}, w {w.shape})")
-        xs = gc.split(xh, group, axis=3)
-        ws = gc.split(wt, group, axis=0)
-        y = gc.concat([gc.nn.conv2d(xi, gc.transpose(wi, [2, 3, 1, 0]), strides=s2, padding=padding,
-                                    dilations=d2) for xi, wi in zip(xs, ws)], axis=3)
-    if stride_after:
-        y = y[(slice(None),) + tuple(slice(None, None, s) for s in _pair2(strides, nd, 1)) + (slice(None),)]
+    w4 = w if nd == 2 else gc.expand_dims(w, 2)        # (M, C/g, 1, k) for 1-D
+    y = _conv2d_nhwc(node, xh, w4, _pair2(strides, nd, 1), _pair2(dilations, nd, 1), padding, group, c)
     if node.has(2):
         y = y + node.x(2)
     return [_from_nhwc(y, nd)]
+
+
+def _conv3d(node, x, w, kernel, strides, dilations, pads, group):
+    """A 3-D convolution as a sum over the depth taps of 2-D convolutions of depth slices."""
+    n_shape = tuple(x.shape)
+    if None in n_shape[1:]:
+        node.fail(f"3-D convolution needs the channel and spatial sizes at import time, got {x.shape}")
+    xd = gc.transpose(x, [0, 2, 3, 4, 1])              # (N, D, H, W, C)
+    xd = gc.pad(xd, [(0, 0)] + [tuple(p) for p in pads] + [(0, 0)])
+    dp, hp, wp = (n_shape[2 + i] + pads[i][0] + pads[i][1] for i in range(3))
+    kd, sd, dd = kernel[0], strides[0], dilations[0]
+    out_d = (dp - ((kd - 1) * dd + 1)) // sd + 1
+    total = None
+    for t in range(kd):
+        start = t * dd
+        part = xd[:, start:start + (out_d - 1) * sd + 1:sd]          # (N, Do, Hp, Wp, C)
+        flat = gc.reshape(part, [-1, hp, wp, n_shape[1]])
+        y = _conv2d_nhwc(node, flat, w[:, :, t], strides[1:], dilations[1:], "VALID", group, n_shape[1])
+        total = y if total is None else total + y
+    y = gc.reshape(total, [-1, out_d] + [int(d) for d in total.shape[1:]])
+    if node.has(2):
+        y = y + node.x(2)
+    return gc.transpose(y, [0, 4, 1, 2, 3])
 
 
 @converts("ConvTranspose")
@@ -233,15 +261,51 @@ def _pool_geometry(node, x, nd):
     return kernel, strides, dilations, sizes, pads, extra
 
 
+def _window_taps(x, kernel, strides, dilations, out_sizes):
+    """Each tap of an N-D pooling window as a strided slice of ``x`` (N, C, *spatial):
+    pooling with any dilation or rank is then a max or a sum over the taps."""
+    import itertools
+    for tap in itertools.product(*[range(k) for k in kernel]):
+        key = [slice(None), slice(None)]
+        for t, s, d, o in zip(tap, strides, dilations, out_sizes):
+            key.append(slice(t * d, t * d + (o - 1) * s + 1, s))
+        yield tuple(key)
+
+
+def _pool_by_taps(node, x, kind, kernel, strides, dilations, pads, extra, include_pad=False):
+    """Max or average pooling over explicit taps (3-D pooling, dilated windows)."""
+    sizes = list(tuple(x.shape)[2:])
+    if None in sizes:
+        node.fail(f"{node.op_type} with dilations or 3-D windows needs the spatial size at import time")
+    total = [(b, a + e) for (b, a), e in zip(pads, extra)]
+    padded = [n + b + a for n, (b, a) in zip(sizes, total)]
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    out = [(p - e) // s + 1 for p, e, s in zip(padded, eff, strides)]
+    low = (-np.inf if x.dtype.is_floating else np.iinfo(x.dtype.np).min) if kind == "max" else 0
+    xp = gc.pad(x, [(0, 0), (0, 0)] + total, constant_values=low) if any(p != (0, 0) for p in total) else x
+    acc = None
+    for key in _window_taps(xp, kernel, strides, dilations, out):
+        v = xp[key]
+        acc = v if acc is None else (gc.maximum(acc, v) if kind == "max" else acc + v)
+    if kind in ("max", "sum"):
+        return acc
+    counted = np.zeros([1, 1] + padded, np.float64)
+    inside = tuple(slice(0 if include_pad else b, (b + n + a) if include_pad else b + n)
+                   for n, (b, a) in zip(sizes, pads))
+    counted[(slice(None), slice(None)) + inside] = 1.0
+    counts = sum(counted[key] for key in _window_taps(counted, kernel, strides, dilations, out))
+    return acc / gc.constant(counts.astype(x.dtype.np))
+
+
 @converts("MaxPool")
 def _max_pool(node):
     x = node.x(0)
-    nd = _spatial(node, x)
+    nd = _spatial(node, x, allow_3d=True)
     if node.n_outputs > 1 and node.proto.output[1]:
         node.fail("MaxPool's Indices output is not imported")
     kernel, strides, dilations, sizes, pads, extra = _pool_geometry(node, x, nd)
-    if max(dilations) > 1:
-        node.fail("dilated max pooling is not imported")
+    if nd == 3 or max(dilations) > 1:
+        return [_pool_by_taps(node, x, "max", kernel, strides, dilations, pads, extra)]
     xh = _to_nhwc(x, nd)
     total = [(b, a + e) for (b, a), e in zip(pads, extra)]
     padding = _tf_padding(total, sizes, kernel, strides, dilations)
@@ -256,40 +320,30 @@ def _max_pool(node):
 @converts("AveragePool")
 def _avg_pool(node):
     x = node.x(0)
-    nd = _spatial(node, x)
+    nd = _spatial(node, x, allow_3d=True)
     kernel, strides, dilations, sizes, pads, extra = _pool_geometry(node, x, nd)
-    if max(dilations) > 1:
-        node.fail("dilated average pooling is not imported")
+    include = node.attr("count_include_pad", 0)
+    if nd == 3 or max(dilations) > 1:
+        return [_pool_by_taps(node, x, "avg", kernel, strides, dilations, pads, extra, include)]
     xh = _to_nhwc(x, nd)
     total = [(b, a + e) for (b, a), e in zip(pads, extra)]
     k2, s2 = _pair2(kernel, nd, 1), _pair2(strides, nd, 1)
-    include = node.attr("count_include_pad", 0)
     if all(p == (0, 0) for p in total):
         return [_from_nhwc(gc.nn.avg_pool2d(xh, k2, s2, "VALID"), nd)]
     if not include and _tf_padding(total, sizes, kernel, strides, dilations) == "SAME":
         return [_from_nhwc(gc.nn.avg_pool2d(xh, k2, s2, "SAME"), nd)]
-    if None in sizes:
-        node.fail("average pooling with explicit pads needs the spatial size at import time")
-    # The count of each window: the cells inside the input, plus (count_include_pad) the
-    # explicit pads, never the cells that ceil_mode adds.
-    counted = np.zeros([s + b + a + e for s, (b, a), e in zip(sizes, pads, extra)], np.float64)
-    inside = tuple(slice(0 if include else b, (b + s + a) if include else b + s)
-                   for s, (b, a) in zip(sizes, pads))
-    counted[inside] = 1.0
-    counts = _window_sums(counted, kernel, strides)
-    summed = gc.nn.avg_pool2d(_pad_nhwc(xh, total, 0), k2, s2, "VALID") * _const_like(xh, float(np.prod(kernel)))
-    shape = [1] + ([1] if nd == 1 else []) + list(counts.shape) + [1]
-    y = summed / gc.constant(counts.reshape(shape).astype(x.dtype.np))
-    return [_from_nhwc(y, nd)]
+    return [_pool_by_taps(node, x, "avg", kernel, strides, dilations, pads, extra, include)]
 
 
-def _window_sums(a: np.ndarray, kernel, strides) -> np.ndarray:
-    out_shape = [(n - k) // s + 1 for n, k, s in zip(a.shape, kernel, strides)]
-    out = np.zeros(out_shape)
-    for idx in np.ndindex(*out_shape):
-        window = tuple(slice(i * s, i * s + k) for i, s, k in zip(idx, strides, kernel))
-        out[idx] = a[window].sum()
-    return out
+@converts("LpPool")
+def _lp_pool(node):
+    x = node.x(0)
+    nd = _spatial(node, x, allow_3d=True)
+    kernel, strides, dilations, sizes, pads, extra = _pool_geometry(node, x, nd)
+    p = float(node.attr("p", 2))
+    powered = gc.pow(gc.abs(x), _const_like(x, p))
+    summed = _pool_by_taps(node, powered, "sum", kernel, strides, dilations, pads, extra)
+    return [gc.pow(summed, _const_like(x, 1.0 / p))]
 
 
 @converts("GlobalAveragePool", "GlobalMaxPool")
