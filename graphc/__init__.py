@@ -26,11 +26,11 @@ from .ops.source import (  # noqa: F401
 )
 from .ops.source import range_ as range  # noqa: F401,A001
 from .ops.elementwise import (  # noqa: F401
-    abs, add, add_n, cast, ceil, clip_by_value, cos, divide, equal, erf, exp, expm1, floor, floor_div, floordiv,
+    abs, acos, acosh, add, add_n, asin, asinh, atan, atanh, cast, ceil, clip_by_value, cos, cosh, divide, equal, erf, exp, expm1, floor, floor_div, floordiv,
     floormod, greater, greater_equal, is_finite, is_nan, isfinite, isnan, less, less_equal, log, log1p,
     logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod, multiply, neg, negative,
-    not_equal, pow, reciprocal, round, rsqrt, sigmoid, sign, sin, sqrt, square, squared_difference,
-    subtract, tanh, to_double, to_float, to_int32, to_int64, truediv, where,
+    not_equal, pow, reciprocal, round, rsqrt, sigmoid, sign, sin, sinh, sqrt, square, squared_difference,
+    subtract, tan, tanh, to_double, to_float, to_int32, to_int64, truediv, where,
 )
 from .ops.reduce import (  # noqa: F401
     argmax, argmin, reduce_all, reduce_any, reduce_euclidean_norm, reduce_logsumexp, reduce_max, reduce_mean,

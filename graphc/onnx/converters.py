@@ -32,7 +32,8 @@ _UNARY = {
     "Reciprocal": gc.reciprocal, "Floor": gc.floor, "Ceil": gc.ceil, "Round": gc.round,
     "Sigmoid": gc.sigmoid, "Tanh": gc.tanh, "Sin": gc.sin, "Cos": gc.cos, "Erf": gc.erf,
     "Sign": gc.sign, "Relu": gc.nn.relu, "Softsign": gc.nn.softsign, "Softplus": gc.nn.softplus,
-    "IsNaN": gc.isnan, "Not": gc.logical_not,
+    "IsNaN": gc.isnan, "Not": gc.logical_not, "Tan": gc.tan, "Asin": gc.asin, "Acos": gc.acos, "Atan": gc.atan,
+    "Sinh": gc.sinh, "Cosh": gc.cosh, "Asinh": gc.asinh, "Acosh": gc.acosh, "Atanh": gc.atanh,
 }
 
 
@@ -48,19 +49,6 @@ for _name, _fn in _UNARY.items():
 def _identity(node):
     v = node.value(0)
     return [v if isinstance(v, np.ndarray) else gc.identity(v)]
-
-
-@converts("Tan")
-def _tan(node):
-    x = node.x(0)
-    return [gc.sin(x) / gc.cos(x)]
-
-
-@converts("Sinh", "Cosh")
-def _hyperbolic(node):
-    x = node.x(0)
-    a, b = gc.exp(x), gc.exp(-x)
-    return [(a - b) * 0.5 if node.op_type == "Sinh" else (a + b) * 0.5]
 
 
 @converts("IsInf")

@@ -160,6 +160,27 @@ isfinite = unary_builder("isfinite", NUMERIC, "IsFinite")
 is_finite = isfinite
 
 
+# The circular and hyperbolic functions TF1 has as tf.tan, tf.asin, ... (and ONNX as Tan,
+# Asin, ...): each defined in one place with its gradient and its target math function.
+def _trig(name: str, derivative: Callable, onnx_name: str):
+    define_elementwise(name, 1, lambda x, a, f=getattr(np, "arc" + name[1:] if name.startswith("a") else name): f(x),
+                       FLOAT, doc=f"Elementwise {name} (NumPy semantics).",
+                       gradient=lambda op, grads: [grads[0] * derivative(op.inputs[0], op.outputs[0])],
+                       formula=lambda e, x: e.call(name, x[0]), onnx=onnx_name)
+    return unary_builder(name, FLOAT, name.capitalize())
+
+
+tan = _trig("tan", lambda x, y: 1.0 + y * y, "Tan")
+asin = _trig("asin", lambda x, y: rsqrt(1.0 - x * x), "Asin")
+acos = _trig("acos", lambda x, y: negative(rsqrt(1.0 - x * x)), "Acos")
+atan = _trig("atan", lambda x, y: reciprocal(1.0 + x * x), "Atan")
+sinh = _trig("sinh", lambda x, y: cosh(x), "Sinh")
+cosh = _trig("cosh", lambda x, y: sinh(x), "Cosh")
+asinh = _trig("asinh", lambda x, y: rsqrt(x * x + 1.0), "Asinh")
+acosh = _trig("acosh", lambda x, y: rsqrt(x * x - 1.0), "Acosh")
+atanh = _trig("atanh", lambda x, y: reciprocal(1.0 - x * x), "Atanh")
+
+
 # --- binary ---------------------------------------------------------------------------------
 def _floordiv(x, y, a):
     return np.floor_divide(x, y)

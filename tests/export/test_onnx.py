@@ -271,7 +271,9 @@ EDGES = {
 
 # Where ONNX Runtime's CPU provider has no float64 kernel (the models are still checked).
 ORT_NO_FLOAT64 = {"erf": "Erf", "gelu": "Erf", "softsign": "Softsign", "conv2d": "Conv", "avg_pool2d": "AveragePool",
-                  "depthwise_conv2d_native": "Conv"}
+                  "depthwise_conv2d_native": "Conv",
+                  **{op: op.capitalize() for op in ("tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
+                                                    "atanh")}}
 
 
 def _sample_inputs(sample, variant):

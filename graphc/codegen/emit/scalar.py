@@ -50,7 +50,8 @@ def _has_vm(fn: str, suffix: str) -> bool:
 _CPU_NAMES = {"exp": "math.exp", "log": "math.log", "tanh": "math.tanh", "erf": "math.erf", "sigmoid": "rt.sigmoid",
               "expm1": "math.expm1", "log1p": "math.log1p", "sin": "math.sin", "cos": "math.cos",
               "sqrt": "np.sqrt", "floor": "np.floor", "ceil": "np.ceil", "rint": "np.rint", "isnan": "np.isnan",
-              "isfinite": "np.isfinite", "max": "max", "min": "min"}
+              "isfinite": "np.isfinite", "max": "max", "min": "min",
+              **{f: f"math.{f}" for f in ("tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh")}}
 
 
 def CPU_MATH(name: str, dtype: DType = None) -> str:
