@@ -99,7 +99,7 @@ def summarize(results: dict) -> str:
 # Failure reasons, as docs/IMPORT-ONNX.md states them: (pattern over the failure, the reason).
 # The first pattern that matches names the group in tests/onnx/expected_failures.py.
 REASON_GROUPS = [
-    (r"ONNX type (float16|bfloat16|float8\w*|float4\w*|int4|uint4|int16|uint16|uint32|uint64|type 2[3-9])",
+    (r"ONNX type (float16|bfloat16|float8\w*|float4\w*|u?int[24]|int16|uint16|uint32|uint64)\b",
      "graphc has no {0} dtype"),
     (r"ONNX type string|string tensors", "string tensors (text processing is out of scope)"),
     (r"target type is of ONNX type (\w+)", "graphc has no {0} dtype"),

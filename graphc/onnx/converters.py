@@ -14,6 +14,7 @@ import numpy as np
 import graphc as gc
 
 from .. import dtypes as dt
+from ..ops.shape import scatter_add
 from ..ops.sorting import take_along_axis
 from .importer import DTYPES, Dim, converts, is_symbolic
 
@@ -830,3 +831,118 @@ def _edge_pad(node, x, paddings):
         x = gc.gather(x, gc.constant(idx), axis=a)
     return x
 
+
+
+# --- scatters and n-d gathers ------------------------------------------------------------------------
+def _wrap_negative(indices, dims):
+    """ONNX indices may count from the end: idx + dim where idx < 0 (dims broadcast on the last axis)."""
+    d = gc.constant(np.asarray(dims, dtype=indices.dtype.np))
+    return gc.where(indices < 0, indices + d, indices)
+
+
+def _scatter_combine(node, data, scattered, hit):
+    reduction = node.attr("reduction", "none")
+    if reduction == "none":
+        return gc.where(hit, scattered, data)
+    if reduction == "add":
+        return data + scattered
+    node.fail(f"reduction {reduction!r} is not imported (graphc imports none and add)")
+
+
+@converts("ScatterElements", "Scatter")
+def _scatter_elements(node):
+    from ..ops.sorting import scatter_along_axis
+    data, idx, updates = node.x(0), node.x(1), node.x(2)
+    axis = _axis(node, node.attr("axis", 0), node.rank(data))
+    dim = data.shape[axis] if data.shape[axis] is not None else gc.cast(gc.shape(data)[axis], idx.dtype)
+    idx = gc.where(idx < 0, idx + dim, idx)
+    scattered = scatter_along_axis(updates, idx, data, axis)
+    hit = scatter_along_axis(gc.ones_like(updates, dtype=dt.int32), idx, data, axis) > 0
+    return [_scatter_combine(node, data, scattered, hit)]
+
+
+def _linear_rows(node, data, indices, batch_dims=0):
+    """(data as rows (prod of the indexed dims, rest...), the flat row index of each index
+    tuple, the indexed dims' count): the shared part of GatherND and ScatterND."""
+    shape = node.static_shape(data, "its data")
+    ishape = node.static_shape(indices, "its indices")
+    k = ishape[-1]
+    indexed = shape[batch_dims:batch_dims + k]
+    strides = [int(np.prod(indexed[j + 1:], dtype=np.int64)) for j in range(k)]
+    idx = _wrap_negative(gc.cast(indices, dt.int64), indexed) if k else gc.cast(indices, dt.int64)
+    flat = gc.reduce_sum(idx * gc.constant(np.asarray(strides, np.int64)), [-1]) if k else \
+        gc.zeros(ishape[:-1], dtype=dt.int64)
+    rows_per_batch = int(np.prod(indexed, dtype=np.int64))
+    if batch_dims:
+        n_batch = int(np.prod(shape[:batch_dims], dtype=np.int64))
+        offsets = (np.arange(n_batch, dtype=np.int64) * rows_per_batch).reshape(
+            shape[:batch_dims] + (1,) * (len(ishape) - 1 - batch_dims))
+        flat = flat + gc.constant(offsets)
+        rows = gc.reshape(data, [n_batch * rows_per_batch] + list(shape[batch_dims + k:]))
+    else:
+        rows = gc.reshape(data, [rows_per_batch] + list(shape[k:]))
+    return rows, flat, shape, ishape, k
+
+
+@converts("GatherND")
+def _gather_nd(node):
+    data, indices = node.x(0), node.x(1)
+    b = node.attr("batch_dims", 0)
+    rows, flat, shape, ishape, k = _linear_rows(node, data, indices, b)
+    out = gc.gather(rows, gc.reshape(flat, [-1]), axis=0)
+    return [gc.reshape(out, list(ishape[:-1]) + list(shape[b + k:]))]
+
+
+@converts("ScatterND")
+def _scatter_nd(node):
+    data, indices, updates = node.x(0), node.x(1), node.x(2)
+    rows, flat, shape, ishape, k = _linear_rows(node, data, indices)
+    flat = gc.reshape(flat, [-1])
+    rest = list(shape[k:])
+    upd = gc.reshape(updates, [-1] + rest)
+    scattered = gc.reshape(scatter_add(upd, flat, rows, 0), list(shape))
+    ones = gc.ones_like(flat, dtype=dt.int32)
+    hit_rows = scatter_add(ones, flat, gc.zeros([rows.shape[0]], dtype=dt.int32), 0) > 0
+    hit = gc.reshape(hit_rows, list(shape[:k]) + [1] * len(rest))
+    return [_scatter_combine(node, data, scattered, hit)]
+
+
+# --- quantization -----------------------------------------------------------------------------------
+def _per_axis(node, param, x_rank: int, x_shape):
+    """A scale or zero point (scalar, per-axis 1-D, or blocked) shaped to broadcast against x."""
+    if param.ndim == 0 or (param.ndim == 1 and param.shape[0] == 1):
+        return gc.reshape(param, [])
+    axis = _axis(node, node.attr("axis", 1), x_rank)
+    block = node.attr("block_size", 0)
+    if block:
+        param = gc.gather(param, gc.constant(np.arange(x_shape[axis], dtype=np.int64) // block), axis=axis)
+        return param
+    return gc.reshape(param, [-1] + [1] * (x_rank - axis - 1))
+
+
+@converts("QuantizeLinear")
+def _quantize(node):
+    x = node.x(0)
+    scale = _per_axis(node, node.x(1), node.rank(x), tuple(x.shape))
+    out = dt.uint8
+    if node.has(2):
+        out = node.x(2).dtype
+        zp = gc.cast(_per_axis(node, node.x(2), node.rank(x), tuple(x.shape)), x.dtype)
+    else:
+        if node.has_attr("output_dtype") and node.attr("output_dtype"):
+            from .importer import dtype_of
+            out = dtype_of(node.attr("output_dtype"), f"{node.label}'s output_dtype")
+        zp = _const_like(x, 0)
+    info = np.iinfo(out.np)
+    y = gc.round(x / gc.cast(scale, x.dtype)) + zp
+    return [gc.cast(gc.clip_by_value(y, _const_like(x, info.min), _const_like(x, info.max)), out)]
+
+
+@converts("DequantizeLinear")
+def _dequantize(node):
+    x = node.x(0)
+    scale = _per_axis(node, node.x(1), node.rank(x), tuple(x.shape))
+    xf = gc.cast(x, scale.dtype)
+    if node.has(2):
+        xf = xf - gc.cast(_per_axis(node, node.x(2), node.rank(x), tuple(x.shape)), scale.dtype)
+    return [xf * scale]

@@ -39,7 +39,8 @@ class NeedsValue(OnnxImportError):
 DTYPES = {1: dt.float32, 2: dt.uint8, 3: dt.int8, 6: dt.int32, 7: dt.int64, 9: dt.bool_, 11: dt.float64}
 _TYPE_NAMES = {0: "undefined", 4: "uint16", 5: "int16", 8: "string", 10: "float16", 12: "uint32", 13: "uint64",
                14: "complex64", 15: "complex128", 16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz",
-               19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4e2m1"}
+               19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4e2m1",
+               24: "float8e8m0", 25: "uint2", 26: "int2"}
 
 ONNX_TYPES = {d: k for k, d in DTYPES.items()}
 # A bound on function expansions (a model's own functions could call each other forever).
