@@ -23,16 +23,16 @@ __all__ = ["import_model", "import_graph", "ImportError", "FormatError", "OnnxIm
 
 
 def _build(model_or_path, graph, inputs: Optional[Mapping] = None, trainable: bool = False,
-           source: Optional[str] = None, constants: Optional[Mapping] = None):
+           source: Optional[str] = None, constants: Optional[Mapping] = None, input_shapes: Optional[Mapping] = None):
     from . import converters, converters_control, converters_nn, converters_rnn  # noqa: F401 - registers them
-    from .importer import Importer
+    from .importer import Importer, Sequence
     from .reader import read_model
     proto, source = read_model(model_or_path, source)
-    importer = Importer(proto, source, graph, trainable=trainable)
+    importer = Importer(proto, source, graph, trainable=trainable, input_shapes=input_shapes)
     import numpy as np
     names = {vi.name for vi in proto.graph.input} - {t.name for t in proto.graph.initializer}
     feeds = {}
-    for what, given in (("inputs", inputs), ("constants", constants)):
+    for what, given in (("inputs", inputs), ("constants", constants), ("input_shapes", input_shapes)):
         unknown = sorted(set(given or ()) - names)
         if unknown:
             raise OnnxImportError(f"{source}: {what} {unknown} are not inputs of the model; its inputs are "
@@ -46,6 +46,10 @@ def _build(model_or_path, graph, inputs: Optional[Mapping] = None, trainable: bo
         for vi in proto.graph.output:
             if vi.name not in importer.values:
                 raise OnnxImportError(f"{source}: graph output {vi.name!r} is computed by no node")
+            value = importer.values[vi.name]
+            if isinstance(value, Sequence):   # a sequence output is one output per element: "name[i]"
+                outputs.update({f"{vi.name}[{i}]": gc.identity(t) for i, t in enumerate(value)})
+                continue
             outputs[vi.name] = importer.as_tensor(vi.name)
     return placeholders, outputs, importer
 
@@ -64,7 +68,7 @@ def import_graph(model_or_path, graph=None, inputs: Optional[Mapping] = None,
 
 
 def import_model(model_or_path, device: Optional[str] = None, optimize: Optional[int] = None,
-                 constants: Optional[Mapping] = None):
+                 constants: Optional[Mapping] = None, input_shapes: Optional[Mapping] = None):
     """The ONNX model (a path, bytes or ``onnx.ModelProto``) as a ``gc.export.Model``, the
     type ``load_model`` returns: inputs and outputs by their ONNX names, symbolic dims as
     ``None``. Save it with ``gc.export.save_model``, compile it with
@@ -72,12 +76,14 @@ def import_model(model_or_path, device: Optional[str] = None, optimize: Optional
 
     ``constants={input name: value}`` fixes inputs that decide shapes (a ``Reshape``'s
     target, a ``Slice``'s bounds fed as graph inputs): graphc compiles static shapes, and the
-    error of a model that needs this names the inputs."""
+    error of a model that needs this names the inputs. ``input_shapes={input name: shape}``
+    fixes the shapes of inputs whose dims the model leaves symbolic, where a converter needs
+    them (a pooling window over a symbolic spatial size)."""
     import graphc as gc
     from ..export.freeze import _copy
     from ..export.model import Model
     graph = gc.Graph()
-    placeholders, outputs, importer = _build(model_or_path, graph, constants=constants)
+    placeholders, outputs, importer = _build(model_or_path, graph, constants=constants, input_shapes=input_shapes)
     frozen = _copy(graph, dict(outputs), dict(placeholders), None, fold=True)
     frozen = _copy(frozen.graph, frozen.outputs, frozen.inputs, None, fold=False)
     header = {"metadata": {"source": importer.source, "producer": importer.model.producer_name or "",

@@ -16,7 +16,7 @@ import numpy as np
 from onnx.backend.base import Backend, BackendRep, namedtupledict
 
 from . import import_model
-from .importer import NeedsValue
+from .importer import NeedsShape, NeedsValue
 
 _DEVICES = {"CPU": "cpu", "CUDA": "cuda"}
 
@@ -26,35 +26,45 @@ class GraphcRep(BackendRep):
     or a dict by name.
 
     graphc compiles static shapes. Where a model computes a shape from a graph input (a
-    ``Reshape`` whose target is fed), the model is imported again at ``run`` with those
-    inputs fixed to the values given, once per distinct set of values."""
+    ``Reshape`` whose target is fed) or needs a dim it leaves symbolic, the model is imported
+    again at ``run`` with those inputs' values (or all inputs' shapes) fixed to what the run
+    is given, once per distinct set."""
 
-    def __init__(self, proto, model, input_names, output_names, fixed=(), **import_args):
+    def __init__(self, proto, model, input_names, output_names, fixed=(), by_shape=False, **import_args):
         self.proto = proto
         self.model = model
         self.input_names = list(input_names)
         self.output_names = list(output_names)
-        self.fixed = sorted(fixed)       # inputs that decide shapes
+        self.fixed = sorted(fixed)       # inputs whose values decide shapes
+        self.by_shape = by_shape         # whether the inputs' shapes must be fixed
         self.import_args = import_args
         self._specialized = {}
 
     def _model_for(self, feed: dict):
-        if not self.fixed:
+        if not self.fixed and not self.by_shape:
             return self.model, feed
         missing = [n for n in self.fixed if n not in feed]
         if missing:
             raise ValueError(f"the model needs input(s) {missing}, which decide its shapes")
-        key = tuple((n, np.asarray(feed[n]).dtype.str, np.asarray(feed[n]).shape, np.asarray(feed[n]).tobytes())
-                    for n in self.fixed)
+        arrays = {k: np.asarray(v) for k, v in feed.items()}
+        key = (tuple((n, arrays[n].dtype.str, arrays[n].shape, arrays[n].tobytes()) for n in self.fixed),
+               tuple(sorted((k, a.shape) for k, a in arrays.items())) if self.by_shape else ())
         model = self._specialized.get(key)
-        while model is None:
+        if model is None:
             try:
-                model = import_model(self.proto, constants={n: feed[n] for n in self.fixed}, **self.import_args)
+                model = import_model(self.proto, constants={n: arrays[n] for n in self.fixed},
+                                     input_shapes={k: a.shape for k, a in arrays.items() if k not in self.fixed}
+                                     if self.by_shape else None, **self.import_args)
             except NeedsValue as e:
                 more = [n for n in e.inputs if n not in self.fixed]
                 if not more or any(n not in feed for n in more):
                     raise
                 self.fixed = sorted(self.fixed + more)
+                return self._model_for(feed)
+            except NeedsShape:
+                if self.by_shape:
+                    raise
+                self.by_shape = True
                 return self._model_for(feed)
             self._specialized[key] = model
         return model, {k: v for k, v in feed.items() if k not in self.fixed}
@@ -70,8 +80,15 @@ class GraphcRep(BackendRep):
                                  f"got {len(inputs)}")
             feed = dict(zip(self.input_names, inputs))
         model, feed = self._model_for(feed)
-        results = model.run(feed, self.output_names)
-        return namedtupledict("Outputs", self.output_names)(*[results[n] for n in self.output_names])
+        names = list(model.signature.outputs)
+        results = model.run(feed, names)
+        values = []
+        for name in self.output_names:
+            if name in results:
+                values.append(results[name])
+            else:   # a sequence: its elements are the outputs "name[0]", "name[1]", ...
+                values.append([results[f"{name}[{i}]"] for i in range(sum(n.startswith(f"{name}[") for n in names))])
+        return namedtupledict("Outputs", self.output_names)(*values)
 
 
 class GraphcBackend(Backend):
@@ -83,13 +100,16 @@ class GraphcBackend(Backend):
         initialized = {t.name for t in model.graph.initializer}
         inputs = [vi.name for vi in model.graph.input if vi.name not in initialized]
         outputs = [vi.name for vi in model.graph.output]
+        imported, fixed, by_shape = None, (), False
         try:
-            imported, fixed = import_model(model, device=target, optimize=optimize), ()
+            imported = import_model(model, device=target, optimize=optimize)
         except NeedsValue as e:
             if not e.inputs:
                 raise
-            imported, fixed = None, e.inputs
-        return GraphcRep(model, imported, inputs, outputs, fixed, device=target, optimize=optimize)
+            fixed = e.inputs
+        except NeedsShape:
+            by_shape = True
+        return GraphcRep(model, imported, inputs, outputs, fixed, by_shape, device=target, optimize=optimize)
 
     @classmethod
     def run_model(cls, model, inputs: Any, device: str = "CPU", **kwargs: Any):

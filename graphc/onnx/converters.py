@@ -16,7 +16,7 @@ import graphc as gc
 from .. import dtypes as dt
 from ..ops.shape import scatter_add
 from ..ops.sorting import take_along_axis
-from .importer import DTYPES, Dim, converts, is_symbolic
+from .importer import DTYPES, Dim, NeedsShape, converts, is_symbolic
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -279,7 +279,7 @@ def _softmax_like(fn):
 def _hardmax(x, axis):
     depth = x.shape[axis]
     if depth is None:
-        raise gc.ShapeError(f"Hardmax needs the size of axis {axis} of '{x.name}' at import time")
+        raise NeedsShape(f"Hardmax needs the size of axis {axis} of '{x.name}' at import time")
     return gc.one_hot(gc.argmax(x, axis=axis), depth, axis=axis, dtype=x.dtype)
 
 
@@ -374,7 +374,7 @@ def _arg(node):
     if node.attr("select_last_index", 0):
         n = x.shape[axis]
         if n is None:
-            node.fail(f"select_last_index needs the size of axis {axis} at import time")
+            node.needs_shape(f"select_last_index needs the size of axis {axis} at import time")
         out = (n - 1) - fn(gc.reverse(x, [axis]), axis=axis, output_type=dt.int64)
     else:
         out = fn(x, axis=axis, output_type=dt.int64)
@@ -460,7 +460,7 @@ def _flatten(node):
                            else [1, -1])]
     if known(lead):
         return [gc.reshape(x, [int(np.prod(lead, dtype=np.int64)), -1])]
-    node.fail(f"needs the dims before or after axis {axis} of '{x.name}' at import time, got {x.shape}")
+    node.needs_shape(f"needs the dims before or after axis {axis} of '{x.name}' at import time, got {x.shape}")
 
 
 @converts("Transpose")
@@ -532,7 +532,7 @@ def _split(node):
         if dim is None:
             if dim is None and n:
                 return gc.split(x, n, axis=axis)
-            node.fail(f"needs the size of axis {axis} at import time")
+            node.needs_shape(f"needs the size of axis {axis} at import time")
         chunk = -(-dim // n)
         sizes = [min(chunk, dim - i * chunk) for i in range(n)]
     return gc.split(x, [int(s) for s in sizes], axis=axis)
@@ -729,7 +729,7 @@ def _trilu(node):
     k = node.ints(1, "k")[0] if node.has(1) else 0
     rows, cols = x.shape[-2], x.shape[-1]
     if rows is None or cols is None:
-        node.fail(f"needs the last two dims of '{x.name}' at import time, got {x.shape}")
+        node.needs_shape(f"needs the last two dims of '{x.name}' at import time, got {x.shape}")
     ones = np.ones((rows, cols), dtype=bool)
     mask = np.triu(ones, k) if node.attr("upper", 1) else np.tril(ones, k)
     return [gc.where(gc.constant(mask), x, gc.zeros_like(x))]
@@ -826,7 +826,7 @@ def _edge_pad(node, x, paddings):
             continue
         dim = x.shape[a]
         if dim is None:
-            node.fail(f"edge padding needs the size of axis {a} at import time")
+            node.needs_shape(f"edge padding needs the size of axis {a} at import time")
         idx = np.clip(np.arange(-b, dim + e), 0, dim - 1).astype(np.int64)
         x = gc.gather(x, gc.constant(idx), axis=a)
     return x

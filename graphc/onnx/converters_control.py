@@ -13,7 +13,7 @@ import graphc as gc
 from .. import dtypes as dt
 from ..ops.control import check_range
 from .converters import _axis
-from .importer import converts
+from .importer import Sequence, converts
 
 
 @converts("If")
@@ -119,3 +119,90 @@ def _scan(node):
             o = gc.transpose(o, perm)
         scanned.append(o)
     return finals + scanned
+
+
+# --- sequences ----------------------------------------------------------------------------------
+# A sequence whose length and positions are known when the model is imported is a Python
+# list of graphc tensors (importer.Sequence); its ops rearrange the list.
+def _sequence(node, i):
+    v = node.value(i)
+    if not isinstance(v, Sequence):
+        node.fail(f"input {i} ('{node.inputs[i]}') must be a sequence")
+    return v
+
+
+def _position(node, i, length, insert=False):
+    if not node.has(i):
+        return length if insert else length - 1
+    p = int(node.ints(i, "position")[0])
+    limit = length + 1 if insert else length
+    if not -length <= p < limit:
+        node.fail(f"position {p} is out of range for a sequence of {length}")
+    return p + length if p < 0 else p
+
+
+@converts("SequenceEmpty")
+def _sequence_empty(node):
+    return [Sequence()]
+
+
+@converts("SequenceConstruct")
+def _sequence_construct(node):
+    return [Sequence(node.x(i) for i in range(len(node.inputs)) if node.has(i))]
+
+
+@converts("SequenceInsert")
+def _sequence_insert(node):
+    seq = _sequence(node, 0)
+    out = Sequence(seq)
+    out.insert(_position(node, 2, len(seq), insert=True), node.x(1))
+    return [out]
+
+
+@converts("SequenceErase")
+def _sequence_erase(node):
+    seq = _sequence(node, 0)
+    out = Sequence(seq)
+    del out[_position(node, 1, len(seq))]
+    return [out]
+
+
+@converts("SequenceAt")
+def _sequence_at(node):
+    seq = _sequence(node, 0)
+    return [gc.identity(seq[_position(node, 1, len(seq))])]
+
+
+@converts("SequenceLength")
+def _sequence_length(node):
+    return [np.asarray(len(_sequence(node, 0)), dtype=np.int64)]
+
+
+@converts("SplitToSequence")
+def _split_to_sequence(node):
+    x = node.x(0)
+    axis = _axis(node, node.attr("axis", 0), node.rank(x))
+    dim = x.shape[axis]
+    if dim is None:
+        node.needs_shape(f"needs the size of axis {axis} at import time")
+    if not node.has(1):
+        parts = gc.split(x, dim, axis=axis)
+        if not node.attr("keepdims", 1):
+            parts = [gc.squeeze(p, [axis]) for p in parts]
+        return [Sequence(parts)]
+    split = node.ints(1, "split")
+    if node.known(1).ndim == 0:
+        n = split[0]
+        split = [n] * (dim // n) + ([dim % n] if dim % n else [])
+    return [Sequence(gc.split(x, split, axis=axis))]
+
+
+@converts("ConcatFromSequence")
+def _concat_from_sequence(node):
+    seq = _sequence(node, 0)
+    if not seq:
+        node.fail("cannot concatenate an empty sequence")
+    if node.attr("new_axis", 0):
+        rank = seq[0].ndim + 1
+        return [gc.stack(list(seq), axis=_axis(node, node.attr("axis"), rank))]
+    return [gc.concat(list(seq), axis=_axis(node, node.attr("axis"), seq[0].ndim))]

@@ -62,7 +62,7 @@ def _pads(node, nd, sizes, kernel, strides, dilations):
     out = []
     for size, k, s, d in zip(sizes, kernel, strides, dilations):
         if size is None:
-            node.fail(f"auto_pad {auto} needs the spatial size at import time")
+            node.needs_shape(f"auto_pad {auto} needs the spatial size at import time")
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
         small, big = total // 2, total - total // 2
         out.append((small, big) if auto == "SAME_UPPER" else (big, small))
@@ -110,7 +110,7 @@ def _conv2d_nhwc(node, xh, w4, strides, dilations, padding, group, channels):
                                           dilations=list(dilations))
     else:
         if m is None or channels is None:
-            node.fail(f"a grouped convolution needs the channel counts at import time (filter {w4.shape})")
+            node.needs_shape(f"a grouped convolution needs the channel counts at import time (filter {w4.shape})")
         y = gc.concat([gc.nn.conv2d(xi, gc.transpose(wi, [2, 3, 1, 0]), strides=conv_strides, padding=padding,
                                     dilations=list(dilations))
                        for xi, wi in zip(gc.split(xh, group, axis=3), gc.split(w4, group, axis=0))], axis=3)
@@ -153,7 +153,7 @@ def _conv3d(node, x, w, kernel, strides, dilations, pads, group):
     """A 3-D convolution as a sum over the depth taps of 2-D convolutions of depth slices."""
     n_shape = tuple(x.shape)
     if None in n_shape[1:]:
-        node.fail(f"3-D convolution needs the channel and spatial sizes at import time, got {x.shape}")
+        node.needs_shape(f"3-D convolution needs the channel and spatial sizes at import time, got {x.shape}")
     xd = gc.transpose(x, [0, 2, 3, 4, 1])              # (N, D, H, W, C)
     xd = gc.pad(xd, [(0, 0)] + [tuple(p) for p in pads] + [(0, 0)])
     dp, hp, wp = (n_shape[2 + i] + pads[i][0] + pads[i][1] for i in range(3))
@@ -179,7 +179,7 @@ def _conv_transpose(node):
     n, c = x.shape[0], x.shape[1]
     sizes = list(tuple(x.shape)[2:])
     if None in sizes:
-        node.fail(f"needs the input's spatial size at import time, got {x.shape}")
+        node.needs_shape(f"needs the input's spatial size at import time, got {x.shape}")
     kernel = [int(d) for d in node.static_shape(w, "its filter")[2:]]
     strides = _per_axis(node, "strides", nd, 1)
     dilations = _per_axis(node, "dilations", nd, 1)
@@ -212,7 +212,7 @@ def _conv_transpose(node):
     full2 = _pair2(full, nd, 1)
     batch = n if n is not None else gc.shape(x)[0]
     if c is None or w.shape[1] is None:
-        node.fail("needs the channel counts at import time")
+        node.needs_shape("needs the channel counts at import time")
     mg = int(w.shape[1])
 
     def one(xi, wi):
@@ -250,7 +250,7 @@ def _pool_geometry(node, x, nd):
         extra = []
         for size, k, s, d, (b, a) in zip(sizes, kernel, strides, dilations, pads):
             if size is None:
-                node.fail("ceil_mode needs the spatial size at import time")
+                node.needs_shape("ceil_mode needs the spatial size at import time")
             eff = (k - 1) * d + 1
             out = -(-(size + b + a - eff) // s) + 1
             if (out - 1) * s >= size + b:
@@ -276,7 +276,7 @@ def _pool_by_taps(node, x, kind, kernel, strides, dilations, pads, extra, includ
     """Max or average pooling over explicit taps (3-D pooling, dilated windows)."""
     sizes = list(tuple(x.shape)[2:])
     if None in sizes:
-        node.fail(f"{node.op_type} with dilations or 3-D windows needs the spatial size at import time")
+        node.needs_shape(f"{node.op_type} with dilations or 3-D windows needs the spatial size at import time")
     total = [(b, a + e) for (b, a), e in zip(pads, extra)]
     padded = [n + b + a for n, (b, a) in zip(sizes, total)]
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
@@ -405,7 +405,7 @@ def _lrn(node):
     rank = node.rank(x)
     c = x.shape[1]
     if c is None:
-        node.fail("needs the channel count at import time")
+        node.needs_shape("needs the channel count at import time")
     lo, hi = (size - 1) // 2, -(-(size - 1) // 2)
     sq = gc.square(x)
     padded = gc.pad(sq, [(0, 0), (lo, hi)] + [(0, 0)] * (rank - 2))

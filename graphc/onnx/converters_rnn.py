@@ -66,7 +66,7 @@ def _recurrent(node, kind: str):
         node.fail("needs hidden_size")
     seq, batch = x.shape[0], x.shape[1]
     if seq is None:
-        node.fail(f"needs the sequence length at import time, got input shape {x.shape}")
+        node.needs_shape(f"needs the sequence length at import time, got input shape {x.shape}")
     clip = node.attr("clip")
     defaults = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}[kind]
     acts = _activations(node, defaults, n_dirs)

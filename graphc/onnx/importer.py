@@ -63,6 +63,16 @@ def converts(*op_types: str):
     return register
 
 
+class NeedsShape(OnnxImportError):
+    """A converter needs a dim that the model leaves symbolic. ``import_model(...,
+    input_shapes={name: shape})`` fixes the inputs' shapes; the ONNX backend does so with the
+    shapes each run is given."""
+
+
+class Sequence(list):
+    """An ONNX sequence whose length is known at import time: a list of graphc tensors."""
+
+
 class Dim:
     """Dimension ``axis`` of ``tensor``, known only at run time (an entry of a symbolic shape)."""
 
@@ -182,8 +192,12 @@ class Node:
 
     def static_shape(self, t: Tensor, what: str = "its input") -> tuple:
         if not t.shape.is_fully_defined():
-            self.fail(f"{what} '{t.name}' must have a shape known at import time, got {t.shape}")
+            self.needs_shape(f"{what} '{t.name}' must have a shape known at import time, got {t.shape}")
         return tuple(int(d) for d in t.shape)
+
+    def needs_shape(self, what: str):
+        raise NeedsShape(f"{self.importer.source}: {self.label}: {what} (graphc compiles static shapes; give the "
+                         "inputs' shapes: import_model(model, input_shapes={name: shape}))")
 
     def rank(self, t: Tensor) -> int:
         if not t.shape.known_rank:
@@ -202,12 +216,14 @@ class Node:
 class Importer:
     """Translates one ONNX graph into the default graphc graph."""
 
-    def __init__(self, model, source: str, graph, trainable: bool = False, opset: Optional[int] = None):
+    def __init__(self, model, source: str, graph, trainable: bool = False, opset: Optional[int] = None,
+                 input_shapes: Optional[Dict[str, tuple]] = None):
         self.model = model
         self.source = source
         self.graph = graph
         self.trainable = trainable
         self.opset = opset if opset is not None else default_opset(model)
+        self.input_shapes = dict(input_shapes or {})
         self.values: Dict[str, object] = {}
         self._tensors: Dict[str, Tensor] = {}
         self.variables: list = []
@@ -236,6 +252,8 @@ class Importer:
         v = self.values[name]
         if isinstance(v, Tensor):
             return v
+        if isinstance(v, Sequence):
+            raise OnnxImportError(f"{self.source}: {name!r} is a sequence where a tensor is needed")
         t = self._tensors.get(name)
         if t is None:
             t = self._tensors[name] = materialize(v, name)
@@ -275,6 +293,8 @@ class Importer:
                 self.define(vi.name, value)
                 continue
             dtype, shape = value_type(vi, f"graph input {vi.name!r}")
+            if vi.name in self.input_shapes:
+                shape = _fixed_shape(shape, self.input_shapes[vi.name], vi.name, self.source)
             ph = gc.placeholder(dtype, shape, name=_op_name(vi.name))
             placeholders[vi.name] = ph
             self.define(vi.name, ph)
@@ -291,7 +311,8 @@ class Importer:
         if convert is None:
             self._expand(node)
             return
-        all_known = all(not node.has(i) or node.known(i) is not None for i in range(len(node.inputs)))
+        all_known = all(not node.has(i) or node.known(i) is not None for i in range(len(node.inputs))
+                        if not isinstance(self.values.get(node.inputs[i]), Sequence))
         with self.graph.location_scope(f"{self.source}: {node.label}"):
             try:
                 outputs = convert(node)
@@ -386,6 +407,14 @@ def value_type(vi, what: str):
         else:
             dims.append(None)
     return dtype, dims
+
+
+def _fixed_shape(declared, given, name: str, source: str) -> list:
+    given = [int(d) for d in given]
+    if declared is not None and (len(declared) != len(given) or any(
+            d is not None and d != g for d, g in zip(declared, given))):
+        raise OnnxImportError(f"{source}: input {name!r} is declared {declared}; shape {given} does not match it")
+    return given
 
 
 def materialize(value, name: str) -> Tensor:
