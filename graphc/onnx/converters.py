@@ -781,7 +781,8 @@ def _depth_space(node):
             t = gc.transpose(t, [0, 1, 4, 2, 5, 3])
         return [gc.reshape(t, [n, c // (b * b), h * b, w * b])]
     t = gc.reshape(x, [n, c, h // b, b, w // b, b])
-    t = gc.transpose(t, [0, 3, 5, 1, 2, 4])
+    crd = node.attr("mode", "DCR") == "CRD"
+    t = gc.transpose(t, [0, 1, 3, 5, 2, 4] if crd else [0, 3, 5, 1, 2, 4])
     return [gc.reshape(t, [n, c * b * b, h // b, w // b])]
 
 

@@ -16,11 +16,12 @@ from .reader import KNOWN_DOMAINS
 
 
 def function_body(node, opset: int, input_types: List, local: Dict[Tuple[str, str], object]):
-    """(FunctionProto, its default-domain opset) for ``node``, or None if it has no body."""
+    """(FunctionProto, its default-domain opset, the schema's attribute defaults) for
+    ``node``, or None if it has no body."""
     from onnx import FunctionProto, defs
     fn = local.get((node.domain, node.op_type))
     if fn is not None:
-        return fn, _default_opset(fn, opset)
+        return fn, _default_opset(fn, opset), {}
     if node.domain not in KNOWN_DOMAINS:
         return None
     try:
@@ -32,6 +33,8 @@ def function_body(node, opset: int, input_types: List, local: Dict[Tuple[str, st
     if not plain and not context:
         return None
     fn = FunctionProto()
+    defaults = {name: attr.default_value for name, attr in schema.attributes.items()
+                if attr.default_value and attr.default_value.name}
     if context and (not plain or max(context) >= max(plain)):
         full = _with_defaults(node, schema)
         try:
@@ -44,7 +47,7 @@ def function_body(node, opset: int, input_types: List, local: Dict[Tuple[str, st
         fn.ParseFromString(data)
     else:
         fn.ParseFromString(schema.get_function_with_opset_version(max(plain)))
-    return fn, _default_opset(fn, opset)
+    return fn, _default_opset(fn, opset), defaults
 
 
 def _default_opset(fn, fallback: int) -> int:
@@ -67,7 +70,7 @@ def _with_defaults(node, schema):
     return full
 
 
-def expand(node, fn, prefix: str) -> List:
+def expand(node, fn, prefix: str, schema_defaults=None) -> List:
     """The body's nodes with the function's inputs and outputs renamed to the node's, its
     other values prefixed, and attribute references resolved."""
     names: Dict[str, str] = {}
@@ -77,7 +80,8 @@ def expand(node, fn, prefix: str) -> List:
         if i < len(node.output) and node.output[i]:
             names[name] = node.output[i]
     given = {a.name: a for a in node.attribute}
-    defaults = {a.name: a for a in fn.attribute_proto}
+    defaults = dict(schema_defaults or {})
+    defaults.update({a.name: a for a in fn.attribute_proto})
 
     def rename(name: str) -> str:
         if name in names:

@@ -380,12 +380,12 @@ class Importer:
         if found is None:
             node.fail(f"graphc does not import the ONNX op {proto.op_type!r} (docs/IMPORT-ONNX.md lists the ops it "
                       "imports)")
-        fn, opset = found
+        fn, opset, defaults = found
         self._expansions += 1
         if self._expansions > _MAX_EXPANSIONS:
             node.fail(f"expanding ONNX functions went past {_MAX_EXPANSIONS} nodes (a function that calls itself?)")
         prefix = f"{proto.op_type}_{self._expansions}__"
-        for inner in expand(proto, fn, prefix):
+        for inner in expand(proto, fn, prefix, defaults):
             self.convert(inner, opset)
 
 

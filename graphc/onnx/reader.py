@@ -74,6 +74,7 @@ def read_model(model_or_path, source: Optional[str] = None):
             raise FormatError(f"{source}: not an ONNX model (the protobuf does not parse: {e})") from None
         if not model.HasField("graph"):
             raise FormatError(f"{source}: not an ONNX model (no graph in the protobuf)")
+    _check_text(model, source)
     _check_domains(model, source)
     _load_external_data(onnx, model, base_dir, source)
     model = _upgrade(onnx, model, source)
@@ -89,10 +90,6 @@ def default_opset(model) -> int:
 
 def _check_domains(model, source: str) -> None:
     known = {imp.domain for imp in model.opset_import}
-    for imp in model.opset_import:
-        if imp.domain not in KNOWN_DOMAINS:
-            # Used domains are checked node by node below; an unused import is harmless.
-            continue
     functions = {(f.domain, f.name) for f in model.functions}
     for i, node in enumerate(_all_nodes(model.graph)):
         if node.domain not in KNOWN_DOMAINS and (node.domain, node.op_type) not in functions:
@@ -100,6 +97,37 @@ def _check_domains(model, source: str) -> None:
             raise OnnxImportError(
                 f"{source}: {where} is {node.op_type!r} of domain {node.domain!r}, which graphc does not "
                 f"know (it imports the default ONNX domain; the model imports {sorted(known)})")
+
+
+def _check_text(model, source: str) -> None:
+    """Names and op types must be text: protobuf hands invalid UTF-8 back as bytes."""
+    def check(value, where):
+        if not isinstance(value, str):
+            raise FormatError(f"{source}: {where} is not valid UTF-8 text ({value!r:.60})")
+
+    for graph in _all_graphs(model.graph):
+        for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+            check(vi.name, "a value name")
+        for t in graph.initializer:
+            check(t.name, "an initializer name")
+        for i, node in enumerate(graph.node):
+            for text in (node.op_type, node.domain, node.name, *node.input, *node.output):
+                check(text, f"node {i}'s op type, domain or a value name")
+            for attr in node.attribute:
+                check(attr.name, f"an attribute name of node {i}")
+    for imp in model.opset_import:
+        check(imp.domain, "an opset domain")
+
+
+def _all_graphs(graph):
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == attr.GRAPH:
+                yield from _all_graphs(attr.g)
+            elif attr.type == attr.GRAPHS:
+                for g in attr.graphs:
+                    yield from _all_graphs(g)
 
 
 def _all_nodes(graph):

@@ -584,11 +584,6 @@ EXPECTED_FAILURES = {
         'test_qlinearmatmul_3D_int8_float32',
         'test_qlinearmatmul_3D_uint8_float32',
     ],
-    'Constant: semantics not imported yet': [
-        'test_blackmanwindow',
-        'test_hammingwindow',
-        'test_hannwindow',
-    ],
     'ScatterElements: semantics not imported yet': [
         'test_scatter_elements_with_reduction_max',
         'test_scatter_elements_with_reduction_min',
@@ -598,11 +593,6 @@ EXPECTED_FAILURES = {
         'test_cast_e8m0_FLOAT8E8M0_to_FLOAT16',
         'test_cast_e8m0_FLOAT8E8M0_to_FLOAT',
         'test_cast_e8m0_FLOAT_to_FLOAT8E8M0',
-    ],
-    "other: TypeError: int() argument must be a string, a bytes-like object or a real number, not '…'": [
-        'test_blackmanwindow_symmetric',
-        'test_hammingwindow_symmetric',
-        'test_hannwindow_symmetric',
     ],
     'the ONNX op BitwiseOr is not imported yet': [
         'test_bitwise_or_i16_4d',
@@ -674,9 +664,6 @@ EXPECTED_FAILURES = {
     ],
     'Slice: semantics not imported yet': [
         'test_loop11',
-    ],
-    'other: AssertionError: Not equal to tolerance rtol=N, atol=1e-N': [
-        'test_spacetodepth_crd_mode_example',
     ],
     "other: FeedError: cannot feed a value of shape (N, N) for '…', which has shape (N,) (created at .venv/lib/p": [
         'test_scan_sum',
