@@ -94,7 +94,10 @@ def run_tests(rest: list) -> int:
     failed = []
     for name, targets, pass_env in passes:
         print(f"[dev] test pass: {name}", flush=True)
-        code = subprocess.call([str(PYTHON), "-m", "pytest", *workers, *rest, *targets], cwd=ROOT, env=pass_env)
+        # the slowest tests are printed so that the CI budget (30 min on 2 cores) can be kept
+        durations = [] if any(a.startswith("--durations") for a in rest) else ["--durations=30"]
+        code = subprocess.call([str(PYTHON), "-m", "pytest", *workers, *durations, *rest, *targets], cwd=ROOT,
+                               env=pass_env)
         if code == 5:  # pytest: no tests were collected; that is a failure, not a pass
             print(f"[dev] {name}: no tests were collected", file=sys.stderr)
         if code != 0:

@@ -125,8 +125,16 @@ class Node:
 
     # -- attributes ---------------------------------------------------------------------------
     def attr(self, name: str, default=None):
+        """The attribute's value (strings decoded, tensors as arrays), or ``default``; a value
+        of another kind than the default's (a list where an int belongs) is an error."""
         if name not in self._attrs:
             return default
+        value = self._attr_value(name)
+        if default is not None and not _same_kind(value, default):
+            self.fail(f"attribute {name!r} must be {type(default).__name__}, got {value!r:.80}")
+        return value
+
+    def _attr_value(self, name: str):
         proto, value = self._attrs[name]
         if proto.type == proto.STRING:
             return value.decode("utf-8", "replace")
@@ -320,6 +328,12 @@ class Importer:
                 raise
             except GraphcError as e:
                 raise OnnxImportError(f"{self.source}: {node.label}: {e}") from None
+            except (TypeError, ValueError, IndexError, KeyError, AttributeError, ZeroDivisionError,
+                    OverflowError) as e:
+                # A file may hold anything: an attribute of the wrong kind or inputs of the wrong
+                # arity reach a converter as these; they are errors of the file, named here.
+                raise OnnxImportError(f"{self.source}: {node.label}: its inputs or attributes are not what "
+                                      f"{proto.op_type} takes ({type(e).__name__}: {e})") from None
         outputs = list(outputs)
         if len(outputs) < len(proto.output):
             outputs += [None] * (len(proto.output) - len(outputs))
@@ -387,6 +401,18 @@ class Importer:
         prefix = f"{proto.op_type}_{self._expansions}__"
         for inner in expand(proto, fn, prefix, defaults):
             self.convert(inner, opset)
+
+
+def _same_kind(value, default) -> bool:
+    if isinstance(default, bool) or isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return True
 
 
 def value_type(vi, what: str):

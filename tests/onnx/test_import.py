@@ -278,7 +278,8 @@ def test_no_pickle_is_used_on_import(monkeypatch):
 VALID = mlp_model().SerializeToString()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0")) or 150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_damaged_files_are_clear_errors_or_valid_models(data):
     """Flipped bytes and truncation: a GraphcError (FormatError, ImportError, or an error of
@@ -311,3 +312,70 @@ def test_every_converter_module_is_documented():
     gc.onnx.import_model(mlp_model(), device="reference")   # registers the converters
     missing = [op for op in CONVERTERS if f"`{op}`" not in doc]
     assert not missing, f"docs/IMPORT-ONNX.md does not list {missing}"
+
+
+def _conv_model() -> "onnx.ModelProto":
+    """Conv -> MaxPool -> Reshape -> Gemm -> Softmax: nodes with many attributes to damage."""
+    w = RNG.normal(size=(2, 1, 3, 3)).astype(np.float32)
+    fc = RNG.normal(size=(8, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1], strides=[1, 1]),
+             helper.make_node("MaxPool", ["c"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Reshape", ["p", "shape"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], name="dense", transB=0),
+             helper.make_node("Softmax", ["y"], ["probs"], name="softmax", axis=1)]
+    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 3])],
+                              initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(fc, "fc"),
+                                           numpy_helper.from_array(np.array([1, 8], np.int64), "shape")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+_OPS = ["Add", "Relu", "Conv", "MaxPool", "Reshape", "Gemm", "Softmax", "Transpose", "Slice", "Gather", "Concat",
+        "Split", "Squeeze", "Unsqueeze", "Pad", "Resize", "TopK", "LSTM", "Loop", "If", "Einsum", "Expand", "Tile"]
+
+
+@settings(max_examples=int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0")) or 150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_structurally_damaged_models_are_clear_errors_or_valid_models(data):
+    """Valid protobufs with wrong contents: attributes of other values or kinds, other op
+    types, missing or extra inputs, other dims and element types."""
+    model = _conv_model()
+    for _ in range(data.draw(st.integers(1, 3))):
+        node = model.graph.node[data.draw(st.integers(0, len(model.graph.node) - 1))]
+        kind = data.draw(st.sampled_from(["attr_int", "attr_ints", "attr_kind", "op", "drop_input", "add_input",
+                                          "dims", "elem_type"]))
+        if kind.startswith("attr") and node.attribute:
+            attr = node.attribute[data.draw(st.integers(0, len(node.attribute) - 1))]
+            if kind == "attr_int":
+                attr.type, attr.i = attr.INT, data.draw(st.integers(-(1 << 40), 1 << 40))
+                del attr.ints[:]
+            elif kind == "attr_ints":
+                attr.type = attr.INTS
+                del attr.ints[:]
+                attr.ints.extend(data.draw(st.lists(st.integers(-5, 1 << 33), max_size=6)))
+            else:
+                attr.type, attr.s = attr.STRING, b"\xffnot a number"
+        elif kind == "op":
+            node.op_type = data.draw(st.sampled_from(_OPS))
+        elif kind == "drop_input" and node.input:
+            del node.input[-1]
+        elif kind == "add_input":
+            node.input.append(data.draw(st.sampled_from(["x", "w", "shape", "", "fc"])))
+        elif kind == "dims":
+            dims = model.graph.input[0].type.tensor_type.shape.dim
+            dims[data.draw(st.integers(0, 3))].dim_value = data.draw(st.integers(0, 9))
+        elif kind == "elem_type":
+            model.graph.input[0].type.tensor_type.elem_type = data.draw(st.sampled_from([1, 6, 7, 9, 11]))
+    try:
+        imported = gc.onnx.import_model(model.SerializeToString(), device="reference")
+    except gc.GraphcError:
+        return
+    spec = imported.signature.inputs["x"]
+    shape = tuple(1 if d is None else d for d in spec.shape)
+    try:
+        outputs = imported.run({"x": np.ones(shape, spec.dtype.np)})
+    except gc.GraphcError:
+        return
+    for name, value in outputs.items():
+        assert value.dtype == imported.signature.outputs[name].dtype.np
