@@ -13,6 +13,7 @@ import numpy as np
 import graphc as gc
 
 from .. import dtypes as dt
+from ..ops.sorting import take_along_axis
 from .converters import _axis, _const_like
 from .importer import converts
 
@@ -606,3 +607,190 @@ def _resize(node):
             y = gc.clip_by_value(gc.round(y), float(info.min), float(info.max))
         y = gc.cast(y, x.dtype)
     return [y if y is not x else gc.identity(x)]
+
+
+# --- DFT ------------------------------------------------------------------------------------------
+def _move_last(t, axis):
+    perm = [i for i in range(t.ndim) if i != axis] + [axis]
+    return gc.transpose(t, perm), list(np.argsort(perm))
+
+
+@converts("DFT")
+def _dft(node):
+    """The discrete Fourier transform along one axis as products with cos/sin matrices of the
+    static length (real and imaginary parts are the last axis, as ONNX lays them out)."""
+    x = node.x(0)
+    rank = node.rank(x)
+    if node.opset >= 20:
+        axis = node.ints(2, "axis")[0] if node.has(2) else -2
+    else:
+        axis = node.attr("axis", 1)
+    axis = _axis(node, axis, rank)
+    if axis == rank - 1:
+        node.fail("the transformed axis cannot be the last one (it holds the real and imaginary parts)")
+    shape = node.static_shape(x)
+    n_in = shape[axis]
+    inverse, onesided = bool(node.attr("inverse", 0)), bool(node.attr("onesided", 0))
+    if node.has(1):
+        length = node.ints(1, "dft_length")[0]
+    else:
+        length = 2 * (n_in - 1) if inverse and onesided else n_in
+    re = x[..., 0]
+    im = x[..., 1] if shape[-1] == 2 else None
+    re, back = _move_last(re, axis)
+    if im is not None:
+        im, _ = _move_last(im, axis)
+    dtype = x.dtype.np
+    j = np.arange(n_in)[:, None]
+    if inverse and onesided:
+        k = np.arange(min(n_in, length // 2 + 1))[:, None]
+        t = np.arange(length)[None, :]
+        weights = np.where((k == 0) | ((length % 2 == 0) & (k == length // 2)), 1.0, 2.0) / length
+        theta = 2 * np.pi * k * t / length
+        c, s = np.zeros((n_in, length)), np.zeros((n_in, length))
+        c[:len(k)], s[:len(k)] = weights * np.cos(theta), weights * np.sin(theta)
+        out = gc.matmul(re, gc.constant(c.astype(dtype)))
+        if im is not None:
+            out = out - gc.matmul(im, gc.constant(s.astype(dtype)))
+        return [gc.expand_dims(gc.transpose(out, back), -1)]
+    n_out = length // 2 + 1 if onesided else length
+    kk = np.arange(n_out)[None, :]
+    theta = 2 * np.pi * j * kk / length
+    valid = (j < length).astype(np.float64)          # fft(x, n=length) drops samples past length
+    c, s = np.cos(theta) * valid, np.sin(theta) * valid
+    scale = 1.0 / length if inverse else 1.0
+    sign = 1.0 if inverse else -1.0                    # e^{sign i theta}
+    C, S = gc.constant((c * scale).astype(dtype)), gc.constant((s * scale * sign).astype(dtype))
+    out_re = gc.matmul(re, C)
+    out_im = gc.matmul(re, S)
+    if im is not None:
+        out_re = out_re - gc.matmul(im, S)
+        out_im = out_im + gc.matmul(im, C)
+    return [gc.stack([gc.transpose(out_re, back), gc.transpose(out_im, back)], axis=-1)]
+
+
+@converts("STFT")
+def _stft(node):
+    x = node.x(0)
+    shape = node.static_shape(x)
+    step = node.ints(1, "frame_step")[0]
+    window = node.x(2) if node.has(2) else None
+    if node.has(3):
+        length = node.ints(3, "frame_length")[0]
+    elif window is not None:
+        length = node.static_shape(window, "its window")[0]
+    else:
+        node.fail("needs a window or a frame_length")
+    onesided = bool(node.attr("onesided", 1))
+    n_frames = (shape[1] - length) // step + 1
+    index = (np.arange(n_frames)[:, None] * step + np.arange(length)[None, :]).astype(np.int64)
+    re = gc.gather(x[..., 0], gc.constant(index), axis=1)        # (batch, frames, length)
+    im = gc.gather(x[..., 1], gc.constant(index), axis=1) if shape[-1] == 2 else None
+    if window is not None:
+        re = re * window
+        im = None if im is None else im * window
+    n_out = length // 2 + 1 if onesided else length
+    theta = 2 * np.pi * np.arange(length)[:, None] * np.arange(n_out)[None, :] / length
+    c, s = gc.constant(np.cos(theta).astype(x.dtype.np)), gc.constant((-np.sin(theta)).astype(x.dtype.np))
+    out_re, out_im = gc.matmul(re, c), gc.matmul(re, s)
+    if im is not None:
+        out_re, out_im = out_re - gc.matmul(im, s), out_im + gc.matmul(im, c)
+    return [gc.stack([out_re, out_im], axis=-1)]
+
+
+# --- GridSample -----------------------------------------------------------------------------------
+def _reflect(x, low: float, high: float):
+    """ONNX GridSample's reflection of coordinates into [low, high] (by the nearer border,
+    as many times as it takes)."""
+    span = _const_like(x, high - low)
+    lo, hi = _const_like(x, low), _const_like(x, high)
+    below, above = lo - x, x - hi
+    out = x
+    for dx, near, far in ((below, lo, hi), (above, hi, lo)):
+        n = gc.floor(dx / span)
+        r = dx - n * span
+        even = gc.equal(gc.mod(n, _const_like(x, 2.0)), _const_like(x, 0.0))
+        sign = 1.0 if near is lo else -1.0
+        moved = gc.where(even, near + sign * r, far - sign * r)
+        out = gc.where(dx > 0, moved, out)
+    return out
+
+
+def _cubic_weights(t, a=-0.75):
+    """Keys' cubic convolution weights of the 4 taps around a point at fraction t."""
+    t1, t2 = t + 1.0, 1.0 - t
+    return [((a * t1 - 5 * a) * t1 + 8 * a) * t1 - 4 * a,
+            ((a + 2) * t - (a + 3)) * t * t + 1.0,
+            ((a + 2) * t2 - (a + 3)) * t2 * t2 + 1.0,
+            ((a * (t2 + 1) - 5 * a) * (t2 + 1) + 8 * a) * (t2 + 1) - 4 * a]
+
+
+@converts("GridSample")
+def _grid_sample(node):
+    import itertools
+    x, grid = node.x(0), node.x(1)
+    xs = node.static_shape(x)
+    gs = node.static_shape(grid, "its grid")
+    nd = len(xs) - 2
+    if gs[-1] != nd:
+        node.fail(f"grid {gs} must end in {nd} coordinates for a {nd}-D input")
+    mode = node.attr("mode", "linear")
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    padding = node.attr("padding_mode", "zeros")
+    align = bool(node.attr("align_corners", 0))
+    dims = xs[2:]
+    n, c = xs[0], xs[1]
+    q = int(np.prod(gs[1:-1]))
+    flat_x = gc.reshape(x, [n, c, int(np.prod(dims))])
+    coords = gc.reshape(grid, [n, 1, q, nd])
+    positions = []
+    for i, length in enumerate(dims):
+        g = coords[..., nd - 1 - i]                           # grid coordinates run (x, y, z): reversed
+        p = (g + 1.0) / 2.0 * (length - 1) if align else ((g + 1.0) * length - 1.0) / 2.0
+        if mode == "nearest":
+            p = gc.round(p)
+        low, high = (0.0, length - 1.0) if align else (-0.5, length - 0.5)
+        if padding == "border":
+            p = gc.where(gc.logical_or(p < low, p > high), gc.clip_by_value(p, 0.0, length - 1.0), p)
+        elif padding == "reflection":
+            p = _reflect(p, low, high)
+        positions.append((p, length, low, high))
+
+    def fetch(indices):
+        """The input at integer positions (one float tensor per axis), with the padding mode."""
+        flat, valid = None, None
+        for (idx, length, low, high), stride in zip(indices, [int(np.prod(dims[i + 1:])) for i in range(nd)]):
+            if padding == "reflection":
+                idx = _reflect(idx, low, high)
+            ok = gc.logical_and(idx >= 0.0, idx <= length - 1.0)
+            valid = ok if valid is None else gc.logical_and(valid, ok)
+            k = gc.cast(gc.clip_by_value(idx, 0.0, length - 1.0), dt.int64) * stride
+            flat = k if flat is None else flat + k
+        values = take_along_axis(flat_x, gc.broadcast_to(flat, [n, c, q]), axis=2)
+        if padding == "zeros":
+            values = gc.where(gc.broadcast_to(valid, [n, c, q]), values, gc.zeros_like(values))
+        return values
+
+    if mode == "nearest":
+        out = fetch([(gc.cast(gc.cast(p, dt.int32), x.dtype), length, low, high)
+                     for p, length, low, high in positions])
+    else:
+        taps = []
+        for p, length, low, high in positions:
+            base = gc.floor(p)
+            t = p - base
+            if mode == "linear":
+                taps.append([(base, 1.0 - t), (base + 1.0, t)])
+            elif mode == "cubic":
+                taps.append([(base + float(o), w) for o, w in zip((-1, 0, 1, 2), _cubic_weights(t))])
+            else:
+                node.fail(f"mode {mode!r} is not one of linear, nearest, cubic")
+        out = None
+        for combo in itertools.product(*taps):
+            weight = None
+            for _, w in combo:
+                weight = w if weight is None else weight * w
+            term = fetch([(idx, length, low, high) for (idx, _), (_, length, low, high) in zip(combo, positions)])
+            term = term * weight
+            out = term if out is None else out + term
+    return [gc.reshape(out, [n, c] + list(gs[1:-1]))]
