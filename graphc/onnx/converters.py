@@ -947,3 +947,22 @@ def _dequantize(node):
     if node.has(2):
         xf = xf - gc.cast(_per_axis(node, node.x(2), node.rank(x), tuple(x.shape)), scale.dtype)
     return [xf * scale]
+
+
+@converts("ReverseSequence")
+def _reverse_sequence(node):
+    x, lens = node.x(0), gc.cast(node.x(1), dt.int64)
+    rank = node.rank(x)
+    t_axis = _axis(node, node.attr("time_axis", 0), rank)
+    b_axis = _axis(node, node.attr("batch_axis", 1), rank)
+    steps = x.shape[t_axis]
+    if steps is None:
+        node.needs_shape(f"needs the size of the time axis {t_axis}")
+    shape_t = [1] * rank
+    shape_t[t_axis] = steps
+    shape_b = [1] * rank
+    shape_b[b_axis] = -1
+    t = gc.constant(np.arange(steps, dtype=np.int64).reshape(shape_t))
+    n = gc.reshape(lens, shape_b)
+    index = gc.where(t < n, n - 1 - t, t)
+    return [take_along_axis(x, gc.broadcast_to(index, gc.shape(x)), t_axis)]

@@ -13,6 +13,7 @@ import numpy as np
 import graphc as gc
 
 from .. import dtypes as dt
+from ..ops.shape import scatter_add
 from ..ops.sorting import take_along_axis
 from .converters import _axis, _const_like
 from .importer import converts
@@ -794,3 +795,70 @@ def _grid_sample(node):
             term = term * weight
             out = term if out is None else out + term
     return [gc.reshape(out, [n, c] + list(gs[1:-1]))]
+
+
+# --- Col2Im, MaxUnpool -------------------------------------------------------------------------------
+@converts("Col2Im")
+def _col2im(node):
+    """Column blocks summed back into an image: a segment sum over the static map from each
+    (block offset, block position) to its pixel (padding cells go to a dropped extra segment)."""
+    import itertools
+    x = node.x(0)
+    image = node.ints(1, "image_shape")
+    block = node.ints(2, "block_shape")
+    nd = len(image)
+    dil = _per_axis(node, "dilations", nd, 1)
+    strides = _per_axis(node, "strides", nd, 1)
+    pads = node.attr("pads") or [0] * (2 * nd)
+    n, ckk, length = node.static_shape(x)
+    k = int(np.prod(block))
+    c = ckk // k
+    counts = [(image[i] + pads[i] + pads[i + nd] - ((block[i] - 1) * dil[i] + 1)) // strides[i] + 1 for i in range(nd)]
+    if int(np.prod(counts)) != length:
+        node.fail(f"{length} blocks do not tile an image of {image} with blocks {block}")
+    pixels = int(np.prod(image))
+    target = np.full((k, length), pixels, dtype=np.int64)
+    for bi, offset in enumerate(itertools.product(*[range(b) for b in block])):
+        for li, where in enumerate(itertools.product(*[range(cn) for cn in counts])):
+            pos = [where[i] * strides[i] + offset[i] * dil[i] - pads[i] for i in range(nd)]
+            if all(0 <= p < image[i] for i, p in enumerate(pos)):
+                target[bi, li] = int(np.ravel_multi_index(pos, image))
+    cols = gc.transpose(gc.reshape(x, [n, c, k * length]), [2, 0, 1])     # (k*L, N, C)
+    summed = gc.unsorted_segment_sum(cols, gc.constant(target.reshape(-1)), pixels + 1)[:pixels]
+    return [gc.reshape(gc.transpose(summed, [1, 2, 0]), [n, c] + list(image))]
+
+
+@converts("MaxUnpool")
+def _max_unpool(node):
+    x, idx = node.x(0), node.x(1)
+    shape = node.static_shape(x)
+    nd = len(shape) - 2
+    kernel = node.attr("kernel_shape")
+    strides = _per_axis(node, "strides", nd, 1)
+    pads = node.attr("pads") or [0] * (2 * nd)
+    inferred = list(shape[:2]) + [(shape[2 + i] - 1) * strides[i] - pads[i] - pads[i + nd] + kernel[i]
+                                  for i in range(nd)]
+    flat = scatter_add(gc.reshape(x, [-1]), gc.reshape(gc.cast(idx, dt.int64), [-1]),
+                       gc.zeros([int(np.prod(inferred))], dtype=x.dtype), 0)
+    y = gc.reshape(flat, inferred)
+    if node.has(2):   # as ONNX's reference: the unpooled values at the start of a larger output
+        out_shape = node.ints(2, "output_shape")
+        y = gc.pad(y, [(0, o - i) for o, i in zip(out_shape, inferred)])
+    return [y]
+
+
+@converts("Det")
+def _det(node):
+    """Determinants of 1x1, 2x2 and 3x3 matrices by their cofactor formulas."""
+    x = node.x(0)
+    n = x.shape[-1]
+    if n not in (1, 2, 3) or x.shape[-2] != n:
+        node.fail(f"graphc imports Det of 1x1, 2x2 and 3x3 matrices, got shape {x.shape}")
+    a = [[x[..., i, j] for j in range(n)] for i in range(n)]
+    if n == 1:
+        return [a[0][0]]
+    if n == 2:
+        return [a[0][0] * a[1][1] - a[0][1] * a[1][0]]
+    return [a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+            - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+            + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])]
