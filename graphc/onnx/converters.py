@@ -161,10 +161,8 @@ def _clip(node):
 @converts("Cast")
 def _cast(node):
     to = node.attr("to")
-    dtype = DTYPES.get(int(to))
-    if dtype is None:
-        from .importer import dtype_of
-        dtype_of(to, f"{node.label}'s target type")
+    from .importer import dtype_of
+    dtype = dtype_of(to, f"{node.label}'s target type")   # narrow floats: float32, rounded by the importer
     v = node.value(0)
     if isinstance(v, np.ndarray) and not is_symbolic(v):
         return [v.astype(dtype.np)]

@@ -379,3 +379,30 @@ def test_structurally_damaged_models_are_clear_errors_or_valid_models(data):
         return
     for name, value in outputs.items():
         assert value.dtype == imported.signature.outputs[name].dtype.np
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("kind", ["float16", "bfloat16"])
+def test_narrow_float_rounding_is_the_narrow_types_own(kind, device):
+    """float16 and bfloat16 are emulated as float32 rounded after each op: the rounding must
+    give the bits of NumPy's (ml_dtypes') cast, ties, subnormals, overflow and NaN included."""
+    import ml_dtypes
+    from graphc.onnx.importer import round_narrow
+    narrow = np.float16 if kind == "float16" else ml_dtypes.bfloat16
+    rng = np.random.default_rng(1)
+    values = np.concatenate([
+        rng.normal(scale=s, size=4000).astype(np.float32) for s in (1e-8, 1e-5, 1e-3, 1.0, 300.0, 6e4, 1e37)])
+    # exact ties between two narrow neighbours, and the edges of the range
+    grid = np.arange(1, 2000, dtype=np.float32).astype(narrow).astype(np.float32)
+    ties = (grid[:-1] + (grid[1:] - grid[:-1]) / 2).astype(np.float32)
+    edges = np.array([0.0, -0.0, 65504, 65519, 65520, 65536, 2 ** -14, 2 ** -24, 2 ** -25, 3e-8, np.inf, -np.inf,
+                      np.nan, 3.3895e38, 3.4e38], np.float32)
+    x = np.concatenate([values, ties, edges])
+    g = gc.Graph()
+    with g.as_default():
+        p = gc.placeholder(gc.float32, (None,))
+        y = round_narrow(p, kind)
+    with np.errstate(over="ignore"):
+        expected = x.astype(narrow).astype(np.float32)
+    got = gc.Session(graph=g, device=device).run(y, {p: x})
+    np.testing.assert_array_equal(got, expected)
