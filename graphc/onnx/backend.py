@@ -36,6 +36,8 @@ class GraphcRep(BackendRep):
         # graphc emulates float16 and bfloat16 as float32: results go back to the declared type
         types = {vi.name: vi.type.tensor_type.elem_type for vi in proto.graph.output}
         self.narrow = {n: NARROW[t] for n, t in types.items() if t in NARROW}
+        self.wide_inputs = {vi.name: NARROW[vi.type.tensor_type.elem_type].wide.np for vi in proto.graph.input
+                            if vi.type.tensor_type.elem_type in NARROW}
         self.model = model
         self.input_names = list(input_names)
         self.output_names = list(output_names)
@@ -83,8 +85,7 @@ class GraphcRep(BackendRep):
                 raise ValueError(f"the model takes {len(self.input_names)} inputs ({self.input_names}); "
                                  f"got {len(inputs)}")
             feed = dict(zip(self.input_names, inputs))
-        feed = {k: np.asarray(v).astype(np.float32) if np.asarray(v).dtype.name in ("float16", "bfloat16") else v
-                for k, v in feed.items()}
+        feed = {k: np.asarray(v).astype(self.wide_inputs[k]) if k in self.wide_inputs else v for k, v in feed.items()}
         model, feed = self._model_for(feed)
         names = list(model.signature.outputs)
         results = model.run(feed, names)
@@ -93,8 +94,7 @@ class GraphcRep(BackendRep):
             if name in results:
                 value = results[name]
                 if name in self.narrow:
-                    import ml_dtypes
-                    value = value.astype(np.float16 if self.narrow[name] == "float16" else ml_dtypes.bfloat16)
+                    value = self.narrow[name].to_narrow(value)
                 values.append(value)
             else:   # a sequence: its elements are the outputs "name[0]", "name[1]", ...
                 values.append([results[f"{name}[{i}]"] for i in range(sum(n.startswith(f"{name}[") for n in names))])

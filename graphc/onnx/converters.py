@@ -162,7 +162,7 @@ def _clip(node):
 def _cast(node):
     to = node.attr("to")
     from .importer import dtype_of
-    dtype = dtype_of(to, f"{node.label}'s target type")   # narrow floats: float32, rounded by the importer
+    dtype = dtype_of(to, f"{node.label}'s target type")   # narrow types: their wide type (narrow.py)
     v = node.value(0)
     if isinstance(v, np.ndarray) and not is_symbolic(v):
         return [v.astype(dtype.np)]

@@ -22,6 +22,7 @@ from .. import dtypes as dt
 from ..errors import GraphcError
 from ..graph import Tensor
 from ..ops.registry import get_op
+from .narrow import BY_NAME, FIXED_TYPE_OUTPUTS, NARROW
 from .reader import MAX_ELEMENTS, OnnxImportError, default_opset, topological_nodes
 
 
@@ -85,15 +86,9 @@ class Dim:
         return f"dim {self.axis} of '{self.tensor.name}'"
 
 
-# ONNX's narrow float types, which graphc emulates: stored and computed as float32, and
-# rounded to the narrow type after every op that yields one (as NumPy's float16 arithmetic
-# computes in float32 and rounds each result). ``round_narrow`` does the rounding.
-NARROW = {10: "float16", 16: "bfloat16"}
-
-
 def dtype_of(elem_type: int, what: str) -> dt.DType:
     if int(elem_type) in NARROW:
-        return dt.float32
+        return NARROW[int(elem_type)].wide
     d = DTYPES.get(int(elem_type))
     if d is None:
         name = _TYPE_NAMES.get(int(elem_type), f"type {elem_type}")
@@ -110,37 +105,9 @@ def tensor_value(proto, what: str) -> np.ndarray:
         value = numpy_helper.to_array(proto)
     except Exception as e:  # noqa: BLE001 - inconsistent fields (raw_data of the wrong size, ...)
         raise OnnxImportError(f"{what}: its data does not match its declared type and shape: {e}") from None
-    return np.asarray(value.astype(np.float32) if proto.data_type in NARROW else value, dtype=dtype.np)
-
-
-def round_narrow(value, kind: str):
-    """``value`` (float32) rounded to the nearest ``kind`` (float16 or bfloat16) value, ties to
-    even; out-of-range magnitudes become infinities, as the narrow type's own rounding does."""
-    if isinstance(value, np.ndarray):
-        import ml_dtypes
-        narrow = np.float16 if kind == "float16" else ml_dtypes.bfloat16
-        with np.errstate(over="ignore"):
-            return value.astype(narrow).astype(np.float32)
-    import graphc as gc
-    x = value
-    # Veltkamp's split keeps the 11 (float16) or 8 (bfloat16) leading significand bits, rounded;
-    # strict IEEE kernels (no reassociation) keep c - (c - x) from folding away.
-    split = 8193.0 if kind == "float16" else 65537.0
-    a = gc.abs(x)
-    # x * split must not overflow: a huge bfloat16 is split at 2**-64 of its size (exactly)
-    scale = gc.where(a > 2.0 ** 100, gc.constant(np.float32(2.0 ** -64)), gc.constant(np.float32(1.0)))
-    xs = x * scale
-    c = xs * split
-    y = (c - (c - xs)) / scale
-    if kind == "float16":
-        # Below 2**-14 float16 is subnormal: a fixed spacing of 2**-24.
-        tiny = gc.round(x * 16777216.0) * (1.0 / 16777216.0)
-        y = gc.where(a < 2.0 ** -14, tiny, y)
-        limit = 65520.0          # halfway between float16's largest (65504) and 2**16
-    else:
-        limit = 3.3961259e38     # about halfway between bfloat16's largest and 2**128
-    inf = gc.where(x < 0, gc.constant(np.float32(-np.inf)), gc.constant(np.float32(np.inf)))
-    return gc.where(a >= limit, inf, y)
+    if proto.data_type in NARROW:
+        value = value.astype(dtype.np)
+    return np.asarray(value, dtype=dtype.np)
 
 
 def is_symbolic(value) -> bool:
@@ -270,7 +237,7 @@ class Importer:
         self.trainable = trainable
         self.opset = opset if opset is not None else default_opset(model)
         self.input_shapes = dict(input_shapes or {})
-        self.narrow: Dict[str, str] = {}   # value name -> "float16" / "bfloat16" (emulated as float32)
+        self.narrow: Dict[str, str] = {}   # value name -> its emulated type ("float16", "int16", ...: narrow.py)
         self.values: Dict[str, object] = {}
         self._tensors: Dict[str, Tensor] = {}
         self.variables: list = []
@@ -324,7 +291,7 @@ class Importer:
         for init in graph_proto.initializer:
             value = tensor_value(init, f"initializer {init.name!r}")
             if init.data_type in NARROW:
-                self.narrow[init.name] = NARROW[init.data_type]
+                self.narrow[init.name] = NARROW[init.data_type].name
             if self.trainable and value.dtype.kind == "f":
                 var = gc.Variable(value, name=_op_name(init.name), trainable=True)
                 self.variables.append(var)
@@ -343,7 +310,7 @@ class Importer:
                 continue
             dtype, shape = value_type(vi, f"graph input {vi.name!r}")
             if vi.type.tensor_type.elem_type in NARROW:
-                self.narrow[vi.name] = NARROW[vi.type.tensor_type.elem_type]
+                self.narrow[vi.name] = NARROW[vi.type.tensor_type.elem_type].name
             if vi.name in self.input_shapes:
                 shape = _fixed_shape(shape, self.input_shapes[vi.name], vi.name, self.source)
             ph = gc.placeholder(dtype, shape, name=_op_name(vi.name))
@@ -392,11 +359,11 @@ class Importer:
                 folded = fold(value)
                 if folded is not None:
                     value = folded
-            kind = kinds.get(name)
-            if kind and (isinstance(value, Tensor) or not is_symbolic(value)) and value.dtype in (dt.float32,
-                                                                                                np.float32):
-                value = round_narrow(value, kind)
-                self.narrow[name] = kind
+            kind = BY_NAME.get(kinds.get(name))
+            if kind and (isinstance(value, Tensor) or not is_symbolic(value)) and value.dtype in (kind.wide,
+                                                                                                kind.wide.np):
+                value = kind.fit(value)
+                self.narrow[name] = kind.name
             self.define(name, value)
 
     def _narrow_outputs(self, node: "Node") -> Dict[str, str]:
@@ -406,17 +373,19 @@ class Importer:
         proto = node.proto
         kind = None
         if proto.op_type == "Cast":
-            kind = NARROW.get(int(node.attr("to", 0)))
+            to = NARROW.get(int(node.attr("to", 0)))
+            kind = to.name if to else None
         elif proto.op_type == "CastLike":
             kind = self.narrow.get(proto.input[1]) if len(proto.input) > 1 else None
         elif proto.op_type in ("Constant", "ConstantOfShape"):
             for a in proto.attribute:
-                if a.type == a.TENSOR:
-                    kind = NARROW.get(a.t.data_type)
+                if a.type == a.TENSOR and a.t.data_type in NARROW:
+                    kind = NARROW[a.t.data_type].name
         else:
             found = [self.narrow[i] for i in proto.input if i in self.narrow]
-            kind = ("bfloat16" if "bfloat16" in found else "float16") if found else None
-        return {o: kind for o in proto.output if o and kind}
+            kind = found[0] if found else None
+        fixed = FIXED_TYPE_OUTPUTS.get(proto.op_type, ())
+        return {o: kind for k, o in enumerate(proto.output) if o and kind and k not in fixed}
 
 
     def run_subgraph(self, graph_proto, bound: List, opset: Optional[int] = None) -> List[Tensor]:

@@ -387,7 +387,7 @@ def test_narrow_float_rounding_is_the_narrow_types_own(kind, device):
     """float16 and bfloat16 are emulated as float32 rounded after each op: the rounding must
     give the bits of NumPy's (ml_dtypes') cast, ties, subnormals, overflow and NaN included."""
     import ml_dtypes
-    from graphc.onnx.importer import round_narrow
+    from graphc.onnx.narrow import BY_NAME
     narrow = np.float16 if kind == "float16" else ml_dtypes.bfloat16
     rng = np.random.default_rng(1)
     values = np.concatenate([
@@ -401,7 +401,7 @@ def test_narrow_float_rounding_is_the_narrow_types_own(kind, device):
     g = gc.Graph()
     with g.as_default():
         p = gc.placeholder(gc.float32, (None,))
-        y = round_narrow(p, kind)
+        y = BY_NAME[kind].fit(p)
     with np.errstate(over="ignore"):
         expected = x.astype(narrow).astype(np.float32)
     got = gc.Session(graph=g, device=device).run(y, {p: x})
