@@ -118,7 +118,12 @@ REASON_GROUPS = [
 
 
 # Tests whose expected values graphc cannot match for a reason their failure does not show.
+_FP16_SUMS = ("graphc rounds float16 after each op as NumPy does, but sums inside a reduction in float32; "
+              "NumPy's float16 softmax sums in float16, and one of the values differs by one unit in the last "
+              "place, just over the test's rtol")
 BY_NAME = {
+    "test_attention_4d_fp16": _FP16_SUMS,
+    "test_attention_4d_causal_fp16_expanded": _FP16_SUMS,
     "test_dft_inverse": "the expected values carry float32 FFT round-off (2e-7) above the test's atol (1e-7); "
                         "graphc's inverse DFT is exact to 1e-14 there",
     "test_dft_inverse_opset19": "the expected values carry float32 FFT round-off (2e-7) above the test's atol "

@@ -923,16 +923,21 @@ def _per_axis(node, param, x_rank: int, x_shape):
 def _quantize(node):
     x = node.x(0)
     scale = _per_axis(node, node.x(1), node.rank(x), tuple(x.shape))
+    from .importer import dtype_of
+    from .narrow import BY_NAME, NARROW
     out = dt.uint8
     if node.has(2):
         out = node.x(2).dtype
+        kind = BY_NAME.get(node.importer.narrow.get(node.inputs[2]))
         zp = gc.cast(_per_axis(node, node.x(2), node.rank(x), tuple(x.shape)), x.dtype)
     else:
+        kind = None
         if node.has_attr("output_dtype") and node.attr("output_dtype"):
-            from .importer import dtype_of
             out = dtype_of(node.attr("output_dtype"), f"{node.label}'s output_dtype")
+            kind = NARROW.get(int(node.attr("output_dtype")))
         zp = _const_like(x, 0)
-    info = np.iinfo(out.np)
+    # the range of the ONNX type (an emulated int16 saturates at int16's bounds)
+    info = np.iinfo(kind.numpy if kind is not None else out.np)
     y = gc.round(x / gc.cast(scale, x.dtype)) + zp
     return [gc.cast(gc.clip_by_value(y, _const_like(x, info.min), _const_like(x, info.max)), out)]
 
@@ -964,3 +969,97 @@ def _reverse_sequence(node):
     n = gc.reshape(lens, shape_b)
     index = gc.where(t < n, n - 1 - t, t)
     return [take_along_axis(x, gc.broadcast_to(index, gc.shape(x)), t_axis)]
+
+
+# --- bit operations ---------------------------------------------------------------------------------
+# graphc has no bit ops; ONNX's are composed from integer arithmetic in int64, where floor
+# division by 2**b is an arithmetic shift and the bits of a negative number are its two's
+# complement. The width is the ONNX type's (an emulated int16 has 16 bits, narrow.py).
+def _int_width(node, i: int, x) -> tuple:
+    from .narrow import BY_NAME
+    kind = BY_NAME.get(node.importer.narrow.get(node.inputs[i]))
+    if kind is not None:
+        return kind.bits, kind.signed
+    if not x.dtype.is_integer:
+        node.fail(f"needs integer inputs, got '{x.name}' of {x.dtype.name}")
+    return x.dtype.itemsize * 8, x.dtype.np.kind == "i"
+
+
+def _pow2(e):
+    """2**e for int64 exponents 0..62."""
+    return gc.pow(gc.constant(np.int64(2)), e)
+
+
+def _bits_of(x, bits: int, signed: bool):
+    """x's bits, least significant first, as 0/1 int64 tensors (the top one of a signed type
+    is the sign)."""
+    out = []
+    for b in range(bits):
+        if b == bits - 1 and signed:
+            out.append(gc.cast(x < 0, dt.int64))
+        elif b >= 62:
+            out.append(gc.cast(gc.mod(gc.floordiv(gc.floordiv(x, gc.constant(np.int64(1 << 61))),
+                                                   gc.constant(np.int64(1 << (b - 61)))),
+                                       gc.constant(np.int64(2))) != 0, dt.int64))
+        else:
+            out.append(gc.mod(gc.floordiv(x, gc.constant(np.int64(1 << b))), gc.constant(np.int64(2))))
+    return out
+
+
+def _from_bits(bits_list, signed: bool):
+    total = None
+    n = len(bits_list)
+    for b, bit in enumerate(bits_list):
+        weight = -(1 << (n - 1)) if (signed and b == n - 1) else (1 << b)
+        if weight == 1 << 63:
+            weight = -(1 << 63)    # an unsigned 64-bit top bit: the same bits in int64
+        term = bit * gc.constant(np.int64(weight))
+        total = term if total is None else total + term
+    return total
+
+
+def _bitwise(op):
+    def convert(node):
+        x = node.x(0)
+        bits, signed = _int_width(node, 0, x)
+        a = gc.cast(x, dt.int64)
+        if op == "not":
+            out = -a - 1 if signed else gc.constant(np.int64((1 << bits) - 1 if bits < 64 else -1)) - a
+            return [gc.cast(out, x.dtype)]
+        b = gc.cast(node.x(1), dt.int64)
+        pairs = zip(_bits_of(a, bits, signed), _bits_of(b, bits, signed))
+        combine = {"and": lambda p, q: p * q, "or": lambda p, q: p + q - p * q,
+                   "xor": lambda p, q: gc.mod(p + q, gc.constant(np.int64(2)))}[op]
+        return [gc.cast(_from_bits([combine(p, q) for p, q in pairs], signed), x.dtype)]
+    return convert
+
+
+converts("BitwiseAnd")(_bitwise("and"))
+converts("BitwiseOr")(_bitwise("or"))
+converts("BitwiseXor")(_bitwise("xor"))
+converts("BitwiseNot")(_bitwise("not"))
+
+
+@converts("BitShift")
+def _bit_shift(node):
+    """x << y or x >> y, as NumPy shifts: a shift by the width or more (or by a negative
+    amount) gives 0, or -1 for a negative x shifted right."""
+    x = node.x(0)
+    bits, signed = _int_width(node, 0, x)
+    a, y = gc.cast(x, dt.int64), gc.cast(node.x(1), dt.int64)
+    in_range = gc.logical_and(y >= 0, y < bits)
+    ys = gc.clip_by_value(y, gc.constant(np.int64(0)), gc.constant(np.int64(62)))
+    if node.attr("direction") == "LEFT":
+        shifted = a * _pow2(ys)
+        shifted = gc.where(y > 62, shifted * gc.constant(np.int64(2)), shifted)   # y == 63 (64-bit types)
+        out = gc.where(in_range, shifted, gc.zeros_like(a))
+    elif node.attr("direction") == "RIGHT":
+        if not signed and bits == 64:
+            node.fail("a right shift of uint64 is not imported")
+        shifted = gc.floordiv(a, _pow2(ys))
+        shifted = gc.where(y > 62, gc.floordiv(shifted, gc.constant(np.int64(2))), shifted)
+        beyond = gc.where(a < 0, -gc.ones_like(a), gc.zeros_like(a)) if signed else gc.zeros_like(a)
+        out = gc.where(in_range, shifted, beyond)
+    else:
+        node.fail(f"direction must be LEFT or RIGHT, got {node.attr('direction')!r}")
+    return [gc.cast(out, x.dtype)]
