@@ -24,7 +24,7 @@ __all__ = ["import_model", "import_graph", "ImportError", "FormatError", "OnnxIm
 
 def _build(model_or_path, graph, inputs: Optional[Mapping] = None, trainable: bool = False,
            source: Optional[str] = None, constants: Optional[Mapping] = None, input_shapes: Optional[Mapping] = None):
-    from . import converters, converters_control, converters_nn, converters_rnn  # noqa: F401 - registers them
+    from . import converters, converters_control, converters_ml, converters_nn, converters_rnn  # noqa: F401
     from .importer import Importer, Sequence
     from .reader import read_model
     proto, source = read_model(model_or_path, source)

@@ -325,7 +325,7 @@ class Importer:
         for out in proto.output:
             if out:
                 self._producers.setdefault(out, proto)
-        convert = CONVERTERS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
+        convert = CONVERTERS.get(proto.op_type if proto.domain in ("", "ai.onnx") else f"{proto.domain}:{proto.op_type}")
         if convert is None:
             self._expand(node)
             return
@@ -429,8 +429,9 @@ class Importer:
             types.append(helper.make_tensor_type_proto(ONNX_TYPES[dtype], shape))
         found = function_body(proto, node.opset, types, self.local_functions)
         if found is None:
-            node.fail(f"graphc does not import the ONNX op {proto.op_type!r} (docs/IMPORT-ONNX.md lists the ops it "
-                      "imports)")
+            domain = "ONNX" if proto.domain in ("", "ai.onnx") else proto.domain
+            node.fail(f"graphc does not import the {domain} op {proto.op_type!r} (docs/IMPORT-ONNX.md lists the ops "
+                      "it imports)")
         fn, opset, defaults = found
         self._expansions += 1
         if self._expansions > _MAX_EXPANSIONS:

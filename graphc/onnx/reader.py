@@ -31,6 +31,8 @@ MAX_ELEMENTS = 1 << 31
 MIN_OPSET = 11
 # Domains whose ops the importer knows ("" and "ai.onnx" are the same default domain).
 KNOWN_DOMAINS = ("", "ai.onnx")
+# Other domains some of whose ops have converters (registered as "domain:Op").
+PARTLY_KNOWN_DOMAINS = ("ai.onnx.ml",)
 
 
 class OnnxImportError(GraphcError, ValueError):
@@ -92,7 +94,7 @@ def _check_domains(model, source: str) -> None:
     known = {imp.domain for imp in model.opset_import}
     functions = {(f.domain, f.name) for f in model.functions}
     for i, node in enumerate(_all_nodes(model.graph)):
-        if node.domain not in KNOWN_DOMAINS and (node.domain, node.op_type) not in functions:
+        if node.domain not in KNOWN_DOMAINS + PARTLY_KNOWN_DOMAINS and (node.domain, node.op_type) not in functions:
             where = f"node {i} '{node.name}'" if node.name else f"node {i}"
             raise OnnxImportError(
                 f"{source}: {where} is {node.op_type!r} of domain {node.domain!r}, which graphc does not "
