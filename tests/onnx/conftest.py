@@ -10,7 +10,9 @@ def pytest_runtest_logreport(report):
     if "OnnxBackend" not in report.nodeid or (report.when != "call" and not report.skipped):
         return
     kind = report.nodeid.split("OnnxBackend", 1)[1].split("ModelTest", 1)[0]
-    device = "cpu" if "cpu_sample" in report.nodeid else "reference"
+    import os
+    device = ("cuda" if "cuda" in os.environ.get("GRAPHC_TEST_DEVICES", "") else "cpu") \
+        if "test_backend_sample" in report.nodeid else "reference"
     if report.when == "call" or report.skipped:
         outcome = "xfail" if hasattr(report, "wasxfail") else report.outcome
         _OUTCOMES[(device, kind)][outcome] += 1

@@ -2,7 +2,7 @@
 pytorch-converted and pytorch-operator model tests) through ``graphc.onnx.backend``.
 
 They run on the NumPy reference, which compiles nothing (about 2,000 tests in seconds);
-``test_backend_cpu_sample.py`` runs a sample of them on the cpu backend. A test that graphc
+``test_backend_sample.py`` runs a sample of them on cpu (and on CUDA in the CUDA pass). A test that graphc
 fails is listed, with its reason, in ``expected_failures.py``; one listed there that passes
 fails the suite (an unexpected success), so the list and docs/IMPORT-ONNX.md stay true.
 The pass figures are printed at the end of the run (conftest.py).

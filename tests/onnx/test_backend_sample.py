@@ -1,6 +1,8 @@
-"""A sample of ONNX's backend tests on the cpu backend (numba kernels), as ``test_backend_suite.py``
-runs all of them on the reference: the ops whose kernels differ most from their composition
-(convolution, pooling, matmul, reductions, gathers, resize, control flow)."""
+"""A sample of ONNX's backend tests on a compiled backend, as ``test_backend_suite.py`` runs all
+of them on the reference: the ops whose kernels differ most from their composition
+(convolution, pooling, matmul, reductions, gathers, resize, control flow). The cpu backend
+runs the whole sample; the CUDA pass (simulator, or a GPU) runs ``CUDA_SAMPLE``, whose
+shapes are small enough for the simulator."""
 from __future__ import annotations
 
 import unittest
@@ -11,6 +13,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 from expected_failures import EXPECTED_FAILURES  # noqa: E402
+from support import DEVICES  # noqa: E402
 from graphc.onnx.conformance import backend_for  # noqa: E402
 from onnx.backend.test.runner import Runner  # noqa: E402
 
@@ -32,9 +35,17 @@ SAMPLE = [
     "test_add_uint16",
 ]
 
+CUDA_SAMPLE = ["test_conv_with_strides_padding", "test_maxpool_2d_pads", "test_gemm_all_attributes",
+               "test_softmax_axis_1", "test_reduce_sum_keepdims_random", "test_gather_2d_indices",
+               "test_resize_upsample_scales_linear", "test_cast_FLOAT_to_FLOAT16", "test_bitwise_xor_i32_2d",
+               "test_if"]
+DEVICE = "cuda" if "cuda" in DEVICES else "cpu"
+if DEVICE == "cuda":
+    SAMPLE = CUDA_SAMPLE
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    runner = Runner(backend_for("cpu"), __name__)
+    runner = Runner(backend_for(DEVICE), __name__)
 _expected = {n for names in EXPECTED_FAILURES.values() for n in names}
 _items = runner._filtered_test_items["NodeModel"]
 _wanted = {f"{n}_cpu" for n in SAMPLE}
