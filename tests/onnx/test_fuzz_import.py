@@ -45,7 +45,8 @@ def onnx_graphs(draw):
 
     for _ in range(draw(st.integers(2, 8))):
         kind = draw(st.sampled_from(["unary", "binary", "reduce", "transpose", "softmax", "reshape", "concat",
-                                     "matmul", "pool" if len(cur_shape) == 4 else "unary"]))
+                                     "matmul", "slice", "pool" if len(cur_shape) == 4 else "unary",
+                                     "conv" if len(cur_shape) == 4 else "binary"]))
         out = fresh()
         if kind == "unary":
             op = draw(st.sampled_from(UNARY))
@@ -96,6 +97,35 @@ def onnx_graphs(draw):
             inits.append(numpy_helper.from_array(w, f"w{k}"))
             nodes.append(helper.make_node("MatMul", [current, f"w{k}"], [out]))
             cur_shape = cur_shape[:-1] + [n]
+        elif kind == "slice":
+            axis = draw(st.integers(0, len(cur_shape) - 1))
+            d = cur_shape[axis]
+            step = draw(st.sampled_from([1, 1, 2, -1]))
+            start, end = (draw(st.integers(0, d - 1)), None) if step > 0 else (draw(st.integers(0, d - 1)), None)
+            end = draw(st.integers(start + 1, d)) if step > 0 else -d - 1
+            for name, v in (("st", start), ("en", end), ("ax", axis), ("sp", step)):
+                inits.append(numpy_helper.from_array(np.asarray([v], np.int64), f"{name}{k}"))
+            nodes.append(helper.make_node("Slice", [current, f"st{k}", f"en{k}", f"ax{k}", f"sp{k}"], [out]))
+            cur_shape[axis] = len(range(*slice(start, end, step).indices(d)))
+        elif kind == "conv":
+            n, c, h, w = cur_shape
+            group = draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
+            m = group * draw(st.integers(1, 2))
+            kh, kw = draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w)))
+            stride = draw(st.integers(1, 2))
+            dil = 1 if stride > 1 else draw(st.integers(1, 2))
+            pads = [draw(st.integers(0, 1)) for _ in range(4)]
+            oh = (h + pads[0] + pads[2] - ((kh - 1) * dil + 1)) // stride + 1
+            ow = (w + pads[1] + pads[3] - ((kw - 1) * dil + 1)) // stride + 1
+            if oh < 1 or ow < 1:
+                nodes.append(helper.make_node("Relu", [current], [out]))
+            else:
+                wt = rng.normal(size=(m, c // group, kh, kw)).astype(np.float32)
+                inits += [numpy_helper.from_array(wt, f"cw{k}"),
+                          numpy_helper.from_array(rng.normal(size=m).astype(np.float32), f"cb{k}")]
+                nodes.append(helper.make_node("Conv", [current, f"cw{k}", f"cb{k}"], [out], group=group,
+                                              strides=[stride, stride], dilations=[dil, dil], pads=pads))
+                cur_shape = [n, m, oh, ow]
         elif kind == "pool":
             kernel = [draw(st.integers(1, max(1, min(2, d)))) for d in cur_shape[2:]]
             op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
