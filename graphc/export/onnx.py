@@ -29,6 +29,7 @@ from ..errors import GraphcError
 from ..files import atomic_write
 from ..graph import Operation
 from ..ops.nn import conv_output_size
+from ..shapes import TensorShape
 from ..ops.shape_spec import is_dim_ref
 from .freeze import FrozenGraph, _needed_ops, as_frozen
 from ..ops.registry import OPS, find_opdef, rule_registrar
@@ -66,10 +67,8 @@ NOT_EXPORTABLE: Dict[str, str] = {
     "sum_to": "gradient-only op (the adjoint of broadcasting)",
     "check_range": "ONNX has no run-time assertion, and dropping the check would turn a bad fed value into a "
                    "wrong answer; feed or freeze the checked value (dropout's keep_prob or rate) as a constant",
-    "scatter_add": "gradient-only op (the adjoint of gather)",
     "strided_slice_grad": "gradient-only op (the adjoint of slicing)",
     "pad_grad": "gradient-only op (the adjoint of pad)",
-    "conv2d_backprop_input": "gradient-only op (the adjoint of conv2d for its input)",
     "conv2d_backprop_filter": "gradient-only op (the adjoint of conv2d for its filter)",
     "depthwise_conv2d_native_backprop_input": "gradient-only op (the adjoint of depthwise_conv2d for its input)",
     "depthwise_conv2d_native_backprop_filter": "gradient-only op (the adjoint of depthwise_conv2d for its filter)",
@@ -1339,6 +1338,82 @@ def _conv2d(ctx, op, ins):
     return [ctx.transpose(y, _TO_NHWC)]
 
 
+@converts("conv2d_backprop_input")
+def _conv2d_backprop_input(ctx, op, ins):
+    # ONNX's ConvTranspose: an imported ConvTranspose (graphc's conv2d_transpose) exports as
+    # one again. With static sizes its pads and output_padding give `like`'s size; otherwise
+    # the unpadded result is padded at the end and sliced at run time to `like`'s size.
+    g, f, like = ins
+    k_hw = op.inputs[1].shape[:2]
+    kernel = [int(d) if d is not None else None for d in k_hw]
+    strides, dilations = [int(s) for s in op.attrs["strides"]], [int(d) for d in op.attrs["dilations"]]
+    out_hw, in_hw = op.inputs[2].shape[1:3], op.inputs[0].shape[1:3]
+    gt, w = ctx.transpose(g, _TO_NCHW), ctx.transpose(f, [3, 2, 0, 1])
+    shape_attrs = {"kernel_shape": kernel} if None not in kernel else {}
+    if TensorShape(out_hw).is_fully_defined() and TensorShape(in_hw).is_fully_defined() and None not in kernel:
+        before, after, extra = [], [], []
+        for size, n, k, s, d in zip(out_hw, in_hw, kernel, strides, dilations):
+            _, (b, a) = conv_output_size(int(size), k, s, d, op.attrs["padding"])
+            before.append(b)
+            after.append(a)
+            extra.append(int(size) - (s * (int(n) - 1) + (k - 1) * d + 1 - b - a))
+        if min(extra) >= 0 and all(e < s for e, s in zip(extra, strides)):
+            y = ctx.node("ConvTranspose", gt, w, kernel_shape=kernel, strides=strides, dilations=dilations,
+                         pads=before + after, output_padding=extra)
+            return [ctx.transpose(y, _TO_NHWC)]
+    full = ctx.node("ConvTranspose", gt, w, strides=strides, dilations=dilations, pads=[0, 0, 0, 0], **shape_attrs)
+    starts, ends, pad_end = [], [], []
+    for axis, (k, s, d) in enumerate(zip(kernel, strides, dilations)):
+        size, n = ctx.dim(like, 1 + axis), ctx.dim(g, 1 + axis)
+        if k is None:   # (k - 1) * d + 1 from the filter's run-time size
+            eff = ctx.node("Add", ctx.node("Mul", ctx.node("Sub", ctx.dim(f, axis), ctx.i64([1])), ctx.i64([d])),
+                           ctx.i64([1]))
+        else:
+            eff = ctx.i64([(k - 1) * d + 1])
+        produced = ctx.node("Add", ctx.node("Mul", ctx.node("Sub", n, ctx.i64([1])), ctx.i64([s])), eff)
+        if op.attrs["padding"] == "SAME":
+            total = ctx.node("Max", ctx.node("Sub", produced, size), ctx.i64([0]))
+            start = ctx.node("Div", total, ctx.i64([2]))
+        else:
+            start = ctx.i64([0])
+        starts.append(start)
+        ends.append(ctx.node("Add", start, size))
+        pad_end.append(ctx.node("Max", ctx.node("Sub", ctx.node("Add", start, size), produced), ctx.i64([0])))
+    pads = ctx.node("Concat", ctx.i64([0, 0, 0, 0, 0, 0]), *pad_end, axis=0)
+    padded = ctx.node("Pad", full, pads)
+    y = ctx.node("Slice", padded, ctx.node("Concat", *starts, axis=0), ctx.node("Concat", *ends, axis=0),
+                 ctx.i64([2, 3]))
+    return [ctx.transpose(y, _TO_NHWC)]
+
+
+@converts("scatter_add")
+def _scatter_add(ctx, op, ins):
+    # Rows added into zeros: ScatterND with reduction "add", the scatter axis moved to the front.
+    updates, indices, like = ins
+    axis = int(op.attrs["axis"])
+    rank, idx_rank = op.inputs[2].shape.rank, op.inputs[1].shape.rank
+    zeros = ctx.constant_of_shape(like, 0, _dtype(op))
+    front = [axis] + [i for i in range(rank) if i != axis]
+    data = ctx.transpose(zeros, front) if axis else zeros
+    upd_perm = list(range(axis, axis + idx_rank)) + list(range(axis)) + list(range(axis + idx_rank,
+                                                                                    rank - 1 + idx_rank))
+    upd = ctx.transpose(updates, upd_perm) if axis else updates
+    if _dtype(op, 1) != np.int64:
+        indices = ctx.cast(indices, np.int64)
+    idx = ctx.node("Unsqueeze", indices, ctx.i64([-1]))
+    out = ctx.node("ScatterND", data, idx, upd, reduction="add")
+    return [ctx.transpose(out, list(np.argsort(front))) if axis else out]
+
+
+@converts("scatter_along_axis")
+def _scatter_along_axis(ctx, op, ins):
+    updates, indices, like = ins
+    zeros = ctx.constant_of_shape(like, 0, _dtype(op))
+    if _dtype(op, 1) != np.int64:
+        indices = ctx.cast(indices, np.int64)
+    return [ctx.node("ScatterElements", zeros, indices, updates, axis=int(op.attrs["axis"]), reduction="add")]
+
+
 @converts("where_indices")
 def _where_indices(ctx, op, ins):
     # NonZero gives [rank, count]; TF1's where gives [count, rank]. Numbers become bools first
@@ -1490,7 +1565,6 @@ def _take_along_axis(ctx, op, ins):
     return [ctx.node("GatherElements", x, indices, axis=int(op.attrs["axis"]))]
 
 
-NOT_EXPORTABLE["scatter_along_axis"] = "gradient-only op (the adjoint of take_along_axis: sort's and top_k's)"
 
 
 @converts("in_top_k")

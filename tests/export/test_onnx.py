@@ -271,7 +271,7 @@ EDGES = {
 
 # Where ONNX Runtime's CPU provider has no float64 kernel (the models are still checked).
 ORT_NO_FLOAT64 = {"erf": "Erf", "gelu": "Erf", "softsign": "Softsign", "conv2d": "Conv", "avg_pool2d": "AveragePool",
-                  "depthwise_conv2d_native": "Conv",
+                  "depthwise_conv2d_native": "Conv", "conv2d_backprop_input": "ConvTranspose",
                   **{op: op.capitalize() for op in ("tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
                                                     "atanh")}}
 
@@ -508,20 +508,20 @@ def test_random_op_is_refused_by_name_and_line(tmp_path):
     with pytest.raises(ExportError) as info:
         gc.export.to_onnx(gc.Session(graph=graph, device="reference"), path, outputs={"y": y})
     msg = str(info.value)
-    assert "random_uniform 'noise'" in msg and where in msg and "ONNX export supports: abs, add" in msg
+    assert "random_uniform 'noise'" in msg and where in msg and "ONNX export supports: abs, " in msg
     assert path.read_bytes() == b"an older model"  # a failed export leaves the file alone
 
 
 def test_gradient_op_is_refused():
     graph = gc.Graph()
     with graph.as_default():
+        x = gc.placeholder(gc.float32, (1, 3, 3, 1), name="x")
         g = gc.placeholder(gc.float32, (1, 3, 3, 2), name="g")
-        f = gc.constant(np.ones((2, 2, 1, 2), np.float32))
-        like = gc.placeholder(gc.float32, (1, 3, 3, 1), name="like")
-        dx, where = made_here(make1("conv2d_backprop_input", (g, f, like),
-                                    {"strides": (1, 1), "dilations": (1, 1), "padding": "SAME"}, "dx"))
-    with pytest.raises(ExportError, match="conv2d_backprop_input 'dx'.*gradient-only") as info:
-        gc.export.to_onnx(gc.Session(graph=graph, device="reference"), None, outputs={"dx": dx})
+        like = gc.constant(np.ones((2, 2, 1, 2), np.float32))
+        df, where = made_here(make1("conv2d_backprop_filter", (x, g, like),
+                                    {"strides": (1, 1), "dilations": (1, 1), "padding": "SAME"}, "df"))
+    with pytest.raises(ExportError, match="conv2d_backprop_filter 'df'.*gradient-only") as info:
+        gc.export.to_onnx(gc.Session(graph=graph, device="reference"), None, outputs={"df": df})
     assert where in str(info.value)
 
 

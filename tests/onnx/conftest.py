@@ -11,8 +11,12 @@ def pytest_runtest_logreport(report):
         return
     kind = report.nodeid.split("OnnxBackend", 1)[1].split("ModelTest", 1)[0]
     import os
-    device = ("cuda" if "cuda" in os.environ.get("GRAPHC_TEST_DEVICES", "") else "cpu") \
-        if "test_backend_sample" in report.nodeid else "reference"
+    if "test_backend_sample" in report.nodeid:
+        device = "cuda" if "cuda" in os.environ.get("GRAPHC_TEST_DEVICES", "") else "cpu"
+    elif "test_backend_round_trip" in report.nodeid:
+        device = "reference, exported again and run in ONNX Runtime"
+    else:
+        device = "reference"
     if report.when == "call" or report.skipped:
         outcome = "xfail" if hasattr(report, "wasxfail") else report.outcome
         _OUTCOMES[(device, kind)][outcome] += 1
