@@ -230,24 +230,26 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.3f} ms"
 
 
+def versions_of(results: dict, *modules: str) -> str:
+    """"Versions: ..." for a report: what the runners reported, and these modules'."""
+    import importlib
+    versions = {}
+    for r in results.values():
+        versions.update(r.get("versions", {}))
+    versions.update({m: importlib.import_module(m).__version__ for m in modules})
+    return "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+
+
 def report(results: dict, tiny: bool) -> str:
     sys.path.insert(0, str(HERE))
     from run import machine
     present = [r for r in RUNNERS if "batch 1" in results.get(r, {})]
-    versions = {}
-    for r in results.values():
-        versions.update(r.get("versions", {}))
-    import llvmlite
-    import numba
-    import numpy
-    versions.update(numba=numba.__version__, llvmlite=llvmlite.__version__, numpy=numpy.__version__)
     lines = ["# Deployed inference: graphc's exports against their peers", "",
              "Measured by `python benchmarks/export_run.py` in one run (each runner in its own process, "
              "interleaved rounds; a figure is the median over rounds of each round's median). "
              "W6: the LeNet-5 of W5 (28x28x1, same weights), logits for one batch. *vs* is the time over "
              "the fastest peer's (below 1: faster). Every runner's logits were checked against the Session's.",
-             "", f"Machine: {machine()}", "",
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), "",
+             "", f"Machine: {machine()}", "", versions_of(results, "numba", "llvmlite", "numpy"), "",
              f"Sizes: {'tiny (smoke run: the numbers mean nothing)' if tiny else 'full'}.", "",
              "| W6 | " + " | ".join(present) + " | best peer | " + " | ".join(
                  f"{r} vs best" for r in present if r.startswith("graphc")) + " |",
@@ -269,49 +271,67 @@ def report(results: dict, tiny: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def interleaved_rounds(script: str, runners, work: Path, rounds: int, tiny: bool) -> dict:
+    """``{runner: [its worker's JSON per round]}``: each runner in its own process
+    (``script --worker NAME``), the runners interleaved round after round."""
+    runs: dict = {r: [] for r in runners}
+    for k in range(rounds):
+        for r in runners:
+            cmd = [sys.executable, script, "--worker", r, "--work", str(work)] + (["--tiny"] if tiny else [])
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                runs[r].append({"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"})
+                print(f"round {k + 1}: {r} failed: {runs[r][-1]['error']}", file=sys.stderr)
+                continue
+            runs[r].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"round {k + 1}: {r} done", file=sys.stderr)
+    return runs
+
+
+def merge_rounds(runs: dict, keys) -> dict:
+    """Per runner: the median over rounds of each key, its spread, and the versions (or
+    the reason it was not measured)."""
+    results = {}
+    for r, got in runs.items():
+        timed = [g for g in got if keys[0] in g]
+        if not timed:
+            results[r] = got[0] if got else {"unavailable": "not run"}
+            continue
+        merged = {"versions": timed[0].get("versions", {}), "spread": {}}
+        for key in keys:
+            times = [g[key] for g in timed]
+            merged[key] = statistics.median(times)
+            merged["spread"][key] = (min(times), max(times))
+        results[r] = merged
+    return results
+
+
+def bench_main(argv, *, script: str, out: Path, runners, keys, build, worker, report) -> int:
+    """The command line both deployed-inference benchmarks share: ``--tiny``, ``--rounds``,
+    ``--out``, and the hidden ``--worker`` mode that one runner's process runs."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--out", default=str(HERE / "RESULTS-EXPORT.md"))
+    parser.add_argument("--out", default=str(out))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, Path(args.work), args.tiny)))
         return 0
-    with tempfile.TemporaryDirectory(prefix="graphc-export-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="graphc-bench-") as tmp:
         work = Path(tmp)
         build(work)
-        rounds = args.rounds or (1 if args.tiny else 3)
-        runs: dict = {r: [] for r in RUNNERS}
-        for k in range(rounds):
-            for r in RUNNERS:
-                cmd = [sys.executable, __file__, "--worker", r, "--work", str(work)] + (["--tiny"] if args.tiny else [])
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode != 0:
-                    runs[r].append({"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"})
-                    print(f"round {k + 1}: {r} failed: {runs[r][-1]['error']}", file=sys.stderr)
-                    continue
-                runs[r].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(f"round {k + 1}: {r} {runs[r][-1]}", file=sys.stderr)
-    results = {}
-    for r, got in runs.items():
-        timed = [g for g in got if "batch 1" in g]
-        if not timed:
-            results[r] = got[0] if got else {"unavailable": "not run"}
-            continue
-        merged = {"versions": timed[0].get("versions", {}), "spread": {}}
-        for n in BATCHES:
-            key = f"batch {n}"
-            times = [g[key] for g in timed]
-            merged[key] = statistics.median(times)
-            merged["spread"][key] = (min(times), max(times))
-        results[r] = merged
-    text = report(results, args.tiny)
+        runs = interleaved_rounds(script, runners, work, args.rounds or (1 if args.tiny else 3), args.tiny)
+    text = report(merge_rounds(runs, keys), args.tiny)
     Path(args.out).write_text(text)
     print(text)
     return 0
+
+
+def main(argv=None) -> int:
+    return bench_main(argv, script=__file__, out=HERE / "RESULTS-EXPORT.md", runners=RUNNERS,
+                      keys=[f"batch {n}" for n in BATCHES], build=build, worker=worker, report=report)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ Every runner's outputs are checked against ONNX Runtime's before they are timed.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from export_run import _fmt, _time, bench_main, versions_of  # noqa: E402  (shared with W6)
+
 MODELS = HERE.parent / "tests" / "onnx" / "models"
 RUNNERS = ("graphc-session", "graphc-native-py", "onnxruntime")
 BATCHES = (1, 64)
@@ -52,12 +50,6 @@ def build(work: Path) -> None:
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(work / "mlp.onnx"))
     for name, (input_name, shape) in WORKLOADS.items():
         np.save(work / f"{name}-x.npy", rng.normal(size=(max(BATCHES),) + shape).astype(np.float32))
-
-
-def _time(fn, samples: int) -> float:
-    sys.path.insert(0, str(HERE))
-    from export_run import _time as time_it
-    return time_it(fn, samples)
 
 
 def _runner(name: str, work: Path, model: str):
@@ -104,30 +96,17 @@ def worker(name: str, work: Path, tiny: bool) -> dict:
     return out
 
 
-def _fmt(seconds: float) -> str:
-    return f"{seconds * 1e6:.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.3f} ms"
-
-
 def report(results: dict, tiny: bool) -> str:
-    sys.path.insert(0, str(HERE))
     from run import machine
     keys = [f"{m} batch {n}" for m in WORKLOADS for n in BATCHES]
     present = [r for r in RUNNERS if keys[0] in results.get(r, {})]
-    versions = {}
-    for r in results.values():
-        versions.update(r.get("versions", {}))
-    import numba
-    import numpy
-    import onnx
-    versions.update(numba=numba.__version__, numpy=numpy.__version__, onnx=onnx.__version__)
     lines = ["# W9: imported ONNX models, graphc against ONNX Runtime", "",
              "Measured by `python benchmarks/import_run.py` in one run (each runner in its own process, "
              "interleaved rounds; a figure is the median over rounds of each round's median). The files: "
              "the torch.onnx LeNet of `tests/onnx/models/torch_lenet.onnx` and a 784-256-256-10 MLP. "
              "*vs ort* is graphc's time over ONNX Runtime's on the same file (below 1: faster). Every "
              "runner's outputs were checked against ONNX Runtime's.", "",
-             f"Machine: {machine()}", "",
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), "",
+             f"Machine: {machine()}", "", versions_of(results, "numba", "numpy", "onnx"), "",
              f"Sizes: {'tiny (smoke run: the numbers mean nothing)' if tiny else 'full'}.", "",
              "| W9 | " + " | ".join(present) + " | " + " | ".join(
                  f"{r} vs ort" for r in present if r.startswith("graphc")) + " |",
@@ -148,48 +127,9 @@ def report(results: dict, tiny: bool) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tiny", action="store_true")
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--out", default=str(HERE / "RESULTS-IMPORT.md"))
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(args.worker, Path(args.work), args.tiny)))
-        return 0
-    with tempfile.TemporaryDirectory(prefix="graphc-import-bench-") as tmp:
-        work = Path(tmp)
-        build(work)
-        rounds = args.rounds or (1 if args.tiny else 3)
-        runs: dict = {r: [] for r in RUNNERS}
-        for k in range(rounds):
-            for r in RUNNERS:
-                cmd = [sys.executable, __file__, "--worker", r, "--work", str(work)] + (["--tiny"] if args.tiny else [])
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode != 0:
-                    runs[r].append({"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"})
-                    print(f"round {k + 1}: {r} failed: {runs[r][-1]['error']}", file=sys.stderr)
-                    continue
-                runs[r].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(f"round {k + 1}: {r} done", file=sys.stderr)
-    keys = [f"{m} batch {n}" for m in WORKLOADS for n in BATCHES]
-    results = {}
-    for r, got in runs.items():
-        timed = [g for g in got if keys[0] in g]
-        if not timed:
-            results[r] = got[0] if got else {"unavailable": "not run"}
-            continue
-        merged = {"versions": timed[0].get("versions", {}), "spread": {}}
-        for key in keys:
-            times = [g[key] for g in timed]
-            merged[key] = statistics.median(times)
-            merged["spread"][key] = (min(times), max(times))
-        results[r] = merged
-    text = report(results, args.tiny)
-    Path(args.out).write_text(text)
-    print(text)
-    return 0
+    return bench_main(argv, script=__file__, out=HERE / "RESULTS-IMPORT.md", runners=RUNNERS,
+                      keys=[f"{m} batch {n}" for m in WORKLOADS for n in BATCHES], build=build, worker=worker,
+                      report=report)
 
 
 if __name__ == "__main__":

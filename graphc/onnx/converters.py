@@ -431,12 +431,18 @@ def _shape_spec(node, dims, x=None, allow_zero_copy=False):
     return spec
 
 
+def _shape_input(node, i: int) -> list:
+    """Input ``i`` as a shape (ints and run-time Dims); it must be known or built from Shape."""
+    dims = node.shape_value(i)
+    if dims is None:
+        node.needs(i, "shape")
+    return dims
+
+
 @converts("Reshape")
 def _reshape(node):
     x = node.x(0)
-    dims = node.shape_value(1)
-    if dims is None:
-        node.needs(1, "shape")
+    dims = _shape_input(node, 1)
     allow_zero = bool(node.attr("allowzero", 0))
     if not allow_zero and 0 in [d for d in dims if not isinstance(d, Dim)] and not x.shape.known_rank:
         node.fail("a 0 in its shape copies an input dim, but the input's rank is unknown")
@@ -611,9 +617,7 @@ def _gather_elements(node):
 @converts("Expand")
 def _expand(node):
     x = node.x(0)
-    dims = node.shape_value(1)
-    if dims is None:
-        node.needs(1, "shape")
+    dims = _shape_input(node, 1)
     rank = max(len(dims), node.rank(x))
     xs = [1] * (rank - x.ndim) + list(x.shape)
     ds = [1] * (rank - len(dims)) + list(dims)
@@ -642,9 +646,7 @@ def _tile(node):
 def _constant_of_shape(node):
     value = node.attr("value")
     value = np.zeros(1, np.float32) if value is None else value
-    dims = node.shape_value(0)
-    if dims is None:
-        node.needs(0, "shape")
+    dims = _shape_input(node, 0)
     if all(not isinstance(d, Dim) for d in dims):
         return [np.full(dims, value.reshape(-1)[0], dtype=value.dtype)]
     return [gc.broadcast_to(gc.constant(value.reshape(())), _shape_spec(node, dims))]

@@ -122,38 +122,32 @@ def _check_text(model, source: str) -> None:
 
 
 def _all_graphs(graph):
+    """The graph and every subgraph in it (branches and loop bodies, at any depth)."""
     yield graph
     for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == attr.GRAPH:
-                yield from _all_graphs(attr.g)
-            elif attr.type == attr.GRAPHS:
-                for g in attr.graphs:
-                    yield from _all_graphs(g)
+        for g in _subgraphs(node):
+            yield from _all_graphs(g)
+
+
+def _subgraphs(node):
+    for attr in node.attribute:
+        if attr.type == attr.GRAPH:
+            yield attr.g
+        elif attr.type == attr.GRAPHS:
+            yield from attr.graphs
 
 
 def _all_nodes(graph):
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == attr.GRAPH:
-                yield from _all_nodes(attr.g)
-            elif attr.type == attr.GRAPHS:
-                for g in attr.graphs:
-                    yield from _all_nodes(g)
+    for g in _all_graphs(graph):
+        yield from g.node
 
 
 def _all_tensors(graph):
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == attr.TENSOR:
-                yield attr.t
-            elif attr.type == attr.GRAPH:
-                yield from _all_tensors(attr.g)
-            elif attr.type == attr.GRAPHS:
-                for g in attr.graphs:
-                    yield from _all_tensors(g)
+    """Every initializer and tensor attribute, in subgraphs too."""
+    for g in _all_graphs(graph):
+        yield from g.initializer
+        for node in g.node:
+            yield from (attr.t for attr in node.attribute if attr.type == attr.TENSOR)
 
 
 def _load_external_data(onnx, model, base_dir: Optional[str], source: str) -> None:
