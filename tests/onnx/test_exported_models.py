@@ -86,3 +86,22 @@ def test_imported_cnn_as_a_native_library_matches_onnxruntime(tmp_path):
     status, results = helpers.run_native(lib, exe, {"images": images})
     assert status.startswith("status 0"), status
     np.testing.assert_allclose(results["log_probs"], expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet"])
+def test_zoo_models_round_trip_through_import(name, tmp_path):
+    """graphc's own zoo models: exported to ONNX, imported, exported again; the second file
+    computes what the first does in ONNX Runtime."""
+    ort = pytest.importorskip("onnxruntime")
+    from graphc import zoo
+    model = zoo.mlp(seed=0, hidden=32) if name == "mlp" else zoo.lenet(seed=0, channels=(4, 8), hidden=16)
+    with gc.Session(graph=model.graph, device="reference") as sess:
+        sess.run(model.init)
+        first = tmp_path / "first.onnx"
+        gc.export.to_onnx(sess, str(first), inputs={"x": model.x}, outputs={"logits": model.logits})
+    second = tmp_path / "second.onnx"
+    gc.export.to_onnx(gc.onnx.import_model(str(first), device="reference"), str(second))
+    x = np.random.default_rng(0).normal(size=(5, 8, 8, 1)).astype(np.float32)
+    want = ort.InferenceSession(str(first)).run(None, {"x": x})[0]
+    got = ort.InferenceSession(str(second)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
