@@ -295,6 +295,24 @@ def _(m):
     return m.emit1("transpose", (p.inputs[0],), {"perm": combined})
 
 
+@rule("transpose_through_elementwise", "transpose")
+def _(m):
+    """transpose(f(transpose(x, p)), q) -> f(transpose(x, p[q])) for a one-input elementwise f:
+    the two transposes meet and cancel (an NCHW model's activations between NHWC convs)."""
+    from ..ops.registry import get_op
+    f = m.producer(m.inputs[0])
+    if f is None or len(f.inputs) != 1 or not get_op(f.op).elementwise:
+        return None
+    p = _unary_producer(m, f.inputs[0], "transpose")
+    if p is None:
+        return None
+    first, second = p.attrs["perm"], m.attrs["perm"]
+    combined = tuple(first[i] for i in second)
+    inner = p.inputs[0] if combined == tuple(range(len(combined))) else \
+        m.emit1("transpose", (p.inputs[0],), {"perm": combined})
+    return m.emit1(f.op, (inner,), f.attrs)
+
+
 def _spec_is_static(spec) -> bool:
     return all(isinstance(e, int) for e in spec)
 

@@ -253,6 +253,14 @@ RULE_CASES = {
         Case("combined", on((2, 3, 4), F64, lambda x: gc.transpose(gc.transpose(x, (1, 2, 0)), (1, 0, 2))),
              [RNG.standard_normal((2, 3, 4))], count={"transpose": 1}),
     ],
+    "transpose_through_elementwise": [
+        Case("NCHW activation between NHWC ops",
+             on((2, 3, 4, 5), F64, lambda x: gc.exp(gc.transpose(gc.nn.relu(gc.transpose(x, (0, 3, 1, 2))),
+                                                                 (0, 2, 3, 1)))),
+             [RNG.standard_normal((2, 3, 4, 5))], gone=("transpose",)),
+        Case("combined", on((2, 3, 4), F64, lambda x: gc.transpose(gc.tanh(gc.transpose(x, (1, 2, 0))), (1, 0, 2))),
+             [RNG.standard_normal((2, 3, 4))], count={"transpose": 1, "tanh": 1}),
+    ],
     "reshape_of_reshape": [
         Case("reshape(reshape(x))", on((2, 7), F64, lambda x: gc.reshape(gc.reshape(x, (7, 2)), (14, 1))),
              [EDGES.reshape(2, 7)], count={"reshape": 1}),
