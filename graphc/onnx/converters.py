@@ -144,13 +144,9 @@ def _where(node):
 @converts("Clip")
 def _clip(node):
     x = node.x(0)
-    if node.opset < 11 or node.has_attr("min") or node.has_attr("max"):
-        low, high = node.attr("min"), node.attr("max")
-        low = None if low is None else gc.constant(np.asarray(low, x.dtype.np))
-        high = None if high is None else gc.constant(np.asarray(high, x.dtype.np))
-    else:
-        low = node.x(1) if node.has(1) else None
-        high = node.x(2) if node.has(2) else None
+    # (models older than opset 11, where the bounds were attributes, are converted by reader.py)
+    low = node.x(1) if node.has(1) else None
+    high = node.x(2) if node.has(2) else None
     if low is not None:
         x = gc.maximum(x, low)
     if high is not None:
@@ -545,13 +541,9 @@ def _split(node):
 @converts("Slice")
 def _slice(node):
     v = node.value(0)
-    if node.opset < 10:
-        starts, ends = node.attr("starts"), node.attr("ends")
-        axes, steps = node.attr("axes"), None
-    else:
-        starts, ends = node.ints(1, "starts"), node.ints(2, "ends")
-        axes = node.ints(3, "axes") if node.has(3) else None
-        steps = node.ints(4, "steps") if node.has(4) else None
+    starts, ends = node.ints(1, "starts"), node.ints(2, "ends")
+    axes = node.ints(3, "axes") if node.has(3) else None
+    steps = node.ints(4, "steps") if node.has(4) else None
     x = None if isinstance(v, np.ndarray) else node.x(0)
     shape = v.shape if x is None else tuple(x.shape)
     rank = len(shape) if x is None else node.rank(x)
@@ -704,7 +696,7 @@ def _top_k(node):
     x = node.x(0)
     rank = node.rank(x)
     axis = _axis(node, node.attr("axis", -1), rank)
-    k = node.ints(1, "k")[0] if node.opset >= 10 else node.attr("k")
+    k = node.ints(1, "k")[0]
     largest = node.attr("largest", 1)
     if axis != rank - 1:
         perm = [i for i in range(rank) if i != axis] + [axis]
@@ -790,12 +782,9 @@ def _depth_space(node):
 def _pad(node):
     x = node.x(0)
     rank = node.rank(x)
-    if node.opset >= 11:
-        pads = node.ints(1, "pads")
-        value = node.require(2, "constant_value") if node.has(2) else None
-        axes = node.ints(3, "axes") if node.has(3) else None
-    else:
-        pads, value, axes = node.attr("pads"), node.attr("value", 0.0), None
+    pads = node.ints(1, "pads")
+    value = node.require(2, "constant_value") if node.has(2) else None
+    axes = node.ints(3, "axes") if node.has(3) else None
     axes = list(range(rank)) if axes is None else [_axis(node, a, rank) for a in axes]
     n = len(axes)
     if len(pads) != 2 * n:
@@ -909,7 +898,7 @@ def _scatter_nd(node):
 
 
 # --- quantization -----------------------------------------------------------------------------------
-def _per_axis(node, param, x_rank: int, x_shape):
+def _quantization_param(node, param, x_rank: int, x_shape):
     """A scale or zero point (scalar, per-axis 1-D, or blocked) shaped to broadcast against x."""
     if param.ndim == 0 or (param.ndim == 1 and param.shape[0] == 1):
         return gc.reshape(param, [])
@@ -924,14 +913,14 @@ def _per_axis(node, param, x_rank: int, x_shape):
 @converts("QuantizeLinear")
 def _quantize(node):
     x = node.x(0)
-    scale = _per_axis(node, node.x(1), node.rank(x), tuple(x.shape))
+    scale = _quantization_param(node, node.x(1), node.rank(x), tuple(x.shape))
     from .importer import dtype_of
     from .narrow import BY_NAME, NARROW
     out = dt.uint8
     if node.has(2):
         out = node.x(2).dtype
         kind = BY_NAME.get(node.importer.narrow.get(node.inputs[2]))
-        zp = gc.cast(_per_axis(node, node.x(2), node.rank(x), tuple(x.shape)), x.dtype)
+        zp = gc.cast(_quantization_param(node, node.x(2), node.rank(x), tuple(x.shape)), x.dtype)
     else:
         kind = None
         if node.has_attr("output_dtype") and node.attr("output_dtype"):
@@ -947,10 +936,10 @@ def _quantize(node):
 @converts("DequantizeLinear")
 def _dequantize(node):
     x = node.x(0)
-    scale = _per_axis(node, node.x(1), node.rank(x), tuple(x.shape))
+    scale = _quantization_param(node, node.x(1), node.rank(x), tuple(x.shape))
     xf = gc.cast(x, scale.dtype)
     if node.has(2):
-        xf = xf - gc.cast(_per_axis(node, node.x(2), node.rank(x), tuple(x.shape)), scale.dtype)
+        xf = xf - gc.cast(_quantization_param(node, node.x(2), node.rank(x), tuple(x.shape)), scale.dtype)
     return [xf * scale]
 
 

@@ -36,7 +36,7 @@ def function_body(node, opset: int, input_types: List, local: Dict[Tuple[str, st
     defaults = {name: attr.default_value for name, attr in schema.attributes.items()
                 if attr.default_value and attr.default_value.name}
     if context and (not plain or max(context) >= max(plain)):
-        full = _with_defaults(node, schema)
+        full = _with_defaults(node, defaults)
         try:
             data = schema.get_context_dependent_function_with_opset_version(
                 max(context), full.SerializeToString(), [t.SerializeToString() for t in input_types])
@@ -57,16 +57,14 @@ def _default_opset(fn, fallback: int) -> int:
     return fallback
 
 
-def _with_defaults(node, schema):
+def _with_defaults(node, defaults: dict):
     """The node with the schema's default attribute values filled in (a context-dependent
     body reads them from the node)."""
     from onnx import NodeProto
     full = NodeProto()
     full.CopyFrom(node)
     given = {a.name for a in node.attribute}
-    for name, attr in schema.attributes.items():
-        if name not in given and attr.default_value and attr.default_value.name:
-            full.attribute.extend([attr.default_value])
+    full.attribute.extend([attr for name, attr in defaults.items() if name not in given])
     return full
 
 

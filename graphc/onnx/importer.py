@@ -295,7 +295,7 @@ class Importer:
             if self.trainable and value.dtype.kind == "f":
                 var = gc.Variable(value, name=_op_name(init.name), trainable=True)
                 self.variables.append(var)
-                self.define(init.name, var.value() if hasattr(var, "value") else var)
+                self.define(init.name, var.value())
             else:
                 self.define(init.name, value)
         initialized = {t.name for t in graph_proto.initializer}
