@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 from . import dtypes  # noqa: F401
 from .dtypes import DType, as_dtype, bool_, float32, float64, int8, int32, int64, uint8  # noqa: F401
 from .errors import (  # noqa: F401
-    CompileError, DeadlineExceededError, DTypeError, FailedPreconditionError, FeedError, FetchError, GraphcError,
+    AbortedError, CompileError, DeadlineExceededError, DTypeError, FailedPreconditionError, FeedError, FetchError,
+    GraphcError,
     GraphError, InvalidArgumentError, NumericsError, OutOfRangeError, ShapeError,
 )
 from .graph import (  # noqa: F401

@@ -49,6 +49,11 @@ class DeadlineExceededError(GraphcError, RuntimeError):
     """A run took longer than its ``RunOptions(timeout_in_ms=...)`` (a loop that does not end)."""
 
 
+class AbortedError(GraphcError, RuntimeError):
+    """Another rank of a data-parallel run (``graphc.distribute``) failed or left, so the
+    collective this rank waits in can never complete; the message names that rank."""
+
+
 class OutOfRangeError(GraphcError, IndexError):
     """An input pipeline has no more elements (TF1's loop idiom catches it to end an epoch)."""
 

@@ -579,6 +579,9 @@ SAMPLES.update({
 
 # Ops with no standalone sample, and where they are tested instead.
 EXEMPT = {
+    "collective_allreduce": "collectives run between MPI ranks; tests/distribute/",
+    "collective_allgather": "collectives run between MPI ranks; tests/distribute/",
+    "collective_broadcast": "collectives run between MPI ranks; tests/distribute/",
     "cond": "control flow, with bodies; tests/ops/test_control_flow.py",
     "while_loop": "control flow, with bodies; tests/ops/test_control_flow.py",
     "placeholder": "fed values; tests/runtime/test_session.py",

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..ops.control_flow import run_while
+from ..ops.collective import COLLECTIVE_OPS
 from ..ops.masking import DATA_SIZED_OPS
 from ..optimizer.hoisting import counter_of, plan, split_invariant, subprogram  # noqa: F401 (the targets import them from here)
 from ..optimizer.pipeline import Settings, body_program
@@ -33,9 +34,10 @@ from ..optimizer.program import Program
 from .backend import Executable
 
 CONTROL_FLOW_OPS = frozenset({"cond", "while_loop"})
-# Ops whose output size only the data decides (ops/masking.py): stage boundaries like control
-# flow, run on the host between stages.
-STAGE_OPS = CONTROL_FLOW_OPS | DATA_SIZED_OPS
+# Ops run on the host between stages, with their reference: those whose output size only the
+# data decides (ops/masking.py) and the collectives of a data-parallel run (ops/collective.py).
+HOST_OPS = DATA_SIZED_OPS | COLLECTIVE_OPS
+STAGE_OPS = CONTROL_FLOW_OPS | HOST_OPS
 
 
 def has_control_flow(program: Program) -> bool:
@@ -216,9 +218,10 @@ def in_body(error: Exception, label: str) -> Exception:
     return type(error)(text.replace(" at run time:", f" in the {label} at run time:", 1))
 
 
-class HostDataSized:
-    """An op whose output size only the data decides (ops/masking.py), run on the host between
-    stages with its NumPy reference: the next stage is bound to the size it gives."""
+class HostOp:
+    """An op run on the host between stages with its reference (``HOST_OPS``): one whose output
+    size only the data decides (ops/masking.py; the next stage is bound to the size it gives),
+    or a collective (ops/collective.py; the reference calls MPI)."""
 
     def __init__(self, program: Program, i: int, compile_program: Callable = None):
         self.program, self.i = program, i
@@ -233,6 +236,6 @@ def host_control(compile_program: Callable) -> Callable:
     """``StagedExecutable``'s compile_control for a target that drives control flow from the host."""
     def compile_one(program: Program, i: int):
         op = program.instrs[i].op
-        kind = HostLoop if op == "while_loop" else HostDataSized if op in DATA_SIZED_OPS else HostCond
+        kind = HostLoop if op == "while_loop" else HostOp if op in HOST_OPS else HostCond
         return kind(program, i, compile_program)
     return compile_one

@@ -58,6 +58,9 @@ NOT_EXPORTABLE: Dict[str, str] = {
     "truncated_standard_normal": "random draws follow graphc's counter-based streams, which ONNX's random ops "
                                  "cannot reproduce",
     "variable": "variables are session state; freeze turns variable reads into constants",
+    **{op: "a collective of a data-parallel run (graphc.distribute) is a call into MPI between ranks; an "
+           "inference graph runs on one: export the graph built without hvd.allreduce/allgather/broadcast"
+       for op in ("collective_allreduce", "collective_allgather", "collective_broadcast")},
     "read_variable": "variables are session state; export a frozen graph (gc.export.freeze) instead",
     "assign": "an inference graph cannot change variables",
     "assign_add": "an inference graph cannot change variables",

@@ -32,7 +32,7 @@ import numpy as np
 
 from ...errors import CompileError, DeadlineExceededError, InvalidArgumentError
 from ..backend import program_error
-from ..control_flow import (DATA_SIZED_OPS, HostCond, HostDataSized, body_program, has_control_flow, in_body, settings_of, split_invariant,
+from ..control_flow import (COLLECTIVE_OPS, HOST_OPS, HostCond, HostOp, body_program, has_control_flow, in_body, settings_of, split_invariant,
                             split_stages)
 from ..emit.context import DYNAMIC, FASTMATH, STATIC
 from ..emit.loops import SourceWriter
@@ -285,9 +285,14 @@ class StagedFunction:
                                    stage.program.fetches))
             for i in stage.control:
                 ins = program.instrs[i]
-                if ins.op in DATA_SIZED_OPS:
+                if ins.op in HOST_OPS:
                     origin = ins.origin
                     what = f"{origin.op} '{origin.name}' (created at {origin.location})" if origin else ins.op
+                    if ins.op in COLLECTIVE_OPS:
+                        raise CompileError(
+                            f"{what} in the {label}: the CPU runs a loop body as compiled code, and a collective "
+                            "is a call into MPI on the host; all-reduce the loop's results after it instead (the "
+                            "reference and CUDA targets run it between the body's stages)")
                     raise CompileError(
                         f"{what} in the {label}: its output size is decided by the data on each iteration, "
                         "and the CPU compiles a loop body for one set of sizes; on the CPU, compute the mask "
@@ -431,8 +436,8 @@ def compile_control(compile_program):
             return CpuWhileLoop(program, i)
         if op == "cond":  # one choice per run, made on the host
             return HostCond(program, i, compile_program)
-        if op in DATA_SIZED_OPS:  # a size only the data decides: on the host, between stages
-            return HostDataSized(program, i)
+        if op in HOST_OPS:  # a size only the data decides, or a collective: on the host, between stages
+            return HostOp(program, i)
         raise CompileError(f"internal error: {op} is not control flow")
     return compile_one
 

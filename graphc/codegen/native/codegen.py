@@ -46,6 +46,9 @@ NO_NATIVE = {
                      "workspace is planned from the input shapes, and the host step between stages that the "
                      "CPU and CUDA targets take is not in a library; export to ONNX instead, or mask with "
                      "gc.where(mask, x, 0)",
+    **{op: "it is a collective of a data-parallel run (graphc.distribute), a call into MPI between ranks; a "
+           "library runs on one: export the graph built without hvd.allreduce/allgather/broadcast"
+       for op in ("collective_allreduce", "collective_allgather", "collective_broadcast")},
 }
 # Source the CPU emitters may write that would need numba's Python-linked runtime.
 _FORBIDDEN = re.compile(r"\bnp\.(dot|zeros|empty|ones|full|array)\(|\.copy\(\)")

@@ -1,0 +1,343 @@
+"""The MPI world of a data-parallel run, and the host side of every collective.
+
+A collective op (ops/collective.py) is a stage boundary of the program it is in
+(codegen/control_flow.py): the kernels before it run, then the host calls the function here
+with their outputs as NumPy arrays, then the kernels after it run. The function does the
+communication in MPI's own C code through mpi4py's buffer interface (no pickling, no copy
+beyond packing): one Python call per collective and run, never per element or iteration.
+
+Three things make a collective here safer than a bare ``MPI_Allreduce``:
+
+* **The same collective on every rank.** MPI matches collectives by order alone, so a rank
+  that built a different graph would sum the wrong buffers or deadlock. Before its data,
+  every collective reduces a 62-bit hash of what it is (kind, tensor names, dtypes, shapes)
+  with MAX over ``[h, -h]``: both come back unchanged only if every rank has the same hash.
+  If not, the ranks exchange their descriptions and each raises an error naming the tensor
+  and what every rank has. It costs one 16-byte all-reduce per collective (about 1 µs on one
+  machine).
+* **Tensor fusion.** ``allreduce`` takes many tensors (DistributedOptimizer gives it every
+  gradient at once) and packs them, per dtype, into buffers of up to ``fusion_threshold()``
+  bytes, so a step makes a few large all-reduces instead of one per variable. All buffers
+  are started (non-blocking) before the first is waited for.
+* **Bounded waits.** A wait polls its request, with a deadline (``GRAPHC_COLLECTIVE_TIMEOUT``
+  seconds, default 300), and a second communicator on which a rank that fails announces it
+  (``sys.excepthook``): the ranks waiting for it raise ``AbortedError`` naming it, instead of
+  hanging. A rank that is killed is caught by the launcher (mpiexec ends the job and names the
+  rank) or, with another launcher, by the deadline.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import socket
+import sys
+import threading
+import time
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import AbortedError, DeadlineExceededError, FailedPreconditionError
+
+INSTALL = 'pip install "graphc[mpi]" (mpi4py and an MPI library, MPICH, from wheels)'
+NOTICE_TAG = 77           # the control communicator's one tag: "rank r failed / left"
+GRACE_SECONDS = 2.0       # a failing rank waits this long for its peers to read its notice
+LEFT_GRACE_SECONDS = 5.0  # a wait this long after a peer left normally is one that cannot end
+FAILED, LEFT = "F", "L"   # a notice's first character
+DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait (first runs compile for seconds)
+DEFAULT_FUSION = 64 << 20  # bytes per fused buffer: Horovod's default
+
+
+def _mpi():
+    """mpi4py's MPI module, or an ImportError that says what to install."""
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise ImportError(f"graphc.distribute needs mpi4py and an MPI library: {INSTALL}. ({e})") from None
+    return MPI
+
+
+def fusion_threshold() -> int:
+    """Bytes per fused all-reduce buffer: ``HOROVOD_FUSION_THRESHOLD`` (Horovod's variable, so a
+    ported launch script keeps its setting), else 64 MiB. 0 turns fusion off."""
+    text = os.environ.get("HOROVOD_FUSION_THRESHOLD")
+    if text is None:
+        return DEFAULT_FUSION
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"HOROVOD_FUSION_THRESHOLD must be a number of bytes, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"HOROVOD_FUSION_THRESHOLD must be >= 0 bytes, got {value}")
+    return value
+
+
+def _timeout() -> float:
+    text = os.environ.get("GRAPHC_COLLECTIVE_TIMEOUT")
+    if text is None:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"GRAPHC_COLLECTIVE_TIMEOUT must be seconds, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"GRAPHC_COLLECTIVE_TIMEOUT must be > 0 seconds, got {value}")
+    return value
+
+
+class World:
+    """The ranks of this run: ``comm`` carries the collectives, ``control`` the failure notices
+    (both duplicates of the communicator given to ``init``, so a user's own MPI traffic on it
+    never meets ours)."""
+
+    def __init__(self, comm):
+        MPI = self.MPI = _mpi()
+        self.comm = comm.Dup()
+        self.control = comm.Dup()
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        local = self.comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
+        self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
+        cross = self.comm.Split(self.local_rank, key=self.rank)  # one rank per host, same local rank
+        self.cross_rank, self.cross_size = cross.Get_rank(), cross.Get_size()
+        local.Free()
+        cross.Free()
+        self.timeout = _timeout()
+        self.host = socket.gethostname()
+        self.left: dict = {}          # rank -> (its notice, when read, whether it failed)
+        self.seconds_waiting = 0.0    # time spent in collectives' waits (benchmarks read it)
+        self.lock = threading.Lock()  # one collective at a time from this process
+
+    # -- waiting ----------------------------------------------------------------------------------------
+    def wait(self, requests: Sequence, what: str) -> None:
+        """Wait for every request, polling for failure notices, until the deadline."""
+        started = time.monotonic()
+        deadline = started + self.timeout
+        pending = [r for r in requests]
+        spins = 0
+        while pending:
+            pending = [r for r in pending if not r.Test()]
+            if not pending:
+                break
+            self._read_notices(what)
+            spins += 1
+            if spins > 2000:  # past about a millisecond: stop burning a core another rank may need
+                now = time.monotonic()
+                if now > deadline:
+                    for r in pending:
+                        r.Cancel()
+                    raise DeadlineExceededError(
+                        f"rank {self.rank}: {what} did not complete within {self.timeout:g} s "
+                        "(GRAPHC_COLLECTIVE_TIMEOUT): another rank is stuck, was killed, or runs a different "
+                        "number of collectives (each rank must run the same fetches the same number of times)")
+                time.sleep(0.0001 if now - started < 1.0 else 0.001)
+        self.seconds_waiting += time.monotonic() - started
+
+    def _read_notices(self, what: str) -> None:
+        MPI = self.MPI
+        status = MPI.Status()
+        while self.control.Iprobe(source=MPI.ANY_SOURCE, tag=NOTICE_TAG, status=status):
+            data = bytearray(status.Get_count(MPI.BYTE))
+            self.control.Recv([data, MPI.BYTE], source=status.Get_source(), tag=NOTICE_TAG)
+            text = data.decode("utf-8", "replace")
+            self.left[status.Get_source()] = (text[1:], time.monotonic(), text[:1] == FAILED)
+        for notice, seen, failed in self.left.values():
+            # a rank that finished normally may have left after its part of this very collective
+            # (its request completes before ours): only a wait that goes on long after is stuck
+            if failed or time.monotonic() - seen > LEFT_GRACE_SECONDS:
+                raise AbortedError(f"rank {self.rank} stops: {notice}; it was waiting in {what}")
+
+    def announce(self, notice: str, failed: bool) -> None:
+        """Tell every other rank ``notice`` (small: sent eagerly, completes without a receiver)."""
+        data = ((FAILED if failed else LEFT) + notice).encode("utf-8")[:8000]
+        requests = [self.control.Isend([data, self.MPI.BYTE], dest=r, tag=NOTICE_TAG)
+                    for r in range(self.size) if r != self.rank]
+        deadline = time.monotonic() + GRACE_SECONDS
+        while requests and time.monotonic() < deadline:
+            requests = [r for r in requests if not r.Test()]
+            time.sleep(0.001)
+
+    # -- the check that every rank runs the same collective ------------------------------------------------
+    def check_same(self, kind: str, key: str, description: str) -> None:
+        """Raise FailedPreconditionError (on every rank) unless every rank's ``description`` of
+        this collective is the same."""
+        MPI = self.MPI
+        h = int.from_bytes(hashlib.blake2b(description.encode(), digest_size=8).digest(), "little") >> 2
+        mine = np.array([h, -h], np.int64)
+        agreed = np.empty_like(mine)
+        self.wait([self.comm.Iallreduce(mine, agreed, op=MPI.MAX)], f"{kind} of {key}")
+        if agreed[0] == h and agreed[1] == -h:
+            return
+        texts = self.gather_text(description)
+        lines = "; ".join(f"rank {r}: {t}" for r, t in enumerate(texts))
+        raise FailedPreconditionError(
+            f"rank {self.rank}: the ranks run different collectives at the same point, {kind} of {key}: "
+            f"{lines}. Every rank must build the same graph (same tensors, shapes and dtypes) and run the same "
+            "fetches: check code that depends on hvd.rank() and the per-rank batch shapes")
+
+    def gather_text(self, text: str) -> List[str]:
+        data = np.frombuffer(text.encode("utf-8"), np.uint8)
+        sizes = np.empty(self.size, np.int64)
+        self.wait([self.comm.Iallgather(np.array([data.size], np.int64), sizes)], "a description exchange")
+        out = np.empty(int(sizes.sum()), np.uint8)
+        self.wait([self.comm.Iallgatherv(data, [out, sizes.tolist()])], "a description exchange")
+        ends = np.cumsum(sizes)
+        return [out[e - n:e].tobytes().decode("utf-8", "replace") for n, e in zip(sizes, ends)]
+
+    # -- the collectives ----------------------------------------------------------------------------------
+    def allreduce(self, arrays: Sequence[np.ndarray], average: bool, key: str) -> List[np.ndarray]:
+        """The element-wise sum (or mean) over the ranks of each array, fused into buffers."""
+        MPI = self.MPI
+        arrays = [np.ascontiguousarray(a) for a in arrays]
+        kind = "allreduce(" + ("average" if average else "sum") + ")"
+        with self.lock:
+            self.check_same(kind, key, _describe(kind, key, arrays))
+            outputs = [np.empty_like(a) for a in arrays]
+            started = []
+            for members in _fusion_buffers(arrays, fusion_threshold()):
+                if len(members) == 1:
+                    send, recv = arrays[members[0]].reshape(-1), outputs[members[0]].reshape(-1)
+                else:
+                    send = np.concatenate([arrays[i].reshape(-1) for i in members])
+                    recv = np.empty_like(send)
+                started.append((members, recv, self.comm.Iallreduce(send, recv, op=MPI.SUM), send))
+            self.wait([s[2] for s in started], f"{kind} of {key}")
+        for members, recv, _, _ in started:
+            if len(members) > 1:
+                at = 0
+                for i in members:
+                    n = arrays[i].size
+                    outputs[i].reshape(-1)[:] = recv[at:at + n]
+                    at += n
+        if average and self.size > 1:
+            for o in outputs:
+                np.divide(o, o.dtype.type(self.size), out=o)
+        return outputs
+
+    def allgather(self, array: np.ndarray, key: str) -> np.ndarray:
+        """Every rank's array, concatenated along the first axis in rank order (the first dims
+        may differ between ranks)."""
+        array = np.ascontiguousarray(array)
+        kind = "allgather"
+        with self.lock:
+            self.check_same(kind, key, _describe(kind, key, [array], first_dim=False))
+            firsts = np.empty(self.size, np.int64)
+            self.wait([self.comm.Iallgather(np.array([array.shape[0]], np.int64), firsts)], f"{kind} of {key}")
+            row = int(np.prod(array.shape[1:], dtype=np.int64))
+            out = np.empty((int(firsts.sum()),) + array.shape[1:], array.dtype)
+            counts = (firsts * row).tolist()
+            self.wait([self.comm.Iallgatherv(array.reshape(-1), [out.reshape(-1), counts])], f"{kind} of {key}")
+        return out
+
+    def broadcast(self, arrays: Sequence[np.ndarray], root: int, key: str) -> List[np.ndarray]:
+        """Rank ``root``'s arrays, on every rank."""
+        arrays = [np.ascontiguousarray(a) for a in arrays]
+        kind = f"broadcast(root {root})"
+        if not 0 <= root < self.size:
+            raise FailedPreconditionError(f"broadcast of {key}: root_rank {root} is not a rank of this run "
+                                          f"(size {self.size}: ranks 0..{self.size - 1})")
+        with self.lock:
+            self.check_same(kind, key, _describe(kind, key, arrays))
+            outputs = [a.copy() for a in arrays]
+            requests = []
+            for members in _fusion_buffers(arrays, fusion_threshold()):
+                if len(members) == 1:
+                    buf = outputs[members[0]].reshape(-1)
+                    requests.append((members, buf, self.comm.Ibcast(buf, root=root)))
+                else:
+                    buf = np.concatenate([outputs[i].reshape(-1) for i in members])
+                    requests.append((members, buf, self.comm.Ibcast(buf, root=root)))
+            self.wait([r[2] for r in requests], f"{kind} of {key}")
+        for members, buf, _ in requests:
+            if len(members) > 1:
+                at = 0
+                for i in members:
+                    n = outputs[i].size
+                    outputs[i].reshape(-1)[:] = buf[at:at + n]
+                    at += n
+        return outputs
+
+    def allreduce_host(self, values: np.ndarray, average: bool = True, key: str = "host values") -> np.ndarray:
+        """A NumPy array summed (or averaged) over the ranks, outside any graph (the Keras
+        callbacks average their logs with it)."""
+        return self.allreduce([np.asarray(values)], average, key)[0]
+
+
+def _describe(kind: str, key: str, arrays, first_dim: bool = True) -> str:
+    shapes = ", ".join(f"{a.dtype.name}{list(a.shape if first_dim else ('n',) + a.shape[1:])}" for a in arrays)
+    return f"{kind} of {key}: {shapes}"
+
+
+def _fusion_buffers(arrays: Sequence[np.ndarray], threshold: int) -> List[List[int]]:
+    """Indices of ``arrays`` grouped into fusion buffers: one dtype per buffer, in order, each at
+    most ``threshold`` bytes unless one array alone is larger (0: every array alone)."""
+    buffers: List[List[int]] = []
+    open_: dict = {}  # dtype -> (buffer, bytes)
+    for i, a in enumerate(arrays):
+        current = open_.get(a.dtype)
+        if current is not None and threshold and current[1] + a.nbytes <= threshold:
+            current[0].append(i)
+            open_[a.dtype] = (current[0], current[1] + a.nbytes)
+            continue
+        members = [i]
+        buffers.append(members)
+        open_[a.dtype] = (members, a.nbytes)
+    return buffers
+
+
+# --- the process's world --------------------------------------------------------------------------------
+_world: Optional[World] = None
+_init_lock = threading.Lock()
+
+
+def init(comm=None) -> World:
+    """Start (once per process) on ``comm`` (default MPI.COMM_WORLD). Safe to call twice."""
+    global _world
+    with _init_lock:
+        if _world is None:
+            MPI = _mpi()
+            _world = World(MPI.COMM_WORLD if comm is None else comm)
+            _install_failure_notice(_world)
+        return _world
+
+
+def current(what: str = "this") -> World:
+    if _world is None:
+        raise ValueError(f"graphc.distribute: {what} needs hvd.init() first: call hvd.init() once at the start "
+                         "of the program, before building the graph (import graphc.distribute as hvd)")
+    return _world
+
+
+def is_initialized() -> bool:
+    return _world is not None
+
+
+def _install_failure_notice(world: World) -> None:
+    """An uncaught exception on this rank: print it, tell the other ranks (they stop waiting and
+    raise AbortedError naming this rank), then end the job (MPI_Abort), so none is left hanging."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        previous(exc_type, exc, tb)
+        if world.size > 1:
+            try:
+                if not isinstance(exc, AbortedError):  # a peer's failure is its own notice
+                    world.announce(f"rank {world.rank} (host {world.host}, pid {os.getpid()}) raised "
+                                   f"{exc_type.__name__}: {exc}", failed=True)
+                sys.stderr.flush()
+                time.sleep(GRACE_SECONDS)  # the peers waiting in a collective read it and exit with it
+            finally:
+                world.comm.Abort(1)
+
+    sys.excepthook = hook
+
+    def finished():
+        # a rank that ends normally while others still wait in a collective: they learn it from this
+        if world.size > 1 and sys.exc_info()[0] is None:
+            try:
+                world.announce(f"rank {world.rank} (host {world.host}, pid {os.getpid()}) has finished its "
+                               "program and left", failed=False)
+            except Exception:  # noqa: BLE001 (MPI may already be finalized: nothing to tell)
+                pass
+
+    atexit.register(finished)
