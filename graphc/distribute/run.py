@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -52,6 +55,42 @@ def command(np_: int, script: str, args: List[str], hosts: Optional[str] = None,
     return cmd + [sys.executable, script, *args]
 
 
+# MPICH's launcher ends the job the moment a rank dies, before any other rank can say which,
+# and names the dead process by its pid: "PID 22170 RUNNING AT host". Each rank writes its pid
+# to RANK_MAP at init (distribute/world.py), so the launcher can name the rank.
+RANK_MAP = "GRAPHC_RANK_MAP"
+_DEAD = re.compile(r"PID (\d+) RUNNING AT (\S+)")
+
+
+def launch(cmd: List[str]) -> int:
+    """Run ``cmd`` (an mpiexec command), passing its output through; if a rank died, say which."""
+    with tempfile.TemporaryDirectory(prefix="graphc-run-") as tmp:
+        ranks = os.path.join(tmp, "ranks")
+        env = dict(os.environ, **{RANK_MAP: ranks})
+        dead = []
+        with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace") as process:
+            try:
+                for line in process.stdout:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                    m = _DEAD.search(line)
+                    if m:
+                        dead.append(m.groups())
+            except KeyboardInterrupt:
+                process.send_signal(signal.SIGINT)
+            code = process.wait()
+        if code != 0 and dead and os.path.exists(ranks):
+            with open(ranks, encoding="utf-8") as f:
+                owners = {(parts[2], parts[1]): parts[0] for parts in (line.split() for line in f) if len(parts) == 3}
+            for pid, host in dead:
+                rank = owners.get((pid, host))
+                if rank is not None:
+                    print(f"graphc.distribute.run: rank {rank} (pid {pid} on {host}) died, so the launcher ended "
+                          f"the job (exit status {code})", file=sys.stderr)
+        return code
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m graphc.distribute.run",
                                      description="Run a graphc.distribute (Horovod-style) script on N ranks.")
@@ -70,10 +109,7 @@ def main(argv=None) -> int:
     except FileNotFoundError as e:
         print(f"graphc.distribute.run: {e}", file=sys.stderr)
         return 127
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 130
+    return launch(cmd)
 
 
 if __name__ == "__main__":

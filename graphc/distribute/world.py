@@ -45,6 +45,7 @@ NOTICE_TAG = 77           # the control communicator's one tag: "rank r failed /
 GRACE_SECONDS = 2.0       # a failing rank waits this long for its peers to read its notice
 LEFT_GRACE_SECONDS = 5.0  # a wait this long after a peer left normally is one that cannot end
 FAILED, LEFT = "F", "L"   # a notice's first character
+PEER_CHECK_SECONDS = 0.2  # a long wait looks this often whether the ranks on this machine still live
 DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait (first runs compile for seconds)
 DEFAULT_FUSION = 64 << 20  # bytes per fused buffer: Horovod's default
 
@@ -107,6 +108,20 @@ class World:
         self.left: dict = {}          # rank -> (its notice, when read, whether it failed)
         self.seconds_waiting = 0.0    # time spent in collectives' waits (benchmarks read it)
         self.lock = threading.Lock()  # one collective at a time from this process
+        self.peers = [tuple(t.split(" ")) for t in self.gather_text(f"{self.host} {os.getpid()}")]
+        rank_map = os.environ.get("GRAPHC_RANK_MAP")  # set by python -m graphc.distribute.run (run.py)
+        if rank_map:
+            with open(rank_map, "a", encoding="utf-8") as f:
+                f.write(f"{self.rank} {self.host} {os.getpid()}\n")
+
+    def _check_peers(self, what: str) -> None:
+        """A rank on this machine that died (killed by a signal, or crashed inside C code)
+        sends no notice: look at its process. (On other machines, the launcher or the deadline
+        catches it.)"""
+        for q, (host, pid) in enumerate(self.peers):
+            if q != self.rank and host == self.host and not _alive(int(pid)):
+                raise AbortedError(f"rank {self.rank} stops: rank {q} (host {host}, pid {pid}) has died (killed by a "
+                                   f"signal or crashed) while this rank waited in {what}")
 
     # -- waiting ----------------------------------------------------------------------------------------
     def wait(self, requests: Sequence, what: str) -> None:
@@ -115,6 +130,7 @@ class World:
         deadline = started + self.timeout
         pending = [r for r in requests]
         spins = 0
+        checked = started
         while pending:
             pending = [r for r in pending if not r.Test()]
             if not pending:
@@ -123,9 +139,10 @@ class World:
             spins += 1
             if spins > 2000:  # past about a millisecond: stop burning a core another rank may need
                 now = time.monotonic()
-                if now > deadline:
-                    for r in pending:
-                        r.Cancel()
+                if now - checked > PEER_CHECK_SECONDS:
+                    self._check_peers(what)
+                    checked = now
+                if now > deadline:  # (MPI cannot cancel a collective: the process ends after this error)
                     raise DeadlineExceededError(
                         f"rank {self.rank}: {what} did not complete within {self.timeout:g} s "
                         "(GRAPHC_COLLECTIVE_TIMEOUT): another rank is stuck, was killed, or runs a different "
@@ -169,7 +186,8 @@ class World:
         if agreed[0] == h and agreed[1] == -h:
             return
         texts = self.gather_text(description)
-        lines = "; ".join(f"rank {r}: {t}" for r, t in enumerate(texts))
+        ours = f"{kind} of {key}: "
+        lines = "; ".join(f"rank {r}: {t[len(ours):] if t.startswith(ours) else t}" for r, t in enumerate(texts))
         raise FailedPreconditionError(
             f"rank {self.rank}: the ranks run different collectives at the same point, {kind} of {key}: "
             f"{lines}. Every rank must build the same graph (same tensors, shapes and dtypes) and run the same "
@@ -188,7 +206,7 @@ class World:
     def allreduce(self, arrays: Sequence[np.ndarray], average: bool, key: str) -> List[np.ndarray]:
         """The element-wise sum (or mean) over the ranks of each array, fused into buffers."""
         MPI = self.MPI
-        arrays = [np.ascontiguousarray(a) for a in arrays]
+        arrays = [_contiguous(a) for a in arrays]
         kind = "allreduce(" + ("average" if average else "sum") + ")"
         with self.lock:
             self.check_same(kind, key, _describe(kind, key, arrays))
@@ -217,7 +235,7 @@ class World:
     def allgather(self, array: np.ndarray, key: str) -> np.ndarray:
         """Every rank's array, concatenated along the first axis in rank order (the first dims
         may differ between ranks)."""
-        array = np.ascontiguousarray(array)
+        array = _contiguous(array)
         kind = "allgather"
         with self.lock:
             self.check_same(kind, key, _describe(kind, key, [array], first_dim=False))
@@ -231,7 +249,7 @@ class World:
 
     def broadcast(self, arrays: Sequence[np.ndarray], root: int, key: str) -> List[np.ndarray]:
         """Rank ``root``'s arrays, on every rank."""
-        arrays = [np.ascontiguousarray(a) for a in arrays]
+        arrays = [_contiguous(a) for a in arrays]
         kind = f"broadcast(root {root})"
         if not 0 <= root < self.size:
             raise FailedPreconditionError(f"broadcast of {key}: root_rank {root} is not a rank of this run "
@@ -261,6 +279,25 @@ class World:
         """A NumPy array summed (or averaged) over the ranks, outside any graph (the Keras
         callbacks average their logs with it)."""
         return self.allreduce([np.asarray(values)], average, key)[0]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process stays a zombie until its parent (the launcher) reaps it
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _contiguous(a) -> np.ndarray:
+    a = np.asarray(a)  # (np.ascontiguousarray would make a scalar 1-D)
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def _describe(kind: str, key: str, arrays, first_dim: bool = True) -> str:

@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..graph import Tensor
+from ..graph import Tensor, user_location
 from ..shapes import TensorType
 from ._build import dtype_error, make, shape_error
 from .registry import define
@@ -63,13 +63,13 @@ def _allgather_gradient(op, grads):
     # each rank's rows of the summed gradient: its own slice of every rank's gradient
     from .reduce import reduce_sum
     from .shape import gather, reshape
-    from .source import range as range_, shape
+    from .source import range_, shape
     x = op.inputs[0]
     (summed,) = allreduce([grads[0]], "sum")
-    rows = reshape(shape(x)[0], (1,))
-    sizes = allgather(rows)
+    rows = shape(x)[0]
+    sizes = allgather(reshape(rows, (1,)))
     start = reduce_sum(sizes[:_world().rank])
-    return [gather(summed, range_(start, start + rows[0]))]
+    return [gather(summed, range_(rows) + start)]
 
 
 def _broadcast_gradient(op, grads):
@@ -104,9 +104,11 @@ define("collective_broadcast", "collective", _infer_same,
 
 # --- builders (graphc.distribute re-exports them under Horovod's names) ----------------------------------
 def _key(tensors: Sequence[Tensor]) -> str:
-    """What the host names the collective by in errors and checks: its tensors' names."""
-    names = [t.name for t in tensors]
-    return names[0] if len(names) == 1 else f"{len(names)} tensors ({', '.join(names)})"
+    """What the host names the collective by in errors and checks: its tensors' names and the
+    user's line that made it."""
+    names = [f"'{t.name}'" for t in tensors]
+    what = names[0] if len(names) == 1 else f"{len(names)} tensors ({', '.join(names)})"
+    return f"{what} (made at {user_location()})"
 
 
 def _tensors(op: str, tensors) -> List[Tensor]:

@@ -1,0 +1,79 @@
+"""Run by tests/distribute/test_mpi.py on N ranks: every collective's values against NumPy,
+fusion into several buffers of mixed dtypes, and every gradient against central finite
+differences in float64 of the sum over the ranks of each rank's loss (Horovod's meaning of a
+collective's gradient). Prints one "ok <check>" line per check from rank 0.
+
+    mpiexec -n N python collectives.py DEVICE
+"""
+import sys
+
+import numpy as np
+
+import graphc as gc
+import graphc.distribute as hvd
+
+
+def main(device: str) -> None:
+    hvd.init()
+    r, n = hvd.rank(), hvd.size()
+    say = (lambda text: print(f"ok {text}", flush=True)) if r == 0 else (lambda text: None)
+    rng = np.random.default_rng(0)
+    everyone = [rng.normal(size=(r_ + 1, 3)) for r_ in range(n)]  # rank r_ has r_ + 1 rows
+    mine = everyone[r]
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float64, (None, 3), name="x")
+        w = gc.placeholder(gc.float64, (2, 3), name="w")        # same first dim on every rank
+        ints = gc.placeholder(gc.int32, (4,), name="ints")
+        f32 = gc.placeholder(gc.float32, (5,), name="f32")
+        gathered = hvd.allgather(x)
+        total, mean = hvd.allreduce(w, op=hvd.Sum), hvd.allreduce(w)
+        from_root = hvd.broadcast(w, root_rank=n - 1)
+        fused = hvd.grouped_allreduce([w, ints, f32, w * 2.0], op=hvd.Sum)
+        ws = [rng.normal(size=(2, 3)) for _ in range(n)]
+        iv = [np.arange(4, dtype=np.int32) * (q + 1) for q in range(n)]
+        fv = [np.linspace(0, 1, 5).astype(np.float32) + q for q in range(n)]
+        feed = {x: mine, w: ws[r], ints: iv[r], f32: fv[r]}
+        with gc.Session(device=device) as sess:
+            out = sess.run([gathered, total, mean, from_root, fused], feed)
+            np.testing.assert_array_equal(out[0], np.concatenate(everyone))
+            np.testing.assert_allclose(out[1], sum(ws), rtol=1e-12)
+            np.testing.assert_allclose(out[2], sum(ws) / n, rtol=1e-12)
+            np.testing.assert_array_equal(out[3], ws[n - 1])
+            np.testing.assert_allclose(out[4][0], sum(ws), rtol=1e-12)
+            np.testing.assert_array_equal(out[4][1], sum(iv))
+            np.testing.assert_allclose(out[4][2], sum(fv), rtol=1e-6)
+            np.testing.assert_allclose(out[4][3], 2 * sum(ws), rtol=1e-12)
+            say(f"values on {device}")
+
+            # gradients: rank q's loss L_q mixes every collective; the gradient each rank
+            # computes is d(sum over ranks of L_q)/d(its own inputs)
+            c = np.arange(1.0, 7.0).reshape(2, 3) * (r + 1)
+            loss = (gc.reduce_sum(gc.sin(hvd.allreduce(w * w)) * c) + gc.reduce_sum(hvd.allgather(x) ** 2) * (r + 1)
+                    + gc.reduce_sum(hvd.broadcast(w, 0) * w) + gc.reduce_sum(hvd.allreduce(x[:1] * 3.0, op=hvd.Sum)))
+            everything = hvd.allreduce(loss, op=hvd.Sum)
+            dx, dw = gc.gradients(loss, [x, w])
+            got_dx, got_dw = sess.run([dx, dw], feed)
+            eps = 1e-6
+            for name, value, got in (("x", mine, got_dx), ("w", ws[r], got_dw)):
+                for q in range(n):  # rank q's element i moves; every rank measures the total
+                    rows = everyone[q].shape[0] if name == "x" else 2
+                    for i in range(rows * 3):
+                        totals = []
+                        for sign in (1.0, -1.0):
+                            moved = dict(feed)
+                            if r == q:
+                                bumped = value.copy()
+                                bumped.reshape(-1)[i] += sign * eps
+                                moved[x if name == "x" else w] = bumped
+                            totals.append(sess.run(everything, moved))
+                        numeric = (totals[0] - totals[1]) / (2 * eps)
+                        if r == q:
+                            np.testing.assert_allclose(got.reshape(-1)[i], numeric, rtol=1e-5, atol=1e-6,
+                                                       err_msg=f"d/d{name}[{i}] on rank {q}")
+            say(f"gradients on {device}")
+    print(f"rank {r}: done", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "cpu")
