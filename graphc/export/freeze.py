@@ -192,6 +192,9 @@ def _copy_op(new: Graph, op: Operation, mapped: dict, constants: dict, sess, fol
         if op.type in ("assign", "assign_add", "assign_sub"):
             raise FreezeError(f"an output depends on the variable update {where}; an inference graph "
                               "cannot change variables: fetch the value before or after the update instead")
+        if opdef.family == "collective":
+            raise FreezeError(f"{where} is a collective of a data-parallel run (graphc.distribute); an inference "
+                              "graph runs in one process: save the outputs computed before the collective")
         raise FreezeError(f"{where} reads or writes session state and cannot be frozen")
     if fold and not opdef.random and op.outputs[0] not in input_of:  # an input stays feedable
         folded = _fold(new, op, inputs, constants)

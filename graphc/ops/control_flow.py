@@ -47,6 +47,9 @@ def refused_in_bodies(op_type: str) -> Optional[str]:
         return "creating variables there is not supported (create them before the loop or branch, outside its function)"
     if opdef.random:
         return "random draws there are not supported yet (draw before the loop and index the draws inside)"
+    if opdef.family == "collective":
+        return ("a collective (hvd.allreduce, allgather, broadcast) is a call into MPI between stages of a run, and "
+                "a body runs as compiled code: all-reduce the loop's results after it instead")
     if opdef.stateful:
         return "it reads or writes session state directly (use the variable's value(), assign, assign_add, assign_sub)"
     return None

@@ -25,7 +25,11 @@ DIFFERENTIABLE_WITH_SAMPLES = sorted(op for op in GRADIENTS if op in SAMPLES)
 
 
 # Ops whose gradients are checked against finite differences in a test file of their own.
-OWN_GRADIENT_TESTS = {"cond": "tests/ops/test_control_flow.py", "while_loop": "tests/ops/test_control_flow.py"}
+OWN_GRADIENT_TESTS = {"cond": "tests/ops/test_control_flow.py", "while_loop": "tests/ops/test_control_flow.py",
+                      # across ranks, against finite differences of the sum of the ranks' losses
+                      "collective_allreduce": "tests/distribute/collectives.py",
+                      "collective_allgather": "tests/distribute/collectives.py",
+                      "collective_broadcast": "tests/distribute/collectives.py"}
 
 
 def test_every_differentiable_op_is_checked():

@@ -32,7 +32,7 @@ import numpy as np
 
 from ...errors import CompileError, DeadlineExceededError, InvalidArgumentError
 from ..backend import program_error
-from ..control_flow import (COLLECTIVE_OPS, HOST_OPS, HostCond, HostOp, body_program, has_control_flow, in_body, settings_of, split_invariant,
+from ..control_flow import (DATA_SIZED_OPS, HOST_OPS, HostCond, HostOp, body_program, has_control_flow, in_body, settings_of, split_invariant,
                             split_stages)
 from ..emit.context import DYNAMIC, FASTMATH, STATIC
 from ..emit.loops import SourceWriter
@@ -285,14 +285,9 @@ class StagedFunction:
                                    stage.program.fetches))
             for i in stage.control:
                 ins = program.instrs[i]
-                if ins.op in HOST_OPS:
+                if ins.op in DATA_SIZED_OPS:  # (collectives are refused when a body is traced)
                     origin = ins.origin
                     what = f"{origin.op} '{origin.name}' (created at {origin.location})" if origin else ins.op
-                    if ins.op in COLLECTIVE_OPS:
-                        raise CompileError(
-                            f"{what} in the {label}: the CPU runs a loop body as compiled code, and a collective "
-                            "is a call into MPI on the host; all-reduce the loop's results after it instead (the "
-                            "reference and CUDA targets run it between the body's stages)")
                     raise CompileError(
                         f"{what} in the {label}: its output size is decided by the data on each iteration, "
                         "and the CPU compiles a loop body for one set of sizes; on the CPU, compute the mask "

@@ -1,0 +1,231 @@
+"""graphc.distribute in one process (a job of size 1, as ``hvd.init()`` in a plain ``python``
+gives): the API, the ops on every device, and every error a user can cause. The collectives
+across ranks are tests/distribute/test_mpi.py."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+pytest.importorskip("mpi4py", reason="graphc[mpi] is not installed (it is part of graphc[test])")
+import graphc.distribute as hvd  # noqa: E402
+from graphc.distribute import run as launcher  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def job():
+    hvd.init()
+    hvd.init()  # a second call does nothing
+    assert hvd.is_initialized()
+
+
+def python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def test_ranks_of_a_job_of_one():
+    assert (hvd.rank(), hvd.size(), hvd.local_rank(), hvd.local_size(), hvd.cross_rank(), hvd.cross_size()) == \
+        (0, 1, 0, 1, 0, 1)
+    assert hvd.mpi_enabled() and hvd.mpi_built() and not hvd.gloo_enabled() and not hvd.nccl_built()
+    assert isinstance(hvd.mpi_threads_supported(), bool)
+    assert hvd.communication_seconds() >= 0.0
+
+
+def test_rank_queries_before_init_say_what_to_do():
+    run = python("""
+        import graphc.distribute as hvd
+        for query in (hvd.size, hvd.rank, hvd.local_rank):
+            try:
+                query()
+            except ValueError as e:
+                print("ERR", e)
+    """)
+    assert run.stdout.count("ERR") == 3, run.stderr
+    assert "hvd.size() needs hvd.init() first: call hvd.init() once at the start" in run.stdout
+
+
+def test_without_mpi4py_init_says_what_to_install():
+    run = python("""
+        import sys
+        sys.modules["mpi4py"] = None     # as if it were not installed
+        import graphc.distribute as hvd
+        try:
+            hvd.init()
+        except ImportError as e:
+            print("ERR", e)
+    """)
+    assert 'ERR graphc.distribute needs mpi4py and an MPI library: pip install "graphc[mpi]"' in run.stdout, run.stderr
+
+
+def test_ops_of_a_job_of_one_are_identities(evaluate):
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    n = gc.placeholder(gc.int32, (2,), name="n")
+    xv = np.arange(6, dtype=np.float32).reshape(2, 3)
+    fetches = [hvd.allreduce(x), hvd.allreduce(x * 2.0, op=hvd.Sum), hvd.allgather(x), hvd.broadcast(x, 0),
+               *hvd.grouped_allreduce([x, n], op=hvd.Sum), hvd.allreduce(x, prescale_factor=2.0, postscale_factor=3.0)]
+    got = evaluate(fetches, {x: xv, n: np.array([4, 5], np.int32)})
+    for value, want in zip(got, [xv, 2 * xv, xv, xv, xv, [4, 5], 6 * xv]):
+        np.testing.assert_allclose(value, want, rtol=1e-6)
+
+
+def test_gradients_of_a_job_of_one(evaluate):
+    x = gc.placeholder(gc.float64, (2, 3), name="x")
+    loss = gc.reduce_sum(gc.sin(hvd.allreduce(x)) + hvd.allgather(x) ** 2 + hvd.broadcast(x, 0) * x)
+    (dx,) = gc.gradients(loss, [x])
+    xv = np.linspace(-1, 1, 6).reshape(2, 3)
+    got = evaluate(dx, {x: xv})
+    np.testing.assert_allclose(got, np.cos(xv) + 2 * xv + 2 * xv, rtol=1e-12)
+
+
+def test_distributed_optimizer_is_the_wrapped_optimizer_at_size_one():
+    results = []
+    for wrap in (False, True):
+        g = gc.Graph()
+        with g.as_default():
+            w = gc.Variable(np.array([1.0, -2.0], np.float32), name="w")
+            loss = gc.reduce_sum(w * w)
+            opt = gc.train.Momentum(0.1, 0.9)
+            if wrap:
+                opt = hvd.DistributedOptimizer(opt)
+                assert isinstance(opt, gc.train.Momentum) and type(opt).__name__ == "DistributedMomentum"
+            train = opt.minimize(loss)
+            with gc.Session(graph=g) as sess:
+                sess.run(gc.global_variables_initializer())
+                sess.run(hvd.broadcast_global_variables(0))
+                for _ in range(3):
+                    sess.run(train)
+                results.append(sess.run(w))
+                assert opt.get_slot(w, "momentum") is not None
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_keras_compile_takes_the_distributed_optimizer_and_callbacks():
+    g = gc.Graph()
+    with g.as_default():
+        keras = gc.keras
+        model = keras.Sequential([keras.layers.Dense(4, activation="relu", input_shape=(3,)), keras.layers.Dense(2)])
+        model.compile(optimizer=hvd.DistributedOptimizer(keras.optimizers.SGD(0.05)), loss="mse", metrics=["mae"])
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(16, 3)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32)
+        history = model.fit(x, y, epochs=2, batch_size=8, verbose=0,
+                            callbacks=[hvd.keras.BroadcastGlobalVariablesCallback(0), hvd.keras.MetricAverageCallback()])
+        assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+        assert hvd.keras.DistributedOptimizer is hvd.DistributedOptimizer
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda x: hvd.allreduce(x, op=hvd.Adasum), "op=hvd.Adasum is not supported"),
+    (lambda x: hvd.allreduce(x, op="max"), "op must be hvd.Average or hvd.Sum"),
+    (lambda x: hvd.allreduce(x, average=True, op=hvd.Sum), "give op= or the older average=, not both"),
+    (lambda x: hvd.allreduce(x, compression=hvd.Compression.fp16), "needs a float16 type"),
+    (lambda x: hvd.allreduce(gc.cast(x, gc.int32)), "the average of 'Cast:0' (int32) is not an integer"),
+    (lambda x: hvd.allreduce(x > 0), "collectives take numbers"),
+    (lambda x: hvd.allgather(gc.reduce_sum(x)), "needs rank 1 or more"),
+    (lambda x: hvd.broadcast(x, 1), "root_rank 1 is not a rank of this job (size 1: ranks 0..0)"),
+    (lambda x: hvd.broadcast(x, -1), "root_rank -1 is not a rank of this job"),
+    (lambda x: hvd.broadcast(x, 0.5), "root_rank must be a rank"),
+    (lambda x: hvd.DistributedOptimizer(gc.train.Adam(1e-3), backward_passes_per_step=2),
+     "backward_passes_per_step=2 (local gradient accumulation) is not supported"),
+    (lambda x: hvd.DistributedOptimizer(hvd.DistributedOptimizer(gc.train.Adam(1e-3))), "already distributed"),
+    (lambda x: hvd.DistributedOptimizer("adam"), "expected a gc.train or gc.keras optimizer, got str"),
+])
+def test_bad_arguments_are_errors_that_say_why(graph, build, message):
+    x = gc.placeholder(gc.float32, (2, 3), name="x")
+    with pytest.raises((ValueError, TypeError)) as e:
+        build(x)
+    assert message in str(e.value)
+    if "at " in str(e.value):
+        assert "test_api.py:" in str(e.value)  # the user's line
+
+
+def test_a_collective_in_a_loop_body_is_refused_by_name(graph):
+    x = gc.placeholder(gc.float32, (3,), name="x")
+    with pytest.raises(gc.GraphcError, match=r"collective_allreduce 'HorovodAllreduce' \(created at .*test_api.py:\d+\) "
+                                             r"is inside the function; a collective .* is a call into MPI"):
+        gc.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, hvd.allreduce(v) * 2.0), [gc.constant(0), x])
+
+
+def test_exports_refuse_a_collective_with_the_reason(graph, tmp_path):
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    y = hvd.allreduce(x) + 1.0
+    with gc.Session() as sess:
+        with pytest.raises(gc.GraphcError, match="is a collective of a data-parallel run"):
+            gc.export.to_onnx(sess, str(tmp_path / "m.onnx"), inputs={"x": x}, outputs={"y": y})
+        with pytest.raises(gc.GraphcError, match="is a collective of a data-parallel run"):
+            gc.export.save_model(sess, str(tmp_path / "m.gcm"), inputs={"x": x}, outputs={"y": y})
+    assert not (tmp_path / "m.gcm").exists()
+
+
+def test_a_training_graph_with_collectives_round_trips_through_a_meta_graph(graph, tmp_path):
+    # Saver's .meta keeps the whole graph, collectives included (their attributes are in the schema)
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    w = gc.Variable(np.ones((3, 2), np.float32), name="w")
+    loss = gc.reduce_sum(hvd.allreduce(x @ w, op=hvd.Sum) ** 2)
+    train = hvd.DistributedOptimizer(gc.train.GradientDescent(0.1)).minimize(loss)
+    with gc.Session() as sess:
+        sess.run(gc.global_variables_initializer())
+        path = gc.train.Saver().save(sess, str(tmp_path / "ckpt"))
+    g2 = gc.Graph()
+    with g2.as_default():
+        saver = gc.train.import_meta_graph(str(tmp_path / "ckpt.meta"))
+        types = {op.type for op in g2.get_operations()}
+        assert "collective_allreduce" in types
+        with gc.Session(graph=g2) as sess:
+            saver.restore(sess, path)
+            xv = np.ones((2, 3), np.float32)
+            before = sess.run("Sum:0", {"x:0": xv})
+            sess.run(g2.get_operation_by_name(train.name), {"x:0": xv})
+            assert sess.run("Sum:0", {"x:0": xv}) < before
+
+
+def test_the_launcher_says_what_to_install_without_mpiexec(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_MPIEXEC", raising=False)
+    with pytest.raises(FileNotFoundError, match=r'no mpiexec or mpirun .* pip install "graphc\[mpi\]"'):
+        launcher.find_mpiexec()
+    script = tmp_path / "train.py"
+    script.write_text("print('hi')\n")
+    assert launcher.main(["-np", "2", str(script)]) == 127
+    assert 'pip install "graphc[mpi]"' in capsys.readouterr().err
+    monkeypatch.setenv("GRAPHC_MPIEXEC", str(tmp_path / "nothing"))
+    with pytest.raises(FileNotFoundError, match="GRAPHC_MPIEXEC=.* is not an executable file"):
+        launcher.find_mpiexec()
+
+
+def test_the_launcher_checks_its_arguments(tmp_path):
+    with pytest.raises(SystemExit):
+        launcher.main(["-np", "0", str(tmp_path / "x.py")])
+    with pytest.raises(SystemExit):
+        launcher.main(["-np", "2", str(tmp_path / "missing.py")])
+
+
+def test_the_launcher_runs_a_script_on_two_ranks(tmp_path):
+    script = tmp_path / "hello.py"
+    script.write_text("import graphc.distribute as hvd\nhvd.init()\nprint(f'rank {hvd.rank()} of {hvd.size()}', flush=True)\n")
+    run = subprocess.run([sys.executable, "-m", "graphc.distribute.run", "-np", "2", str(script)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "rank 0 of 2" in run.stdout and "rank 1 of 2" in run.stdout
+
+
+def test_fusion_threshold_comes_from_horovods_variable(monkeypatch):
+    from graphc.distribute import world
+    monkeypatch.delenv("HOROVOD_FUSION_THRESHOLD", raising=False)
+    assert world.fusion_threshold() == 64 << 20
+    monkeypatch.setenv("HOROVOD_FUSION_THRESHOLD", "100")
+    arrays = [np.zeros(10, np.float32), np.zeros(10, np.float32), np.zeros(3, np.float64), np.zeros(20, np.float32)]
+    assert world._fusion_buffers(arrays, world.fusion_threshold()) == [[0, 1], [2], [3]]
+    assert world._fusion_buffers(arrays, 200) == [[0, 1, 3], [2]]
+    assert world._fusion_buffers(arrays, 50) == [[0], [1], [2], [3]]
+    assert world._fusion_buffers(arrays, 0) == [[0], [1], [2], [3]]
+    monkeypatch.setenv("HOROVOD_FUSION_THRESHOLD", "lots")
+    with pytest.raises(ValueError, match="HOROVOD_FUSION_THRESHOLD must be a number of bytes"):
+        world.fusion_threshold()
