@@ -248,6 +248,37 @@ def _build(draw, steps, variables: bool, dtype) -> StateGraph:
     return sg
 
 
+def _job_of_one():
+    """graphc.distribute as a job of one process (``hvd.init()`` here), or None without mpi4py."""
+    try:
+        import graphc.distribute as hvd
+        hvd.init()
+    except ImportError:
+        return None
+    return hvd
+
+
+COLLECTIVES = {
+    "allreduce": lambda hvd, t: hvd.allreduce(t),
+    "allreduce_sum": lambda hvd, t: hvd.allreduce(t, op=hvd.Sum),
+    "allgather": lambda hvd, t: hvd.allgather(t),
+    "broadcast": lambda hvd, t: hvd.broadcast(t, 0),
+}
+
+
+def step_collective(draw, sg, rng):
+    """A collective of a job of one (each is the identity there, its gradient too). On every
+    target it is a stage boundary between compiled parts (ops/collective.py), so the fuzzers
+    cover how a run splits fused kernels, reads and writes around one."""
+    hvd = _job_of_one()
+    a = _pick(draw, sg, lambda n: isinstance(n.tensor, gc.Tensor) and n.tensor.dtype.is_floating)
+    if hvd is None or a is None:
+        return
+    n = sg.nodes[a]
+    kind = draw(st.sampled_from(sorted(COLLECTIVES) if n.shape else ["allreduce", "allreduce_sum", "broadcast"]))
+    sg.value(COLLECTIVES[kind](hvd, n.tensor), n.shape, [a], lambda v, ver: v[a], kind)
+
+
 def _read(name, version):
     return lambda vals, ver: ver[name][version]
 
@@ -804,11 +835,13 @@ def motif_write_in_cond(draw, sg, rng):
 
 
 STEPS = ([step_unary, step_binary, step_binary, step_reduce, step_reduce, step_softmax, step_row_chain, step_matmul,
-          step_conv_pool, step_gather_slice, step_check_range, step_scan_reverse, step_batch_norm] + [step_write] * 4
+          step_conv_pool, step_gather_slice, step_check_range, step_scan_reverse, step_batch_norm, step_collective]
+         + [step_write] * 4
          + [step_read_after, step_read_after, step_identity_after, step_group, step_optimizer_update]
          + [motif_reduce_a_write, motif_moving_average, motif_write_twice, motif_recurrence])
 MATH_STEPS = [step_unary, step_binary, step_binary, step_reduce, step_reduce, step_reduce, step_softmax, step_row_chain,
-              step_matmul, step_conv_pool, step_gather_slice, step_check_range_passes, step_scan_reverse, step_batch_norm]
+              step_matmul, step_conv_pool, step_gather_slice, step_check_range_passes, step_scan_reverse, step_batch_norm,
+              step_collective]
 CONTROL_FLOW_STEPS = MATH_STEPS + [step_cond, step_cond, step_while, step_while]
 # Loops and conds among reads and writes: their captures are reads and write results, and
 # writes read their outputs (a program with control flow runs in stages on the compiled
