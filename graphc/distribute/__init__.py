@@ -220,13 +220,15 @@ class _Distributed:
             return pairs
         settings = self._hvd_settings
         factor = settings["gradient_predivide_factor"]
-        reduction = settings["op"]
         n = _world.current().size
         pre, post = 1.0, 1.0
-        if factor != 1.0:  # Horovod: divide by the factor before summing, and by size/factor after
-            pre, post, reduction = 1.0 / factor, factor / n, Sum
-        reduced = grouped_allreduce([g for g, _ in present], op=reduction, prescale_factor=pre,
-                                    postscale_factor=post, name=settings["name"])
+        if settings["op"] == Average:
+            # summed on the host, then scaled in the graph, where the scale fuses into the update's
+            # kernel (a host division would be one more pass over every gradient). Horovod's
+            # predivide factor: divide by it before the sum and by size/factor after.
+            pre, post = 1.0 / factor, factor / n
+        reduced = grouped_allreduce([g for g, _ in present], op=Sum, prescale_factor=pre, postscale_factor=post,
+                                    name=settings["name"])
         averaged = iter(reduced)
         return [(None if g is None else next(averaged), v) for g, v in pairs]
 

@@ -121,12 +121,18 @@ class Saver:
                           "(pass write_meta_graph=False to skip it)", stacklevel=3)
 
     # -- restoring ---------------------------------------------------------------------------------
-    def restore(self, sess, save_path: str) -> None:
+    def restore(self, sess, save_path: str, allow_world_size_change: bool = False) -> None:
         """Load every variable of this Saver from the checkpoint at ``save_path`` (with or
         without the ``.gcckpt`` suffix). Every variable missing from the checkpoint, or stored
-        with another shape or dtype, is named in one error, and nothing is changed."""
+        with another shape or dtype, is named in one error, and nothing is changed.
+
+        A checkpoint written in a data-parallel job (graphc.distribute) records the job's size;
+        restoring it in a job of another size is an error unless ``allow_world_size_change``,
+        because the global batch (and a learning rate scaled by ``hvd.size()``) would change
+        without a word. A single process (no ``hvd.init()``) restores any checkpoint."""
         path = _resolve(save_path)
-        stored = read_checkpoint(path)
+        index, stored = _read(path)
+        _check_world_size(path, index.get("world_size"), allow_world_size_change)
         problems = []
         for name, v in self._vars.items():
             if name not in stored:
@@ -158,7 +164,27 @@ def latest_checkpoint(checkpoint_dir: str) -> Optional[str]:
 
 def read_checkpoint(path: str) -> Dict[str, np.ndarray]:
     """Every variable stored at ``path``, name -> array, after checking the whole file."""
-    path = _resolve(path)
+    return _read(_resolve(path))[1]
+
+
+def _world_size():
+    """The size of this process's data-parallel job, or None outside one."""
+    from ..distribute import world
+    return world.current().size if world.is_initialized() else None
+
+
+def _check_world_size(path: str, saved, allowed: bool) -> None:
+    size = _world_size()
+    if saved is None or size is None or saved == size or allowed:
+        return
+    raise CheckpointError(
+        f"{path} was written by a data-parallel job of {saved} ranks, and this job has {size}: the global batch "
+        f"(and a learning rate scaled by hvd.size()) would change on resuming. Launch {saved} ranks (-np {saved}), "
+        "or, to resume with this many on purpose, call restore(sess, path, allow_world_size_change=True)")
+
+
+def _read(path: str) -> tuple:
+    """(index, name -> array) of the checkpoint at ``path``, after checking the whole file."""
     try:
         archive = zipfile.ZipFile(path)
     except npyzip.DAMAGE_ERRORS as e:
@@ -173,7 +199,7 @@ def read_checkpoint(path: str) -> Dict[str, np.ndarray]:
             raise
         except npyzip.DAMAGE_ERRORS as e:  # zipfile's, zlib's and NumPy's complaints about damaged bytes
             raise CheckpointError(f"{path} is damaged: {type(e).__name__}: {e}") from None
-    return out
+    return index, out
 
 
 # -- the file format ------------------------------------------------------------------------------
@@ -188,6 +214,9 @@ def _encode(values: Dict[str, np.ndarray], step) -> bytes:
             entries.append({"name": name, "file": member, "dtype": value.dtype.str, "shape": list(value.shape)})
         index = {"format": FORMAT, "version": VERSION, "graphc": __version__, "created": time.time(),
                  "global_step": step, "variables": entries}
+        size = _world_size()
+        if size is not None:  # written in a data-parallel job: restore checks the size (Saver.restore)
+            index["world_size"] = size
         archive.writestr("index.json", json.dumps(index, indent=1))
     return buffer.getvalue()
 
@@ -216,6 +245,9 @@ def _read_index(archive: zipfile.ZipFile, path: str) -> dict:
                 and isinstance(e.get("dtype"), str) and isinstance(e.get("shape"), list)
                 and all(isinstance(d, int) and d >= 0 for d in e["shape"])):
             raise CheckpointError(f"{path}: malformed variable entry {str(e)[:200]}")
+    size = index.get("world_size")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size >= 1):
+        raise CheckpointError(f"{path}: world_size must be a number of ranks (an int >= 1), got {str(size)[:50]}")
     return index
 
 
