@@ -50,11 +50,12 @@ def ring_seconds(n: int, nbytes: float, bandwidth: float, alpha: float) -> float
 
 
 def fit(measured: dict) -> tuple:
-    """(alpha, bandwidth) from {bytes: seconds} measured on 2 ranks (T = 2 alpha + B / bw)."""
+    """(alpha, bandwidth) from {bytes: seconds} measured on 2 ranks (T = 2 alpha + B / bw), by
+    least squares on relative errors (so that 4 KiB counts as much as 16 MiB)."""
     sizes = np.array([float(b) for b in measured])
     times = np.array([measured[b] for b in measured])
-    a = np.vstack([np.full_like(sizes, 2.0), sizes]).T
-    (alpha, inverse), *_ = np.linalg.lstsq(a, times, rcond=None)
+    a = np.vstack([np.full_like(sizes, 2.0), sizes]).T / times[:, None]
+    (alpha, inverse), *_ = np.linalg.lstsq(a, np.ones_like(times), rcond=None)
     return max(float(alpha), 0.0), 1.0 / max(float(inverse), 1e-15)
 
 

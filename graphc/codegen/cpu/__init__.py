@@ -37,5 +37,13 @@ class CpuBackend(Backend):
         if any(ins.opdef.bodies or ins.op in STAGE_OPS for ins in program.instrs):  # control flow: in stages (loops.py)
             from ..control_flow import StagedExecutable
             from .loops import compile_control
-            return StagedExecutable(program, self.compile, compile_control(self.compile))
+            return StagedExecutable(program, self._compile_stage, compile_control(self.compile))
         return CpuExecutable(program)
+
+    def _compile_stage(self, program) -> Executable:
+        """A stage of a staged program: its outputs are handed to the next stage, which drops them."""
+        from ..control_flow import STAGE_OPS
+        if any(ins.opdef.bodies or ins.op in STAGE_OPS for ins in program.instrs):
+            return self.compile(program)
+        from .executable import CpuExecutable
+        return CpuExecutable(program, recycle_outputs=True)
