@@ -121,8 +121,9 @@ def worker(name: str, work: Path, tiny: bool) -> dict:
         from graphc.distribute.run import find_mpiexec
         cmd = [find_mpiexec(), "-n", "2", sys.executable, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
+    if done.returncode != 0:  # one line (the report keeps the last): the ranks' errors
+        errors = [line for line in done.stderr.splitlines() if "Error" in line and not line.startswith(" ")]
+        raise RuntimeError(" | ".join(errors)[-1500:] or done.stderr.strip().replace("\n", " | ")[-1500:])
     return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 

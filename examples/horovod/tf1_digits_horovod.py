@@ -54,7 +54,7 @@ def main(checkpoint_dir: str) -> None:
                 print(f"step {step}: loss {l:.3f}", flush=True)
         if hvd.rank() == 0:                                  # one rank writes the checkpoint
             saver.save(sess, path)
-        sess.run(hvd.allreduce(tf.constant(0.0)))            # (a barrier: the file exists before anyone reads it)
+    hvd.barrier()                                            # the file exists before anyone reads it
 
     with tf.Session() as sess:                               # every rank restores it
         saver.restore(sess, path)

@@ -111,6 +111,13 @@ def mpi_threads_supported() -> bool:
     return MPI.Query_thread() >= MPI.THREAD_MULTIPLE
 
 
+def barrier() -> None:
+    """Wait until every rank has called ``barrier`` (bounded like a collective: a rank that
+    failed or left ends the wait with an error naming it). Outside any graph."""
+    w = _world.current("hvd.barrier()")
+    w.wait([w.comm.Ibarrier()], "hvd.barrier()")
+
+
 def communication_seconds() -> float:
     """Seconds this process has spent waiting in collectives since ``init`` (graphc's own:
     the benchmarks split a step into communication and computation with it)."""
@@ -284,5 +291,5 @@ def __getattr__(name: str):
 
 __all__ = ["Average", "Sum", "Adasum", "Compression", "init", "shutdown", "is_initialized", "rank", "size",
            "local_rank", "local_size", "cross_rank", "cross_size", "mpi_enabled", "mpi_built", "gloo_enabled",
-           "nccl_built", "mpi_threads_supported", "communication_seconds", "allreduce", "grouped_allreduce",
+           "nccl_built", "mpi_threads_supported", "barrier", "communication_seconds", "allreduce", "grouped_allreduce",
            "allgather", "broadcast", "broadcast_variables", "broadcast_global_variables", "DistributedOptimizer"]
