@@ -71,7 +71,7 @@ CUDA_SIMULATOR_TESTS = [
     "tests/test_state.py", "tests/runtime/test_session.py", "tests/autodiff/test_gradient_rules.py",
     "tests/test_fuzz_state.py", "tests/autodiff/test_fuzz_gradients.py", "tests/keras/test_models.py",
     "tests/test_profiler.py",
-    "tests/test_debugging.py", "tests/onnx/test_backend_sample.py",
+    "tests/test_debugging.py", "tests/onnx/test_backend_sample.py", "tests/distribute/test_api.py",
 ]
 
 
