@@ -61,32 +61,29 @@ def _mpi():
     return MPI
 
 
+def _setting(name: str, default, kind, unit: str, least, strict: bool):
+    """The environment variable ``name`` as ``kind`` (int or float) of ``unit``, at least (or,
+    if ``strict``, more than) ``least``; ``default`` when unset. A bad value says what it needs."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of {unit}, got {text!r}") from None
+    if value < least or (strict and value == least):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {least} {unit}, got {value}")
+    return value
+
+
 def fusion_threshold() -> int:
     """Bytes per fused all-reduce buffer: ``HOROVOD_FUSION_THRESHOLD`` (Horovod's variable, so a
     ported launch script keeps its setting), else 64 MiB. 0 turns fusion off."""
-    text = os.environ.get("HOROVOD_FUSION_THRESHOLD")
-    if text is None:
-        return DEFAULT_FUSION
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"HOROVOD_FUSION_THRESHOLD must be a number of bytes, got {text!r}") from None
-    if value < 0:
-        raise ValueError(f"HOROVOD_FUSION_THRESHOLD must be >= 0 bytes, got {value}")
-    return value
+    return _setting("HOROVOD_FUSION_THRESHOLD", DEFAULT_FUSION, int, "bytes", 0, strict=False)
 
 
 def _timeout() -> float:
-    text = os.environ.get("GRAPHC_COLLECTIVE_TIMEOUT")
-    if text is None:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"GRAPHC_COLLECTIVE_TIMEOUT must be seconds, got {text!r}") from None
-    if value <= 0:
-        raise ValueError(f"GRAPHC_COLLECTIVE_TIMEOUT must be > 0 seconds, got {value}")
-    return value
+    return _setting("GRAPHC_COLLECTIVE_TIMEOUT", DEFAULT_TIMEOUT, float, "seconds", 0, strict=True)
 
 
 class World:
