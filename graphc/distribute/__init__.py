@@ -23,6 +23,7 @@ through mpi4py (distribute/world.py), installed with ``pip install "graphc[mpi]"
 """
 from __future__ import annotations
 
+import numbers
 from typing import List, Optional
 
 from ..graph import Tensor, user_location
@@ -114,8 +115,7 @@ def mpi_threads_supported() -> bool:
 def barrier() -> None:
     """Wait until every rank has called ``barrier`` (bounded like a collective: a rank that
     failed or left ends the wait with an error naming it). Outside any graph."""
-    w = _world.current("hvd.barrier()")
-    w.wait([w.comm.Ibarrier()], "hvd.barrier()")
+    _world.current("hvd.barrier()").barrier()
 
 
 def communication_seconds() -> float:
@@ -189,7 +189,7 @@ def broadcast(tensor, root_rank: int, name: Optional[str] = None) -> Tensor:
 
 def _check_root(root_rank, where: str) -> None:
     n = _world.current(where).size
-    if isinstance(root_rank, int) and not isinstance(root_rank, bool) and not 0 <= root_rank < n:
+    if isinstance(root_rank, numbers.Integral) and not isinstance(root_rank, bool) and not 0 <= root_rank < n:
         raise ValueError(f"{where} at {user_location()}: root_rank {root_rank} is not a rank of this job "
                          f"(size {n}: ranks 0..{n - 1})")
 
@@ -202,7 +202,12 @@ def broadcast_variables(variables, root_rank: int):
     variables = list(variables)
     if not variables:
         return group(name="HorovodBroadcastVariables")
-    values = _ops.broadcast([v.value() for v in variables], root_rank, "HorovodBroadcastVariables")
+    from ..dtypes import uint8
+    from ..ops.elementwise import cast
+    # collectives take numbers: a bool variable travels as uint8
+    sent = [cast(v.value(), uint8) if v.dtype.is_bool else v.value() for v in variables]
+    values = _ops.broadcast(sent, root_rank, "HorovodBroadcastVariables")
+    values = [cast(x, v.dtype) if v.dtype.is_bool else x for v, x in zip(variables, values)]
     return group(*[v.assign(x) for v, x in zip(variables, values)], name="HorovodBroadcastVariablesAssign")
 
 
@@ -242,8 +247,9 @@ class _Distributed:
 
 def DistributedOptimizer(optimizer, name: Optional[str] = None, use_locking: bool = False, device_dense: str = "",
                          device_sparse: str = "", compression=Compression.none, sparse_as_dense: bool = False,
-                         op=Average, gradient_predivide_factor: float = 1.0, backward_passes_per_step: int = 1,
-                         average_aggregated_gradients: bool = False, num_groups: int = 0, groups=None):
+                         backward_passes_per_step: int = 1, op=Average, gradient_predivide_factor: float = 1.0,
+                         average_aggregated_gradients: bool = False, num_groups: int = 0, groups=None,
+                         process_set=None, scale_local_gradients: bool = True):
     """``optimizer`` (any ``gc.train`` or ``gc.keras`` optimizer) with its gradients averaged
     over the ranks before they are applied: ``minimize``, and ``compute_gradients`` followed by
     ``apply_gradients``, both work. The result is an instance of the optimizer's own class (its
@@ -253,8 +259,9 @@ def DistributedOptimizer(optimizer, name: Optional[str] = None, use_locking: boo
 
     Accepted for porting, with no effect in graphc: ``use_locking``, ``device_dense``,
     ``device_sparse``, ``sparse_as_dense`` (graphc's gradients are dense), ``num_groups`` /
-    ``groups`` (the host fuses by size). Refused with a reason: ``compression=fp16``,
-    ``op=Adasum``, ``backward_passes_per_step > 1``."""
+    ``groups`` (the host fuses by size), ``scale_local_gradients``. Refused with a reason:
+    ``compression=fp16``, ``op=Adasum``, ``backward_passes_per_step > 1``, a ``process_set``
+    (every collective is over the whole job). The argument order is Horovod's TF1 one."""
     from ..train.optimizers import Optimizer
     where = "hvd.DistributedOptimizer"
     if not isinstance(optimizer, Optimizer):
@@ -267,6 +274,9 @@ def DistributedOptimizer(optimizer, name: Optional[str] = None, use_locking: boo
     if backward_passes_per_step != 1:
         raise ValueError(f"{where} at {user_location()}: backward_passes_per_step={backward_passes_per_step} "
                          "(local gradient accumulation) is not supported; use 1 and a larger per-rank batch")
+    if process_set is not None:
+        raise ValueError(f"{where} at {user_location()}: process sets are not supported; every collective is over "
+                         "the whole job (leave process_set out)")
     if gradient_predivide_factor <= 0:
         raise ValueError(f"{where} at {user_location()}: gradient_predivide_factor must be > 0, got "
                          f"{gradient_predivide_factor}")
@@ -274,7 +284,10 @@ def DistributedOptimizer(optimizer, name: Optional[str] = None, use_locking: boo
         raise ValueError(f"{where} at {user_location()}: gradient_predivide_factor needs op=hvd.Average")
     _world.current(where)
     cls = type(optimizer)
-    distributed = type(f"Distributed{cls.__name__}", (_Distributed, cls), {"__module__": cls.__module__})
+    # the optimizer's own name, as Horovod does: get_config() and Keras model files name the
+    # wrapped class, and load back as it
+    distributed = type(cls.__name__, (_Distributed, cls), {"__module__": cls.__module__,
+                                                          "__qualname__": cls.__qualname__})
     out = cls.__new__(distributed)
     out.__dict__.update(optimizer.__dict__)
     out._hvd_settings = {"op": reduction, "gradient_predivide_factor": float(gradient_predivide_factor),

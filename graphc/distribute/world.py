@@ -28,6 +28,7 @@ Three things make a collective here safer than a bare ``MPI_Allreduce``:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import socket
@@ -39,6 +40,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..errors import AbortedError, DeadlineExceededError, FailedPreconditionError
+from ..reuse import FREE_IN_LIST
 
 INSTALL = 'pip install "graphc[mpi]" (mpi4py and an MPI library, MPICH, from wheels)'
 NOTICE_TAG = 77           # the control communicator's one tag: "rank r failed / left"
@@ -95,34 +97,70 @@ class World:
         MPI = self.MPI = _mpi()
         self.comm = comm.Dup()
         self.control = comm.Dup()
+        # the same-collective check and its description exchange: never matched against data
+        # collectives, whatever another rank started (a mismatch must end in the error, not a hang)
+        self.checks = comm.Dup()
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         local = self.comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
         self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
         cross = self.comm.Split(self.local_rank, key=self.rank)  # one rank per host, same local rank
         self.cross_rank, self.cross_size = cross.Get_rank(), cross.Get_size()
-        local.Free()
-        cross.Free()
         self.timeout = _timeout()
         self.host = socket.gethostname()
         self.left: dict = {}          # rank -> (its notice, when read, whether it failed)
         self.seconds_waiting = 0.0    # time spent in collectives' waits (benchmarks read it)
         self.lock = threading.Lock()  # one collective at a time from this process
+        self.broken: Optional[str] = None  # why an earlier collective failed: the job cannot go on
         self._signatures: dict = {}   # a collective's signature -> (its description, [h, -h])
         self._pool: dict = {}         # (dtype, elements) -> result buffers (_buffer)
-        self.peers = [tuple(t.split(" ")) for t in self.gather_text(f"{self.host} {os.getpid()}")]
+        me = f"{self.rank} {self.host} {os.getpid()} {_pid_namespace()}"
+        everyone = [t.split(" ") for t in self.gather_text(me)]
+        self.peers = {int(r): (host, int(pid)) for r, host, pid, _ in everyone}
+        # the ranks whose processes this one can see: on this node by MPI's account, in this
+        # process's pid namespace (containers on one host may share memory but not pids)
+        sharing = np.empty(local.Get_size(), np.int64)
+        local.Allgather(np.array([self.rank], np.int64), sharing)
+        sharing = set(sharing.tolist())
+        self.visible = {int(r) for r, _, _, ns in everyone if int(r) in sharing and ns == _pid_namespace()}
+        local.Free()
+        cross.Free()
         rank_map = os.environ.get("GRAPHC_RANK_MAP")  # set by python -m graphc.distribute.run (run.py)
         if rank_map:
-            with open(rank_map, "a", encoding="utf-8") as f:
-                f.write(f"{self.rank} {self.host} {os.getpid()}\n")
+            try:  # (on another host the launcher's folder does not exist: nothing to write there)
+                with open(rank_map, "a", encoding="utf-8") as f:
+                    f.write(f"{self.rank} {self.host} {os.getpid()}\n")
+            except OSError:
+                pass
 
     def _check_peers(self, what: str) -> None:
         """A rank on this machine that died (killed by a signal, or crashed inside C code)
         sends no notice: look at its process. (On other machines, the launcher or the deadline
         catches it.)"""
-        for q, (host, pid) in enumerate(self.peers):
-            if q != self.rank and host == self.host and not _alive(int(pid)):
+        for q in self.visible:
+            host, pid = self.peers[q]
+            if q != self.rank and not _alive(pid):
                 raise AbortedError(f"rank {self.rank} stops: rank {q} (host {host}, pid {pid}) has died (killed by a "
                                    f"signal or crashed) while this rank waited in {what}")
+
+    @contextlib.contextmanager
+    def collective(self, what: str):
+        """One collective: from one thread at a time (two threads would issue them in an order
+        the other ranks cannot match), and never after one failed (its requests may still be
+        writing into buffers, and the ranks no longer agree on where they are)."""
+        if self.broken is not None:
+            raise FailedPreconditionError(f"rank {self.rank}: cannot run {what}: an earlier collective failed "
+                                          f"({self.broken}); the job cannot go on, end the program")
+        if not self.lock.acquire(blocking=False):
+            raise FailedPreconditionError(
+                f"rank {self.rank}: {what} was started while another thread of this process runs a collective: "
+                "the ranks would see them in different orders; run data-parallel steps from one thread")
+        try:
+            yield
+        except BaseException as e:
+            self.broken = f"{type(e).__name__} in {what}"
+            raise
+        finally:
+            self.lock.release()
 
     # -- waiting ----------------------------------------------------------------------------------------
     def wait(self, requests: Sequence, what: str) -> None:
@@ -186,55 +224,62 @@ class World:
 
     # -- the check that every rank runs the same collective ------------------------------------------------
     def start_check(self, kind: str, key: str, arrays, first_dim: bool = True) -> tuple:
-        """Start the check that every rank runs this collective (kind, tensors, dtypes, shapes):
-        an all-reduce of ``[h, -h]`` with MAX, which comes back unchanged only if every rank's
-        hash ``h`` is the same. The collective's own data may be started before ``finish_check``
-        (a mismatch then ends the job with the error; no result is ever returned from it)."""
-        signature = (kind, key, first_dim, tuple((a.dtype.str, a.shape) for a in arrays))
+        """Start the check that every rank runs this collective (kind, tensor names, dtypes,
+        shapes, and the fusion setting, which decides how the data is split into MPI calls): an
+        all-reduce of ``[h, -h]`` with MAX, which comes back unchanged only if every rank's hash
+        ``h`` is the same. It runs on a communicator of its own, so the collective's data may be
+        started before ``finish_check``; a mismatch then raises here (the job cannot go on)."""
+        threshold = fusion_threshold()
+        signature = (kind, key, first_dim, threshold, tuple((a.dtype.str, a.shape) for a in arrays))
         known = self._signatures.get(signature)
         if known is None:
             if len(self._signatures) > 4096:  # shapes that change on every run: do not grow without end
                 self._signatures.clear()
-            description = _describe(kind, key, arrays, first_dim)
+            description = _describe(kind, key, arrays, first_dim) + f"; fusion threshold {threshold} bytes"
             h = int.from_bytes(hashlib.blake2b(description.encode(), digest_size=8).digest(), "little") >> 2
             known = self._signatures[signature] = (description, np.array([h, -h], np.int64))
         description, mine = known
         agreed = np.empty_like(mine)
-        return (kind, key, description, mine, agreed, self.comm.Iallreduce(mine, agreed, op=self.MPI.MAX))
+        return (kind, key, description, mine, agreed, self.checks.Iallreduce(mine, agreed, op=self.MPI.MAX))
 
-    def finish_check(self, check: tuple) -> None:
+    def finish_check(self, check: tuple, what: str) -> None:
         """Raise FailedPreconditionError (on every rank) unless every rank's description of
         this collective is the same."""
         kind, key, description, mine, agreed, request = check
-        self.wait([request], f"{kind} of {key}")
+        self.wait([request], what)
         if agreed[0] == mine[0] and agreed[1] == mine[1]:
             return
-        texts = self.gather_text(description)
+        texts = self.gather_text(description, self.checks)
         ours = f"{kind} of {key}: "
         lines = "; ".join(f"rank {r}: {t[len(ours):] if t.startswith(ours) else t}" for r, t in enumerate(texts))
         raise FailedPreconditionError(
-            f"rank {self.rank}: the ranks run different collectives at the same point, {kind} of {key}: "
-            f"{lines}. Every rank must build the same graph (same tensors, shapes and dtypes) and run the same "
-            "fetches: check code that depends on hvd.rank() and the per-rank batch shapes")
+            f"rank {self.rank}: the ranks run different collectives at the same point, {what}: {lines}. Every rank "
+            "must build the same graph (same tensors, shapes and dtypes), run the same fetches, and set the same "
+            "HOROVOD_FUSION_THRESHOLD: check code that depends on hvd.rank() and the per-rank batch shapes")
 
-    def gather_text(self, text: str) -> List[str]:
+    def gather_text(self, text: str, comm=None) -> List[str]:
+        comm = self.comm if comm is None else comm
         data = np.frombuffer(text.encode("utf-8"), np.uint8)
         sizes = np.empty(self.size, np.int64)
-        self.wait([self.comm.Iallgather(np.array([data.size], np.int64), sizes)], "a description exchange")
+        self.wait([comm.Iallgather(np.array([data.size], np.int64), sizes)], "a description exchange")
         out = np.empty(int(sizes.sum()), np.uint8)
-        self.wait([self.comm.Iallgatherv(data, [out, sizes.tolist()])], "a description exchange")
+        self.wait([comm.Iallgatherv(data, [out, sizes.tolist()])], "a description exchange")
         ends = np.cumsum(sizes)
         return [out[e - n:e].tobytes().decode("utf-8", "replace") for n, e in zip(sizes, ends)]
 
     # -- the collectives ----------------------------------------------------------------------------------
-    def allreduce(self, arrays: Sequence[np.ndarray], average: bool, key: str) -> List[np.ndarray]:
+    # ``key`` names the tensors (the same on every rank: it is part of the check); ``where`` is
+    # the user's line that made the collective, for messages only (ranks may run the script
+    # from different paths).
+    def allreduce(self, arrays: Sequence[np.ndarray], average: bool, key: str, where: str = "") -> List[np.ndarray]:
         """The element-wise sum (or mean) over the ranks of each array, fused into buffers.
         The outputs are views of reused buffers (``_buffer``)."""
         MPI = self.MPI
         arrays = [_contiguous(a) for a in arrays]
         kind = "allreduce(" + ("average" if average else "sum") + ")"
+        what = _what(kind, key, where)
         outputs: list = [None] * len(arrays)
-        with self.lock:
+        with self.collective(what):
             check = self.start_check(kind, key, arrays)
             requests = []
             for members in _fusion_buffers(arrays, fusion_threshold()):
@@ -249,8 +294,8 @@ class World:
                 for i in members:
                     outputs[i] = buf[at:at + arrays[i].size].reshape(arrays[i].shape)
                     at += arrays[i].size
-            self.finish_check(check)
-            self.wait(requests, f"{kind} of {key}")
+            self.finish_check(check, what)
+            self.wait(requests, what)
         if average and self.size > 1:
             for o in outputs:
                 np.divide(o, o.dtype.type(self.size), out=o)
@@ -263,62 +308,72 @@ class World:
         into a reused one."""
         pool = self._pool.setdefault((np.dtype(dtype).str, n), [])
         for buf in pool:
-            # referenced only by the pool's list, this loop and getrefcount's argument: free
-            if sys.getrefcount(buf) <= 3:
+            # referenced only by the pool's list and this loop: free (graphc/reuse.py)
+            if sys.getrefcount(buf) <= FREE_IN_LIST:
                 return buf
         buf = np.empty(n, dtype)
         if len(pool) < POOL_DEPTH:
             pool.append(buf)
         return buf
 
-    def allgather(self, array: np.ndarray, key: str) -> np.ndarray:
+    def allgather(self, array: np.ndarray, key: str, where: str = "") -> np.ndarray:
         """Every rank's array, concatenated along the first axis in rank order (the first dims
         may differ between ranks)."""
         array = _contiguous(array)
         kind = "allgather"
-        with self.lock:
-            self.finish_check(self.start_check(kind, key, [array], first_dim=False))
+        what = _what(kind, key, where)
+        with self.collective(what):
+            self.finish_check(self.start_check(kind, key, [array], first_dim=False), what)
             firsts = np.empty(self.size, np.int64)
-            self.wait([self.comm.Iallgather(np.array([array.shape[0]], np.int64), firsts)], f"{kind} of {key}")
+            self.wait([self.comm.Iallgather(np.array([array.shape[0]], np.int64), firsts)], what)
             row = int(np.prod(array.shape[1:], dtype=np.int64))
             out = np.empty((int(firsts.sum()),) + array.shape[1:], array.dtype)
             counts = (firsts * row).tolist()
-            self.wait([self.comm.Iallgatherv(array.reshape(-1), [out.reshape(-1), counts])], f"{kind} of {key}")
+            self.wait([self.comm.Iallgatherv(array.reshape(-1), [out.reshape(-1), counts])], what)
         return out
 
-    def broadcast(self, arrays: Sequence[np.ndarray], root: int, key: str) -> List[np.ndarray]:
+    def broadcast(self, arrays: Sequence[np.ndarray], root: int, key: str, where: str = "") -> List[np.ndarray]:
         """Rank ``root``'s arrays, on every rank."""
         arrays = [_contiguous(a) for a in arrays]
         kind = f"broadcast(root {root})"
+        what = _what(kind, key, where)
         if not 0 <= root < self.size:
-            raise FailedPreconditionError(f"broadcast of {key}: root_rank {root} is not a rank of this run "
+            raise FailedPreconditionError(f"{what}: root_rank {root} is not a rank of this run "
                                           f"(size {self.size}: ranks 0..{self.size - 1})")
-        with self.lock:
+        outputs: list = [None] * len(arrays)
+        with self.collective(what):
             check = self.start_check(kind, key, arrays)
-            outputs = [a.copy() for a in arrays]
             requests = []
             for members in _fusion_buffers(arrays, fusion_threshold()):
-                if len(members) == 1:
-                    buf = outputs[members[0]].reshape(-1)
-                    requests.append((members, buf, self.comm.Ibcast(buf, root=root)))
-                else:
-                    buf = np.concatenate([outputs[i].reshape(-1) for i in members])
-                    requests.append((members, buf, self.comm.Ibcast(buf, root=root)))
-            self.finish_check(check)
-            self.wait([r[2] for r in requests], f"{kind} of {key}")
-        for members, buf, _ in requests:
-            if len(members) > 1:
+                buf = np.concatenate([arrays[i].reshape(-1) for i in members])  # (the root's is sent)
+                requests.append(self.comm.Ibcast(buf, root=root))
                 at = 0
                 for i in members:
-                    n = outputs[i].size
-                    outputs[i].reshape(-1)[:] = buf[at:at + n]
-                    at += n
+                    outputs[i] = buf[at:at + arrays[i].size].reshape(arrays[i].shape)
+                    at += arrays[i].size
+            self.finish_check(check, what)
+            self.wait(requests, what)
         return outputs
+
+    def barrier(self) -> None:
+        with self.collective("hvd.barrier()"):
+            self.wait([self.comm.Ibarrier()], "hvd.barrier()")
 
     def allreduce_host(self, values: np.ndarray, average: bool = True, key: str = "host values") -> np.ndarray:
         """A NumPy array summed (or averaged) over the ranks, outside any graph (the Keras
         callbacks average their logs with it)."""
-        return self.allreduce([np.asarray(values)], average, key)[0]
+        return self.allreduce([np.asarray(values)], average, key)[0].copy()
+
+
+def _what(kind: str, key: str, where: str) -> str:
+    return f"{kind} of {key}" + (f" (made at {where})" if where else "")
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "?"
 
 
 def _alive(pid: int) -> bool:
@@ -409,12 +464,13 @@ def _install_failure_notice(world: World) -> None:
     sys.excepthook = hook
 
     def finished():
-        # a rank that ends normally while others still wait in a collective: they learn it from this
-        if world.size > 1 and sys.exc_info()[0] is None:
+        # a rank that ends (normally, or by sys.exit) while others still wait in a collective:
+        # they learn it from this. (An uncaught exception went through ``hook`` and aborted.)
+        if world.size > 1 and not world.MPI.Is_finalized():
             try:
-                world.announce(f"rank {world.rank} (host {world.host}, pid {os.getpid()}) has finished its "
-                               "program and left", failed=False)
-            except Exception:  # noqa: BLE001 (MPI may already be finalized: nothing to tell)
+                world.announce(f"rank {world.rank} (host {world.host}, pid {os.getpid()}) has ended its program "
+                               "(it finished, or called sys.exit) and left", failed=False)
+            except Exception:  # noqa: BLE001 (a failing notice must not hide how the program ended)
                 pass
 
     atexit.register(finished)

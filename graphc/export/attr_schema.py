@@ -102,6 +102,7 @@ ATTR_TYPES: Dict[str, tuple] = {
     "ksize": (_ints, "a tuple of ints"),
     "low": (_is_number, "a number"),
     "low_open": (_is_bool, "a bool"),
+    "made_at": (_is_str, "a string"),
     "mode": (_is_str, "a string"),
     "multiples": (_ints, "a tuple of ints"),
     "n_vars": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),

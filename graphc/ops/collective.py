@@ -88,27 +88,27 @@ def _broadcast_gradient(op, grads):
 
 
 define("collective_allreduce", "collective", _infer_same,
-       lambda xs, a, ctx=None: tuple(_world().allreduce(xs, a["reduction"] == "average", a["key"])),
+       lambda xs, a, ctx=None: tuple(_world().allreduce(xs, a["reduction"] == "average", a["key"], a["made_at"])),
        stateful=True, gradient=_allreduce_gradient,
        doc="The element-wise sum or mean (attr reduction) over the ranks of each input, fused into few MPI "
            "all-reduces; one output per input.")
 define("collective_allgather", "collective", _infer_allgather,
-       lambda xs, a, ctx=None: (_world().allgather(xs[0], a["key"]),),
+       lambda xs, a, ctx=None: (_world().allgather(xs[0], a["key"], a["made_at"]),),
        stateful=True, gradient=_allgather_gradient,
        doc="Every rank's input concatenated along axis 0 in rank order (the first dims may differ).")
 define("collective_broadcast", "collective", _infer_same,
-       lambda xs, a, ctx=None: tuple(_world().broadcast(xs, a["root_rank"], a["key"])),
+       lambda xs, a, ctx=None: tuple(_world().broadcast(xs, a["root_rank"], a["key"], a["made_at"])),
        stateful=True, gradient=_broadcast_gradient,
        doc="Rank root_rank's value of each input, on every rank; one output per input.")
 
 
 # --- builders (graphc.distribute re-exports them under Horovod's names) ----------------------------------
-def _key(tensors: Sequence[Tensor]) -> str:
-    """What the host names the collective by in errors and checks: its tensors' names and the
-    user's line that made it."""
+def _names(tensors: Sequence[Tensor]) -> dict:
+    """The attributes that name a collective to the host: ``key``, its tensors' names (checked
+    to be the same on every rank), and ``made_at``, the user's line (for messages only)."""
     names = [f"'{t.name}'" for t in tensors]
-    what = names[0] if len(names) == 1 else f"{len(names)} tensors ({', '.join(names)})"
-    return f"{what} (made at {user_location()})"
+    key = names[0] if len(names) == 1 else f"{len(names)} tensors ({', '.join(names)})"
+    return {"key": key, "made_at": user_location()}
 
 
 def _tensors(op: str, tensors) -> List[Tensor]:
@@ -132,7 +132,7 @@ def allreduce(tensors, reduction: str = "average", name: Optional[str] = None) -
             if not t.dtype.is_floating:
                 raise dtype_error(op, f"the average of '{t.name}' ({t.dtype.name}) is not an integer: average "
                                       "floating-point tensors, or use op=hvd.Sum")
-    return list(make("collective_allreduce", ts, {"reduction": reduction, "key": _key(ts)},
+    return list(make("collective_allreduce", ts, {"reduction": reduction, **_names(ts)},
                      name or "HorovodAllreduce").outputs)
 
 
@@ -142,13 +142,13 @@ def allgather(tensor, name: Optional[str] = None) -> Tensor:
     if t.ndim is None or t.ndim < 1:
         raise shape_error(op, f"'{t.name}' needs rank 1 or more (ranks are concatenated along axis 0), "
                               f"got {'an unknown rank' if t.ndim is None else 'a scalar'}")
-    return make("collective_allgather", [t], {"key": _key([t])}, name or "HorovodAllgather").outputs[0]
+    return make("collective_allgather", [t], _names([t]), name or "HorovodAllgather").outputs[0]
 
 
 def broadcast(tensors, root_rank: int, name: Optional[str] = None) -> List[Tensor]:
     op = "broadcast"
     if isinstance(root_rank, (bool, np.bool_)) or not isinstance(root_rank, (int, np.integer)) or root_rank < 0:
-        raise ValueError(f"{op}: root_rank must be a rank (an int >= 0), got {root_rank!r}")
+        raise ValueError(f"{op} at {user_location()}: root_rank must be a rank (an int >= 0), got {root_rank!r}")
     ts = _tensors(op, tensors)
-    return list(make("collective_broadcast", ts, {"root_rank": int(root_rank), "key": _key(ts)},
+    return list(make("collective_broadcast", ts, {"root_rank": int(root_rank), **_names(ts)},
                      name or "HorovodBroadcast").outputs)

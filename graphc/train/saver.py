@@ -126,10 +126,11 @@ class Saver:
         without the ``.gcckpt`` suffix). Every variable missing from the checkpoint, or stored
         with another shape or dtype, is named in one error, and nothing is changed.
 
-        A checkpoint written in a data-parallel job (graphc.distribute) records the job's size;
-        restoring it in a job of another size is an error unless ``allow_world_size_change``,
-        because the global batch (and a learning rate scaled by ``hvd.size()``) would change
-        without a word. A single process (no ``hvd.init()``) restores any checkpoint."""
+        A checkpoint written in a data-parallel job of several ranks (graphc.distribute) records
+        the job's size; restoring it in a job of another size (of several ranks) is an error
+        unless ``allow_world_size_change``, because the global batch (and a learning rate scaled
+        by ``hvd.size()``) would change without a word. A single process, or a job of one,
+        restores any checkpoint (to evaluate it, or to fine-tune)."""
         path = _resolve(save_path)
         index, stored = _read(path)
         _check_world_size(path, index.get("world_size"), allow_world_size_change)
@@ -168,9 +169,11 @@ def read_checkpoint(path: str) -> Dict[str, np.ndarray]:
 
 
 def _world_size():
-    """The size of this process's data-parallel job, or None outside one."""
+    """The size of this process's data-parallel job, or None outside one (or in a job of one,
+    which trains as a single process does)."""
     from ..distribute import world
-    return world.current().size if world.is_initialized() else None
+    size = world.current().size if world.is_initialized() else None
+    return size if size and size > 1 else None
 
 
 def _check_world_size(path: str, saved, allowed: bool) -> None:

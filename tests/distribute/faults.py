@@ -34,6 +34,16 @@ def main(mode: str) -> None:
                     return
                 if mode == "stuck":
                     time.sleep(120)
+        if mode == "mismatch":
+            try:
+                sess.run(mean, {x: np.ones(width, np.float32)})
+            except gc.errors.FailedPreconditionError as e:
+                print(f"rank {r}: {e}", flush=True)
+                try:
+                    sess.run(mean, {x: np.ones(width, np.float32)})
+                except gc.errors.FailedPreconditionError as again:
+                    print(f"rank {r} caught it; then: {again}", flush=True)
+                raise
         sess.run(mean, {x: np.ones(width, np.float32)})
         print(f"rank {r}: step 2 ran, which it must not", flush=True)
 

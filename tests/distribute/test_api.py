@@ -94,7 +94,8 @@ def test_distributed_optimizer_is_the_wrapped_optimizer_at_size_one():
             opt = gc.train.Momentum(0.1, 0.9)
             if wrap:
                 opt = hvd.DistributedOptimizer(opt)
-                assert isinstance(opt, gc.train.Momentum) and type(opt).__name__ == "DistributedMomentum"
+                # an instance of the optimizer's own class, under its own name (Horovod's way)
+                assert isinstance(opt, gc.train.Momentum) and type(opt).__name__ == "Momentum"
             train = opt.minimize(loss)
             with gc.Session(graph=g) as sess:
                 sess.run(gc.global_variables_initializer())
@@ -106,7 +107,7 @@ def test_distributed_optimizer_is_the_wrapped_optimizer_at_size_one():
     np.testing.assert_array_equal(results[0], results[1])
 
 
-def test_keras_compile_takes_the_distributed_optimizer_and_callbacks():
+def test_keras_compile_takes_the_distributed_optimizer_and_callbacks(tmp_path):
     g = gc.Graph()
     with g.as_default():
         keras = gc.keras
@@ -118,6 +119,14 @@ def test_keras_compile_takes_the_distributed_optimizer_and_callbacks():
                             callbacks=[hvd.keras.BroadcastGlobalVariablesCallback(0), hvd.keras.MetricAverageCallback()])
         assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
         assert hvd.keras.DistributedOptimizer is hvd.DistributedOptimizer
+        # the model file names the wrapped optimizer, and loads back with it (ModelCheckpoint on rank 0)
+        path = str(tmp_path / "model.h5")
+        model.save(path)
+    g2 = gc.Graph()
+    with g2.as_default():
+        again = gc.keras.models.load_model(path)
+        assert type(again.optimizer).__name__ == "SGD"
+        np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=1e-6)
 
 
 @pytest.mark.parametrize("build, message", [
@@ -214,6 +223,32 @@ def test_the_launcher_runs_a_script_on_two_ranks(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "rank 0 of 2" in run.stdout and "rank 1 of 2" in run.stdout
+
+
+def test_bool_variables_are_broadcast(graph):
+    flag = gc.Variable(True, name="flag", trainable=False)
+    w = gc.Variable(np.ones(2, np.float32), name="w")
+    with gc.Session() as sess:
+        sess.run(gc.global_variables_initializer())
+        sess.run(hvd.broadcast_global_variables(0))
+        assert sess.run(flag) is np.True_ or bool(sess.run(flag)) is True
+        np.testing.assert_array_equal(sess.run(w), [1.0, 1.0])
+
+
+def test_a_collective_from_a_second_thread_at_once_is_refused(graph):
+    from graphc.distribute import world
+    x = gc.placeholder(gc.float32, (2,), name="x")
+    y = hvd.allreduce(x)
+    with gc.Session() as sess:
+        w = world.current()
+        w.lock.acquire()  # as if another thread were inside a collective
+        try:
+            with pytest.raises(gc.errors.FailedPreconditionError, match="another thread of this process runs a "
+                                                                          "collective"):
+                sess.run(y, {x: np.ones(2, np.float32)})
+        finally:
+            w.lock.release()
+        np.testing.assert_array_equal(sess.run(y, {x: np.ones(2, np.float32)}), [1.0, 1.0])
 
 
 def test_fusion_threshold_comes_from_horovods_variable(monkeypatch):

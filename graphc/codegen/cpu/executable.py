@@ -12,6 +12,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from ... import profiler
+from ...reuse import FREE_IN_DICT
 from ...optimizer.program import Program, VARIABLE_WRITES
 from ..backend import MISS, Executable, ensure_variables, program_error, variable_use
 from ..schedule import (BUFFER, CONSTANT, FEED, HOST, OUTPUT, TEMPORARY, VARIABLE, Binding, Place, Schedule,
@@ -190,8 +191,8 @@ class CpuExecutable(Executable):
     def _fresh(self, value: int, n: int, dtype) -> np.ndarray:
         """The array for output ``value`` of this run: last run's, if nothing holds it any more."""
         last = self._recycled.get(value)
-        # referenced only by the dict, the name ``last`` and getrefcount's argument: free
-        if last is not None and last.size == n and last.dtype == dtype and sys.getrefcount(last) <= 3:
+        # referenced only by the dict and the name ``last``: free (graphc/reuse.py)
+        if last is not None and last.size == n and last.dtype == dtype and sys.getrefcount(last) <= FREE_IN_DICT:
             return last
         out = self._recycled[value] = np.empty(n, dtype)
         return out
