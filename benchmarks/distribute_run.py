@@ -25,7 +25,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from export_run import _fmt, _time, bench_main, versions_of  # noqa: E402  (shared with W6 and W9)
+import numpy as np  # noqa: E402
+
+from export_run import _fmt, bench_main, versions_of  # noqa: E402  (shared with W6 and W9)
 
 RUNNERS = ("1x1", "2x1", "2x1-independent")
 WORKLOADS = ("W2", "W5")
@@ -65,6 +67,30 @@ def _step(workload: str, tiny: bool, distributed: bool):
     return (lambda: f(x, y)), sess, (train, loss), {xp: x, yp: y}
 
 
+def _time_together(fn, samples: int) -> float:
+    """``export_run._time``, with the ranks agreeing on how many calls make a sample: each
+    rank's own choice (from its own clock) would make them run different numbers of steps,
+    and so different collectives (the same-collective check stops exactly that)."""
+    import statistics
+    import time
+    from graphc.distribute import world
+    for _ in range(5):
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    mine = max(1, int(1e-3 / max(time.perf_counter() - t0, 1e-7)))
+    w = world.current()
+    batch = max(1, int(w.allreduce_host(np.array([mine], np.int64), average=False, key="the calls per sample")[0])
+                // w.size)  # their mean
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        for _ in range(batch):
+            fn()
+        out.append((time.perf_counter() - t0) / batch)
+    return statistics.median(out)
+
+
 def _profile(sess, fetches, feeds, steps: int) -> dict:
     """Per step, from the profiler: microseconds in the collectives' host steps and in the rest."""
     import graphc as gc
@@ -99,7 +125,7 @@ def rank_worker(distributed: bool, tiny: bool) -> None:
             calls[0] += 1
             step()
         waited = hvd.communication_seconds()
-        out[workload] = _time(counted, samples)
+        out[workload] = _time_together(counted, samples)
         out[f"{workload} waiting"] = (hvd.communication_seconds() - waited) / calls[0]
         for k, v in _profile(sess, fetches, feeds, 3 if tiny else 20).items():
             out[f"{workload} {k}"] = v

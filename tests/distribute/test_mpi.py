@@ -145,7 +145,7 @@ def test_weak_scaling_benchmark_runs_at_tiny_sizes(tmp_path):
     for row in rows:
         for cell in row[1:4] + row[6:8]:
             assert re.fullmatch(r"[0-9.]+ (µs|ms)", cell.strip()), row
-        assert float(row[4]) > 0 and float(row[5]) > 0
+        assert float(row[4]) >= 0 and float(row[5]) >= 0  # (at tiny sizes under load, 0.00 is possible)
 
 
 def test_the_cost_model_is_fitted_and_checked_against_this_machine(tmp_path):
