@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 
-from export_run import _fmt, bench_main, versions_of  # noqa: E402  (shared with W6 and W9)
+from export_run import _fmt, bench_main, timed_samples, versions_of  # noqa: E402  (shared with W6 and W9)
 
 RUNNERS = ("1x1", "2x1", "2x1-independent")
 WORKLOADS = ("W2", "W5")
@@ -71,7 +71,6 @@ def _time_together(fn, samples: int) -> float:
     """``export_run._time``, with the ranks agreeing on how many calls make a sample: each
     rank's own choice (from its own clock) would make them run different numbers of steps,
     and so different collectives (the same-collective check stops exactly that)."""
-    import statistics
     import time
     from graphc.distribute import world
     for _ in range(5):
@@ -82,13 +81,7 @@ def _time_together(fn, samples: int) -> float:
     w = world.current()
     batch = max(1, int(w.allreduce_host(np.array([mine], np.int64), average=False, key="the calls per sample")[0])
                 // w.size)  # their mean
-    out = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        for _ in range(batch):
-            fn()
-        out.append((time.perf_counter() - t0) / batch)
-    return statistics.median(out)
+    return timed_samples(fn, batch, samples)
 
 
 def _profile(sess, fetches, feeds, steps: int) -> dict:

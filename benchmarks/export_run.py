@@ -112,7 +112,12 @@ def _time(fn, samples: int) -> float:
         fn()
     t0 = time.perf_counter()
     fn()
-    batch = max(1, int(1e-3 / max(time.perf_counter() - t0, 1e-7)))
+    return timed_samples(fn, max(1, int(1e-3 / max(time.perf_counter() - t0, 1e-7))), samples)
+
+
+def timed_samples(fn, batch: int, samples: int) -> float:
+    """The median over ``samples`` of the time per call of ``batch`` calls of ``fn``."""
+    import time
     out = []
     for _ in range(samples):
         t0 = time.perf_counter()

@@ -223,13 +223,12 @@ class World:
             time.sleep(0.001)
 
     # -- the check that every rank runs the same collective ------------------------------------------------
-    def start_check(self, kind: str, key: str, arrays, first_dim: bool = True) -> tuple:
+    def start_check(self, kind: str, key: str, arrays, threshold: int, first_dim: bool = True) -> tuple:
         """Start the check that every rank runs this collective (kind, tensor names, dtypes,
         shapes, and the fusion setting, which decides how the data is split into MPI calls): an
         all-reduce of ``[h, -h]`` with MAX, which comes back unchanged only if every rank's hash
         ``h`` is the same. It runs on a communicator of its own, so the collective's data may be
         started before ``finish_check``; a mismatch then raises here (the job cannot go on)."""
-        threshold = fusion_threshold()
         signature = (kind, key, first_dim, threshold, tuple((a.dtype.str, a.shape) for a in arrays))
         known = self._signatures.get(signature)
         if known is None:
@@ -280,9 +279,10 @@ class World:
         what = _what(kind, key, where)
         outputs: list = [None] * len(arrays)
         with self.collective(what):
-            check = self.start_check(kind, key, arrays)
+            threshold = fusion_threshold()
+            check = self.start_check(kind, key, arrays, threshold)
             requests = []
-            for members in _fusion_buffers(arrays, fusion_threshold()):
+            for members in _fusion_buffers(arrays, threshold):
                 dtype = arrays[members[0]].dtype
                 buf = self._buffer(dtype, sum(arrays[i].size for i in members))
                 if len(members) == 1:
@@ -290,10 +290,7 @@ class World:
                 else:  # packed, then reduced in place
                     np.concatenate([arrays[i].reshape(-1) for i in members], out=buf)
                     requests.append(self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM))
-                at = 0
-                for i in members:
-                    outputs[i] = buf[at:at + arrays[i].size].reshape(arrays[i].shape)
-                    at += arrays[i].size
+                _views_into(buf, arrays, members, outputs)
             self.finish_check(check, what)
             self.wait(requests, what)
         if average and self.size > 1:
@@ -323,7 +320,7 @@ class World:
         kind = "allgather"
         what = _what(kind, key, where)
         with self.collective(what):
-            self.finish_check(self.start_check(kind, key, [array], first_dim=False), what)
+            self.finish_check(self.start_check(kind, key, [array], fusion_threshold(), first_dim=False), what)
             firsts = np.empty(self.size, np.int64)
             self.wait([self.comm.Iallgather(np.array([array.shape[0]], np.int64), firsts)], what)
             row = int(np.prod(array.shape[1:], dtype=np.int64))
@@ -342,15 +339,13 @@ class World:
                                           f"(size {self.size}: ranks 0..{self.size - 1})")
         outputs: list = [None] * len(arrays)
         with self.collective(what):
-            check = self.start_check(kind, key, arrays)
+            threshold = fusion_threshold()
+            check = self.start_check(kind, key, arrays, threshold)
             requests = []
-            for members in _fusion_buffers(arrays, fusion_threshold()):
+            for members in _fusion_buffers(arrays, threshold):
                 buf = np.concatenate([arrays[i].reshape(-1) for i in members])  # (the root's is sent)
                 requests.append(self.comm.Ibcast(buf, root=root))
-                at = 0
-                for i in members:
-                    outputs[i] = buf[at:at + arrays[i].size].reshape(arrays[i].shape)
-                    at += arrays[i].size
+                _views_into(buf, arrays, members, outputs)
             self.finish_check(check, what)
             self.wait(requests, what)
         return outputs
@@ -363,6 +358,14 @@ class World:
         """A NumPy array summed (or averaged) over the ranks, outside any graph (the Keras
         callbacks average their logs with it)."""
         return self.allreduce([np.asarray(values)], average, key)[0].copy()
+
+
+def _views_into(buf: np.ndarray, arrays, members, outputs: list) -> None:
+    """``outputs[i]`` for each fused member: its stretch of the flat buffer, in its shape."""
+    at = 0
+    for i in members:
+        outputs[i] = buf[at:at + arrays[i].size].reshape(arrays[i].shape)
+        at += arrays[i].size
 
 
 def _what(kind: str, key: str, where: str) -> str:
