@@ -114,7 +114,7 @@ class KernelInfo:
 
 def kernel_infos(program, schedule, calls) -> List[KernelInfo]:
     """A KernelInfo per generated kernel of a schedule (the CPU and CUDA executables)."""
-    group_of = {step.kernel: program.groups[step.group] for step in schedule.steps}
+    group_of = {step.kernel: program.groups[step.group] for step in schedule.steps if step.kind == "kernel"}
     return [KernelInfo(program, group_of[k], call.label, call.params) for k, call in enumerate(calls)]
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import os
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -258,6 +260,20 @@ def _job_of_one():
     return hvd
 
 
+def tiny_collective_buckets():
+    """For a module fixture: a fusion threshold of 8 bytes, so that every tensor of a grouped
+    all-reduce starts in a bucket of its own as soon as it is made (codegen/schedule.py)."""
+    before = os.environ.get("HOROVOD_FUSION_THRESHOLD")
+    os.environ["HOROVOD_FUSION_THRESHOLD"] = "8"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["HOROVOD_FUSION_THRESHOLD"]
+        else:
+            os.environ["HOROVOD_FUSION_THRESHOLD"] = before
+
+
 COLLECTIVES = {
     "allreduce": lambda hvd, t: hvd.allreduce(t),
     "allreduce_sum": lambda hvd, t: hvd.allreduce(t, op=hvd.Sum),
@@ -267,16 +283,26 @@ COLLECTIVES = {
 
 
 def step_collective(draw, sg, rng):
-    """A collective of a job of one (each is the identity there, its gradient too). On every
-    target it is a stage boundary between compiled parts (ops/collective.py), so the fuzzers
-    cover how a run splits fused kernels, reads and writes around one."""
+    """A collective of a job of one (each is the identity there, its gradient too). On the
+    CPU an all-reduce or broadcast is a start and a wait between kernels, its result often
+    written over its input, and a grouped all-reduce starts in buckets as its tensors are made
+    (the fuzz tests set a tiny HOROVOD_FUSION_THRESHOLD); elsewhere each is a stage boundary
+    (ops/collective.py). So the fuzzers cover fused kernels, reads and writes around both."""
     hvd = _job_of_one()
-    a = _pick(draw, sg, lambda n: isinstance(n.tensor, gc.Tensor) and n.tensor.dtype.is_floating)
+    floating = lambda n: isinstance(n.tensor, gc.Tensor) and n.tensor.dtype.is_floating  # noqa: E731
+    a = _pick(draw, sg, floating)
     if hvd is None or a is None:
         return
     n = sg.nodes[a]
-    kind = draw(st.sampled_from(sorted(COLLECTIVES) if n.shape else ["allreduce", "allreduce_sum", "broadcast"]))
-    sg.value(COLLECTIVES[kind](hvd, n.tensor), n.shape, [a], lambda v, ver: v[a], kind)
+    kinds = sorted(COLLECTIVES) if n.shape else ["allreduce", "allreduce_sum", "broadcast"]
+    kind = draw(st.sampled_from(kinds + ["grouped"]))
+    if kind != "grouped":
+        sg.value(COLLECTIVES[kind](hvd, n.tensor), n.shape, [a], lambda v, ver: v[a], kind)
+        return
+    b = _pick(draw, sg, floating)  # made elsewhere in the run, perhaps the same tensor again
+    first, second = hvd.grouped_allreduce([n.tensor, sg.nodes[b].tensor], op=hvd.Sum)
+    sg.value(first, n.shape, [a], lambda v, ver: v[a], "grouped_allreduce")
+    sg.value(second, sg.nodes[b].shape, [b], lambda v, ver: v[b], "grouped_allreduce")
 
 
 def _read(name, version):

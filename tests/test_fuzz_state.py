@@ -18,10 +18,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from fuzz_graphs import RangeViolation, STATE_CONTROL_FLOW_STEPS, build_state_graph, evaluate_oracle
+from fuzz_graphs import (RangeViolation, STATE_CONTROL_FLOW_STEPS, build_state_graph, evaluate_oracle,
+                         tiny_collective_buckets)
 from support import DEVICES
 
 pytestmark = pytest.mark.timeout(1800)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collectives_in_tiny_buckets():
+    yield from tiny_collective_buckets()
+
 
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=EXAMPLES or (30 if "cuda" in DEVICES else 200), deadline=None,

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..ops.control_flow import run_while
-from ..ops.collective import COLLECTIVE_OPS
+from ..ops.collective import COLLECTIVE_OPS, STEP_COLLECTIVES
 from ..ops.masking import DATA_SIZED_OPS
 from ..optimizer.hoisting import counter_of, plan, split_invariant, subprogram  # noqa: F401 (the targets import them from here)
 from ..optimizer.pipeline import Settings, body_program
@@ -38,6 +38,8 @@ CONTROL_FLOW_OPS = frozenset({"cond", "while_loop"})
 # data decides (ops/masking.py) and the collectives of a data-parallel run (ops/collective.py).
 HOST_OPS = DATA_SIZED_OPS | COLLECTIVE_OPS
 STAGE_OPS = CONTROL_FLOW_OPS | HOST_OPS
+# The CPU target runs an all-reduce or broadcast as steps between its kernels (codegen/schedule.py)
+CPU_STAGE_OPS = STAGE_OPS - STEP_COLLECTIVES
 
 
 def has_control_flow(program: Program) -> bool:
@@ -58,7 +60,8 @@ class Stage:
     control: List[int]
 
 
-def split_stages(program: Program) -> List[Stage]:
+def split_stages(program: Program, stage_ops: frozenset = STAGE_OPS) -> List[Stage]:
+    """The stages of ``program``, cut at the instrs of ``stage_ops`` (the target's)."""
     settings = settings_of(program)
     producer = program.producers()
     level: dict = {}
@@ -67,20 +70,20 @@ def split_stages(program: Program) -> List[Stage]:
         for v in ins.inputs + ins.after:
             p = producer.get(v)
             if p is not None:
-                lv = max(lv, level[p] + (1 if program.instrs[p].op in STAGE_OPS else 0))
+                lv = max(lv, level[p] + (1 if program.instrs[p].op in stage_ops else 0))
         level[i] = lv
     n_levels = 1 + max(level.values(), default=0)
     needed_later: set = set(program.fetches)
     for i, ins in enumerate(program.instrs):
         for v in ins.inputs:
             p = producer.get(v)
-            if p is None or program.instrs[p].op in STAGE_OPS or level[p] != level[i] \
-                    or ins.op in STAGE_OPS:
+            if p is None or program.instrs[p].op in stage_ops or level[p] != level[i] \
+                    or ins.op in stage_ops:
                 needed_later.add(v)
     stages = []
     for k in range(n_levels):
-        plain = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op not in STAGE_OPS]
-        control = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op in STAGE_OPS]
+        plain = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op not in stage_ops]
+        control = [i for i in range(len(program.instrs)) if level[i] == k and program.instrs[i].op in stage_ops]
         sub = None
         if plain:
             instrs = [program.instrs[i] for i in plain]
@@ -102,10 +105,11 @@ class StagedExecutable(Executable):
 
     fresh_outputs = True
 
-    def __init__(self, program: Program, compile_program: Callable, compile_control: Callable):
+    def __init__(self, program: Program, compile_program: Callable, compile_control: Callable,
+                 stage_ops: frozenset = STAGE_OPS):
         self.program = program
         self.stages = []
-        for stage in split_stages(program):
+        for stage in split_stages(program, stage_ops):
             exe = compile_program(stage.program) if stage.program is not None else None
             self.stages.append((stage.program, exe,
                                 [(program.instrs[i], compile_control(program, i)) for i in stage.control]))

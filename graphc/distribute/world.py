@@ -109,7 +109,9 @@ class World:
         self.host = socket.gethostname()
         self.left: dict = {}          # rank -> (its notice, when read, whether it failed)
         self.seconds_waiting = 0.0    # time spent in collectives' waits (benchmarks read it)
-        self.lock = threading.Lock()  # one collective at a time from this process
+        self.lock = threading.Lock()  # held while collectives of one thread are in flight (begin)
+        self.owner: Optional[int] = None  # that thread
+        self.in_flight = 0            # collectives started and not yet ended
         self.broken: Optional[str] = None  # why an earlier collective failed: the job cannot go on
         self._signatures: dict = {}   # a collective's signature -> (its description, [h, -h])
         self._pool: dict = {}         # (dtype, elements) -> result buffers (_buffer)
@@ -144,23 +146,62 @@ class World:
 
     @contextlib.contextmanager
     def collective(self, what: str):
-        """One collective: from one thread at a time (two threads would issue them in an order
-        the other ranks cannot match), and never after one failed (its requests may still be
-        writing into buffers, and the ranks no longer agree on where they are)."""
-        if self.broken is not None:
-            raise FailedPreconditionError(f"rank {self.rank}: cannot run {what}: an earlier collective failed "
-                                          f"({self.broken}); the job cannot go on, end the program")
-        if not self.lock.acquire(blocking=False):
-            raise FailedPreconditionError(
-                f"rank {self.rank}: {what} was started while another thread of this process runs a collective: "
-                "the ranks would see them in different orders; run data-parallel steps from one thread")
+        """One blocking collective (``begin`` and ``end`` around it)."""
+        self.begin(what)
         try:
             yield
         except BaseException as e:
             self.broken = f"{type(e).__name__} in {what}"
             raise
         finally:
+            self.end()
+
+    @contextlib.contextmanager
+    def starting(self, what: str):
+        """A non-blocking collective being started: ``begin``, and ``end`` only if starting it
+        fails (else ``finish`` ends it)."""
+        self.begin(what)
+        try:
+            yield
+        except BaseException as e:
+            self.broken = f"{type(e).__name__} in {what}"
+            self.end()
+            raise
+
+    def begin(self, what: str) -> None:
+        """A collective starts: from one thread at a time (two threads would issue them in an
+        order the other ranks cannot match), and never after one failed (its requests may still
+        be writing into buffers, and the ranks no longer agree on where they are). Collectives
+        started by a run and still in flight (``start_allreduce``) count until they end."""
+        if self.broken is not None:
+            raise FailedPreconditionError(f"rank {self.rank}: cannot run {what}: an earlier collective failed "
+                                          f"({self.broken}); the job cannot go on, end the program")
+        me = threading.get_ident()
+        if self.in_flight == 0:
+            if not self.lock.acquire(blocking=False):
+                raise self._other_thread(what)
+            self.owner = me
+        elif self.owner != me:
+            raise self._other_thread(what)
+        self.in_flight += 1
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.owner = None
             self.lock.release()
+
+    def _other_thread(self, what: str) -> Exception:
+        return FailedPreconditionError(
+            f"rank {self.rank}: {what} was started while another thread of this process runs a collective: "
+            "the ranks would see them in different orders; run data-parallel steps from one thread")
+
+    def abandon(self, why: str) -> None:
+        """A run stopped (an error) between starting collectives and waiting for them: their
+        requests may still write into its buffers, and this rank will not run the collectives
+        the others run next. Nothing more can be run (the next collective says why)."""
+        if self.in_flight and self.broken is None:
+            self.broken = why
 
     # -- waiting ----------------------------------------------------------------------------------------
     def wait(self, requests: Sequence, what: str) -> None:
@@ -223,18 +264,22 @@ class World:
             time.sleep(0.001)
 
     # -- the check that every rank runs the same collective ------------------------------------------------
-    def start_check(self, kind: str, key: str, arrays, threshold: int, first_dim: bool = True) -> tuple:
+    def start_check(self, kind: str, key: str, arrays, threshold: int, first_dim: bool = True,
+                    shapes: Sequence[tuple] = None, layout: str = "") -> tuple:
         """Start the check that every rank runs this collective (kind, tensor names, dtypes,
         shapes, and the fusion setting, which decides how the data is split into MPI calls): an
         all-reduce of ``[h, -h]`` with MAX, which comes back unchanged only if every rank's hash
         ``h`` is the same. It runs on a communicator of its own, so the collective's data may be
         started before ``finish_check``; a mismatch then raises here (the job cannot go on)."""
-        signature = (kind, key, first_dim, threshold, tuple((a.dtype.str, a.shape) for a in arrays))
+        shapes = [a.shape for a in arrays] if shapes is None else shapes
+        signature = (kind, key, first_dim, threshold, layout,
+                     tuple((a.dtype.str, tuple(s)) for a, s in zip(arrays, shapes)))
         known = self._signatures.get(signature)
         if known is None:
             if len(self._signatures) > 4096:  # shapes that change on every run: do not grow without end
                 self._signatures.clear()
-            description = _describe(kind, key, arrays, first_dim) + f"; fusion threshold {threshold} bytes"
+            description = _describe(kind, key, arrays, shapes, first_dim) + f"; fusion threshold {threshold} bytes" \
+                + (f"; MPI calls {layout} (s: over arrays in place, p: packed)" if "s" in layout else "")
             h = int.from_bytes(hashlib.blake2b(description.encode(), digest_size=8).digest(), "little") >> 2
             known = self._signatures[signature] = (description, np.array([h, -h], np.int64))
         description, mine = known
@@ -273,30 +318,73 @@ class World:
     def allreduce(self, arrays: Sequence[np.ndarray], average: bool, key: str, where: str = "") -> List[np.ndarray]:
         """The element-wise sum (or mean) over the ranks of each array, fused into buffers.
         The outputs are views of reused buffers (``_buffer``)."""
+        return self.finish(self.start_allreduce(arrays, average, key, where))
+
+    def start_allreduce(self, arrays: Sequence[np.ndarray], average: bool, key: str, where: str = "",
+                        shapes: Sequence[tuple] = None, in_place: Sequence[bool] = None) -> "Pending":
+        """Start the all-reduce of ``arrays`` (non-blocking) and return it; ``finish`` waits for
+        it. Until then the arrays must not change (MPI reads them in place) and the thread may
+        run other work, which is how a run overlaps communication with the kernels after it
+        (codegen/collectives.py). ``shapes``: the arrays' shapes, where they are given flat
+        (the check compares shapes). ``in_place[i]``: array i receives its own result (the
+        result *is* that array); arrays that lie end to end in memory then go to MPI as one
+        span, with nothing packed (the CPU target lays a bucket's gradients out so)."""
         MPI = self.MPI
+        return self._start("allreduce(" + ("average" if average else "sum") + ")", arrays, key, where, shapes,
+                           in_place, lambda buf: self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM),
+                           average and self.size > 1)
+
+    def _start(self, kind: str, arrays, key: str, where: str, shapes, in_place, start_one, divide: bool):
+        """Start collective ``kind`` (``start_one(flat buffer)`` starts it over one buffer, in
+        place): per fusion buffer, the in-place arrays that lie end to end as one span each,
+        the rest packed into one reused buffer (its in-place arrays get their result copied
+        back by ``finish``)."""
         arrays = [_contiguous(a) for a in arrays]
-        kind = "allreduce(" + ("average" if average else "sum") + ")"
+        in_place = [False] * len(arrays) if in_place is None else list(in_place)
         what = _what(kind, key, where)
         outputs: list = [None] * len(arrays)
-        with self.collective(what):
+        copy_back: list = []
+        with self.starting(what):
             threshold = fusion_threshold()
-            check = self.start_check(kind, key, arrays, threshold)
+            parts = [part for members in _fusion_buffers(arrays, threshold)
+                     for part in _spans(arrays, members, in_place)]
+            layout = "".join("s" if spanned else "p" for spanned, _ in parts)  # the same MPI calls on every rank
+            check = self.start_check(kind, key, arrays, threshold, shapes=shapes, layout=layout)
             requests = []
-            for members in _fusion_buffers(arrays, threshold):
-                dtype = arrays[members[0]].dtype
-                buf = self._buffer(dtype, sum(arrays[i].size for i in members))
-                if len(members) == 1:
-                    requests.append(self.comm.Iallreduce(arrays[members[0]].reshape(-1), buf, op=MPI.SUM))
-                else:  # packed, then reduced in place
-                    np.concatenate([arrays[i].reshape(-1) for i in members], out=buf)
-                    requests.append(self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM))
+            for spanned, members in parts:
+                if spanned:  # results written where the arrays are
+                    first, n = arrays[members[0]], sum(arrays[i].size for i in members)
+                    requests.append(start_one(np.lib.stride_tricks.as_strided(first, (n,), (first.itemsize,))))
+                    for i in members:
+                        outputs[i] = arrays[i]
+                    continue
+                buf = self._buffer(arrays[members[0]].dtype, sum(arrays[i].size for i in members))
+                np.concatenate([arrays[i].reshape(-1) for i in members], out=buf)
+                requests.append(start_one(buf))
                 _views_into(buf, arrays, members, outputs)
-            self.finish_check(check, what)
-            self.wait(requests, what)
-        if average and self.size > 1:
-            for o in outputs:
+                for i in members:
+                    if in_place[i]:
+                        copy_back.append((outputs[i], arrays[i]))
+                        outputs[i] = arrays[i]
+        return Pending(what, check, requests, outputs, divide, copy_back)
+
+    def finish(self, pending: "Pending") -> List[np.ndarray]:
+        """Wait for a collective that ``start_allreduce`` or ``start_broadcast`` started; its outputs."""
+        what = pending.what
+        try:
+            self.finish_check(pending.check, what)
+            self.wait(pending.requests, what)
+        except BaseException as e:
+            self.broken = f"{type(e).__name__} in {what}"
+            raise
+        finally:
+            self.end()
+        for result, array in pending.copy_back:
+            np.copyto(array.reshape(-1), result.reshape(-1))
+        if pending.divide:
+            for o in pending.outputs:
                 np.divide(o, o.dtype.type(self.size), out=o)
-        return outputs
+        return pending.outputs
 
     def _buffer(self, dtype, n: int) -> np.ndarray:
         """A flat array of ``n`` elements for a collective's result, reused once nothing holds
@@ -331,24 +419,17 @@ class World:
 
     def broadcast(self, arrays: Sequence[np.ndarray], root: int, key: str, where: str = "") -> List[np.ndarray]:
         """Rank ``root``'s arrays, on every rank."""
-        arrays = [_contiguous(a) for a in arrays]
+        return self.finish(self.start_broadcast(arrays, root, key, where))
+
+    def start_broadcast(self, arrays: Sequence[np.ndarray], root: int, key: str, where: str = "",
+                        shapes: Sequence[tuple] = None, in_place: Sequence[bool] = None) -> "Pending":
+        """Start broadcasting rank ``root``'s arrays (non-blocking), as ``start_allreduce``."""
         kind = f"broadcast(root {root})"
-        what = _what(kind, key, where)
         if not 0 <= root < self.size:
-            raise FailedPreconditionError(f"{what}: root_rank {root} is not a rank of this run "
+            raise FailedPreconditionError(f"{_what(kind, key, where)}: root_rank {root} is not a rank of this run "
                                           f"(size {self.size}: ranks 0..{self.size - 1})")
-        outputs: list = [None] * len(arrays)
-        with self.collective(what):
-            threshold = fusion_threshold()
-            check = self.start_check(kind, key, arrays, threshold)
-            requests = []
-            for members in _fusion_buffers(arrays, threshold):
-                buf = np.concatenate([arrays[i].reshape(-1) for i in members])  # (the root's is sent)
-                requests.append(self.comm.Ibcast(buf, root=root))
-                _views_into(buf, arrays, members, outputs)
-            self.finish_check(check, what)
-            self.wait(requests, what)
-        return outputs
+        return self._start(kind, arrays, key, where, shapes, in_place, lambda buf: self.comm.Ibcast(buf, root=root),
+                           False)
 
     def barrier(self) -> None:
         with self.collective("hvd.barrier()"):
@@ -358,6 +439,41 @@ class World:
         """A NumPy array summed (or averaged) over the ranks, outside any graph (the Keras
         callbacks average their logs with it)."""
         return self.allreduce([np.asarray(values)], average, key)[0].copy()
+
+
+class Pending:
+    """A collective started and not yet waited for (``World.finish``)."""
+
+    __slots__ = ("what", "check", "requests", "outputs", "divide", "copy_back")
+
+    def __init__(self, what: str, check: tuple, requests: list, outputs: list, divide: bool, copy_back: list):
+        self.what, self.check, self.requests, self.outputs = what, check, requests, outputs
+        self.divide = divide          # an average: the sum divided by the size, once it is there
+        self.copy_back = copy_back    # (packed result, the array it is written to) for in-place arrays packed
+
+
+def _spans(arrays, members, in_place) -> list:
+    """``members`` (one fusion buffer, in order) as [(spanned, indices)]: each run of in-place
+    arrays that lie end to end in memory (spanned: one MPI call over them where they are),
+    then the rest, packed together (if any)."""
+    parts, rest, run = [], [], []
+    for i in members:
+        a = arrays[i]
+        if not in_place[i]:
+            rest.append(i)
+            continue
+        if run:
+            last = arrays[run[-1]]
+            if last.dtype == a.dtype and last.ctypes.data + last.nbytes == a.ctypes.data:
+                run.append(i)
+                continue
+            parts.append((True, run))
+        run = [i]
+    if run:
+        parts.append((True, run))
+    if rest:
+        parts.append((False, rest))
+    return parts
 
 
 def _views_into(buf: np.ndarray, arrays, members, outputs: list) -> None:
@@ -398,9 +514,10 @@ def _contiguous(a) -> np.ndarray:
     return a if a.flags.c_contiguous else a.copy(order="C")
 
 
-def _describe(kind: str, key: str, arrays, first_dim: bool = True) -> str:
-    shapes = ", ".join(f"{a.dtype.name}{list(a.shape if first_dim else ('n',) + a.shape[1:])}" for a in arrays)
-    return f"{kind} of {key}: {shapes}"
+def _describe(kind: str, key: str, arrays, shapes, first_dim: bool = True) -> str:
+    text = ", ".join(f"{a.dtype.name}{list(tuple(s) if first_dim else ('n',) + tuple(s)[1:])}"
+                     for a, s in zip(arrays, shapes))
+    return f"{kind} of {key}: {text}"
 
 
 def _fusion_buffers(arrays: Sequence[np.ndarray], threshold: int) -> List[List[int]]:

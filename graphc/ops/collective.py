@@ -2,11 +2,16 @@
 all-gather and broadcast over the ranks of an MPI job.
 
 Each is an op of the graph, with its gradient, so ``gc.gradients`` and the optimizers see
-them like any other op. Each is a *stage boundary* (codegen/control_flow.py), exactly as
-``where_indices`` is (ops/masking.py): the kernels before it run, the host hands its inputs to
-MPI (distribute/world.py), and the kernels after it run on what came back. That works on
-every target without per-target code, and a run makes one Python call per collective, which
-is one MPI call into C. An all-reduce takes many tensors at once (DistributedOptimizer gives
+them like any other op. On the CPU target, an all-reduce or a broadcast is two steps of the
+schedule (codegen/schedule.py): a non-blocking start as soon as its inputs are made (an
+all-reduce of many gradients starts in buckets, each when its gradients are made) and a wait
+before the first kernel that reads the result, so the kernels between overlap the
+communication (codegen/collectives.py). Elsewhere (reference, CUDA, and every all-gather,
+whose size the other ranks decide), a collective is a *stage boundary*
+(codegen/control_flow.py), exactly as ``where_indices`` is (ops/masking.py): the kernels
+before it run, the host hands its inputs to MPI (distribute/world.py), and the kernels after
+it run on what came back. Either way a collective is a few Python calls per run, each one
+MPI call into C. An all-reduce takes many tensors at once (DistributedOptimizer gives
 it every gradient) and fuses them into a few buffers on the host.
 
 Every rank must run the same collectives in the same order (MPI matches them by order): the
@@ -29,6 +34,10 @@ from .registry import define
 from .source import convert_to_tensor
 
 COLLECTIVE_OPS = frozenset({"collective_allreduce", "collective_allgather", "collective_broadcast"})
+# Those whose outputs have their inputs' shapes: a target may run them as steps between its
+# kernels, started early and waited for late (codegen/schedule.py, the CPU target). An
+# all-gather's size is decided by the other ranks: it is always a stage boundary.
+STEP_COLLECTIVES = frozenset({"collective_allreduce", "collective_broadcast"})
 REDUCTIONS = ("average", "sum")
 
 

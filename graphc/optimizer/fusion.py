@@ -13,6 +13,8 @@ Group kinds:
   * ``shape``: no kernel at all: small values computed only from run-time *shapes* (the
     count a mean divides by, ``gc.shape(x)[0]``); a backend computes them once per set of
     concrete input shapes.
+  * ``collective``: no kernel: a data-parallel all-reduce or broadcast, alone, which the host
+    runs as a start and a wait between kernels (codegen/schedule.py).
 
 Groups are convex (no path leaves a group and comes back), so they can run one after the
 other in a topological order. Cost rules from NUMBA_NOTES.md: fusing cheap, memory-bound
@@ -27,6 +29,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Optional
 
+from ..ops.collective import STEP_COLLECTIVES
 from ..ops.reduce import REDUCTIONS
 from .program import Program, VARIABLE_WRITES, VIEW_OPS
 from .state import ROW_REDUCTION_CHAINS, storage_values, write_refusal
@@ -54,7 +57,7 @@ class KernelGroup:
 
     @property
     def is_kernel(self) -> bool:
-        return self.kind not in ("view", "shape")
+        return self.kind not in ("view", "shape", "collective")
 
     def label(self, program: Program, k: int, word: str = "kernel") -> str:
         """How errors, traces and profiles name the group: ``kernel 3: reduce [exp reduce_sum]``."""
@@ -104,6 +107,8 @@ def group_kind(program: Program, ins, shape_derived=frozenset()) -> str:
         return "shape"
     if ins.op in NO_KERNEL_OPS:
         return "view"
+    if ins.op in STEP_COLLECTIVES:
+        return "collective"
     if ins.op in ROOT_KINDS:
         return ROOT_KINDS[ins.op]
     if _is_elementwise(program, ins):

@@ -32,6 +32,7 @@ class BufferPlan:
     sizes: Mapping               # planned value -> SymSize
     pinned: frozenset            # buffers never reused (fetched values)
     live: Mapping = field(default_factory=dict)  # planned value -> (first group, last group)
+    collective: frozenset = frozenset()  # buffers a collective reduces in place (_collective_in_place)
 
     def peak_bytes(self, binding: Mapping) -> int:
         return sum(c.evaluate(binding) for c in self.capacity.values())
@@ -94,6 +95,10 @@ def plan_memory(program: Program, reuse: bool = True):
             v = alias_of[v]
         return v
 
+    in_place = _collective_in_place(program, planned, alias_of)
+    for out, v in in_place.items():
+        alias_of[out] = v
+
     last_use: dict = {}
     for k, g in enumerate(groups):
         for v in g.inputs:
@@ -105,6 +110,7 @@ def plan_memory(program: Program, reuse: bool = True):
         last_use[r] = end
 
     sizes = {v: sym.nbytes(v) for v in planned}
+    collective_inputs = {root(v) for v in in_place.values()}
     buffer_of: dict = {}
     capacity: dict = {}
     pinned: set = set()
@@ -113,7 +119,7 @@ def plan_memory(program: Program, reuse: bool = True):
     live: dict = {}
     next_buffer = 0
     for k, g in enumerate(groups):
-        if not g.is_kernel:
+        if not g.is_kernel and g.kind != "collective":  # (a collective's inputs die at its wait)
             continue
         outs = [v for v in g.outputs if v in sizes]
         dying_inputs = [root(v) for v in g.inputs if root(v) in buffer_of and last_use.get(root(v)) == k
@@ -130,7 +136,10 @@ def plan_memory(program: Program, reuse: bool = True):
             need = sizes[v]
             chosen = None
             in_place_ok = g.kind == "elementwise" or (row_space is not None and sym.shape(v) == row_space)
-            if reuse and in_place_ok and v not in fetched_roots:
+            # a collective reduces in place: a buffer of its own, exactly its size, so that the
+            # target can lay a bucket's buffers end to end (one MPI call, no packing)
+            own = v in collective_inputs
+            if reuse and in_place_ok and v not in fetched_roots and not own:
                 for u in dying_inputs:
                     b = buffer_of[u]
                     if last_read_in.get(u, 0) > stored_in[v]:
@@ -139,7 +148,7 @@ def plan_memory(program: Program, reuse: bool = True):
                         chosen = b
                         inplace.append((v, u))
                         break
-            if chosen is None and reuse and v not in fetched_roots:
+            if chosen is None and reuse and v not in fetched_roots and not own:
                 fits = [(capacity[b].coef, b) for b in free
                         if capacity[b].symbols == need.symbols and capacity[b].coef >= need.coef]
                 if fits:
@@ -162,9 +171,46 @@ def plan_memory(program: Program, reuse: bool = True):
                 holders = [u for u, bb in buffer_of.items() if bb == b and live.get(u, (0, -1))[1] > k]
                 if not holders and b not in free and b not in taken - {buffer_of[v]}:
                     free.append(b)
-    plan = BufferPlan(buffer_of, capacity, alias_of, tuple(inplace), sizes, frozenset(pinned), live)
+    plan = BufferPlan(buffer_of, capacity, alias_of, tuple(inplace), sizes, frozenset(pinned), live,
+                      frozenset(buffer_of[v] for v in collective_inputs))
     stats = {"buffers": len(capacity), "planned_values": len(sizes), "inplace": len(inplace)}
     return program.with_plan(program.groups, plan), stats
+
+
+def _collective_in_place(program: Program, planned: list, alias_of: dict) -> dict:
+    """{collective output: its input} for the inputs an all-reduce or broadcast can overwrite
+    with its result (the output then shares the input's buffer, as a view does): made by a
+    kernel into a planned buffer, read by nothing else, and neither fetched. Between its start
+    and its wait, MPI writes the result there (codegen/schedule.py); any other reader could
+    see it half written. Gradients handed to DistributedOptimizer are such inputs."""
+    planned_set = set(planned)
+    readers: dict = {}
+    for i, ins in enumerate(program.instrs):
+        for v in ins.inputs:
+            readers.setdefault(v, set()).add(i)
+    producer = program.producers()
+    fetched = set(program.fetches)
+
+    def sole_use(v, reader) -> Optional[int]:
+        """The planned value under ``v`` (through views: a bias gradient is a squeezed sum)
+        if each value on the way is read by the next alone, and none is fetched."""
+        while True:
+            if v in fetched or readers.get(v) != {reader}:
+                return None
+            if v not in alias_of:
+                return v if v in planned_set else None
+            v, reader = alias_of[v], producer[v]
+
+    out: dict = {}
+    for g in program.groups:
+        if g.kind != "collective":
+            continue
+        (i,) = g.members
+        ins = program.instrs[i]
+        for v, o in zip(ins.inputs, ins.outputs):
+            if ins.inputs.count(v) == 1 and o not in fetched and sole_use(v, i) is not None:
+                out[o] = v
+    return out
 
 
 def _pass_use(program: Program, sym: SymbolicShapes, g, root_of) -> tuple:

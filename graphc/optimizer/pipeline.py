@@ -375,7 +375,8 @@ def explain_text(optimized: Optimized, binding=None) -> str:
                         if bg.is_kernel:
                             ops = " ".join(part.instrs[j].op for j in bg.members)
                             out.append(f"      {label}kernel: {bg.kind} [{ops}]")
-    for kind, label in (("view", "views and constants"), ("shape", "computed from shapes alone")):
+    for kind, label in (("view", "views and constants"), ("shape", "computed from shapes alone"),
+                        ("collective", "collectives: the host starts each, then waits for it")):
         ops = Counter(program.instrs[i].op for g in program.groups if g.kind == kind for i in g.members)
         if ops:
             out.append(f"  no kernel ({label}): " + ", ".join(f"{op} x{n}" for op, n in sorted(ops.items())))

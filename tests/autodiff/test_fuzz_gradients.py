@@ -14,10 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from fuzz_graphs import CONTROL_FLOW_STEPS, build_math_graph, evaluate_oracle
+from fuzz_graphs import CONTROL_FLOW_STEPS, build_math_graph, evaluate_oracle, tiny_collective_buckets
 from support import DEVICES
 
 pytestmark = pytest.mark.timeout(1800)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collectives_in_tiny_buckets():
+    yield from tiny_collective_buckets()
+
 
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0"))
 # CI runs a smoke amount (60 graphs took about 190 s of a worker on 2 cores; the CUDA
@@ -98,9 +104,12 @@ def _check_gradients_of_a_random_graph(data, sg, configs):
             for fetch in fetch_sets:
                 tensors = [sg.nodes[loss].tensor if f == "loss" else sg.nodes[middle].tensor if f == "middle"
                            else grads[f] for f in fetch]
-                got = sess.run(tensors, feed_dict)
+                where = f"{story}\n{device} optimize={level}, fetching {fetch}"
+                try:
+                    got = sess.run(tensors, feed_dict)
+                except Exception as e:  # a crash names the graph too
+                    raise AssertionError(f"{type(e).__name__}: {e}\n{where}") from e
                 for f, value in zip(fetch, got):
-                    where = f"{story}\n{device} optimize={level}, fetching {fetch}"
                     if f == "loss":
                         np.testing.assert_allclose(value, loss_value, rtol=1e-9, atol=1e-12, err_msg=where)
                     elif f != "middle":

@@ -46,6 +46,28 @@ def main(device: str) -> None:
             np.testing.assert_allclose(out[4][3], 2 * sum(ws), rtol=1e-12)
             say(f"values on {device}")
 
+            # results written over the tensors the kernels made (optimizer/memory.py), started
+            # in buckets as each is made (a threshold of 8 bytes: every tensor its own bucket),
+            # run twice: a run must not reduce what the last one left in those buffers
+            a, b, c = w * 3.0, gc.matmul(w, gc.transpose(w)), gc.reduce_sum(gc.exp(w), axis=0)
+            buckets = hvd.grouped_allreduce([a, b, c], op=hvd.Sum)
+            import os
+            threshold = os.environ.get("HOROVOD_FUSION_THRESHOLD")
+            os.environ["HOROVOD_FUSION_THRESHOLD"] = "8"
+            for _ in range(2):
+                got = sess.run(buckets + [b], feed)
+                np.testing.assert_allclose(got[0], 3 * sum(ws), rtol=1e-12)
+                np.testing.assert_allclose(got[1], sum(q @ q.T for q in ws), rtol=1e-12)
+                np.testing.assert_allclose(got[2], sum(np.exp(q).sum(0) for q in ws), rtol=1e-12)
+                np.testing.assert_allclose(got[3], ws[r] @ ws[r].T, rtol=1e-12)  # fetched too: not overwritten
+                got = sess.run(buckets, feed)
+                np.testing.assert_allclose(got[1], sum(q @ q.T for q in ws), rtol=1e-12)
+            if threshold is None:
+                del os.environ["HOROVOD_FUSION_THRESHOLD"]
+            else:
+                os.environ["HOROVOD_FUSION_THRESHOLD"] = threshold
+            say(f"buckets in place on {device}")
+
             # gradients: rank q's loss L_q mixes every collective; the gradient each rank
             # computes is d(sum over ranks of L_q)/d(its own inputs)
             c = np.arange(1.0, 7.0).reshape(2, 3) * (r + 1)

@@ -264,3 +264,144 @@ def test_fusion_threshold_comes_from_horovods_variable(monkeypatch):
     monkeypatch.setenv("HOROVOD_FUSION_THRESHOLD", "lots")
     with pytest.raises(ValueError, match="HOROVOD_FUSION_THRESHOLD must be a number of bytes"):
         world.fusion_threshold()
+
+
+# --- collectives as steps of the CPU schedule: started early, waited for late, in place ----------------
+def _mlp_with_reduced_gradients():
+    """An MLP whose gradients go through one grouped all-reduce (a job of one: each result is
+    its input), then SGD: the shape of a DistributedOptimizer step."""
+    rng = np.random.default_rng(3)
+    x = gc.placeholder(gc.float32, (None, 8), name="x")
+    y = gc.placeholder(gc.int64, (None,), name="y")
+    params = [gc.Variable(rng.normal(size=s).astype(np.float32) * 0.3, name=n)
+              for n, s in (("w1", (8, 32)), ("b1", (32,)), ("w2", (32, 4)), ("b2", (4,)))]
+    h = gc.nn.relu(gc.matmul(x, params[0]) + params[1])
+    loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=gc.matmul(h, params[2])
+                                                                         + params[3]))
+    opt = gc.train.GradientDescent(0.5)
+    pairs = opt.compute_gradients(loss)
+    reduced = hvd.grouped_allreduce([g for g, _ in pairs], op=hvd.Sum)
+    train = opt.apply_gradients(list(zip(reduced, [v for _, v in pairs])))
+    feed = {x: rng.normal(size=(16, 8)).astype(np.float32), y: rng.integers(0, 4, 16)}
+    return params, loss, train, feed
+
+
+def _only_executable(sess):
+    """The session's one CPU executable that runs collectives."""
+    (exe,) = [e for e in sess._executables.values() if getattr(e, "collectives", None)]
+    return exe
+
+
+@pytest.mark.parametrize("threshold", [None, "0"])
+def test_an_allreduce_starts_when_its_tensors_are_made_and_is_waited_for_before_they_are_read(
+        graph, monkeypatch, threshold):
+    from graphc.codegen.schedule import KERNEL, START, WAIT
+    if threshold is None:
+        monkeypatch.delenv("HOROVOD_FUSION_THRESHOLD", raising=False)
+    else:  # 0: no fusion, every tensor starts as soon as it is made
+        monkeypatch.setenv("HOROVOD_FUSION_THRESHOLD", threshold)
+    params, loss, train, feed = _mlp_with_reduced_gradients()
+    results = {}
+    for device in ("cpu", "reference"):
+        with gc.Session(device=device) as sess:
+            sess.run(gc.global_variables_initializer())
+            for _ in range(3):
+                sess.run(train, feed)
+            results[device] = sess.run(params + [loss], feed)
+            if device == "cpu":
+                exe = _only_executable(sess)
+    for got, want in zip(results["cpu"], results["reference"]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    schedule, program = exe.schedule, exe.program
+    (gi,) = schedule.buckets
+    ins = program.instrs[program.groups[gi].members[0]]
+    steps = list(schedule.steps)
+    made_at = {}  # root value -> index of the step whose group makes it
+    for k, step in enumerate(steps):
+        if step.kind == KERNEL:
+            for i in program.groups[step.group].members:
+                for v in program.instrs[i].outputs:
+                    made_at.setdefault(schedule.root(v), k)
+    starts = [k for k, s in enumerate(steps) if s.kind == START]
+    (wait,) = [k for k, s in enumerate(steps) if s.kind == WAIT]
+    positions = {made_at[schedule.root(v)] for v in ins.inputs}
+    # one bucket per point where gradients are made without fusion; one bucket in all with it
+    assert len(starts) == (len(positions) if threshold == "0" else 1)
+    for k in starts:
+        members = schedule.buckets[gi][steps[k].bucket][1]
+        last = max(made_at[schedule.root(ins.inputs[m])] for m in members)
+        assert last == k - 1 or all(s.kind == START for s in steps[last + 1:k])  # started right after
+    assert max(starts) < wait
+    readers = [k for k, s in enumerate(steps) if s.kind == KERNEL and any(
+        schedule.root(v) in {schedule.root(o) for o in ins.outputs}
+        for i in program.groups[s.group].members for v in program.instrs[i].inputs)]
+    assert readers and min(readers) > wait  # the updates run after the wait, and only they
+
+
+def test_gradients_are_reduced_in_place_laid_end_to_end(graph):
+    params, loss, train, feed = _mlp_with_reduced_gradients()
+    with gc.Session(device="cpu") as sess:
+        sess.run(gc.global_variables_initializer())
+        sess.run(train, feed)
+        exe = _only_executable(sess)
+        plan, schedule = exe.program.buffers, exe.schedule
+        (step,) = exe.collectives
+        assert step.in_place == [[True] * 4]  # each result is written over its gradient
+        (run,) = schedule.laid_end_to_end()
+        assert sorted(run) == sorted(plan.collective) and len(run) == 4
+        # between a gradient's making and the wait, its buffer holds nothing else
+        (gi,) = schedule.buckets
+        wait = gi
+        for b in plan.collective:
+            holders = [v for v, bb in plan.buffer_of.items() if bb == b]
+            gradient = min(holders, key=lambda v: plan.live[v][0])
+            made = plan.live[gradient][0]
+            for v in holders:
+                if v != gradient:
+                    assert not (made <= plan.live[v][0] <= wait), (v, gradient)
+        # the run lays them end to end: the bucket goes to MPI as one span over them
+        fixed = exe.fixed_values(exe.binding([feed[t] for t in sorted(feed, key=lambda t: t.name)]))
+        views = [a for a, key in zip(fixed, exe._fixed) if key[0] == "buffer"
+                 and plan.buffer_of.get(key[1]) in plan.collective and plan.live[key[1]][0] <= wait]
+        assert len(views) >= 4
+        addresses = sorted((a.__array_interface__["data"][0], a.nbytes) for a in views)
+        assert all(p + n <= q for (p, n), (q, _) in zip(addresses, addresses[1:]))
+        assert addresses[-1][0] + addresses[-1][1] - addresses[0][0] <= sum(n for _, n in addresses) + 8 * 4
+
+
+def test_a_traced_run_shows_each_start_and_wait(graph):
+    params, loss, train, feed = _mlp_with_reduced_gradients()
+    with gc.Session(device="cpu") as sess:
+        sess.run(gc.global_variables_initializer())
+        md = gc.RunMetadata()
+        sess.run(train, feed, options=gc.RunOptions(trace_level=gc.RunOptions.FULL_TRACE), run_metadata=md)
+        labels = [n.timeline_label for n in md.kernels()]
+    assert "collective_allreduce start, bucket 1 of 1" in labels and "collective_allreduce wait" in labels
+    assert labels.index("collective_allreduce start, bucket 1 of 1") < labels.index("collective_allreduce wait")
+
+
+def test_a_run_that_fails_between_a_start_and_its_wait_stops_the_job(graph):
+    from graphc.distribute import world
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    idx = gc.placeholder(gc.int32, (4,), name="idx")
+    gathered = gc.gather(x, idx)  # a kernel of its own, then the start
+    checked = gc.debugging.check_numerics(gathered / x, "the check between the start and the wait")
+    reduced = hvd.allreduce(gathered, op=hvd.Sum)
+    out = reduced + checked
+    w = world.current()
+    try:
+        with gc.Session(device="cpu") as sess:
+            ok = {x: np.ones(4, np.float32), idx: np.arange(4, dtype=np.int32)}
+            np.testing.assert_array_equal(sess.run(out, ok), [2.0, 2.0, 2.0, 2.0])
+            exe = _only_executable(sess)
+            kinds = [s.kind for s in exe.schedule.steps]
+            assert kinds.index("start") < kinds.index("wait") - 1  # the check runs in between
+            with pytest.raises(gc.errors.InvalidArgumentError, match="the check between the start"):
+                sess.run(out, {x: np.array([1, 0, 1, 1], np.float32), idx: np.arange(4, dtype=np.int32)})
+            with pytest.raises(gc.errors.FailedPreconditionError, match="an earlier collective failed .a run "
+                                                                        "stopped by an error between starting"):
+                sess.run(out, ok)
+    finally:  # (this process's job goes on for the other tests)
+        w.broken, w.in_flight, w.owner = None, 0, None
+        if w.lock.locked():
+            w.lock.release()

@@ -32,6 +32,7 @@ def test_collectives_values_and_gradients_on_two_ranks(device):
     # a 64-byte fusion buffer splits the grouped all-reduce into several MPI calls
     run = launch(2, "collectives.py", device, env={"HOROVOD_FUSION_THRESHOLD": "64"})
     assert f"ok values on {device}" in run.stdout and f"ok gradients on {device}" in run.stdout
+    assert f"ok buckets in place on {device}" in run.stdout
     assert run.stdout.count("done") == 2
 
 

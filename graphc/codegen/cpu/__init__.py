@@ -33,17 +33,17 @@ class CpuBackend(Backend):
         from . import blas, parallel
         from .executable import CpuExecutable
         blas.configure(parallel.THREADS)
-        from ..control_flow import STAGE_OPS
-        if any(ins.opdef.bodies or ins.op in STAGE_OPS for ins in program.instrs):  # control flow: in stages (loops.py)
+        from ..control_flow import CPU_STAGE_OPS
+        if any(ins.opdef.bodies or ins.op in CPU_STAGE_OPS for ins in program.instrs):  # control flow: in stages (loops.py)
             from ..control_flow import StagedExecutable
             from .loops import compile_control
-            return StagedExecutable(program, self._compile_stage, compile_control(self.compile))
+            return StagedExecutable(program, self._compile_stage, compile_control(self.compile), CPU_STAGE_OPS)
         return CpuExecutable(program)
 
     def _compile_stage(self, program) -> Executable:
         """A stage of a staged program: its outputs are handed to the next stage, which drops them."""
-        from ..control_flow import STAGE_OPS
-        if any(ins.opdef.bodies or ins.op in STAGE_OPS for ins in program.instrs):
+        from ..control_flow import CPU_STAGE_OPS
+        if any(ins.opdef.bodies or ins.op in CPU_STAGE_OPS for ins in program.instrs):
             return self.compile(program)
         from .executable import CpuExecutable
         return CpuExecutable(program, recycle_outputs=True)

@@ -15,8 +15,9 @@ from ... import profiler
 from ...reuse import FREE_IN_DICT
 from ...optimizer.program import Program, VARIABLE_WRITES
 from ..backend import MISS, Executable, ensure_variables, program_error, variable_use
-from ..schedule import (BUFFER, CONSTANT, FEED, HOST, OUTPUT, TEMPORARY, VARIABLE, Binding, Place, Schedule,
-                        fetch_sources)
+from ..collectives import CollectiveStep, abandon
+from ..schedule import (BUFFER, CONSTANT, FEED, HOST, KERNEL, OUTPUT, START, TEMPORARY, VARIABLE, Binding, Place,
+                        Schedule, fetch_sources)
 from . import cache, cores
 from . import parallel as PARALLEL
 from ..emit.context import DYNAMIC, FASTMATH, STATIC, ProgramCodegen
@@ -140,7 +141,22 @@ class CpuExecutable(Executable):
                 raise AssertionError(f"%{place.value} used before it is made")
             return ("B", place.value)
 
+        collectives: dict = {}    # collective group -> its index in self.collectives
         for step in schedule.steps:
+            if step.kind != KERNEL:  # a collective's start or wait, run by the host (codegen/collectives.py)
+                c = collectives.setdefault(step.group, len(collectives))
+                ins = self.program.instrs[self.program.groups[step.group].members[0]]
+                if step.kind == START:
+                    values = [ins.inputs[k] for k in schedule.buckets[step.group][step.bucket][1]]
+                    shapes = [tuple(slot(("dim", v, a)) for a in range(len(self.program.types[v].shape)))
+                              if self.program.types[v].shape.rank is not None else (slot(("size", v)),)
+                              for v in values]
+                    statements.append(("start", c, step.bucket, [ref(schedule.place(v)) for v in values], shapes))
+                else:  # the results the wait hands over (one written over its input is already in place)
+                    outs = [v if schedule.place(v).value == v else None for v in ins.outputs]
+                    made.update(v for v in outs if v is not None)
+                    statements.append(("wait", c, len(schedule.buckets[step.group]), outs))
+                continue
             call = gen.calls[step.kernel]
             args = []
             for key in call.params:
@@ -173,6 +189,9 @@ class CpuExecutable(Executable):
         # statements: ("alloc", buffer, size ref, dtype) and ("call", kernel, arg refs, split);
         # outputs: per fetch, ("as_is" | "copy", ref) or ("literal", value).
         self.driver_statements, self.driver_outputs = statements, outs
+        self.collectives = [CollectiveStep(self.program, self.program.groups[g], schedule.buckets[g])
+                            for g in collectives]
+        self._end_to_end = schedule.laid_end_to_end() if collectives else []
         self._fixed = fixed
         self._var_names = var_names
         self._rng_calls = [(i, c.rng_streams) for i, c in enumerate(gen.calls)]
@@ -182,11 +201,15 @@ class CpuExecutable(Executable):
             ins.op in VARIABLE_WRITES for ins in self.program.instrs)
         self._uses_pool = any(k[0] in ("buffer", "scratch") for k in fixed)  # one set per concurrent call
         src = self._render(generic=True)
-        namespace = {"np": np, "PAR": PARALLEL.call, "FRESH": self._fresh}
+        namespace = {"np": np, "PAR": PARALLEL.call, "FRESH": self._fresh, **self._host_names()}
         exec(compile(src, f"<graphc driver {id(self)}>", "exec"), namespace)
         self._driver = namespace["driver"]
         self.driver_source = src
         self._traced_driver = None
+
+    def _host_names(self) -> dict:
+        """What a driver's collective steps call (codegen/collectives.py)."""
+        return {"CS": self.collectives, "ABANDON": abandon} if self.collectives else {}
 
     def _fresh(self, value: int, n: int, dtype) -> np.ndarray:
         """The array for output ``value`` of this run: last run's, if nothing holds it any more."""
@@ -204,15 +227,30 @@ class CpuExecutable(Executable):
         """The generic driver with a timer around each kernel (made on the first traced run)."""
         if self._traced_driver is None:
             src = self._render(generic=True, traced=True)
-            namespace = {"np": np, "PAR": PARALLEL.call, "CLOCK": profiler.Tracer.clock, "FRESH": self._fresh}
+            namespace = {"np": np, "PAR": PARALLEL.call, "CLOCK": profiler.Tracer.clock, "FRESH": self._fresh,
+                         **self._host_names()}
             exec(compile(src, f"<graphc traced driver {id(self)}>", "exec"), namespace)
             self._kernel_infos = profiler.kernel_infos(self.program, self.schedule, self.generated.calls)
+            self._collective_infos = {}  # (collective, bucket or -1 for its wait) -> what the trace says
+            for c, step in enumerate(self.collectives):
+                op = self.program.instrs[step.instr].op
+                for b, members in enumerate(step.members + [range(step.n_outputs)]):
+                    info = profiler.KernelInfo.for_instr(self.program, step.instr, f"{op} start, bucket {b + 1} of "
+                                                         f"{len(step.members)}" if b < len(step.members) else
+                                                         f"{op} wait")
+                    # a start reads its bucket's inputs, a wait writes every output
+                    info.reads, info.writes = (range(len(members)), ()) if b < len(step.members) else \
+                        ((), range(len(members)))
+                    self._collective_infos[(c, b if b < len(step.members) else -1)] = info
             self._traced_driver = namespace["driver"]
         infos = self._kernel_infos
 
         def record(k, start, args):
             tracer.kernel(infos[k], start, args)
-        return self._traced_driver(flat, var_arrays, fixed, rng, self.kernel_functions, record)
+
+        def record_host(c, bucket, start, args):
+            tracer.kernel(self._collective_infos[(c, bucket)], start, args)
+        return self._traced_driver(flat, var_arrays, fixed, rng, self.kernel_functions, record, record_host)
     def _render(self, generic: bool, binding: Binding = None, order=None, one_fetch=None, traced=False) -> str:
         """Python source of the driver. The generic one takes (F, V, P, RNG, K) lists (and a
         traced one TR, called after each kernel with its start time and arguments); a
@@ -235,6 +273,22 @@ class CpuExecutable(Executable):
 
         w = SourceWriter(2)
         for st in self.driver_statements:
+            if st[0] in ("start", "wait"):  # a collective's step: the host starts it, or waits for it
+                c, b = st[1], st[2]
+                if st[0] == "start":
+                    args = [r(a) for a in st[3]]
+                    shapes = ", ".join("(" + "".join(f"{r(d)}, " for d in dims) + ")" for dims in st[4])
+                    line = f"h{c}_{b} = CS[{c}].start({b}, ({', '.join(args)},), ({shapes},))"
+                else:
+                    args = [f"b{v}" if v is not None else "_" for v in st[3]]
+                    line = f"{', '.join(args)}, = CS[{c}].wait(({''.join(f'h{c}_{k}, ' for k in range(b))}))"
+                if traced:
+                    w("t = CLOCK()")
+                    w(line)
+                    w(f"TRC({c}, {b if st[0] == 'start' else -1}, t, ({', '.join(args)},))")
+                else:
+                    w(line)
+                continue
             if st[0] == "alloc":
                 if self.recycle_outputs:
                     w(f"b{st[1]} = FRESH({st[1]}, {r(st[2])}, np.{st[3]})")
@@ -273,15 +327,22 @@ class CpuExecutable(Executable):
             else:
                 outs.append(r(ref) if kind == "as_is" else f"{r(ref)}.copy()")
         src = SourceWriter()
+        # a run that fails between a collective's start and its wait leaves the world unusable
+        abandon = ["        ABANDON()"] if self.collectives else []
         if generic:
-            src(f"def driver(F, V, P, RNG, K{', TR' if traced else ''}):")
+            src(f"def driver(F, V, P, RNG, K{', TR, TRC' if traced else ''}):")
             src("    step = -1")
             src("    try:")
             src.extend(w)
             src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})" if outs else "        return ()")
             src("    except ValueError as e:")
+            src.lines.extend(abandon)
             src("        e.graphc_step = step")
             src("        raise")
+            if abandon:
+                src("    except BaseException:")
+                src.lines.extend(abandon)
+                src("        raise")
             return src.text()
         # specialized: values arrive in the caller's order; order[j] is the program feed each is
         n = len(order)
@@ -325,12 +386,17 @@ class CpuExecutable(Executable):
             outs = [o + ("" if len(s) == 1 else ("[0]" if s == () else f".reshape({s!r})"))
                     for o, s in zip(outs, binding.fetch_shapes)]
             src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        if not self._writes_variables:
+        if not self._writes_variables and not self.collectives:  # (no retry after a partial run)
             src("    except TypeError:")  # a feed numba cannot take as is: the slow path converts it
             src("        return MISS")
         src("    except ValueError as e:")
+        src.lines.extend(abandon)
         src("        e.graphc_step = step")
         src("        raise ERR(e) from None")
+        if abandon:
+            src("    except BaseException:")
+            src.lines.extend(abandon)
+            src("        raise")
         if self._uses_pool:
             src("    finally:")
             src("        POOL.append(P)")
@@ -347,6 +413,7 @@ class CpuExecutable(Executable):
         pool = binding.target.setdefault("pool", [])
         src = self._render(False, binding, order, one_fetch if one_fetch else None)
         namespace = {"np": np, "PAR": PARALLEL.call, "FRESH": self._fresh, "ND": np.ndarray, "MISS": MISS, "CTX": ctx,
+                     **self._host_names(),
                      "K": self.kernel_functions,
                      "RNG_ARRAYS": self._rng_arrays, "POOL": pool, "MAKE": lambda: self.fixed_values(binding),
                      "ERR": self._raised}
@@ -362,8 +429,16 @@ class CpuExecutable(Executable):
     def fixed_values(self, binding: Binding) -> list:
         """P for one set of regions: sizes, host values, and views into fresh buffers."""
         program = self.program
-        buffers = {key: np.empty(max(n, 1), np.uint8) for key, n in binding.region_bytes.items()
-                   if key[0] == "buffer"}
+        buffers: dict = {}
+        for run in self._end_to_end:  # a collective bucket's buffers, end to end (Schedule.laid_end_to_end)
+            keys = [("buffer", b) for b in run]
+            offsets = np.cumsum([0] + [-(-binding.region_bytes[k] // 8) * 8 for k in keys])  # (8-byte aligned)
+            arena = np.empty(max(int(offsets[-1]), 1), np.uint8)
+            for k, start, end in zip(keys, offsets[:-1], offsets[1:]):
+                buffers[k] = arena[start:end]
+        for key, n in binding.region_bytes.items():
+            if key[0] == "buffer" and key not in buffers:
+                buffers[key] = np.empty(max(n, 1), np.uint8)
         out = []
         for key in self._fixed:
             kind, v = key[0], key[1]

@@ -122,6 +122,8 @@ class PlainFunction:
         w = SourceWriter(1)
         w(f"W[1] = {self.part}")
         for st in exe.driver_statements:
+            if st[0] not in ("alloc", "call"):  # (collectives are refused when a body is traced)
+                raise CompileError(f"internal error: a compiled loop body has a {st[0]!r} step")
             if st[0] == "alloc":
                 w(f"b{st[1]} = {in_place[st[1]]}" if st[1] in in_place else f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
                 continue

@@ -319,7 +319,7 @@ class ProgramCodegen:
                     else:
                         raise CompileError(f"the {self.backend_name} backend has no view for op {ins.op!r}")
                 continue
-            if g.kind == "shape":
+            if g.kind in ("shape", "collective"):  # the host computes these (codegen/schedule.py)
                 continue
             ctx = self.context_class(p, self.sym, self.mode, literals)
             emitter = emitters.get(g.kind)
