@@ -195,6 +195,19 @@ def _reduce_roles(program: Program, sym: SymbolicShapes, members, root: int) -> 
     return ReduceRoles(tuple(prologue), tuple(post), tuple(row), tuple(chain))
 
 
+def _passes_in_order(program: Program, sym: SymbolicShapes, members, root: int) -> bool:
+    """Whether a reduce group of ``members`` can run its passes in order (``group_passes``):
+    no member of the root's pass (its prologue) reads an output-space epilogue, which runs
+    after the root (the row pass, which runs after it, may). Found by the gradient fuzzer: with a chain, an
+    epilogue of a *chained* result (``sum + c``) does not depend on the root, and a
+    row-space member that reads it (broadcast back over the rows) landed in the prologue."""
+    if sum(1 for i in members if program.instrs[i].op in REDUCTIONS) < 2:
+        return True  # without a chain, an output-space member joins only by reading the root
+    roles = _reduce_roles(program, sym, sorted(members), root)
+    post = {v for i in roles.post for v in program.instrs[i].outputs}
+    return not any(u in post for i in roles.prologue for u in program.instrs[i].inputs)
+
+
 def chainable_rows(program: Program, sym: SymbolicShapes, first: int, then: int) -> bool:
     """Can reduction ``first`` run as a pass of its own before ``then`` in one row kernel?
     Both fold the trailing axes of one input space, keeping them, and neither is logsumexp
@@ -322,6 +335,8 @@ class _Partition:
         if not self.convex_merge_ok(a, b):
             return False
         if self.refusal(self.members[a] + self.members[b], kind, root) is not None:
+            return False
+        if kind == "reduce" and not _passes_in_order(self.program, self.sym, self.members[a] + self.members[b], root):
             return False
         self.merge(a, b, kind, root)
         return True

@@ -115,6 +115,31 @@ def test_a_chain_runs_on_the_general_cpu_path_too(graph, x, build):
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
 
 
+def test_an_epilogue_of_a_chained_result_never_feeds_the_roots_pass(graph):
+    """Found by the gradient fuzzer (a KeyError while emitting): the gradient of
+    ``x * sum(x) + mean(x - sum(x))`` broadcasts ``sum + c`` (an epilogue of the *chained*
+    sum, not of the root) back over the rows, inside the mean's pass, before the epilogue
+    ran. Such a group is not formed; the kernels agree with the reference."""
+    x = gc.placeholder(gc.float64, (2, 3), name="x")
+    r1 = gc.reduce_sum(x, -1, keepdims=True)
+    loss = gc.reduce_sum(x * r1 + gc.reduce_mean(x - r1, -1, keepdims=True))
+    (dx,) = gc.gradients(loss, [x])
+    program = _optimized(graph, [loss, dx], [x], capabilities=ROW_CHAINS).program
+    sym = program.symbolic()
+    for g in program.groups:
+        if g.kind == "reduce":
+            roles = fusion.reduce_roles(program, sym, g.members, g.root)
+            post = {v for i in roles.post for v in program.instrs[i].outputs}
+            assert not any(u in post for i in roles.prologue for u in program.instrs[i].inputs)
+    value = np.random.default_rng(1).uniform(-1, 1, (2, 3))
+    got = {}
+    for device in ("reference", "cpu"):
+        with gc.Session(graph=graph, device=device) as sess:
+            got[device] = sess.run([loss, dx], {x: value})
+    for a, b in zip(got["cpu"], got["reference"]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_a_value_recomputed_in_several_loops_of_a_kernel_has_the_same_bits(graph):
     """reduce_max's gradient compares each element with the max, and in one fused row kernel
     the element is recomputed in a later loop than the max. Kernels compiled with a
