@@ -13,7 +13,7 @@ figure is the median over rounds of each round's median step time):
                    so its time over 1x1 is what sharing the machine costs by itself
 Weak-scaling efficiency = time(1x1) / time(2x1): 1.0 when two ranks do twice the work in the
 same time. Communication against computation comes from the profiler (a traced step times the
-all-reduce as one host step, docs/PROFILING.md) and from ``hvd.communication_seconds()``.
+all-reduce's start and wait steps, docs/PROFILING.md) and from ``hvd.communication_seconds()``.
 """
 from __future__ import annotations
 
@@ -156,7 +156,8 @@ def report(results: dict, tiny: bool) -> str:
              "2x1 step time (1.0: two ranks do twice the work in the same time); the target is at least 0.90. "
              "*Sharing* is 2x1-independent (two ranks, no communication) over 1x1: what two processes on this "
              "machine cost each other by themselves. Communication and computation are per step, from the "
-             "profiler's traced steps of rank 0 (the all-reduce is one host step).", "",
+             "profiler's traced steps of rank 0 (the all-reduce's start and wait steps; the kernels between them "
+             "run while MPI moves the data).", "",
              f"Machine: {machine()}", "", versions_of(results, "numba", "numpy"), "",
              f"Sizes: {'tiny (smoke run: the numbers mean nothing)' if tiny else 'full'}.", "",
              "| workload | 1x1 | 2x1 | 2x1-independent | efficiency | sharing | 2x1 communication | "

@@ -295,10 +295,33 @@ def DistributedOptimizer(optimizer, name: Optional[str] = None, use_locking: boo
     return out
 
 
+# Horovod names graphc lacks: (the feature, what to do instead).
+_PROCESS_SETS = "not built: every collective runs on all ranks (hvd.init(comm) takes a sub-communicator)"
+HOROVOD_MISSING = {
+    "BroadcastGlobalVariablesHook": ("a SessionRunHook for tf.train.MonitoredTrainingSession, which graphc does "
+                                     "not have", "run sess.run(hvd.broadcast_global_variables(0)) once, after "
+                                     "initializing the variables"),
+    "alltoall": ("all-to-all exchange", "not built: use hvd.allgather and slice"),
+    "reducescatter": ("reduce-scatter", "not built: use hvd.allreduce and slice this rank's part"),
+    "join": ("uneven inputs (hvd.join)", "not built: give every rank the same number of steps "
+                                         "(gc.data.Dataset.shard, then take the shortest shard's length)"),
+    "ProcessSet": ("process sets", _PROCESS_SETS),
+    "add_process_set": ("process sets", _PROCESS_SETS),
+    "elastic": ("elastic jobs (horovod.tensorflow.elastic)", "not built: restart the job from a checkpoint"),
+    "start_timeline": ("Horovod's timeline", "use gc.profiler (a traced run shows each collective's start and "
+                                             "wait: docs/PROFILING.md)"),
+    "SyncBatchNormalization": ("synchronized batch normalization", "not built: normalize with each rank's batch"),
+}
+
+
 def __getattr__(name: str):
     if name == "keras":  # hvd.keras.BroadcastGlobalVariablesCallback, ... (imports graphc.keras on first use)
         import importlib
         return importlib.import_module(".keras", __name__)
+    if name in HOROVOD_MISSING:
+        from ..compat import MissingTF1NameError
+        feature, instead = HOROVOD_MISSING[name]
+        raise MissingTF1NameError(f"graphc.distribute has no hvd.{name} ({feature}) at {user_location()}: {instead}.")
     raise AttributeError(f"module 'graphc.distribute' has no attribute {name!r}")
 
 

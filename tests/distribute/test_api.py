@@ -405,3 +405,10 @@ def test_a_run_that_fails_between_a_start_and_its_wait_stops_the_job(graph):
         w.broken, w.in_flight, w.owner = None, 0, None
         if w.lock.locked():
             w.lock.release()
+
+
+@pytest.mark.parametrize("name", ["BroadcastGlobalVariablesHook", "alltoall", "join", "elastic"])
+def test_a_horovod_name_graphc_lacks_says_what_it_is_and_what_to_do(name):
+    with pytest.raises(AttributeError, match=rf"graphc.distribute has no hvd.{name} \(.*\) at .*test_api.py:\d+: "):
+        getattr(hvd, name)
+    assert not hasattr(hvd, "no_such_name")
