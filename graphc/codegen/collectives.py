@@ -35,6 +35,19 @@ class CollectiveStep:
         self.average = attrs.get("reduction") == "average"
         self.root = attrs.get("root_rank")
 
+    def trace_infos(self, program) -> dict:
+        """What a traced run (gc.profiler) says of each step: {bucket: its start, -1: the wait}.
+        A start reads its bucket's inputs; the wait hands over every result."""
+        from ..profiler import KernelInfo
+        infos = {}
+        for b, members in enumerate(self.members):
+            infos[b] = KernelInfo.for_instr(program, self.instr, f"{self.op} start, bucket {b + 1} of "
+                                                                 f"{len(self.members)}")
+            infos[b].reads, infos[b].writes = range(len(members)), ()
+        infos[-1] = KernelInfo.for_instr(program, self.instr, f"{self.op} wait")
+        infos[-1].reads, infos[-1].writes = (), range(self.n_outputs)
+        return infos
+
     def start(self, bucket: int, arrays: Sequence, shapes: Sequence[tuple]):
         """Start bucket ``bucket`` (its arrays flat, with their shapes); returns what ``wait`` takes."""
         from ..distribute import world

@@ -377,6 +377,10 @@ def test_a_traced_run_shows_each_start_and_wait(graph):
         sess.run(train, feed, options=gc.RunOptions(trace_level=gc.RunOptions.FULL_TRACE), run_metadata=md)
         labels = [n.timeline_label for n in md.kernels()]
     assert "collective_allreduce start, bucket 1 of 1" in labels and "collective_allreduce wait" in labels
+    gradient_bytes = sum(4 * int(np.prod(p.shape)) for p in params)
+    start, wait = (next(n for n in md.kernels() if n.timeline_label == label)
+                   for label in ("collective_allreduce start, bucket 1 of 1", "collective_allreduce wait"))
+    assert start.bytes_read == gradient_bytes and wait.bytes_written == gradient_bytes
     assert labels.index("collective_allreduce start, bucket 1 of 1") < labels.index("collective_allreduce wait")
 
 

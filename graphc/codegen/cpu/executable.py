@@ -231,17 +231,7 @@ class CpuExecutable(Executable):
                          **self._host_names()}
             exec(compile(src, f"<graphc traced driver {id(self)}>", "exec"), namespace)
             self._kernel_infos = profiler.kernel_infos(self.program, self.schedule, self.generated.calls)
-            self._collective_infos = {}  # (collective, bucket or -1 for its wait) -> what the trace says
-            for c, step in enumerate(self.collectives):
-                op = self.program.instrs[step.instr].op
-                for b, members in enumerate(step.members + [range(step.n_outputs)]):
-                    info = profiler.KernelInfo.for_instr(self.program, step.instr, f"{op} start, bucket {b + 1} of "
-                                                         f"{len(step.members)}" if b < len(step.members) else
-                                                         f"{op} wait")
-                    # a start reads its bucket's inputs, a wait writes every output
-                    info.reads, info.writes = (range(len(members)), ()) if b < len(step.members) else \
-                        ((), range(len(members)))
-                    self._collective_infos[(c, b if b < len(step.members) else -1)] = info
+            self._collective_infos = [step.trace_infos(self.program) for step in self.collectives]
             self._traced_driver = namespace["driver"]
         infos = self._kernel_infos
 
@@ -249,7 +239,7 @@ class CpuExecutable(Executable):
             tracer.kernel(infos[k], start, args)
 
         def record_host(c, bucket, start, args):
-            tracer.kernel(self._collective_infos[(c, bucket)], start, args)
+            tracer.kernel(self._collective_infos[c][bucket], start, args)
         return self._traced_driver(flat, var_arrays, fixed, rng, self.kernel_functions, record, record_host)
     def _render(self, generic: bool, binding: Binding = None, order=None, one_fetch=None, traced=False) -> str:
         """Python source of the driver. The generic one takes (F, V, P, RNG, K) lists (and a
@@ -280,7 +270,7 @@ class CpuExecutable(Executable):
                     shapes = ", ".join("(" + "".join(f"{r(d)}, " for d in dims) + ")" for dims in st[4])
                     line = f"h{c}_{b} = CS[{c}].start({b}, ({', '.join(args)},), ({shapes},))"
                 else:
-                    args = [f"b{v}" if v is not None else "_" for v in st[3]]
+                    args = [f"b{v}" if v is not None else f"_{k}" for k, v in enumerate(st[3])]
                     line = f"{', '.join(args)}, = CS[{c}].wait(({''.join(f'h{c}_{k}, ' for k in range(b))}))"
                 if traced:
                     w("t = CLOCK()")
