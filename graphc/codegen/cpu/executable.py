@@ -317,22 +317,13 @@ class CpuExecutable(Executable):
             else:
                 outs.append(r(ref) if kind == "as_is" else f"{r(ref)}.copy()")
         src = SourceWriter()
-        # a run that fails between a collective's start and its wait leaves the world unusable
-        abandon = ["        ABANDON()"] if self.collectives else []
         if generic:
             src(f"def driver(F, V, P, RNG, K{', TR, TRC' if traced else ''}):")
             src("    step = -1")
             src("    try:")
             src.extend(w)
             src(f"        return ({', '.join(outs)}{',' if len(outs) == 1 else ''})" if outs else "        return ()")
-            src("    except ValueError as e:")
-            src.lines.extend(abandon)
-            src("        e.graphc_step = step")
-            src("        raise")
-            if abandon:
-                src("    except BaseException:")
-                src.lines.extend(abandon)
-                src("        raise")
+            self._render_handlers(src, "raise")
             return src.text()
         # specialized: values arrive in the caller's order; order[j] is the program feed each is
         n = len(order)
@@ -379,18 +370,25 @@ class CpuExecutable(Executable):
         if not self._writes_variables and not self.collectives:  # (no retry after a partial run)
             src("    except TypeError:")  # a feed numba cannot take as is: the slow path converts it
             src("        return MISS")
-        src("    except ValueError as e:")
-        src.lines.extend(abandon)
-        src("        e.graphc_step = step")
-        src("        raise ERR(e) from None")
-        if abandon:
-            src("    except BaseException:")
-            src.lines.extend(abandon)
-            src("        raise")
+        self._render_handlers(src, "raise ERR(e) from None")
         if self._uses_pool:
             src("    finally:")
             src("        POOL.append(P)")
         return src.text()
+
+    def _render_handlers(self, src: SourceWriter, reraise: str) -> None:
+        """A driver's ``except`` clauses: a kernel's ValueError learns its step (``_raised``
+        names the op); a run that fails between a collective's start and its wait leaves the
+        world unusable (codegen/collectives.py)."""
+        abandon = ["        ABANDON()"] if self.collectives else []
+        src("    except ValueError as e:")
+        src.lines.extend(abandon)
+        src("        e.graphc_step = step")
+        src(f"        {reraise}")
+        if abandon:
+            src("    except BaseException:")
+            src.lines.extend(abandon)
+            src("        raise")
 
     def specialized_runner(self, feeds, order, ctx, one_fetch: bool):
         """A runner specialized to the shapes and dtypes of ``feeds`` (program order), taking
