@@ -184,10 +184,7 @@ def _collective_in_place(program: Program, planned: list, alias_of: dict) -> dic
     and its wait, MPI writes the result there (codegen/schedule.py); any other reader could
     see it half written. Gradients handed to DistributedOptimizer are such inputs."""
     planned_set = set(planned)
-    readers: dict = {}
-    for i, ins in enumerate(program.instrs):
-        for v in ins.inputs:
-            readers.setdefault(v, set()).add(i)
+    readers = program.consumers()
     producer = program.producers()
     fetched = set(program.fetches)
 
@@ -195,7 +192,7 @@ def _collective_in_place(program: Program, planned: list, alias_of: dict) -> dic
         """The planned value under ``v`` (through views: a bias gradient is a squeezed sum)
         if each value on the way is read by the next alone, and none is fetched."""
         while True:
-            if v in fetched or readers.get(v) != {reader}:
+            if v in fetched or set(readers.get(v, ())) != {reader}:
                 return None
             if v not in alias_of:
                 return v if v in planned_set else None
