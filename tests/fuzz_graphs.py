@@ -274,6 +274,28 @@ def tiny_collective_buckets():
             os.environ["HOROVOD_FUSION_THRESHOLD"] = before
 
 
+def every_split_on_the_pool():
+    """For a module fixture: every kernel whose outer loop can be split runs in parts on the
+    CPU pool's threads (codegen/cpu/parallel.py), however small, at the pool's full width
+    whatever the load (pytest-xdist's other worker would narrow it to one), and every job
+    wakes the workers: the fuzzed graphs' tiny shapes go through the pool too."""
+    from graphc.codegen.cpu import cores, parallel
+    pool, ctl = parallel.pool(), parallel.control()
+    before = parallel.MIN_WORK, int(ctl[parallel.WAKE])
+    listening = pool.follow in cores.monitor().listeners
+    if listening:
+        cores.monitor().listeners.remove(pool.follow)
+    parallel.MIN_WORK, ctl[parallel.WAKE] = 1, 1
+    pool.follow(len(pool.workers) + 1)
+    try:
+        yield
+    finally:
+        parallel.MIN_WORK, ctl[parallel.WAKE] = before
+        if listening:
+            cores.monitor().listeners.append(pool.follow)
+        pool.follow(cores.monitor().width)
+
+
 COLLECTIVES = {
     "allreduce": lambda hvd, t: hvd.allreduce(t),
     "allreduce_sum": lambda hvd, t: hvd.allreduce(t, op=hvd.Sum),
@@ -301,8 +323,9 @@ def step_collective(draw, sg, rng):
         return
     b = _pick(draw, sg, floating)  # made elsewhere in the run, perhaps the same tensor again
     first, second = hvd.grouped_allreduce([n.tensor, sg.nodes[b].tensor], op=hvd.Sum)
-    sg.value(first, n.shape, [a], lambda v, ver: v[a], "grouped_allreduce")
-    sg.value(second, sg.nodes[b].shape, [b], lambda v, ver: v[b], "grouped_allreduce")
+    # one op: fetching either result runs everything both inputs depend on (writes too)
+    sg.value(first, n.shape, [a], lambda v, ver: v[a], "grouped_allreduce", after=(b,))
+    sg.value(second, sg.nodes[b].shape, [b], lambda v, ver: v[b], "grouped_allreduce", after=(a,))
 
 
 def _read(name, version):

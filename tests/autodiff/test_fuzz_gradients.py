@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from fuzz_graphs import CONTROL_FLOW_STEPS, build_math_graph, evaluate_oracle, tiny_collective_buckets
+from fuzz_graphs import CONTROL_FLOW_STEPS, build_math_graph, evaluate_oracle, tiny_collective_buckets, every_split_on_the_pool
 from support import DEVICES
 
 pytestmark = pytest.mark.timeout(1800)
@@ -23,6 +23,11 @@ pytestmark = pytest.mark.timeout(1800)
 @pytest.fixture(autouse=True, scope="module")
 def _collectives_in_tiny_buckets():
     yield from tiny_collective_buckets()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _splits_on_the_pool():
+    yield from every_split_on_the_pool()
 
 
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "0"))

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.codegen.cpu import parallel
+from fuzz_graphs import every_split_on_the_pool
 
 PROGRAM = r"""
 import json, numpy as np, graphc as gc
@@ -95,17 +97,23 @@ def test_free_width_subtracts_other_processes_load(busy, own, elapsed, cores, th
 
 FOLLOW = r"""
 import json, numpy as np, graphc as gc
-from graphc.codegen.cpu import blas, cores, parallel
+from graphc.codegen.cpu import blas, cache, cores, parallel
 gc.Session(device="cpu").run(gc.constant(np.eye(3, dtype=np.float32)) @ gc.constant(np.eye(3, dtype=np.float32)))
-calls = []
-def kernel(lo, hi):
-    calls.append((lo, hi))
+KERNEL = '''import numpy as np
+from numba import njit, types
+def _kernel(out, LO, HI):
+    for i in range(HI - LO):
+        out[LO + i] = LO
+kernel = njit((types.Array(types.int64, 1, "C"), types.int64, types.int64), nogil=True, cache=True)(_kernel)
+'''
+kernel = cache.load(KERNEL)
+parts = cache.load(parallel.part_module_source(kernel.__name__, ['types.Array(types.int64, 1, "C")', "types.int64", "types.int64"], 1, 2))
 seen = {}
 for width in (1, 2):
     cores.monitor().set_width(width)
-    calls.clear()
-    parallel.call(kernel, 100, parallel.MIN_WORK, (0, 0), 0, 1)
-    seen[width] = {"parts": sorted(calls), "blas": blas.info().get("threads"), "follows": blas.info().get("follows_free_cores")}
+    out = np.full(100, -1, np.int64)
+    parallel.call(kernel.kernel, 100, parallel.WAKE_WORK, (out, 0, 0), 1, 2, lambda k: (parts.run, parts.part.address), 0)
+    seen[width] = {"parts": sorted(set(out.tolist())), "blas": blas.info().get("threads"), "follows": blas.info().get("follows_free_cores")}
 print(json.dumps(seen))
 """
 
@@ -116,10 +124,103 @@ def test_kernel_pool_and_blas_follow_the_width():
     out = subprocess.run([sys.executable, "-c", FOLLOW], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["1"]["parts"] == [[0, 100]]
-    assert seen["2"]["parts"] == [[0, 50], [50, 100]]
+    assert seen["1"]["parts"] == [0]  # one part: [0, 100)
+    if parallel.NATIVE:
+        assert seen["2"]["parts"] == [0, 50]  # [0, 50) and [50, 100)
     if seen["1"]["follows"]:  # OpenBLAS' own-threads build (SciPy's wheels)
         assert (seen["1"]["blas"], seen["2"]["blas"]) == (1, 2)
+
+
+# --- the pool (parallel.py): parts on native threads --------------------------------------------------------
+@pytest.fixture
+def full_width_pool():
+    yield from every_split_on_the_pool()
+
+
+def test_a_part_that_raises_raises_in_the_caller_with_the_op_named(full_width_pool):
+    """The error of a part run on a pool thread reaches Session.run as the kernel's own."""
+    n = 4096
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.int32, (n,), "x")
+        e = gc.placeholder(gc.int32, (n,), "e")
+        y = gc.pow(x, e) + x
+    sess = gc.Session(graph=g, device="cpu")
+    xs = np.arange(n, dtype=np.int32) % 7
+    good = np.full(n, 2, np.int32)
+    jobs = parallel.control()[parallel.GEN]
+    np.testing.assert_array_equal(sess.run(y, {x: xs, e: good}), xs ** 2 + xs)
+    if parallel.NATIVE and parallel.THREADS > 1:
+        assert parallel.control()[parallel.GEN] > jobs  # it ran on the pool
+    for where in (0, n - 1):  # in the caller's part, and in the last part (a worker's, when it takes it)
+        bad = good.copy()
+        bad[where] = -1
+        with pytest.raises(gc.GraphcError, match="negative integer powers"):
+            sess.run(y, {x: xs, e: bad})
+    np.testing.assert_array_equal(sess.run(y, {x: xs, e: good}), xs ** 2 + xs)  # and it still runs
+
+
+FORKED = r"""
+import os, numpy as np, graphc as gc
+g = gc.Graph()
+with g.as_default():
+    x = gc.placeholder(gc.float32, (None,), "x")
+    y = gc.tanh(x) * 2.0 + 1.0
+sess = gc.Session(graph=g, device="cpu")
+xs = np.linspace(-3, 3, 1 << 17).astype(np.float32)
+want = np.tanh(xs) * 2 + 1
+assert np.allclose(sess.run(y, {x: xs}), want, atol=1e-6)
+pid = os.fork()
+if pid == 0:  # the parent's pool threads do not exist here: the child starts its own
+    ok = np.allclose(sess.run(y, {x: xs}), want, atol=1e-6) and np.allclose(sess.run(y, {x: xs[::-1].copy()}), want[::-1], atol=1e-6)
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+assert os.WEXITSTATUS(status) == 0, status
+print("forked ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_runs_split_kernels_on_its_own_pool():
+    env = dict(os.environ, GRAPHC_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and "forked ok" in out.stdout, out.stderr
+
+
+SLEEPING = r"""
+import time, numpy as np, graphc as gc
+from graphc.codegen.cpu import parallel
+g = gc.Graph()
+with g.as_default():
+    x = gc.placeholder(gc.float32, (None,), "x")
+    y = x * 3.0 - 1.0
+sess = gc.Session(graph=g, device="cpu")
+small = np.arange(parallel.MIN_WORK, dtype=np.float32)
+large = np.arange(parallel.WAKE_WORK * 2, dtype=np.float32)
+assert np.array_equal(sess.run(y, {x: large}), large * 3 - 1)
+ctl, workers = parallel.control(), len(parallel.pool().workers)
+assert workers == 1
+deadline = time.monotonic() + 60
+while ctl[parallel.SLEEPERS] < workers and time.monotonic() < deadline:
+    time.sleep(0.01)  # the workers stop spinning and sleep
+assert ctl[parallel.SLEEPERS] == workers
+jobs = ctl[parallel.GEN]
+assert np.array_equal(sess.run(y, {x: small}), small * 3 - 1)  # the caller takes every part
+assert ctl[parallel.SLEEPERS] == workers and ctl[parallel.GEN] == jobs + 1, (ctl[parallel.SLEEPERS], ctl[parallel.GEN], jobs)
+assert np.array_equal(sess.run(y, {x: large}), large * 3 - 1)  # and this one wakes them
+deadline = time.monotonic() + 60
+while ctl[parallel.SLEEPERS] == workers and time.monotonic() < deadline:
+    time.sleep(0.001)
+assert ctl[parallel.SLEEPERS] < workers and ctl[parallel.GEN] == jobs + 2
+print("woken")
+"""
+
+
+@pytest.mark.skipif(not parallel.NATIVE, reason="the native pool runs on Linux x86-64")
+def test_sleeping_workers_wake_for_a_large_job_and_small_jobs_run_without_them():
+    env = dict(os.environ, GRAPHC_NUM_THREADS="2", GRAPHC_ADAPTIVE_THREADS="0")
+    out = subprocess.run([sys.executable, "-c", SLEEPING], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and "woken" in out.stdout, out.stderr
 
 
 HOGGED = r"""

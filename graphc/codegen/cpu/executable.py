@@ -83,7 +83,7 @@ class CpuExecutable(Executable):
         self.generated = gen
         self.scratch = self.schedule.scratch_regions(gen.calls)
         var_dtypes = {ins.attrs["var"]: ins.attrs["dtype"].np for ins in program.instrs if "var" in ins.attrs}
-        sources = []
+        sources, self._param_types = [], []
         for call in gen.calls:
             types_ = []
             for key in call.params:
@@ -98,8 +98,12 @@ class CpuExecutable(Executable):
                 else:
                     types_.append("types.int64")
             sources.append(kernel_module_source(call.source, types_))
+            self._param_types.append(types_)
         cache.compile_ahead(sources, cores.width())
-        self.kernels = [cache.load(source).kernel for source in sources]
+        modules = [cache.load(source) for source in sources]
+        self.kernels = [m.kernel for m in modules]
+        self._kernel_modules = [m.__name__ for m in modules]
+        self._runners: dict = {}  # kernel -> (run, part address) of its part module (parallel.py)
         self._bindings: dict = {}
         self._dynamic = None
         self._dynamic_lock = threading.Lock()
@@ -142,6 +146,7 @@ class CpuExecutable(Executable):
             return ("B", place.value)
 
         collectives: dict = {}    # collective group -> its index in self.collectives
+        self._poolable = set()    # kernels whose parts may run on the pool's threads
         for step in schedule.steps:
             if step.kind != KERNEL:  # a collective's start or wait, run by the host (codegen/collectives.py)
                 c = collectives.setdefault(step.group, len(collectives))
@@ -175,6 +180,11 @@ class CpuExecutable(Executable):
                     args.append(slot(key))
             split = None
             if call.split is not None:
+                # a part that raises is run again in the caller (parallel.py): not where that
+                # would write a variable twice
+                if not (call.raise_codes and any(self.program.instrs[m].op in VARIABLE_WRITES
+                                                 for m in self.program.groups[step.group].members)):
+                    self._poolable.add(step.kernel)
                 extent_dims, work_value = call.split
                 split = ([slot(("dim", v, k)) for v, k in extent_dims], slot(("size", work_value)))
             statements.append(("call", step.kernel, args, split))
@@ -201,11 +211,25 @@ class CpuExecutable(Executable):
             ins.op in VARIABLE_WRITES for ins in self.program.instrs)
         self._uses_pool = any(k[0] in ("buffer", "scratch") for k in fixed)  # one set per concurrent call
         src = self._render(generic=True)
-        namespace = {"np": np, "PAR": PARALLEL.call, "FRESH": self._fresh, **self._host_names()}
+        namespace = {"np": np, "PAR": PARALLEL.call, "RUNNER": self._runner, "FRESH": self._fresh,
+                     **self._host_names()}
         exec(compile(src, f"<graphc driver {id(self)}>", "exec"), namespace)
         self._driver = namespace["driver"]
         self.driver_source = src
         self._traced_driver = None
+
+    def _runner(self, k: int):
+        """``(run, part address)`` of kernel ``k``'s part module (parallel.py), made on first
+        use; None where its parts run in the calling thread."""
+        if k not in self._runners:
+            runner = None
+            if k in self._poolable and PARALLEL.NATIVE and PARALLEL.THREADS > 1:
+                lo, hi = (next(j for j, key in enumerate(self.generated.calls[k].params) if key[0] == which)
+                          for which in ("lo", "hi"))
+                module = cache.load(PARALLEL.part_module_source(self._kernel_modules[k], self._param_types[k], lo, hi))
+                runner = (module.run, module.part.address)
+            self._runners[k] = runner
+        return self._runners[k]
 
     def _host_names(self) -> dict:
         """What a driver's collective steps call (codegen/collectives.py)."""
@@ -227,8 +251,8 @@ class CpuExecutable(Executable):
         """The generic driver with a timer around each kernel (made on the first traced run)."""
         if self._traced_driver is None:
             src = self._render(generic=True, traced=True)
-            namespace = {"np": np, "PAR": PARALLEL.call, "CLOCK": profiler.Tracer.clock, "FRESH": self._fresh,
-                         **self._host_names()}
+            namespace = {"np": np, "PAR": PARALLEL.call, "RUNNER": self._runner, "CLOCK": profiler.Tracer.clock,
+                         "FRESH": self._fresh, **self._host_names()}
             exec(compile(src, f"<graphc traced driver {id(self)}>", "exec"), namespace)
             self._kernel_infos = profiler.kernel_infos(self.program, self.schedule, self.generated.calls)
             self._collective_infos = [step.trace_infos(self.program) for step in self.collectives]
@@ -295,15 +319,14 @@ class CpuExecutable(Executable):
                 lo = next(k for k, a in enumerate(args) if a[0] == "LO")
                 hi = next(k for k, a in enumerate(args) if a[0] == "HI")
                 rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
-                line = f"PAR(K[{st[1]}], {extent}, {r(split[1])}, ({', '.join(rendered)},), {lo}, {hi})"
+                line = f"PAR(K[{st[1]}], {extent}, {r(split[1])}, ({', '.join(rendered)},), {lo}, {hi}, RUNNER, {st[1]})"
                 if not generic:
                     extent_value = int(np.prod([int(r(d)) for d in split[0]], dtype=np.int64))
-                    if int(r(split[1])) < PARALLEL.MIN_WORK or PARALLEL.THREADS < 2:
-                        plain = [str(extent_value) if a[0] == "HI" else ("0" if a[0] == "LO" else r(a)) for a in args]
-                        line = f"K[{st[1]}]({', '.join(plain)})"
-                    else:
-                        line = (f"PAR(K[{st[1]}], {extent_value}, {r(split[1])}, ({', '.join(rendered)},), "
-                                f"{lo}, {hi})")
+                    work = int(r(split[1]))
+                    whole = [str(extent_value) if a[0] == "HI" else ("0" if a[0] == "LO" else r(a)) for a in args]
+                    line = f"K[{st[1]}]({', '.join(whole)})"
+                    if work >= PARALLEL.MIN_WORK and extent_value > 1 and self._runner(st[1]) is not None:
+                        line = f"RUN{st[1]}(CTL(), ADDR{st[1]}, {work}, {', '.join(whole)})"
             if traced:  # the kernel's time, and its arguments for the bytes it reads and writes
                 w("t = CLOCK()")
                 w(line)
@@ -400,8 +423,10 @@ class CpuExecutable(Executable):
             return None
         pool = binding.target.setdefault("pool", [])
         src = self._render(False, binding, order, one_fetch if one_fetch else None)
-        namespace = {"np": np, "PAR": PARALLEL.call, "FRESH": self._fresh, "ND": np.ndarray, "MISS": MISS, "CTX": ctx,
-                     **self._host_names(),
+        namespace = {"np": np, "FRESH": self._fresh, "ND": np.ndarray, "MISS": MISS, "CTX": ctx,
+                     "CTL": PARALLEL.control, **self._host_names(),
+                     **{f"RUN{k}": r[0] for k, r in self._runners.items() if r is not None},
+                     **{f"ADDR{k}": r[1] for k, r in self._runners.items() if r is not None},
                      "K": self.kernel_functions,
                      "RNG_ARRAYS": self._rng_arrays, "POOL": pool, "MAKE": lambda: self.fixed_values(binding),
                      "ERR": self._raised}
