@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import contextlib
 import os
 
 import numpy as np
@@ -274,26 +275,41 @@ def tiny_collective_buckets():
             os.environ["HOROVOD_FUSION_THRESHOLD"] = before
 
 
-def every_split_on_the_pool():
-    """For a module fixture: every kernel whose outer loop can be split runs in parts on the
-    CPU pool's threads (codegen/cpu/parallel.py), however small, at the pool's full width
-    whatever the load (pytest-xdist's other worker would narrow it to one), and every job
-    wakes the workers: the fuzzed graphs' tiny shapes go through the pool too."""
+def pool_at_full_width():
+    """For a module fixture: the CPU pool (codegen/cpu/parallel.py) splits jobs at its full
+    width whatever the load (pytest-xdist's other worker would narrow it to one), and every
+    job wakes its workers; ``splits_on_the_pool`` then sends tiny kernels to it."""
     from graphc.codegen.cpu import cores, parallel
     pool, ctl = parallel.pool(), parallel.control()
-    before = parallel.MIN_WORK, int(ctl[parallel.WAKE])
+    wake = int(ctl[parallel.WAKE])
     listening = pool.follow in cores.monitor().listeners
     if listening:
         cores.monitor().listeners.remove(pool.follow)
-    parallel.MIN_WORK, ctl[parallel.WAKE] = 1, 1
+    ctl[parallel.WAKE] = 1
     pool.follow(len(pool.workers) + 1)
     try:
         yield
     finally:
-        parallel.MIN_WORK, ctl[parallel.WAKE] = before
+        ctl[parallel.WAKE] = wake
         if listening:
             cores.monitor().listeners.append(pool.follow)
         pool.follow(cores.monitor().width)
+
+
+@contextlib.contextmanager
+def splits_on_the_pool(enabled: bool):
+    """While enabled, every kernel whose outer loop can be split runs in parts on the pool,
+    however small, so that the fuzzed graphs' tiny shapes go through it. Each split kernel
+    then compiles a part module (0.1-0.2 s cold), so the fuzzers draw this for some graphs
+    and one configuration only."""
+    from graphc.codegen.cpu import parallel
+    before = parallel.MIN_WORK
+    if enabled:
+        parallel.MIN_WORK = 1
+    try:
+        yield
+    finally:
+        parallel.MIN_WORK = before
 
 
 COLLECTIVES = {

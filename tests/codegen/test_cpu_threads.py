@@ -12,7 +12,7 @@ import pytest
 
 import graphc as gc
 from graphc.codegen.cpu import parallel
-from fuzz_graphs import every_split_on_the_pool
+from fuzz_graphs import pool_at_full_width, splits_on_the_pool
 
 PROGRAM = r"""
 import json, numpy as np, graphc as gc
@@ -134,7 +134,8 @@ def test_kernel_pool_and_blas_follow_the_width():
 # --- the pool (parallel.py): parts on native threads --------------------------------------------------------
 @pytest.fixture
 def full_width_pool():
-    yield from every_split_on_the_pool()
+    with splits_on_the_pool(True):
+        yield from pool_at_full_width()
 
 
 def test_a_part_that_raises_raises_in_the_caller_with_the_op_named(full_width_pool):
