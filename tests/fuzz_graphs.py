@@ -299,17 +299,19 @@ def pool_at_full_width():
 @contextlib.contextmanager
 def splits_on_the_pool(enabled: bool):
     """While enabled, every kernel whose outer loop can be split runs in parts on the pool,
-    however small, so that the fuzzed graphs' tiny shapes go through it. Each split kernel
-    then compiles a part module (0.1-0.2 s cold), so the fuzzers draw this for some graphs
-    and one configuration only."""
+    however small, so that the fuzzed graphs' tiny shapes go through it; products with few
+    rows are split by columns however few (emit/groups.py, ``split_product``). Each split
+    kernel then compiles a part module (0.1-0.2 s cold), so the fuzzers draw this for some
+    graphs and one configuration only."""
     from graphc.codegen.cpu import parallel
-    before = parallel.MIN_WORK
+    from graphc.codegen.emit import groups
+    before = parallel.MIN_WORK, groups.SPLIT_COLUMNS
     if enabled:
-        parallel.MIN_WORK = 1
+        parallel.MIN_WORK, groups.SPLIT_COLUMNS = 1, 1
     try:
         yield
     finally:
-        parallel.MIN_WORK = before
+        parallel.MIN_WORK, groups.SPLIT_COLUMNS = before
 
 
 COLLECTIVES = {

@@ -213,12 +213,22 @@ deadline = time.monotonic() + 60
 while ctl[parallel.SLEEPERS] == workers and time.monotonic() < deadline:
     time.sleep(0.001)
 assert ctl[parallel.SLEEPERS] < workers and ctl[parallel.GEN] == jobs + 2
+deadline = time.monotonic() + 60
+while ctl[parallel.SLEEPERS] < workers and time.monotonic() < deadline:
+    time.sleep(0.01)  # asleep again
+for k in range(parallel.WAKE_WORK // parallel.MIN_WORK):  # a stream of small jobs wakes them too
+    assert ctl[parallel.SLEEPERS] == workers, k
+    assert np.array_equal(sess.run(y, {x: small}), small * 3 - 1)
+deadline = time.monotonic() + 60
+while ctl[parallel.SLEEPERS] == workers and time.monotonic() < deadline:
+    time.sleep(0.001)
+assert ctl[parallel.SLEEPERS] < workers
 print("woken")
 """
 
 
 @pytest.mark.skipif(not parallel.NATIVE, reason="the native pool runs on Linux x86-64")
-def test_sleeping_workers_wake_for_a_large_job_and_small_jobs_run_without_them():
+def test_sleeping_workers_wake_for_a_large_job_or_a_stream_of_small_ones_and_not_for_one_small_job():
     env = dict(os.environ, GRAPHC_NUM_THREADS="2", GRAPHC_ADAPTIVE_THREADS="0")
     out = subprocess.run([sys.executable, "-c", SLEEPING], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0 and "woken" in out.stdout, out.stderr

@@ -61,6 +61,19 @@ def kernel_module_source(source: str, param_types) -> str:
             + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={FASTMATH})(_kernel)\n")
 
 
+CACHE_LINE = 64  # bytes
+
+
+def empty_aligned(n: int, dtype) -> np.ndarray:
+    """``np.empty(n, dtype)`` starting on a cache line (NumPy's start on 16 bytes). A kernel
+    split across threads meets at line edges (parallel.part_bound) only if its arrays start
+    on one; used for what a binding allocates (planned buffers, scratch), not per run."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(n * dtype.itemsize + CACHE_LINE, np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    return raw[start:start + n * dtype.itemsize].view(dtype)
+
+
 class CpuExecutable(Executable):
     """The schedule (codegen/schedule.py) rendered for the CPU: one numba kernel per step, a
     generated Python driver that calls them in order, and per set of concrete feed shapes a
@@ -185,8 +198,8 @@ class CpuExecutable(Executable):
                 if not (call.raise_codes and any(self.program.instrs[m].op in VARIABLE_WRITES
                                                  for m in self.program.groups[step.group].members)):
                     self._poolable.add(step.kernel)
-                extent_dims, work_value = call.split
-                split = ([slot(("dim", v, k)) for v, k in extent_dims], slot(("size", work_value)))
+                split = ([slot(("dim", v, k)) for v, k in call.split.extent_dims],
+                         [slot(key) for key in call.split.work], call.split.per)
             statements.append(("call", step.kernel, args, split))
         outs = []
         for j, (how, place) in enumerate(fetch_sources(schedule)):
@@ -226,7 +239,8 @@ class CpuExecutable(Executable):
             if k in self._poolable and PARALLEL.NATIVE and PARALLEL.THREADS > 1:
                 lo, hi = (next(j for j, key in enumerate(self.generated.calls[k].params) if key[0] == which)
                           for which in ("lo", "hi"))
-                module = cache.load(PARALLEL.part_module_source(self._kernel_modules[k], self._param_types[k], lo, hi))
+                module = cache.load(PARALLEL.part_module_source(self._kernel_modules[k], self._param_types[k], lo, hi,
+                                                                self.generated.calls[k].split.grain))
                 runner = (module.run, module.part.address)
             self._runners[k] = runner
         return self._runners[k]
@@ -241,6 +255,8 @@ class CpuExecutable(Executable):
         # referenced only by the dict and the name ``last``: free (graphc/reuse.py)
         if last is not None and last.size == n and last.dtype == dtype and sys.getrefcount(last) <= FREE_IN_DICT:
             return last
+        # (np.empty, not empty_aligned: a view of an output, which the caller may keep, holds
+        # the allocation's owner, not the output, so the reference count above would miss it)
         out = self._recycled[value] = np.empty(n, dtype)
         return out
 
@@ -319,10 +335,11 @@ class CpuExecutable(Executable):
                 lo = next(k for k, a in enumerate(args) if a[0] == "LO")
                 hi = next(k for k, a in enumerate(args) if a[0] == "HI")
                 rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
-                line = f"PAR(K[{st[1]}], {extent}, {r(split[1])}, ({', '.join(rendered)},), {lo}, {hi}, RUNNER, {st[1]})"
+                work = f"({' * '.join(r(f) for f in split[1])}) // {split[2]}"
+                line = f"PAR(K[{st[1]}], {extent}, {work}, ({', '.join(rendered)},), {lo}, {hi}, RUNNER, {st[1]})"
                 if not generic:
                     extent_value = int(np.prod([int(r(d)) for d in split[0]], dtype=np.int64))
-                    work = int(r(split[1]))
+                    work = int(np.prod([int(r(f)) for f in split[1]], dtype=np.int64)) // split[2]
                     whole = [str(extent_value) if a[0] == "HI" else ("0" if a[0] == "LO" else r(a)) for a in args]
                     line = f"K[{st[1]}]({', '.join(whole)})"
                     if work >= PARALLEL.MIN_WORK and extent_value > 1 and self._runner(st[1]) is not None:
@@ -446,12 +463,12 @@ class CpuExecutable(Executable):
         for run in self._end_to_end:  # a collective bucket's buffers, end to end (Schedule.laid_end_to_end)
             keys = [("buffer", b) for b in run]
             offsets = np.cumsum([0] + [-(-binding.region_bytes[k] // 8) * 8 for k in keys])  # (8-byte aligned)
-            arena = np.empty(max(int(offsets[-1]), 1), np.uint8)
+            arena = empty_aligned(max(int(offsets[-1]), 1), np.uint8)
             for k, start, end in zip(keys, offsets[:-1], offsets[1:]):
                 buffers[k] = arena[start:end]
         for key, n in binding.region_bytes.items():
             if key[0] == "buffer" and key not in buffers:
-                buffers[key] = np.empty(max(n, 1), np.uint8)
+                buffers[key] = empty_aligned(max(n, 1), np.uint8)
         out = []
         for key in self._fixed:
             kind, v = key[0], key[1]
@@ -461,7 +478,7 @@ class CpuExecutable(Executable):
                 out.append(binding.sizes[v])
             elif kind == "scratch":
                 dtype = np.dtype(key[1])
-                out.append(np.empty(max(binding.region_bytes[key] // dtype.itemsize, 1), dtype))
+                out.append(empty_aligned(max(binding.region_bytes[key] // dtype.itemsize, 1), dtype))
             elif kind == "host":
                 arr = binding.host_values[v]
                 out.append(arr if arr.flags.writeable else arr.copy())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 
 from ...dtypes import DType
@@ -64,7 +64,7 @@ class KernelContext:
         self._uid = 0
         self._lids: dict = {}
         self.body = SourceWriter(1)
-        self.split = None  # (dim keys whose product is the outer extent, work value) when splittable
+        self.split = None  # a Split when the outer loop may run in parts
         self.launch = None  # GPU only, see KernelCall.launch
         self.prefills: list = []  # GPU only, see KernelCall.prefills
 
@@ -214,17 +214,22 @@ class KernelContext:
         self.raise_codes[code] = (i, message)
         return code
 
-    def split_bounds(self, extent_dims, work_value: int):
+    def split_bounds(self, extent_dims, work_value: int, work_dims=(), per: int = 1, grain: int = 1):
         """``(lo, hi)`` parameter names bounding the kernel's outermost loop, whose full extent
         is the product of ``extent_dims`` ((value, axis) pairs): the driver may run disjoint
         parts ``[lo, hi)`` on several threads. The kernel slices every operand to its part
         and loops from 0 (a loop starting at a run-time ``lo`` indexes with a possibly
-        negative int, and numba's wraparound check then stops LLVM from vectorizing)."""
+        negative int, and numba's wraparound check then stops LLVM from vectorizing).
+        The driver splits when the work, ``size(work_value) * product(work_dims) // per``,
+        is large enough (parallel.MIN_WORK): an elementwise loop's elements, or a
+        product's multiply-adds over how many of them cost one element. Parts meet at
+        multiples of ``grain`` (parallel.part_bound)."""
         assert self.split is None, "only one loop per kernel can be split"
         assert not any(key[0] == "scratch" for key in self.params), "scratch arrays are per call, not per part"
         for v, k in extent_dims:
             self.dim(v, k)
-        self.split = (tuple(extent_dims), work_value)
+        self.split = Split(tuple(extent_dims), (("size", work_value),) + tuple(("dim", v, k) for v, k in work_dims),
+                           per, grain)
         return self._param(("lo",), "L"), self._param(("hi",), "H")
 
     def rng_slot(self, stream: int) -> str:
@@ -256,6 +261,15 @@ class KernelContext:
         return (defs + "\n\n" if defs else "") + text
 
 
+class Split(NamedTuple):
+    """How the driver may run a kernel's outer loop in parts (``KernelContext.split_bounds``)."""
+
+    extent_dims: Tuple            # (value, axis) pairs whose product is the loop's extent
+    work: Tuple                   # slot keys, ("size", v) or ("dim", v, k), whose product ...
+    per: int                      # ... divided by this is the work that decides a split
+    grain: int = 1                # parts meet at multiples of this
+
+
 @dataclass
 class KernelCall:
     """One kernel of the program and what to pass it."""
@@ -265,7 +279,7 @@ class KernelCall:
     raise_codes: Dict
     rng_streams: List
     label: str
-    split: Optional[Tuple] = None   # (extent dim keys, work value) when the outer loop can be split
+    split: Optional[Split] = None   # when the outer loop can be split
     scratch_uses: List = field(default_factory=list)  # (dtype, ordinal, factors): sizes the driver provides
     launch: Optional[Tuple] = None  # GPU only: (kind, value) the driver sizes the grid from
     prefills: List = field(default_factory=list)  # GPU only: (value, number) filled before the launch

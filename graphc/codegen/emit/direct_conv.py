@@ -8,19 +8,12 @@ from __future__ import annotations
 from . import groups
 from . import scalar
 from ...optimizer.program import VARIABLE_WRITES
-from .loops import classify
+from .loops import classify, static_int
 
 VECTOR = 8         # elements per accumulator vector
 CO_BLOCK = 6       # output channels per pass: KW * CO_BLOCK filter values live
 MAX_CHANNELS = 3   # input channels the direct form takes (the native target's implicit GEMM
 #                    takes over at 4, the step of its k unrolling)
-
-
-def _static(expr: str):
-    try:
-        return int(expr)
-    except (TypeError, ValueError):
-        return None
 
 
 # Where BLAS is the alternative (the CPU backend), the direct form wins only for few output
@@ -37,7 +30,7 @@ def direct_conv_fits(cg, root, x, f, max_outputs=None) -> bool:
     width; and at most ``max_outputs`` output channels if given. The batch may be a size
     parameter."""
     a = root.attrs
-    sizes = [_static(d) for d in list(cg.dims(f)) + list(cg.dims(x))[1:] + list(cg.dims(root.outputs[0]))[1:3]]
+    sizes = [static_int(d) for d in list(cg.dims(f)) + list(cg.dims(x))[1:] + list(cg.dims(root.outputs[0]))[1:3]]
     return (cg.dtype(root.outputs[0]).is_floating and all(s is not None for s in sizes)
             and sizes[2] <= MAX_CHANNELS and a["strides"][1] == 1 and sizes[-1] >= VECTOR
             and (max_outputs is None or sizes[3] <= max_outputs))
@@ -125,16 +118,13 @@ def direct_conv(cg, w, root, x, f, target, row_done, split: bool = False) -> Non
 
 
 
-def row_epilogue(cg, g, target: str, n: str):
-    """The group's elementwise epilogue (bias, activation) as ``row_done`` for ``gemm``: run
-    on each row of the product as soon as it is final, while it is in cache, instead of in a
-    pass of its own. None when an operand does not broadcast row by row (the epilogue then
-    runs as a separate loop)."""
+def row_operands(cg, g):
+    """``(members, external operands, their (row, column) kinds)`` of the group's epilogue when
+    it can run row by row (``row_epilogue``), else None."""
     members = [i for i in g.members if i != g.root]
     if not members:
         return None
     out = cg.instrs[g.root].outputs[0]
-    rank = cg.rank(out)
     produced = {v for i in members for v in cg.instrs[i].outputs} | {out}
     external, kinds = [], {}
     for i in members:
@@ -147,8 +137,23 @@ def row_epilogue(cg, g, target: str, n: str):
                 return None
             external.append(u)
             kinds[u] = (rows.pop(), col)
-    if any(cg.instrs[i].op in VARIABLE_WRITES for i in members) or rank < 1:
+    if any(cg.instrs[i].op in VARIABLE_WRITES for i in members) or cg.rank(out) < 1:
         return None
+    return members, external, kinds
+
+
+def row_epilogue(cg, g, target: str, n: str, shift: str = None):
+    """The group's elementwise epilogue (bias, activation) as ``row_done`` for ``gemm``: run
+    on each row of the product as soon as it is final, while it is in cache, instead of in a
+    pass of its own. None when an operand does not broadcast row by row (the epilogue then
+    runs as a separate loop). With ``shift``, for one part of a product split by columns
+    (``groups.split_product``): every array that moves along the columns is viewed from
+    column ``shift``, so that the part's columns count from 0 (see ``split_bounds``)."""
+    operands = row_operands(cg, g)
+    if operands is None:
+        return None
+    members, external, kinds = operands
+    out = cg.instrs[g.root].outputs[0]
     stores = set(g.outputs)
     targets = {}
     for i in members:
@@ -156,6 +161,17 @@ def row_epilogue(cg, g, target: str, n: str):
             if v in stores:
                 targets[v] = cg.define_output(v, cg.body)
     arrays = {u: cg.array(u) for u in external}
+    if shift is not None:
+        views: dict = {}
+
+        def from_shift(name: str) -> str:
+            if name not in views:
+                views[name] = cg.uid("part")
+                cg.body(f"{views[name]} = {name}[{shift}:]")
+            return views[name]
+        arrays.update({u: from_shift(arrays[u]) for u in external if kinds[u][1] == "e"})
+        targets = {v: from_shift(t) for v, t in targets.items()}
+        target = from_shift(target)
 
     def emit(w, i: str, j0: str, jn: str) -> None:
         base, j, col = cg.uid("eb"), cg.uid("ej"), cg.uid("ec")

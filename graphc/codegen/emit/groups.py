@@ -11,7 +11,7 @@ from ...ops.registry import find_opdef
 from ...optimizer.program import VARIABLE_WRITES
 from . import scalar
 from .loops import (STATIC, Operand, SourceWriter, classify, contiguous_strides, decode_offsets, grid_nest, nest,
-                    product, rebase, strides_for)
+                    product, rebase, static_int, strides_for)
 
 
 def data_inputs(ins) -> list:
@@ -572,6 +572,9 @@ def emit_matmul(cg, g) -> None:
         view = f"{arr}[{offset}:{offset} + {rows} * {cols}].reshape(({rows}, {cols}))"
         return view + (".T" if transpose else "")
 
+    if floating and rb == 2 and (ra == 2 or not ta) and split_product(cg, g, target, [da[1]] if ta else da[:-1], n, k,
+                                                                     (a, ra - 2 if ta else ra - 1)):
+        return
     if floating and ra == 2 and rb == 2:
         A = mat(cg.array(a), da[0], da[1], "0", ta)
         B = mat(cg.array(b), db[0], db[1], "0", tb)
@@ -598,6 +601,45 @@ def emit_matmul(cg, g) -> None:
     epilogue = [i for i in g.members if i != g.root]
     if epilogue:
         emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
+
+
+# A product with few rows (a GEMV at batch 1) runs as graphc's own loops (gemm.py), in parts
+# of its columns that the driver may hand to the CPU pool (parallel.py): BLAS runs such a
+# product on one thread, and splitting it also splits B over two cores' caches. Measured on
+# the 2-core dev machine (benchmarks/NOTES.md, "Products split by columns").
+SPLIT_ROWS = 16       # at most this many rows (a literal)
+SPLIT_COLUMNS = 32    # at least this many columns (a literal)
+MACS_PER_WORK = 16    # multiply-adds that cost about as much as one element of a loop
+
+
+def split_product(cg, g, target: str, row_dims, n: str, k: str, k_dim) -> bool:
+    """Emit the product of the matmul group ``g`` (2-D B, A's leading ``row_dims`` flattened
+    into rows) with its epilogue row by row, split by columns (``split_bounds``), if it has
+    few rows and the epilogue allows; else emit nothing and return False."""
+    from .direct_conv import row_epilogue, row_operands
+    from .gemm import gemm
+    root = cg.instrs[g.root]
+    a, b = root.inputs
+    out = root.outputs[0]
+    ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
+    row_lits, n_lit = [static_int(d) for d in row_dims], static_int(n)
+    rows_lit = None if None in row_lits else int(np.prod(row_lits, dtype=np.int64))
+    if (cg.target != "cpu" or rows_lit is None or n_lit is None or rows_lit > SPLIT_ROWS or n_lit < SPLIT_COLUMNS
+            or (ta and tb) or any(key[0] == "scratch" for key in cg.params)
+            or (len(g.members) > 1 and row_operands(cg, g) is None)):
+        return False
+    # parts meet at a cache line of columns: a line of C written by two threads costs more
+    # than the split saves (parallel.part_bound; the driver's arrays are 64-byte aligned)
+    lo, hi = cg.split_bounds([(out, cg.rank(out) - 1)], out, [k_dim], MACS_PER_WORK,
+                             grain=max(1, 64 // cg.dtype(out).np.itemsize))
+    row_done = row_epilogue(cg, g, target, n, shift=lo)
+    w = cg.body
+    part_b, part_c = cg.uid("part"), cg.uid("part")
+    w(f"{part_b} = {cg.array(b)}[{lo} * {k if tb else 1}:]")  # column lo of B: a row of B if transposed
+    w(f"{part_c} = {target}[{lo}:]")
+    gemm(cg, w, cg.dtype(out), cg.array(a), "0", ta, part_b, "0", tb, part_c, "0", str(rows_lit), n, k,
+         [(b, 0), (b, 1)], row_done, columns=("0", f"({hi} - {lo})"))
+    return True
 
 
 def _integer_matmul(cg, w, a, b, target, off, m, n, k, da, db, ta, tb):

@@ -38,6 +38,14 @@ def product(terms) -> str:
     terms = [str(t) for t in terms]
     return " * ".join(terms) if terms else "1"
 
+
+def static_int(expr: str):
+    """A dim expression's value where it is a literal (the static shape fixed it), else None."""
+    try:
+        return int(expr)
+    except (TypeError, ValueError):
+        return None
+
 # Broadcasting modes of a kernel (codegen.py): fixed at compile time from symbolic shapes, or
 # computed at run time for the shapes that break that assumption.
 STATIC, DYNAMIC = "static", "dynamic"

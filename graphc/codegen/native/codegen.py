@@ -462,7 +462,7 @@ class NativeModule:
                 elif kind == "lo":
                     args.append("0")
                 elif kind == "hi":
-                    args.append(" * ".join(dim_arg(v, k) for v, k in call.split[0]) or "1")
+                    args.append(" * ".join(dim_arg(v, k) for v, k in call.split.extent_dims) or "1")
                 elif kind == "errors":
                     args.append("E")
                 else:

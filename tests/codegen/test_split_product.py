@@ -1,0 +1,86 @@
+"""Products with few rows (a GEMV at batch 1) on the CPU backend: graphc's own loops
+(emit/gemm.py) split by columns, so that the driver can hand the parts to the pool
+(emit/groups.py, ``split_product``), with the epilogue run on each part's columns. Every
+layout and epilogue kind is compared with the reference backend and with NumPy in float64,
+run whole and in parts on the pool; the products that keep BLAS are listed too."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.codegen.cpu import parallel
+from fuzz_graphs import pool_at_full_width, splits_on_the_pool
+
+# (A's shape, B's shape, transpose_a, transpose_b, epilogue, dtype, split by columns?), where
+# "columns" means: only when the fuzzers' setting (splits_on_the_pool) lowers SPLIT_COLUMNS
+CASES = [
+    ((1, 784), (784, 256), False, False, "bias_relu", np.float32, True),    # W9's first layer
+    ((1, 300), (64, 300), False, True, "bias", np.float32, True),           # torch's Linear (B transposed)
+    ((100, 3), (100, 64), True, False, "per_row", np.float64, True),        # A transposed
+    ((16, 50), (50, 40), False, False, "matrix", np.float32, True),         # 16 rows: the most split
+    ((5, 30), (30, 33), False, False, "none", np.float64, True),
+    ((2, 1, 40), (40, 48), False, False, "bias_relu", np.float32, True),     # A's leading dims are rows
+    ((17, 20), (20, 64), False, False, "bias", np.float32, False),          # more rows: BLAS
+    ((2, 40), (40, 10), False, False, "bias", np.float32, "columns"),       # too few columns, unless told
+    ((20, 2), (64, 20), True, True, "none", np.float32, False),             # both transposed: BLAS
+]
+
+
+def _graph(case, rng):
+    sa, sb, ta, tb, epilogue, dt, _ = case
+    g = gc.Graph()
+    with g.as_default():
+        a = gc.placeholder(gc.as_dtype(dt), sa, "a")
+        bv = rng.standard_normal(sb).astype(dt)
+        y = gc.matmul(a, gc.constant(bv), transpose_a=ta, transpose_b=tb)
+        n = sb[0] if tb else sb[1]
+        rows = sa[1] if ta else int(np.prod(sa[:-1]))
+        extra = {"bias_relu": (n,), "bias": (n,), "per_row": (rows, 1), "matrix": (rows, n)}.get(epilogue)
+        c = rng.standard_normal(extra).astype(dt) if extra else None
+        if c is not None:
+            y = y + gc.constant(c)
+        if epilogue == "bias_relu":
+            y = gc.nn.relu(y)
+    return g, a, y, rng.standard_normal(sa).astype(dt), bv, c
+
+
+def _numpy(case, av, bv, c):
+    sa, sb, ta, tb, epilogue, _, _ = case
+    a64, b64 = av.astype(np.float64), bv.astype(np.float64)
+    if len(sa) > 2:
+        a64 = a64.reshape(-1, sa[-1])
+    y = (a64.T if ta else a64) @ (b64.T if tb else b64)
+    if c is not None:
+        y = y + c.astype(np.float64)
+    return np.maximum(y, 0) if epilogue == "bias_relu" else y
+
+
+@pytest.fixture(scope="module")
+def pool():
+    yield from pool_at_full_width()
+
+
+@pytest.mark.parametrize("on_pool", [False, True], ids=["whole", "in-parts"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{'x'.join(map(str, c[0]))}@{'x'.join(map(str, c[1]))}"
+                         f"{'-ta' if c[2] else ''}{'-tb' if c[3] else ''}-{c[4]}-{np.dtype(c[5]).name}")
+def test_few_row_products_split_by_columns_match_numpy_and_the_reference(case, on_pool, pool):
+    rng = np.random.default_rng(7)
+    g, a, y, av, bv, c = _graph(case, rng)
+    with gc.Session(graph=g, device="reference") as sess:
+        want = sess.run(y, {a: av})
+    jobs = parallel.control()[parallel.GEN]
+    with splits_on_the_pool(on_pool), gc.Session(graph=g, device="cpu") as sess:
+        got = sess.run(y, {a: av})
+        (runner,) = sess._runners.values()
+        calls = runner.executable.generated.calls
+    tol = 2e-4 if case[5] == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(want.reshape(-1, want.shape[-1]), _numpy(case, av, bv, c), rtol=tol, atol=tol)
+    assert len(calls) == 1, [call.label for call in calls]    # the epilogue is fused into the product
+    (call,) = calls
+    split = call.split is not None
+    assert split == (case[6] is True or (case[6] == "columns" and on_pool)), call.source
+    assert ("np.dot" in call.source) != split
+    if split and on_pool and parallel.NATIVE and parallel.THREADS > 1:
+        assert parallel.control()[parallel.GEN] > jobs           # its parts ran on the pool
