@@ -65,6 +65,22 @@ def test_scalar_fetch_is_a_numpy_scalar_and_results_are_fresh_arrays(model, sess
     assert fed_back is not xv and np.array_equal(fed_back, xv)
 
 
+def test_a_result_the_caller_holds_is_never_reused_by_a_later_run(model, sess, graph):
+    """A run recycles an output array only when nothing else references it (the CPU backend
+    counts references). Held whole, held as a view of a view, or dropped: earlier results
+    keep their values."""
+    _init(sess, graph)
+    runs = [np.full((2, 3), k, np.float32) for k in range(1, 5)]
+    want = [xv @ np.arange(6, dtype=np.float32).reshape(3, 2) for xv in runs]
+    held = sess.run(model.y, {model.x: runs[0]})
+    view = sess.run(model.y, {model.x: runs[1]}).reshape(-1)[1:]
+    sess.run(model.y, {model.x: runs[2]})  # dropped at once: its array may be recycled
+    last = sess.run(model.y, {model.x: runs[3]})
+    np.testing.assert_array_equal(held, want[0])
+    np.testing.assert_array_equal(view, want[1].reshape(-1)[1:])
+    np.testing.assert_array_equal(last, want[3])
+
+
 def test_any_tensor_can_be_fed_and_its_producers_do_not_run(model, sess, graph):
     # y is fed: neither x nor W is needed (W is not even initialized)
     y_value = np.array([[1.0, 2.0]], np.float32)
