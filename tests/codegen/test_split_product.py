@@ -84,3 +84,37 @@ def test_few_row_products_split_by_columns_match_numpy_and_the_reference(case, o
     assert ("np.dot" in call.source) != split
     if split and on_pool and parallel.NATIVE and parallel.THREADS > 1:
         assert parallel.control()[parallel.GEN] > jobs           # its parts ran on the pool
+
+
+@pytest.mark.parametrize("transpose_b", [False, True], ids=["b", "b-transposed"])
+def test_a_batch_of_none_gets_a_few_row_variant_compiled_on_first_use(transpose_b, pool):
+    """A product whose rows are the batch dim (None): BLAS for large batches, and a variant
+    split by columns, compiled only when a batch of at most SPLIT_ROWS rows comes; both the
+    generic driver (first call of a shape) and the specialized one (later calls) choose."""
+    from graphc.codegen.cpu.executable import _FirstCall
+    from graphc.codegen.emit.groups import SPLIT_ROWS
+    rng = np.random.default_rng(3)
+    bv = rng.standard_normal((48, 40) if transpose_b else (40, 48)).astype(np.float32)
+    bias = rng.standard_normal(48).astype(np.float32)
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 40), "x")
+        y = gc.nn.relu(gc.matmul(x, gc.constant(bv), transpose_b=transpose_b) + gc.constant(bias))
+    ref = gc.Session(graph=g, device="reference")
+    with gc.Session(graph=g, device="cpu") as sess:
+        big = rng.standard_normal((SPLIT_ROWS + 5, 40)).astype(np.float32)
+        for _ in range(2):
+            np.testing.assert_allclose(sess.run(y, {x: big}), ref.run(y, {x: big}), rtol=2e-4, atol=2e-4)
+        (runner,) = sess._runners.values()
+        exe = runner.executable
+        (call,) = exe.generated.calls
+        assert call.few_rows is not None and call.split is None and "np.dot" in call.source
+        variant = exe.calls[-1]
+        assert variant.split is not None and "np.dot" not in variant.source
+        assert isinstance(exe.kernel_functions[-1], _FirstCall)   # batch 21 did not compile it
+        for rows in (1, SPLIT_ROWS, 1, 3):
+            xv = rng.standard_normal((rows, 40)).astype(np.float32)
+            for _ in range(2):
+                np.testing.assert_allclose(sess.run(y, {x: xv}), ref.run(y, {x: xv}), rtol=2e-4, atol=2e-4)
+        assert not isinstance(exe.kernel_functions[-1], _FirstCall)
+        np.testing.assert_allclose(sess.run(y, {x: big}), ref.run(y, {x: big}), rtol=2e-4, atol=2e-4)

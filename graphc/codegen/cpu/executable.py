@@ -64,6 +64,17 @@ def kernel_module_source(source: str, param_types) -> str:
 CACHE_LINE = 64  # bytes
 
 
+class _FirstCall:
+    """A few-row variant's entry in ``kernel_functions`` until it is first called: it then
+    compiles (or loads) the kernel, puts it in its place, and runs it."""
+
+    def __init__(self, executable, k: int):
+        self.executable, self.k = executable, k
+
+    def __call__(self, *args):
+        return self.executable._variant(self.k)(*args)
+
+
 def empty_aligned(n: int, dtype) -> np.ndarray:
     """``np.empty(n, dtype)`` starting on a cache line (NumPy's start on 16 bytes). A kernel
     split across threads meets at line edges (parallel.part_bound) only if its arrays start
@@ -96,8 +107,8 @@ class CpuExecutable(Executable):
         self.generated = gen
         self.scratch = self.schedule.scratch_regions(gen.calls)
         var_dtypes = {ins.attrs["var"]: ins.attrs["dtype"].np for ins in program.instrs if "var" in ins.attrs}
-        sources, self._param_types = [], []
-        for call in gen.calls:
+
+        def types_of(call) -> list:
             types_ = []
             for key in call.params:
                 if key[0] in ("in", "out"):
@@ -110,12 +121,19 @@ class CpuExecutable(Executable):
                     types_.append(_numba_array(np.dtype(key[1])))
                 else:
                     types_.append("types.int64")
-            sources.append(kernel_module_source(call.source, types_))
-            self._param_types.append(types_)
-        cache.compile_ahead(sources, cores.width())
-        modules = [cache.load(source) for source in sources]
+            return types_
+        # Kernel k < len(gen.calls) is step k's; after them come the few-row variants
+        # (KernelCall.few_rows), compiled on first use: a training step at batch 256 never
+        # pays for the variant of its products.
+        self.calls = list(gen.calls) + [call.few_rows[0] for call in gen.calls if call.few_rows is not None]
+        self._param_types = [types_of(call) for call in self.calls]
+        sources = [kernel_module_source(call.source, types_) for call, types_ in zip(self.calls, self._param_types)]
+        main = len(gen.calls)
+        cache.compile_ahead(sources[:main], cores.width())
+        modules = [cache.load(source) for source in sources[:main]]
         self.kernels = [m.kernel for m in modules]
         self._kernel_modules = [m.__name__ for m in modules]
+        self._variant_sources = sources[main:]
         self._runners: dict = {}  # kernel -> (run, part address) of its part module (parallel.py)
         self._bindings: dict = {}
         self._dynamic = None
@@ -160,6 +178,34 @@ class CpuExecutable(Executable):
 
         collectives: dict = {}    # collective group -> its index in self.collectives
         self._poolable = set()    # kernels whose parts may run on the pool's threads
+        variants = 0
+
+        def arguments(call, step, kernel: int):
+            """(argument refs, split refs or None) of one kernel of ``step``."""
+            args = []
+            for key in call.params:
+                bound = schedule.argument(key)
+                if isinstance(bound, Place):
+                    if key[0] == "out" and bound.kind in (OUTPUT, TEMPORARY) and bound.value not in made:
+                        statements.append(("alloc", bound.value, slot(("size", bound.value)),
+                                           self.program.types[bound.value].dtype.np.name))
+                        made.add(bound.value)
+                    args.append(ref(bound))
+                elif key[0] == "rng":
+                    args.append(("RNG", step.kernel))
+                elif key[0] in ("lo", "hi"):
+                    args.append((key[0].upper(), 0))
+                else:  # a dim or a scratch region
+                    args.append(slot(key))
+            if call.split is None:
+                return args, None
+            # a part that raises is run again in the caller (parallel.py): not where that
+            # would write a variable twice
+            if not (call.raise_codes and any(self.program.instrs[m].op in VARIABLE_WRITES
+                                             for m in self.program.groups[step.group].members)):
+                self._poolable.add(kernel)
+            return args, ([slot(("dim", v, k)) for v, k in call.split.extent_dims],
+                          [slot(key) for key in call.split.work], call.split.per)
         for step in schedule.steps:
             if step.kind != KERNEL:  # a collective's start or wait, run by the host (codegen/collectives.py)
                 c = collectives.setdefault(step.group, len(collectives))
@@ -176,31 +222,14 @@ class CpuExecutable(Executable):
                     statements.append(("wait", c, len(schedule.buckets[step.group]), outs))
                 continue
             call = gen.calls[step.kernel]
-            args = []
-            for key in call.params:
-                bound = schedule.argument(key)
-                if isinstance(bound, Place):
-                    if key[0] == "out" and bound.kind in (OUTPUT, TEMPORARY) and bound.value not in made:
-                        statements.append(("alloc", bound.value, slot(("size", bound.value)),
-                                           self.program.types[bound.value].dtype.np.name))
-                        made.add(bound.value)
-                    args.append(ref(bound))
-                elif key[0] == "rng":
-                    args.append(("RNG", step.kernel))
-                elif key[0] in ("lo", "hi"):
-                    args.append((key[0].upper(), 0))
-                else:  # a dim or a scratch region
-                    args.append(slot(key))
-            split = None
-            if call.split is not None:
-                # a part that raises is run again in the caller (parallel.py): not where that
-                # would write a variable twice
-                if not (call.raise_codes and any(self.program.instrs[m].op in VARIABLE_WRITES
-                                                 for m in self.program.groups[step.group].members)):
-                    self._poolable.add(step.kernel)
-                split = ([slot(("dim", v, k)) for v, k in call.split.extent_dims],
-                         [slot(key) for key in call.split.work], call.split.per)
-            statements.append(("call", step.kernel, args, split))
+            args, split = arguments(call, step, step.kernel)
+            few = None
+            if call.few_rows is not None:  # (args, split) of the variant, its rows, its limit
+                variant, row_keys, limit = call.few_rows
+                index = len(gen.calls) + variants
+                variants += 1
+                few = (index, *arguments(variant, step, index), [slot(("dim", v, a)) for v, a in row_keys], limit)
+            statements.append(("call", step.kernel, args, split, few))
         outs = []
         for j, (how, place) in enumerate(fetch_sources(schedule)):
             if place.kind == CONSTANT and place.value in gen.literals:
@@ -209,7 +238,8 @@ class CpuExecutable(Executable):
                 outs.append(("as_is" if how == "returned" else "copy", ref(place)))
         # The driver plan, public because it is rendered twice: as this executable's Python
         # driver (_render) and as an njit function inside a compiled loop (cpu/loops.py).
-        # statements: ("alloc", buffer, size ref, dtype) and ("call", kernel, arg refs, split);
+        # statements: ("alloc", buffer, size ref, dtype) and ("call", kernel, arg refs, split, few),
+        # few: None or (variant kernel, its arg refs, its split, row dim refs, row limit);
         # outputs: per fetch, ("as_is" | "copy", ref) or ("literal", value).
         self.driver_statements, self.driver_outputs = statements, outs
         self.collectives = [CollectiveStep(self.program, self.program.groups[g], schedule.buckets[g])
@@ -219,7 +249,9 @@ class CpuExecutable(Executable):
         self._var_names = var_names
         self._rng_calls = [(i, c.rng_streams) for i, c in enumerate(gen.calls)]
         self._has_rng = any(streams for _, streams in self._rng_calls)
-        self.kernel_functions = list(self.kernels)  # a list so profilers can wrap entries in place
+        # a list so profilers can wrap entries in place; variants load on their first call
+        self.kernel_functions = list(self.kernels) + [_FirstCall(self, k) for k in range(len(self.kernels),
+                                                                                          len(self.calls))]
         self._writes_variables = bool(self.generated.calls) and any(
             ins.op in VARIABLE_WRITES for ins in self.program.instrs)
         self._uses_pool = any(k[0] in ("buffer", "scratch") for k in fixed)  # one set per concurrent call
@@ -231,16 +263,28 @@ class CpuExecutable(Executable):
         self.driver_source = src
         self._traced_driver = None
 
+    def _variant(self, k: int):
+        """Kernel ``k``, a few-row variant, compiled (or loaded) now: the first binding with few
+        rows asks for it."""
+        while len(self._kernel_modules) <= k:
+            module = cache.load(self._variant_sources[len(self._kernel_modules) - len(self.generated.calls)])
+            self.kernels.append(module.kernel)
+            self._kernel_modules.append(module.__name__)
+        if isinstance(self.kernel_functions[k], _FirstCall):
+            self.kernel_functions[k] = self.kernels[k]
+        return self.kernels[k]
+
     def _runner(self, k: int):
         """``(run, part address)`` of kernel ``k``'s part module (parallel.py), made on first
         use; None where its parts run in the calling thread."""
         if k not in self._runners:
             runner = None
             if k in self._poolable and PARALLEL.NATIVE and PARALLEL.THREADS > 1:
-                lo, hi = (next(j for j, key in enumerate(self.generated.calls[k].params) if key[0] == which)
+                self._variant(k)  # (the kernel's own module first)
+                lo, hi = (next(j for j, key in enumerate(self.calls[k].params) if key[0] == which)
                           for which in ("lo", "hi"))
                 module = cache.load(PARALLEL.part_module_source(self._kernel_modules[k], self._param_types[k], lo, hi,
-                                                                self.generated.calls[k].split.grain))
+                                                                self.calls[k].split.grain))
                 runner = (module.run, module.part.address)
             self._runners[k] = runner
         return self._runners[k]
@@ -301,6 +345,32 @@ class CpuExecutable(Executable):
                 return str(binding.shapes[key[1]][key[2]] if key[0] == "dim" else binding.sizes[key[1]])
             return f"P[{i}]"
 
+        def kernel_call(w: SourceWriter, step: int, k: int, args, split) -> None:
+            """Kernel ``k`` of ``step`` (itself, or its few-row variant), whole or in parts."""
+            if split is None:
+                rendered = [r(a) for a in args]
+                line = f"K[{k}]({', '.join(rendered)})"
+            else:
+                extent = " * ".join(r(d) for d in split[0]) or "1"
+                lo = next(j for j, a in enumerate(args) if a[0] == "LO")
+                hi = next(j for j, a in enumerate(args) if a[0] == "HI")
+                rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
+                work = f"({' * '.join(r(f) for f in split[1])}) // {split[2]}"
+                line = f"PAR(K[{k}], {extent}, {work}, ({', '.join(rendered)},), {lo}, {hi}, RUNNER, {k})"
+                if not generic:
+                    extent_value = int(np.prod([int(r(d)) for d in split[0]], dtype=np.int64))
+                    work = int(np.prod([int(r(f)) for f in split[1]], dtype=np.int64)) // split[2]
+                    whole = [str(extent_value) if a[0] == "HI" else ("0" if a[0] == "LO" else r(a)) for a in args]
+                    line = f"K[{k}]({', '.join(whole)})"
+                    if work >= PARALLEL.MIN_WORK and extent_value > 1 and self._runner(k) is not None:
+                        line = f"RUN{k}(CTL(), ADDR{k}, {work}, {', '.join(whole)})"
+            if traced:  # the kernel's time, and its arguments for the bytes it reads and writes
+                w("t = CLOCK()")
+                w(line)
+                w(f"TR({step}, t, ({', '.join(rendered)},))")
+            else:
+                w(line)
+
         w = SourceWriter(2)
         for st in self.driver_statements:
             if st[0] in ("start", "wait"):  # a collective's step: the host starts it, or waits for it
@@ -326,30 +396,21 @@ class CpuExecutable(Executable):
                     w(f"b{st[1]} = np.empty({r(st[2])}, np.{st[3]})")
                 continue
             w(f"step = {st[1]}")
-            args, split = st[2], st[3]
-            if split is None:
-                rendered = [r(a) for a in args]
-                line = f"K[{st[1]}]({', '.join(rendered)})"
-            else:
-                extent = " * ".join(r(d) for d in split[0]) or "1"
-                lo = next(k for k, a in enumerate(args) if a[0] == "LO")
-                hi = next(k for k, a in enumerate(args) if a[0] == "HI")
-                rendered = ["0" if a[0] in ("LO", "HI") else r(a) for a in args]
-                work = f"({' * '.join(r(f) for f in split[1])}) // {split[2]}"
-                line = f"PAR(K[{st[1]}], {extent}, {work}, ({', '.join(rendered)},), {lo}, {hi}, RUNNER, {st[1]})"
-                if not generic:
-                    extent_value = int(np.prod([int(r(d)) for d in split[0]], dtype=np.int64))
-                    work = int(np.prod([int(r(f)) for f in split[1]], dtype=np.int64)) // split[2]
-                    whole = [str(extent_value) if a[0] == "HI" else ("0" if a[0] == "LO" else r(a)) for a in args]
-                    line = f"K[{st[1]}]({', '.join(whole)})"
-                    if work >= PARALLEL.MIN_WORK and extent_value > 1 and self._runner(st[1]) is not None:
-                        line = f"RUN{st[1]}(CTL(), ADDR{st[1]}, {work}, {', '.join(whole)})"
-            if traced:  # the kernel's time, and its arguments for the bytes it reads and writes
-                w("t = CLOCK()")
-                w(line)
-                w(f"TR({st[1]}, t, ({', '.join(rendered)},))")
-            else:
-                w(line)
+            few = st[4]
+            if few is None:
+                kernel_call(w, st[1], st[1], st[2], st[3])
+                continue
+            variant, v_args, v_split, rows, limit = few
+            if not generic:  # the sizes are known: the one call that fits them
+                if int(np.prod([int(r(d)) for d in rows], dtype=np.int64)) <= limit:
+                    kernel_call(w, st[1], variant, v_args, v_split)
+                else:
+                    kernel_call(w, st[1], st[1], st[2], st[3])
+                continue
+            with w.block(f"if {' * '.join(r(d) for d in rows)} <= {limit}:"):
+                kernel_call(w, st[1], variant, v_args, v_split)
+            with w.block("else:"):
+                kernel_call(w, st[1], st[1], st[2], st[3])
         outs = []
         for kind, ref in self.driver_outputs:
             if kind == "literal":

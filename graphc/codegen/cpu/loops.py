@@ -103,7 +103,7 @@ class PlainFunction:
         module.parts.append((exe, label))
         self.name = module.name("plain")
         prefix = f"K{self.part}_"
-        for k, kernel in enumerate(exe.kernel_functions):
+        for k, kernel in enumerate(exe.kernel_functions[:len(exe.generated.calls)]):  # (not few-row variants)
             module.lines.append(f"{prefix}{k} = _sys.modules[{kernel.py_func.__module__!r}].kernel")
 
         def r(ref) -> str:

@@ -65,6 +65,10 @@ class KernelContext:
         self._lids: dict = {}
         self.body = SourceWriter(1)
         self.split = None  # a Split when the outer loop may run in parts
+        # A product whose row count is a size parameter: the row dims, when a variant split by
+        # columns would serve few rows (groups.split_product); assume_few_rows emits it.
+        self.few_rows = None
+        self.assume_few_rows = False
         self.launch = None  # GPU only, see KernelCall.launch
         self.prefills: list = []  # GPU only, see KernelCall.prefills
 
@@ -283,6 +287,9 @@ class KernelCall:
     scratch_uses: List = field(default_factory=list)  # (dtype, ordinal, factors): sizes the driver provides
     launch: Optional[Tuple] = None  # GPU only: (kind, value) the driver sizes the grid from
     prefills: List = field(default_factory=list)  # GPU only: (value, number) filled before the launch
+    # (variant KernelCall, row dim keys, limit): the driver calls the variant instead when the
+    # product of those dims is at most the limit (CPU only, groups.split_product)
+    few_rows: Optional[Tuple] = None
 
 
 @dataclass
@@ -335,12 +342,23 @@ class ProgramCodegen:
                 continue
             if g.kind in ("shape", "collective"):  # the host computes these (codegen/schedule.py)
                 continue
-            ctx = self.context_class(p, self.sym, self.mode, literals)
             emitter = emitters.get(g.kind)
             if emitter is None:
                 raise CompileError(f"the {self.backend_name} backend cannot compile {g.label(p, k, 'group')}")
-            emitter(ctx, g)
-            calls.append(KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
-                                    g.label(p, k), ctx.split, list(ctx.scratch_uses),
-                                    ctx.launch, list(ctx.prefills)))
+            ctx = self._emit(emitter, g, literals)
+            calls.append(self._call(ctx, g, k))
+            if ctx.few_rows is not None:
+                from .groups import SPLIT_ROWS
+                variant = self._emit(emitter, g, literals, assume_few_rows=True)
+                calls[-1].few_rows = (self._call(variant, g, k), ctx.few_rows, SPLIT_ROWS)
         return Generated(calls, literals, tuple(p.fetches))
+
+    def _emit(self, emitter, g, literals, assume_few_rows: bool = False):
+        ctx = self.context_class(self.p, self.sym, self.mode, literals)
+        ctx.assume_few_rows = assume_few_rows
+        emitter(ctx, g)
+        return ctx
+
+    def _call(self, ctx, g, k: int) -> KernelCall:
+        return KernelCall(ctx.source(), list(ctx.params), dict(ctx.raise_codes), list(ctx.rng_streams),
+                          g.label(self.p, k), ctx.split, list(ctx.scratch_uses), ctx.launch, list(ctx.prefills))

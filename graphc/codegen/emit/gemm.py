@@ -91,14 +91,14 @@ def _dot_form(cg, w, zero, A, a_off, R, r_off, C, c_off, m, n, k, row_done, colu
     i, jb, j, kk = cg.uid("mi"), cg.uid("mjb"), cg.uid("mj"), cg.uid("mk")
     ar, cr = cg.uid("mar"), cg.uid("mcr")
     with w.block(f"for {i} in range({m}):"):
-        w(f"{ar} = {a_off} + {i} * {k}")
+        w(f"{ar} = {unsigned(f'{a_off} + {i} * {k}')}")
         w(f"{cr} = {c_off} + {i} * {n}")
         with w.block(f"for {jb} in range({cn} // {DOT_COLUMNS}):"):
             w(f"{j} = {c0} + {jb} * {DOT_COLUMNS}")
             for u in range(DOT_COLUMNS):
                 w(f"mm_s{u} = {zero}")
-                w(f"mm_r{u} = {r_off} + ({j} + {u}) * {k}")
-            with w.block(f"for {kk} in range({k}):"):
+                w(f"mm_r{u} = {unsigned(f'{r_off} + ({j} + {u}) * {k}')}")
+            with w.block(f"for {kk} in range({unsigned(k)}):"):
                 w(f"mm_a = {A}[{ar} + {kk}]")
                 for u in range(DOT_COLUMNS):
                     w(f"mm_s{u} = rt.fold_muladd(mm_s{u}, mm_a, {R}[mm_r{u} + {kk}])")
@@ -106,8 +106,8 @@ def _dot_form(cg, w, zero, A, a_off, R, r_off, C, c_off, m, n, k, row_done, colu
                 w(f"{C}[{cr} + {j} + {u}] = mm_s{u}")
         with w.block(f"for {j} in range({c0} + {cn} // {DOT_COLUMNS} * {DOT_COLUMNS}, {c0} + {cn}):"):
             w(f"mm_s0 = {zero}")
-            w(f"mm_r0 = {r_off} + {j} * {k}")
-            with w.block(f"for {kk} in range({k}):"):
+            w(f"mm_r0 = {unsigned(f'{r_off} + {j} * {k}')}")
+            with w.block(f"for {kk} in range({unsigned(k)}):"):
                 w(f"mm_s0 = rt.fold_muladd(mm_s0, {A}[{ar} + {kk}], {R}[mm_r0 + {kk}])")
             w(f"{C}[{cr} + {j}] = mm_s0")
         if row_done is not None:

@@ -572,7 +572,8 @@ def emit_matmul(cg, g) -> None:
         view = f"{arr}[{offset}:{offset} + {rows} * {cols}].reshape(({rows}, {cols}))"
         return view + (".T" if transpose else "")
 
-    if floating and rb == 2 and (ra == 2 or not ta) and split_product(cg, g, target, [da[1]] if ta else da[:-1], n, k,
+    row_keys = [(a, ra - 1)] if ta else [(a, j) for j in range(ra - 1)]
+    if floating and rb == 2 and (ra == 2 or not ta) and split_product(cg, g, target, row_keys, n, k,
                                                                      (a, ra - 2 if ta else ra - 1)):
         return
     if floating and ra == 2 and rb == 2:
@@ -612,21 +613,29 @@ SPLIT_COLUMNS = 32    # at least this many columns (a literal)
 MACS_PER_WORK = 16    # multiply-adds that cost about as much as one element of a loop
 
 
-def split_product(cg, g, target: str, row_dims, n: str, k: str, k_dim) -> bool:
-    """Emit the product of the matmul group ``g`` (2-D B, A's leading ``row_dims`` flattened
-    into rows) with its epilogue row by row, split by columns (``split_bounds``), if it has
-    few rows and the epilogue allows; else emit nothing and return False."""
+def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
+    """Emit the product of the matmul group ``g`` (2-D B, A's dims ``row_keys`` flattened into
+    rows) with its epilogue row by row, split by columns (``split_bounds``), if it has few
+    rows and the epilogue allows; else emit nothing and return False. Where the row count is
+    a size parameter, the kernel keeps BLAS and records ``cg.few_rows``: the codegen then
+    emits this form again as a variant (``assume_few_rows``) that the driver calls for
+    bindings with few rows (an inference at batch 1 of a model whose batch dim is None)."""
     from .direct_conv import row_epilogue, row_operands
     from .gemm import gemm
     root = cg.instrs[g.root]
     a, b = root.inputs
     out = root.outputs[0]
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
+    row_dims = [cg.dim(v, j) for v, j in row_keys]
     row_lits, n_lit = [static_int(d) for d in row_dims], static_int(n)
     rows_lit = None if None in row_lits else int(np.prod(row_lits, dtype=np.int64))
-    if (cg.target != "cpu" or rows_lit is None or n_lit is None or rows_lit > SPLIT_ROWS or n_lit < SPLIT_COLUMNS
-            or (ta and tb) or any(key[0] == "scratch" for key in cg.params)
-            or (len(g.members) > 1 and row_operands(cg, g) is None)):
+    if (cg.target != "cpu" or n_lit is None or n_lit < SPLIT_COLUMNS or (ta and tb)
+            or any(key[0] == "scratch" for key in cg.params) or (len(g.members) > 1 and row_operands(cg, g) is None)):
+        return False
+    if rows_lit is None and not cg.assume_few_rows:
+        cg.few_rows = tuple(row_keys)
+        return False
+    if rows_lit is not None and rows_lit > SPLIT_ROWS:
         return False
     # parts meet at a cache line of columns: a line of C written by two threads costs more
     # than the split saves (parallel.part_bound; the driver's arrays are 64-byte aligned)
@@ -637,7 +646,8 @@ def split_product(cg, g, target: str, row_dims, n: str, k: str, k_dim) -> bool:
     part_b, part_c = cg.uid("part"), cg.uid("part")
     w(f"{part_b} = {cg.array(b)}[{lo} * {k if tb else 1}:]")  # column lo of B: a row of B if transposed
     w(f"{part_c} = {target}[{lo}:]")
-    gemm(cg, w, cg.dtype(out), cg.array(a), "0", ta, part_b, "0", tb, part_c, "0", str(rows_lit), n, k,
+    rows = str(rows_lit) if rows_lit is not None else f"({product(row_dims)})"
+    gemm(cg, w, cg.dtype(out), cg.array(a), "0", ta, part_b, "0", tb, part_c, "0", rows, n, k,
          [(b, 0), (b, 1)], row_done, columns=("0", f"({hi} - {lo})"))
     return True
 
