@@ -118,3 +118,21 @@ def test_a_batch_of_none_gets_a_few_row_variant_compiled_on_first_use(transpose_
                 np.testing.assert_allclose(sess.run(y, {x: xv}), ref.run(y, {x: xv}), rtol=2e-4, atol=2e-4)
         assert not isinstance(exe.kernel_functions[-1], _FirstCall)
         np.testing.assert_allclose(sess.run(y, {x: big}), ref.run(y, {x: big}), rtol=2e-4, atol=2e-4)
+
+
+def test_every_product_of_a_batch_of_none_finds_its_own_variant(pool):
+    """Three layers, each with a variant: batch 1 runs the three variants, batch 40 BLAS."""
+    rng = np.random.default_rng(4)
+    sizes = (50, 64, 40, 33)
+    g = gc.Graph()
+    with g.as_default():
+        h = x = gc.placeholder(gc.float64, (None, sizes[0]), "x")
+        for a, b in zip(sizes, sizes[1:]):
+            h = gc.tanh(gc.matmul(h, gc.constant(rng.standard_normal((a, b)))) + gc.constant(rng.standard_normal(b)))
+    ref = gc.Session(graph=g, device="reference")
+    with gc.Session(graph=g, device="cpu") as sess:
+        for rows in (1, 40, 2, 1):
+            xv = rng.standard_normal((rows, sizes[0]))
+            np.testing.assert_allclose(sess.run(h, {x: xv}), ref.run(h, {x: xv}), rtol=1e-10, atol=1e-10)
+        (runner,) = sess._runners.values()
+        assert sum(call.few_rows is not None for call in runner.executable.generated.calls) == 3

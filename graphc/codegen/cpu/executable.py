@@ -178,7 +178,8 @@ class CpuExecutable(Executable):
 
         collectives: dict = {}    # collective group -> its index in self.collectives
         self._poolable = set()    # kernels whose parts may run on the pool's threads
-        variants = 0
+        variant_of = {k: len(gen.calls) + j  # (the order of self.calls)
+                      for j, k in enumerate(k for k, call in enumerate(gen.calls) if call.few_rows is not None)}
 
         def arguments(call, step, kernel: int):
             """(argument refs, split refs or None) of one kernel of ``step``."""
@@ -226,8 +227,7 @@ class CpuExecutable(Executable):
             few = None
             if call.few_rows is not None:  # (args, split) of the variant, its rows, its limit
                 variant, row_keys, limit = call.few_rows
-                index = len(gen.calls) + variants
-                variants += 1
+                index = variant_of[step.kernel]
                 few = (index, *arguments(variant, step, index), [slot(("dim", v, a)) for v, a in row_keys], limit)
             statements.append(("call", step.kernel, args, split, few))
         outs = []
