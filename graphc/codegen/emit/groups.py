@@ -608,7 +608,7 @@ def emit_matmul(cg, g) -> None:
 # of its columns that the driver may hand to the CPU pool (parallel.py): BLAS runs such a
 # product on one thread, and splitting it also splits B over two cores' caches. Measured on
 # the 2-core dev machine (benchmarks/NOTES.md, "Products split by columns").
-SPLIT_ROWS = 16       # at most this many rows (a literal)
+SPLIT_ROWS = 16       # at most this many rows
 SPLIT_COLUMNS = 32    # at least this many columns (a literal)
 MACS_PER_WORK = 16    # multiply-adds that cost about as much as one element of a loop
 
@@ -626,19 +626,19 @@ def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
     a, b = root.inputs
     out = root.outputs[0]
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
-    row_dims = [cg.dim(v, j) for v, j in row_keys]
-    row_lits, n_lit = [static_int(d) for d in row_dims], static_int(n)
-    rows_lit = None if None in row_lits else int(np.prod(row_lits, dtype=np.int64))
+    n_lit = static_int(n)
     if (cg.target != "cpu" or n_lit is None or n_lit < SPLIT_COLUMNS or (ta and tb)
             or any(key[0] == "scratch" for key in cg.params) or (len(g.members) > 1 and row_operands(cg, g) is None)):
         return False
+    row_lits = [cg.types[v].shape[j] for v, j in row_keys]  # (None where a size parameter)
+    rows_lit = None if None in row_lits else int(np.prod(row_lits, dtype=np.int64))
     if rows_lit is None and not cg.assume_few_rows:
         cg.few_rows = tuple(row_keys)
         return False
     if rows_lit is not None and rows_lit > SPLIT_ROWS:
         return False
     # parts meet at a cache line of columns: a line of C written by two threads costs more
-    # than the split saves (parallel.part_bound; the driver's arrays are 64-byte aligned)
+    # than the split saves (parallel.part_bound; planned buffers start on a line)
     lo, hi = cg.split_bounds([(out, cg.rank(out) - 1)], out, [k_dim], MACS_PER_WORK,
                              grain=max(1, 64 // cg.dtype(out).np.itemsize))
     row_done = row_epilogue(cg, g, target, n, shift=lo)
@@ -646,7 +646,7 @@ def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
     part_b, part_c = cg.uid("part"), cg.uid("part")
     w(f"{part_b} = {cg.array(b)}[{lo} * {k if tb else 1}:]")  # column lo of B: a row of B if transposed
     w(f"{part_c} = {target}[{lo}:]")
-    rows = str(rows_lit) if rows_lit is not None else f"({product(row_dims)})"
+    rows = str(rows_lit) if rows_lit is not None else f"({product([cg.dim(v, j) for v, j in row_keys])})"
     gemm(cg, w, cg.dtype(out), cg.array(a), "0", ta, part_b, "0", tb, part_c, "0", rows, n, k,
          [(b, 0), (b, 1)], row_done, columns=("0", f"({hi} - {lo})"))
     return True
