@@ -15,7 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import select
+import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -57,9 +60,50 @@ def command(np_: int, script: str, args: List[str], hosts: Optional[str] = None,
 
 # MPICH's launcher ends the job the moment a rank dies, before any other rank can say which,
 # and names the dead process by its pid: "PID 22170 RUNNING AT host". Each rank writes its pid
-# to RANK_MAP at init (distribute/world.py), so the launcher can name the rank.
+# to RANK_MAP at init (distribute/world.py), so the launcher can name the rank. That pid is
+# not always the rank that died: the launcher kills the others with the same signal 9 that a
+# killed rank dies of, and has reported one of those (seen once in CI under load). So this
+# launcher also watches the ranks on its own host as they exit (``_FirstDeaths``).
 RANK_MAP = "GRAPHC_RANK_MAP"
 _DEAD = re.compile(r"PID (\d+) RUNNING AT (\S+)")
+
+
+class _FirstDeaths(threading.Thread):
+    """Waits on a pidfd of every rank on this host (from RANK_MAP as the ranks write it) and
+    records the ranks whose processes are gone when it first wakes: the rank that died, before
+    the launcher's clean-up kills the rest. Linux 5.3 or later; elsewhere it records nothing."""
+
+    def __init__(self, rank_map: str, stop: threading.Event):
+        super().__init__(name="graphc-rank-watch", daemon=True)
+        self.rank_map, self.stop = rank_map, stop
+        self.first: List[str] = []
+
+    def run(self) -> None:
+        if not hasattr(os, "pidfd_open"):
+            return
+        host, fds, seen = socket.gethostname(), {}, 0
+        poller = select.poll()
+        while not self.stop.is_set() and not self.first:
+            try:
+                with open(self.rank_map, encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                lines = []
+            for line in lines[seen:]:
+                parts = line.split()
+                if len(parts) == 3 and parts[1] == host:
+                    try:
+                        fd = os.pidfd_open(int(parts[2]))
+                    except (OSError, ValueError):
+                        continue
+                    fds[fd] = (parts[0], parts[2], parts[1])  # rank, pid, host
+                    poller.register(fd, select.POLLIN)
+            seen = len(lines)
+            ready = poller.poll(50) if fds else []
+            if ready:
+                self.first = sorted(fds[fd] for fd, _ in ready)
+        for fd in fds:
+            os.close(fd)
 
 
 def launch(cmd: List[str]) -> int:
@@ -68,6 +112,9 @@ def launch(cmd: List[str]) -> int:
         ranks = os.path.join(tmp, "ranks")
         env = dict(os.environ, **{RANK_MAP: ranks})
         dead = []
+        stop = threading.Event()
+        watch = _FirstDeaths(ranks, stop)
+        watch.start()
         with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               errors="replace") as process:
             try:
@@ -80,7 +127,13 @@ def launch(cmd: List[str]) -> int:
             except KeyboardInterrupt:
                 process.send_signal(signal.SIGINT)
             code = process.wait()
-        if code != 0 and dead and os.path.exists(ranks):
+        stop.set()
+        watch.join(timeout=1)
+        if code != 0 and dead and len(watch.first) == 1:  # one rank on this host was gone first: that one
+            rank, pid, host = watch.first[0]
+            print(f"graphc.distribute.run: rank {rank} (pid {pid} on {host}) died, so the launcher ended the job "
+                  f"(exit status {code})", file=sys.stderr)
+        elif code != 0 and dead and os.path.exists(ranks):
             with open(ranks, encoding="utf-8") as f:
                 owners = {(parts[2], parts[1]): parts[0] for parts in (line.split() for line in f) if len(parts) == 3}
             for pid, host in dead:
