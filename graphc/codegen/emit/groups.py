@@ -620,15 +620,17 @@ def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
     a size parameter, the kernel keeps BLAS and records ``cg.few_rows``: the codegen then
     emits this form again as a variant (``assume_few_rows``) that the driver calls for
     bindings with few rows (an inference at batch 1 of a model whose batch dim is None)."""
-    from .direct_conv import row_epilogue, row_operands
-    from .gemm import gemm
     root = cg.instrs[g.root]
     a, b = root.inputs
     out = root.outputs[0]
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
     n_lit = static_int(n)
     if (cg.target != "cpu" or n_lit is None or n_lit < SPLIT_COLUMNS or (ta and tb)
-            or any(key[0] == "scratch" for key in cg.params) or (len(g.members) > 1 and row_operands(cg, g) is None)):
+            or any(key[0] == "scratch" for key in cg.params)):
+        return False
+    from .direct_conv import row_epilogue, row_operands  # (here: a product that declined never loads them)
+    from .gemm import gemm
+    if len(g.members) > 1 and row_operands(cg, g) is None:
         return False
     row_lits = [cg.types[v].shape[j] for v, j in row_keys]  # (None where a size parameter)
     rows_lit = None if None in row_lits else int(np.prod(row_lits, dtype=np.int64))
