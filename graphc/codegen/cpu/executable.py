@@ -131,9 +131,10 @@ class CpuExecutable(Executable):
         main = len(gen.calls)
         cache.compile_ahead(sources[:main], cores.width())
         modules = [cache.load(source) for source in sources[:main]]
-        self.kernels = [m.kernel for m in modules]
-        self._kernel_modules = [m.__name__ for m in modules]
-        self._variant_sources = sources[main:]
+        # (None for a variant until it is first used)
+        self.kernels = [m.kernel for m in modules] + [None] * (len(sources) - main)
+        self._kernel_modules = [m.__name__ for m in modules] + [None] * (len(sources) - main)
+        self._sources = sources
         self._runners: dict = {}  # kernel -> (run, part address) of its part module (parallel.py)
         self._bindings: dict = {}
         self._dynamic = None
@@ -250,8 +251,8 @@ class CpuExecutable(Executable):
         self._rng_calls = [(i, c.rng_streams) for i, c in enumerate(gen.calls)]
         self._has_rng = any(streams for _, streams in self._rng_calls)
         # a list so profilers can wrap entries in place; variants load on their first call
-        self.kernel_functions = list(self.kernels) + [_FirstCall(self, k) for k in range(len(self.kernels),
-                                                                                          len(self.calls))]
+        self.kernel_functions = [kernel if kernel is not None else _FirstCall(self, k)
+                                 for k, kernel in enumerate(self.kernels)]
         self._writes_variables = bool(self.generated.calls) and any(
             ins.op in VARIABLE_WRITES for ins in self.program.instrs)
         self._uses_pool = any(k[0] in ("buffer", "scratch") for k in fixed)  # one set per concurrent call
@@ -266,10 +267,9 @@ class CpuExecutable(Executable):
     def _variant(self, k: int):
         """Kernel ``k``, a few-row variant, compiled (or loaded) now: the first binding with few
         rows asks for it."""
-        while len(self._kernel_modules) <= k:
-            module = cache.load(self._variant_sources[len(self._kernel_modules) - len(self.generated.calls)])
-            self.kernels.append(module.kernel)
-            self._kernel_modules.append(module.__name__)
+        if self.kernels[k] is None:
+            module = cache.load(self._sources[k])
+            self.kernels[k], self._kernel_modules[k] = module.kernel, module.__name__
         if isinstance(self.kernel_functions[k], _FirstCall):
             self.kernel_functions[k] = self.kernels[k]
         return self.kernels[k]

@@ -65,8 +65,8 @@ class KernelContext:
         self._lids: dict = {}
         self.body = SourceWriter(1)
         self.split = None  # a Split when the outer loop may run in parts
-        # A product whose row count is a size parameter: the row dims, when a variant split by
-        # columns would serve few rows (groups.split_product); assume_few_rows emits it.
+        # A product whose row count is a size parameter: (row dims, most rows) when a variant
+        # split by columns would serve few rows (groups.split_product); assume_few_rows emits it.
         self.few_rows = None
         self.assume_few_rows = False
         self.launch = None  # GPU only, see KernelCall.launch
@@ -348,9 +348,8 @@ class ProgramCodegen:
             ctx = self._emit(emitter, g, literals)
             calls.append(self._call(ctx, g, k))
             if ctx.few_rows is not None:
-                from .groups import SPLIT_ROWS
                 variant = self._emit(emitter, g, literals, assume_few_rows=True)
-                calls[-1].few_rows = (self._call(variant, g, k), ctx.few_rows, SPLIT_ROWS)
+                calls[-1].few_rows = (self._call(variant, g, k), *ctx.few_rows)
         return Generated(calls, literals, tuple(p.fetches))
 
     def _emit(self, emitter, g, literals, assume_few_rows: bool = False):

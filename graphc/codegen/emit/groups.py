@@ -635,7 +635,7 @@ def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
     row_lits = [cg.types[v].shape[j] for v, j in row_keys]  # (None where a size parameter)
     rows_lit = None if None in row_lits else int(np.prod(row_lits, dtype=np.int64))
     if rows_lit is None and not cg.assume_few_rows:
-        cg.few_rows = tuple(row_keys)
+        cg.few_rows = (tuple(row_keys), SPLIT_ROWS)
         return False
     if rows_lit is not None and rows_lit > SPLIT_ROWS:
         return False
