@@ -2,6 +2,7 @@
 gc.gradients against central finite differences in float64."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -40,7 +41,8 @@ class GradientCheckError(GraphcError, AssertionError):
 
 def check_gradients(fn_or_tensors, inputs: Optional[Sequence] = None, *, wrt=None, xs=None, feed_dict=None,
                     eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, device: str = "reference",
-                    seed: int = 0, raise_on_failure: bool = True) -> GradientReport:
+                    seed: int = 0, raise_on_failure: bool = True,
+                    numeric_device: Optional[str] = None) -> GradientReport:
     """Compare gradients with central finite differences in float64.
 
     Two forms:
@@ -51,7 +53,9 @@ def check_gradients(fn_or_tensors, inputs: Optional[Sequence] = None, *, wrt=Non
         each x is perturbed by feeding it (any tensor can be fed).
 
     Non-scalar outputs are projected on a fixed random direction, so every output element
-    counts. Returns a :class:`GradientReport` naming the worst element; raises
+    counts. The gradients are computed on ``device``; the finite differences, two runs of the
+    loss per input element, on ``numeric_device`` (default: ``device``): a slow device (the
+    CUDA simulator) can check its gradient kernels against differences the reference takes. Returns a :class:`GradientReport` naming the worst element; raises
     ``GradientCheckError`` when it is outside ``atol + rtol * |numeric|`` unless
     ``raise_on_failure=False``.
     """
@@ -70,7 +74,8 @@ def check_gradients(fn_or_tensors, inputs: Optional[Sequence] = None, *, wrt=Non
             targets = [phs[i] for i in chosen if arrays[i].dtype.kind == "f"]
             base_feed = dict(zip(phs, arrays))
             loss = _projection(gc, graph, ys, base_feed, seed, device)
-            return _compare(gc, graph, loss, targets, base_feed, eps, rtol, atol, device, raise_on_failure)
+            return _compare(gc, graph, loss, targets, base_feed, eps, rtol, atol, device, raise_on_failure,
+                            numeric_device or device)
     ys = fn_or_tensors
     if xs is None:
         raise TypeError("check_gradients(y, xs=..., feed_dict=...): xs are required with tensors")
@@ -79,7 +84,8 @@ def check_gradients(fn_or_tensors, inputs: Optional[Sequence] = None, *, wrt=Non
     graph = first.graph
     with graph.as_default():
         loss = _projection(gc, graph, ys, dict(feed_dict or {}), seed, device)
-        return _compare(gc, graph, loss, xs, dict(feed_dict or {}), eps, rtol, atol, device, raise_on_failure)
+        return _compare(gc, graph, loss, xs, dict(feed_dict or {}), eps, rtol, atol, device, raise_on_failure,
+                        numeric_device or device)
 
 
 def _projection(gc, graph, ys, feed, seed, device):
@@ -108,16 +114,22 @@ def _projection(gc, graph, ys, feed, seed, device):
     return total
 
 
-def _compare(gc, graph, loss, xs, feed, eps, rtol, atol, device, raise_on_failure):
+def _compare(gc, graph, loss, xs, feed, eps, rtol, atol, device, raise_on_failure, numeric_device):
     grads = gc.gradients(loss, xs, unconnected_gradients="zero")
-    with gc.Session(graph=graph, device=device) as sess:
+    with contextlib.ExitStack() as stack:
+        sess = stack.enter_context(gc.Session(graph=graph, device=device))
+        numeric_sess = sess if numeric_device == device else stack.enter_context(
+            gc.Session(graph=graph, device=numeric_device))
         variables = gc.global_variables(graph)
         if variables:
             sess.run(gc.variables_initializer(variables))
+            if numeric_sess is not sess:  # the same values, whatever the initializers draw
+                for var, value in zip(variables, sess.run(variables)):
+                    var.load(value, numeric_sess)
         x_values = sess.run(xs, feed)
         analytic = sess.run(grads, feed)
         others = [k for k in feed if k not in xs]
-        evaluate = sess.make_callable(loss, feed_list=others + list(xs))
+        evaluate = numeric_sess.make_callable(loss, feed_list=others + list(xs))
         fixed = [feed[k] for k in others]
         worst = dict(abs=0.0, rel=0.0, input=None, index=None, analytic=0.0, numeric=0.0, bad=False)
         checked = 0

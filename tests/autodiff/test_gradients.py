@@ -585,6 +585,22 @@ def test_check_gradients_detects_a_wrong_gradient(device):
     assert not quiet.ok and quiet.worst_index == (1,)
     assert "FAILED" in str(quiet)
 
+def test_check_gradients_can_take_its_differences_on_another_device(graph, device):
+    """numeric_device: the gradient on ``device``, the finite differences on the reference,
+    with the variables' values copied over (a random initializer draws again per Session)."""
+    x0 = rand(2, 3)
+    x = f64((2, 3), "x")
+    w = gc.Variable(gc.random_normal((3, 2), dtype=gc.float64), name="w")
+    y = gc.tanh(gc.matmul(x, w))
+    report = check_gradients(y, xs=[x], feed_dict={x: x0}, device=device, numeric_device="reference")
+    assert report.ok and report.checked == 6
+
+    def wrong(t):
+        return gc.reduce_sum(gc.stop_gradient(t) * t)
+    with pytest.raises(GradientCheckError):
+        check_gradients(wrong, [x0], device=device, numeric_device="reference")
+
+
 
 @pytest.mark.parametrize("level", [0, 1, 2])
 def test_a_gradient_fetched_without_its_loss_at_every_level(level, device):
