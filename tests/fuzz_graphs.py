@@ -314,6 +314,25 @@ def splits_on_the_pool(enabled: bool):
         parallel.MIN_WORK, groups.SPLIT_COLUMNS = before
 
 
+def drawn_configs(draw, configs: list) -> list:
+    """The (device, level) pairs one fuzzed graph runs on: the reference's (interpreted, no
+    compiles) and every device at level 2, what users run; of a compiled device's lower
+    levels, one drawn per graph. Each level compiles every program of the graph again, so
+    this takes a third off the CPU's compiles, and a CI run still covers every level. With
+    GRAPHC_FUZZ_EXAMPLES set (the long runs), every graph runs on all of them."""
+    if os.environ.get("GRAPHC_FUZZ_EXAMPLES"):
+        return list(configs)
+    kept, lower = [], {}
+    for device, level in configs:
+        if device == "reference" or level == 2:
+            kept.append((device, level))
+        else:
+            lower.setdefault(device, []).append(level)
+    for device, levels in lower.items():
+        kept.append((device, draw(st.sampled_from(levels))))
+    return sorted(kept, key=configs.index)
+
+
 COLLECTIVES = {
     "allreduce": lambda hvd, t: hvd.allreduce(t),
     "allreduce_sum": lambda hvd, t: hvd.allreduce(t, op=hvd.Sum),

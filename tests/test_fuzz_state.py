@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from fuzz_graphs import (RangeViolation, STATE_CONTROL_FLOW_STEPS, build_state_graph, evaluate_oracle,
+from fuzz_graphs import (RangeViolation, STATE_CONTROL_FLOW_STEPS, build_state_graph, drawn_configs, evaluate_oracle,
                          tiny_collective_buckets, pool_at_full_width, splits_on_the_pool)
 from support import DEVICES
 
@@ -168,7 +168,7 @@ def _check_state_graph(data, sg):
     #    with the reference, run by run
     # a quarter of the graphs run their split kernels on the CPU pool's threads at level 2
     on_pool = data.draw(st.sampled_from([True, False, False, False]))
-    for device, level in CONFIGS + [("meta-graph", 0)]:
+    for device, level in drawn_configs(data.draw, CONFIGS) + [("meta-graph", 0)]:
         with splits_on_the_pool(on_pool and device == "cpu" and level == 2):
             results = _run_imported(sg, runs) if device == "meta-graph" else _run_all(sg, runs, device, level)
         for r, ((got, after), (want, want_after)) in enumerate(zip(results, reference)):

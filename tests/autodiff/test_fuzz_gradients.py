@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import graphc as gc
-from fuzz_graphs import (CONTROL_FLOW_STEPS, build_math_graph, evaluate_oracle, pool_at_full_width, splits_on_the_pool,
-                         tiny_collective_buckets)
+from fuzz_graphs import (CONTROL_FLOW_STEPS, build_math_graph, drawn_configs, evaluate_oracle, pool_at_full_width,
+                         splits_on_the_pool, tiny_collective_buckets)
 from support import DEVICES
 
 pytestmark = pytest.mark.timeout(1800)
@@ -107,7 +107,7 @@ def _check_gradients_of_a_random_graph(data, sg, configs):
     feed_dict = {p: feeds[k] for k, (p, _) in enumerate(sg.placeholders)}
     # a quarter of the graphs run their split kernels on the CPU pool's threads at level 2
     on_pool = data.draw(st.sampled_from([True, False, False, False]))
-    for device, level in configs:
+    for device, level in drawn_configs(data.draw, configs):
         with splits_on_the_pool(on_pool and device == "cpu" and level == 2), \
                 gc.Session(graph=sg.graph, device=device, optimize=level) as sess:
             for fetch in fetch_sets:
