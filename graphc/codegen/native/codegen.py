@@ -569,7 +569,7 @@ class NativeModule:
         driver = SourceWriter()
         driver(f"def {name}__driver({', '.join(pname(q) for q in params)}):")
         driver.extend(head)
-        options = f"dict(no_cpython_wrapper=True, error_model='numpy', boundscheck=False, fastmath={FASTMATH})"
+        options = f"dict(no_cpython_wrapper=True, no_cfunc_wrapper=True, error_model='numpy', boundscheck=False, fastmath={FASTMATH})"
         meta_len = 1 + 2 * len(self.regions)
         functions = [f.replace(self.CTX, ctx) for f in self.functions]
         module = "\n".join([
@@ -600,7 +600,7 @@ class NativeModule:
             "",
             "def compile_driver():",
             "    global driver",
-            f"    driver = njit(SIGNATURE, no_cfunc_wrapper=True, **_KERNEL_OPTIONS)({name}__driver)",
+            f"    driver = njit(SIGNATURE, **_KERNEL_OPTIONS)({name}__driver)",
             "    return driver",
             "",
         ])
