@@ -23,6 +23,13 @@ def simulated(device: str) -> bool:
     """Whether ``device`` runs under numba's CUDA simulator in this process."""
     return device == "cuda" and SIMULATED
 
+
+def differences_on(device: str) -> dict:
+    """check_gradients' keyword for ``device``: under the simulator, the finite differences
+    (two runs of the loss per input element, each launch interpreted in Python) run on the
+    reference, and the simulated gradient kernels are checked against them."""
+    return {"numeric_device": "reference"} if simulated(device) else {}
+
 FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.75, 1e-40, -1e-310, 1e30, -1e30,
                np.inf, -np.inf, np.nan]
 

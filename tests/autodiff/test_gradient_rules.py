@@ -8,7 +8,7 @@ GRADIENTS = differentiable_ops()
 from graphc.ops.registry import OPS
 from graphc.test_utils import check_gradients
 from op_samples import SAMPLES
-from support import simulated
+from support import differences_on, simulated
 
 
 def test_every_op_has_a_rule_or_a_non_differentiable_mark():
@@ -44,10 +44,7 @@ def test_gradient_matches_finite_differences(op_name, device):
     for sample in samples[:1] if simulated(device) else samples:  # a finite difference is two runs per element
         options = dict(eps=1e-6, rtol=1e-5, atol=1e-7)
         options.update(sample.extra)
-        if simulated(device):
-            # the simulator interprets each launch in Python: its gradient kernels are checked
-            # against differences the reference takes (its forward kernels, in tests/ops)
-            options["numeric_device"] = "reference"
+        options.update(differences_on(device))
         report = check_gradients(sample.build, sample.inputs, wrt=sample.wrt, device=device, **options)
         assert report.checked > 0
         checked += 1

@@ -8,7 +8,7 @@ import pytest
 
 import graphc as gc
 from graphc.autodiff.checker import check_gradients
-from support import DEVICES, assert_close
+from support import DEVICES, assert_close, differences_on
 
 RNG = np.random.default_rng(7)
 
@@ -254,17 +254,13 @@ GRADIENT_CASES = [
 ]
 
 
-# Under the CUDA simulator every finite difference is a host-driven loop of simulated kernels:
-# a sample of the cases there (the CI budget), all of them elsewhere.
-CUDA_GRADIENT_SAMPLE = {"cond_true", "while_data_dependent_trips", "scan"}
-GRADIENT_RUNS = [(name, build, device) for device in DEVICES for name, build in GRADIENT_CASES
-                 if device != "cuda" or name in CUDA_GRADIENT_SAMPLE]
+GRADIENT_RUNS = [(name, build, device) for device in DEVICES for name, build in GRADIENT_CASES]
 
 
 @pytest.mark.parametrize("name, build, device", GRADIENT_RUNS, ids=[f"{n}-{d}" for n, _, d in GRADIENT_RUNS])
 def test_gradient_matches_finite_differences(name, build, device):
     x, w = RNG.normal(size=(2, 3)) * 0.5, RNG.normal(size=(2, 3)) * 0.5
-    report = check_gradients(build, [x, w], device=device, eps=1e-6, rtol=1e-5, atol=1e-7)
+    report = check_gradients(build, [x, w], device=device, eps=1e-6, rtol=1e-5, atol=1e-7, **differences_on(device))
     assert report.checked > 0
 
 
@@ -567,13 +563,14 @@ def test_the_weight_gradient_summed_after_the_loop_matches_finite_differences():
         dw = gc.gradients(loss, w)[0]
         xv, wv = RNG.normal(size=(2, 3)) * 0.5, RNG.normal(size=(3, 3))
         for device in DEVICES:
-            with gc.Session(device=device) as sess:
+            with gc.Session(device=device) as sess, \
+                    gc.Session(device=differences_on(device).get("numeric_device", device)) as numeric:
                 got = sess.run(dw, {x: xv, w: wv})
                 want = np.zeros_like(wv)
                 for idx in np.ndindex(*wv.shape):
                     e = np.zeros_like(wv)
                     e[idx] = 1e-6
-                    want[idx] = (sess.run(loss, {x: xv, w: wv + e}) - sess.run(loss, {x: xv, w: wv - e})) / 2e-6
+                    want[idx] = (numeric.run(loss, {x: xv, w: wv + e}) - numeric.run(loss, {x: xv, w: wv - e})) / 2e-6
                 assert_close(got, want, rtol=1e-6, atol=1e-8)
 
 

@@ -10,7 +10,7 @@ import pytest
 import scipy.special as sps
 
 import graphc as gc
-from support import assert_close, float_edges
+from support import assert_close, differences_on, float_edges
 
 FLOATS = [np.float32, np.float64]
 GC_DTYPE = {np.float32: gc.float32, np.float64: gc.float64}
@@ -733,10 +733,12 @@ def test_fused_batch_norm_gradients_of_a_loss(device, fmt, shape):
         return gc.nn.fused_batch_norm(x, scale, offset, data_format=fmt)[2]
 
     for fn in (loss_of_y, loss_of_all):
-        report = gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], device=device, rtol=1e-5, atol=1e-7)
+        report = gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], device=device, rtol=1e-5, atol=1e-7,
+                                               **differences_on(device))
         assert report.checked == xv.size + 6
     for fn in (mean_alone, variance_alone):  # no gradient reaches scale and offset
-        gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], wrt=(0,), device=device, rtol=1e-5, atol=1e-7)
+        gc.test_utils.check_gradients(fn, [xv, scale_v, offset_v], wrt=(0,), device=device, rtol=1e-5, atol=1e-7,
+                                      **differences_on(device))
 
 
 def test_fused_batch_norm_gradients_with_an_unknown_batch_size(graph, device):
@@ -748,7 +750,7 @@ def test_fused_batch_norm_gradients_with_an_unknown_batch_size(graph, device):
     y, mean, var = gc.nn.fused_batch_norm(x, scale, gc.zeros((3,), gc.float64))
     loss = gc.reduce_sum(y * y * y) + gc.reduce_sum(mean * var)
     gc.test_utils.check_gradients(loss, xs=[x, scale], feed_dict={x: xv, scale: rng.random(3) + 0.5},
-                                  device=device, rtol=1e-5, atol=1e-7)
+                                  device=device, rtol=1e-5, atol=1e-7, **differences_on(device))
 
 
 def test_fused_batch_norm_build_errors(graph):
