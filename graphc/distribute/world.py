@@ -19,6 +19,8 @@ Three things make a collective here safer than a bare ``MPI_Allreduce``:
   gradient at once) and packs them, per dtype, into buffers of up to ``fusion_threshold()``
   bytes, so a step makes a few large all-reduces instead of one per variable. All buffers
   are started (non-blocking) before the first is waited for.
+* **One machine, one window.** Ranks that all run on this machine all-reduce through memory
+  they share (shared_window.py) instead of MPI's transfers.
 * **Bounded waits.** A wait polls its request, with a deadline (``GRAPHC_COLLECTIVE_TIMEOUT``
   seconds, default 300), and a second communicator on which a rank that fails announces it
   (``sys.excepthook``): the ranks waiting for it raise ``AbortedError`` naming it, instead of
@@ -126,6 +128,13 @@ class World:
         self.visible = {int(r) for r, _, _, ns in everyone if int(r) in sharing and ns == _pid_namespace()}
         local.Free()
         cross.Free()
+        # every rank on this machine: all-reduces through a shared window (shared_window.py),
+        # if every rank can (a collective decision: the window's communicator is made by all)
+        from . import shared_window
+        can = np.array([1 if shared_window.enabled(self) else 0], np.int64)
+        agreed = np.empty_like(can)
+        self.comm.Allreduce(can, agreed, op=MPI.MIN)
+        self.shared = shared_window.SharedWindow(self) if agreed[0] else None
         rank_map = os.environ.get("GRAPHC_RANK_MAP")  # set by python -m graphc.distribute.run (run.py)
         if rank_map:
             try:  # (on another host the launcher's folder does not exist: nothing to write there)
@@ -330,9 +339,66 @@ class World:
         result *is* that array); arrays that lie end to end in memory then go to MPI as one
         span, with nothing packed (the CPU target lays a bucket's gradients out so)."""
         MPI = self.MPI
-        return self._start("allreduce(" + ("average" if average else "sum") + ")", arrays, key, where, shapes,
-                           in_place, lambda buf: self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM),
-                           average and self.size > 1)
+        kind = "allreduce(" + ("average" if average else "sum") + ")"
+        if self.shared is not None:
+            return self._start_shared(kind, arrays, key, where, shapes, in_place, average)
+        return self._start(kind, arrays, key, where, shapes, in_place,
+                           lambda buf: self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM), average and self.size > 1)
+
+    def _start_shared(self, kind: str, arrays, key: str, where: str, shapes, in_place, average: bool):
+        """``start_allreduce`` through the shared window: the check starts, and the arrays are
+        copied into this rank's segment if the window has room (shared_window.py)."""
+        from . import shared_window
+        arrays = [_contiguous(a) for a in arrays]
+        what = _what(kind, key, where)
+        with self.starting(what):
+            check = self.start_check(kind, key, arrays, fusion_threshold(), shapes=shapes, layout="w")
+            layout = shared_window.regions(arrays)
+            base = self.shared.place(shared_window.nbytes(layout))
+            if base is not None:
+                self.shared.copy_in(arrays, layout, base)
+            outputs = shared_window.outputs_for(self, arrays, in_place)
+        return shared_window.SharedPending(what, check, arrays, layout, base, outputs, average)
+
+    def _finish_shared(self, pending) -> List[np.ndarray]:
+        from . import shared_window
+        what, window = pending.what, self.shared
+        try:
+            self.finish_check(pending.check, what)
+            base = pending.base
+            if base is None:  # no room at the start: a larger window now, if nothing else is in flight
+                base = window.regrow(shared_window.nbytes(pending.layout))
+                if base is not None:
+                    window.copy_in(pending.arrays, pending.layout, base)
+            if base is None:  # else MPI's all-reduce, this once (the next run has room)
+                self._allreduce_now(pending.arrays, pending.outputs, pending.average, what)
+            else:
+                window.reduce(pending.layout, base, pending.average, what)
+                window.copy_out(pending.layout, base, pending.outputs)
+        except BaseException as e:
+            self.broken = f"{type(e).__name__} in {what}"
+            raise
+        finally:
+            window.done()
+            self.end()
+        return pending.outputs
+
+    def _allreduce_now(self, arrays, outputs, average: bool, what: str) -> None:
+        """MPI's all-reduce of ``arrays`` into ``outputs``, waited for here (one packed buffer
+        per dtype)."""
+        MPI = self.MPI
+        by_dtype: dict = {}
+        for i, a in enumerate(arrays):
+            by_dtype.setdefault(a.dtype, []).append(i)
+        for dtype, members in by_dtype.items():
+            buf = np.concatenate([arrays[i].reshape(-1) for i in members])
+            self.wait([self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM)], what)
+            if average:
+                np.divide(buf, dtype.type(self.size), out=buf)
+            at = 0
+            for i in members:
+                outputs[i].reshape(-1)[...] = buf[at:at + arrays[i].size]
+                at += arrays[i].size
 
     def _start(self, kind: str, arrays, key: str, where: str, shapes, in_place, start_one, divide: bool):
         """Start collective ``kind`` (``start_one(flat buffer)`` starts it over one buffer, in
@@ -370,6 +436,8 @@ class World:
 
     def finish(self, pending: "Pending") -> List[np.ndarray]:
         """Wait for a collective that ``start_allreduce`` or ``start_broadcast`` started; its outputs."""
+        if not isinstance(pending, Pending):
+            return self._finish_shared(pending)
         what = pending.what
         try:
             self.finish_check(pending.check, what)

@@ -38,6 +38,36 @@ def test_ranks_of_a_job_of_one():
     assert hvd.communication_seconds() >= 0.0
 
 
+def test_the_shared_window_places_the_buckets_in_flight_together_and_alternates_halves():
+    """shared_window.SharedWindow's bookkeeping (a job of one never reduces through it: its
+    two-rank use is test_mpi.py's): buckets in flight together take consecutive places; the
+    next set takes the other half; a set that found no room is reduced through MPI, except the
+    last of it, alone in flight, which makes the window as large as the whole set."""
+    from graphc.distribute import shared_window, world
+    assert world.current().shared is None  # one rank: MPI's all-reduce (of nothing)
+    window = shared_window.SharedWindow(world.current())
+    assert [window.place(128) for _ in range(3)] == [None, None, None]
+    assert window.regrow(128) is None  # two others still in flight: no reallocation under them
+    window.done(), window.done()
+    assert window.regrow(128) == 0 and window.capacity == 384
+    window.done()
+    assert [window.place(128) for _ in range(3)] == [384, 512, 640]  # the other half
+    for _ in range(3):
+        window.done()
+    assert window.place(256) == 0
+    window.done()
+    arrays = [np.arange(5, dtype=np.float32), np.arange(3, dtype=np.int64), np.ones((2, 2), np.float32)]
+    layout = shared_window.regions(arrays)
+    assert [(dt, at, [i for i, _, _ in placed]) for dt, at, placed, _ in layout] == \
+        [(np.dtype(np.float32), 0, [0, 2]), (np.dtype(np.int64), 64, [1])]
+    assert shared_window.nbytes(layout) == 128
+    window.copy_in(arrays, layout, 384)
+    outputs = [np.empty_like(a) for a in arrays]
+    window.copy_out(layout, 384, outputs)
+    for a, o in zip(arrays, outputs):
+        np.testing.assert_array_equal(a, o)
+
+
 def test_rank_queries_before_init_say_what_to_do():
     run = python("""
         import graphc.distribute as hvd

@@ -27,18 +27,24 @@ def launch(n: int, script: str, *args: str, env=None, check: bool = True) -> sub
     return run
 
 
+@pytest.mark.parametrize("path", ["shared window", "MPI"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_collectives_values_and_gradients_on_two_ranks(device):
-    # a 64-byte fusion buffer splits the grouped all-reduce into several MPI calls
-    run = launch(2, "collectives.py", device, env={"HOROVOD_FUSION_THRESHOLD": "64"})
+def test_collectives_values_and_gradients_on_two_ranks(device, path):
+    # a 64-byte fusion buffer splits the grouped all-reduce into several MPI calls; ranks on one
+    # machine all-reduce through a shared window unless GRAPHC_SHARED_ALLREDUCE=0
+    env = {"HOROVOD_FUSION_THRESHOLD": "64", "GRAPHC_SHARED_ALLREDUCE": "1" if path == "shared window" else "0"}
+    run = launch(2, "collectives.py", device, env=env)
+    assert f"ok all-reduce through {'a ' if path == 'shared window' else ''}{path}" in run.stdout
     assert f"ok values on {device}" in run.stdout and f"ok gradients on {device}" in run.stdout
     assert f"ok buckets in place on {device}" in run.stdout
     assert run.stdout.count("done") == 2
 
 
 def test_collectives_on_three_ranks():
-    # not a power of two: MPICH's all-reduce folds the odd rank in first; results still agree
+    # not a power of two: three chunks of the shared window's reduction (MPI's all-reduce
+    # would fold the odd rank in first); results still agree
     run = launch(3, "collectives.py", "reference")
+    assert "ok all-reduce through a shared window" in run.stdout
     assert "ok gradients on reference" in run.stdout and run.stdout.count("done") == 3
 
 
