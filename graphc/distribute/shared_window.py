@@ -32,6 +32,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 ALIGN = 64  # bytes: each region starts on a cache line
+LIMIT = 256 << 20  # bytes per half at most: all-reduces beyond it in flight go through MPI
 
 
 def enabled(world) -> bool:
@@ -108,15 +109,17 @@ class SharedWindow:
 
     def regrow(self, size: int) -> Optional[int]:
         """At the wait of the only all-reduce in flight, which found no place at its start: a
-        window as large as the most the run had in flight at once (collective: every rank is at
-        the same wait, having agreed on the collective), and its offset there."""
-        if self.in_flight != 1:
+        window as large as the most the run had in flight at once, up to ``LIMIT`` (collective:
+        every rank is at the same wait, having agreed on the collective, and their windows have
+        the same history), and its offset there; None if that cannot hold it."""
+        capacity = -(-min(self.wanted, LIMIT) // ALIGN) * ALIGN
+        if self.in_flight != 1 or size > capacity or capacity <= self.capacity:
             return None
         MPI = self.world.MPI
         if self.win is not None:
             self.win.Unlock_all()
             self.win.Free()
-        self.capacity = -(-self.wanted // ALIGN) * ALIGN
+        self.capacity = capacity
         self.win = MPI.Win.Allocate_shared(2 * self.capacity, 1, comm=self.comm)
         self.win.Lock_all()  # a passive epoch for the run's lifetime: Sync orders the memory
         self.segments = [np.ndarray(buffer=self.win.Shared_query(q)[0], dtype=np.uint8, shape=(2 * self.capacity,))
