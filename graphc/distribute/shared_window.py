@@ -7,9 +7,9 @@ them takes about 60 µs. When every rank of the run is on this machine, each ran
 gets a segment of one ``MPI.Win.Allocate_shared`` window that every other rank can read and
 write as a NumPy array, and an all-reduce is:
 
-1. *copy in*: each rank writes its arrays into its segment, one region per dtype (at the
-   start step, when the window is already large enough; else at the wait, after the ranks
-   agreed on the collective and may allocate a larger window together);
+1. *copy in*: each rank writes its arrays into its segment, one region per dtype, at the
+   start step (an all-reduce that finds no room goes through MPI instead; at the end of the
+   last one in flight, the ranks allocate a window with room for all of them together);
 2. *barrier*;
 3. *reduce*: rank ``r`` sums chunk ``r`` of each region over every segment, in rank order
    (divided by the size for an average), and writes the result into chunk ``r`` of every
@@ -87,10 +87,12 @@ class SharedWindow:
         self.in_flight = 0
         self.requested = 0            # bytes the all-reduces in flight asked for, placed or not
         self.wanted = 0               # the most a set in flight asked for: the next window's size
+        self.grown = 0                # windows allocated (tests read these two)
+        self.through_mpi = 0          # all-reduces that found no room and went through MPI
 
     def place(self, size: int) -> Optional[int]:
         """A byte offset for a new all-reduce of ``size`` bytes, or None if the window is too
-        small (it is then reduced through MPI, or at its wait through a larger window)."""
+        small (that all-reduce goes through MPI; ``grow`` makes room for the next time)."""
         if self.in_flight == 0:
             if self.used:
                 self.half ^= 1
@@ -107,14 +109,15 @@ class SharedWindow:
     def done(self) -> None:
         self.in_flight -= 1
 
-    def regrow(self, size: int) -> Optional[int]:
-        """At the wait of the only all-reduce in flight, which found no place at its start: a
-        window as large as the most the run had in flight at once, up to ``LIMIT`` (collective:
-        every rank is at the same wait, having agreed on the collective, and their windows have
-        the same history), and its offset there; None if that cannot hold it."""
+    def grow(self) -> None:
+        """Once no all-reduce is in flight: a window as large as the most the run had in flight
+        at once (up to ``LIMIT``), if the one there is smaller. Collective: every rank calls it
+        at the end of the same all-reduce, the ranks having agreed on it, with windows of the
+        same history; nothing reads the old one any more (the reduction's reads of other
+        segments end at its second barrier, and each rank frees its segment after its copy-out)."""
         capacity = -(-min(self.wanted, LIMIT) // ALIGN) * ALIGN
-        if self.in_flight != 1 or size > capacity or capacity <= self.capacity:
-            return None
+        if self.in_flight or capacity <= self.capacity:
+            return
         MPI = self.world.MPI
         if self.win is not None:
             self.win.Unlock_all()
@@ -124,8 +127,8 @@ class SharedWindow:
         self.win.Lock_all()  # a passive epoch for the run's lifetime: Sync orders the memory
         self.segments = [np.ndarray(buffer=self.win.Shared_query(q)[0], dtype=np.uint8, shape=(2 * self.capacity,))
                          for q in range(self.comm.Get_size())]
-        self.half, self.used = 0, size
-        return 0
+        self.half, self.used = 0, 0
+        self.grown += 1
 
     def copy_in(self, arrays: Sequence[np.ndarray], layout: List[tuple], base: int) -> None:
         own = self.segments[self.comm.Get_rank()]

@@ -361,25 +361,21 @@ class World:
         return shared_window.SharedPending(what, check, arrays, layout, base, outputs, average)
 
     def _finish_shared(self, pending) -> List[np.ndarray]:
-        from . import shared_window
         what, window = pending.what, self.shared
         try:
             self.finish_check(pending.check, what)
-            base = pending.base
-            if base is None:  # no room at the start: a larger window now, if nothing else is in flight
-                base = window.regrow(shared_window.nbytes(pending.layout))
-                if base is not None:
-                    window.copy_in(pending.arrays, pending.layout, base)
-            if base is None:  # else MPI's all-reduce, this once (the next run has room)
+            if pending.base is None:  # no room at the start: MPI's all-reduce, this once
+                window.through_mpi += 1
                 self._allreduce_now(pending.arrays, pending.outputs, pending.average, what)
             else:
-                window.reduce(pending.layout, base, pending.average, what)
-                window.copy_out(pending.layout, base, pending.outputs)
+                window.reduce(pending.layout, pending.base, pending.average, what)
+                window.copy_out(pending.layout, pending.base, pending.outputs)
+            window.done()
+            window.grow()  # (after the last in flight: room for what this run had in flight)
         except BaseException as e:
             self.broken = f"{type(e).__name__} in {what}"
             raise
         finally:
-            window.done()
             self.end()
         return pending.outputs
 

@@ -96,7 +96,46 @@ def main(device: str) -> None:
                             np.testing.assert_allclose(got.reshape(-1)[i], numeric, rtol=1e-5, atol=1e-6,
                                                        err_msg=f"d/d{name}[{i}] on rank {q}")
             say(f"gradients on {device}")
+    random_allreduces(r, n, say)
     print(f"rank {r}: done", flush=True)
+
+
+def random_allreduces(r: int, n: int, say) -> None:
+    """The host all-reduce (shared window or MPI), fuzzed: rounds of 1-4 buckets started
+    together and waited for in order, of random dtypes, shapes (empty ones too) and sizes (up
+    to 80,000 elements, so the window grows mid-run), sums and averages, some received in
+    place. Rank q's array is q + 1 times a round's integer base, so the exact result is known."""
+    from graphc.distribute import world
+    w = world.current()
+    rng = np.random.default_rng(2024)  # the same draws on every rank: the ranks run the same collectives
+    for round_ in range(40):
+        buckets = []
+        for b in range(int(rng.integers(1, 5))):
+            big = rng.random() < 0.15
+            arrays, in_place, bases = [], [], []
+            for _ in range(int(rng.integers(1, 5))):
+                dtype = np.dtype(rng.choice(["float32", "float64", "int32", "int64"]))
+                shape = (int(rng.integers(0, 80_000)),) if big else tuple(int(d) for d in rng.integers(0, 7, rng.integers(0, 3)))
+                base = rng.integers(-50, 50, size=shape).astype(dtype)
+                arrays.append(np.array(base * (r + 1), dtype=dtype))  # (an array also when 0-d)
+                bases.append(base)
+                in_place.append(bool(rng.random() < 0.5))
+            average = all(a.dtype.kind == "f" for a in arrays) and bool(rng.random() < 0.5)
+            pending = w.start_allreduce(arrays, average, f"fuzz round {round_} bucket {b}", in_place=in_place)
+            buckets.append((arrays, bases, in_place, average, pending))
+        for arrays, bases, in_place, average, pending in buckets:
+            got = w.finish(pending)
+            for k, (a, base, flag, out) in enumerate(zip(arrays, bases, in_place, got)):
+                want = base * (n * (n + 1) // 2)
+                if average:
+                    want = want / n
+                assert out.dtype == a.dtype and out.shape == a.shape, (round_, k, out.dtype, out.shape)
+                if flag:
+                    assert out is a, (round_, k, "an in-place result is the array itself")
+                np.testing.assert_allclose(out, want.astype(a.dtype), rtol=1e-6, err_msg=f"round {round_} array {k}")
+    if w.shared is not None:  # the window grew mid-run, and buckets that found no room went through MPI
+        assert w.shared.grown >= 2 and w.shared.through_mpi >= 1, (w.shared.grown, w.shared.through_mpi)
+    say("random all-reduces")
 
 
 if __name__ == "__main__":

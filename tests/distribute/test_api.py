@@ -41,20 +41,28 @@ def test_ranks_of_a_job_of_one():
 def test_the_shared_window_places_the_buckets_in_flight_together_and_alternates_halves():
     """shared_window.SharedWindow's bookkeeping (a job of one never reduces through it: its
     two-rank use is test_mpi.py's): buckets in flight together take consecutive places; the
-    next set takes the other half; a set that found no room is reduced through MPI, except the
-    last of it, alone in flight, which makes the window as large as the whole set."""
+    next set takes the other half; buckets that found no room go through MPI, and once none is
+    in flight the window grows to hold the whole set."""
     from graphc.distribute import shared_window, world
     assert world.current().shared is None  # one rank: MPI's all-reduce (of nothing)
     window = shared_window.SharedWindow(world.current())
     assert [window.place(128) for _ in range(3)] == [None, None, None]
-    assert window.regrow(128) is None  # two others still in flight: no reallocation under them
     window.done(), window.done()
-    assert window.regrow(128) == 0 and window.capacity == 384
+    window.grow()  # one still in flight: no reallocation under it
+    assert window.grown == 0 and window.capacity == 0
     window.done()
-    assert [window.place(128) for _ in range(3)] == [384, 512, 640]  # the other half
+    window.grow()
+    assert window.grown == 1 and window.capacity == 384
+    assert [window.place(128) for _ in range(3)] == [0, 128, 256]
     for _ in range(3):
         window.done()
-    assert window.place(256) == 0
+    assert [window.place(128), window.place(256)] == [384, 512]  # the next set: the other half
+    window.done(), window.done()
+    window.grow()  # 384 bytes again: room enough
+    assert window.grown == 1 and window.place(512) is None  # more than fits: through MPI
+    window.done()
+    window.grow()
+    assert window.grown == 2 and window.capacity == 512 and window.place(512) == 0
     window.done()
     arrays = [np.arange(5, dtype=np.float32), np.arange(3, dtype=np.int64), np.ones((2, 2), np.float32)]
     layout = shared_window.regions(arrays)

@@ -36,7 +36,7 @@ def test_collectives_values_and_gradients_on_two_ranks(device, path):
     run = launch(2, "collectives.py", device, env=env)
     assert f"ok all-reduce through {'a ' if path == 'shared window' else ''}{path}" in run.stdout
     assert f"ok values on {device}" in run.stdout and f"ok gradients on {device}" in run.stdout
-    assert f"ok buckets in place on {device}" in run.stdout
+    assert f"ok buckets in place on {device}" in run.stdout and "ok random all-reduces" in run.stdout
     assert run.stdout.count("done") == 2
 
 
@@ -45,7 +45,8 @@ def test_collectives_on_three_ranks():
     # would fold the odd rank in first); results still agree
     run = launch(3, "collectives.py", "reference")
     assert "ok all-reduce through a shared window" in run.stdout
-    assert "ok gradients on reference" in run.stdout and run.stdout.count("done") == 3
+    assert "ok gradients on reference" in run.stdout and "ok random all-reduces" in run.stdout
+    assert run.stdout.count("done") == 3
 
 
 @pytest.fixture(scope="module")
