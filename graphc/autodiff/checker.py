@@ -55,9 +55,9 @@ def check_gradients(fn_or_tensors, inputs: Optional[Sequence] = None, *, wrt=Non
     Non-scalar outputs are projected on a fixed random direction, so every output element
     counts. The gradients are computed on ``device``; the finite differences, two runs of the
     loss per input element, on ``numeric_device`` (default: ``device``): a slow device (the
-    CUDA simulator) can check its gradient kernels against differences the reference takes. Returns a :class:`GradientReport` naming the worst element; raises
-    ``GradientCheckError`` when it is outside ``atol + rtol * |numeric|`` unless
-    ``raise_on_failure=False``.
+    CUDA simulator) can check its gradient kernels against differences the reference takes.
+    Returns a :class:`GradientReport` naming the worst element; raises ``GradientCheckError``
+    when it is outside ``atol + rtol * |numeric|`` unless ``raise_on_failure=False``.
     """
     import graphc as gc
 

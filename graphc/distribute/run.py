@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import select
-import socket
 import tempfile
 import threading
 from pathlib import Path

@@ -180,22 +180,3 @@ class SharedPending:
         self.outputs = outputs
         self.average = average
 
-
-def outputs_for(world, arrays: Sequence[np.ndarray], in_place: Optional[Sequence[bool]]) -> list:
-    """Where each result goes: the array itself where it receives its own result, else a
-    view of a reused result buffer (``World._buffer``), one per dtype."""
-    in_place = [False] * len(arrays) if in_place is None else list(in_place)
-    outputs: list = [None] * len(arrays)
-    rest: dict = {}
-    for i, a in enumerate(arrays):
-        if in_place[i]:
-            outputs[i] = a
-        else:
-            rest.setdefault(a.dtype, []).append(i)
-    for dtype, members in rest.items():
-        buf = world._buffer(dtype, sum(arrays[i].size for i in members))
-        at = 0
-        for i in members:
-            outputs[i] = buf[at:at + arrays[i].size].reshape(arrays[i].shape)
-            at += arrays[i].size
-    return outputs

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import AbortedError, DeadlineExceededError, FailedPreconditionError
 from ..reuse import FREE_IN_LIST
+from . import shared_window
 
 INSTALL = 'pip install "graphc[mpi]" (mpi4py and an MPI library, MPICH, from wheels)'
 NOTICE_TAG = 77           # the control communicator's one tag: "rank r failed / left"
@@ -130,7 +131,6 @@ class World:
         cross.Free()
         # every rank on this machine: all-reduces through a shared window (shared_window.py),
         # if every rank can (a collective decision: the window's communicator is made by all)
-        from . import shared_window
         can = np.array([1 if shared_window.enabled(self) else 0], np.int64)
         agreed = np.empty_like(can)
         self.comm.Allreduce(can, agreed, op=MPI.MIN)
@@ -348,7 +348,6 @@ class World:
     def _start_shared(self, kind: str, arrays, key: str, where: str, shapes, in_place, average: bool):
         """``start_allreduce`` through the shared window: the check starts, and the arrays are
         copied into this rank's segment if the window has room (shared_window.py)."""
-        from . import shared_window
         arrays = [_contiguous(a) for a in arrays]
         what = _what(kind, key, where)
         with self.starting(what):
@@ -357,7 +356,7 @@ class World:
             base = self.shared.place(shared_window.nbytes(layout))
             if base is not None:
                 self.shared.copy_in(arrays, layout, base)
-            outputs = shared_window.outputs_for(self, arrays, in_place)
+            outputs = self._outputs(arrays, layout, in_place)
         return shared_window.SharedPending(what, check, arrays, layout, base, outputs, average)
 
     def _finish_shared(self, pending) -> List[np.ndarray]:
@@ -366,7 +365,7 @@ class World:
             self.finish_check(pending.check, what)
             if pending.base is None:  # no room at the start: MPI's all-reduce, this once
                 window.through_mpi += 1
-                self._allreduce_now(pending.arrays, pending.outputs, pending.average, what)
+                self._allreduce_now(pending.arrays, pending.layout, pending.outputs, pending.average, what)
             else:
                 window.reduce(pending.layout, pending.base, pending.average, what)
                 window.copy_out(pending.layout, pending.base, pending.outputs)
@@ -379,22 +378,29 @@ class World:
             self.end()
         return pending.outputs
 
-    def _allreduce_now(self, arrays, outputs, average: bool, what: str) -> None:
-        """MPI's all-reduce of ``arrays`` into ``outputs``, waited for here (one packed buffer
-        per dtype)."""
+    def _outputs(self, arrays, layout, in_place) -> list:
+        """Where each result of a shared-window all-reduce goes: the array itself where it
+        receives its own result, else its stretch of a reused buffer (``_buffer``), one per
+        region of ``layout`` (shared_window.regions: one per dtype)."""
+        in_place = [False] * len(arrays) if in_place is None else in_place
+        outputs: list = [a if flag else None for a, flag in zip(arrays, in_place)]
+        for dtype, _, placed, _ in layout:
+            members = [i for i, _, _ in placed if not in_place[i]]
+            if members:
+                _views_into(self._buffer(dtype, sum(arrays[i].size for i in members)), arrays, members, outputs)
+        return outputs
+
+    def _allreduce_now(self, arrays, layout, outputs, average: bool, what: str) -> None:
+        """MPI's all-reduce of ``arrays`` into ``outputs``, waited for here: one packed buffer
+        per region of ``layout``."""
         MPI = self.MPI
-        by_dtype: dict = {}
-        for i, a in enumerate(arrays):
-            by_dtype.setdefault(a.dtype, []).append(i)
-        for dtype, members in by_dtype.items():
-            buf = np.concatenate([arrays[i].reshape(-1) for i in members])
+        for dtype, _, placed, _ in layout:
+            buf = np.concatenate([arrays[i].reshape(-1) for i, _, _ in placed])
             self.wait([self.comm.Iallreduce(MPI.IN_PLACE, buf, op=MPI.SUM)], what)
             if average:
                 np.divide(buf, dtype.type(self.size), out=buf)
-            at = 0
-            for i in members:
-                outputs[i].reshape(-1)[...] = buf[at:at + arrays[i].size]
-                at += arrays[i].size
+            for i, start, count in placed:
+                outputs[i].reshape(-1)[...] = buf[start:start + count]
 
     def _start(self, kind: str, arrays, key: str, where: str, shapes, in_place, start_one, divide: bool):
         """Start collective ``kind`` (``start_one(flat buffer)`` starts it over one buffer, in

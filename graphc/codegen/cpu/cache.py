@@ -1,9 +1,9 @@
 """The on-disk kernel cache: generated source, content-addressed, compiled once per machine.
 
 A generated kernel is written to ``<cache>/kernels/<hash[:2]>/g_<hash>.py``, where the hash
-covers the source, the graphc, numba and llvmlite versions and the target CPU; numba compiles it at import with
-explicit signatures and ``cache=True``, so a second process loads machine code from numba's
-cache next to the file instead of compiling. Files are written atomically (temporary file,
+covers the source, the graphc, numba and llvmlite versions and the target CPU; numba compiles
+it at import with explicit signatures and ``cache=True``, so a second process loads machine
+code from numba's cache next to the file instead of compiling. Files are written atomically (temporary file,
 fsync, rename); each ends with the hash of its own text, so a truncated or edited file is
 detected and rewritten. numba's own cache files (machine code, its index, the bytecode) are
 listed with their SHA-256 in ``g_<hash>.sums``, written atomically after they are made, and
