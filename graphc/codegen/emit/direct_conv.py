@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import groups
 from . import scalar
 from ...optimizer.program import VARIABLE_WRITES
-from .loops import classify, static_int
+from .loops import classify, copy_run, static_int
 
 VECTOR = 8         # elements per accumulator vector
 CO_BLOCK = 6       # output channels per pass: KW * CO_BLOCK filter values live
@@ -86,10 +86,14 @@ def direct_conv(cg, w, root, x, f, target, row_done, split: bool = False) -> Non
         with w.block(f"for {t} in range({cin * hp * wp}):"):
             w(f"{xp}[{t}] = {zero}")
         with w.block(f"for {ih} in range({max(0, min(h, hp - pt))}):"):
-            with w.block(f"for {iw} in range({max(0, min(wd, wp - pl))}):"):
-                for ci in range(cin):
-                    w(f"{xp}[{(ci * hp + pt) * wp + pl} + {ih} * {wp} + {iw}] = "
-                      f"{X}[(({b} * {h} + {ih}) * {wd} + {iw}) * {cin} + {ci}]")
+            if cin == 1:  # rows are contiguous runs
+                copy_run(w, xp, f"{pt * wp + pl} + {ih} * {wp}", X, f"({b} * {h} + {ih}) * {wd}",
+                         str(max(0, min(wd, wp - pl))), iw)
+            else:
+                with w.block(f"for {iw} in range({max(0, min(wd, wp - pl))}):"):
+                    for ci in range(cin):
+                        w(f"{xp}[{(ci * hp + pt) * wp + pl} + {ih} * {wp} + {iw}] = "
+                          f"{X}[(({b} * {h} + {ih}) * {wd} + {iw}) * {cin} + {ci}]")
         with w.block(f"for {oh} in range({oh_}):"):
             with w.block(f"for {t} in range({n * owv}):"):
                 w(f"{acc}[{t}] = {zero}")
@@ -111,10 +115,11 @@ def direct_conv(cg, w, root, x, f, target, row_done, split: bool = False) -> Non
                                 w(f"{acc}[{co * owv} + {ow}] = {total}")
             with w.block(f"for {ow} in range({ow_}):"):
                 w(f"crow = ({b} * {oh_} + {oh}) * {ow_} + {ow}")
-                with w.block(f"for {o} in range({n}):"):
-                    w(f"{target}[crow * {n} + {o}] = {acc}[{o} * {owv} + {ow}]")
-                if row_done is not None:
-                    row_done(w, "crow", "0", str(n))
+                if row_done is not None:  # the epilogue reads the accumulators: one pass, not two (LeNet conv1 6.5 -> 5.4 us)
+                    row_done(w, "crow", "0", str(n), root=lambda col: f"{acc}[{col} * {owv} + {ow}]")
+                else:
+                    with w.block(f"for {o} in range({n}):"):
+                        w(f"{target}[crow * {n} + {o}] = {acc}[{o} * {owv} + {ow}]")
 
 
 
@@ -173,7 +178,10 @@ def row_epilogue(cg, g, target: str, n: str, shift: str = None):
         targets = {v: from_shift(t) for v, t in targets.items()}
         target = from_shift(target)
 
-    def emit(w, i: str, j0: str, jn: str) -> None:
+    def emit(w, i: str, j0: str, jn: str, root=None) -> None:
+        """``root(col)``, if given, is where the product's value of column ``col`` is read
+        (direct_conv's accumulators), instead of from ``target``; it is stored to ``target``
+        only if it leaves the group."""
         base, j, col = cg.uid("eb"), cg.uid("ej"), cg.uid("ec")
         w(f"{base} = ({i}) * {n}")
         scalars = {}
@@ -190,7 +198,12 @@ def row_epilogue(cg, g, target: str, n: str, shift: str = None):
                     index = f"{base} + {col}" if kinds[u] == ("e", "e") else col
                     w(f"x{cg.lid(u)} = {arrays[u]}[{index}]")
                     row[u] = f"x{cg.lid(u)}"
-            w(f"mm_root = {target}[{base} + {col}]")
+            if root is None:
+                w(f"mm_root = {target}[{base} + {col}]")
+            else:
+                w(f"mm_root = {root(col)}")
+                if out in stores:
+                    w(f"{target}[{base} + {col}] = mm_root")
             row[out] = "mm_root"
             groups.emit_scalar_members(cg, w, members, row, targets, f"{base} + {col}")
     return emit

@@ -4,6 +4,7 @@ arguments, groups.py and ops.py what each element computes)."""
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Callable, Dict, List, Sequence
 
 class SourceWriter:
@@ -45,6 +46,35 @@ def static_int(expr: str):
         return int(expr)
     except (TypeError, ValueError):
         return None
+
+
+# Runs up to this long are copied as straight-line code (see copy_run).
+STRAIGHT_COPY = 64
+
+
+def copy_run(w, dst_array: str, dst: str, src_array: str, src: str, length: str, j: str) -> None:
+    """``dst_array[dst:dst + length] = src_array[src:src + length]``. A run of short literal
+    length is written as all its loads, then all its stores: LLVM cannot tell two arrays
+    apart, so a short loop of copies stays scalar (fully unrolled, each store possibly
+    feeding the next load), while loads that come first may be bundled into vectors (LeNet's
+    conv2 patches, runs of 30: 4.4 -> 1.1 us)."""
+    n = literal_product(length)
+    if n is None or n > STRAIGHT_COPY:
+        with w.block(f"for {j} in range({length}):"):
+            w(f"{dst_array}[{dst} + {j}] = {src_array}[{src} + {j}]")
+        return
+    for k in range(n):
+        w(f"{j}_{k} = {src_array}[{src} + {k}]")
+    for k in range(n):
+        w(f"{dst_array}[{dst} + {k}] = {j}_{k}")
+
+
+def literal_product(expr: str):
+    """The value of ``"a * b * ..."`` (or of one literal) when every factor is a literal,
+    else None."""
+    parts = [static_int(p.strip(" ()")) for p in str(expr).split("*")]
+    return math.prod(parts) if parts and all(v is not None for v in parts) else None
+
 
 # Broadcasting modes of a kernel (codegen.py): fixed at compile time from symbolic shapes, or
 # computed at run time for the shapes that break that assumption.
