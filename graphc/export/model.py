@@ -95,9 +95,10 @@ class Model:
         if fast is None:
             fast = self._runners[(tuple(inputs), asked)] = self._prepare(inputs, outputs)
         runner, keys, names = fast
+        values = map(inputs.__getitem__, keys)  # (a list comprehension costs a frame: 0.3 us)
         if len(names) == 1:  # fetched alone, skipping the Session's rebuilding of a list
-            return {names[0]: runner(*[inputs[k] for k in keys])}
-        return dict(zip(names, runner(*[inputs[k] for k in keys])))
+            return {names[0]: runner(*values)}
+        return dict(zip(names, runner(*values)))
 
     def _prepare(self, inputs: Mapping[str, object], outputs) -> tuple:
         """(callable, input names in its feed order, output names) for a call's names, checked."""
