@@ -47,6 +47,15 @@ def ensure_env(extras: str, env: Path = VENV) -> None:
     stamp.write_text(want)
 
 
+def compile_bytecode() -> None:
+    """Write graphc's bytecode, as ``pip install`` would for a user. An editable install
+    never writes it, and where PYTHONDONTWRITEBYTECODE is set (this project's CI machines)
+    neither does importing: then every process compiled graphc's modules from source,
+    0.12-0.2 s of every ``import graphc``. Files that are up to date are skipped. Run by the
+    environment's Python, whose version names the bytecode."""
+    subprocess.check_call([str(PYTHON), "-m", "compileall", "-q", "graphc"], cwd=ROOT)
+
+
 def main(argv: list) -> int:
     if not argv or argv[0] not in ("demo", "test", "bench"):
         print(__doc__)
@@ -54,13 +63,16 @@ def main(argv: list) -> int:
     command, rest = argv[0], argv[1:]
     if command == "demo":
         ensure_env("demo")
+        compile_bytecode()
         return subprocess.call([str(PYTHON), "-m", "graphc", "demo", *rest], cwd=ROOT)
     if command == "bench":
         ensure_env("test")
         ensure_env("bench", BENCH_VENV)
+        compile_bytecode()
         return subprocess.call([str(_python(BENCH_VENV)), "benchmarks/run.py", "--python", f"graphc={PYTHON}",
                                 *rest], cwd=ROOT)
     ensure_env("test")
+    compile_bytecode()
     return run_tests(rest)
 
 
