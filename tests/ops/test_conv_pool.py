@@ -292,6 +292,76 @@ def test_max_pool_on_integers(evaluate, padding):
         assert_close(got[f"{k}{s}"], pool_loop(xv, k, s, padding, "max"))
 
 
+def pool_gradient_loop(x, g, ksize, strides, padding, kind):
+    """d(sum(pool(x) * g)) / dx: a max window hands its value to its first largest tap, an
+    average window equal shares to its in-bounds taps."""
+    n, h, w, ch = x.shape
+    _, oh, ow, _ = g.shape
+    _, ph = tf_axis(h, ksize[0], strides[0], 1, padding)
+    _, pw = tf_axis(w, ksize[1], strides[1], 1, padding)
+    out = np.zeros(x.shape)
+    for b, i, j, c in itertools.product(range(n), range(oh), range(ow), range(ch)):
+        taps = [(r, col) for a in range(ksize[0]) for d in range(ksize[1])
+                for r, col in [(i * strides[0] + a - ph, j * strides[1] + d - pw)] if 0 <= r < h and 0 <= col < w]
+        if kind == "max":
+            r, col = max(taps, key=lambda t: (x[b, t[0], t[1], c], -taps.index(t)))
+            out[b, r, col, c] += g[b, i, j, c]
+        else:
+            for r, col in taps:
+                out[b, r, col, c] += g[b, i, j, c] / len(taps)
+    return out
+
+
+# Large enough (>= 8 Ki elements) for the CPU driver to run the images in parts on its pool
+# (ops.py, _images_in_parts), with windows at the border (SAME) and overlapping (stride 1).
+@pytest.mark.parametrize("ksize, strides, padding", [(2, 2, "VALID"), (3, 2, "SAME"), (2, 1, "SAME")])
+def test_pools_and_their_gradients_over_many_images(graph, device, ksize, strides, padding):
+    rng = np.random.default_rng(12)
+    xv = rng.permutation(5 * 18 * 17 * 7).reshape(5, 18, 17, 7).astype(np.float64)  # distinct: one max per window
+    x = gc.placeholder(gc.float64, shape=xv.shape, name="images")
+    got, want = {}, {}
+    fetches = {}
+    for kind, fn in (("max", gc.nn.max_pool2d), ("avg", gc.nn.avg_pool2d)):
+        y = fn(x, ksize, strides, padding)
+        gv = rng.standard_normal(y.shape.as_list())
+        fetches[kind] = y
+        fetches[kind + " grad"] = gc.gradients(gc.reduce_sum(y * gc.constant(gv)), [x])[0]
+        want[kind] = pool_loop(xv, (ksize, ksize), (strides, strides), padding, kind)
+        want[kind + " grad"] = pool_gradient_loop(xv, gv, (ksize, ksize), (strides, strides), padding, kind)
+    with gc.Session(graph=graph, device=device) as sess:
+        got = sess.run(fetches, {x: xv})
+    for key in fetches:
+        assert_close(got[key], want[key], rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_propagates_nan_inside_and_at_the_border(evaluate):
+    xv = -np.abs(np.random.default_rng(13).standard_normal((2, 6, 7, 3))).astype(np.float32) - 1
+    xv[0, 2, 3, 1] = np.nan   # inside a window
+    xv[1, 5, 6, 2] = np.nan   # in the last row and column: a border window under SAME
+    x = gc.placeholder(gc.float32, shape=(None, 6, 7, 3))
+    got = evaluate({p: gc.nn.max_pool2d(x, 2, 2, p) for p in ("SAME", "VALID")}, {x: xv})
+    for padding in ("SAME", "VALID"):
+        want = pool_loop(xv, (2, 2), (2, 2), padding, "max")   # np.max propagates NaN
+        assert np.array_equal(np.isnan(got[padding]), np.isnan(want)), padding
+        assert np.isnan(got[padding]).sum() == (2 if padding == "SAME" else 1)
+        assert_close(got[padding], want)
+
+
+def test_direct_convolution_whose_output_is_also_fetched(evaluate):
+    """One input channel, few output channels, static sizes: the CPU backend convolves
+    directly, its epilogue (bias, relu) reading the accumulators; the convolution's own
+    output leaves the group too, so it is stored as well."""
+    rng = np.random.default_rng(14)
+    xv, fv, bv = rng.standard_normal((3, 12, 10, 1)), rng.standard_normal((3, 3, 1, 4)), rng.standard_normal(4)
+    x = gc.placeholder(gc.float32, shape=(None, 12, 10, 1))
+    conv = gc.nn.conv2d(x, gc.constant(fv.astype(np.float32)), padding="SAME")
+    got = evaluate({"conv": conv, "act": gc.nn.relu(conv + gc.constant(bv.astype(np.float32)))},
+                   {x: xv.astype(np.float32)})
+    want = conv2d_loop(xv, fv, (1, 1), (1, 1), "SAME")
+    assert_close(got["conv"], want.astype(np.float32), rtol=1e-5, atol=1e-5)
+    assert_close(got["act"], np.maximum(want + bv, 0).astype(np.float32), rtol=1e-5, atol=1e-5)
+
+
 # --- shapes ----------------------------------------------------------------------------------------
 def test_static_shape_inference_with_unknown_spatial_dims(graph, device):
     x = gc.placeholder(gc.float32, shape=(None, None, 5, 3))
