@@ -312,10 +312,13 @@ def pool_gradient_loop(x, g, ksize, strides, padding, kind):
     return out
 
 
-# Large enough (>= 8 Ki elements) for the CPU driver to run the images in parts on its pool
-# (ops.py, _images_in_parts), with windows at the border (SAME) and overlapping (stride 1).
-@pytest.mark.parametrize("ksize, strides, padding", [(2, 2, "VALID"), (3, 2, "SAME"), (2, 1, "SAME")])
-def test_pools_and_their_gradients_over_many_images(graph, device, ksize, strides, padding):
+# Inputs large enough (>= 8 Ki elements, the work the CPU driver splits by) for the images to
+# run in parts on its pool where it has two threads (ops.py, _images_in_parts), with windows
+# at the border (SAME) and overlapping (stride 1); the last case feeds the max pool's input
+# back as its gradient, so one array is two of the kernel's inputs.
+@pytest.mark.parametrize("ksize, strides, padding, self_gradient", [
+    (2, 2, "VALID", False), (3, 2, "SAME", False), (2, 1, "SAME", False), (3, 1, "SAME", True)])
+def test_pools_and_their_gradients_over_many_images(graph, device, ksize, strides, padding, self_gradient):
     rng = np.random.default_rng(12)
     xv = rng.permutation(5 * 18 * 17 * 7).reshape(5, 18, 17, 7).astype(np.float64)  # distinct: one max per window
     x = gc.placeholder(gc.float64, shape=xv.shape, name="images")
@@ -323,6 +326,10 @@ def test_pools_and_their_gradients_over_many_images(graph, device, ksize, stride
     fetches = {}
     for kind, fn in (("max", gc.nn.max_pool2d), ("avg", gc.nn.avg_pool2d)):
         y = fn(x, ksize, strides, padding)
+        if self_gradient:  # stride 1, SAME: the pooled shape is the input's
+            fetches[kind + " grad"] = gc.gradients(y, [x], grad_ys=[x])[0]
+            want[kind + " grad"] = pool_gradient_loop(xv, xv, (ksize, ksize), (strides, strides), padding, kind)
+            continue
         gv = rng.standard_normal(y.shape.as_list())
         fetches[kind] = y
         fetches[kind + " grad"] = gc.gradients(gc.reduce_sum(y * gc.constant(gv)), [x])[0]

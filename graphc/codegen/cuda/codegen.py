@@ -51,7 +51,8 @@ class CudaKernelContext(KernelContext):
         with w.block(self.parallel_loop(flat, product(dims) if dims else "1")):
             yield decode_index(self, w, dims, flat, names)
 
-    def prefill(self, w: SourceWriter, v: int, array: str, value) -> None:
+    def prefill(self, w: SourceWriter, v: int, array: str, value, count: str = None) -> None:
+        assert count is None, "a GPU kernel's prefill covers the whole output"
         self.prefills.append((v, value))
 
     def accumulate(self, array: str, index: str, value: str) -> str:

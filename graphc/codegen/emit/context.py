@@ -96,12 +96,12 @@ class KernelContext:
         finally:
             w.level -= len(dims)
 
-    def prefill(self, w: SourceWriter, v: int, array: str, value) -> None:
-        """Set every element of output ``v`` to ``value`` (a Python number) before the kernel's
-        main loop (on a GPU the driver does it before the launch: threads cannot wait for each
-        other)."""
+    def prefill(self, w: SourceWriter, v: int, array: str, value, count: str = None) -> None:
+        """Set every element of output ``v`` (or the first ``count``: a CPU kernel's part) to
+        ``value`` (a Python number) before the kernel's main loop (on a GPU the driver does it
+        before the launch: threads cannot wait for each other)."""
         z = self.uid("z")
-        with w.block(f"for {z} in range({self.size(v)}):"):
+        with w.block(f"for {z} in range({count or self.size(v)}):"):
             w(f"{array}[{z}] = {scalar.literal(value, self.dtype(v))}")
 
     def accumulate(self, array: str, index: str, value: str) -> str:

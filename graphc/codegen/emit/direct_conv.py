@@ -42,8 +42,9 @@ def direct_conv(cg, w, root, x, f, target, row_done, split: bool = False) -> Non
     a contiguous, unconditional run); per output row, a block of accumulators ``acc[o, ow]``
     (output width rounded up to whole vectors) takes, for each filter row and input channel,
     all KW taps of up to CO_BLOCK output channels in one pass along the width (KW loads of
-    the input row, KW*CO_BLOCK multiply-adds per load and store of an accumulator); then the
-    row is stored channels-last into the output and the epilogue runs on each pixel.
+    the input row, KW*CO_BLOCK multiply-adds per load and store of an accumulator); then,
+    pixel by pixel, the epilogue reads the accumulators (storing the convolution's own value
+    channels-last only if it leaves the group), or without an epilogue the row is stored.
 
     With ``split`` (the CPU backend, whose driver may run parts of a kernel's outer loop on
     several threads), the batch loop is that loop and the two buffers are the part's own
@@ -115,7 +116,7 @@ def direct_conv(cg, w, root, x, f, target, row_done, split: bool = False) -> Non
                                 w(f"{acc}[{co * owv} + {ow}] = {total}")
             with w.block(f"for {ow} in range({ow_}):"):
                 w(f"crow = ({b} * {oh_} + {oh}) * {ow_} + {ow}")
-                if row_done is not None:  # the epilogue reads the accumulators: one pass, not two (LeNet conv1 6.5 -> 5.4 us)
+                if row_done is not None:  # the epilogue reads the accumulators: one pass, not two (LeNet conv1 6.8 -> 5.6 us)
                     row_done(w, "crow", "0", str(n), root=lambda col: f"{acc}[{col} * {owv} + {ow}]")
                 else:
                     with w.block(f"for {o} in range({n}):"):
@@ -148,9 +149,9 @@ def row_operands(cg, g):
 
 
 def row_epilogue(cg, g, target: str, n: str, shift: str = None):
-    """The group's elementwise epilogue (bias, activation) as ``row_done`` for ``gemm``: run
-    on each row of the product as soon as it is final, while it is in cache, instead of in a
-    pass of its own. None when an operand does not broadcast row by row (the epilogue then
+    """The group's elementwise epilogue (bias, activation) as ``row_done`` for ``gemm`` and
+    ``direct_conv``: run on each row of the product as soon as it is final, while it is in
+    cache, instead of in a pass of its own (``direct_conv`` passes ``root``: see ``emit``). None when an operand does not broadcast row by row (the epilogue then
     runs as a separate loop). With ``shift``, for one part of a product split by columns
     (``groups.split_product``): every array that moves along the columns is viewed from
     column ``shift``, so that the part's columns count from 0 (see ``split_bounds``)."""

@@ -207,8 +207,10 @@ def _shape(cg, w, i, ins) -> None:
 
 def _pool(cg, w, i, ins) -> None:
     """max_pool2d / avg_pool2d with channels innermost: each window tap updates a run of C
-    contiguous outputs from C contiguous inputs, which vectorizes (the CPU emitter walks one
-    channel at a time). Same taps in the same order, so the same results, NaN included."""
+    contiguous outputs from C contiguous inputs, which vectorizes (the CPU emitter's average
+    pool walks one channel at a time; its max pool is a tree of maxima per channel, see
+    ops._pool_pixels). The same values, NaN included; of two equal maxima this keeps the
+    later, so -0.0 against 0.0 may differ in sign from the CPU backend's."""
     x, out = ins.inputs[0], ins.outputs[0]
     X, Y = cg.array(x), cg.define_output(out, w)
     a = ins.attrs
