@@ -763,6 +763,11 @@ def _images_in_parts(cg, w, x, arrays) -> str:
     return f"({hi} - {lo})"
 
 
+def _elements_of(cg, v, images):
+    """The element count of ``images`` images of ``v``; None when that is all of ``v``."""
+    return None if images == cg.dims(v)[0] else f"{images} * {product(cg.dims(v)[1:])}"
+
+
 def _pool_loops(cg, w, ins, x, pooled, body_window, after_window=None, setup=None, images=None):
     """Loops over every pooled output element and its window taps inside the input (of the
     first ``images`` images: default all). The callbacks get the writer and a dict of the
@@ -887,7 +892,7 @@ def _(cg, w, i, ins):
     Y = cg.define_output(out, w)
     G = cg.array(g)
     images = _images_in_parts(cg, w, x, [(Y, out), (cg.array(x), x), (G, g)])
-    cg.prefill(w, out, Y, 0, count=f"{images} * {product(cg.dims(out)[1:])}")
+    cg.prefill(w, out, Y, 0, count=_elements_of(cg, out, images))
     setup, body = _argmax_window(cg, x)
 
     kh, kw = ins.attrs["ksize"]
@@ -943,7 +948,7 @@ def _(cg, w, i, ins):
     Y, G = cg.define_output(out, w), cg.array(g)
     images = _images_in_parts(cg, w, like, [(Y, out), (G, g)])
     t = _t(cg, out)
-    cg.prefill(w, out, Y, 0, count=f"{images} * {product(cg.dims(out)[1:])}")
+    cg.prefill(w, out, Y, 0, count=_elements_of(cg, out, images))
 
     def setup(w, ctx):
         w("count = 0")
