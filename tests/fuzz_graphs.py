@@ -492,10 +492,13 @@ def step_conv_pool(draw, sg, rng):
     a = _pick(draw, sg, lambda n: n.shape == (2, 3))
     if a is None:
         return
-    image = gc.reshape(sg.nodes[a].tensor, (1, 2, 3, 1))
+    # -1: the image's batch dim is the source's, unknown until run time where a placeholder
+    # of a None batch dim reaches it (a kernel then takes it as a size parameter)
+    batch = draw(st.sampled_from([1, -1]))
+    image = gc.reshape(sg.nodes[a].tensor, (batch, 2, 3, 1))
     kind = draw(st.sampled_from(["conv2d", "max_pool2d", "depthwise_conv2d"]))
     nchw = draw(st.booleans())  # one channel: NCHW is a different layout of the same values
-    fmt, image = ("NCHW", gc.reshape(image, (1, 1, 2, 3))) if nchw else ("NHWC", image)
+    fmt, image = ("NCHW", gc.reshape(image, (batch, 1, 2, 3))) if nchw else ("NHWC", image)
     same = sg.nodes[a].tensor.dtype
     b = _pick(draw, sg, lambda n: n.shape == (2, 3) and n.tensor.dtype == same) if kind != "max_pool2d" and draw(st.booleans()) else None
     if kind != "max_pool2d" and b is not None:  # a filter computed in the graph: its gradient runs too

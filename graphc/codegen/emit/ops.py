@@ -752,10 +752,9 @@ def _images_in_parts(cg, w, x, arrays) -> str:
     threads, by the work of input ``x`` (LeNet-5's first max-pool gradient at batch 64 took
     0.64 ms on one thread, 0.32 ms on two). Each ``(name, value)`` of ``arrays``, which holds
     whole images (dim 0), is rebound to the part's images (once per name: two inputs may be
-    one value); returns the part's image count, or the batch size where the kernel runs
-    whole."""
+    one value); returns the part's image count, or None where the kernel runs whole."""
     if cg.target != "cpu" or cg.split is not None or any(k[0] == "scratch" for k in cg.params):
-        return cg.dims(x)[0]
+        return None
     lo, hi = cg.split_bounds([(x, 0)], x)
     for name, v in dict(arrays).items():
         image = product(cg.dims(v)[1:])
@@ -764,8 +763,8 @@ def _images_in_parts(cg, w, x, arrays) -> str:
 
 
 def _elements_of(cg, v, images):
-    """The element count of ``images`` images of ``v``; None when that is all of ``v``."""
-    return None if images == cg.dims(v)[0] else f"{images} * {product(cg.dims(v)[1:])}"
+    """The element count of a part's ``images`` images of ``v``; None for all of ``v``."""
+    return None if images is None else f"{images} * {product(cg.dims(v)[1:])}"
 
 
 def _pool_loops(cg, w, ins, x, pooled, body_window, after_window=None, setup=None, images=None):
