@@ -162,7 +162,7 @@ def _describe_device(name: str, error_type) -> str:
         from .codegen.cpu import blas, parallel
         b = blas.configure(parallel.THREADS)
         return (f"numba, {parallel.THREADS} threads; BLAS {b.get('library', '?')} ({b.get('core', '?')} kernels, "
-                f"{b.get('threads', '?')} threads, set by {b.get('set_by', '?')})")
+                f"{b.get('threads', '?')} threads, set by {b.get('set_by', '?')}; spin: {b.get('spin', '?')})")
     if name == "cuda":
         from .codegen.cuda import api
         try:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.codegen.cpu import parallel
+from graphc.codegen.cpu import blas, parallel
 from fuzz_graphs import pool_at_full_width, splits_on_the_pool
 
 PROGRAM = r"""
@@ -23,13 +23,15 @@ with g.as_default():
     b = a @ a
 out = gc.Session(graph=g, device="cpu").run(b, {a: np.eye(3, dtype=np.float32) * 2})
 assert np.allclose(out, np.eye(3) * 4)
-print(json.dumps(blas.info()))
+import os
+print(json.dumps(dict(blas.info(), environment=os.environ.get("OPENBLAS_THREAD_TIMEOUT"))))
 """
 
 
 def _blas_info(**env):
-    full = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    full.update(env)
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT")}
+    full.update({k: v for k, v in env.items() if v})
     out = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, env=full, timeout=300)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -47,6 +49,19 @@ def test_user_blas_thread_setting_is_kept():
     assert info["set_by"] == "OPENBLAS_NUM_THREADS"
     if "threads" in info:
         assert info["threads"] == 1
+
+
+def test_blas_threads_sleep_at_once_unless_the_user_chose():
+    """OpenBLAS' threads spinning after a product held the core graphc's own kernel threads
+    needed (blas.py): graphc loads the library with its spin at the minimum, and leaves the
+    process's environment as it was."""
+    info = _blas_info(OPENBLAS_THREAD_TIMEOUT="")
+    if "thread_timeout" not in info:
+        pytest.skip(f"this SciPy's BLAS does not report its thread timeout: {info}")
+    assert info["thread_timeout"] == int(blas.SLEEP_AT_ONCE) and "(graphc)" in info["spin"]
+    assert info["environment"] is None
+    info = _blas_info(OPENBLAS_THREAD_TIMEOUT="9")
+    assert info["thread_timeout"] == 9 and "set by the user" in info["spin"] and info["environment"] == "9"
 
 
 def test_concurrent_runs_from_many_threads_are_each_correct():
@@ -190,7 +205,7 @@ def test_a_forked_child_runs_split_kernels_on_its_own_pool():
 
 SLEEPING = r"""
 import time, numpy as np, graphc as gc
-from graphc.codegen.cpu import parallel
+from graphc.codegen.cpu import blas, parallel
 g = gc.Graph()
 with g.as_default():
     x = gc.placeholder(gc.float32, (None,), "x")

@@ -17,6 +17,18 @@ and wait on that core (measured: a 7.7 ms W2 step took a median of 15.7 ms, 90th
 49 ms, against 10.8 ms on one thread). The count changes only in OpenBLAS' own-threads build
 (``openblas_get_parallel() == 1``), whose setter writes one integer when lowering the count;
 the OpenMP build's setter frees per-thread buffers and is not called while kernels may run.
+
+Spinning, chosen on purpose: OpenBLAS' threads spin after each product for 2^28 cycles
+(about 0.1 s) unless ``OPENBLAS_THREAD_TIMEOUT`` says otherwise, which it reads once, when the
+library is loaded. Spinning, they hold a core that graphc's own kernel threads (parallel.py)
+need between the products: measured on the 2-core benchmark machine, an imported MLP at batch
+1 took 19-22 µs after a LeNet at batch 64 had run in the same process (its pool worker saw 5
+of 1,006 jobs while OpenBLAS' thread spun), 13-16 µs without; a W5 step took 4.2-5.1 ms
+against 3.7-4.0 ms with the threads sleeping at once, and W2 was unchanged or better (4.9 ms,
+where the default sometimes gave 7.5 ms). So unless the user set it, graphc loads the library
+with ``OPENBLAS_THREAD_TIMEOUT`` at its minimum (``SLEEP_AT_ONCE``; the process's environment
+is restored right after). If SciPy's OpenBLAS was loaded before graphc, it keeps its default
+and ``info()`` says so.
 """
 from __future__ import annotations
 
@@ -30,22 +42,53 @@ _SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
 _CORENAMES = ("scipy_openblas_get_corename", "openblas_get_corename")
 _PARALLEL = ("scipy_openblas_get_parallel", "openblas_get_parallel")
+_TIMEOUTS = ("scipy_openblas_thread_timeout", "openblas_thread_timeout")  # the value it read (0: unset)
 PTHREADS = 1  # openblas_get_parallel(): OpenBLAS' own thread server
+SLEEP_AT_ONCE = "4"  # OPENBLAS_THREAD_TIMEOUT: spin 2^4 cycles (its minimum), then sleep
 _lock = threading.Lock()
 _state: dict = {}
 
 
 def _library():
+    """SciPy's OpenBLAS, loaded with its threads told not to spin (see above)."""
+    path = _library_path()
+    if path is None:
+        return None
+    user = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    if user:
+        _state["spin"] = f"OPENBLAS_THREAD_TIMEOUT={user} (set by the user)"
+    elif _mapped(path):
+        _state["spin"] = "the library's default: it was loaded before graphc"
+    else:
+        _state["spin"] = f"OPENBLAS_THREAD_TIMEOUT={SLEEP_AT_ONCE} (graphc)"
+    try:
+        if not user:
+            os.environ["OPENBLAS_THREAD_TIMEOUT"] = SLEEP_AT_ONCE
+        return ctypes.CDLL(path)
+    except OSError:
+        return None
+    finally:
+        if not user:
+            os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)
+
+
+def _mapped(path: str) -> bool:
+    """Whether the shared object at ``path`` is loaded in this process already (Linux: its
+    memory map; elsewhere assumed not)."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return os.path.basename(path).encode() in f.read()
+    except OSError:
+        return False
+
+
+def _library_path():
     spec = importlib.util.find_spec("scipy")
     if spec is None or not spec.submodule_search_locations:
         return None
     root = os.path.dirname(list(spec.submodule_search_locations)[0])
-    for path in sorted(glob.glob(os.path.join(root, "scipy.libs", "libscipy_openblas*.so*"))):
-        try:
-            return ctypes.CDLL(path)
-        except OSError:
-            continue
-    return None
+    paths = sorted(glob.glob(os.path.join(root, "scipy.libs", "libscipy_openblas*.so*")))
+    return paths[0] if paths else None
 
 
 def _function(lib, names):
@@ -82,6 +125,10 @@ def configure(threads: int) -> dict:
         if getter is not None:
             getter.restype = ctypes.c_int
             _state["threads"] = int(getter())
+        timeout = _function(lib, _TIMEOUTS)
+        if timeout is not None:
+            timeout.restype = ctypes.c_int
+            _state["thread_timeout"] = int(timeout())
         corename = _function(lib, _CORENAMES)
         if corename is not None:  # which kernel family it runs (OPENBLAS_CORETYPE can force one)
             corename.restype = ctypes.c_char_p
