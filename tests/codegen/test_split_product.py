@@ -13,7 +13,8 @@ from graphc.codegen.cpu import parallel
 from fuzz_graphs import pool_at_full_width, splits_on_the_pool
 
 # (A's shape, B's shape, transpose_a, transpose_b, epilogue, dtype, split by columns?), where
-# "columns" means: only when the fuzzers' setting (splits_on_the_pool) lowers SPLIT_COLUMNS
+# "columns" means graphc's loops, whole, split only when the fuzzers' setting
+# (splits_on_the_pool) lowers SPLIT_COLUMNS; "told": BLAS, split only when told
 CASES = [
     ((1, 784), (784, 256), False, False, "bias_relu", np.float32, True),    # W9's first layer
     ((1, 300), (64, 300), False, True, "bias", np.float32, True),           # torch's Linear (B transposed)
@@ -22,7 +23,9 @@ CASES = [
     ((5, 30), (30, 33), False, False, "none", np.float64, True),
     ((2, 1, 40), (40, 48), False, False, "bias_relu", np.float32, True),     # A's leading dims are rows
     ((17, 20), (20, 64), False, False, "bias", np.float32, False),          # more rows: BLAS
-    ((2, 40), (40, 10), False, False, "bias", np.float32, "columns"),       # too few columns, unless told
+    ((2, 40), (40, 10), False, False, "bias", np.float32, "told"),          # few columns, small: BLAS ...
+    ((2, 40), (40, 30), False, False, "bias", np.float32, "columns"),       # ... larger: whole (WHOLE_MACS)
+    ((1, 256), (10, 256), False, True, "bias", np.float32, "columns"),      # a logits layer, B transposed
     ((20, 2), (64, 20), True, True, "none", np.float32, False),             # both transposed: BLAS
 ]
 
@@ -80,8 +83,8 @@ def test_few_row_products_split_by_columns_match_numpy_and_the_reference(case, o
     assert len(calls) == 1, [call.label for call in calls]    # the epilogue is fused into the product
     (call,) = calls
     split = call.split is not None
-    assert split == (case[6] is True or (case[6] == "columns" and on_pool)), call.source
-    assert ("np.dot" in call.source) != split
+    assert split == (case[6] is True or (case[6] in ("columns", "told") and on_pool)), call.source
+    assert ("np.dot" in call.source) == (not split and case[6] in (False, "told"))
     if split and on_pool and parallel.NATIVE and parallel.THREADS > 1:
         assert parallel.control()[parallel.GEN] > jobs           # its parts ran on the pool
 
@@ -121,9 +124,10 @@ def test_a_batch_of_none_gets_a_few_row_variant_compiled_on_first_use(transpose_
 
 
 def test_every_product_of_a_batch_of_none_finds_its_own_variant(pool):
-    """Three layers, each with a variant: batch 1 runs the three variants, batch 40 BLAS."""
+    """Three layers, each with a variant: batch 1 runs the three variants (the narrow last
+    one whole), batch 40 BLAS."""
     rng = np.random.default_rng(4)
-    sizes = (50, 64, 40, 33)
+    sizes = (50, 64, 120, 10)
     g = gc.Graph()
     with g.as_default():
         h = x = gc.placeholder(gc.float64, (None, sizes[0]), "x")

@@ -608,15 +608,22 @@ def emit_matmul(cg, g) -> None:
 # of its columns that the driver may hand to the CPU pool (parallel.py): BLAS runs such a
 # product on one thread, and splitting it also splits B over two cores' caches. Measured on
 # the 2-core dev machine (benchmarks/NOTES.md, "Products split by columns").
+# Fewer columns than SPLIT_COLUMNS run as the same loops, whole, when a row holds at least
+# WHOLE_MACS multiply-adds: a BLAS call's own cost was most of W9's logits layer (1x256 by
+# 256x10 with its bias: 1.28 µs through np.dot, 1.05 µs in these loops). Smaller products
+# keep np.dot, which compiles faster (with every narrow product in these loops, the fuzzers'
+# tiny graphs took 382 s against 355 s).
 SPLIT_ROWS = 16       # at most this many rows
-SPLIT_COLUMNS = 32    # at least this many columns (a literal)
+SPLIT_COLUMNS = 32    # at least this many columns (a literal) to split
+WHOLE_MACS = 1024     # columns x k (literals) for a narrow product to run whole
 MACS_PER_WORK = 16    # multiply-adds that cost about as much as one element of a loop
 
 
 def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
     """Emit the product of the matmul group ``g`` (2-D B, A's dims ``row_keys`` flattened into
-    rows) with its epilogue row by row, split by columns (``split_bounds``), if it has few
-    rows and the epilogue allows; else emit nothing and return False. Where the row count is
+    rows) with its epilogue row by row, if it has few rows and the epilogue allows; else emit
+    nothing and return False. With at least SPLIT_COLUMNS columns it is split by columns
+    (``split_bounds``), with fewer it runs whole (if large enough: WHOLE_MACS). Where the row count is
     a size parameter, the kernel keeps BLAS and records ``cg.few_rows``: the codegen then
     emits this form again as a variant (``assume_few_rows``) that the driver calls for
     bindings with few rows (an inference at batch 1 of a model whose batch dim is None)."""
@@ -625,8 +632,13 @@ def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
     out = root.outputs[0]
     ta, tb = root.attrs["transpose_a"], root.attrs["transpose_b"]
     n_lit = static_int(n)
-    if (cg.target != "cpu" or n_lit is None or n_lit < SPLIT_COLUMNS or (ta and tb)
-            or any(key[0] == "scratch" for key in cg.params)):
+    if cg.target != "cpu" or n_lit is None or (ta and tb):
+        return False
+    split = n_lit >= SPLIT_COLUMNS
+    if split and any(key[0] == "scratch" for key in cg.params):
+        return False
+    k_lit = static_int(k)
+    if not split and (k_lit is None or n_lit * k_lit < WHOLE_MACS):
         return False
     from .direct_conv import row_epilogue, row_operands  # (here: a product that declined never loads them)
     from .gemm import gemm
@@ -641,8 +653,11 @@ def split_product(cg, g, target: str, row_keys, n: str, k: str, k_dim) -> bool:
         return False
     # parts meet at a cache line of columns: a line of C written by two threads costs more
     # than the split saves (parallel.part_bound; planned buffers start on a line)
-    lo, hi = cg.split_bounds([(out, cg.rank(out) - 1)], out, [k_dim], MACS_PER_WORK,
-                             grain=max(1, 64 // cg.dtype(out).np.itemsize))
+    if split:
+        lo, hi = cg.split_bounds([(out, cg.rank(out) - 1)], out, [k_dim], MACS_PER_WORK,
+                                 grain=max(1, 64 // cg.dtype(out).np.itemsize))
+    else:
+        lo, hi = "0", str(n_lit)
     row_done = row_epilogue(cg, g, target, n, shift=lo)
     w = cg.body
     part_b, part_c = cg.uid("part"), cg.uid("part")
