@@ -56,9 +56,16 @@ def kernel_module_source(source: str, param_types) -> str:
         header.append("from graphc.codegen import vmath as vm")
     # The kernel's first statement asks LLVM for the CPU's widest vectors (full_vector_width says why).
     source = _KERNEL_DEF.sub(lambda m: m.group(0) + "\n    full_vector_width()", source, count=1)
+    options = f"cache=True, nogil=True, error_model=\"numpy\", fastmath={FASTMATH}"
+    # a split kernel's tail (KernelContext.split_tail) is compiled first: the kernel calls it
+    tail = f"tail = njit(_ARGS, {options})(_tail)\n" if has_tail(source) else ""
     return ("\n".join(header) + "\n\n\n" + source + "\n\n\n"
             + f"_ARGS = ({', '.join(param_types)}{',' if len(param_types) == 1 else ''})\n"
-            + f"kernel = njit(_ARGS, cache=True, nogil=True, error_model=\"numpy\", fastmath={FASTMATH})(_kernel)\n")
+            + tail + f"kernel = njit(_ARGS, {options})(_kernel)\n")
+
+
+def has_tail(source: str) -> bool:
+    return "\ndef _tail(" in source
 
 
 CACHE_LINE = 64  # bytes
@@ -284,7 +291,8 @@ class CpuExecutable(Executable):
                 lo, hi = (next(j for j, key in enumerate(self.calls[k].params) if key[0] == which)
                           for which in ("lo", "hi"))
                 module = cache.load(PARALLEL.part_module_source(self._kernel_modules[k], self._param_types[k], lo, hi,
-                                                                self.calls[k].split.grain))
+                                                                self.calls[k].split.grain,
+                                                                has_tail(self.calls[k].source)))
                 runner = (module.run, module.part.address)
             self._runners[k] = runner
         return self._runners[k]

@@ -362,7 +362,7 @@ def _own_digest() -> str:
     return _DIGEST
 
 
-def part_module_source(kernel_module: str, param_types, lo: int, hi: int, grain: int = 1) -> str:
+def part_module_source(kernel_module: str, param_types, lo: int, hi: int, grain: int = 1, tail: bool = False) -> str:
     """Source of a module with ``part``, the kernel's C entry for the pool, and ``run``, which
     a driver calls instead of the kernel: ``run(control(), part.address, work, *arguments)``
     with the kernel's arguments, ``hi`` the whole extent. It splits ``[0, hi)`` over the free
@@ -371,7 +371,8 @@ def part_module_source(kernel_module: str, param_types, lo: int, hi: int, grain:
     kernel's own error there (a ``cfunc`` cannot raise). ``param_types`` are the kernel's
     numba types as source (``types.Array(types.float32, 1, "C")`` or ``types.int64``); ``lo``
     and ``hi`` are the positions of its range parameters; parts meet at multiples of
-    ``grain`` (``part_bound``)."""
+    ``grain`` (``part_bound``). With ``tail``, the kernel module's ``tail`` runs once the
+    parts have (KernelContext.split_tail: a kernel run whole calls it itself)."""
     params = [f"a{k}" for k in range(len(param_types))]
     unpack, pack, dtypes = [], [], set()
     w = 0
@@ -394,7 +395,7 @@ def part_module_source(kernel_module: str, param_types, lo: int, hi: int, grain:
         f"# parallel.py {_own_digest()}: the intrinsics below are compiled into this module's code",
         "import numpy as np",
         "from numba import carray, cfunc, njit, types",
-        f"from {kernel_module} import kernel",
+        f"from {kernel_module} import kernel" + (", tail" if tail else ""),
         "from graphc.codegen.cpu.parallel import BUSY, WIDTH, load_word, run_parts, set_slot, slot, store_word, "
         "swap_word",
         *[f"from graphc.codegen.cpu.parallel import pointer_{d}" for d in sorted(dtypes)],
@@ -423,6 +424,7 @@ def part_module_source(kernel_module: str, param_types, lo: int, hi: int, grain:
         "    store_word(ctl, BUSY, 0)",
         f"    if slots[{w + 2}] != 0:",
         f"        kernel({', '.join(again)})",
+        *([f"    tail({', '.join(whole)})"] if tail else []),
         "",
     ]
     return "\n".join(lines)

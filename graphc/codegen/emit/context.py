@@ -65,6 +65,8 @@ class KernelContext:
         self._lids: dict = {}
         self.body = SourceWriter(1)
         self.split = None  # a Split when the outer loop may run in parts
+        self.tail = None   # what runs after the parts (split_tail)
+        self.scratch_buffers = {}  # scratch name -> the buffer parameter it starts (for a tail)
         # A product whose row count is a size parameter: (row dims, most rows) when a variant
         # split by columns would serve few rows (groups.split_product); assume_few_rows emits it.
         self.few_rows = None
@@ -194,20 +196,23 @@ class KernelContext:
         """Scratch space shaped like ``v`` (see ``scratch``)."""
         return self.scratch([(v, k) for k in range(self.rank(v))], self.dtype(v), w)
 
-    def scratch(self, factors, dtype: DType, w: SourceWriter) -> str:
+    def scratch(self, factors, dtype: DType, w: SourceWriter, disjoint_parts: bool = False) -> str:
         """A flat scratch array of prod(factors) elements, where a factor is an int or a
         (value, axis) dim. The driver allocates one buffer per (dtype, ordinal) for the whole
         program, as large as its largest use, once per set of input shapes; every kernel
         slices it. A kernel that allocated megabytes per call ran 0.7 or 2.5 ms depending on
         the process's heap; separate buffers per kernel were slower than one shared buffer
-        that stays in cache."""
-        assert self.split is None, "a kernel split across threads cannot share one scratch array"
+        that stays in cache. A kernel split across threads may take scratch only where each
+        part writes its own region of it (``disjoint_parts``), e.g. one slot per block of its
+        split loop."""
+        assert self.split is None or disjoint_parts, "a kernel split across threads cannot share one scratch array"
         ordinal = sum(1 for key in self.params if key[0] == "scratch")
         buffer = self._param(("scratch", dtype.np.name, ordinal), "S")
         self.scratch_uses.append((dtype.np.name, ordinal, tuple(factors)))
         count = product([str(f) if isinstance(f, int) else self.dim(*f) for f in factors])
         name = self.uid("scratch")
         w(f"{name} = {buffer}[:{count}]")
+        self.scratch_buffers[name] = buffer
         return name
 
     def is_literal(self, v: int) -> bool:
@@ -236,6 +241,16 @@ class KernelContext:
                            per, grain)
         return self._param(("lo",), "L"), self._param(("hi",), "H")
 
+    def split_tail(self) -> SourceWriter:
+        """Where to write what runs once all parts of a split kernel have run (the sum of
+        the parts' partial results): ``_tail``, a function of the kernel's own parameters. A
+        kernel run whole (lo = 0, hi = the extent) calls it itself, as its last statement;
+        split, the part module's ``run`` calls it after the parts (parallel.py)."""
+        assert self.split is not None, "a tail follows the parts of a split kernel"
+        if self.tail is None:
+            self.tail = SourceWriter(1)
+        return self.tail
+
     def rng_slot(self, stream: int) -> str:
         """``r[3k + 2]``: the run counter of this kernel's k-th random op; ``r[3k]`` and
         ``r[3k + 1]`` hold its graph and op seeds."""
@@ -252,7 +267,16 @@ class KernelContext:
         head.extend(self.body)
         if not self.body.lines:
             head("    pass")
+        if self.tail is not None:  # run whole, the kernel ends with its tail (split_tail)
+            lo, hi = self._param_names[("lo",)], self._param_names[("hi",)]
+            extent = " * ".join(self.dim(v, k) for v, k in self.split.extent_dims)
+            head(f"    if {lo} == 0 and {hi} == {extent}:")
+            head(f"        tail({', '.join(names)})")
         head(f"    {self.success_return}")
+        if self.tail is not None:
+            head(f"def _tail({', '.join(names)}):")
+            head.extend(self.tail)
+            head("    return 0")
         constants: dict = {}
 
         def hoist(m) -> str:

@@ -642,13 +642,14 @@ def im2col(cg, w, ins, x, f, like=None):
     return cols, f"({geo['N']} * {geo['OH']} * {geo['OW']})", f"({kh} * {kw} * {geo['C']})"
 
 
-def _im2col_rows(cg, w, ins, x, geo, taps, cols, first: str, end: str) -> None:
+def _im2col_rows(cg, w, ins, x, geo, taps, cols, first: str, end: str, X: str = None) -> None:
     """The patches of output rows ``[first, end)`` (a row is one image's output row, N*OH in
-    all) into ``cols`` from its start: ``OW`` patch rows of ``KH*KW*C`` values per output row."""
+    all) into ``cols`` from its start: ``OW`` patch rows of ``KH*KW*C`` values per output row.
+    ``X`` is the array holding x's images (default all of x; a part's images count from 0)."""
     a = ins.attrs
     kh, kw = taps
     width = f"({kh} * {kw} * {geo['C']})"
-    X = cg.array(x)
+    X = X or cg.array(x)
     r, n, oh, ow, p, q, c, j = (cg.uid(s) for s in ("r", "n", "oh", "ow", "p", "q", "c", "j"))
     sh, sw = a["strides"]
     dh, dw = a["dilations"]
@@ -694,6 +695,10 @@ def _(cg, w, i, ins):
     geo = conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], g)
     width = f"({kh} * {kw} * {geo['C']})"
     static = [cg.dims(g)[2], kh, kw, geo["C"]]
+    if (cg.target == "cpu" and cg.split is None and all(d.isdigit() for d in static + [geo["OH"]])
+            and not any(k[0] == "scratch" for k in cg.params)):
+        _filter_gradient_by_images(cg, w, ins, Y, geo, width, o)
+        return
     chunk = (max(1, FILTER_GRADIENT_CHUNK // math.prod(int(d) for d in static))
              if all(d.isdigit() for d in static) else 8)
     cols = cg.scratch([chunk, (g, 2), (like, 0), (like, 1), (x, 3)], cg.dtype(x), w)
@@ -710,6 +715,46 @@ def _(cg, w, i, ins):
           f"{part}.reshape(({width}, {o})))")
         with w.block(f"for {z} in range({width} * {o}):"):
             w(f"{Y}[{z}] += {part}[{z}]")
+
+
+def _filter_gradient_by_images(cg, w, ins, Y, geo, width: str, o) -> None:
+    """The filter gradient on the CPU backend, its images in parts on the pool. LeNet-5's conv1
+    gradient reduces over 50,176 output pixels into 150 values: BLAS runs that on one thread
+    (it splits a product's rows and columns, never its sum), and it was W5's largest kernel.
+    A block of ``per`` images (one chunk, FILTER_GRADIENT_CHUNK) writes its sum into its own
+    slot of a partial-sum scratch; the tail adds the slots in block order. Blocks sit at
+    multiples of ``per`` however the images are split, so the result does not depend on how
+    many threads ran it. A part's patches go to an array of its own (parts cannot share
+    scratch)."""
+    from .groups import MACS_PER_WORK
+    x, g, like = ins.inputs
+    kh, kw = cg.dims(like)[0], cg.dims(like)[1]
+    patches_per_image = int(geo["OH"]) * int(cg.dims(g)[2])
+    per = max(1, FILTER_GRADIENT_CHUNK // (patches_per_image * int(kh) * int(kw) * int(geo["C"])))
+    lo, hi = cg.split_bounds([(x, 0)], g, [(like, 0), (like, 1), (x, 3)], MACS_PER_WORK, grain=per)
+    sums = cg.scratch([(x, 0), (like, 0), (like, 1), (x, 3), (like, 3)], cg.dtype(ins.outputs[0]), w,
+                      disjoint_parts=True)
+    image, pixels = f"({geo['H']} * {geo['W']} * {geo['C']})", f"{patches_per_image}"
+    X, G, cols = cg.uid("xpart"), cg.uid("gpart"), cg.uid("cols")
+    w(f"{X} = {cg.array(x)}[{lo} * {image}:{hi} * {image}]")
+    w(f"{G} = {cg.array(g)}[{lo} * {pixels} * {o}:{hi} * {pixels} * {o}]")
+    w(f"{cols} = np.empty({per * patches_per_image} * {width}, np.{cg.dtype(x).np.name})")
+    n0 = cg.uid("n0")
+    with w.block(f"for {n0} in range(0, {hi} - {lo}, {per}):"):
+        w(f"n1 = min({n0} + {per}, {hi} - {lo})")
+        _im2col_rows(cg, w, ins, x, geo, (kh, kw), cols, f"{n0} * {geo['OH']}", f"n1 * {geo['OH']}", X=X)
+        w(f"m = (n1 - {n0}) * {pixels}")
+        w(f"slot = ({lo} + {n0}) * {width} * {o}")
+        w(f"np.dot({cols}[:m * {width}].reshape((m, {width})).T, "
+          f"{G}[{n0} * {pixels} * {o}:n1 * {pixels} * {o}].reshape((m, {o})), "
+          f"{sums}[slot:slot + {width} * {o}].reshape(({width}, {o})))")
+    t = cg.split_tail()
+    z, b, sums = cg.uid("z"), cg.uid("b"), cg.scratch_buffers[sums]  # (the tail sees only parameters)
+    with t.block(f"for {z} in range({width} * {o}):"):
+        t(f"{Y}[{z}] = 0")
+    with t.block(f"for {b} in range(0, {geo['N']}, {per}):"):
+        with t.block(f"for {z} in range({width} * {o}):"):
+            t(f"{Y}[{z}] += {sums}[{b} * {width} * {o} + {z}]")
 
 
 @kernel("conv2d_backprop_input")
