@@ -1,8 +1,9 @@
-"""The convolution's filter gradient on the CPU backend runs its images in parts on the pool,
-each block of images summing into its own slot, and a tail adds the slots in block order
-(emit/ops.py, ``_filter_gradient_by_images``; KernelContext.split_tail). The result must match
-the reference backend and a float64 loop, and be bitwise the same whole and in parts: blocks
-sit at fixed multiples of the images, however many threads ran them."""
+"""The convolution's gradients on the CPU backend run their images in parts on the pool. The
+filter gradient sums each block of images into its own slot, and a tail adds the slots in
+block order (emit/ops.py, ``_filter_gradient_by_images``; KernelContext.split_tail); the input
+gradient writes each part's own images. Both must match the reference backend and float64
+loops, and be bitwise the same whole and in parts: blocks sit at fixed multiples of the
+images, however many threads ran them."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,22 +22,26 @@ CASES = [
 ]
 
 
-def _numpy_filter_gradient(xv, gv, k, stride, dilation, padding):
-    """dF[p, q, c, o] = sum over images and output pixels of x at the tap times g, in float64."""
+def _numpy_gradients(xv, fv, gv, stride, dilation, padding):
+    """(dF, dX) of the convolution for output gradient ``gv``, in float64: each filter tap
+    reads a strided window of the zero-padded input."""
     n, h, w, c = xv.shape
-    _, oh, ow, o = gv.shape
+    k, o = fv.shape[0], fv.shape[3]
+    _, oh, ow, _ = gv.shape
     span = (k - 1) * dilation + 1
     pt = max((oh - 1) * stride + span - h, 0) // 2 if padding == "SAME" else 0
     pl = max((ow - 1) * stride + span - w, 0) // 2 if padding == "SAME" else 0
     padded = np.zeros((n, h + 2 * span, w + 2 * span, c))
     padded[:, pt:pt + h, pl:pl + w] = xv
-    out = np.zeros((k, k, c, o))
+    d_padded = np.zeros_like(padded)
+    d_filter = np.zeros((k, k, c, o))
     for p in range(k):
         for q in range(k):
-            taps = padded[:, p * dilation:p * dilation + (oh - 1) * stride + 1:stride,
-                          q * dilation:q * dilation + (ow - 1) * stride + 1:stride]
-            out[p, q] = np.einsum("nhwc,nhwo->co", taps, gv)
-    return out
+            window = (slice(None), slice(p * dilation, p * dilation + (oh - 1) * stride + 1, stride),
+                      slice(q * dilation, q * dilation + (ow - 1) * stride + 1, stride))
+            d_filter[p, q] = np.einsum("nhwc,nhwo->co", padded[window], gv)
+            d_padded[window] += np.einsum("nhwo,co->nhwc", gv, fv[p, q])
+    return d_filter, d_padded[:, pt:pt + h, pl:pl + w]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +50,7 @@ def pool():
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}x{c[1]}x{c[2]}x{c[3]}-k{c[5]}s{c[6]}d{c[7]}-{c[8]}")
-def test_filter_gradient_in_parts_matches_and_does_not_depend_on_the_split(case, pool):
+def test_convolution_gradients_in_parts_match_and_do_not_depend_on_the_split(case, pool):
     n, h, w, c, o, k, stride, dilation, padding = case
     rng = np.random.default_rng(21)
     xv = rng.standard_normal((n, h, w, c)).astype(np.float32)
@@ -56,10 +61,10 @@ def test_filter_gradient_in_parts_matches_and_does_not_depend_on_the_split(case,
         f = gc.placeholder(gc.float32, (k, k, c, o), "f")
         y = gc.nn.conv2d(x, f, strides=stride, padding=padding, dilations=dilation)
         wv = rng.standard_normal(y.shape.as_list()[1:]).astype(np.float32)
-        (df,) = gc.gradients(gc.reduce_sum(y * gc.constant(wv)), [f])   # y's gradient: wv, each image
+        df, dx = gc.gradients(gc.reduce_sum(y * gc.constant(wv)), [f, x])   # y's gradient: wv, each image
     feed = {x: xv, f: fv}
     with gc.Session(graph=g, device="reference") as sess:
-        want = sess.run(df, feed)
+        want = sess.run([df, dx], feed)
     got = {}
     for on_pool in (True, False):
         before = parallel.MIN_WORK
@@ -68,17 +73,20 @@ def test_filter_gradient_in_parts_matches_and_does_not_depend_on_the_split(case,
             if not on_pool:
                 parallel.MIN_WORK = 1 << 62   # whole: the kernel calls its tail itself
             try:
-                got[on_pool] = sess.run(df, feed)
+                got[on_pool] = sess.run([df, dx], feed)
             finally:
                 parallel.MIN_WORK = before
             (runner,) = sess._runners.values()
-            (call,) = [cl for cl in runner.executable.generated.calls if "def _tail(" in cl.source]
-            assert call.split is not None
+            calls = runner.executable.generated.calls
+            (filter_call,) = [cl for cl in calls if "def _tail(" in cl.source]
+            (input_call,) = [cl for cl in calls if "conv2d_backprop_input" in cl.label]
+            assert filter_call.split is not None and input_call.split is not None
         if on_pool and parallel.NATIVE and parallel.THREADS > 1:
             assert parallel.control()[parallel.GEN] > jobs   # its parts ran on the pool
-    assert np.array_equal(got[True], got[False])
-    exact = _numpy_filter_gradient(xv.astype(np.float64), np.broadcast_to(wv, (n,) + wv.shape).astype(np.float64),
-                                   k, stride, dilation, padding)
-    scale = np.abs(exact).max()
-    np.testing.assert_allclose(want, exact, rtol=0, atol=2e-5 * scale)
-    np.testing.assert_allclose(got[True], exact, rtol=0, atol=2e-5 * scale)
+    exact = _numpy_gradients(xv.astype(np.float64), fv.astype(np.float64),
+                             np.broadcast_to(wv, (n,) + wv.shape).astype(np.float64), stride, dilation, padding)
+    for j, name in enumerate(("filter", "input")):
+        assert np.array_equal(got[True][j], got[False][j]), name
+        scale = np.abs(exact[j]).max()
+        np.testing.assert_allclose(want[j], exact[j], rtol=0, atol=2e-5 * scale, err_msg=name)
+        np.testing.assert_allclose(got[True][j], exact[j], rtol=0, atol=2e-5 * scale, err_msg=name)
