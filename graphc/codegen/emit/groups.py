@@ -686,32 +686,87 @@ def _integer_matmul(cg, w, a, b, target, off, m, n, k, da, db, ta, tb):
 
 # --- convolution --------------------------------------------------------------------------------------
 def emit_conv(cg, g) -> None:
-    """im2col into scratch, then BLAS; convolutions with few input channels and static sizes
-    take the direct form (direct_conv.py) with the epilogue on each finished output pixel,
-    their batch loop split across threads when nothing else needs the shared scratch."""
+    """On the CPU backend, the batch in parts on the pool with the epilogue on each finished
+    output pixel: convolutions with few input channels and static sizes in the direct form
+    (direct_conv.py), others as im2col + BLAS a block of images at a time (``_conv_by_images``).
+    Elsewhere, or where the epilogue cannot run pixel by pixel: the direct form whole, or
+    im2col of every image into scratch, then BLAS, then the epilogue."""
     from .direct_conv import MAX_OUTPUTS_WITH_BLAS, direct_conv, direct_conv_fits, row_epilogue
     from .ops import im2col
     w = cg.body
     root = cg.instrs[g.root]
     x, f = root.inputs
     out = root.outputs[0]
+    df = cg.dims(f)
+    epilogue = [i for i in g.members if i != g.root]
+    direct = direct_conv_fits(cg, root, x, f, MAX_OUTPUTS_WITH_BLAS)
+    if cg.target == "cpu" and not any(k[0] == "scratch" for k in cg.params):
+        # the convolution's own value is stored only if it leaves the group: else the
+        # epilogue reads it where it was computed (no scratch, which would block the split)
+        target = cg.define_output(out, w) if out in g.outputs else None
+        row_done = row_epilogue(cg, g, target, df[3]) if epilogue else None
+        if row_done is not None or not epilogue:
+            if direct:
+                direct_conv(cg, w, root, x, f, target, row_done, split=True)
+                return
+            if _conv_by_images(cg, w, root, x, f, target, row_done):
+                return
     target = product_target(cg, w, g, out)
     cg.flat[out] = target
-    df = cg.dims(f)
-    if direct_conv_fits(cg, root, x, f, MAX_OUTPUTS_WITH_BLAS):
+    if direct:
         row_done = row_epilogue(cg, g, target, df[3])
-        epilogue = [i for i in g.members if i != g.root]
-        split = (row_done is not None or not epilogue) and not any(k[0] == "scratch" for k in cg.params)
-        direct_conv(cg, w, root, x, f, target, row_done, split=split)
+        direct_conv(cg, w, root, x, f, target, row_done)
         if row_done is None and epilogue:
             emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
         return
     cols, rows, width = im2col(cg, w, root, x, f)
     w(f"np.dot({cols}.reshape(({rows}, {width})), {cg.array(f)}.reshape(({width}, {df[3]})), "
       f"{target}.reshape(({rows}, {df[3]})))")
-    epilogue = [i for i in g.members if i != g.root]
     if epilogue:
         emit_members_over(cg, w, epilogue, cg.instrs[epilogue[-1]].outputs[0], set(g.outputs))
+
+
+def _conv_by_images(cg, w, root, x, f, target, row_done) -> bool:
+    """im2col + BLAS a block of images at a time, the blocks in parts on the CPU pool, the
+    epilogue on each block's rows while they are in cache; False (nothing emitted) unless the
+    sizes past the batch are literals. Whole, LeNet's conv2 wrote 3.8 MB of patches to
+    memory and read them back; a block's patches (ops.FILTER_GRADIENT_CHUNK elements) stay
+    in L2, and a part's go to an array of its own (parts cannot share scratch), as does the
+    block's product where the convolution's value does not leave the group (``target`` None)."""
+    from .ops import FILTER_GRADIENT_CHUNK, _im2col_rows, conv_geometry
+    a = root.attrs
+    out = root.outputs[0]
+    kh, kw, c, o = cg.dims(f)
+    geo = conv_geometry(cg, w, x, (kh, kw), a["strides"], a["dilations"], a["padding"], out)
+    static = [geo["OH"], geo["OW"], kh, kw, c, o]
+    if not all(str(d).isdigit() for d in static):
+        return False
+    pixels, width = int(geo["OH"]) * int(geo["OW"]), int(kh) * int(kw) * int(c)
+    per = max(1, FILTER_GRADIENT_CHUNK // (pixels * width))
+    lo, hi = cg.split_bounds([(out, 0)], out, [(f, 0), (f, 1), (f, 2)], MACS_PER_WORK, grain=per)
+    dtype = f"np.{cg.dtype(x).np.name}"
+    cols, blk, n0, r = cg.uid("cols"), cg.uid("blk"), cg.uid("n0"), cg.uid("r")
+    w(f"{cols} = np.empty({per * pixels * width}, {dtype})")
+    block = target
+    if target is None:
+        block = cg.uid("block")
+        w(f"{block} = np.empty({per * pixels * int(o)}, {dtype})")
+    with w.block(f"for {blk} in range(0, {hi} - {lo}, {per}):"):
+        w(f"{n0} = {lo} + {blk}")
+        w(f"n1 = min({n0} + {per}, {hi})")
+        _im2col_rows(cg, w, root, x, geo, (kh, kw), cols, f"{n0} * {geo['OH']}", f"n1 * {geo['OH']}")
+        w(f"m = (n1 - {n0}) * {pixels}")
+        first = "0" if target is None else f"{n0} * {pixels * int(o)}"
+        w(f"np.dot({cols}[:m * {width}].reshape((m, {width})), {cg.array(f)}.reshape(({width}, {o})), "
+          f"{block}[{first}:{first} + m * {o}].reshape((m, {o})))")
+        if row_done is not None:
+            with w.block(f"for {r} in range({n0} * {pixels}, n1 * {pixels}):"):
+                if target is None:
+                    row_done(w, r, "0", str(o),
+                             root=lambda col: f"{block}[({r} - {n0} * {pixels}) * {o} + {col}]")
+                else:
+                    row_done(w, r, "0", str(o))
+    return True
 
 
 def emit_op_kernel(cg, g) -> None:
