@@ -241,6 +241,18 @@ class KernelContext:
                            per, grain)
         return self._param(("lo",), "L"), self._param(("hi",), "H")
 
+    def part_scratch(self, w: SourceWriter, images, per_image: int, lo: str, dtype: DType) -> str:
+        """A split kernel's own working space: ``per_image`` elements for each image of its
+        split loop (``images``: that loop's (value, axis) dim) in one scratch array, the part
+        given the region from its first image ``lo`` on. Parts start at distinct images, so
+        their regions are disjoint; a part reuses its region for each block of its images
+        (at most as many as it has). An ``np.empty`` per part instead cost LeNet's conv2 at
+        batch 1 12.2 µs against 6.6 µs (benchmarks/NOTES.md)."""
+        whole = self.scratch([images, per_image], dtype, w, disjoint_parts=True)
+        name = self.uid("own")
+        w(f"{name} = {whole}[{lo} * {per_image}:]")
+        return name
+
     def split_tail(self) -> SourceWriter:
         """Where to write what runs once all parts of a split kernel have run (the sum of
         the parts' partial results): ``_tail``, a function of the kernel's own parameters. A

@@ -731,8 +731,8 @@ def _conv_by_images(cg, w, root, x, f, target, row_done) -> bool:
     epilogue on each block's rows while they are in cache; False (nothing emitted) unless the
     sizes past the batch are literals. Whole, LeNet's conv2 wrote 3.8 MB of patches to
     memory and read them back; a block's patches (ops.FILTER_GRADIENT_CHUNK elements) stay
-    in L2, and a part's go to an array of its own (parts cannot share scratch), as does the
-    block's product where the convolution's value does not leave the group (``target`` None)."""
+    in L2, in the part's own region of scratch (``part_scratch``), as does the block's
+    product where the convolution's value does not leave the group (``target`` None)."""
     from .ops import FILTER_GRADIENT_CHUNK, _im2col_rows, conv_geometry
     a = root.attrs
     out = root.outputs[0]
@@ -744,17 +744,17 @@ def _conv_by_images(cg, w, root, x, f, target, row_done) -> bool:
     pixels, width = int(geo["OH"]) * int(geo["OW"]), int(kh) * int(kw) * int(c)
     per = max(1, FILTER_GRADIENT_CHUNK // (pixels * width))
     lo, hi = cg.split_bounds([(out, 0)], out, [(f, 0), (f, 1), (f, 2)], MACS_PER_WORK, grain=per)
-    dtype = f"np.{cg.dtype(x).np.name}"
-    cols, blk, n0, r = cg.uid("cols"), cg.uid("blk"), cg.uid("n0"), cg.uid("r")
-    w(f"{cols} = np.empty({per * pixels * width}, {dtype})")
-    block = target
-    if target is None:
-        block = cg.uid("block")
-        w(f"{block} = np.empty({per * pixels * int(o)}, {dtype})")
+    blk, n0, r, xblock = cg.uid("blk"), cg.uid("n0"), cg.uid("r"), cg.uid("xblock")
+    image = f"({geo['H']} * {geo['W']} * {geo['C']})"
+    cols = cg.part_scratch(w, (out, 0), pixels * width, lo, cg.dtype(x))
+    block = target if target is not None else cg.part_scratch(w, (out, 0), pixels * int(o), lo, cg.dtype(out))
     with w.block(f"for {blk} in range(0, {hi} - {lo}, {per}):"):
         w(f"{n0} = {lo} + {blk}")
         w(f"n1 = min({n0} + {per}, {hi})")
-        _im2col_rows(cg, w, root, x, geo, (kh, kw), cols, f"{n0} * {geo['OH']}", f"n1 * {geo['OH']}")
+        # the block's images from 0: indices a loop from a run-time start computes may be
+        # negative for all LLVM knows, and numba's wraparound check then keeps the copies scalar
+        w(f"{xblock} = {cg.array(x)}[{n0} * {image}:]")
+        _im2col_rows(cg, w, root, x, geo, (kh, kw), cols, "0", f"(n1 - {n0}) * {geo['OH']}", X=xblock)
         w(f"m = (n1 - {n0}) * {pixels}")
         first = "0" if target is None else f"{n0} * {pixels * int(o)}"
         w(f"np.dot({cols}[:m * {width}].reshape((m, {width})), {cg.array(f)}.reshape(({width}, {o})), "

@@ -724,8 +724,7 @@ def _filter_gradient_by_images(cg, w, ins, Y, geo, width: str, o) -> None:
     A block of ``per`` images (one chunk, FILTER_GRADIENT_CHUNK) writes its sum into its own
     slot of a partial-sum scratch; the tail adds the slots in block order. Blocks sit at
     multiples of ``per`` however the images are split, so the result does not depend on how
-    many threads ran it. A part's patches go to an array of its own (parts cannot share
-    scratch)."""
+    many threads ran it. A part's patches go to its own region of scratch (``part_scratch``)."""
     from .groups import MACS_PER_WORK
     x, g, like = ins.inputs
     kh, kw = cg.dims(like)[0], cg.dims(like)[1]
@@ -735,14 +734,15 @@ def _filter_gradient_by_images(cg, w, ins, Y, geo, width: str, o) -> None:
     sums = cg.scratch([(x, 0), (like, 0), (like, 1), (x, 3), (like, 3)], cg.dtype(ins.outputs[0]), w,
                       disjoint_parts=True)
     image, pixels = f"({geo['H']} * {geo['W']} * {geo['C']})", f"{patches_per_image}"
-    X, G, cols = cg.uid("xpart"), cg.uid("gpart"), cg.uid("cols")
+    X, G = cg.uid("xpart"), cg.uid("gpart")
     w(f"{X} = {cg.array(x)}[{lo} * {image}:{hi} * {image}]")
     w(f"{G} = {cg.array(g)}[{lo} * {pixels} * {o}:{hi} * {pixels} * {o}]")
-    w(f"{cols} = np.empty({per * patches_per_image} * {width}, np.{cg.dtype(x).np.name})")
+    cols = cg.part_scratch(w, (x, 0), patches_per_image * int(kh) * int(kw) * int(geo["C"]), lo, cg.dtype(x))
     n0 = cg.uid("n0")
     with w.block(f"for {n0} in range(0, {hi} - {lo}, {per}):"):
         w(f"n1 = min({n0} + {per}, {hi} - {lo})")
-        _im2col_rows(cg, w, ins, x, geo, (kh, kw), cols, f"{n0} * {geo['OH']}", f"n1 * {geo['OH']}", X=X)
+        w(f"xblock = {X}[{n0} * {image}:]")  # the block's images from 0 (see groups._conv_by_images)
+        _im2col_rows(cg, w, ins, x, geo, (kh, kw), cols, "0", f"(n1 - {n0}) * {geo['OH']}", X="xblock")
         w(f"m = (n1 - {n0}) * {pixels}")
         w(f"slot = ({lo} + {n0}) * {width} * {o}")
         w(f"np.dot({cols}[:m * {width}].reshape((m, {width})).T, "
@@ -781,10 +781,10 @@ def _(cg, w, i, ins):
         per = max(1, FILTER_GRADIENT_CHUNK // (pixels * math.prod(int(d) for d in static[2:])))
         lo, hi = cg.split_bounds([(like, 0)], g, [(f, 0), (f, 1), (like, 3)], MACS_PER_WORK, grain=per)
         image = f"({geo['H']} * {geo['W']} * {geo['C']})"
-        G, X, dcols, n0 = cg.uid("gpart"), cg.uid("xpart"), cg.uid("dcols"), cg.uid("n0")
+        G, X, n0 = cg.uid("gpart"), cg.uid("xpart"), cg.uid("n0")
         w(f"{G} = {cg.array(g)}[{lo} * {pixels * int(o)}:{hi} * {pixels * int(o)}]")
         w(f"{X} = {Y}[{lo} * {image}:{hi} * {image}]")
-        w(f"{dcols} = np.empty({per * pixels} * {width}, np.{cg.dtype(out).np.name})")
+        dcols = cg.part_scratch(w, (like, 0), pixels * math.prod(int(d) for d in static[2:]), lo, cg.dtype(out))
         cg.prefill(w, out, X, 0, count=f"({hi} - {lo}) * {image}")
         with w.block(f"for {n0} in range(0, {hi} - {lo}, {per}):"):
             w(f"n1 = min({n0} + {per}, {hi} - {lo})")
