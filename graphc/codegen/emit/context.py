@@ -246,8 +246,8 @@ class KernelContext:
         split loop (``images``: that loop's (value, axis) dim) in one scratch array, the part
         given the region from its first image ``lo`` on. Parts start at distinct images, so
         their regions are disjoint; a part reuses its region for each block of its images
-        (at most as many as it has). An ``np.empty`` per part instead cost LeNet's conv2 at
-        batch 1 12.2 µs against 6.6 µs (benchmarks/NOTES.md)."""
+        (at most as many as it has). Like all scratch, no allocation per call (see
+        ``scratch``)."""
         whole = self.scratch([images, per_image], dtype, w, disjoint_parts=True)
         name = self.uid("own")
         w(f"{name} = {whole}[{lo} * {per_image}:]")
