@@ -241,16 +241,14 @@ class KernelContext:
                            per, grain)
         return self._param(("lo",), "L"), self._param(("hi",), "H")
 
-    def part_scratch(self, w: SourceWriter, images, per_image: int, lo: str, dtype: DType) -> str:
-        """A split kernel's own working space: ``per_image`` elements for each image of its
-        split loop (``images``: that loop's (value, axis) dim) in one scratch array, the part
-        given the region from its first image ``lo`` on. Parts start at distinct images, so
-        their regions are disjoint; a part reuses its region for each block of its images
-        (at most as many as it has). Like all scratch, no allocation per call (see
-        ``scratch``)."""
-        whole = self.scratch([images, per_image], dtype, w, disjoint_parts=True)
+    def part_buffer(self, w: SourceWriter, count: int, dtype: DType) -> str:
+        """A split kernel's own working array of ``count`` elements (a block's patches), made
+        by each part as it starts: the program's scratch is shared by every part, and a
+        region of it per part would have to be sized for every image (LeNet's conv1 filter
+        gradient: 5 MB planned, against 78 KB per part)."""
+        assert self.split is not None, "a whole kernel takes scratch (see scratch)"
         name = self.uid("own")
-        w(f"{name} = {whole}[{lo} * {per_image}:]")
+        w(f"{name} = np.empty({count}, np.{dtype.np.name})")
         return name
 
     def split_tail(self) -> SourceWriter:

@@ -731,8 +731,8 @@ def _conv_by_images(cg, w, root, x, f, target, row_done) -> bool:
     epilogue on each block's rows while they are in cache; False (nothing emitted) unless the
     sizes past the batch are literals. Whole, LeNet's conv2 wrote 3.8 MB of patches to
     memory and read them back; a block's patches (ops.FILTER_GRADIENT_CHUNK elements) stay
-    in L2, in the part's own region of scratch (``part_scratch``), as does the block's
-    product where the convolution's value does not leave the group (``target`` None)."""
+    in L2, in the part's own array (``part_buffer``), as does the block's product where the
+    convolution's value does not leave the group (``target`` None)."""
     from .ops import FILTER_GRADIENT_CHUNK, _im2col_rows, conv_geometry
     a = root.attrs
     out = root.outputs[0]
@@ -746,8 +746,8 @@ def _conv_by_images(cg, w, root, x, f, target, row_done) -> bool:
     lo, hi = cg.split_bounds([(out, 0)], out, [(f, 0), (f, 1), (f, 2)], MACS_PER_WORK, grain=per)
     blk, n0, r, xblock = cg.uid("blk"), cg.uid("n0"), cg.uid("r"), cg.uid("xblock")
     image = f"({geo['H']} * {geo['W']} * {geo['C']})"
-    cols = cg.part_scratch(w, (out, 0), pixels * width, lo, cg.dtype(x))
-    block = target if target is not None else cg.part_scratch(w, (out, 0), pixels * int(o), lo, cg.dtype(out))
+    cols = cg.part_buffer(w, per * pixels * width, cg.dtype(x))
+    block = target if target is not None else cg.part_buffer(w, per * pixels * int(o), cg.dtype(out))
     with w.block(f"for {blk} in range(0, {hi} - {lo}, {per}):"):
         w(f"{n0} = {lo} + {blk}")
         w(f"n1 = min({n0} + {per}, {hi})")

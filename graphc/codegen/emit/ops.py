@@ -724,7 +724,7 @@ def _filter_gradient_by_images(cg, w, ins, Y, geo, width: str, o) -> None:
     A block of ``per`` images (one chunk, FILTER_GRADIENT_CHUNK) writes its sum into its own
     slot of a partial-sum scratch; the tail adds the slots in block order. Blocks sit at
     multiples of ``per`` however the images are split, so the result does not depend on how
-    many threads ran it. A part's patches go to its own region of scratch (``part_scratch``)."""
+    many threads ran it. A part's patches go to an array of its own (``part_buffer``)."""
     from .groups import MACS_PER_WORK
     x, g, like = ins.inputs
     kh, kw = cg.dims(like)[0], cg.dims(like)[1]
@@ -737,7 +737,7 @@ def _filter_gradient_by_images(cg, w, ins, Y, geo, width: str, o) -> None:
     X, G = cg.uid("xpart"), cg.uid("gpart")
     w(f"{X} = {cg.array(x)}[{lo} * {image}:{hi} * {image}]")
     w(f"{G} = {cg.array(g)}[{lo} * {pixels} * {o}:{hi} * {pixels} * {o}]")
-    cols = cg.part_scratch(w, (x, 0), patches_per_image * int(kh) * int(kw) * int(geo["C"]), lo, cg.dtype(x))
+    cols = cg.part_buffer(w, per * patches_per_image * int(kh) * int(kw) * int(geo["C"]), cg.dtype(x))
     n0 = cg.uid("n0")
     with w.block(f"for {n0} in range(0, {hi} - {lo}, {per}):"):
         w(f"n1 = min({n0} + {per}, {hi} - {lo})")
@@ -784,7 +784,7 @@ def _(cg, w, i, ins):
         G, X, n0 = cg.uid("gpart"), cg.uid("xpart"), cg.uid("n0")
         w(f"{G} = {cg.array(g)}[{lo} * {pixels * int(o)}:{hi} * {pixels * int(o)}]")
         w(f"{X} = {Y}[{lo} * {image}:{hi} * {image}]")
-        dcols = cg.part_scratch(w, (like, 0), pixels * math.prod(int(d) for d in static[2:]), lo, cg.dtype(out))
+        dcols = cg.part_buffer(w, per * pixels * math.prod(int(d) for d in static[2:]), cg.dtype(out))
         cg.prefill(w, out, X, 0, count=f"({hi} - {lo}) * {image}")
         with w.block(f"for {n0} in range(0, {hi} - {lo}, {per}):"):
             w(f"n1 = min({n0} + {per}, {hi} - {lo})")
