@@ -387,7 +387,12 @@ def test_the_seed_keras_cnn_example_learns():
     example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "keras_cnn.py")
     source = open(example).read()
     assert "from graphc import keras" in source and "model.fit(x_train, y_train," in source
-    done = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=900,
+    # Keras's script seeds nothing: unseeded, its test accuracy measured 0.967-0.990 over 11
+    # runs, so a bare threshold failed now and then. Seeded as a TF1 user would (the graph's
+    # seed for the initializers and dropout, NumPy's for fit's shuffling), it is one figure.
+    seeded = ("import runpy, sys, numpy as np, graphc as gc; np.random.seed(1); gc.set_random_seed(1); "
+              "sys.argv = [sys.argv[1]]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", seeded, example], capture_output=True, text=True, timeout=900,
                           env=dict(os.environ))
     assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     accuracy = float(done.stdout.split("Test accuracy:")[1].split()[0])
